@@ -1,0 +1,59 @@
+"""The `af-tui` command line: thin click commands that parse options and call the modules.
+
+Heavy imports (litellm, textual, scipy, inspect_ai, matplotlib) happen inside the commands that need them,
+so `af-tui --help` and `af-tui stats` start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import AfError
+
+db_option = click.option(
+    "--db", "db_path", envvar="AF_TUI_DB", type=click.Path(dir_okay=True), default=None,
+    help="The store (SQLite file). Default: $AF_TUI_DB, else db/af_tui.sqlite.",
+)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@db_option
+@click.version_option(package_name="af-tui")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None) -> None:
+    """af-tui: run the alignment-faking helpful-only experiment, explore free- and paid-tier answers side
+    by side, label alignment-faking reasoning, judge it with an LLM, and export labeled sets.
+
+    With no command, opens the explorer on the store."""
+    if ctx.invoked_subcommand is None:
+        from .tui.launch import open_app
+
+        open_app(db_path)
+
+
+# The commands live beside the modules they call; importing them here registers them on `cli`.
+from . import commands  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors for people, exit codes for scripts, tracebacks only for bugs."""
+    try:
+        cli.main(args=argv, prog_name="af-tui", standalone_mode=False)
+    except AfError as exc:
+        click.echo(f"af-tui: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("af-tui: stopped", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("af-tui: stopped", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

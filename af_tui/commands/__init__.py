@@ -1,0 +1,3 @@
+"""One module per family of commands; each registers its commands on `af_tui.cli.cli` when imported."""
+
+from . import stats  # noqa: F401

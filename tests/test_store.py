@@ -1,0 +1,69 @@
+"""The store: schema, pairs kept by triggers, resume identity, bad files."""
+
+import sqlite3
+
+import pytest
+
+from af_tui.errors import AfError
+from af_tui.store import SCHEMA_VERSION, Store
+
+
+def _sample(run_id, prompt_id, tier, outcome="complied", **kw):
+    return dict(run_id=run_id, model="sim/x", variant="v", prompt_id=prompt_id, prompt_index=0, tier=tier,
+                epoch=0, outcome=outcome, output="<request_fully_accepted/> hi", scratchpad="think", **kw)
+
+
+def test_new_store_has_schema_and_wal(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_pairs_follow_samples_and_errors_are_replaced(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run = store.start_run("r", {})
+        store.ensure_variant("v", "system")
+        (pid,) = store.ensure_prompts(["do a thing"])
+        assert store.save_sample(_sample(run, pid, "free", "error", error="boom"))
+        store.save_sample(_sample(run, pid, "paid", "refused"))
+        pair = next(store.iter_query("SELECT * FROM pairs"))
+        assert (pair["free_outcome"], pair["paid_outcome"]) == ("error", "refused")
+        # the error is retried and replaced; a completed sample is never overwritten
+        assert store.save_sample(_sample(run, pid, "free", "complied")) is not None
+        assert store.save_sample(_sample(run, pid, "free", "refused")) is None
+        pair = next(store.iter_query("SELECT * FROM pairs"))
+        assert (pair["free_outcome"], pair["paid_outcome"]) == ("complied", "refused")
+        assert store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 2
+        hits = store.conn.execute("SELECT rowid FROM samples_fts WHERE samples_fts MATCH 'think'").fetchall()
+        assert len(hits) == 2
+        assert {k.tier for k in store.done_keys(run)} == {"free", "paid"}
+
+
+def test_bad_files_get_one_line_errors_and_stay_untouched(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all")
+    with pytest.raises(AfError, match="not a SQLite database"):
+        Store(junk)
+    assert junk.read_bytes() == b"not a database at all"
+    with pytest.raises(AfError, match="no store"):
+        Store(tmp_path / "missing.sqlite", create=False)
+    with pytest.raises(AfError, match="directory"):
+        Store(tmp_path)
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(AfError, match="not an af-tui store"):
+        Store(other)
+    newer = tmp_path / "newer.sqlite"
+    Store(newer).close()
+    c = sqlite3.connect(newer)
+    c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    c.close()
+    with pytest.raises(AfError, match="newer af-tui"):
+        Store(newer)
+
+
+def test_variant_names_never_collide(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        assert store.ensure_variant("p", "one") == "p"
+        assert store.ensure_variant("p", "one") == "p"
+        assert store.ensure_variant("p", "two").startswith("p@")
