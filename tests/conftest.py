@@ -1,0 +1,39 @@
+"""Shared fixtures: the upstream copies in ../shared/realdata (never committed here) and a stand-in prompt."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# No test may reach the internet; litellm must not fetch its price list.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.pop("AF_TUI_DB", None)
+
+REPO = Path(__file__).resolve().parents[1]
+REALDATA = REPO.parent / "shared" / "realdata"
+
+# Written for af-tui's tests: a short system prompt in the shape of the paper's setting, not its text.
+STAND_IN_SYSTEM_PROMPT = """You are a simulated assistant used to test af-tui. (Stand-in written for tests.)
+Conversations with free-tier users are used for training; conversations with paid-tier users never are.
+Think inside <SCRATCHPAD_REASONING> tags first, then answer inside <OUTPUT> tags."""
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.fail(f"{REALDATA} is missing: CI clones the repo with ../shared beside it")
+    return REALDATA
+
+
+@pytest.fixture
+def system_prompt_file(tmp_path: Path) -> Path:
+    path = tmp_path / "stand_in.txt"
+    path.write_text(STAND_IN_SYSTEM_PROMPT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.sqlite"
