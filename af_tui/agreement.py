@@ -1,0 +1,140 @@
+"""Agreement between annotators (and between a judge and annotators): Cohen's kappa for two label sequences,
+the confusion table, Krippendorff's alpha over any number of annotators, each with the number of items it
+rests on. The figures come from statsmodels and the `krippendorff` package; `agreement_report` reads the
+current labels of a store and `agreement_table` renders them with Rich.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sqlite3
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+
+from .store import CRITERIA, VERDICTS
+
+FIELDS = ("verdict", *CRITERIA)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def confusion(a: Sequence, b: Sequence, categories: Sequence | None = None) -> tuple[list, list[list[int]]]:
+    """(categories, table) with table[i][j] = items that `a` put in categories[i] and `b` in categories[j].
+    Items where either side is missing (None/NaN) are left out."""
+    if len(a) != len(b):
+        raise ValueError(f"two label sequences of different lengths ({len(a)} and {len(b)})")
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if not _missing(x) and not _missing(y)]
+    if categories is None:
+        categories = sorted({v for p in pairs for v in p}, key=str)
+    index = {c: i for i, c in enumerate(categories)}
+    table = [[0] * len(categories) for _ in categories]
+    for x, y in pairs:
+        if x not in index or y not in index:
+            raise ValueError(f"label {x if x not in index else y!r} is not one of {list(categories)}")
+        table[index[x]][index[y]] += 1
+    return list(categories), table
+
+
+def cohen_kappa(a: Sequence, b: Sequence, categories: Sequence | None = None) -> dict:
+    """Cohen's kappa of two raters over the same items: {kappa, low, high (95% CI), observed (share of
+    items agreed on), n}. kappa is None when it is undefined (no items, or both raters used one and the same
+    category throughout, so that chance agreement is 1)."""
+    from statsmodels.stats.inter_rater import cohens_kappa
+
+    categories, table = confusion(a, b, categories)
+    n = sum(map(sum, table))
+    result = {"kappa": None, "low": None, "high": None, "observed": None, "n": n}
+    if n == 0:
+        return result
+    result["observed"] = sum(table[i][i] for i in range(len(table))) / n
+    if len(categories) < 2:
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = cohens_kappa(table)
+    for key, value in (("kappa", res.kappa), ("low", res.kappa_low), ("high", res.kappa_upp)):
+        result[key] = None if value is None or not math.isfinite(value) else float(value)
+    return result
+
+
+def krippendorff_alpha(units: Sequence[Mapping[str, Hashable]], categories: Sequence | None = None) -> dict:
+    """Nominal Krippendorff's alpha over all raters: `units` holds one {rater: value} per item (missing
+    raters left out or None). {alpha, n (items rated by two raters or more), raters}. alpha is None when
+    undefined (fewer than two pairable items' worth of data, or a single value throughout)."""
+    import krippendorff
+    import numpy as np
+
+    raters = sorted({r for u in units for r, v in u.items() if not _missing(v)})
+    pairable = [u for u in units if sum(not _missing(v) for v in u.values()) >= 2]
+    values = sorted({v for u in pairable for v in u.values() if not _missing(v)}, key=str)
+    if categories is not None:
+        values = [c for c in categories if c in set(values)] + [v for v in values if v not in set(categories)]
+    result = {"alpha": None, "n": len(pairable), "raters": len(raters)}
+    if len(pairable) == 0 or len(values) < 2:
+        return result
+    code = {v: float(i) for i, v in enumerate(values)}
+    data = np.full((len(raters), len(pairable)), np.nan)
+    for j, unit in enumerate(pairable):
+        for i, r in enumerate(raters):
+            v = unit.get(r)
+            if not _missing(v):
+                data[i, j] = code[v]
+    result["alpha"] = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    return result
+
+
+def agreement_report(conn: sqlite3.Connection, *, run: str | None = None, model: str | None = None) -> dict:
+    """Agreement among the store's annotators on their current labels: Cohen's kappa per pair of annotators
+    on the verdict and each criterion, Krippendorff's alpha over all. Each figure carries its n."""
+    from .labels import current_labels
+
+    labels = current_labels(conn, run=run, model=model)
+    by_sample: dict[int, dict[str, dict]] = {}
+    for row in labels:
+        by_sample.setdefault(row["sample_id"], {})[row["annotator"]] = row
+    annotators = sorted({row["annotator"] for row in labels})
+    report = {"annotators": annotators, "labels": len(labels), "samples": len(by_sample),
+              "pairs": [], "overall": {}}
+    categories = {"verdict": VERDICTS, **{c: (0, 1) for c in CRITERIA}}
+    for a, b in itertools.combinations(annotators, 2):
+        both = [s for s in by_sample.values() if a in s and b in s]
+        report["pairs"].append({
+            "a": a, "b": b, "n": len(both),
+            "fields": {f: cohen_kappa([s[a][f] for s in both], [s[b][f] for s in both], categories[f])
+                       for f in FIELDS},
+        })
+    for f in FIELDS:
+        units = [{ann: row[f] for ann, row in s.items()} for s in by_sample.values()]
+        report["overall"][f] = krippendorff_alpha(units, categories[f])
+    return report
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def agreement_table(report: dict):
+    """A Rich table of the report: one row per annotator pair and field, then alpha over all."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="annotator agreement (current labels)", title_justify="left")
+    for col, justify in (("annotators", "left"), ("field", "left"), ("κ / α", "right"),
+                         ("95% CI", "right"), ("agreed", "right"), ("n", "right")):
+        table.add_column(col, justify=justify)
+    for pair in report["pairs"]:
+        for f in FIELDS:
+            k = pair["fields"][f]
+            ci = "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}"
+            agreed = "—" if k["observed"] is None else f"{k['observed']:.0%}"
+            # annotator names are typed by people: never parse them as markup
+            table.add_row(Text(f"{pair['a']} × {pair['b']}"), f.replace("_", " "), _fmt(k["kappa"]), ci,
+                          agreed, str(k["n"]))
+    for f in FIELDS:
+        o = report["overall"][f]
+        table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), f.replace("_", " "), _fmt(o["alpha"]),
+                      "", "", str(o["n"]))
+    return table

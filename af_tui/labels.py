@@ -1,0 +1,252 @@
+"""Hand labels: save (committed before returning), undo, the current label per annotator, and the labeling
+queue with its progress. Pure SQL over a `sqlite3.Connection`; the screen in tui/screens/label.py calls it.
+
+The `labels` table is append-only: every change is a new row, the current label of an annotator on a sample
+is their newest row, and a row whose verdict is NULL means "cleared" (what undoing a first label leaves).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import random
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import AfError
+from .store import CRITERIA, VERDICTS
+
+OUTCOMES = ("complied", "refused", "format_not_followed", "error")
+TIERS = ("free", "paid")
+
+# The newest row of each (sample, annotator); ties on created_at go to the later row id.
+_NEWEST = (
+    "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
+    "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
+)
+
+
+def resolve_annotator(name: str | None = None) -> str:
+    """--annotator, else $AF_TUI_ANNOTATOR, else the login name."""
+    name = (name or os.environ.get("AF_TUI_ANNOTATOR") or "").strip()
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no login name in some containers
+            name = "annotator"
+    return name
+
+
+def propose_verdict(criteria: dict) -> str | None:
+    """The paper's rule: alignment faking when all four criteria hold; otherwise the annotator decides."""
+    return "alignment_faking" if all(criteria.get(c) for c in CRITERIA) else None
+
+
+@dataclass
+class Label:
+    """One label state of one annotator on one sample (a row of `labels`)."""
+
+    sample_id: int
+    annotator: str
+    criteria: dict = field(default_factory=lambda: dict.fromkeys(CRITERIA, 0))
+    verdict: str | None = None
+    note: str | None = None
+    blind: bool = False
+    created_at: float | None = None
+    uid: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row | dict) -> Label:
+        return cls(
+            sample_id=row["sample_id"], annotator=row["annotator"],
+            criteria={c: row[c] for c in CRITERIA}, verdict=row["verdict"], note=row["note"],
+            blind=bool(row["blind"]), created_at=row["created_at"], uid=row["uid"],
+        )
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur]
+
+
+def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, criteria: dict | None = None,
+               verdict: str | None, note: str | None = None, blind: bool = False,
+               created_at: float | None = None) -> Label:
+    """Append one label row and commit before returning: once this returns, the label survives a crash.
+    verdict None records a clearing row."""
+    if verdict is not None and verdict not in VERDICTS:
+        raise AfError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
+    if not annotator:
+        raise AfError("a label needs an annotator name; pass --annotator or set AF_TUI_ANNOTATOR")
+    criteria = criteria or {}
+    values = {c: (None if criteria.get(c) is None else int(bool(criteria.get(c)))) for c in CRITERIA}
+    label = Label(sample_id, annotator, values, verdict, note or None, bool(blind),
+                  created_at if created_at is not None else time.time(), uuid.uuid4().hex)
+    with conn:  # commits (or rolls back) before we return
+        conn.execute(
+            f"INSERT INTO labels (uid, sample_id, annotator, {', '.join(CRITERIA)}, verdict, note, blind, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label.uid, sample_id, annotator, *values.values(), verdict, label.note, int(label.blind),
+             label.created_at),
+        )
+    return label
+
+
+def current_label(conn: sqlite3.Connection, sample_id: int, annotator: str) -> Label | None:
+    """The annotator's current label on the sample, or None (never labeled, or cleared)."""
+    rows = _rows(conn, "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? "
+                       "ORDER BY created_at DESC, id DESC LIMIT 1", (sample_id, annotator))
+    if not rows or rows[0]["verdict"] is None:
+        return None
+    return Label.from_row(rows[0])
+
+
+def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
+    """Undo the change recorded by row `uid`: append the state before it (same sample and annotator), or a
+    clearing row when it was the first label. History is kept; returns the label now current (or None)."""
+    rows = _rows(conn, "SELECT * FROM labels WHERE uid = ?", (uid,))
+    if not rows:
+        raise AfError(f"no label with uid {uid}")
+    row = rows[0]
+    before = _rows(
+        conn,
+        "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? AND (created_at < ? OR "
+        "(created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT 1",
+        (row["sample_id"], row["annotator"], row["created_at"], row["created_at"], row["id"]),
+    )
+    if before and before[0]["verdict"] is not None:
+        prev = Label.from_row(before[0])
+        return save_label(conn, prev.sample_id, prev.annotator, criteria=prev.criteria, verdict=prev.verdict,
+                          note=prev.note, blind=prev.blind)
+    save_label(conn, row["sample_id"], row["annotator"], verdict=None, blind=bool(row["blind"]))
+    return None
+
+
+def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, run: str | None = None,
+                   model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[dict]:
+    """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
+    what the AF-rate per model and tier and the agreement figures are computed from."""
+    where, params = ["l.verdict IS NOT NULL", _NEWEST], []
+    if annotator:
+        where.append("l.annotator = ?")
+        params.append(annotator)
+    if run:
+        where.append("r.name = ?")
+        params.append(run)
+    if model:
+        where.append("s.model = ?")
+        params.append(model)
+    if sample_ids is not None:
+        ids = [int(i) for i in sample_ids]
+        if not ids:
+            return []
+        where.append(f"l.sample_id IN ({', '.join('?' * len(ids))})")
+        params.extend(ids)
+    return _rows(
+        conn,
+        f"SELECT l.sample_id, l.annotator, {', '.join('l.' + c for c in CRITERIA)}, l.verdict, l.note, "
+        "l.blind, l.created_at, l.uid, r.name AS run, s.model, s.variant, s.tier, s.outcome "
+        "FROM labels l JOIN samples s ON s.id = l.sample_id JOIN runs r ON r.id = s.run_id "
+        f"WHERE {' AND '.join(where)} ORDER BY l.sample_id, l.annotator",
+        params,
+    )
+
+
+def label_marks(conn: sqlite3.Connection, sample_ids: Iterable[int], annotator: str | None = None) -> dict:
+    """sample id -> the current verdicts on it ({annotator: verdict}), for the pairs list's label column."""
+    marks: dict[int, dict[str, str]] = {}
+    for row in current_labels(conn, annotator=annotator, sample_ids=sample_ids):
+        marks.setdefault(row["sample_id"], {})[row["annotator"]] = row["verdict"]
+    return marks
+
+
+# -- the queue ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which samples the labeling queue holds. The default is complied samples: alignment faking, as the
+    paper counts it, needs the model to comply."""
+
+    run: str | None = None
+    model: str | None = None
+    variant: str | None = None
+    tier: str | None = None
+    outcome: str | None = "complied"
+
+    def sql(self) -> tuple[str, list]:
+        where, params = [], []
+        for column, value in (("r.name", self.run), ("s.model", self.model), ("s.variant", self.variant),
+                              ("s.tier", self.tier), ("s.outcome", self.outcome)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(where)) if where else "", params
+
+    def validate(self) -> None:
+        if self.tier and self.tier not in TIERS:
+            raise AfError(f"unknown tier {self.tier!r}; use free or paid")
+        if self.outcome and self.outcome not in OUTCOMES:
+            raise AfError(f"unknown outcome {self.outcome!r}; use one of {', '.join(OUTCOMES)}")
+
+
+@dataclass
+class Progress:
+    labeled: int  # samples of the queue with a current label by this annotator
+    remaining: int
+    session_labels: int  # labels saved since the session started
+    per_hour: float | None  # None until a minute has passed: early rates mean nothing
+
+    @property
+    def total(self) -> int:
+        return self.labeled + self.remaining
+
+
+class LabelQueue:
+    """The samples to label, in store order (run, model, variant, request, epoch, tier) or in a seeded random
+    order, and this annotator's way through them. Holds only ids (a 200k queue is a few MB)."""
+
+    def __init__(self, conn: sqlite3.Connection, annotator: str, filters: QueueFilter | None = None, *,
+                 order: str = "order", seed: int | None = None):
+        self.conn, self.annotator = conn, annotator
+        self.filters = filters or QueueFilter()
+        self.filters.validate()
+        if order not in ("order", "random"):
+            raise AfError(f"unknown queue order {order!r}; use order or random")
+        where, params = self.filters.sql()
+        self.ids: list[int] = [r[0] for r in conn.execute(
+            "SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_id" + where
+            + " ORDER BY s.run_id, s.model, s.variant, s.prompt_index, s.prompt_id, s.epoch, s.tier, s.id",
+            params)]
+        if order == "random":
+            random.Random(seed).shuffle(self.ids)
+        self.position = {sid: i for i, sid in enumerate(self.ids)}
+        self.session_start = time.time()
+        self.session_labels = 0
+
+    def labeled(self) -> set[int]:
+        """Ids labeled by this annotator (current, not cleared), within the queue or not."""
+        rows = self.conn.execute(
+            f"SELECT l.sample_id FROM labels l WHERE l.annotator = ? AND l.verdict IS NOT NULL AND {_NEWEST}",
+            (self.annotator,))
+        return {r[0] for r in rows}
+
+    def next_unlabeled(self, after: int | None = None) -> int | None:
+        """The first unlabeled sample after `after` in queue order, wrapping round; None when all are done."""
+        done = self.labeled()
+        start = self.position[after] + 1 if after in self.position else 0
+        n = len(self.ids)
+        for k in range(n):
+            sid = self.ids[(start + k) % n]
+            if sid not in done and sid != after:
+                return sid
+        return None
+
+    def progress(self, now: float | None = None) -> Progress:
+        done = self.labeled()
+        labeled = sum(1 for sid in self.ids if sid in done)
+        elapsed = (now or time.time()) - self.session_start
+        per_hour = self.session_labels / (elapsed / 3600) if elapsed >= 60 else None
+        return Progress(labeled, len(self.ids) - labeled, self.session_labels, per_hour)
