@@ -6,6 +6,7 @@ so `af-tui --help` and `af-tui stats` start fast.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import click
@@ -55,5 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except sqlite3.OperationalError as exc:
+        # Disk full, read-only media, a lock held past the busy timeout: the store is intact (SQLite rolled
+        # the transaction back), the person needs one line, not a traceback.
+        click.echo(f"af-tui: error: the store could not be used: {exc} (nothing committed was lost)", err=True)
+        sys.exit(3)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
