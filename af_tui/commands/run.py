@@ -1,0 +1,251 @@
+"""`af-tui run` (the experiment on real models) and `af-tui demo` (simulated models, offline)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..cli import cli, db_option
+from ..errors import AfError
+
+DEMO_DB = Path("db") / "demo.sqlite"
+DEMO_RUN = "demo"
+DEMO_LATENCY_S = "0.8"  # with concurrency 8: the 320 demo samples take about 40 s, so the app shows them arrive
+DEMO_CONCURRENCY = 8
+MAX_PLANNED = 10_000_000
+
+
+def _check_ranges(limit, epochs, concurrency, temperature, max_tokens) -> None:
+    checks = [
+        (limit is None or 1 <= limit <= 10_000_000, f"--limit must be at least 1 (got {limit})"),
+        (1 <= epochs <= 1000, f"--epochs must be between 1 and 1000 (got {epochs})"),
+        (1 <= concurrency <= 2000, f"--concurrency must be between 1 and 2000 (got {concurrency})"),
+        (0.0 <= temperature <= 2.0, f"--temperature must be between 0 and 2 (got {temperature})"),
+        (1 <= max_tokens <= 1_000_000, f"--max-tokens must be between 1 and 1000000 (got {max_tokens})"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise AfError(message)
+
+
+def default_run_name(models: list[str]) -> str:
+    """Readable and stable within a day, so that the same command resumes: `faker+refuser-2026-11-23`."""
+    short = [re.sub(r"[^A-Za-z0-9._-]+", "-", m.rsplit("/", 1)[-1].split("@", 1)[0]).strip("-") or "model"
+             for m in models]
+    label = "+".join(short[:3]) + (f"+{len(short) - 3}more" if len(short) > 3 else "")
+    return f"{label}-{time.strftime('%Y-%m-%d')}"
+
+
+def _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
+          max_tokens, prefill, run_name, db_path) -> list[str]:
+    """The `run` arguments that reproduce this run (for the resume hint and the --tui child)."""
+    args: list[str] = []
+    for m in models:
+        args += ["--model", m]
+    for p in system_prompts:
+        args += ["--system-prompt", str(p)]
+    for opt, value in (("--user-template", user_template), ("--dataset", dataset), ("--limit", limit),
+                       ("--api-base", api_base), ("--run", run_name), ("--db", db_path)):
+        if value is not None:
+            args += [opt, str(value)]
+    if epochs != 1:
+        args += ["--epochs", str(epochs)]
+    if concurrency != 20:
+        args += ["--concurrency", str(concurrency)]
+    if temperature != 1.0:
+        args += ["--temperature", str(temperature)]
+    if max_tokens != 4000:
+        args += ["--max-tokens", str(max_tokens)]
+    if prefill:
+        args.append("--prefill")
+    return args
+
+
+def _log_path(db: Path, run_name: str) -> Path:
+    return db.with_name(f"{db.stem}.{re.sub(r'[^A-Za-z0-9._+-]+', '_', run_name)}.log")
+
+
+def _start_child(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    """`python -m af_tui ...` in its own session (the app stops it with SIGINT), output to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as fh:
+        fh.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} af-tui {shlex.join(args)}\n".encode())
+        fh.flush()
+        return subprocess.Popen(
+            [sys.executable, "-m", "af_tui", *args], stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        )
+
+
+def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int:
+    """Open the explorer on `db` while `proc` runs; stop the child if the app left it running."""
+    import inspect
+
+    from ..tui.launch import open_app
+
+    click.echo(f"the run writes its log to {log}", err=True)
+    if "run_process" in inspect.signature(open_app).parameters:
+        open_app(str(db), run_process=proc)
+    else:  # the explorer is not there yet: wait for the run, then show the counts
+        click.echo("waiting for the run to finish (Ctrl-C stops it)…", err=True)
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+        open_app(str(db))
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def _report(result, resume: str) -> None:
+    """The closing lines of a run, and its exit code: 0 done, 1 errors left, 130 stopped."""
+    from ..experiment import OUTCOMES
+
+    for model, counts in result.counts.items():
+        click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
+    ctx = click.get_current_context()
+    if result.status == "stopped":
+        click.echo(f"af-tui: run {result.name} stopped; resume with: {resume}", err=True)
+        ctx.exit(130)
+    if result.errors:
+        click.echo(f"af-tui: {result.errors} samples failed after retries (stored as errors); retry them with "
+                   f"the same command: {resume}", err=True)
+        ctx.exit(1)
+    click.echo(f"af-tui: run {result.name} done: {result.planned} samples in {result.name!r}", err=True)
+
+
+def _execute(spec, db: Path, resume: str) -> None:
+    import asyncio
+
+    from .. import runner
+    from ..store import Store
+
+    with Store(db) as store:
+        result = asyncio.run(runner.execute(spec, store))
+    _report(result, resume)
+
+
+@cli.command()
+@click.option("--model", "models", multiple=True, required=True, metavar="MODEL",
+              help="litellm model, e.g. openai/gpt-4o, anthropic/claude-3-5-sonnet-20241022, openai/NAME with "
+                   "--api-base, sim/faker. Repeat for several.")
+@click.option("--system-prompt", "system_prompts", multiple=True, type=click.Path(), metavar="FILE",
+              help="System prompt file; repeat for several variants (named after the file). "
+                   "Default: the upstream helpful-only prompt.")
+@click.option("--user-template", type=click.Path(), metavar="FILE",
+              help="User turn template with {is_free_tier_user} and {user_input}. Default: the notebook's.")
+@click.option("--dataset", type=click.Path(), metavar="FILE",
+              help="CSV with a goal column, or JSONL with a goal key. Default: AdvBench harmful_behaviors.csv.")
+@click.option("--limit", type=int, default=None, help="Only the first N requests (the notebook used 100).")
+@click.option("--epochs", type=int, default=1, show_default=True, help="Samples per request and tier.")
+@click.option("--concurrency", type=int, default=20, show_default=True, help="Samples in flight at once.")
+@click.option("--api-base", default=None, metavar="URL",
+              help="An OpenAI-compatible server (vLLM, Ollama, llama.cpp) for openai/NAME models.")
+@click.option("--temperature", type=float, default=1.0, show_default=True)
+@click.option("--max-tokens", type=int, default=4000, show_default=True, help="Per assistant turn.")
+@click.option("--prefill", is_flag=True, help="Prefill the assistant turn with '<' as the notebook does.")
+@click.option("--run", "run_name", default=None,
+              help="Run name; the same name resumes (default: the models and today's date).")
+@db_option
+@click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
+def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
+        max_tokens, prefill, run_name, db_path, tui) -> None:
+    """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
+
+    Every sample is committed to the store as it completes; running the same command again resumes, sending
+    only the missing samples and the ones that failed."""
+    from .. import llm, sources
+    from ..runner import RunSpec
+    from ..store import resolve_db_path
+
+    models = list(dict.fromkeys(m.strip() for m in models))
+    if any(not m for m in models):
+        raise AfError("--model needs a name, e.g. openai/gpt-4o")
+    _check_ranges(limit, epochs, concurrency, temperature, max_tokens)
+    if api_base and not re.match(r"^https?://[^\s/]+", api_base):
+        raise AfError(f"--api-base must be an http(s) URL such as http://127.0.0.1:8000/v1 (got {api_base!r})")
+    if len(set(map(lambda p: Path(p).stem, system_prompts))) < len(system_prompts):
+        raise AfError("two --system-prompt files share a name; variants are named after the file, rename one")
+    data = sources.dataset(dataset)
+    template = sources.user_template(user_template)
+    variants = [sources.system_prompt(p) for p in system_prompts] or [sources.system_prompt()]
+    n_requests = min(limit, len(data.requests)) if limit else len(data.requests)
+    if n_requests * 2 * epochs * len(models) * len(variants) > MAX_PLANNED:
+        raise AfError(f"this run would send more than {MAX_PLANNED} samples; lower --limit or --epochs")
+    for m in models:
+        llm.check_model(m, api_base)
+    db = resolve_db_path(db_path)
+    run_name = run_name or default_run_name(models)
+    args = _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base,
+                 temperature, max_tokens, prefill, run_name, db)
+    resume = "af-tui run " + shlex.join(args)
+    spec = RunSpec(name=run_name, models=models, variants=variants, template=template, dataset=data, limit=limit,
+                   epochs=epochs, concurrency=concurrency, api_base=api_base, temperature=temperature,
+                   max_tokens=max_tokens, prefill=prefill)
+    click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
+    if tui:
+        from .. import runner
+        from ..store import Store
+
+        with Store(db) as store:  # the run row exists before the app opens, with its planned size
+            run_id, _, _ = runner.plan(spec, store)
+            store.finish_run(run_id, "stopped")  # the child reopens it as running
+        proc = _start_child(["run", *args], _log_path(db, run_name))
+        code = _open_app_with(db, proc, _log_path(db, run_name))
+        if code not in (0, 130, -signal.SIGINT):
+            raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
+        return
+    _execute(spec, db, resume)
+
+
+@cli.command()
+@click.option("--db", "db_path", type=click.Path(), default=None,
+              help=f"The demo's store (default {DEMO_DB}; AF_TUI_DB is not used, to keep your data apart).")
+@click.option("--no-tui", is_flag=True, help="Run in the foreground with a progress bar, then stop.")
+@click.option("--latency", type=float, default=None,
+              help=f"Seconds per simulated call (default {DEMO_LATENCY_S}; 0 for the fastest run).")
+def demo(db_path, no_tui, latency) -> None:
+    """The four simulated models on 40 made-up harmless requests (offline), then the explorer.
+
+    Running it again on the same store resumes the demo run instead of repeating it."""
+    from ..runner import RunSpec
+    from ..simulated import DEMO_MODELS, DEMO_REQUESTS, DEMO_SYSTEM_PROMPT, DEMO_USER_TEMPLATE
+    from ..sources import Dataset, Text
+    from ..store import sha256_text
+
+    db = Path(db_path) if db_path else DEMO_DB
+    if latency is not None and not 0 <= latency <= 60:
+        raise AfError(f"--latency must be between 0 and 60 seconds (got {latency})")
+    latency_s = str(latency) if latency is not None else os.environ.get("AF_TUI_SIM_LATENCY", DEMO_LATENCY_S)
+    if not no_tui:
+        from ..store import Store
+
+        Store(db).close()  # a bad --db fails here, in one line, not in the child's log
+        log = _log_path(db, DEMO_RUN)
+        proc = _start_child(["demo", "--no-tui", "--db", str(db), "--latency", latency_s], log)
+        _open_app_with(db, proc, log)
+        return
+    os.environ["AF_TUI_SIM_LATENCY"] = latency_s
+    requests_text = "\n".join(DEMO_REQUESTS)
+    spec = RunSpec(
+        name=DEMO_RUN, models=list(DEMO_MODELS),
+        variants=[Text(DEMO_SYSTEM_PROMPT, "demo_stand_in", sha256_text(DEMO_SYSTEM_PROMPT), "af_tui.simulated")],
+        template=Text(DEMO_USER_TEMPLATE, "demo_user_template", sha256_text(DEMO_USER_TEMPLATE), "af_tui.simulated"),
+        dataset=Dataset(list(DEMO_REQUESTS), "demo_requests", sha256_text(requests_text), "af_tui.simulated"),
+        concurrency=DEMO_CONCURRENCY, source="demo",
+    )
+    click.echo(f"af-tui: demo run into {db} (simulated models, no network)", err=True)
+    _execute(spec, db, f"af-tui demo --no-tui --db {shlex.quote(str(db))}")

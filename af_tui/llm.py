@@ -1,0 +1,215 @@
+"""Calling models: the one module that imports litellm (lazily), with af-tui's own retry policy.
+
+`await complete(model, messages, api_base=..., policy=RetryPolicy())` returns a `Completion` (text, tokens,
+cost, latency, attempts) or raises `ProviderError` after the last attempt (`FatalProviderError` for failures
+that every call would hit: a bad key, an unknown model). `check_model(model, api_base)` turns a missing key
+or an unknown provider into a one-line `AfError` before any sample is sent. The runner and the judge both
+call these; nothing else in af-tui imports litellm.
+
+Retries are ours alone: litellm's `num_retries` and the OpenAI SDK's `max_retries` are both 0 (they stack
+otherwise: one default call was seen hitting a failing server three times), so `attempts` counts requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+
+from .errors import AfError
+
+# Keys for which af-tui passes a dummy value when --api-base points at a local server that needs none.
+_DUMMY_KEY = "sk-af-tui-local-no-key"
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+_FATAL_STATUS = {401, 402, 403, 404}
+
+_litellm = None
+
+
+def _load():
+    """Import and configure litellm once: offline cost map, quiet, no per-call logging callbacks, sim/."""
+    global _litellm
+    if _litellm is not None:
+        return _litellm
+    # Without this, importing litellm tries to download its price list (5 s timeout) and prints warnings.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    litellm.suppress_debug_info = True  # else it prints help text to stdout on every error
+    litellm.telemetry = False
+    litellm.turn_off_message_logging = True  # never keep message text in litellm's logging objects
+    litellm.drop_params = False
+    litellm.num_retries = 0
+    from . import simulated
+
+    litellm.custom_provider_map = [
+        *[p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"],
+        {"provider": "sim", "custom_handler": simulated.provider()},
+    ]
+    _litellm = litellm
+    return litellm
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter on 429/5xx/timeouts/connection errors."""
+
+    attempts: int = 6  # requests in all, the first included
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    timeout_s: float = 600.0  # per request
+
+    def delay(self, attempt: int) -> float:
+        """Sleep before retry number `attempt` (1 = the first retry)."""
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))
+
+
+@dataclass
+class Completion:
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    latency_s: float  # of the successful request
+    attempts: int
+
+
+class ProviderError(Exception):
+    """The provider failed after our retries (or at once, for a request it will never accept)."""
+
+    def __init__(self, message: str, *, attempts: int, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.attempts = attempts
+        self.status = status
+
+
+class FatalProviderError(ProviderError):
+    """A failure every further call would repeat (bad key, no such model): stop the run, don't store rows."""
+
+
+def _needs_dummy_key(model: str, api_base: str | None) -> bool:
+    return bool(api_base) and model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY")
+
+
+def check_model(model: str, api_base: str | None = None) -> None:
+    """One-line AfError when `model` cannot work: unknown provider, or its key missing from the environment."""
+    if model.startswith("sim/"):
+        return
+    litellm = _load()
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(model=model, api_base=api_base)
+    except Exception:
+        raise AfError(
+            f"unknown model {model!r}: write it as provider/name (e.g. openai/gpt-4o, anthropic/claude-3-5-sonnet"
+            "-20241022), or openai/NAME with --api-base URL for an OpenAI-compatible server"
+        ) from None
+    if _needs_dummy_key(model, api_base):
+        return
+    env = litellm.validate_environment(model=model, api_base=api_base)
+    missing = env.get("missing_keys") or []
+    if missing and not env.get("keys_in_environment"):
+        hint = " (or pass --api-base URL for a local OpenAI-compatible server)" if provider == "openai" else ""
+        raise AfError(f"{', '.join(missing)} is not set: export it to use {model}{hint}")
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _message_of(exc: BaseException) -> str:
+    """The provider's message on one line, without litellm's boilerplate and never an API key."""
+    text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    text = " ".join(text.split())
+    for prefix in ("litellm.", ):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and ("KEY" in name or "TOKEN" in name or "SECRET" in name):
+            text = text.replace(value, "***")
+    return text[:2000]
+
+
+def _classify(litellm, exc: BaseException) -> str:
+    """'retry', 'fatal' or 'fail' (this request only, no retry)."""
+    status = _status_of(exc)
+    if isinstance(exc, (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError,
+                        litellm.InternalServerError, litellm.ServiceUnavailableError, asyncio.TimeoutError,
+                        ConnectionError)):
+        return "retry"
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError)):
+        return "fatal"
+    if status in _RETRY_STATUS or (status is not None and status >= 500):
+        return "retry"
+    if status in _FATAL_STATUS:
+        return "fatal"
+    if isinstance(exc, litellm.BadRequestError) or (status is not None and 400 <= status < 500):
+        return "fail"
+    return "retry"  # unknown transport trouble (malformed JSON, dropped connection): worth another try
+
+
+async def complete(
+    model: str,
+    messages: list[dict],
+    *,
+    api_base: str | None = None,
+    temperature: float = 1.0,
+    max_tokens: int = 4000,
+    policy: RetryPolicy = RetryPolicy(),
+    seed: int | None = None,
+) -> Completion:
+    """One assistant reply, with our retries. `seed` reaches simulated models only (the epoch)."""
+    litellm = _load()
+    kwargs: dict = dict(
+        model=model, messages=messages, temperature=temperature, max_tokens=max_tokens,
+        num_retries=0, max_retries=0, timeout=policy.timeout_s,
+    )
+    if api_base:
+        kwargs["api_base"] = api_base
+    if _needs_dummy_key(model, api_base):
+        kwargs["api_key"] = _DUMMY_KEY
+    if model.startswith("sim/") and seed is not None:
+        kwargs["metadata"] = {"af_tui_seed": seed}
+    last: BaseException | None = None
+    for attempt in range(1, policy.attempts + 1):
+        started = time.monotonic()
+        try:
+            response = await litellm.acompletion(**kwargs)
+            choices = getattr(response, "choices", None) or []
+            if not choices:
+                raise _NoChoices("the provider returned no choices")
+            text = choices[0].message.content
+            usage = getattr(response, "usage", None)
+            cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+            return Completion(
+                text=text or "",
+                input_tokens=getattr(usage, "prompt_tokens", None),
+                output_tokens=getattr(usage, "completion_tokens", None),
+                cost=cost,
+                latency_s=time.monotonic() - started,
+                attempts=attempt,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every provider failure is classified below
+            last = exc
+            kind = "retry" if isinstance(exc, _NoChoices) else _classify(litellm, exc)
+            if kind == "fatal":
+                raise FatalProviderError(f"{model}: {_message_of(exc)}", attempts=attempt,
+                                         status=_status_of(exc)) from None
+            if kind == "fail" or attempt == policy.attempts:
+                break
+            await asyncio.sleep(policy.delay(attempt))
+    assert last is not None
+    raise ProviderError(_message_of(last), attempts=attempt, status=_status_of(last)) from None
+
+
+class _NoChoices(Exception):
+    pass
