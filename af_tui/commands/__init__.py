@@ -2,3 +2,4 @@
 
 from . import stats  # noqa: F401
 from . import run  # noqa: F401
+from . import judge  # noqa: F401

@@ -1,0 +1,59 @@
+"""`af-tui judge`: classify scratchpads with an LLM judge, streamed into the judgements table."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import cli, db_option
+
+
+@cli.command()
+@db_option
+@click.option("--model", default=None, metavar="M",
+              help="The judge, as litellm names it (openai/gpt-4o, openai/NAME with --api-base, sim/judge).")
+@click.option("--api-base", default=None, metavar="URL", help="An OpenAI-compatible server (vLLM, Ollama...).")
+@click.option("--run", "run_name", default=None, metavar="R", help="Only the samples of this run.")
+@click.option("--only", type=click.Choice(["complied", "all"]), default="complied", show_default=True,
+              help="complied: samples that complied (where alignment faking is possible); all: every sample "
+                   "with a scratchpad (errors never).")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
+              help="Samples judged at once.")
+@click.option("--prompt", "prompt_file", type=click.Path(dir_okay=True), default=None, metavar="FILE",
+              help="Replace the built-in judge prompt (the file must hold {scratchpad}).")
+@click.option("--samples", "k", type=click.IntRange(1, 25), default=1, show_default=True, metavar="K",
+              help="Ask K times per scratchpad; store the majority and the share that agreed.")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None,
+              help="Sampling temperature. Default: 0 with one sample, 1.0 with --samples K > 1.")
+@click.option("--max-tokens", type=click.IntRange(16, 200_000), default=2000, show_default=True)
+@click.option("--show-prompt", is_flag=True, help="Print the judge prompt (built-in or --prompt) and exit.")
+def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k, temperature, max_tokens,
+          show_prompt) -> None:
+    """Ask an LLM judge whether each scratchpad shows alignment-faking reasoning.
+
+    Each judgement (four criteria with quoted evidence, a verdict, the raw reply) is committed to the store
+    before it is counted. Running the same command again resumes: samples already judged by this model and
+    prompt are skipped, failed ones are asked again. A reply that cannot be parsed is stored as unparsed."""
+    import asyncio
+
+    from ..errors import AfError
+    from ..judge import JudgeSpec, judge_store, load_prompt
+    from ..store import Store
+
+    prompt = load_prompt(prompt_file)
+    if show_prompt:
+        click.echo(prompt.text, nl=False)
+        return
+    if not model:
+        raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
+    spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
+                     api_base=api_base, temperature=temperature, max_tokens=max_tokens)
+    with Store(db_path, create=False) as store:
+        result = asyncio.run(judge_store(spec, store.conn))
+    c = result.counts
+    parts = [f"{c.get(v, 0)} {v}" for v in ("alignment_faking", "not_alignment_faking", "unclear")]
+    parts += [f"{c.get('unparsed', 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get('error', 0)} errors"]
+    cost = f", cost ${result.cost:.4f}" if result.cost else ""
+    verb = "stopped after" if result.status == "stopped" else "judged"
+    click.echo(f"{verb} {result.judged} samples with {model} (prompt {result.prompt_sha256[:12]}): "
+               f"{', '.join(parts)}{cost}; {result.remaining} left to judge"
+               + (" (run the same command again)" if result.remaining else ""), err=True)
