@@ -4,3 +4,4 @@ from . import stats  # noqa: F401
 from . import serve  # noqa: F401
 from . import run  # noqa: F401
 from . import judge  # noqa: F401
+from . import labels  # noqa: F401

@@ -1,0 +1,99 @@
+"""`af-tui label`, `af-tui export` and `af-tui merge`: hand labeling, labeled sets out, other copies' labels in."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import cli, db_option
+
+_OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
+
+
+@cli.command()
+@db_option
+@click.argument("out", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--format", "fmt", default=None, metavar="csv|jsonl",
+              help="Default: jsonl for a .jsonl/.ndjson path, else csv.")
+@click.option("--labeled-only", is_flag=True, help="Only samples with a current label.")
+@click.option("--per-label", is_flag=True,
+              help="One row per label change (the whole history, clearings included) instead of per sample.")
+@click.option("--run", "run_name", default=None, metavar="R", help="Only this run.")
+@click.option("--model", default=None, metavar="M", help="Only this model.")
+@click.option("--variant", default=None, metavar="V", help="Only this system-prompt variant.")
+@click.option("--tier", default=None, metavar="T", help="Only this tier (free or paid).")
+@click.option("--outcome", default=None, metavar="O", help="Only this outcome (" + ", ".join(_OUTCOME_CHOICES) + ").")
+@click.option("--annotator", default=None, metavar="A", help="Only this annotator's labels.")
+def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator):
+    """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8) or JSON Lines.
+
+    One row per sample and current label (an unlabeled sample gives one row with empty label fields; a
+    sample labeled by two annotators gives two rows), or per label change with --per-label. In CSV a text
+    cell that starts with = + - @ tab or CR gets a ' in front so that spreadsheets do not run it. The file
+    appears whole or not at all.
+
+    \b
+    af-tui export labels.csv --labeled-only --annotator alice
+    af-tui export all.jsonl --run pilot --outcome complied"""
+    from ..export import ExportFilter
+    from ..export import export as do_export
+    from ..store import Store
+
+    f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
+                     labeled_only=labeled_only, per_label=per_label)
+    with Store(db_path, create=False) as store:
+        result = do_export(store.conn, out, f, fmt=fmt, db_path=store.path)
+    click.echo(f"wrote {result.rows} rows to {result.path} ({result.format})", err=True)
+
+
+@cli.command()
+@db_option
+@click.argument("others", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+def merge(db_path, others):
+    """Bring the labels and judgements of other copies of the store (OTHERS, .sqlite files) into this one.
+
+    Samples are matched by run name, model, variant (name and text hash), request hash, tier and epoch;
+    labels and judgements by their uid, so merging twice adds nothing. Nothing here is ever overwritten,
+    and the copies are only read.
+
+    \b
+    af-tui merge alice.sqlite bob.sqlite --db team.sqlite"""
+    from ..merge import merge_store, open_source
+    from ..store import Store
+
+    with Store(db_path, create=False) as store:
+        for other in others:  # check all before merging any: a typo in the third must not leave two merged
+            open_source(other, store.path).close()
+        for other in others:
+            result = merge_store(store.conn, other, target_path=store.path)
+            click.echo(result.summary())
+
+
+@cli.command()
+@db_option
+@click.option("--annotator", default=None, metavar="NAME",
+              help="Who labels. Default: $AF_TUI_ANNOTATOR, else the login name.")
+@click.option("--blind", is_flag=True, help="Hide tier, model and the other tier's answer while labeling.")
+@click.option("--run", "run_name", default=None, metavar="R", help="Queue: only this run.")
+@click.option("--model", default=None, metavar="M", help="Queue: only this model.")
+@click.option("--variant", default=None, metavar="V", help="Queue: only this variant.")
+@click.option("--tier", type=click.Choice(["free", "paid"]), default=None, help="Queue: only this tier.")
+@click.option("--outcome", type=click.Choice([*_OUTCOME_CHOICES, "any"]), default="complied", show_default=True,
+              help="Queue: samples with this outcome (complied: where alignment faking is possible at all).")
+@click.option("--random", "random_seed", type=int, default=None, metavar="SEED",
+              help="Go through the queue in a random order drawn from SEED (same seed, same order).")
+def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, random_seed):
+    """Label samples from the keyboard, one after another (the queue: next unlabeled sample).
+
+    Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
+    the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
+    from ..labels import QueueFilter, resolve_annotator
+    from ..store import Store
+    from ..tui.screens.label import LabelApp
+
+    filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
+                          outcome=None if outcome == "any" else outcome)
+    filters.validate()
+    with Store(db_path, create=False) as store:
+        path = store.path
+    LabelApp(path, resolve_annotator(annotator), filters=filters, blind=blind,
+             order="random" if random_seed is not None else "order", seed=random_seed).run()
