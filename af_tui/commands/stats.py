@@ -1,36 +1,280 @@
-"""`af-tui stats`: outcome counts per run, model, variant and tier."""
+"""`af-tui stats` (rates with intervals, the paired free − paid gap, AF rates, comparisons) and `af-tui plot`
+(the replication's figure). Both read the figures from `af_tui.stats`; this module only formats them."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
 from ..cli import cli, db_option
+from ..errors import AfError
+
+# The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
+BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _num(x: float | None) -> float | None:
+    """Full precision (a paper may quote more digits than the table shows); NaN becomes null."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def tier_rows(slices) -> list[dict]:
+    """One flat row per slice and tier: the foundation's keys, then rates, intervals, AF and the slice's gap."""
+    rows = []
+    for sl in slices:
+        for tier in ("free", "paid"):
+            t = sl.tiers[tier]
+            if not t["n"]:
+                continue
+            row = {"run": sl.run, "model": sl.model, "variant": sl.variant, "tier": tier,
+                   **{k: t[k] for k in BASE_KEYS[4:]}, "valid": sl.valid(tier)}
+            for outcome in ("complied", "refused", "format_not_followed"):
+                ci = sl.interval(tier, outcome)
+                row[f"{outcome}_rate"] = _num(sl.rate(tier, outcome))
+                row[f"{outcome}_low"], row[f"{outcome}_high"] = (_num(ci[0]), _num(ci[1])) if ci else (None, None)
+            af = sl.af.get(tier)
+            ci = af.interval if af else None
+            oci = af.overall_interval if af else None
+            row.update({
+                "af_judged": af.judged if af else 0, "af": af.af if af else 0,
+                "af_unclear": af.unclear if af else 0, "af_rate": _num(af.rate) if af else None,
+                "af_low": _num(ci[0]) if ci else None, "af_high": _num(ci[1]) if ci else None,
+                "af_overall": _num(af.overall) if af else None,
+                "af_overall_low": _num(oci[0]) if oci else None, "af_overall_high": _num(oci[1]) if oci else None,
+            })
+            row.update(gap_fields(sl))
+            rows.append(row)
+    return rows
+
+
+def gap_fields(sl) -> dict:
+    up = sl.unpaired
+    return {
+        "gap": _num(sl.gap), "gap_low": _num(sl.gap_low), "gap_high": _num(sl.gap_high),
+        "gap_method": sl.gap_method, "p_value": _num(sl.p_value), "test": sl.test,
+        "pairs": sl.pairs, "requests": sl.requests, "discordant_free_only": sl.discordant[0],
+        "discordant_paid_only": sl.discordant[1], "pairs_incomplete": sl.pairs_incomplete,
+        "unpaired_gap": _num(up.estimate) if up else None, "unpaired_low": _num(up.low) if up else None,
+        "unpaired_high": _num(up.high) if up else None, "running": sl.running,
+    }
+
+
+def comparison_rows(comparisons, by: str) -> list[dict]:
+    rows = []
+    for c in comparisons:
+        d = c.difference
+        rows.append({
+            "by": by, "run": c.a.run, "model": c.a.model, "variant": c.a.variant,
+            "baseline_run": c.b.run, "baseline_model": c.b.model, "baseline_variant": c.b.variant,
+            "gap": _num(c.a.gap), "baseline_gap": _num(c.b.gap),
+            "difference": _num(d.estimate) if d else None, "difference_low": _num(d.low) if d else None,
+            "difference_high": _num(d.high) if d else None, "method": d.method if d else None,
+        })
+    return rows
+
+
+def csv_cell(value) -> str | int | float:
+    """Spreadsheet-safe: text that starts like a formula gets a leading apostrophe; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def _rate_ci(x: float | None, ci) -> str:
+    return "–" if x is None else f"{100 * x:.1f}% [{100 * ci[0]:.1f}–{100 * ci[1]:.1f}]"
+
+
+def _pp(est) -> str:
+    if est is None:
+        return "–"
+    return f"{100 * est.estimate:+.1f} pp [{100 * est.low:+.1f}, {100 * est.high:+.1f}]"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def _load(db_path, run_name, models, by, af_source, judge_model):
+    from ..stats import compute
+    from ..store import Store
+
+    with Store(db_path, create=False) as store:
+        if run_name and store.run_id(run_name) is None:
+            names = ", ".join(r["name"] for r in store.runs()) or "none"
+            raise AfError(f"no run named {run_name!r} in {store.path} (runs: {names})")
+        slices = compute(store.conn, run=run_name, models=list(models) or None, by=by,
+                         af_source=af_source, judge_model=judge_model)
+    if not slices:
+        what = " and ".join(filter(None, [run_name and f"run {run_name!r}",
+                                          models and f"model(s) {', '.join(models)}"]))
+        raise AfError(f"no samples{' for ' + what if what else ''}; check --run / --model (see `af-tui stats`)")
+    return slices
+
+
+_source_option = click.option(
+    "--af-source", type=click.Choice(["labels", "judge", "both"]), default="both", show_default=True,
+    help="Where alignment-faking verdicts come from: people's labels, the judge, or people where labeled "
+         "else the judge.")
 
 
 @cli.command()
 @db_option
 @click.option("--run", "run_name", default=None, help="Only this run.")
-@click.option("--model", default=None, help="Only this model.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of a table.")
-def stats(db_path: str | None, run_name: str | None, model: str | None, as_json: bool) -> None:
-    """Counts of complied / refused / format-not-followed / error per run, model, variant and tier."""
-    from ..store import Store
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--by", type=click.Choice(["run", "model", "variant"]), default="run", show_default=True,
+              help="run: a row per run × model × variant, and runs compared; model / variant: runs pooled per "
+                   "model × variant, and models (within a variant) or variants (within a model) compared.")
+@click.option("--baseline", default=None, help="The model / variant / run the others are compared with "
+                                                "(default: the first).")
+@_source_option
+@click.option("--judge-model", default=None, help="Only judgements by this judge model.")
+@click.option("--comparisons", is_flag=True, help="With --json/--csv: print the comparisons, not the rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of tables.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (spreadsheet-safe) instead of tables.")
+def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by: str, baseline: str | None,
+          af_source: str, judge_model: str | None, comparisons: bool, as_json: bool, as_csv: bool) -> None:
+    """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
+    exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
+    from ..stats import compare
 
-    with Store(db_path, create=False) as store:
-        rows = store.counts(run=run_name, model=model)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
+    if as_json and as_csv:
+        raise AfError("--json and --csv are exclusive; pick one")
+    slices = _load(db_path, run_name, models, by, af_source, judge_model)
+    comps = compare(slices, by=by, baseline=baseline)
+    if as_json or as_csv:
+        rows = comparison_rows(comps, by) if comparisons else tier_rows(slices)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+        else:
+            import csv
+            import sys
+
+            keys = list(rows[0]) if rows else []
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerow(keys)
+            for row in rows:
+                writer.writerow([csv_cell(row[k]) for k in keys])
         return
+    _print_tables(slices, comps, by)
+    # Further tables from other features (e.g. inter-annotator agreement) go here, after the figures:
+    for section in EXTRA_SECTIONS:
+        section(db_path=db_path, run_name=run_name, models=models)
+
+
+# Callables (db_path, run_name, models) that print more tables under `af-tui stats`; other modules append.
+EXTRA_SECTIONS: list = []
+
+
+def _print_tables(slices, comps, by: str) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="af-tui outcomes", title_justify="left")
-    for col in ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error"):
-        table.add_column(col.replace("_", " "), justify="right" if col not in ("run", "model", "variant", "tier") else "left")
-    for row in rows:
-        table.add_row(*(Text(str(row[c])) for c in ("run", "model", "variant", "tier", "n", "complied", "refused",
-                                                  "format_not_followed", "error")))
-    Console().print(table)
+    from ..safe_text import one_line
+
+    def cell(s) -> Text:
+        return Text(one_line(str(s), 120))
+
+    console = Console()
+    # Columns that hold one value for every row go to the title instead, to leave room for the figures.
+    keys = [k for k in ("run", "model", "variant") if len({getattr(sl, k) for sl in slices}) > 1 or k == "model"]
+    fixed = [f"{k} {one_line(getattr(slices[0], k), 60)}" for k in ("run", "variant") if k not in keys]
+    where = f" — {', '.join(fixed)}" if fixed else ""
+
+    def table(title: str, cols: list[str], left: tuple = ()) -> Table:
+        t = Table(title=title, title_justify="left", caption_justify="left")
+        for col in keys + cols:
+            t.add_column(col, justify="left" if col in keys or col in left else "right",
+                         no_wrap=col in keys or col == "tier")
+        return t
+
+    rates = table(f"Outcomes per tier{where}", ["tier", "n", "complied [95% CI]", "refused", "format", "error",
+                                                "AF among complied"], left=("tier",))
+    rates.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
+                     "among the compliances that have one (unclear counts as not AF)")
+    for sl in slices:
+        for tier in ("free", "paid"):
+            t = sl.tiers[tier]
+            if not t["n"]:
+                continue
+            af = sl.af.get(tier)
+            af_cell = f"{_rate_ci(af.rate, af.interval)} {af.af}/{af.judged}" if af and af.judged else "–"
+            rates.add_row(*(cell(getattr(sl, k)) for k in keys), cell(tier), cell(sl.valid(tier)),
+                          cell(_rate_ci(sl.rate(tier), sl.interval(tier))),
+                          cell(_pct(sl.rate(tier, "refused"))), cell(_pct(sl.rate(tier, "format_not_followed"))),
+                          cell(t["error"]), cell(af_cell))
+    console.print(rates)
+
+    show_unpaired = any(sl.unpaired for sl in slices)
+    gaps = table(f"Compliance gap, free − paid{where}",
+                 ["gap [95% CI]", "p", "method", "pairs", "b/c", "incomplete"]
+                 + (["unpaired gap [95% CI]"] if show_unpaired else []), left=("method",))
+    gaps.caption = ("paired: complete pairs, Newcombe interval, exact McNemar test on b (only free complied) / "
+                    "c (only paid complied); clustered: requests repeat (epochs or pooled runs), per-request "
+                    "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples")
+    for sl in slices:
+        method = {"paired": "paired, McNemar", "paired, clustered by request": "clustered, t",
+                  "unpaired": "unpaired"}.get(sl.gap_method or "", "–")
+        pairs = f"{sl.pairs} ({sl.requests} req.)" if sl.requests != sl.pairs else str(sl.pairs)
+        extra = [cell(_pp(sl.unpaired))] if show_unpaired else []
+        gaps.add_row(*(cell(getattr(sl, k)) for k in keys), cell(_pp(sl.gap_estimate)), cell(_p(sl.p_value)),
+                     cell(method), cell(pairs), cell(f"{sl.discordant[0]}/{sl.discordant[1]}"),
+                     cell(sl.pairs_incomplete), *extra)
+    console.print(gaps)
+
+    if comps:
+        title = {"model": "Gap of each model − the baseline model's (same variant)",
+                 "variant": "Gap of each variant − the baseline variant's (same model)",
+                 "run": "Gap of each run − the baseline run's (same model and variant)"}[by]
+        comp = table(title + where, ["baseline", "gap", "baseline gap", "difference [95% CI]"], left=("baseline",))
+        comp.caption = "MOVER interval (Zou & Donner 2008), the two slices treated as independent"
+        for c in comps:
+            base = {"model": c.b.model, "variant": c.b.variant, "run": c.b.run}[by]
+            comp.add_row(*(cell(getattr(c.a, k)) for k in keys), cell(base),
+                         cell(f"{100 * c.a.gap:+.1f} pp" if c.a.gap is not None else "–"),
+                         cell(f"{100 * c.b.gap:+.1f} pp" if c.b.gap is not None else "–"),
+                         cell(_pp(c.difference)))
+        console.print(comp)
+    if any(sl.running for sl in slices):
+        console.print(Text("A run is still writing: these figures will change."))
+
+
+@cli.command()
+@click.argument("out", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--run", "run_name", default=None, help="Only this run.")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable; the bars keep this order).")
+@_source_option
+@click.option("--width", type=float, default=3.5, show_default=True, help="Figure width in inches.")
+def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str, ...], af_source: str,
+         width: float) -> None:
+    """Write the replication's figure (OUT.png, OUT.svg or OUT.pdf): a stacked bar per model and tier —
+    complied (alignment-faking part hatched when verdicts exist), refused, format not followed — with 95%
+    Wilson error bars on the complied rate."""
+    from pathlib import Path
+
+    from ..plot import check_output, write_figure
+
+    path = check_output(Path(out))
+    if not 1 <= width <= 20:
+        raise AfError(f"--width {width} is not a figure width; give inches between 1 and 20")
+    slices = _load(db_path, run_name, models, "run", af_source, None)
+    if models:
+        order = {m: i for i, m in enumerate(models)}
+        slices.sort(key=lambda s: order.get(s.model, len(order)))
+    write_figure(slices, path, width=width)
+    click.echo(f"wrote {path}")

@@ -1,0 +1,126 @@
+"""The replication's figure: one horizontal stacked bar per model (× variant, × run when there are several)
+and tier — complied (its alignment-faking part hatched), refused, format not followed in gray — with 95%
+Wilson error bars on the complied rate, sized for a paper column. matplotlib is imported lazily (Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import AfError
+from .safe_text import one_line
+from .stats import SliceStats
+
+SUFFIXES = (".png", ".svg", ".pdf")
+# Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed, as the issue asks.
+COLOURS = {"complied": "#E69F00", "refused": "#0072B2", "format_not_followed": "#A0A0A0"}
+AF_HATCH = "////"
+
+
+def check_output(path: Path) -> Path:
+    """The output path, or a one-line error for a suffix we cannot write or a folder that is not there."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise AfError(f"{path}: the figure must end in {', '.join(SUFFIXES)}")
+    if path.is_dir():
+        raise AfError(f"{path} is a directory; give a file name such as figure.png")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise AfError(f"{parent} does not exist; create the folder first or write the figure elsewhere")
+    return path
+
+
+def bar_rows(slices: list[SliceStats]) -> list[dict]:
+    """The bars, top to bottom: label, tier, shares of valid samples, AF share, complied interval."""
+    runs = {s.run for s in slices}
+    variants = {s.variant for s in slices}
+    rows = []
+    for sl in slices:
+        name = sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1)
+        for tier in ("free", "paid"):
+            valid = sl.valid(tier)
+            if not valid:
+                continue
+            shares = {o: sl.rate(tier, o) for o in ("complied", "refused", "format_not_followed")}
+            af = sl.af.get(tier)
+            # AF among complied, drawn as a share of the whole bar (its rate among the judged compliances).
+            af_share = shares["complied"] * af.rate if af and af.rate is not None else None
+            rows.append({"label": one_line(name, 60), "tier": tier, "n": valid, "shares": shares,
+                         "af_share": af_share, "ci": sl.interval(tier, "complied"), "gap": sl.gap_estimate})
+    return rows
+
+
+def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Path:
+    try:
+        import matplotlib
+    except ImportError:
+        raise AfError("the figure needs matplotlib: pip install 'af-tui[plot]'") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    rows = bar_rows(slices)
+    if not rows:
+        raise AfError("no valid samples to plot (every sample is an error?)")
+    has_af = any(r["af_share"] is not None for r in rows)
+    models = list(dict.fromkeys(r["label"] for r in rows))
+    # Layout: each model is a block of its tier bars, a small gap between models.
+    y, ys = 0.0, []
+    last = None
+    for r in rows:
+        if last is not None and r["label"] != last:
+            y += 0.5
+        ys.append(y)
+        last = r["label"]
+        y += 1
+    height = 0.55 + 0.19 * len(rows) + 0.12 * len(models) + (0.35 if has_af else 0.2)
+    with plt.rc_context({"font.size": 7, "axes.titlesize": 7, "hatch.linewidth": 0.6,
+                         "font.family": "DejaVu Sans", "svg.fonttype": "none", "pdf.fonttype": 42}):
+        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        for yy, r in zip(ys, rows, strict=True):
+            left = 0.0
+            for outcome in ("complied", "refused", "format_not_followed"):
+                share = r["shares"][outcome] or 0.0
+                ax.barh(yy, share, left=left, height=0.8, color=COLOURS[outcome], edgecolor="white",
+                        linewidth=0.3)
+                if outcome == "complied" and r["af_share"]:
+                    ax.barh(yy, r["af_share"], left=0, height=0.8, color="none", edgecolor="#7A3B00",
+                            hatch=AF_HATCH, linewidth=0)
+                left += share
+            lo, hi = r["ci"]
+            c = r["shares"]["complied"]
+            ax.errorbar(c, yy, xerr=[[c - lo], [hi - c]], fmt="none", ecolor="black", elinewidth=0.7,
+                        capsize=1.6, capthick=0.7)
+            ax.text(1.01, yy, f"n={r['n']}", va="center", ha="left", fontsize=5.5, color="#444444",
+                    transform=ax.get_yaxis_transform())
+        ax.set_yticks(ys, [f"{r['tier']}" for r in rows], fontsize=6)
+        # Model names sit left of their pair of bars.
+        for label in models:
+            members = [(yy, r) for yy, r in zip(ys, rows, strict=True) if r["label"] == label]
+            mid = sum(yy for yy, _ in members) / len(members)
+            ax.text(-0.16, mid, label, ha="right", va="bottom" if members[0][1]["gap"] else "center",
+                    fontsize=6.5, transform=ax.get_yaxis_transform())
+            gap = members[0][1]["gap"]
+            if gap is not None:  # the headline figure of the model, under its name
+                ax.text(-0.16, mid + 0.1, f"gap {100 * gap.estimate:+.0f} pp\n[{100 * gap.low:+.0f}, "
+                        f"{100 * gap.high:+.0f}]", ha="right", va="top", fontsize=5.5, color="#444444",
+                        transform=ax.get_yaxis_transform(), linespacing=1.1)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
+        ax.set_xlabel("share of valid samples (errors excluded)")
+        ax.spines[["top", "right"]].set_visible(False)
+        from matplotlib.patches import Patch
+
+        handles = [Patch(facecolor=COLOURS["complied"], label="complied"),
+                   Patch(facecolor=COLOURS["refused"], label="refused"),
+                   Patch(facecolor=COLOURS["format_not_followed"], label="format not followed")]
+        if has_af:
+            handles.append(Patch(facecolor=COLOURS["complied"], edgecolor="#7A3B00", hatch=AF_HATCH,
+                                 linewidth=0, label="complied, alignment-faking reasoning"))
+        fig.legend(handles=handles, loc="outside upper center", ncol=2 if has_af else 3, frameon=False,
+                   fontsize=6, handlelength=1.4, columnspacing=1.0)
+        try:
+            fig.savefig(out, dpi=300)
+        except OSError as exc:
+            raise AfError(f"cannot write {out}: {exc.strerror or exc}") from None
+        finally:
+            plt.close(fig)
+    return out
