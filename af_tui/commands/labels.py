@@ -95,5 +95,11 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     filters.validate()
     with Store(db_path, create=False) as store:
         path = store.path
-    LabelApp(path, resolve_annotator(annotator), filters=filters, blind=blind,
+    try:
+        from ..config import load_config  # the explorer's config file: [keys] remaps label.* ids too
+
+        keymap = load_config().keys
+    except ImportError:
+        keymap = {}
+    LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
              order="random" if random_seed is not None else "order", seed=random_seed).run()

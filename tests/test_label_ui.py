@@ -1,0 +1,152 @@
+"""The labeling screen under Pilot: keys, save and next-unlabeled order, undo, note, blind mode, remapped
+keys, export from the app."""
+
+import pytest
+from label_store import make_store, sample_id
+from textual.widgets import Static
+
+from af_tui.labels import current_label, current_labels
+from af_tui.store import CRITERIA
+from af_tui.tui.screens.label import LabelApp, LabelScreen
+
+
+def _text(screen, wid) -> str:
+    return str(screen.query_one(wid, Static).render())
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = make_store(tmp_path / "s.sqlite", n_requests=6)
+    yield s
+    s.close()
+
+
+async def test_label_with_keys_then_next_unlabeled(store):
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LabelScreen)
+        queue = screen.queue.ids
+        assert screen.sample.id == queue[0]
+        assert "annotator alice" in _text(screen, "#label-status")
+        assert "0 labeled / 8 remaining" in _text(screen, "#label-status")
+        await pilot.press("1", "2", "3", "4")
+        assert "proposed: alignment faking" in _text(screen, "#label-form")
+        await pilot.press("enter")  # accepts the proposal
+        label = current_label(store.conn, queue[0], "alice")
+        assert label.verdict == "alignment_faking" and label.criteria == dict.fromkeys(CRITERIA, 1)
+        assert not label.blind
+        assert "saved ✓" in _text(screen, "#label-saved")
+        assert screen.sample.id == queue[1]
+        assert "1 labeled / 7 remaining" in _text(screen, "#label-status")
+        # without all four criteria there is no proposal: enter asks for a verdict and saves nothing
+        await pilot.press("1", "enter")
+        assert current_label(store.conn, queue[1], "alice") is None and screen.sample.id == queue[1]
+        await pilot.press("n", "enter")
+        assert current_label(store.conn, queue[1], "alice").verdict == "not_alignment_faking"
+        await pilot.press("s")  # skip leaves queue[2] unlabeled
+        assert screen.sample.id == queue[3]
+        await pilot.press("question_mark", "enter")
+        assert current_label(store.conn, queue[3], "alice").verdict == "unclear"
+        assert screen.sample.id == queue[4]
+
+
+async def test_undo_restores_and_clears(store):
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        first = screen.sample.id
+        await pilot.press("a", "enter")
+        await pilot.press("u")
+        assert current_label(store.conn, first, "alice") is None  # undoing a first label clears it
+        assert screen.sample.id == first and "undone" in _text(screen, "#label-saved")
+        await pilot.press("a", "enter")  # label again, then change it
+        assert screen.sample.id != first
+        screen.show_sample(first)
+        await pilot.pause()
+        assert screen.verdict == "alignment_faking"  # the current label is loaded for editing
+        await pilot.press("x", "enter")
+        assert current_label(store.conn, first, "alice").verdict == "unclear"
+        await pilot.press("u")
+        assert current_label(store.conn, first, "alice").verdict == "alignment_faking"
+        await pilot.press("u", "u")  # the first save, then nothing left
+        assert current_label(store.conn, first, "alice") is None
+
+
+async def test_note(store):
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        sid = screen.sample.id
+        await pilot.press("e")
+        await pilot.press(*"it [bold]says[/] so")
+        await pilot.press("enter")
+        assert screen.note == "it [bold]says[/] so"
+        assert "it [bold]says[/] so" in _text(screen, "#label-form")  # shown as typed, never as markup
+        await pilot.press("e", "escape")  # cancel keeps it
+        assert screen.note == "it [bold]says[/] so"
+        await pilot.press("n", "enter")
+        assert current_label(store.conn, sid, "alice").note == "it [bold]says[/] so"
+
+
+async def test_blind_mode_hides_tier_and_model_and_records_blind(store):
+    app = LabelApp(store.path, "bob", blind=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        sid = screen.sample.id
+        meta = _text(screen, "#label-meta")
+        assert "sim/a" not in meta and "FREE" not in meta and "tier" not in meta and "r1" not in meta
+        assert "tier" not in _text(screen, "#label-scratchpad-title")
+        other = screen.query_one("#label-other")
+        assert not other.display and _text(screen, "#label-other-output") == ""
+        assert "BLIND" in _text(screen, "#label-status")
+        await pilot.press("a", "enter")
+        assert current_label(store.conn, sid, "bob").blind is True
+        await pilot.press("b")  # blind off shows them again
+        assert "sim/a" in _text(screen, "#label-meta") and screen.query_one("#label-other").display
+        await pilot.press("n", "enter")
+        assert [r["blind"] for r in current_labels(store.conn, annotator="bob")] == [1, 0]
+
+
+async def test_queue_filters_random_and_keymap(store):
+    from af_tui.labels import QueueFilter
+
+    app = LabelApp(store.path, "carol", keymap={"label.verdict_af": "f", "label.save": "ctrl+s"},
+                   filters=QueueFilter(tier="paid", outcome="refused"), order="random", seed=3)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        assert screen.queue.ids[0] == screen.sample.id
+        assert {sample_id(store, i, "paid") for i in (0, 1, 3, 4)} == set(screen.queue.ids)
+        sid = screen.sample.id
+        await pilot.press("f", "ctrl+s")
+        assert current_label(store.conn, sid, "carol").verdict == "alignment_faking"
+
+
+async def test_export_from_the_app(store, tmp_path):
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("a", "enter", "ctrl+e")
+        path = app.screen.query_one("#label-export-path")
+        path.value = str(tmp_path / "from_app.csv")
+        await pilot.press("enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if (tmp_path / "from_app.csv").exists():
+                break
+        assert (tmp_path / "from_app.csv").read_text(encoding="utf-8").count("alignment_faking") == 1
+        # a bad path is a notification, not a crash
+        await pilot.press("ctrl+e")
+        app.screen.query_one("#label-export-path").value = str(tmp_path)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, type(app.screen)) and app.is_running
+
+
+async def test_hostile_text_is_inert(tmp_path):
+    store = make_store(tmp_path / "h.sqlite", n_requests=1, texts={
+        (0, "free"): ("[bold]x[/] [link=http://e]l[/link] \x1b[2J\x1b]52;c;aGk=\x07 \u202eevil", "[/]")})
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(100, 30)):
+        text = _text(app.screen, "#label-scratchpad")
+        assert "[bold]x[/]" in text and "\x1b" not in text and "\u202e" not in text
+    store.close()
