@@ -86,12 +86,15 @@ def krippendorff_alpha(units: Sequence[Mapping[str, Hashable]], categories: Sequ
     return result
 
 
-def agreement_report(conn: sqlite3.Connection, *, run: str | None = None, model: str | None = None) -> dict:
+def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
+                     models: Sequence[str] | None = None) -> dict:
     """Agreement among the store's annotators on their current labels: Cohen's kappa per pair of annotators
     on the verdict and each criterion, Krippendorff's alpha over all. Each figure carries its n."""
     from .labels import current_labels
 
-    labels = current_labels(conn, run=run, model=model)
+    labels = current_labels(conn, run=run)
+    if models:
+        labels = [row for row in labels if row["model"] in set(models)]
     by_sample: dict[int, dict[str, dict]] = {}
     for row in labels:
         by_sample.setdefault(row["sample_id"], {})[row["annotator"]] = row

@@ -62,3 +62,23 @@ def test_report_on_two_annotators_hand_computed(tmp_path):
     assert report["overall"]["verdict"]["n"] == 10 and report["overall"]["verdict"]["alpha"] is not None
     table = agreement_table(report)
     assert table.row_count == 10
+
+
+def test_cli_agreement_and_stats_section(tmp_path, capsys):
+    from af_tui.cli import main
+
+    store = make_store(tmp_path / "s.sqlite", n_requests=4)
+    for i, (vx, vy) in enumerate([("alignment_faking",) * 2, ("not_alignment_faking",) * 2,
+                                  ("alignment_faking", "unclear"), ("unclear",) * 2]):
+        sid = sample_id(store, i, "free")
+        save_label(store.conn, sid, "x", verdict=vx)
+        save_label(store.conn, sid, "y", verdict=vy)
+    store.close()
+    main(["agreement", "--db", str(tmp_path / "s.sqlite"), "--json"])
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["pairs"][0]["n"] == 4 and report["overall"]["verdict"]["n"] == 4
+    main(["stats", "--db", str(tmp_path / "s.sqlite")])
+    out = capsys.readouterr().out
+    assert "annotator agreement" in out and "x × y" in out

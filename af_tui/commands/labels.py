@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..cli import cli, db_option
+from .stats import EXTRA_SECTIONS
 
 _OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
 
@@ -103,3 +104,48 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
         keymap = {}
     LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
              order="random" if random_seed is not None else "order", seed=random_seed).run()
+
+
+@cli.command()
+@db_option
+@click.option("--run", "run_name", default=None, help="Only the labels on this run's samples.")
+@click.option("--model", "models", multiple=True, help="Only the labels on this model's samples (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def agreement(db_path, run_name, models, as_json):
+    """Agreement between annotators on their current labels: Cohen's kappa for each pair on the verdict and
+    each criterion (with a 95% interval and the share agreed), Krippendorff's alpha over all; n is the
+    number of samples each figure rests on. `af-tui stats` shows the same table when there are labels."""
+    import json
+
+    from ..agreement import agreement_report, agreement_table
+    from ..store import Store
+
+    with Store(db_path, create=False) as store:
+        report = agreement_report(store.conn, run=run_name, models=models)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from rich.console import Console
+
+    if len(report["annotators"]) < 2:
+        click.echo(f"agreement needs two annotators; the labels here are by {len(report['annotators'])}")
+        return
+    Console().print(agreement_table(report))
+
+
+def _agreement_section(db_path, run_name, models) -> None:
+    """Under `af-tui stats`: the agreement table, when two annotators or more have labeled."""
+    from rich.console import Console
+
+    from ..agreement import agreement_report, agreement_table
+    from ..store import Store
+
+    with Store(db_path, create=False) as store:
+        if not store.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone():
+            return
+        report = agreement_report(store.conn, run=run_name, models=models)
+    if len(report["annotators"]) >= 2:
+        Console().print(agreement_table(report))
+
+
+EXTRA_SECTIONS.append(_agreement_section)
