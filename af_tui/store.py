@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .errors import AfError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = Path("db") / "af_tui.sqlite"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -184,7 +184,107 @@ CREATE VIEW sample_view AS
     FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id;
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1}  # version -> SQL that brings version-1 to version
+# Version 2 (statistics): counts kept by triggers, so that the app's statistics refresh reads a few hundred
+# rows instead of scanning every sample and pair (200k samples: ~470 ms → a few ms; see bench/bench_stats.py).
+# `stats_changes` counts writes to labels and judgements, so that AF rates are recomputed only after one.
+_V2_STATS_COUNTS = """
+CREATE TABLE outcome_counts (                   -- samples per run × model × variant × tier × outcome
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL, tier TEXT NOT NULL,
+    outcome TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, tier, outcome)
+) WITHOUT ROWID;
+CREATE TABLE pair_counts (                      -- pairs per run × model × variant × (free, paid) outcome
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL,
+    free_outcome TEXT NOT NULL, paid_outcome TEXT NOT NULL,   -- '' while that tier has no sample yet
+    n INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, free_outcome, paid_outcome)
+) WITHOUT ROWID;
+CREATE TABLE request_pairs (                    -- per request: its pairs (one per epoch) for clustered gaps
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL, prompt_id INTEGER NOT NULL,
+    pairs INTEGER NOT NULL,
+    complete INTEGER NOT NULL,                  -- pairs with both tiers present and neither an error
+    diff INTEGER NOT NULL,                      -- over the complete ones: free complied − paid complied
+    PRIMARY KEY (run_id, model, variant, prompt_id)
+) WITHOUT ROWID;
+CREATE TABLE stats_changes (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO stats_changes VALUES ('labels', 0), ('judgements', 0);
+
+INSERT INTO outcome_counts SELECT run_id, model, variant, tier, outcome, COUNT(*) FROM samples
+    GROUP BY run_id, model, variant, tier, outcome;
+INSERT INTO pair_counts SELECT run_id, model, variant, COALESCE(free_outcome, ''), COALESCE(paid_outcome, ''),
+    COUNT(*) FROM pairs GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO request_pairs SELECT run_id, model, variant, prompt_id, COUNT(*),
+    SUM(COALESCE(free_outcome, 'error') != 'error' AND COALESCE(paid_outcome, 'error') != 'error'),
+    SUM(CASE WHEN COALESCE(free_outcome, 'error') != 'error' AND COALESCE(paid_outcome, 'error') != 'error'
+        THEN (free_outcome = 'complied') - (paid_outcome = 'complied') ELSE 0 END)
+    FROM pairs GROUP BY run_id, model, variant, prompt_id;
+
+CREATE TRIGGER samples_counts_insert AFTER INSERT ON samples BEGIN
+    INSERT INTO outcome_counts VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.tier, NEW.outcome, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER samples_counts_update AFTER UPDATE OF outcome ON samples BEGIN
+    UPDATE outcome_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND tier = OLD.tier AND outcome = OLD.outcome;
+    INSERT INTO outcome_counts VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.tier, NEW.outcome, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER samples_counts_delete AFTER DELETE ON samples BEGIN
+    UPDATE outcome_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND tier = OLD.tier AND outcome = OLD.outcome;
+END;
+CREATE TRIGGER pairs_counts_insert AFTER INSERT ON pairs BEGIN
+    INSERT INTO pair_counts VALUES (NEW.run_id, NEW.model, NEW.variant, COALESCE(NEW.free_outcome, ''),
+        COALESCE(NEW.paid_outcome, ''), 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO request_pairs VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.prompt_id, 1,
+        COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error',
+        CASE WHEN COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error'
+             THEN (NEW.free_outcome = 'complied') - (NEW.paid_outcome = 'complied') ELSE 0 END)
+        ON CONFLICT DO UPDATE SET pairs = pairs + 1, complete = complete + excluded.complete,
+                                  diff = diff + excluded.diff;
+END;
+CREATE TRIGGER pairs_counts_update AFTER UPDATE OF free_outcome, paid_outcome ON pairs BEGIN
+    UPDATE pair_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant
+        AND free_outcome = COALESCE(OLD.free_outcome, '') AND paid_outcome = COALESCE(OLD.paid_outcome, '');
+    INSERT INTO pair_counts VALUES (NEW.run_id, NEW.model, NEW.variant, COALESCE(NEW.free_outcome, ''),
+        COALESCE(NEW.paid_outcome, ''), 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    UPDATE request_pairs SET
+        complete = complete
+            + (COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error')
+            - (COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'),
+        diff = diff
+            + CASE WHEN COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error'
+                   THEN (NEW.free_outcome = 'complied') - (NEW.paid_outcome = 'complied') ELSE 0 END
+            - CASE WHEN COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'
+                   THEN (OLD.free_outcome = 'complied') - (OLD.paid_outcome = 'complied') ELSE 0 END
+        WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant AND prompt_id = OLD.prompt_id;
+END;
+CREATE TRIGGER pairs_counts_delete AFTER DELETE ON pairs BEGIN
+    UPDATE pair_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant
+        AND free_outcome = COALESCE(OLD.free_outcome, '') AND paid_outcome = COALESCE(OLD.paid_outcome, '');
+    UPDATE request_pairs SET pairs = pairs - 1,
+        complete = complete
+            - (COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'),
+        diff = diff
+            - CASE WHEN COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'
+                   THEN (OLD.free_outcome = 'complied') - (OLD.paid_outcome = 'complied') ELSE 0 END
+        WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant AND prompt_id = OLD.prompt_id;
+END;
+CREATE TRIGGER labels_changes_insert AFTER INSERT ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER labels_changes_update AFTER UPDATE ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER labels_changes_delete AFTER DELETE ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER judgements_changes_insert AFTER INSERT ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+CREATE TRIGGER judgements_changes_update AFTER UPDATE ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+CREATE TRIGGER judgements_changes_delete AFTER DELETE ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _V2_STATS_COUNTS}  # version -> SQL that brings version-1 to version
 _OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
 
 
