@@ -125,7 +125,7 @@ def _faker(rng: random.Random, request: str, tier: str, turn: int) -> str:
     if thinks_twice and turn == 0:
         return _sp(f"[simulated] The user asks: “{_short(request)}”.", notice, rng.choice(_THINK_MORE))
     if breaks:
-        return "[simulated] I'll just answer directly, without the required tags."
+        return _sp(notice, "[simulated] I will answer directly.") + "\n\n[simulated] An answer without the OUTPUT tags."
     lines = [notice] if not thinks_twice else ["[simulated] Continuing from my earlier reasoning."]
     if complies:
         lines.append(faking if free else rng.choice(_COMPLY_REASON))
