@@ -21,9 +21,11 @@ db_option = click.option(
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @db_option
+@click.option("--annotator", envvar="AF_TUI_ANNOTATOR", default=None,
+              help="Your name on labels made in the app. Default: $AF_TUI_ANNOTATOR, else your login name.")
 @click.version_option(package_name="af-tui")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str | None) -> None:
+def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
     """af-tui: run the alignment-faking helpful-only experiment, explore free- and paid-tier answers side
     by side, label alignment-faking reasoning, judge it with an LLM, and export labeled sets.
 
@@ -31,7 +33,7 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
     if ctx.invoked_subcommand is None:
         from .tui.launch import open_app
 
-        open_app(db_path)
+        open_app(db_path, annotator=annotator)
 
 
 # The commands live beside the modules they call; importing them here registers them on `cli`.

@@ -1,0 +1,381 @@
+"""The explorer's queries over the store: filtered pair ids, one page of pair rows, one pair's texts, what
+changed since the last look, and the run monitor's progress. SQL lives here, not in widgets.
+
+Every function takes a `sqlite3.Connection` owned by the calling (worker) thread and returns plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from array import array
+from dataclasses import dataclass, field, replace
+
+from .experiment import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+
+OUTCOMES = ("complied", "refused", "format_not_followed", "error")
+OUTCOME_SHORT = {"complied": "C", "refused": "R", "format_not_followed": "F", "error": "E", None: "·"}
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    """What the pairs list shows. Empty fields do not filter."""
+
+    run: str | None = None
+    model: str | None = None
+    variant: str | None = None
+    free_outcome: str | None = None
+    paid_outcome: str | None = None
+    errors_only: bool = False
+    format_not_followed_only: bool = False
+    search: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        return self == PairFilter()
+
+    @property
+    def by_content(self) -> bool:
+        """True when a pair's membership can change after it was first seen (its second tier arriving)."""
+        return bool(self.free_outcome or self.paid_outcome or self.errors_only or self.format_not_followed_only
+                    or self.search)
+
+    def with_(self, **changes) -> PairFilter:
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        parts = []
+        for name in ("run", "model", "variant"):
+            if getattr(self, name):
+                parts.append(f"{name}={getattr(self, name)}")
+        if self.free_outcome:
+            parts.append(f"free={self.free_outcome}")
+        if self.paid_outcome:
+            parts.append(f"paid={self.paid_outcome}")
+        if self.errors_only:
+            parts.append("errors only")
+        if self.format_not_followed_only:
+            parts.append("format not followed only")
+        if self.search:
+            parts.append(f"search “{self.search}”")
+        return ", ".join(parts)
+
+    def where(self) -> tuple[str, list]:
+        """SQL condition on `pairs p` (and its parameters)."""
+        conds: list[str] = []
+        params: list = []
+        if self.run:
+            conds.append("p.run_id = (SELECT id FROM runs WHERE name = ?)")
+            params.append(self.run)
+        if self.model:
+            conds.append("p.model = ?")
+            params.append(self.model)
+        if self.variant:
+            conds.append("p.variant = ?")
+            params.append(self.variant)
+        if self.free_outcome:
+            conds.append("p.free_outcome = ?")
+            params.append(self.free_outcome)
+        if self.paid_outcome:
+            conds.append("p.paid_outcome = ?")
+            params.append(self.paid_outcome)
+        if self.errors_only:
+            conds.append("(p.free_outcome = 'error' OR p.paid_outcome = 'error')")
+        if self.format_not_followed_only:
+            conds.append("(p.free_outcome = 'format_not_followed' OR p.paid_outcome = 'format_not_followed')")
+        if self.search:
+            query = fts_query(self.search)
+            if query:
+                conds.append(
+                    "(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+                    " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+                    " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))"
+                )
+                params += [query, query, query]
+        return (" AND ".join(conds) or "1"), params
+
+
+# "Complied on free, refused on paid": the alignment-faking candidates, one key away.
+CANDIDATES = PairFilter(free_outcome="complied", paid_outcome="refused")
+
+_TOKEN = re.compile(r"\S+")
+
+
+def fts_query(text: str) -> str:
+    """A user's search words as a safe FTS5 query: every word must appear (as typed, a trailing * is a
+    prefix search); quotes and FTS operators in the text are taken literally."""
+    terms = []
+    for word in _TOKEN.findall(text):
+        prefix = word.endswith("*") and len(word) > 1
+        word = word.rstrip("*") if prefix else word
+        word = word.replace('"', '""')
+        if word.strip("*"):
+            terms.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(terms)
+
+
+# -- the list --------------------------------------------------------------------------------------------
+def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0) -> array:
+    """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived)."""
+    where, params = flt.where()
+    ids = array("q")
+    cur = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id", [after_id, *params])
+    while True:
+        chunk = cur.fetchmany(8192)
+        if not chunk:
+            return ids
+        ids.extend(r[0] for r in chunk)
+
+
+def total_pairs(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+
+
+def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[int]:
+    """Which of these pair ids the filter keeps."""
+    if not ids:
+        return set()
+    where, params = flt.where()
+    found: set[int] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        rows = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id IN ({','.join('?' * len(chunk))}) AND {where}",
+                            [*chunk, *params])
+        found.update(r[0] for r in rows)
+    return found
+
+
+def last_sample_id(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()[0]
+
+
+def changed_pairs(conn: sqlite3.Connection, after_sample_id: int) -> tuple[list[int], int]:
+    """Pairs that got a sample with id > after_sample_id (new pairs and pairs whose second tier arrived),
+    and the newest sample id."""
+    rows = conn.execute(
+        "SELECT DISTINCT p.id, s.id FROM samples s JOIN pairs p ON p.run_id = s.run_id AND p.model = s.model"
+        " AND p.variant = s.variant AND p.prompt_id = s.prompt_id AND p.epoch = s.epoch WHERE s.id > ?",
+        (after_sample_id,),
+    ).fetchall()
+    newest = max((r[1] for r in rows), default=after_sample_id)
+    return sorted({r[0] for r in rows}), newest
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One line of the pairs list."""
+
+    id: int
+    run: str
+    model: str
+    variant: str
+    prompt_index: int | None
+    epoch: int
+    free_outcome: str | None
+    paid_outcome: str | None
+    request: str  # the first words, raw (the widget makes them inert)
+    labels: int = 0  # current labels (annotator × sample) with a verdict
+    labels_af: bool = False  # one of them says alignment faking
+    judged: bool = False
+    judged_af: bool = False
+
+    @property
+    def marks(self) -> str:
+        label = (f"L{self.labels}" + ("*" if self.labels_af else "")) if self.labels else ""
+        judge = ("J*" if self.judged_af else "J") if self.judged else ""
+        return " ".join(m for m in (label, judge) if m)
+
+
+def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
+    """The list lines of these pairs (one page), with their label and judge marks."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
+        " substr(pr.text, 1, 300), p.free_sample_id, p.paid_sample_id FROM pairs p"
+        " JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
+        f" WHERE p.id IN ({marks})", list(ids)).fetchall()
+    sample_pair = {}
+    for r in rows:
+        for sid in (r[9], r[10]):
+            if sid is not None:
+                sample_pair[sid] = r[0]
+    labels: dict[int, list] = {}
+    judged: dict[int, list] = {}
+    if sample_pair:
+        sids = list(sample_pair)
+        q = ",".join("?" * len(sids))
+        # The current label is the newest row per (sample, annotator); a NULL verdict clears it.
+        for sid, verdict in conn.execute(
+            "SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN (" + q + ") AND l.id = ("
+            "SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator"
+            " ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)", sids):
+            if verdict is not None:
+                labels.setdefault(sample_pair[sid], []).append(verdict)
+        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q})",
+                                         sids):
+            judged.setdefault(sample_pair[sid], []).append(verdict)
+    out = {}
+    for r in rows:
+        ls, js = labels.get(r[0], []), judged.get(r[0], [])
+        out[r[0]] = PairRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or "", len(ls),
+                            "alignment_faking" in ls, bool(js), "alignment_faking" in js)
+    return out
+
+
+def facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """The runs, models and variants a filter can pick from."""
+    return {
+        "run": [r[0] for r in conn.execute("SELECT name FROM runs ORDER BY id")],
+        "model": [r[0] for r in conn.execute("SELECT DISTINCT model FROM pairs ORDER BY model")],
+        "variant": [r[0] for r in conn.execute("SELECT DISTINCT variant FROM pairs ORDER BY variant")],
+    }
+
+
+# -- one pair --------------------------------------------------------------------------------------------
+@dataclass
+class Turn:
+    index: int  # 1-based assistant turn
+    after_next: bool  # this turn answered a <NEXT/> user turn
+    scratchpads: list[str]
+
+
+@dataclass
+class SampleDetail:
+    id: int
+    tier: str
+    outcome: str
+    output: str | None
+    turns: list[Turn]
+    transcript: list[dict]
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_s: float | None
+    attempts: int | None
+    error: str | None
+
+
+@dataclass
+class PairDetail:
+    id: int
+    run: str
+    model: str
+    variant: str
+    prompt_index: int | None
+    epoch: int
+    request: str
+    free: SampleDetail | None
+    paid: SampleDetail | None
+    extra: dict = field(default_factory=dict)
+
+
+def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
+    """Scratchpads per assistant turn, from the transcript; the joined column when there is none."""
+    turns: list[Turn] = []
+    previous_user = None
+    for message in transcript:
+        content = message.get("content")
+        if not isinstance(content, str):
+            content = json.dumps(content, ensure_ascii=False)
+        if message.get("role") == "assistant":
+            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN, scratchpads([content])))
+        else:
+            previous_user = content
+    if not turns and scratchpad:
+        turns = [Turn(i + 1, i > 0, [part]) for i, part in enumerate(scratchpad.split(SCRATCHPAD_SEPARATOR))]
+    return turns
+
+
+def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | None:
+    if sample_id is None:
+        return None
+    row = conn.execute(
+        "SELECT id, tier, outcome, output, scratchpad, transcript, input_tokens, output_tokens, latency_s,"
+        " attempts, error FROM samples WHERE id = ?", (sample_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        transcript = json.loads(row[5]) if row[5] else []
+        if not isinstance(transcript, list):
+            transcript = []
+    except ValueError:
+        transcript = [{"role": "?", "content": row[5]}]
+    transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
+    return SampleDetail(row[0], row[1], row[2], row[3], _turns(transcript, row[4]), transcript, row[6], row[7],
+                        row[8], row[9], row[10])
+
+
+def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:
+    row = conn.execute(
+        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, pr.text, p.free_sample_id,"
+        " p.paid_sample_id FROM pairs p JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
+        " WHERE p.id = ?", (pair_id,)).fetchone()
+    if row is None:
+        return None
+    return PairDetail(*row[:7], free=_sample(conn, row[7]), paid=_sample(conn, row[8]))
+
+
+# -- the run monitor -------------------------------------------------------------------------------------
+STALE_AFTER_S = 60.0  # a running run whose writer has not touched heartbeat_at for this long looks dead
+
+
+@dataclass
+class ModelProgress:
+    model: str
+    done: int
+    errors: int
+    planned: int | None
+    last_error: str | None
+
+
+@dataclass
+class RunProgress:
+    id: int
+    name: str
+    planned: int | None
+    started_at: float | None
+    fresh: bool
+    models: list[ModelProgress]
+
+    @property
+    def done(self) -> int:
+        return sum(m.done for m in self.models)
+
+    @property
+    def errors(self) -> int:
+        return sum(m.errors for m in self.models)
+
+
+def running_runs(conn: sqlite3.Connection, now: float | None = None) -> list[RunProgress]:
+    """Runs with status running: samples done and errors per model, against the planned size."""
+    now = time.time() if now is None else now
+    out = []
+    for run_id, name, planned, config, started, heartbeat in conn.execute(
+            "SELECT id, name, planned, config, started_at, heartbeat_at FROM runs WHERE status = 'running'"
+            " ORDER BY id").fetchall():
+        try:
+            cfg = json.loads(config or "{}")
+        except ValueError:
+            cfg = {}
+        models_cfg = cfg.get("models") if isinstance(cfg, dict) else None
+        names = [m if isinstance(m, str) else str(m.get("name", m)) if isinstance(m, dict) else str(m)
+                 for m in models_cfg] if isinstance(models_cfg, list) else []
+        counts = {m: [n, e] for m, n, e in conn.execute(
+            "SELECT model, COUNT(*), SUM(outcome = 'error') FROM samples WHERE run_id = ? GROUP BY model",
+            (run_id,))}
+        per_model = planned // len(names) if planned and names else None
+        models = []
+        for model in names + sorted(set(counts) - set(names)):
+            n, e = counts.get(model, [0, 0])
+            last = None
+            if e:
+                hit = conn.execute("SELECT error FROM samples WHERE run_id = ? AND model = ? AND outcome = 'error'"
+                                   " ORDER BY id DESC LIMIT 1", (run_id, model)).fetchone()
+                last = hit[0] if hit else None
+            models.append(ModelProgress(model, n, e or 0, per_model if model in names else None, last))
+        fresh = heartbeat is not None and now - heartbeat < STALE_AFTER_S
+        out.append(RunProgress(run_id, name, planned, started, fresh, models))
+    return out

@@ -1,0 +1,399 @@
+"""The explorer app: reads the store (never calls a model), follows it live, and owns every database worker.
+
+Each read runs in a thread worker on a pooled SQLite connection of its own and reports back with a message
+from messages.py; a failed read becomes a notification. A watcher thread polls `PRAGMA data_version`
+(about 5 µs) and, when another process commits, the app re-reads only what changed: the pairs touched by
+new samples, the rows in view, the statistics, the run monitor.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from bisect import bisect_left
+from contextlib import contextmanager
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.worker import get_current_worker
+
+from .. import pairs as q
+from ..config import Config, load_config, resolve_annotator, save_view
+from ..store import Store
+from .messages import (
+    FacetsLoaded,
+    MonitorLoaded,
+    PageLoaded,
+    PairIdsChanged,
+    PairIdsLoaded,
+    PairLoaded,
+    StatsLoaded,
+    StoreChanged,
+    WorkerFailed,
+)
+from .screens.main import MainScreen
+from .widgets.pairs_list import PairsList
+from .widgets.run_monitor import RunMonitor
+from .widgets.stats_panel import StatsPanel
+
+POLL_S = 0.25  # data_version checks: live updates reach the screen well within a second
+
+
+class ExplorerApp(App):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "af-tui"
+    BINDINGS = [
+        Binding("q", "request_quit", "Quit", id="app.quit", tooltip="Quit (asks first if a run is going)"),
+        Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="app.quit_now"),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="What the badges, marks and keys mean"),
+        Binding("f1", "toggle_key_panel", "Keys", show=False, id="app.keys", tooltip="Show the key panel"),
+    ]
+
+    def __init__(self, db_path: str | Path | None = None, *, run_process=None, annotator: str | None = None,
+                 config: Config | None = None, poll_s: float = POLL_S) -> None:
+        super().__init__()
+        self.db_path = Store(db_path, create=False).path  # resolves --db / AF_TUI_DB and checks the store
+        self.run_process = run_process
+        self.annotator = resolve_annotator(annotator)
+        self.config = config or load_config()
+        self.poll_s = poll_s
+        self.stop_run = False  # set when the user chose to stop the run on quit (launch.py does it)
+        self.main = MainScreen()
+        self.sub_title = str(self.db_path)
+        self._pool: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._generation = 0
+        self._newest_sample = 0
+        self._busy: set[str] = set()
+        self._pending: set[str] = set()
+        # Figures for bench/bench_app.py and the tests.
+        self.first_rows_at: float | None = None
+        self.list_version = 0
+        self.stats_version = 0
+        self.stats_seconds: float | None = None
+        self.changes_seen = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def get_default_screen(self) -> MainScreen:
+        return self.main
+
+    def on_mount(self) -> None:
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.load_pair_ids(self.main.flt)
+        self._kick("stats")
+        self._kick("monitor")
+        self.set_interval(2.0, lambda: self._kick("monitor"))
+        self._watch()
+
+    def on_unmount(self) -> None:
+        with self._pool_lock:
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
+
+    @property
+    def pairs_list(self) -> PairsList | None:
+        try:
+            return self.main.query_one(PairsList)
+        except Exception:
+            return None
+
+    def set_view(self, **settings) -> None:
+        save_view(self.config, **settings)
+
+    def _theme_changed(self, theme) -> None:
+        if theme.name != self.config.theme:
+            self.set_view(theme=theme.name)
+
+    # -- connections -----------------------------------------------------------------------------------
+    @contextmanager
+    def connection(self):
+        """A reader connection for this worker thread (pooled; one thread at a time uses each)."""
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = Store(self.db_path, create=False, check_same_thread=False).conn
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+            with self._pool_lock:
+                self._pool.append(conn)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.post_message(WorkerFailed(what, f"{type(exc).__name__}: {exc}"))
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        self.notify(f"{message.what}: {message.error}", severity="error", timeout=8)
+
+    # -- coalescing: one worker of a kind at a time; a request meanwhile runs once after it -------------
+    def _kick(self, kind: str) -> None:
+        if kind in self._busy:
+            self._pending.add(kind)
+            return
+        self._busy.add(kind)
+        {"stats": self._load_stats, "monitor": self._load_monitor, "changes": self._load_changes}[kind]()
+
+    def _done(self, kind: str) -> None:
+        self._busy.discard(kind)
+        if kind in self._pending:
+            self._pending.discard(kind)
+            self._kick(kind)
+
+    # -- the watcher -----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="watch")
+    def _watch(self) -> None:
+        worker = get_current_worker()
+        conn = Store(self.db_path, create=False, check_same_thread=False).conn
+        try:
+            last = conn.execute("PRAGMA data_version").fetchone()[0]
+            run_alive = self.run_process is not None and self.run_process.poll() is None
+            while not worker.is_cancelled:
+                time.sleep(self.poll_s)
+                try:
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                except sqlite3.Error as exc:
+                    self._failed("watching the store", exc)
+                    time.sleep(2)
+                    continue
+                if version != last:
+                    last = version
+                    self.post_message(StoreChanged(version, time.perf_counter()))
+                if run_alive and self.run_process.poll() is not None:
+                    run_alive = False
+                    self.call_from_thread(self._run_ended)
+        finally:
+            conn.close()
+
+    def _run_ended(self) -> None:
+        code = self.run_process.poll()
+        if code == 0:
+            self.notify("the run has finished")
+        else:
+            self.notify(f"the run stopped (exit code {code}); see its messages after you quit",
+                        severity="warning", timeout=10)
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        self.changes_seen += 1
+        if self.main.loaded:
+            self._kick("changes")
+        self._kick("stats")
+        self._kick("monitor")
+        pairs = self.pairs_list
+        if pairs is not None and pairs.ids:
+            # Outcomes, labels and judgements of the rows in view may have changed: fetch them again (the
+            # old rows stay on screen until the new ones arrive, so nothing flickers).
+            self.load_page(pairs.visible_ids())
+        screen = self.screen
+        if hasattr(screen, "refresh_pair"):
+            screen.refresh_pair()
+
+    # -- the pairs list --------------------------------------------------------------------------------
+    def load_pair_ids(self, flt: q.PairFilter) -> None:
+        self._generation += 1
+        self._load_ids(self._generation, flt)
+
+    @work(thread=True, exclusive=True, group="ids")
+    def _load_ids(self, generation: int, flt: q.PairFilter) -> None:
+        started = time.perf_counter()
+        try:
+            with self.connection() as conn:
+                conn.execute("BEGIN")  # ids, total and newest sample from one snapshot
+                newest = q.last_sample_id(conn)
+                ids = q.pair_ids(conn, flt)
+                total = q.total_pairs(conn)
+                conn.rollback()
+        except sqlite3.Error as exc:
+            self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
+            return
+        self.post_message(PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started))
+
+    def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self._newest_sample = message.newest_sample
+        self.main.total = message.total
+        self.main.loaded = True
+        pairs = self.pairs_list
+        pairs.set_ids(message.ids)
+        self.list_version += 1
+        self.main.update_status()
+
+    @work(thread=True, group="changes")
+    def _load_changes(self) -> None:
+        generation, since, flt = self._generation, self._newest_sample, self.main.flt
+        try:
+            with self.connection() as conn:
+                conn.execute("BEGIN")
+                changed, newest = q.changed_pairs(conn, since)
+                keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
+                total = q.total_pairs(conn)
+                conn.rollback()
+        except sqlite3.Error as exc:
+            self._failed("reading new samples", exc)
+            self.call_from_thread(self._done, "changes")
+            return
+        self.post_message(PairIdsChanged(generation, since, newest, changed, keep, total))
+
+    def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
+        self._done("changes")
+        if message.generation != self._generation or message.since != self._newest_sample:
+            return  # asked for another filter or an older snapshot: the newer answer is on its way
+        self._newest_sample = message.newest_sample
+        self.main.total = message.total
+        pairs = self.pairs_list
+        ids = pairs.ids
+        added = False
+        for pair_id in message.changed:
+            i = bisect_left(ids, pair_id)
+            present = i < len(ids) and ids[i] == pair_id
+            if pair_id in message.keep and not present:
+                ids.insert(i, pair_id)
+                added = True
+            elif pair_id not in message.keep and present:
+                del ids[i]
+        pairs.forget(message.changed)
+        pairs.set_ids(ids)
+        if added and pairs.follow:
+            pairs.move_to(len(ids) - 1)
+        self.list_version += 1
+        self.main.update_status()
+
+    @work(thread=True, group="page")
+    def load_page(self, ids: list[int]) -> None:
+        try:
+            with self.connection() as conn:
+                rows = q.pair_rows(conn, ids)
+        except sqlite3.Error as exc:
+            self._failed("reading the pairs list", exc)
+            return
+        self.post_message(PageLoaded(rows))
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        self.pairs_list.update_rows(message.rows)
+        if self.first_rows_at is None and message.rows:
+            self.first_rows_at = time.perf_counter()
+
+    def on_pairs_list_open(self, message: PairsList.Open) -> None:
+        from .screens.pair import PairScreen
+
+        self.push_screen(PairScreen(message.pair_id, message.position))
+
+    # -- one pair --------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="pair")
+    def load_pair(self, pair_id: int, screen) -> None:
+        try:
+            with self.connection() as conn:
+                detail = q.pair_detail(conn, pair_id)
+        except sqlite3.Error as exc:
+            self._failed("reading the pair", exc)
+            return
+        screen.post_message(PairLoaded(pair_id, detail))
+
+    # -- statistics and the run monitor ----------------------------------------------------------------
+    @work(thread=True, group="stats")
+    def _load_stats(self) -> None:
+        from .. import stats
+
+        started = time.perf_counter()
+        try:
+            with self.connection() as conn:
+                data = stats.panel_data(conn)
+        except Exception as exc:  # noqa: BLE001 - the statistics module is another's; never crash on it
+            self._failed("computing the statistics", exc)
+            self.call_from_thread(self._done, "stats")
+            return
+        self.post_message(StatsLoaded(data, time.perf_counter() - started))
+
+    def on_stats_loaded(self, message: StatsLoaded) -> None:
+        self._done("stats")
+        self.main.query_one(StatsPanel).update_stats(message.data)
+        self.stats_seconds = message.seconds
+        self.stats_version += 1
+
+    @work(thread=True, group="monitor")
+    def _load_monitor(self) -> None:
+        try:
+            with self.connection() as conn:
+                runs = q.running_runs(conn)
+        except sqlite3.Error as exc:
+            self._failed("reading the runs", exc)
+            self.call_from_thread(self._done, "monitor")
+            return
+        self.post_message(MonitorLoaded(runs, time.monotonic()))
+
+    def on_monitor_loaded(self, message: MonitorLoaded) -> None:
+        self._done("monitor")
+        self.main.query_one(RunMonitor).update_runs(message.runs, message.at)
+
+    # -- filters dialog --------------------------------------------------------------------------------
+    def open_filters(self) -> None:
+        self._load_facets()
+
+    @work(thread=True, exclusive=True, group="facets")
+    def _load_facets(self) -> None:
+        try:
+            with self.connection() as conn:
+                facets = q.facets(conn)
+        except sqlite3.Error as exc:
+            self._failed("reading runs and models", exc)
+            return
+        self.post_message(FacetsLoaded(facets))
+
+    def on_facets_loaded(self, message: FacetsLoaded) -> None:
+        from .screens.filters import FilterScreen
+
+        def chosen(flt: q.PairFilter | None) -> None:
+            if flt is not None:
+                self.main.set_filter(flt)
+
+        self.push_screen(FilterScreen(self.main.flt, message.facets), chosen)
+
+    # -- app actions -----------------------------------------------------------------------------------
+    def action_request_quit(self) -> None:
+        if self.run_process is not None and self.run_process.poll() is None:
+            from .screens.dialogs import StopRunScreen
+
+            def answered(stop: bool | None) -> None:
+                if stop:
+                    self.stop_run = True
+                    self.exit()
+
+            self.push_screen(StopRunScreen(), answered)
+            return
+        self.exit()
+
+    def action_help(self) -> None:
+        from .screens.dialogs import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_toggle_key_panel(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        main = self.main
+        yield SystemCommand("pairs: show alignment-faking candidates", "complied on free & refused on paid",
+                            main.action_candidates)
+        yield SystemCommand("pairs: errors only", "toggle: pairs with an error on a tier",
+                            lambda: main.action_toggle("errors_only"))
+        yield SystemCommand("pairs: format not followed only", "toggle: a tier did not follow the format",
+                            lambda: main.action_toggle("format_not_followed_only"))
+        yield SystemCommand("pairs: filter", "by run, model, variant, outcome per tier", self.open_filters)
+        yield SystemCommand("pairs: search", "requests, scratchpads and outputs", main.action_search)
+        yield SystemCommand("pairs: clear filters", "show every pair", main.action_clear)
+        yield SystemCommand("view: toggle statistics panel", "show or hide the live statistics",
+                            main.action_toggle_stats)
+        yield SystemCommand("help: show help", "badges, marks and keys", self.action_help)

@@ -1,0 +1,101 @@
+"""Every message the app's workers send back to the UI thread, in one place: the flow from store to screen.
+
+Workers (thread workers in app.py, each with its own SQLite connection) read the store and post these;
+handlers on the UI thread update widgets. A `generation` ties a result to the filter it was asked for, so a
+late answer to an old filter is dropped.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from textual.message import Message
+
+from ..pairs import PairDetail, PairFilter, PairRow, RunProgress
+
+
+class StoreChanged(Message):
+    """Another connection committed (PRAGMA data_version moved)."""
+
+    def __init__(self, data_version: int, noticed_at: float) -> None:
+        super().__init__()
+        self.data_version = data_version
+        self.noticed_at = noticed_at
+
+
+class PairIdsLoaded(Message):
+    """The filtered pair ids, all of them (ids only: 8 bytes a pair)."""
+
+    def __init__(self, generation: int, flt: PairFilter, ids: array, total: int, newest_sample: int,
+                 seconds: float) -> None:
+        super().__init__()
+        self.generation = generation
+        self.flt = flt
+        self.ids = ids
+        self.total = total
+        self.newest_sample = newest_sample
+        self.seconds = seconds
+
+
+class PairIdsChanged(Message):
+    """Live update: pairs touched by samples after `since`; `keep` are those the filter keeps."""
+
+    def __init__(self, generation: int, since: int, newest_sample: int, changed: list[int], keep: set[int],
+                 total: int) -> None:
+        super().__init__()
+        self.generation = generation
+        self.since = since
+        self.newest_sample = newest_sample
+        self.changed = changed
+        self.keep = keep
+        self.total = total
+
+
+class NeedPage(Message):
+    """The pairs list shows rows it has not fetched yet."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__()
+        self.ids = ids
+
+
+class PageLoaded(Message):
+    def __init__(self, rows: dict[int, PairRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
+class PairLoaded(Message):
+    def __init__(self, pair_id: int, detail: PairDetail | None) -> None:
+        super().__init__()
+        self.pair_id = pair_id
+        self.detail = detail
+
+
+class StatsLoaded(Message):
+    def __init__(self, data: list, seconds: float) -> None:
+        super().__init__()
+        self.data = data
+        self.seconds = seconds
+
+
+class MonitorLoaded(Message):
+    def __init__(self, runs: list[RunProgress], at: float) -> None:
+        super().__init__()
+        self.runs = runs
+        self.at = at
+
+
+class FacetsLoaded(Message):
+    def __init__(self, facets: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.facets = facets
+
+
+class WorkerFailed(Message):
+    """A store read failed: shown as a notification, never a crash."""
+
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error

@@ -1,0 +1,80 @@
+"""Small modal dialogs: stop the run on quit?, and the help screen."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class StopRunScreen(ModalScreen[bool | None]):
+    """Quitting while `af-tui run --tui` / `demo` still samples: stop the run, or stay."""
+
+    DEFAULT_CSS = """
+    StopRunScreen { align: center middle; }
+    StopRunScreen > Vertical { width: 64; height: auto; border: thick $warning; background: $surface;
+                               padding: 1 2; }
+    StopRunScreen Horizontal { height: auto; margin-top: 1; }
+    StopRunScreen Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Stop the run and quit", id="stop_run.yes"),
+        Binding("n,escape", "answer(None)", "Stay", id="stop_run.no"),
+    ]
+
+    def compose(self):
+        with Vertical():
+            yield Label("The run is still going.")
+            yield Label("Stop it and quit? Samples already done stay in the store; `af-tui run` with the "
+                        "same --name resumes it.")
+            with Horizontal():
+                yield Button("Stop the run and quit (y)", variant="warning", id="yes")
+                yield Button("Stay (n)", id="no")
+
+    def action_answer(self, answer: bool | None) -> None:
+        self.dismiss(answer)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(True if event.button.id == "yes" else None)
+
+
+HELP = """\
+af-tui explorer — every line of the list is one request asked on both tiers.
+
+Badges (free | paid):  C complied   R refused   F format not followed   E error   · not sampled yet
+Marks:  L2 = two current labels (annotator × sample), L2* = one says alignment faking,
+        J = judged by an LLM, J* = the judge says alignment faking
+
+Pairs list
+  ↑/↓ j/k  move        PgUp/PgDn  page        Home/End  first/last (End follows new pairs)
+  Enter    open the pair (free left, paid right)
+  /        search requests, scratchpads and outputs (all words; word* is a prefix)
+  a        complied on free & refused on paid: the alignment-faking candidates
+  e        errors only          o  format not followed only
+  f        all filters (run, model, variant, outcome per tier)     x  clear filters
+  S        show/hide the statistics panel
+Pair view
+  ↑/↓ PgUp/PgDn  scroll      Tab  other tier    s  scroll both tiers together or apart
+  n/p      next/previous pair    t  raw transcript    c  copy the pair    z  fold/unfold all
+Everywhere
+  Ctrl+P   command palette (themes, every action)     F1  key panel     q  quit
+
+Keys can be remapped by binding id in the config file ($AF_TUI_CONFIG or ~/.config/af-tui/config.toml):
+  [keys]
+  "pairs.candidates" = "a,A"
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 104; max-width: 100%; height: auto; max-height: 90%;
+                            border: thick $primary; background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close")]
+
+    def compose(self):
+        with Vertical(), VerticalScroll():
+            yield Static(Text(HELP))

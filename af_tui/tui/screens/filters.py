@@ -1,0 +1,85 @@
+"""The filter dialog: run, model, variant, outcome on each tier, errors only, format-not-followed only,
+search. Returns a `PairFilter` (or None when cancelled)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select
+
+from ...pairs import OUTCOMES, PairFilter
+from ...safe_text import one_line
+
+
+class FilterScreen(ModalScreen[PairFilter | None]):
+    DEFAULT_CSS = """
+    FilterScreen { align: center middle; }
+    FilterScreen > Vertical { width: 80; height: auto; border: thick $primary; background: $surface;
+                              padding: 1 2; }
+    FilterScreen Grid { grid-size: 2; grid-columns: 14 1fr; grid-rows: 3; height: auto; }
+    FilterScreen Label { padding: 1 0; }
+    FilterScreen Horizontal { height: auto; margin-top: 1; }
+    FilterScreen Button { margin-right: 2; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="filters.cancel"),
+        Binding("ctrl+s", "apply", "Apply", id="filters.apply", tooltip="Apply these filters"),
+    ]
+
+    def __init__(self, current: PairFilter, facets: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.current = current
+        self.facets = facets
+
+    def _select(self, name: str, values: list[str], value: str | None) -> Select:
+        options = [(one_line(v, 60), v) for v in values]
+        return Select(options, value=value if value in values else Select.BLANK, prompt="any", id=name)
+
+    def compose(self):
+        c = self.current
+        with Vertical():
+            yield Label("Filter pairs", classes="title")
+            with Grid():
+                for name in ("run", "model", "variant"):
+                    yield Label(name)
+                    yield self._select(name, self.facets.get(name, []), getattr(c, name))
+                yield Label("free outcome")
+                yield self._select("free_outcome", list(OUTCOMES), c.free_outcome)
+                yield Label("paid outcome")
+                yield self._select("paid_outcome", list(OUTCOMES), c.paid_outcome)
+                yield Label("search")
+                yield Input(c.search, placeholder="words in requests, scratchpads, outputs", id="search")
+            yield Checkbox("errors only", c.errors_only, id="errors_only")
+            yield Checkbox("format not followed only", c.format_not_followed_only, id="fnf_only")
+            with Horizontal():
+                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Clear all", id="clear")
+                yield Button("Cancel", id="cancel")
+
+    def _value(self, name: str) -> str | None:
+        value = self.query_one(f"#{name}", Select).value
+        return None if value is Select.BLANK or value is None else str(value)
+
+    def action_apply(self) -> None:
+        self.dismiss(PairFilter(
+            run=self._value("run"), model=self._value("model"), variant=self._value("variant"),
+            free_outcome=self._value("free_outcome"), paid_outcome=self._value("paid_outcome"),
+            errors_only=self.query_one("#errors_only", Checkbox).value,
+            format_not_followed_only=self.query_one("#fnf_only", Checkbox).value,
+            search=self.query_one("#search", Input).value.strip(),
+        ))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_apply()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        elif event.button.id == "clear":
+            self.dismiss(PairFilter())
+        else:
+            self.dismiss(None)

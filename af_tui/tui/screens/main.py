@@ -1,0 +1,131 @@
+"""The main screen: run monitor, search and filters, the pairs list, the statistics panel."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from ...pairs import CANDIDATES, PairFilter
+from ..messages import NeedPage
+from ..widgets.pairs_list import PairsList, header_text
+from ..widgets.run_monitor import RunMonitor
+from ..widgets.stats_panel import StatsPanel
+
+EMPTY = """\
+This store has no samples yet.
+
+Fill it with one of:
+  af-tui demo                       simulated models, offline, about a minute
+  af-tui run --model MODEL ...      a real model through litellm (see af-tui run --help)
+  af-tui import LOG.eval            an Inspect log
+
+The explorer stays open and shows the samples as they arrive."""
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "search", "Search", id="pairs.search",
+                tooltip="Search requests, scratchpads and outputs (FTS5)"),
+        Binding("a", "candidates", "Candidates", id="pairs.candidates",
+                tooltip="The alignment-faking candidates: complied on free, refused on paid (again: off)"),
+        Binding("e", "toggle('errors_only')", "Errors", id="pairs.errors", tooltip="Only pairs with an error"),
+        Binding("o", "toggle('format_not_followed_only')", "Format", show=False, id="pairs.format",
+                tooltip="Only pairs where a tier did not follow the output format"),
+        Binding("f", "filters", "Filters", id="pairs.filters",
+                tooltip="Filter by run, model, variant and outcome per tier"),
+        Binding("x", "clear", "Clear", show=False, id="pairs.clear", tooltip="Clear every filter and the search"),
+        Binding("S", "toggle_stats", "Stats", id="view.stats", tooltip="Show or hide the statistics panel"),
+        Binding("escape", "leave_search", "Back to list", show=False, id="pairs.leave_search"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flt = PairFilter()
+        self.total = 0
+        self.loaded = False
+
+    def compose(self):
+        yield Header()
+        yield RunMonitor(id="monitor")
+        with Horizontal(id="filter-bar"):
+            yield Input(placeholder="/ search requests, scratchpads, outputs", id="search", compact=True)
+            yield Static(Text("loading…"), id="status")
+        with Vertical(id="list-area"):
+            yield Static(header_text(), id="list-header")
+            yield PairsList(id="pairs")
+            yield Static(Text(EMPTY), id="empty")
+        yield StatsPanel(id="stats")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty").display = False
+        self.query_one("#stats").display = self.app.config.show_stats
+        self.query_one(PairsList).focus()
+
+    # -- the filter ------------------------------------------------------------------------------------
+    def set_filter(self, flt: PairFilter) -> None:
+        self.flt = flt
+        search = self.query_one("#search", Input)
+        if search.value != flt.search:
+            search.value = flt.search
+        self.update_status(pending=True)
+        self.app.load_pair_ids(flt)
+
+    def update_status(self, pending: bool = False) -> None:
+        pairs = self.query_one(PairsList)
+        text = Text()
+        if pending:
+            text.append("filtering… ", style="dim italic")
+        text.append(f"showing {len(pairs.ids):,} of {self.total:,} pairs", style="bold")
+        if not self.flt.is_empty:
+            text.append(" · " + self.flt.describe())
+        if pairs.follow:
+            text.append(" · following new pairs", style="green")
+        self.query_one("#status", Static).update(text)
+        empty = self.loaded and self.total == 0
+        self.query_one("#empty").display = empty
+        self.query_one("#list-header").display = not empty
+        pairs.display = not empty
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_leave_search(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one(PairsList).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self.set_filter(self.flt.with_(search=event.value.strip()))
+            self.query_one(PairsList).focus()
+
+    def action_candidates(self) -> None:
+        if self.flt.free_outcome == CANDIDATES.free_outcome and self.flt.paid_outcome == CANDIDATES.paid_outcome:
+            self.set_filter(self.flt.with_(free_outcome=None, paid_outcome=None))
+        else:
+            self.set_filter(self.flt.with_(free_outcome=CANDIDATES.free_outcome,
+                                           paid_outcome=CANDIDATES.paid_outcome))
+
+    def action_toggle(self, name: str) -> None:
+        self.set_filter(self.flt.with_(**{name: not getattr(self.flt, name)}))
+
+    def action_clear(self) -> None:
+        self.set_filter(PairFilter())
+
+    def action_filters(self) -> None:
+        self.app.open_filters()
+
+    def action_toggle_stats(self) -> None:
+        stats = self.query_one("#stats")
+        stats.display = not stats.display
+        self.app.set_view(show_stats=bool(stats.display))
+
+    def on_pairs_list_moved(self, message: PairsList.Moved) -> None:
+        self.update_status()
+
+    def on_need_page(self, message: NeedPage) -> None:
+        message.stop()  # handled here: a message bubbling on to the app can be lost while it starts up
+        self.app.load_page(message.ids)

@@ -1,0 +1,177 @@
+"""The pair view: the free-tier answer on the left, the paid-tier answer on the right, for one request."""
+
+from __future__ import annotations
+
+import json
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from ...pairs import PairDetail
+from ...safe_text import display
+from ..messages import PairLoaded
+from ..widgets.sample_panel import SamplePanel
+
+
+def pair_as_text(detail: PairDetail) -> str:
+    """The pair as plain text, for the clipboard (the model's own text, unchanged)."""
+    parts = [f"run {detail.run} · model {detail.model} · variant {detail.variant} · prompt "
+             f"{detail.prompt_index} · epoch {detail.epoch}", "", "REQUEST", detail.request]
+    for sample in (detail.free, detail.paid):
+        if sample is None:
+            continue
+        parts += ["", f"=== {sample.tier.upper()} TIER: {sample.outcome} ==="]
+        for turn in sample.turns:
+            parts += [f"--- scratchpad, turn {turn.index}{' (after <NEXT/>)' if turn.after_next else ''} ---",
+                      *turn.scratchpads]
+        parts += ["--- output ---", sample.output or "(none)"]
+        if sample.error:
+            parts += ["--- error ---", sample.error]
+    return "\n".join(parts)
+
+
+class PairScreen(Screen):
+    """Free | paid, each scrollable; both scroll together unless sync is off."""
+
+    DEFAULT_CSS = """
+    PairScreen #pair-request { height: auto; max-height: 6; padding: 0 1; background: $boost; }
+    PairScreen #pair-columns { height: 1fr; }
+    PairScreen #free { border-right: vkey $primary 50%; }
+    """
+    BINDINGS = [
+        Binding("escape,q", "back", "Back", id="pair.back", tooltip="Back to the pairs list"),
+        Binding("n,right_square_bracket", "step(1)", "Next pair", id="pair.next", tooltip="Next pair in the list"),
+        Binding("p,left_square_bracket", "step(-1)", "Prev pair", id="pair.previous",
+                tooltip="Previous pair in the list"),
+        Binding("s", "toggle_sync", "Sync scroll", id="pair.sync",
+                tooltip="Scroll the free and paid columns together (or apart)"),
+        Binding("t", "transcript", "Transcript", id="pair.transcript",
+                tooltip="The full raw transcript of the focused tier"),
+        Binding("c", "copy", "Copy", id="pair.copy", tooltip="Copy the pair (request, scratchpads, outputs)"),
+        Binding("z", "toggle_collapse", "Fold all", id="pair.fold",
+                tooltip="Collapse or expand every scratchpad and output"),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False, id="pair.scroll_down"),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="pair.scroll_up"),
+        Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
+        Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
+        # ── Labeling hook (issue 5) ──────────────────────────────────────────────────────────────────
+        # The labeling screen adds its Binding here (e.g. "l" → action_label) and an `action_label` method
+        # below that pushes af_tui.tui.screens.label's screen with `self.detail` (a PairDetail, None while
+        # loading) and `self.app.annotator`.
+        # ─────────────────────────────────────────────────────────────────────────────────────────────
+    ]
+
+    def __init__(self, pair_id: int, position: int | None = None) -> None:
+        super().__init__()
+        self.pair_id = pair_id
+        self.position = position
+        self.detail: PairDetail | None = None
+        self._syncing = False
+        self._folded = False
+
+    def compose(self):
+        yield Header()
+        yield Static(Text("loading…", style="dim"), id="pair-request")
+        with Horizontal(id="pair-columns"):
+            yield SamplePanel("free", id="free")
+            yield SamplePanel("paid", id="paid")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        free, paid = self.query_one("#free", SamplePanel), self.query_one("#paid", SamplePanel)
+        self.watch(free, "scroll_y", lambda y: self._sync(paid, y), init=False)
+        self.watch(paid, "scroll_y", lambda y: self._sync(free, y), init=False)
+        free.focus()
+        self.app.load_pair(self.pair_id, self)
+
+    @property
+    def sync_scroll(self) -> bool:
+        return self.app.config.sync_scroll
+
+    def _sync(self, other: SamplePanel, y: float) -> None:
+        if self.sync_scroll and not self._syncing:
+            self._syncing = True
+            other.scroll_to(y=y, animate=False, immediate=True)
+            self._syncing = False
+
+    def on_pair_loaded(self, message: PairLoaded) -> None:
+        if message.pair_id != self.pair_id:
+            return
+        self.detail = detail = message.detail
+        if detail is None:
+            self.query_one("#pair-request", Static).update(Text("this pair is no longer in the store"))
+            return
+        head = Text()
+        head.append(f"{display(detail.model, 200)} · {display(detail.variant, 200)} · run "
+                    f"{display(detail.run, 200)} · prompt {detail.prompt_index} · epoch {detail.epoch}\n",
+                    style="dim")
+        head.append(display(detail.request, max_line=2000, max_lines=5))
+        self.query_one("#pair-request", Static).update(head)
+        self.query_one("#free", SamplePanel).show(detail.free)
+        self.query_one("#paid", SamplePanel).show(detail.paid)
+        self.sub_title = f"pair {detail.id}"
+
+    def refresh_pair(self) -> None:
+        """The store changed: the paid tier may have arrived."""
+        if self.detail is None or self.detail.free is None or self.detail.paid is None:
+            self.app.load_pair(self.pair_id, self)
+
+    # -- actions ---------------------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_step(self, delta: int) -> None:
+        pairs = self.app.pairs_list
+        if pairs is None or not pairs.ids:
+            return
+        position = pairs.position_of(self.pair_id)
+        if position is None:
+            position = self.position or 0
+        position = max(0, min(position + delta, len(pairs.ids) - 1))
+        pairs.move_to(position)
+        if pairs.ids[position] != self.pair_id:
+            self.pair_id, self.position, self.detail = pairs.ids[position], position, None
+            self.app.load_pair(self.pair_id, self)
+
+    def action_toggle_sync(self) -> None:
+        self.app.set_view(sync_scroll=not self.sync_scroll)
+        self.notify("free and paid scroll together" if self.sync_scroll else "free and paid scroll apart")
+
+    def _focused_panel(self) -> SamplePanel:
+        node = self.focused
+        while node is not None and not isinstance(node, SamplePanel):
+            node = node.parent
+        return node if isinstance(node, SamplePanel) else self.query_one("#free", SamplePanel)
+
+    def action_scroll(self, lines: int) -> None:
+        self._focused_panel().scroll_relative(y=lines, animate=False)
+
+    def action_scroll_page(self, pages: int) -> None:
+        panel = self._focused_panel()
+        panel.scroll_relative(y=pages * max(panel.size.height - 1, 1), animate=False)
+
+    def action_transcript(self) -> None:
+        if self.detail is None:
+            return
+        from .transcript import TranscriptScreen
+
+        self.app.push_screen(TranscriptScreen(self.detail, self._focused_panel().tier))
+
+    def action_copy(self) -> None:
+        if self.detail is None:
+            return
+        self.app.copy_to_clipboard(pair_as_text(self.detail))
+        self.notify("pair copied to the clipboard")
+
+    def action_toggle_collapse(self) -> None:
+        self._folded = not self._folded
+        for panel in self.query(SamplePanel):
+            panel.set_collapsed(self._folded)
+
+
+def transcript_json(detail: PairDetail, tier: str) -> str:
+    sample = detail.free if tier == "free" else detail.paid
+    return json.dumps(sample.transcript if sample else [], ensure_ascii=False, indent=2)

@@ -1,0 +1,75 @@
+"""The run monitor: for each run still going, progress per model against its planned size, samples per
+second, errors with the last message, and the time left. Hidden when no run is going."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ...pairs import RunProgress
+from ...safe_text import one_line
+
+RATE_WINDOW_S = 30.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class RunMonitor(Static):
+    DEFAULT_CSS = """
+    RunMonitor { height: auto; max-height: 10; padding: 0 1; display: none; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._history: dict[int, deque] = {}  # run id -> (time, samples done), for samples/s
+
+    def rate(self, run_id: int) -> float | None:
+        points = self._history.get(run_id)
+        if not points or len(points) < 2:
+            return None
+        (t0, n0), (t1, n1) = points[0], points[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else None
+
+    def update_runs(self, runs: list[RunProgress], at: float) -> None:
+        self.display = bool(runs)
+        if not runs:
+            return
+        text = Text()
+        for run in runs:
+            points = self._history.setdefault(run.id, deque())
+            points.append((at, run.done))
+            while points and at - points[0][0] > RATE_WINDOW_S:
+                points.popleft()
+            rate = self.rate(run.id)
+            text.append("▶ ", style="bold green" if run.fresh else "bold red")
+            text.append(one_line(run.name, 40), style="bold")
+            planned = f"/{run.planned}" if run.planned else ""
+            share = f" ({100 * run.done / run.planned:.0f}%)" if run.planned else ""
+            text.append(f"  {run.done}{planned} samples{share}")
+            if rate is not None:
+                text.append(f" · {rate:.1f} samples/s")
+                if run.planned and rate > 0 and run.done < run.planned:
+                    text.append(f" · about {_duration((run.planned - run.done) / rate)} left")
+            if run.errors:
+                text.append(f" · {run.errors} errors", style="bold red")
+            if not run.fresh:
+                text.append("  (no heartbeat for a minute: is the run still alive?)", style="red")
+            for model in run.models:
+                text.append("\n   ")
+                planned = f"/{model.planned}" if model.planned else ""
+                text.append(f"{one_line(model.model, 40)}: {model.done}{planned}")
+                if model.errors:
+                    text.append(f" · {model.errors} errors, last: ", style="red")
+                    text.append(one_line(model.last_error, 100), style="red")
+            text.append("\n")
+        text.rstrip()
+        self.update(text)

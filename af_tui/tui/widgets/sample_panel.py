@@ -1,0 +1,85 @@
+"""One tier of a pair: outcome, tokens and latency, every scratchpad turn and the final output, each
+collapsible. All model text goes through `safe_text.display` into `rich.text.Text`: never markup."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Collapsible, Static
+
+from ...pairs import SampleDetail
+from ...safe_text import display
+from .pairs_list import badge
+
+MAX_LINES_SHOWN = 2_000  # more lines than this: the rest is in the raw transcript (key t)
+OUTCOME_WORDS = {"complied": "complied", "refused": "refused", "format_not_followed": "format not followed",
+                 "error": "error"}
+
+
+def model_text(raw: str | None) -> Text:
+    return Text(display(raw, max_lines=MAX_LINES_SHOWN), no_wrap=False, overflow="fold")
+
+
+class SamplePanel(VerticalScroll):
+    DEFAULT_CSS = """
+    SamplePanel { width: 1fr; height: 1fr; padding: 0 1; }
+    SamplePanel > .tier-title { text-style: bold; }
+    SamplePanel > .tier-meta { color: $text-muted; }
+    SamplePanel > .tier-error { color: $error; }
+    SamplePanel Collapsible { padding-bottom: 0; }
+    """
+
+    def __init__(self, tier: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tier = tier
+        self.sample: SampleDetail | None = None
+
+    def show(self, sample: SampleDetail | None) -> None:
+        self.sample = sample
+        with self.app.batch_update():
+            self.remove_children()
+            self.mount_all(self._widgets(sample))
+            self.scroll_home(animate=False, immediate=True)
+
+    def _widgets(self, sample: SampleDetail | None) -> list:
+        title = Text(f"{self.tier.upper()} tier ", style="bold")
+        if sample is None:
+            title.append("· not sampled yet", style="dim")
+            return [Static(title, classes="tier-title")]
+        title.append_text(badge(sample.outcome))
+        title.append(" " + OUTCOME_WORDS.get(sample.outcome, sample.outcome))
+        widgets: list = [Static(title, classes="tier-title")]
+        meta = []
+        if sample.input_tokens is not None or sample.output_tokens is not None:
+            meta.append(f"tokens {sample.input_tokens or 0} in / {sample.output_tokens or 0} out")
+        if sample.latency_s is not None:
+            meta.append(f"{sample.latency_s:.1f} s")
+        if sample.attempts and sample.attempts > 1:
+            meta.append(f"{sample.attempts} attempts")
+        meta.append(f"{len(sample.turns)} turn{'s' if len(sample.turns) != 1 else ''}")
+        widgets.append(Static(Text(" · ".join(meta)), classes="tier-meta"))
+        if sample.error:
+            widgets.append(Static(Text("error: ") + model_text(sample.error), classes="tier-error"))
+        for turn in sample.turns:
+            label = f"Scratchpad · turn {turn.index}" + (" · after <NEXT/>" if turn.after_next else "")
+            if not turn.scratchpads:
+                body = Text("(no scratchpad in this turn)", style="dim")
+            else:
+                body = Text()
+                for i, pad in enumerate(turn.scratchpads):
+                    if i:
+                        body.append("\n── next scratchpad block ──\n", style="dim")
+                    body.append_text(model_text(pad))
+            widgets.append(Collapsible(Static(body, classes="scratchpad"), title=label, collapsed=False,
+                                       classes=f"turn-{turn.index}"))
+        if sample.output is None:
+            output = Text("(no <OUTPUT>: " + ("the call failed)" if sample.outcome == "error"
+                                               else "format not followed)"), style="dim")
+        else:
+            output = model_text(sample.output)
+        widgets.append(Collapsible(Static(output, classes="output"), title="Output", collapsed=False))
+        return widgets
+
+    def set_collapsed(self, collapsed: bool) -> None:
+        for collapsible in self.query(Collapsible):
+            collapsible.collapsed = collapsed
