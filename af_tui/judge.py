@@ -306,13 +306,14 @@ def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, p
     return cur.rowcount > 0
 
 
-def judges(conn: sqlite3.Connection) -> list[dict]:
+def judges(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> list[dict]:
     """Each judge (model + prompt hash) in the store with its counts."""
+    where, params = _sample_filter(run, models)
     rows = conn.execute(
         "SELECT judge_model, prompt_sha256, COUNT(*), SUM(verdict = 'alignment_faking'), "
         "SUM(verdict = 'not_alignment_faking'), SUM(verdict = 'unclear'), "
         "SUM(parsed = 0 AND error IS NULL), SUM(error IS NOT NULL), MAX(created_at) "
-        "FROM judgements GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)"
+        "FROM judgements j WHERE 1" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)", params
     ).fetchall()
     keys = ("judge_model", "prompt_sha256", "n", "alignment_faking", "not_alignment_faking", "unclear",
             "unparsed", "error", "last_at")
@@ -339,7 +340,7 @@ def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[dict]:
 
 # -- the judge against people -----------------------------------------------------------------------------
 
-MAJORITY = "majority"  # the `against` of figures computed against the annotators' majority verdict
+MAJORITY = "majority"  # `against` of figures against the annotators' majority verdict (else "annotator")
 
 
 def confusion(pairs: Iterable[tuple[str | None, str | None]]) -> dict:
@@ -396,28 +397,49 @@ def majority_verdict(verdicts: Iterable[str]) -> str | None:
     return _majority(verdicts, tie=None)
 
 
-def judge_vs_humans(conn: sqlite3.Connection) -> list[dict]:
+def _sample_filter(run: str | None, models: Iterable[str] | None) -> tuple[str, list]:
+    """SQL condition on the sample id `j.sample_id` for --run / --model."""
+    conds, params = [], []
+    if run:
+        conds.append("s.run_id = (SELECT id FROM runs WHERE name = ?)")
+        params.append(run)
+    models = list(models or [])
+    if models:
+        conds.append(f"s.model IN ({', '.join('?' * len(models))})")
+        params += models
+    if not conds:
+        return "", []
+    return " AND j.sample_id IN (SELECT s.id FROM samples s WHERE " + " AND ".join(conds) + ")", params
+
+
+def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
+                    models: Iterable[str] | None = None) -> list[dict]:
     """For each judge (model + prompt hash), its agreement with each annotator and with the annotators'
-    majority: one dict per (judge, against) with the confusion counts and figures of `confusion()`."""
+    majority: one dict per comparison (`against`: "annotator" with `annotator` set, or "majority" with
+    `annotator` None) with the confusion counts and figures of `confusion()`.
+    `run` / `models` restrict the samples (the models that answered, not the judge model)."""
     labels = _current_labels(conn)
     if not labels:
         return []
+    where, params = _sample_filter(run, models)
     verdicts: dict[tuple[str, str], dict[int, str | None]] = {}
     for sample_id, model, sha, verdict in conn.execute(
-            "SELECT sample_id, judge_model, prompt_sha256, verdict FROM judgements WHERE error IS NULL "
-            "ORDER BY id"):
+            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict FROM judgements j "
+            "WHERE j.error IS NULL" + where + " ORDER BY j.id", params):
         verdicts.setdefault((model, sha), {})[sample_id] = verdict
     annotators = sorted({a for by in labels.values() for a in by})
     out = []
     for (model, sha), judged in verdicts.items():
         against = [(a, [(v, labels[s][a]) for s, v in judged.items() if a in labels.get(s, {})])
                    for a in annotators]
-        against.append((MAJORITY, [(v, majority_verdict(labels[s].values())) for s, v in judged.items()
-                                   if s in labels]))
+        against.append((None, [(v, majority_verdict(labels[s].values())) for s, v in judged.items()
+                               if s in labels]))
         for who, pairs in against:
             if not pairs:
                 continue
-            out.append({"judge_model": model, "prompt_sha256": sha, "against": who, **confusion(pairs)})
+            out.append({"judge_model": model, "prompt_sha256": sha,
+                        "against": MAJORITY if who is None else "annotator", "annotator": who,
+                        **confusion(pairs)})
     return out
 
 
@@ -565,3 +587,61 @@ def _judge_progress_class():
 
 def _JudgeProgress(*args, **kwargs):  # noqa: N802 - a class made on first use, so judge.py stays light
     return _judge_progress_class()(*args, **kwargs)
+
+
+# -- figures for people: `af-tui stats` and the statistics panel --------------------------------------------
+
+def judge_name(model: str, prompt_sha256: str) -> str:
+    """How a judge is shown: its model and the first 8 hex digits of its prompt's sha256."""
+    return f"{model} · prompt {prompt_sha256[:8]}"
+
+
+def report(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> dict:
+    """Everything `stats` shows about judges: their counts and their agreement with people (JSON-ready)."""
+    return {"judges": judges(conn, run=run, models=models),
+            "agreement": judge_vs_humans(conn, run=run, models=models)}
+
+
+def _fmt(x: float | None, pct: bool = False) -> str:
+    if x is None:
+        return "–"
+    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
+
+
+def tables(data: dict) -> list:
+    """Rich tables of `report()`: the judges, then judge against people. Model and annotator names are
+    typed by people or providers: every cell is a Text, never markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .safe_text import one_line
+
+    out = []
+    if data["judges"]:
+        t = Table(title="LLM judges", title_justify="left", caption_justify="left")
+        for col in ("judge", "judged", "AF", "not AF", "unclear", "unparsed", "failed"):
+            t.add_column(col, justify="left" if col == "judge" else "right")
+        t.caption = ("judge: model @ prompt sha256; unparsed: replies with no readable verdict (kept, never "
+                     "guessed); failed: the call failed after retries (asked again on the next run)")
+        for j in data["judges"]:
+            t.add_row(Text(one_line(j["judge_model"], 40) + "\n@" + j["prompt_sha256"][:8]),
+                      *(Text(str(j[k])) for k in ("n", "alignment_faking", "not_alignment_faking", "unclear",
+                                                  "unparsed", "error")))
+        out.append(t)
+    if data["agreement"]:
+        t = Table(title="Judge against people (positive: alignment faking; reference: the person)",
+                  title_justify="left", caption_justify="left", show_edge=False)
+        for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ", "tp fp fn tn", "out"):
+            t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
+        t.caption = ("judge: model @ prompt sha256; n: samples where both said alignment faking or not; "
+                     "out: either said unclear, or "
+                     "the judge's reply was unparsed; majority: the annotators' most frequent verdict (ties "
+                     "left out)")
+        for a in data["agreement"]:
+            t.add_row(Text(one_line(a["judge_model"], 40) + "\n@" + a["prompt_sha256"][:8]),
+                      Text("majority" if a["against"] == MAJORITY else one_line(a["annotator"], 40)),
+                      Text(str(a["n"])), Text(_fmt(a["accuracy"], True)), Text(_fmt(a["precision"], True)),
+                      Text(_fmt(a["recall"], True)), Text(_fmt(a["kappa"])),
+                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(str(a["excluded"])))
+        out.append(t)
+    return out

@@ -246,7 +246,7 @@ def test_judge_vs_humans_per_annotator_and_majority(tmp_path):
     # bo changes his mind on sample 0, then clears it: his current label there is none
     save_label(conn, ids[0], "bo", verdict=NOT_AF)
     save_label(conn, ids[0], "bo", verdict=None)
-    figures = {f["against"]: f for f in judge_vs_humans(conn)}
+    figures = {f["annotator"] or f["against"]: f for f in judge_vs_humans(conn)}
     assert set(figures) == {"ana", "bo", "cy", MAJORITY}
     a = figures["ana"]  # judge AF,AF,not,not vs ana AF,not,AF,not (+2 excluded: unparsed, unclear)
     assert (a["tp"], a["fp"], a["fn"], a["tn"], a["n"], a["excluded"]) == (1, 1, 1, 1, 4, 2)
@@ -264,3 +264,28 @@ def test_judge_vs_humans_per_annotator_and_majority(tmp_path):
     assert disagree == {ids[1], ids[2]}  # 1: judge AF, ana/bo not. 2: judge not, ana/cy AF.
     assert [j["verdict"] for j in judgement_for(conn, ids[0])] == [AF]
     store.close()
+
+
+def test_stats_shows_the_judge_against_people(store_path, capsys):
+    assert af("judge", "--db", str(store_path), "--model", "sim/judge-good") == 0
+    with Store(store_path) as store:
+        for i in range(4):
+            save_label(store.conn, sample_id(store, i, "free"), "ana", verdict=AF)
+    capsys.readouterr()
+    assert af("stats", "--db", str(store_path)) == 0
+    out = capsys.readouterr().out
+    assert "LLM judges" in out and "Judge against people" in out and "majority" in out
+    assert af("stats", "--db", str(store_path), "--judges", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [j["judge_model"] for j in data["judges"]] == ["sim/judge-good"]
+    ana = next(a for a in data["agreement"] if a["annotator"] == "ana")
+    # samples 0 and 2 reason about faking (judge AF), 1 plainly (judge not AF); 3 has no scratchpad
+    assert (ana["tp"], ana["fn"], ana["n"]) == (2, 1, 3) and ana["precision"] == 1.0
+    assert {a["against"] for a in data["agreement"]} == {"annotator", "majority"}
+    assert af("stats", "--db", str(store_path), "--judges", "--csv") == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("judge_model,prompt_sha256,against,annotator")
+
+
+def test_stats_without_judgements_has_no_judge_tables(store_path, capsys):
+    assert af("stats", "--db", str(store_path)) == 0
+    assert "LLM judges" not in capsys.readouterr().out

@@ -57,3 +57,59 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
     click.echo(f"{verb} {result.judged} samples with {model} (prompt {result.prompt_sha256[:12]}): "
                f"{', '.join(parts)}{cost}; {result.remaining} left to judge"
                + (" (run the same command again)" if result.remaining else ""), err=True)
+
+
+def _open_report(db_path, run_name, models) -> dict:
+    from ..errors import AfError
+    from ..judge import report
+    from ..store import Store
+
+    with Store(db_path, create=False) as store:
+        if run_name and store.run_id(run_name) is None:
+            raise AfError(f"no run named {run_name!r} in {store.path}; see `af-tui stats` for the runs")
+        if not store.conn.execute("SELECT 1 FROM judgements LIMIT 1").fetchone():
+            return {"judges": [], "agreement": []}
+        return report(store.conn, run=run_name, models=models)
+
+
+def stats_section(db_path=None, run_name=None, models=()) -> None:
+    """`af-tui stats`, after its own tables: the judges and their agreement with people (when any)."""
+    from rich.console import Console
+
+    from ..judge import tables
+
+    console = Console()
+    for table in tables(_open_report(db_path, run_name, models)):
+        console.print(table)
+
+
+def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> None:
+    """`af-tui stats --judges --json|--csv`: {"judges": [...], "agreement": [...]} as JSON, or the agreement
+    rows as CSV."""
+    data = _open_report(db_path, run_name, models)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data, indent=2))
+        return
+    import csv
+    import sys
+
+    from .stats import csv_cell
+
+    keys = ["judge_model", "prompt_sha256", "against", "annotator", "n", "accuracy", "precision", "recall",
+            "kappa", "tp", "fp", "fn", "tn", "excluded"]
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(keys)
+    for row in data["agreement"]:
+        writer.writerow([csv_cell(row[k]) for k in keys])
+
+
+def _register() -> None:
+    from . import stats
+
+    if stats_section not in stats.EXTRA_SECTIONS:
+        stats.EXTRA_SECTIONS.append(stats_section)
+
+
+_register()

@@ -143,16 +143,23 @@ _source_option = click.option(
 @_source_option
 @click.option("--judge-model", default=None, help="Only judgements by this judge model.")
 @click.option("--comparisons", is_flag=True, help="With --json/--csv: print the comparisons, not the rows.")
+@click.option("--judges", "judges", is_flag=True,
+              help="With --json/--csv: print the LLM judges and their agreement with people, not the rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of tables.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (spreadsheet-safe) instead of tables.")
 def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by: str, baseline: str | None,
-          af_source: str, judge_model: str | None, comparisons: bool, as_json: bool, as_csv: bool) -> None:
+          af_source: str, judge_model: str | None, comparisons: bool, judges: bool, as_json: bool,
+          as_csv: bool) -> None:
     """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
     exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
     from ..stats import compare
 
     if as_json and as_csv:
         raise AfError("--json and --csv are exclusive; pick one")
+    if judges and (as_json or as_csv):
+        from .judge import print_judges
+
+        return print_judges(db_path, run_name, models, as_json=as_json)
     slices = _load(db_path, run_name, models, by, af_source, judge_model)
     comps = compare(slices, by=by, baseline=baseline)
     if as_json or as_csv:
