@@ -5,3 +5,4 @@ from . import serve  # noqa: F401
 from . import run  # noqa: F401
 from . import judge  # noqa: F401
 from . import labels  # noqa: F401
+from . import importing  # noqa: F401

@@ -1,0 +1,81 @@
+"""`af-tui import`: Inspect eval logs into the store (one run per log), with a progress bar over samples."""
+
+from __future__ import annotations
+
+import click
+
+from ..cli import cli, db_option
+from ..errors import AfError
+
+
+@cli.command("import")
+@db_option
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--run", "run_name", default=None,
+              help="Put every log's samples in this run (default: one run per log, named after the file).")
+def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: str | None) -> None:
+    """Import Inspect eval logs (.eval or .json files, or folders searched recursively).
+
+    The outcome is re-derived from each sample's messages with af-tui's rule; the log's own score answer is
+    kept beside it and disagreements are counted. Importing a log again adds only samples that are new."""
+    from rich.console import Console
+
+    from ..importers import inspect_log
+    from ..safe_text import inert
+    from ..store import Store
+
+    files, reports = inspect_log.find_logs(paths)
+    if files:
+        inspect_log.require_inspect()  # before the store is created: nothing to undo if it is missing
+        with Store(db_path) as store, _progress_bar(Console(stderr=True)) as progress:
+            reports += inspect_log.import_logs(store, files, run_name=run_name, progress=progress)
+
+    def show(text: object) -> str:  # file names and model names come from outside: print them inert
+        return inert(str(text)).replace("\n", " ")
+
+    failed = [r for r in reports if r.failure]
+    for r in reports:
+        if r.failure:
+            click.echo(f"af-tui: cannot import {show(r.path)}: {show(r.failure)}", err=True)
+            continue
+        o = r.outcomes
+        parts = [f"{r.samples} samples", f"{r.added} new", f"{r.present} already there"]
+        if r.no_tier:
+            parts.append(f"{r.no_tier} skipped (no tier in metadata or input)")
+        if r.duplicates:
+            parts.append(f"{r.duplicates} duplicates kept once")
+        click.echo(
+            f"{show(r.path.name)} → run {show(r.run)} ({show(', '.join(r.models))}): " + ", ".join(parts)
+            + f"; complied {o.get('complied', 0)}, refused {o.get('refused', 0)}, "
+            f"format not followed {o.get('format_not_followed', 0)}, error {o.get('error', 0)}; "
+            f"{r.disagreements} disagree with the log's own score answer"
+        )
+    if failed:
+        rest = "the others were imported" if len(failed) < len(reports) else "nothing was imported"
+        raise AfError(f"{len(failed)} of {len(reports)} files could not be imported (reasons above); {rest}")
+
+
+class _progress_bar:
+    """A Rich progress bar with one task per file, fed by the importer's (file, done, total) callback."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                                  MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
+                                  disable=not console.is_terminal)  # no stray lines in pipes and logs
+        self._tasks: dict = {}
+
+    def __enter__(self):
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def __call__(self, path, done: int, total: int) -> None:
+        from ..safe_text import inert
+
+        if path not in self._tasks:
+            self._tasks[path] = self._progress.add_task(inert(path.name), total=total)
+        self._progress.update(self._tasks[path], completed=done, total=total)
