@@ -38,6 +38,11 @@ ANNOTATOR_RE = re.compile(r"[\w][\w .@+'-]{0,63}")
 APP_STOP_SECONDS = 5.0
 
 
+def app_command(label: bool = False) -> list[str]:
+    """One tab's app: the explorer (`af-tui` on the store) or, with `label`, the labeling queue (`af-tui label`)."""
+    return [sys.executable, "-c", "from af_tui.cli import main; main()", *(["label"] if label else [])]
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -135,8 +140,9 @@ class AnnotationServer(Server):
         super().__init__("af-tui", host=host, port=port, title=title)
         self.db_path = db_path
         self.token = token or new_token()
-        # The command of one app process; the store and the annotator travel in its environment.
-        self.app_argv = app_argv or [sys.executable, "-c", "from af_tui.cli import main; main()"]
+        # The command of one app process (the explorer, or `af-tui label`); the store and the annotator travel
+        # in its environment, never in a shell command line.
+        self.app_argv = app_argv or app_command()
         # Cookies are not kept apart by port: name it after the port so two servers on one host do not clash.
         self.cookie_name = f"af_tui_token_{port}"
         self.tabs: set[_Tab] = set()
@@ -159,7 +165,7 @@ class AnnotationServer(Server):
                 response = web.HTTPSeeOther(location=str(request.rel_url.with_query(query)))
                 response.set_cookie(self.cookie_name, self.token, httponly=True, samesite="Strict", path="/")
                 self._harden(response)
-                return response
+                raise response
         elif not _same_secret(request.cookies.get(self.cookie_name), self.token):
             return self._refuse(request, "no valid token")
         origin = request.headers.get("Origin")
@@ -338,6 +344,10 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
 
 
 def setup_logging() -> None:
+    """One line per session and per refused request on stderr; never a request's query string."""
+    if getattr(setup_logging, "done", False):
+        return
+    setup_logging.done = True
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("af-tui serve: %(message)s"))
     for name in ("af_tui.serve", "textual-serve"):

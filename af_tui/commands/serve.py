@@ -19,12 +19,14 @@ from ..errors import AfError
 @click.option("--token", envvar="AF_TUI_SERVE_TOKEN", default=None,
               help="Access token (default: a new random one each start). Also read from $AF_TUI_SERVE_TOKEN, "
                    "which unlike the command line other users cannot see in `ps`.")
-def serve(db_path: str | None, host: str, port: int, token: str | None) -> None:
+@click.option("--label", "label_queue", is_flag=True,
+              help="Each tab opens the labeling queue (`af-tui label`) instead of the explorer.")
+def serve(db_path: str | None, host: str, port: int, token: str | None, label_queue: bool) -> None:
     """Serve the app to browsers: each tab asks for the annotator's name and runs its own app on the store.
 
     Prints the address to open, with its token; every request without the token gets 403."""
     try:
-        from ..serve import AnnotationServer, setup_logging
+        from ..serve import AnnotationServer, app_command, setup_logging
     except ImportError as exc:
         raise AfError(f"af-tui serve needs the serve extra ({exc.name} is missing): pip install 'af-tui[serve]'") from None
     from ..store import Store, resolve_db_path
@@ -37,4 +39,4 @@ def serve(db_path: str | None, host: str, port: int, token: str | None) -> None:
     # Open (and migrate) once here, so that app processes never race to migrate and a bad --db fails now.
     Store(path, create=False).close()
     setup_logging()
-    AnnotationServer(path, host=host, port=port, token=token).serve()
+    AnnotationServer(path, host=host, port=port, token=token, app_argv=app_command(label_queue)).serve()
