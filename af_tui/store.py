@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .errors import AfError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DB = Path("db") / "af_tui.sqlite"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -284,7 +284,29 @@ CREATE TRIGGER judgements_changes_delete AFTER DELETE ON judgements BEGIN
     UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _V2_STATS_COUNTS}  # version -> SQL that brings version-1 to version
+# Version 3 (statistics): how many requests of a slice have each (complete pairs, difference) — integer
+# counts from which the clustered gap's sums follow exactly, without scanning request_pairs on a refresh.
+_V3_REQUEST_HIST = """
+CREATE TABLE request_hist (
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL,
+    complete INTEGER NOT NULL, diff INTEGER NOT NULL, requests INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, complete, diff)
+) WITHOUT ROWID;
+INSERT INTO request_hist SELECT run_id, model, variant, complete, diff, COUNT(*) FROM request_pairs
+    GROUP BY run_id, model, variant, complete, diff;
+CREATE TRIGGER request_pairs_hist_insert AFTER INSERT ON request_pairs BEGIN
+    INSERT INTO request_hist VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.complete, NEW.diff, 1)
+        ON CONFLICT DO UPDATE SET requests = requests + 1;
+END;
+CREATE TRIGGER request_pairs_hist_update AFTER UPDATE OF complete, diff ON request_pairs BEGIN
+    UPDATE request_hist SET requests = requests - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND complete = OLD.complete AND diff = OLD.diff;
+    INSERT INTO request_hist VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.complete, NEW.diff, 1)
+        ON CONFLICT DO UPDATE SET requests = requests + 1;
+END;
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST}  # version -> SQL from version-1
 _OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
 
 
