@@ -10,13 +10,11 @@ written as stored.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import AfError
@@ -57,10 +55,6 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _iso(t: float | None) -> str | None:
-    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
-
-
 def format_for(path: Path, fmt: str | None) -> str:
     if fmt:
         if fmt not in FORMATS:
@@ -87,9 +81,34 @@ def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:
         raise AfError(f"unknown outcome {f.outcome!r}; use one of {', '.join(OUTCOMES)}")
 
 
-def query(f: ExportFilter) -> tuple[str, list]:
+# Text cells that can hold anything (model text, names people typed); the other columns hold hashes, numbers,
+# ISO times or values from a closed list, none of which can start like a formula.
+_FREE_TEXT = ("run", "model", "variant", "request", "scratchpad", "output", "annotator", "note")
+_EXPRESSIONS = {
+    "run": "r.name", "model": "s.model", "variant": "s.variant", "prompt_index": "s.prompt_index",
+    "prompt_sha256": "p.sha256", "epoch": "s.epoch", "sample_id": "s.id", "request": "p.text", "tier": "s.tier",
+    "outcome": "s.outcome", "scratchpad": "s.scratchpad", "output": "s.output", "annotator": "l.annotator",
+    **{c: f"l.{c}" for c in CRITERIA}, "verdict": "l.verdict", "note": "l.note", "blind": "l.blind",
+    "labeled_at": "l.created_at", "label_uid": "l.uid", "completed_at": "s.completed_at",
+}
+
+
+def _column_sql(name: str, *, for_csv: bool) -> str:
+    """The SELECT expression of one column. The per-cell work (ISO times, formula neutralisation) is done by
+    SQLite in C: that makes the export several times faster than doing it cell by cell in Python."""
+    expr = _EXPRESSIONS[name]
+    if name in _TIME_COLUMNS:
+        return f"strftime('%Y-%m-%dT%H:%M:%fZ', {expr}, 'unixepoch')"
+    if for_csv and name in _FREE_TEXT:
+        starts = ", ".join(f"char({ord(c)})" for c in _FORMULA_START)
+        return f"CASE WHEN substr({expr}, 1, 1) IN ({starts}) THEN char(39) || {expr} ELSE {expr} END"
+    return expr
+
+
+def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> tuple[str, list]:
     """The SQL of an export: one row per sample and current label (an unlabeled sample gives one row with
-    empty label fields), or per label change with per_label."""
+    empty label fields), or per label change with per_label. for_csv neutralises text cells; as_json
+    selects one JSON object per row (built by SQLite) instead of the columns."""
     label_on, params = ["l.sample_id = s.id"], []
     if not f.per_label:
         label_on += ["l.verdict IS NOT NULL", _NEWEST]
@@ -104,11 +123,13 @@ def query(f: ExportFilter) -> tuple[str, list]:
             params.append(value)
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
+    columns = [_column_sql(c, for_csv=for_csv) for c in COLUMNS]
+    if as_json:
+        select = "json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(COLUMNS, columns, strict=True)) + ")"
+    else:
+        select = ", ".join(f"{e} AS {c}" for c, e in zip(COLUMNS, columns, strict=True))
     sql = (
-        "SELECT r.name AS run, s.model, s.variant, s.prompt_index, p.sha256 AS prompt_sha256, s.epoch, "
-        "s.id AS sample_id, p.text AS request, s.tier, s.outcome, s.scratchpad, s.output, l.annotator, "
-        + ", ".join(f"l.{c}" for c in CRITERIA)
-        + ", l.verdict, l.note, l.blind, l.created_at AS labeled_at, l.uid AS label_uid, s.completed_at "
+        f"SELECT {select} "
         "FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id "
         f"LEFT JOIN labels l ON {' AND '.join(label_on)}"
         + (" WHERE " + " AND ".join(where) if where else "")
@@ -117,17 +138,14 @@ def query(f: ExportFilter) -> tuple[str, list]:
     return sql, params
 
 
-def iter_rows(conn: sqlite3.Connection, f: ExportFilter) -> Iterator[tuple]:
-    sql, params = query(f)
+def iter_rows(conn: sqlite3.Connection, f: ExportFilter, *, for_csv: bool = False,
+              as_json: bool = False) -> Iterator[tuple]:
+    """The export's rows, straight from a SQLite cursor (nothing is held but the current batch)."""
+    sql, params = query(f, for_csv=for_csv, as_json=as_json)
     cur = conn.execute(sql, params)
-    cur.arraysize = 500
-    times = [COLUMNS.index(c) for c in _TIME_COLUMNS]
+    cur.arraysize = 1000
     while batch := cur.fetchmany():
-        for row in batch:
-            row = list(row)
-            for i in times:
-                row[i] = _iso(row[i])
-            yield row
+        yield from batch
 
 
 @dataclass
@@ -185,17 +203,24 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
 def _write_csv(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
     writer = csv.writer(fh, dialect="excel", lineterminator="\r\n")  # RFC 4180: CRLF, quotes as needed
     writer.writerow(COLUMNS)
-    n = 0
-    for row in iter_rows(conn, f):
-        writer.writerow([neutralise(v) if isinstance(v, str) else v for v in row])
-        n += 1
-    return n
+    counter = _Counter(iter_rows(conn, f, for_csv=True))
+    writer.writerows(counter)
+    return counter.n
 
 
 def _write_jsonl(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
-    n = 0
-    for row in iter_rows(conn, f):
-        fh.write(json.dumps(dict(zip(COLUMNS, row, strict=True)), ensure_ascii=False))
-        fh.write("\n")
-        n += 1
-    return n
+    counter = _Counter(iter_rows(conn, f, as_json=True))
+    fh.writelines(row[0] + "\n" for row in counter)
+    return counter.n
+
+
+class _Counter:
+    """Counts the rows an iterator hands out (writerows does not say)."""
+
+    def __init__(self, rows: Iterator) -> None:
+        self.rows, self.n = rows, 0
+
+    def __iter__(self):
+        for row in self.rows:
+            self.n += 1
+            yield row
