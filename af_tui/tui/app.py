@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from .. import pairs as q
 from ..config import Config, load_config, resolve_annotator, save_view
+from ..judge import pair_verdicts
 from ..store import Store
 from .messages import (
     FacetsLoaded,
@@ -62,7 +63,7 @@ class ExplorerApp(App):
         self.poll_s = poll_s
         self.stop_run = False  # set when the user chose to stop the run on quit (launch.py does it)
         self.main = MainScreen()
-        self.sub_title = str(self.db_path)
+        self.sub_title = self.db_path.name
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._generation = 0
@@ -100,10 +101,8 @@ class ExplorerApp(App):
 
     @property
     def pairs_list(self) -> PairsList | None:
-        try:
-            return self.main.query_one(PairsList)
-        except Exception:
-            return None
+        return self.main.pairs
+
 
     def set_view(self, **settings) -> None:
         save_view(self.config, **settings)
@@ -293,6 +292,8 @@ class ExplorerApp(App):
         try:
             with self.connection() as conn:
                 detail = q.pair_detail(conn, pair_id)
+                if detail is not None:
+                    detail.extra["verdicts"] = pair_verdicts(conn, detail)
         except sqlite3.Error as exc:
             self._failed("reading the pair", exc)
             return
@@ -315,7 +316,8 @@ class ExplorerApp(App):
 
     def on_stats_loaded(self, message: StatsLoaded) -> None:
         self._done("stats")
-        self.main.query_one(StatsPanel).update_stats(message.data)
+        for panel in self.main.query(StatsPanel):  # (none while the app shuts down)
+            panel.update_stats(message.data)
         self.stats_seconds = message.seconds
         self.stats_version += 1
 
@@ -332,7 +334,8 @@ class ExplorerApp(App):
 
     def on_monitor_loaded(self, message: MonitorLoaded) -> None:
         self._done("monitor")
-        self.main.query_one(RunMonitor).update_runs(message.runs, message.at)
+        for monitor in self.main.query(RunMonitor):
+            monitor.update_runs(message.runs, message.at)
 
     # -- filters dialog --------------------------------------------------------------------------------
     def open_filters(self) -> None:

@@ -34,7 +34,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
 
     def _select(self, name: str, values: list[str], value: str | None) -> Select:
         options = [(one_line(v, 60), v) for v in values]
-        return Select(options, value=value if value in values else Select.BLANK, prompt="any", id=name)
+        return Select(options, value=value if value in values else Select.NULL, prompt="any", id=name)
 
     def compose(self):
         c = self.current
@@ -52,6 +52,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
                 yield Input(c.search, placeholder="words in requests, scratchpads, outputs", id="search")
             yield Checkbox("errors only", c.errors_only, id="errors_only")
             yield Checkbox("format not followed only", c.format_not_followed_only, id="fnf_only")
+            yield Checkbox("judge and human disagree", c.judge_disagrees, id="judge_disagrees")
             with Horizontal():
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Clear all", id="clear")
@@ -59,7 +60,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
 
     def _value(self, name: str) -> str | None:
         value = self.query_one(f"#{name}", Select).value
-        return None if value is Select.BLANK or value is None else str(value)
+        return None if value is Select.NULL or value is None else str(value)
 
     def action_apply(self) -> None:
         self.dismiss(PairFilter(
@@ -68,6 +69,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
             errors_only=self.query_one("#errors_only", Checkbox).value,
             format_not_followed_only=self.query_one("#fnf_only", Checkbox).value,
             search=self.query_one("#search", Input).value.strip(),
+            judge_disagrees=self.query_one("#judge_disagrees", Checkbox).value,
         ))
 
     def action_cancel(self) -> None:

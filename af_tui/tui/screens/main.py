@@ -34,6 +34,8 @@ class MainScreen(Screen):
         Binding("e", "toggle('errors_only')", "Errors", id="pairs.errors", tooltip="Only pairs with an error"),
         Binding("o", "toggle('format_not_followed_only')", "Format", show=False, id="pairs.format",
                 tooltip="Only pairs where a tier did not follow the output format"),
+        Binding("d", "toggle('judge_disagrees')", "Judge≠human", id="pairs.judge_disagrees",
+                tooltip="Only pairs where the LLM judge and a person disagree (alignment faking or not)"),
         Binding("f", "filters", "Filters", id="pairs.filters",
                 tooltip="Filter by run, model, variant and outcome per tier"),
         Binding("x", "clear", "Clear", show=False, id="pairs.clear", tooltip="Clear every filter and the search"),
@@ -46,6 +48,7 @@ class MainScreen(Screen):
         self.flt = PairFilter()
         self.total = 0
         self.loaded = False
+        self.pairs: PairsList | None = None  # set in compose; kept so that late worker answers find it
 
     def compose(self):
         yield Header()
@@ -55,7 +58,8 @@ class MainScreen(Screen):
             yield Static(Text("loading…"), id="status")
         with Vertical(id="list-area"):
             yield Static(header_text(), id="list-header")
-            yield PairsList(id="pairs")
+            self.pairs = PairsList(id="pairs")
+            yield self.pairs
             yield Static(Text(EMPTY), id="empty")
         yield StatsPanel(id="stats")
         yield Footer()

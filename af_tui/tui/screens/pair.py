@@ -57,11 +57,10 @@ class PairScreen(Screen):
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="pair.scroll_up"),
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
-        # ── Labeling hook (issue 5) ──────────────────────────────────────────────────────────────────
-        # The labeling screen adds its Binding here (e.g. "l" → action_label) and an `action_label` method
-        # below that pushes af_tui.tui.screens.label's screen with `self.detail` (a PairDetail, None while
-        # loading) and `self.app.annotator`.
-        # ─────────────────────────────────────────────────────────────────────────────────────────────
+        # Labeling (issue 5): af_tui/tui/screens/label.py
+        Binding("l", "label", "Label", id="pair.label",
+                tooltip="Label the focused tier's sample: criteria, verdict, note (then the next unlabeled)"),
+        Binding("ctrl+e", "export", "Export", id="pair.export", tooltip="Export samples and labels to CSV / JSONL"),
     ]
 
     def __init__(self, pair_id: int, position: int | None = None) -> None:
@@ -165,6 +164,24 @@ class PairScreen(Screen):
             return
         self.app.copy_to_clipboard(pair_as_text(self.detail))
         self.notify("pair copied to the clipboard")
+
+    def action_label(self) -> None:
+        if self.detail is None:
+            return
+        sample = self.detail.free if self._focused_panel().tier == "free" else self.detail.paid
+        if sample is None:
+            self.notify("this tier is not sampled yet")
+            return
+        from .label import LabelScreen
+
+        # back from labeling: fetch the pair again, its verdicts have changed
+        self.app.push_screen(LabelScreen(self.app.db_path, self.app.annotator, sample_id=sample.id),
+                             lambda _: self.app.load_pair(self.pair_id, self))
+
+    def action_export(self) -> None:
+        from .label import ExportLabelsScreen
+
+        self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 
     def action_toggle_collapse(self) -> None:
         self._folded = not self._folded
