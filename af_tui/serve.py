@@ -162,7 +162,9 @@ class AnnotationServer(Server):
                 # Keep the token out of the address bar, the history and Referer headers: a cookie from now on.
                 query = request.query.copy()
                 del query["token"]
-                response = web.HTTPSeeOther(location=str(request.rel_url.with_query(query)))
+                # One leading slash: "//host/..." would send the browser to another site.
+                path = "/" + request.rel_url.path.lstrip("/")
+                response = web.HTTPSeeOther(location=str(request.rel_url.with_path(path).with_query(query)))
                 response.set_cookie(self.cookie_name, self.token, httponly=True, samesite="Strict", path="/")
                 self._harden(response)
                 raise response
@@ -173,7 +175,7 @@ class AnnotationServer(Server):
             # Cross-site websocket: a page elsewhere may not drive an annotator's session.
             return self._refuse(request, "websocket from another origin")
         response = await handler(request)
-        self._harden(response)
+        self._harden(response, cache=request.path.startswith("/static/"))
         return response
 
     def _refuse(self, request: web.Request, why: str) -> web.Response:
@@ -187,12 +189,13 @@ class AnnotationServer(Server):
         )
 
     @staticmethod
-    def _harden(response: web.StreamResponse) -> None:
+    def _harden(response: web.StreamResponse, cache: bool = False) -> None:
         if response.prepared:  # websockets and downloads: headers already sent
             return
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
+        # Pages never go to a shared cache; textual-serve's scripts and fonts may stay in the browser's own.
+        response.headers.setdefault("Cache-Control", "private, max-age=3600" if cache else "no-store")
 
     # -- pages and sessions -------------------------------------------------------------------------
     async def _make_app(self) -> web.Application:
