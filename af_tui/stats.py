@@ -269,13 +269,14 @@ class Comparison:
 
 def compare(slices: list[SliceStats], by: str = "model", baseline: str | None = None) -> list[Comparison]:
     """Each slice's gap against the baseline's within its group: by model → models compared within a
-    variant (and run unless pooled); by variant → variants within a model; by run → runs within a model
-    and variant. The baseline is the named model/variant/run, else the first in order."""
+    variant; by variant → variants within a model; by run → runs within a model and variant. Give it the
+    slices of compute(by=the same). The baseline is the named model/variant/run, else the first in order."""
     key_of = {"model": lambda s: s.model, "variant": lambda s: s.variant, "run": lambda s: s.run}[by]
+    group_of = {"model": lambda s: (s.variant,), "variant": lambda s: (s.model,),
+                "run": lambda s: (s.model, s.variant)}[by]
     groups: dict[tuple, list[SliceStats]] = {}
     for sl in slices:
-        rest = tuple(v for k, v in (("run", sl.run), ("model", sl.model), ("variant", sl.variant)) if k != by)
-        groups.setdefault(rest, []).append(sl)
+        groups.setdefault(group_of(sl), []).append(sl)
     out = []
     for members in groups.values():
         if len(members) < 2:
