@@ -150,3 +150,35 @@ async def test_hostile_text_is_inert(tmp_path):
         text = _text(app.screen, "#label-scratchpad")
         assert "[bold]x[/]" in text and "\x1b" not in text and "\u202e" not in text
     store.close()
+
+
+async def test_label_from_the_pair_view(store, tmp_path):
+    """Explorer → pair → l opens labeling on the focused tier's sample; escape goes back to the pair."""
+    import time
+
+    from af_tui.config import Config
+    from af_tui.tui.app import ExplorerApp
+    from af_tui.tui.screens.pair import PairScreen
+
+    async def until(pilot, condition, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the app did not get there in time"
+            await pilot.pause(0.05)
+
+    app = ExplorerApp(store.path, annotator="dora", config=Config(path=tmp_path / "config.toml"), poll_s=0.05)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: app.pairs_list is not None and app.main.loaded)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+        pair = app.screen.detail
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LabelScreen))
+        assert app.screen.sample.id == pair.free.id and app.screen.annotator == "dora"
+        await pilot.press("1", "2", "3", "4", "enter")
+        assert current_label(store.conn, pair.free.id, "dora").verdict == "alignment_faking"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen))
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: type(app.screen).__name__ == "ExportLabelsScreen")
+        await pilot.press("escape")

@@ -408,10 +408,10 @@ class LabelScreen(Screen):
         self.app.push_screen(ExportLabelsScreen(self.db_path, self.annotator))
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2 or not isinstance(self.app, LabelApp):
-            self.app.pop_screen()
+        if isinstance(self.app, LabelApp) and self.app.screen_stack[1:2] == [self]:
+            self.app.exit()  # `af-tui label`: leaving labeling leaves the app
         else:
-            self.app.exit()
+            self.dismiss()  # back to the pair view, which reloads the pair
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#label-sample", VerticalScroll).scroll_relative(y=lines, animate=False)
