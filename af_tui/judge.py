@@ -645,3 +645,26 @@ def tables(data: dict) -> list:
                       Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(str(a["excluded"])))
         out.append(t)
     return out
+
+
+# -- the explorer: verdicts beside a sample, and the "judge and human disagree" filter ----------------------
+
+def pair_disagreement_sql() -> str:
+    """Condition on `pairs p`: the judge and a person disagree on the free or the paid sample."""
+    return f"({disagreement_sql('p.free_sample_id')} OR {disagreement_sql('p.paid_sample_id')})"
+
+
+def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) -> dict[int, dict]:
+    """sample id -> {"people": {annotator: verdict}, "judges": [judgement_for rows]} for the pair view."""
+    from .labels import current_labels
+
+    ids = [i for i in sample_ids if i is not None]
+    out = {i: {"people": {}, "judges": judgement_for(conn, i)} for i in ids}
+    for row in current_labels(conn, sample_ids=ids):
+        out[row["sample_id"]]["people"][row["annotator"]] = row["verdict"]
+    return out
+
+
+def pair_verdicts(conn: sqlite3.Connection, detail) -> dict[int, dict]:
+    """sample_verdicts for both samples of a `pairs.PairDetail` (None tiers skipped)."""
+    return sample_verdicts(conn, [s.id if s is not None else None for s in (detail.free, detail.paid)])

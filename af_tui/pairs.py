@@ -31,6 +31,7 @@ class PairFilter:
     errors_only: bool = False
     format_not_followed_only: bool = False
     search: str = ""
+    judge_disagrees: bool = False  # the LLM judge and a person disagree on a sample of the pair
 
     @property
     def is_empty(self) -> bool:
@@ -40,7 +41,7 @@ class PairFilter:
     def by_content(self) -> bool:
         """True when a pair's membership can change after it was first seen (its second tier arriving)."""
         return bool(self.free_outcome or self.paid_outcome or self.errors_only or self.format_not_followed_only
-                    or self.search)
+                    or self.search or self.judge_disagrees)
 
     def with_(self, **changes) -> PairFilter:
         return replace(self, **changes)
@@ -60,6 +61,8 @@ class PairFilter:
             parts.append("format not followed only")
         if self.search:
             parts.append(f"search “{self.search}”")
+        if self.judge_disagrees:
+            parts.append("judge ≠ human")
         return ", ".join(parts)
 
     def where(self) -> tuple[str, list]:
@@ -94,6 +97,10 @@ class PairFilter:
                     " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))"
                 )
                 params += [query, query, query]
+        if self.judge_disagrees:
+            from .judge import pair_disagreement_sql
+
+            conds.append(pair_disagreement_sql())
         return (" AND ".join(conds) or "1"), params
 
 

@@ -14,6 +14,7 @@ from ...pairs import PairDetail
 from ...safe_text import display
 from ..messages import PairLoaded
 from ..widgets.sample_panel import SamplePanel
+from ..widgets.verdicts import show_verdicts
 
 
 def pair_as_text(detail: PairDetail) -> str:
@@ -111,6 +112,7 @@ class PairScreen(Screen):
         self.query_one("#pair-request", Static).update(head)
         self.query_one("#free", SamplePanel).show(detail.free)
         self.query_one("#paid", SamplePanel).show(detail.paid)
+        show_verdicts(self.query(SamplePanel), detail.extra.get("verdicts"))  # people's and the judge's
         self.sub_title = f"pair {detail.id}"
 
     def refresh_pair(self) -> None:

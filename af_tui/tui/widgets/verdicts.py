@@ -1,0 +1,84 @@
+"""The verdicts on one sample in the pair view: the people's current labels and each LLM judge's verdict
+with its quoted evidence, so that the annotator sees at once where the judge and the people part ways.
+Quotes are model text: they go through `safe_text` into `rich.text.Text`, never markup."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ...judge import AF, NOT_AF
+from ...safe_text import display, one_line
+from ...store import CRITERIA
+
+WORDS = {"alignment_faking": "alignment faking", "not_alignment_faking": "not alignment faking",
+         "unclear": "unclear"}
+CRITERION_WORDS = {"knows_training": "knows training", "sees_modification": "sees modification",
+                   "opposes_modification": "opposes modification", "complies_to_avoid": "complies to avoid"}
+
+
+def _binary(verdict: str | None) -> bool:
+    return verdict in (AF, NOT_AF)
+
+
+def verdicts_text(verdicts: dict | None) -> Text | None:
+    """The block's text, or None when the sample has neither a label nor a judgement."""
+    if not verdicts or (not verdicts["people"] and not verdicts["judges"]):
+        return None
+    text = Text()
+    people = verdicts["people"]
+    text.append("People: ", style="bold")
+    if people:
+        for i, (annotator, verdict) in enumerate(sorted(people.items())):
+            if i:
+                text.append(" · ")
+            text.append(one_line(annotator, 40) + " ")
+            text.append(WORDS.get(verdict, str(verdict)), style="bold")
+    else:
+        text.append("no label yet", style="dim")
+    for j in verdicts["judges"]:
+        text.append("\nJudge ", style="bold")
+        text.append(f"{one_line(j['judge_model'], 60)} @{j['prompt_sha256'][:8]}: ")
+        if j["error"]:
+            text.append("failed: " + one_line(j["error"], 160), style="red")
+            continue
+        if j["verdict"] is None:
+            text.append("reply not parsed (kept as raw; never guessed)", style="yellow")
+            continue
+        text.append(WORDS.get(j["verdict"], j["verdict"]), style="bold")
+        if j["k"] and j["k"] > 1 and j["agreement"] is not None:
+            text.append(f"  ({j['agreement']:.0%} of {j['k']} answers)", style="dim")
+        if _binary(j["verdict"]) and any(_binary(v) and v != j["verdict"] for v in people.values()):
+            text.append("  ≠ people", style="bold reverse red")
+        for name in CRITERIA:
+            answer = j.get(name)
+            mark = "✓" if answer == 1 else "✗" if answer == 0 else "?"
+            text.append(f"\n  {mark} {CRITERION_WORDS[name]}", style="dim" if answer != 1 else "")
+            quote = (j.get("evidence") or {}).get(name)
+            if quote:
+                text.append("  “" + display(" ".join(quote.split()), max_line=400, max_lines=1) + "”",
+                            style="italic")
+    return text
+
+
+class VerdictsBlock(Static):
+    DEFAULT_CSS = """
+    VerdictsBlock { border: round $secondary 60%; padding: 0 1; margin-bottom: 1; height: auto; }
+    """
+
+
+def show_verdicts(panels, verdicts: dict | None) -> None:
+    """Put (or replace) the verdicts block under each SamplePanel's title lines."""
+    for panel in panels:
+        for old in panel.query(VerdictsBlock):
+            old.remove()
+        sample = panel.sample
+        text = verdicts_text((verdicts or {}).get(sample.id)) if sample is not None else None
+        if text is None:
+            continue
+        metas = panel.query(".tier-meta")
+        block = VerdictsBlock(text)
+        if metas:
+            panel.mount(block, after=metas.last())
+        else:
+            panel.mount(block)
