@@ -4,6 +4,7 @@ Wilson error bars on the complied rate, sized for a paper column. matplotlib is 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .errors import AfError
@@ -43,7 +44,9 @@ def bar_rows(slices: list[SliceStats]) -> list[dict]:
             af = sl.af.get(tier)
             # AF among complied, drawn as a share of the whole bar (its rate among the judged compliances).
             af_share = shares["complied"] * af.rate if af and af.rate is not None else None
-            rows.append({"label": one_line(name, 60), "tier": tier, "n": valid, "shares": shares,
+            # "$" would start matplotlib's mathtext (a model name is not to be parsed as anything).
+            label = one_line(name, 60).replace("$", r"\$")
+            rows.append({"label": label, "tier": tier, "n": valid, "shares": shares,
                          "af_share": af_share, "ci": sl.interval(tier, "complied"), "gap": sl.gap_estimate})
     return rows
 
@@ -118,7 +121,9 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         fig.legend(handles=handles, loc="outside upper center", ncol=2 if has_af else 3, frameon=False,
                    fontsize=6, handlelength=1.4, columnspacing=1.0)
         try:
-            fig.savefig(out, dpi=300)
+            with warnings.catch_warnings():  # a control picture in a model name has no glyph: drawn as a box
+                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+                fig.savefig(out, dpi=300)
         except OSError as exc:
             raise AfError(f"cannot write {out}: {exc.strerror or exc}") from None
         finally:
