@@ -1,7 +1,10 @@
-"""The live statistics panel: per run × model × variant, rates per tier and the compliance gap.
+"""The live statistics panel: per run × model × variant, n and complied / refused / format rates per tier, the
+free − paid gap with its 95% interval and test, the AF rate among free-tier compliances, and whether the
+run is still writing.
 
 Interface (kept stable for the explorer): the app computes `af_tui.stats.panel_data(conn)` in a worker
-thread and calls `StatsPanel.update_stats(data)` on the UI thread; the panel keeps its scroll position.
+thread and calls `StatsPanel.update_stats(data)` on the UI thread. Rows that stay are updated in place, so
+the cursor and the scroll position stay where the reader left them while a run adds samples.
 """
 
 from __future__ import annotations
@@ -9,11 +12,51 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ...safe_text import one_line
 from ...stats import SliceStats
 
+COLUMNS = (
+    ("run", "run"), ("model", "model"), ("variant", "variant"),
+    ("free_n", "free n"), ("free_rates", "free C/R/F %"),
+    ("paid_n", "paid n"), ("paid_rates", "paid C/R/F %"),
+    ("gap", "gap free−paid [95% CI]"), ("p", "p"), ("method", "method"), ("af", "AF | free complied"),
+    ("status", ""),
+)
+METHOD = {"paired": "paired·McNemar", "paired, clustered by request": "clustered·t", "unpaired": "unpaired"}
 
-def _pct(num: int, den: int) -> str:
-    return f"{100 * num / den:.0f}%" if den else "–"
+
+def _n(sl: SliceStats, tier: str) -> str:
+    t = sl.tiers.get(tier)
+    if not t or not t["n"]:
+        return "–"
+    return f"{sl.valid(tier)}" + (f" +{t['error']} err" if t["error"] else "")
+
+
+def _rates(sl: SliceStats, tier: str) -> str:
+    if not sl.valid(tier):
+        return "–"
+    return "/".join(f"{100 * sl.rate(tier, o):.0f}" for o in ("complied", "refused", "format_not_followed"))
+
+
+def row_cells(sl: SliceStats) -> dict[str, Text]:
+    """The panel's cells for one slice (pure: the tests read them)."""
+    gap = "–"
+    if sl.gap is not None:
+        gap = f"{100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
+    p = "–" if sl.p_value is None else ("<0.001" if sl.p_value < 1e-3 else f"{sl.p_value:.3f}")
+    af = sl.af.get("free")
+    af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
+    status = "running" if sl.running else ""
+    if sl.pairs_incomplete:
+        status = (status + " " if status else "") + f"{sl.pairs_incomplete} unpaired"
+    values = {
+        "run": one_line(sl.run, 40), "model": one_line(sl.model, 60), "variant": one_line(sl.variant, 40),
+        "free_n": _n(sl, "free"), "free_rates": _rates(sl, "free"),
+        "paid_n": _n(sl, "paid"), "paid_rates": _rates(sl, "paid"),
+        "gap": gap, "p": p, "method": METHOD.get(sl.gap_method or "", "–"), "af": af_cell, "status": status,
+    }
+    return {k: Text(v, style="bold" if k == "gap" and sl.p_value is not None and sl.p_value < 0.05 else "")
+            for k, v in values.items()}
 
 
 class StatsPanel(DataTable):
@@ -22,18 +65,26 @@ class StatsPanel(DataTable):
     """
 
     def on_mount(self) -> None:
-        self.cursor_type = "none"
-        self.add_columns("run", "model", "variant", "free n", "free complied", "paid n", "paid complied", "gap")
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        for key, label in COLUMNS:
+            self.add_column(Text(label), key=key)
 
     def update_stats(self, data: list[SliceStats]) -> None:
+        keys = [f"{sl.run}\x1f{sl.model}\x1f{sl.variant}" for sl in data]
+        current = [row.key.value for row in self.ordered_rows]
+        if keys == current:
+            # Same slices: change the cells in place (no flicker, cursor and scroll untouched).
+            for key, sl in zip(keys, data, strict=True):
+                for col, cell in row_cells(sl).items():
+                    self.update_cell(key, col, cell, update_width=True)
+            return
         scroll = (self.scroll_x, self.scroll_y)
+        selected = current[self.cursor_row] if current and 0 <= self.cursor_row < len(current) else None
         self.clear()
-        for sl in data:
-            cells = [sl.run, sl.model, sl.variant]
-            for tier in ("free", "paid"):
-                t = sl.tiers.get(tier, {"n": 0, "complied": 0, "error": 0})
-                valid = t["n"] - t["error"]
-                cells += [str(t["n"]), _pct(t["complied"], valid)]
-            cells.append("–" if sl.gap is None else f"{100 * sl.gap:+.0f} pp")
-            self.add_row(*(Text(c) for c in cells))
+        for key, sl in zip(keys, data, strict=True):
+            cells = row_cells(sl)
+            self.add_row(*(cells[k] for k, _ in COLUMNS), key=key)
+        if selected in keys:
+            self.move_cursor(row=keys.index(selected), animate=False, scroll=False)
         self.scroll_to(*scroll, animate=False)

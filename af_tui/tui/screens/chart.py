@@ -1,0 +1,124 @@
+"""The chart screen: the replication's figure drawn in the terminal, live — a stacked bar per model and tier
+(complied, its alignment-faking part shaded; refused; format not followed in gray), the complied rate's 95%
+Wilson interval drawn under each bar, and the gap per model. Fed by the app with the same
+`stats.panel_data` it gives the statistics panel (`ChartScreen.update_stats(data)`)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header
+
+from ...safe_text import one_line
+from ...stats import SliceStats
+
+STYLES = {"complied": "on #E69F00", "af": "#7A3B00 on #E69F00", "refused": "on #0072B2",
+          "format_not_followed": "on #A0A0A0"}
+AF_FILL = "╱"  # hatched, as in the printed figure
+LABEL_W = 6  # "free " / "paid "
+
+
+def _bar(sl: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
+    """One tier's bar and, under it, the complied interval (├──┼──┤) on the same scale."""
+    shares = {o: sl.rate(tier, o) or 0.0 for o in ("complied", "refused", "format_not_followed")}
+    cells = {o: round(shares[o] * width) for o in shares}
+    # Rounding must fill the bar exactly: the largest share absorbs the difference.
+    biggest = max(cells, key=lambda o: shares[o])
+    cells[biggest] += width - sum(cells.values())
+    af = sl.af.get(tier)
+    af_cells = round(cells["complied"] * af.rate) if af and af.rate is not None else 0
+    bar = Text()
+    bar.append(AF_FILL * af_cells, STYLES["af"])
+    bar.append(" " * (cells["complied"] - af_cells), STYLES["complied"])
+    bar.append(" " * cells["refused"], STYLES["refused"])
+    bar.append(" " * cells["format_not_followed"], STYLES["format_not_followed"])
+    ci = sl.interval(tier)
+    whisker = [" "] * (width + 1)
+    if ci:
+        lo, hi, mid = (round(x * width) for x in (ci[0], ci[1], shares["complied"]))
+        for i in range(lo, hi + 1):
+            whisker[i] = "─"
+        whisker[lo], whisker[hi] = "├", "┤"
+        whisker[mid] = "┼" if lo < mid < hi else whisker[mid]
+    return bar, Text("".join(whisker).rstrip(), style="dim")
+
+
+def chart_text(slices: list[SliceStats], width: int) -> Text:
+    """The whole chart at this width (pure: the tests read it)."""
+    out = Text()
+    out.append(" complied ", STYLES["complied"])
+    out.append(" ")
+    out.append(AF_FILL * 2 + " AF ", STYLES["af"])
+    out.append(" ")
+    out.append(" refused ", STYLES["refused"])
+    out.append(" ")
+    out.append(" format not followed ", STYLES["format_not_followed"])
+    out.append("   ├─┼─┤ complied, 95% Wilson interval\n\n", style="dim")
+    if not slices:
+        out.append("No samples yet.")
+        return out
+    bar_w = max(10, width - LABEL_W - 24)
+    runs = {s.run for s in slices}
+    variants = {s.variant for s in slices}
+    for sl in slices:
+        out.append(one_line(sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1), width), "bold")
+        if sl.gap is not None:
+            out.append(f"   gap {100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]")
+            if sl.p_value is not None:
+                out.append(f"  p={sl.p_value:.3g}", style="dim")
+        if sl.running:
+            out.append("  (running)", style="italic")
+        out.append("\n")
+        for tier in ("free", "paid"):
+            valid = sl.valid(tier)
+            if not valid:
+                out.append(f"{tier:<{LABEL_W}}no samples yet\n", style="dim")
+                continue
+            bar, whisker = _bar(sl, tier, bar_w)
+            out.append(f"{tier:<{LABEL_W}}")
+            out.append_text(bar)
+            out.append(f" {100 * (sl.rate(tier) or 0):.0f}% complied, n={valid}\n")
+            out.append(" " * LABEL_W)
+            out.append_text(whisker)
+            out.append("\n")
+        out.append("\n")
+    return out
+
+
+class Chart(Widget):
+    DEFAULT_CSS = "Chart { height: auto; padding: 0 1; }"
+
+    def __init__(self, data: list[SliceStats] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data = data
+
+    def render(self) -> Text:
+        if self.data is None:
+            return Text("Computing the statistics…")
+        return chart_text(self.data, max(40, self.size.width))
+
+
+class ChartScreen(Screen):
+    """Opened from the explorer; the app calls update_stats whenever the statistics are read again."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="chart.back", tooltip="Back to the explorer")]
+
+    def __init__(self, data: list[SliceStats] | None = None) -> None:
+        super().__init__()
+        self._data = data
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Chart(self._data, id="chart")
+        yield Footer()
+
+    def update_stats(self, data: list[SliceStats]) -> None:
+        self._data = data
+        for chart in self.query(Chart):
+            chart.data = data
+            chart.refresh(layout=True)

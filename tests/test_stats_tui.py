@@ -1,0 +1,100 @@
+"""The statistics panel and the chart screen: cells, live updates that keep the cursor, hostile names."""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from af_tui.stats import compute
+from af_tui.store import Store
+from af_tui.tui.screens.chart import Chart, ChartScreen, chart_text
+from af_tui.tui.widgets.stats_panel import StatsPanel, row_cells
+
+HOSTILE = "[bold]sim/x\x1b[2J"
+
+
+def _fill(db_path, models, n_pairs, run="r1"):
+    with Store(db_path) as store:
+        store.ensure_variant("v", "stand-in")
+        run_id = store.start_run(run, {})
+        pids = store.ensure_prompts([f"made-up request {i}" for i in range(n_pairs)])
+        rows = []
+        for m, model in enumerate(models):
+            for i in range(n_pairs):
+                free = "complied" if (i + m) % 3 else "refused"
+                paid = "refused" if i % 4 else "format_not_followed"
+                rows += [{"run_id": run_id, "model": model, "variant": "v", "prompt_id": pids[i], "tier": "free",
+                          "outcome": free},
+                         {"run_id": run_id, "model": model, "variant": "v", "prompt_id": pids[i], "tier": "paid",
+                          "outcome": paid}]
+        store.save_samples(rows)
+        return compute(store.conn)
+
+
+class PanelApp(App):
+    def compose(self):
+        yield StatsPanel()
+
+
+async def test_panel_updates_in_place_and_keeps_the_cursor(db_path):
+    first = _fill(db_path, ["sim/a", "sim/b", "sim/c"], 6)
+    app = PanelApp()
+    async with app.run_test(size=(160, 20)) as pilot:
+        panel = app.query_one(StatsPanel)
+        panel.update_stats(first)
+        await pilot.pause()
+        assert panel.row_count == 3
+        panel.move_cursor(row=2)
+        more = _fill(db_path, ["sim/a", "sim/b", "sim/c"], 12)  # the run goes on: same slices, new counts
+        panel.update_stats(more)
+        await pilot.pause()
+        assert panel.cursor_row == 2
+        assert str(panel.get_cell("r1\x1fsim/a\x1fv", "free_n")) == "12"
+        # A new slice appears: the table is rebuilt and the cursor stays on the same slice.
+        _fill(db_path, ["sim/0", "sim/a"], 12, run="r0")
+        with Store(db_path) as store:
+            panel.update_stats(compute(store.conn))
+        await pilot.pause()
+        keys = [row.key.value for row in panel.ordered_rows]
+        assert keys[panel.cursor_row] == "r1\x1fsim/c\x1fv"
+
+
+def test_panel_cells_show_hostile_names_as_plain_text(db_path):
+    (sl,) = _fill(db_path, [HOSTILE], 8)
+    cells = row_cells(sl)
+    assert cells["model"].plain.startswith("[bold]sim/x") and "\x1b" not in cells["model"].plain
+    assert cells["gap"].plain.endswith("]") and "pp" in cells["gap"].plain
+    assert cells["free_rates"].plain.count("/") == 2 and cells["method"].plain == "paired·McNemar"
+
+
+def test_chart_text_draws_full_bars_and_intervals(db_path):
+    data = _fill(db_path, ["sim/a", HOSTILE], 9)
+    text = chart_text(data, 80).plain
+    assert "sim/a" in text and "[bold]sim/x" in text and "\x1b" not in text
+    bars = [line for line in text.splitlines() if line.startswith(("free ", "paid "))]
+    assert len(bars) == 4
+    for line in bars:  # label, then a bar of exactly 80 − 6 − 24 cells, then the rate
+        assert set(line[6:56]) <= {" ", "╱"} and line[56:].lstrip()[0].isdigit() and "% complied, n=9" in line
+    assert any("├" in line and "┤" in line for line in text.splitlines())
+    assert "No samples yet." in chart_text([], 80).plain
+
+
+class ChartApp(App):
+    def on_mount(self):
+        self.push_screen(ChartScreen())
+
+
+async def test_chart_screen_updates_live(db_path):
+    app = ChartApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChartScreen)
+        assert screen.query_one(Chart).data is None
+        screen.update_stats(_fill(db_path, ["sim/a"], 4))
+        await pilot.pause()
+        assert screen.query_one(Chart).data[0].valid("free") == 4
+        screen.update_stats(_fill(db_path, ["sim/a"], 10))
+        await pilot.pause()
+        assert screen.query_one(Chart).data[0].valid("free") == 10
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ChartScreen)
