@@ -56,7 +56,8 @@ def cohen_kappa(a: Sequence, b: Sequence, categories: Sequence | None = None) ->
         warnings.simplefilter("ignore", RuntimeWarning)
         res = cohens_kappa(table)
     for key, value in (("kappa", res.kappa), ("low", res.kappa_low), ("high", res.kappa_upp)):
-        result[key] = None if value is None or not math.isfinite(value) else float(value)
+        # the asymptotic interval can pass ±1 on few items; kappa itself cannot
+        result[key] = None if value is None or not math.isfinite(value) else min(1.0, max(-1.0, float(value)))
     return result
 
 

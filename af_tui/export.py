@@ -186,6 +186,7 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
         raise AfError(f"cannot write in {out.parent}: {exc.strerror}; choose another path") from None
     tmp = Path(tmp_name)
     try:
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an export is an ordinary file
         with open(fd, "w", encoding="utf-8", newline="") as fh:
             n = _write_csv(fh, conn, f) if fmt == "csv" else _write_jsonl(fh, conn, f)
             fh.flush()
@@ -224,3 +225,9 @@ class _Counter:
         for row in self.rows:
             self.n += 1
             yield row
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

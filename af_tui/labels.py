@@ -7,8 +7,6 @@ is their newest row, and a row whose verdict is NULL means "cleared" (what undoi
 
 from __future__ import annotations
 
-import getpass
-import os
 import random
 import sqlite3
 import time
@@ -16,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from .config import resolve_annotator  # noqa: F401  (one rule for the name, app and CLI alike)
 from .errors import AfError
 from .store import CRITERIA, VERDICTS
 
@@ -27,17 +26,6 @@ _NEWEST = (
     "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
     "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
 )
-
-
-def resolve_annotator(name: str | None = None) -> str:
-    """--annotator, else $AF_TUI_ANNOTATOR, else the login name."""
-    name = (name or os.environ.get("AF_TUI_ANNOTATOR") or "").strip()
-    if not name:
-        try:
-            name = getpass.getuser()
-        except Exception:  # no login name in some containers
-            name = "annotator"
-    return name
 
 
 def propose_verdict(criteria: dict) -> str | None:

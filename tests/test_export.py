@@ -164,3 +164,12 @@ def test_failure_midway_leaves_nothing(labeled, tmp_path, monkeypatch):
     with pytest.raises(AfError, match="No space left"):
         export(labeled.conn, out)
     assert list(tmp_path.glob("*half*")) == []
+
+
+def test_export_file_mode_follows_umask(labeled, tmp_path):
+    old = os.umask(0o022)
+    try:
+        export(labeled.conn, tmp_path / "m.csv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o644

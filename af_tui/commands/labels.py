@@ -87,7 +87,8 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
 
     Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
     the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
-    from ..labels import QueueFilter, resolve_annotator
+    from ..config import load_config, resolve_annotator
+    from ..labels import QueueFilter
     from ..store import Store
     from ..tui.screens.label import LabelApp
 
@@ -96,12 +97,9 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     filters.validate()
     with Store(db_path, create=False) as store:
         path = store.path
-    try:
-        from ..config import load_config  # the explorer's config file: [keys] remaps label.* ids too
-
-        keymap = load_config().keys
-    except ImportError:
-        keymap = {}
+    keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
+    # `af-tui --annotator NAME label` works too
+    annotator = annotator or click.get_current_context().find_root().params.get("annotator")
     LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
              order="random" if random_seed is not None else "order", seed=random_seed).run()
 
