@@ -98,3 +98,26 @@ async def test_chart_screen_updates_live(db_path):
         assert screen.query_one(Chart).data[0].valid("free") == 10
         await pilot.press("escape")
         assert not isinstance(app.screen, ChartScreen)
+
+
+async def test_explorer_opens_the_chart_and_feeds_it(db_path):
+    from af_tui.tui.app import ExplorerApp
+
+    _fill(db_path, ["sim/a", "sim/b"], 6)
+    app = ExplorerApp(db_path, poll_s=0.05)
+    async with app.run_test(size=(140, 40)) as pilot:
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if app.stats_version:
+                break
+        await pilot.press("C")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ChartScreen)
+        chart = app.screen.query_one(Chart)
+        assert [s.model for s in chart.data] == ["sim/a", "sim/b"]
+        _fill(db_path, ["sim/a", "sim/b"], 9)  # another process's samples: the chart follows
+        for _ in range(60):
+            await pilot.pause(0.05)
+            if chart.data[0].valid("free") == 9:
+                break
+        assert chart.data[0].valid("free") == 9

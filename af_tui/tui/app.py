@@ -35,6 +35,7 @@ from .messages import (
     StoreChanged,
     WorkerFailed,
 )
+from .screens.chart import ChartScreen
 from .screens.main import MainScreen
 from .widgets.pairs_list import PairsList
 from .widgets.run_monitor import RunMonitor
@@ -51,6 +52,8 @@ class ExplorerApp(App):
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="app.quit_now"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="What the badges, marks and keys mean"),
         Binding("f1", "toggle_key_panel", "Keys", show=False, id="app.keys", tooltip="Show the key panel"),
+        Binding("C", "chart", "Chart", id="app.chart",
+                tooltip="The figure: stacked bars per model and tier with intervals, live"),
     ]
 
     def __init__(self, db_path: str | Path | None = None, *, run_process=None, annotator: str | None = None,
@@ -318,6 +321,10 @@ class ExplorerApp(App):
         self._done("stats")
         for panel in self.main.query(StatsPanel):  # (none while the app shuts down)
             panel.update_stats(message.data)
+        self.last_stats = message.data
+        for screen in self.screen_stack:  # the chart screen draws the same figures
+            if isinstance(screen, ChartScreen):
+                screen.update_stats(message.data)
         self.stats_seconds = message.seconds
         self.stats_version += 1
 
@@ -373,6 +380,11 @@ class ExplorerApp(App):
             self.push_screen(StopRunScreen(), answered)
             return
         self.exit()
+
+    def action_chart(self) -> None:
+        if not isinstance(self.screen, ChartScreen):
+            self.push_screen(ChartScreen(getattr(self, "last_stats", None)))
+            self._kick("stats")
 
     def action_help(self) -> None:
         from .screens.dialogs import HelpScreen
