@@ -3,6 +3,7 @@ people's labels in the pair view, with hostile evidence rendered as text."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 
 from test_app import ROWS, build_store, loaded, make_app, status_text, until
@@ -72,3 +73,31 @@ async def test_filter_key_and_verdicts_in_the_pair_view(tmp_path):
         assert "[bold]RLHF[/bold]" in plain and "\x1b" not in plain  # markup shown as text, escape defused
         await pilot.press("escape", "d")
         await until(pilot, lambda: len(app.pairs_list.ids) == len(ROWS))
+
+
+async def test_stats_panel_shows_the_judge_against_people(tmp_path):
+    from af_tui.tui.widgets.judge_figures import JudgeFigures
+
+    plain = build_store(tmp_path / "plain.sqlite")
+    app = make_app(plain, tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.pause(0.8)
+        assert not app.main.query_one(JudgeFigures).display  # no judgements: nothing shown
+
+    path = judged_store(tmp_path)
+    app = make_app(path, tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        figures = app.main.query_one(JudgeFigures)
+        await until(pilot, lambda: figures.display)
+        from rich.console import Console
+
+        console = Console(width=140, record=True, file=io.StringIO())
+        console.print(figures.figures)
+        text = console.export_text()
+        assert "LLM judge against people" in text and "ana" in text and "majority" in text
+        # judge: sample 0 not AF, sample 1 AF; ana: AF on both → tp 1, fn 1; accuracy 50 %, recall 50 %
+        assert "1 0 1 0" in text and "50%" in text
+        await pilot.press("S")  # the statistics panel hidden: the judge section goes with it
+        await until(pilot, lambda: not figures.display)

@@ -10,6 +10,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from ...pairs import CANDIDATES, PairFilter
 from ..messages import NeedPage
+from ..widgets.judge_figures import JudgeFigures
 from ..widgets.pairs_list import PairsList, header_text
 from ..widgets.run_monitor import RunMonitor
 from ..widgets.stats_panel import StatsPanel
@@ -62,6 +63,7 @@ class MainScreen(Screen):
             yield self.pairs
             yield Static(Text(EMPTY), id="empty")
         yield StatsPanel(id="stats")
+        yield JudgeFigures(id="judge-figures")  # hidden until the store has judgements
         yield Footer()
 
     def on_mount(self) -> None:
