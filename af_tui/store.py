@@ -536,21 +536,21 @@ def _connect(path: Path, *, create: bool, check_same_thread: bool) -> sqlite3.Co
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AfError(f"cannot create {path.parent}: {exc.strerror}") from None
-    elif path.stat().st_size and not _looks_like_sqlite(path):
-        raise AfError(f"{path} is not a SQLite database; pass another --db")
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=check_same_thread)
+        # SQLite reads the header itself. Never open() and close() the file from Python: closing any descriptor
+        # on it drops all of this process's POSIX locks, those of its open connections too, and another
+        # process then deletes the WAL under them ("disk I/O error", committed labels lost).
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable: not a verdict on the file
+                raise
+            raise AfError(f"{path} is not a SQLite database; pass another --db") from None
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at commit against app crashes
         return conn
     except sqlite3.Error as exc:
         raise AfError(f"cannot open {path}: {exc}") from None
-
-
-def _looks_like_sqlite(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == b"SQLite format 3\x00"
-    except OSError as exc:
-        raise AfError(f"cannot read {path}: {exc.strerror}") from None

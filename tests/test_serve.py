@@ -133,6 +133,25 @@ def _labels(db: Path) -> list[tuple]:
         return store.conn.execute("SELECT annotator, sample_id, verdict FROM labels ORDER BY id").fetchall()
 
 
+# -- several annotators on one store -------------------------------------------------------------------
+def test_opening_another_store_in_one_process_keeps_other_processes_from_deleting_the_wal(store_path):
+    """The explorer opens a second Store (the label screen's) while its first is open, and another tab's app
+    opens and closes one. Python once read the file's header itself: closing that descriptor dropped the
+    process's SQLite locks, the other process deleted the WAL, and a label shown as saved was lost."""
+    from af_tui.labels import save_label
+
+    explorer = Store(store_path, create=False)
+    explorer.conn.execute("SELECT COUNT(*) FROM samples").fetchone()
+    label_screen = Store(store_path, create=False)
+    other_tab = f"from af_tui.store import Store; s = Store({str(store_path)!r}, create=False); s.counts(); s.close()"
+    subprocess.run([sys.executable, "-c", other_tab], check=True)
+    assert Path(f"{store_path}-wal").exists()
+    save_label(label_screen.conn, 1, "ada", verdict="alignment_faking")
+    assert _labels(store_path) == [("ada", 1, "alignment_faking")]
+    explorer.close()
+    label_screen.close()
+
+
 # -- pure parts ------------------------------------------------------------------------------------------
 def test_annotator_names():
     assert valid_annotator("  Ada Lovelace ") == "Ada Lovelace"
@@ -396,6 +415,36 @@ def test_label_in_a_browser_tab(browser, store_path, tmp_path):
                        Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" for pid in apps)
         assert [row for row in _labels(store_path) if row[0] == "ada"] == labels
         assert server.output.count(server.token) == 1 and "Traceback" not in server.output
+        context.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_label_from_the_explorer_in_two_tabs_at_once(browser, store_path):
+    """The default: each tab runs the explorer; two annotators label the same pair at the same time."""
+    server = ServeProcess(store_path)
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        tabs = {}
+        for annotator in ("grace", "alan"):
+            tabs[annotator] = page = context.new_page()
+            made = _keep_local(page)
+            _start_as(page, server, annotator)
+        assert len(server.app_processes()) == 2
+        for annotator, verdict_key in (("grace", "a"), ("alan", "n")):
+            page = tabs[annotator]
+            page.bring_to_front()
+            page.click("#terminal")
+            for key in ("Enter", "l", verdict_key, "Enter"):  # open the first pair, label it, save
+                page.keyboard.press(key)
+                page.wait_for_timeout(700)
+        labels = _wait_for(lambda: len(_labels(store_path)) >= 2 and _labels(store_path))
+        assert {(a, v) for a, _, v in labels} == {("grace", "alignment_faking"), ("alan", "not_alignment_faking")}
+        assert len({sample for _, sample, _ in labels}) == 1
+        assert all(url.startswith("http://127.0.0.1:") for url in made), made
+        assert server.interrupt() == 0
         context.close()
     finally:
         server.stop()
