@@ -204,6 +204,8 @@ async def test_every_request_needs_the_token_and_the_cookie_is_strict(store_path
         assert cookie.startswith(f"{server.cookie_name}={TOKEN};")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
         assert response.headers["Referrer-Policy"] == "no-referrer"
+        response = await client.get(f"/?token={TOKEN}&annotator=ada", allow_redirects=False)
+        assert response.headers["Location"] == "/?annotator=ada"
         response = await client.session.get(f"http://127.0.0.1:{client.port}//evil.example/?token={TOKEN}",
                                             allow_redirects=False)
         assert response.status == 303 and response.headers["Location"] == "/evil.example/"
