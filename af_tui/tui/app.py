@@ -52,7 +52,7 @@ class ExplorerApp(App):
         Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True, id="app.quit_now"),
         Binding("question_mark", "help", "Help", id="app.help", tooltip="What the badges, marks and keys mean"),
         Binding("f1", "toggle_key_panel", "Keys", show=False, id="app.keys", tooltip="Show the key panel"),
-        Binding("C", "chart", "Chart", id="app.chart",
+        Binding("C", "chart", "Chart", show=False, id="app.chart",
                 tooltip="The figure: stacked bars per model and tier with intervals, live"),
     ]
 
