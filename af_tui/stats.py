@@ -106,9 +106,12 @@ def mcnemar_exact(b: int, c: int) -> float:
     """Exact McNemar p-value (two-sided) on the discordant pairs; 1.0 when there are none."""
     if b + c == 0:
         return 1.0
-    from scipy.stats import binomtest
+    # = scipy.stats.binomtest(b, b + c, 0.5).pvalue (the tests check it): with p = 1/2 the distribution is
+    # symmetric, so the two-sided p is twice the smaller tail. The ufunc is ~100× faster than binomtest,
+    # which matters for a live panel of many slices.
+    from scipy.special import bdtr
 
-    return float(binomtest(b, b + c, 0.5).pvalue)
+    return float(min(1.0, 2.0 * bdtr(min(b, c), b + c, 0.5)))
 
 
 def clustered_gap(differences: list[float]) -> Estimate | None:
@@ -130,11 +133,11 @@ def clustered_gap_from_sums(m: int, total: float, squares: float) -> Estimate | 
     var = max(0.0, (squares - total * total / m) / (m - 1)) if m > 1 else 0.0
     if var <= 1e-12:
         return Estimate(mean, mean, mean, 1.0 if abs(mean) < 1e-12 else None, method)
-    from scipy import stats as sps
+    from scipy.special import stdtr, stdtrit  # Student t CDF and its inverse (ufuncs: fast for the panel)
 
     se = math.sqrt(var / m)
-    t_crit = float(sps.t.ppf(0.975, m - 1))
-    p = float(2 * sps.t.sf(abs(mean / se), m - 1))
+    t_crit = float(stdtrit(m - 1, 0.975))
+    p = float(2 * stdtr(m - 1, -abs(mean / se)))
     return Estimate(mean, max(-1.0, mean - t_crit * se), min(1.0, mean + t_crit * se), p, method)
 
 
