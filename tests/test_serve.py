@@ -441,7 +441,8 @@ def test_label_from_the_explorer_in_two_tabs_at_once(browser, store_path):
             page.click("#terminal")
             for key in ("Enter", "l", verdict_key, "Enter"):  # open the first pair, label it, save
                 page.keyboard.press(key)
-                page.wait_for_timeout(700)
+                # a slow app could let the Enter (a priority binding) overtake the verdict key before it
+                page.wait_for_timeout(1000)
         labels = _wait_for(lambda: len(_labels(store_path)) >= 2 and _labels(store_path))
         assert {(a, v) for a, _, v in labels} == {("grace", "alignment_faking"), ("alan", "not_alignment_faking")}
         assert len({sample for _, sample, _ in labels}) == 1
