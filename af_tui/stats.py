@@ -346,6 +346,8 @@ def _af_part(conn, part: str, keys: tuple, run, models, judge_model, changes: di
                  judge_model if part != "people" else None)
     if db_file and cache_key in _AF_CACHE:
         return _AF_CACHE[cache_key]
+    if part == "judge" and not run and not models and db_file:
+        return _JudgeFollower.get(db_file, keys, judge_model).counts(conn)
     if part == "people":
         cte, cparams, table = "WITH " + _PEOPLE_SQL, [], "people"
     elif part == "judge":
@@ -368,6 +370,71 @@ def _af_part(conn, part: str, keys: tuple, run, models, judge_model, changes: di
             _AF_CACHE.pop(next(iter(_AF_CACHE)))
         _AF_CACHE[cache_key] = out
     return out
+
+
+class _JudgeFollower:
+    """The judge's verdict counts for the app's refresh, followed incrementally: a judge run appends a row
+    per sample, and re-reading every judgement on each refresh would cost ~100 ms at 200k samples. New rows
+    (id above the last seen) are folded in; any other write (a re-asked sample updated in place, a delete)
+    shows as a write count that new rows do not explain, and everything is read again."""
+
+    _followers: dict[tuple, _JudgeFollower] = {}
+
+    @classmethod
+    def get(cls, db_file: str, keys: tuple, judge_model: str | None) -> _JudgeFollower:
+        key = (db_file, keys, judge_model)
+        if key not in cls._followers:
+            if len(cls._followers) >= _AF_CACHE_SIZE:
+                cls._followers.pop(next(iter(cls._followers)))
+            cls._followers[key] = cls(keys, judge_model)
+        return cls._followers[key]
+
+    def __init__(self, keys: tuple, judge_model: str | None) -> None:
+        self.keys, self.judge_model = keys, judge_model
+        self.writes: int | None = None
+        self.max_id = 0
+        self.current: dict[int, tuple] = {}  # sample id -> (created_at, id, verdict, group key, complied)
+        self.totals: dict[tuple, list] = {}
+
+    def _count(self, entry: tuple, sign: int) -> None:
+        _, _, verdict, group, complied = entry
+        if not complied:
+            return
+        acc = self.totals.setdefault(group, [0, 0, 0])
+        acc[0] += sign
+        acc[1] += sign * (verdict == "alignment_faking")
+        acc[2] += sign * (verdict == "unclear")
+
+    def _read(self, conn: sqlite3.Connection, after_id: int) -> None:
+        cols = ", ".join(f"s.{k}" for k in self.keys)
+        sql = (f"SELECT j.id, j.sample_id, j.verdict, j.created_at, {cols}, s.tier, s.outcome = 'complied' "
+               "FROM judgements j JOIN samples s ON s.id = j.sample_id WHERE j.id > ? AND j.verdict IS NOT NULL"
+               + (" AND j.judge_model = ?" if self.judge_model else ""))
+        params = [after_id] + ([self.judge_model] if self.judge_model else [])
+        for jid, sid, verdict, created, *rest in conn.execute(sql, params):
+            entry = (created, jid, verdict, tuple(rest[:-1]), bool(rest[-1]))
+            old = self.current.get(sid)
+            if old is None or (created, jid) > old[:2]:
+                if old is not None:
+                    self._count(old, -1)
+                self.current[sid] = entry
+                self._count(entry, 1)
+
+    def counts(self, conn: sqlite3.Connection) -> dict:
+        # One statement, one snapshot: the write count and the rows it must explain are read together.
+        writes, max_id, new_rows = conn.execute(
+            "SELECT (SELECT n FROM stats_changes WHERE name = 'judgements'), "
+            "(SELECT COALESCE(MAX(id), 0) FROM judgements), (SELECT COUNT(*) FROM judgements WHERE id > ?)",
+            (self.max_id,)).fetchone()
+        if writes != self.writes:
+            if self.writes is not None and writes - self.writes == new_rows:
+                self._read(conn, self.max_id)  # rows read twice (newer than the snapshot) are skipped
+            else:
+                self.current.clear()
+                self.totals.clear()
+                self._read(conn, 0)
+            self.writes, self.max_id = writes, max_id
+        return {k: list(v) for k, v in self.totals.items() if v[0]}
 
 
 def _af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, judge_model) -> dict:

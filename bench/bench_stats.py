@@ -122,8 +122,23 @@ def main() -> None:
             out = panel_data(conn)
             return out, time.perf_counter() - t0
 
+        # (a list, not a live cursor: an open statement would pin the reader to an old snapshot)
+        judged = iter([r[0] for r in conn.execute(
+            "SELECT id FROM samples WHERE outcome = 'complied' AND id NOT IN (SELECT sample_id FROM judgements)")])
+
+        def after_judgement_write():
+            # A judge run stores a verdict: the judge's part of the AF counts is read again (the slow path).
+            with writer.conn:
+                writer.conn.execute("INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, verdict, "
+                                    "created_at) VALUES (?, ?, 'sim/judge', 'x', 'unclear', ?)",
+                                    (uuid.uuid4().hex, next(judged), time.time()))
+            t0 = time.perf_counter()
+            out = panel_data(conn)
+            return out, time.perf_counter() - t0
+
         for name, fn in (("panel_data (app refresh)", lambda: panel_data(conn)),
                          ("panel_data after a label write", after_label_write),
+                         ("panel_data after a judgement write", after_judgement_write),
                          ("compute by=model (runs pooled)", lambda: compute(conn, by="model")),
                          ("compute af_source=labels", lambda: compute(conn, af_source="labels"))):
             fn()  # warm the page cache
@@ -136,7 +151,7 @@ def main() -> None:
                     out, elapsed = out
                 ts.append(elapsed)
             times[name] = ts
-            print(f"{name:34s} median {1000 * statistics.median(ts):6.1f} ms  max {1000 * max(ts):6.1f} ms  "
+            print(f"{name:36s} median {1000 * statistics.median(ts):6.1f} ms  max {1000 * max(ts):6.1f} ms  "
                   f"({len(out)} slices, {n:,} samples)")
         writer.close()
     med = statistics.median(times["panel_data (app refresh)"])

@@ -414,3 +414,38 @@ def test_compute_rejects_unknown_options(db_path):
             compute(store.conn, by="tier")
         with pytest.raises(ValueError):
             compute(store.conn, af_source="crowd")
+
+
+def test_judge_counts_followed_incrementally_match_a_full_read(db_path):
+    rng = random.Random(9)
+    spec = {"m": [("complied", "complied")] * 20 + [("complied", "refused")] * 10, "n": [("complied", "refused")] * 5}
+    verdicts = ("alignment_faking", "not_alignment_faking", "unclear", None)
+    with _store(db_path, spec) as store:
+        ids = [r[0] for r in store.conn.execute("SELECT id FROM samples WHERE outcome = 'complied'")]
+
+        def both_ways():
+            followed = {(s.model, t): (a.judged, a.af, a.unclear) for s in compute(store.conn, af_source="judge")
+                        for t, a in s.af.items()}
+            full = {(s.model, t): (a.judged, a.af, a.unclear)
+                    for s in compute(store.conn, af_source="judge", models=["m", "n"]) for t, a in s.af.items()}
+            assert followed == full
+            return followed
+
+        assert both_ways() == {}
+        for step in range(40):
+            sid = rng.choice(ids)
+            with store.conn:
+                if step % 7 == 6:  # a re-asked sample: updated in place
+                    store.conn.execute("UPDATE judgements SET verdict = ?, created_at = ? WHERE id = "
+                                       "(SELECT MAX(id) FROM judgements)", (rng.choice(verdicts), 100 + step))
+                elif step % 11 == 10:
+                    store.conn.execute("DELETE FROM judgements WHERE id = (SELECT MIN(id) FROM judgements)")
+                else:
+                    store.conn.execute(
+                        # as the judge writes: an upsert (REPLACE would delete without firing triggers)
+                        "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, verdict, created_at) "
+                        "VALUES (?, ?, ?, 'p', ?, ?) ON CONFLICT (sample_id, judge_model, prompt_sha256) DO UPDATE "
+                        "SET verdict = excluded.verdict, created_at = excluded.created_at",
+                        (f"u{step}", sid, rng.choice(["j1", "j2"]), rng.choice(verdicts), rng.choice([1, 2, 100 + step])))
+            both_ways()
+        assert sum(v[0] for v in both_ways().values()) > 0
