@@ -485,6 +485,8 @@ class JudgeResult:
     counts: dict[str, int]  # this session: verdicts, "unparsed", "partial", "error"
     remaining: int  # samples still to judge (failed ones included): run the command again
     cost: float | None
+    last_error: str | None = None
+    stop_reason: str | None = None  # why it stopped early (Ctrl-C, or too many failures in a row)
 
 
 STATUS_SHORT = {AF: "AF", NOT_AF: "not AF", UNCLEAR: "unclear", "unparsed": "unparsed", "error": "error"}
@@ -542,6 +544,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
     session: Counter = Counter()
     spent: list[float] = []
     stop = stop or asyncio.Event()
+    failures = {"in_a_row": 0, "last": None, "reason": None}
+    give_up_after = max(10, 2 * spec.concurrency)  # a dead server or a bad --api-base: stop, don't grind on
     progress = _JudgeProgress({spec.model: already + len(todo)}, {spec.model: already}, {spec.model: {}},
                               console=console, title=f"judge {spec.model}: {len(todo)} samples to judge")
 
@@ -555,6 +559,14 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
         if cost is not None:
             spent.append(cost)
         progress.add(spec.model, key)
+        if judgement.error:
+            failures["in_a_row"] += 1
+            failures["last"] = judgement.error
+            if failures["in_a_row"] >= give_up_after and not stop.is_set():
+                failures["reason"] = f"{failures['in_a_row']} judgements in a row failed"
+                stop.set()
+        else:
+            failures["in_a_row"] = 0
 
     try:
         with progress, stop_on_signals(stop, lambda: progress.console.print(
@@ -567,7 +579,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
                                    run=spec.run, only=spec.only))
     return JudgeResult(spec.model, spec.prompt.sha256, "done" if finished else "stopped", len(todo),
                        sum(session[k] for k in STATUS_SHORT), dict(session), remaining,
-                       sum(spent) if spent else None)
+                       sum(spent) if spent else None, failures["last"],
+                       failures["reason"] or (None if finished else "stopped by the user"))
 
 
 def _judge_progress_class():

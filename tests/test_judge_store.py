@@ -87,7 +87,7 @@ def test_sim_judge_writes_one_judgement_per_sample_and_is_idempotent(store_path,
     # again: nothing new, nothing changed
     assert af("judge", "--db", str(store_path), "--model", "sim/judge-good") == 0
     assert rows(store_path) == first
-    assert "0 left to judge" in capsys.readouterr().err
+    assert "every selected sample is judged" in capsys.readouterr().err
 
 
 def test_only_all_run_filter_and_another_prompt_are_separate_judges(store_path, tmp_path):
@@ -173,17 +173,34 @@ async def test_fake_server_judgements_with_retries(store_path):
     assert {r[0] for r in rows(store_path)} == todo
 
 
-async def test_failed_calls_are_stored_with_their_error_and_redone(store_path):
+async def test_failed_calls_are_stored_with_their_error_and_redone(store_path, capsys):
+    from af_tui.commands.judge import _report
+
+    todo = complied_with_scratchpad(store_path)
     with FakeServer(sim_judge_script, schedule=lambda n, m: 503) as server, Store(store_path) as store:
-        result = await judge_store(spec(server), store.conn)
-        assert result.counts["error"] == len(complied_with_scratchpad(store_path)) == result.remaining
+        result = await judge_store(spec(server, concurrency=1), store.conn)
+        # a server that fails every call: stop after 10 failed judgements in a row instead of grinding on
+        assert result.status == "stopped" and "10 judgements in a row failed" in result.stop_reason
+        assert result.counts["error"] == 10 and result.remaining == len(todo)
+        assert server.requests == 10 * 3  # each asked with 3 attempts (the policy of this test)
+    assert _report(result) == 1
+    err = capsys.readouterr().err
+    assert "last failure:" in err and "503" in err and "run the same command again" in err
     failed = rows(store_path)
-    assert all(r[3] is None and r[7] and "503" in r[7] for r in failed)
+    assert len(failed) == 10 and all(r[3] is None and r[7] and "503" in r[7] for r in failed)
+    with FakeServer(sim_judge_script, schedule=lambda n, m: 503 if n % 2 else "ok") as server, \
+            Store(store_path) as store:
+        result = await judge_store(spec(server, concurrency=1, policy=RetryPolicy(attempts=1)), store.conn)
+        assert result.status == "done" and 0 < result.counts["error"] == result.remaining < len(todo)
+    assert _report(result) == 1
     with FakeServer(sim_judge_script) as server, Store(store_path) as store:
         result = await judge_store(spec(server), store.conn)
         assert result.remaining == 0 and "error" not in result.counts
+    assert _report(result) == 0
     again = rows(store_path)
-    assert len(again) == len(failed) and all(r[7] is None and r[3] is not None for r in again)
+    assert len(again) == len(todo) and all(r[7] is None and r[3] is not None for r in again)
+    # the failed rows were replaced in place: one row per sample, never two
+    assert len({r[0] for r in again}) == len(again)
 
 
 async def test_fake_server_k_samples_disagreeing(store_path):

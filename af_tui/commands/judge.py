@@ -49,15 +49,31 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
                      api_base=api_base, temperature=temperature, max_tokens=max_tokens)
     with Store(db_path, create=False) as store:
         result = asyncio.run(judge_store(spec, store.conn))
+    from .run import _exit
+
+    _exit(_report(result))
+
+
+def _report(result) -> int:
+    """The closing lines, and the exit code: 0 done, 1 failed judgements left, 130 stopped."""
     c = result.counts
     parts = [f"{c.get(v, 0)} {v}" for v in ("alignment_faking", "not_alignment_faking", "unclear")]
-    parts += [f"{c.get('unparsed', 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get('error', 0)} errors"]
+    parts += [f"{c.get('unparsed', 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get('error', 0)} failed"]
     cost = f", cost ${result.cost:.4f}" if result.cost else ""
-    verb = "stopped after" if result.status == "stopped" else "judged"
-    click.echo(f"{verb} {result.judged} samples with {model} (prompt {result.prompt_sha256[:12]}): "
-               f"{', '.join(parts)}{cost}; {result.remaining} left to judge"
-               + (" (run the same command again)" if result.remaining else ""), err=True)
-
+    click.echo(f"af-tui: judged {result.judged} samples with {result.judge_model} (prompt "
+               f"{result.prompt_sha256[:12]}): {', '.join(parts)}{cost}", err=True)
+    if result.last_error:
+        click.echo(f"af-tui: last failure: {result.last_error[:300]}", err=True)
+    if result.status == "stopped":
+        click.echo(f"af-tui: stopped ({result.stop_reason}); {result.remaining} samples left to judge: run the "
+                   "same command again to resume", err=True)
+        return 130 if result.stop_reason == "stopped by the user" else 1
+    if result.remaining:
+        click.echo(f"af-tui: {result.remaining} samples failed after retries (stored as failed); run the same "
+                   "command again to retry them", err=True)
+        return 1
+    click.echo("af-tui: every selected sample is judged", err=True)
+    return 0
 
 def _open_report(db_path, run_name, models) -> dict:
     from ..errors import AfError
