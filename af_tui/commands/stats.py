@@ -199,7 +199,14 @@ def _print_tables(slices, comps, by: str) -> None:
     console = Console()
     # Columns that hold one value for every row go to the title instead, to leave room for the figures.
     keys = [k for k in ("run", "model", "variant") if len({getattr(sl, k) for sl in slices}) > 1 or k == "model"]
-    fixed = [f"{k} {one_line(getattr(slices[0], k), 60)}" for k in ("run", "variant") if k not in keys]
+    def title_value(k: str) -> str:
+        value = getattr(slices[0], k)
+        runs = value.split(",") if k == "run" else []
+        if len(runs) > 3:  # runs pooled by --by model|variant
+            return f"runs {one_line(runs[0], 30)} … {one_line(runs[-1], 30)} ({len(runs)} pooled)"
+        return f"{k} {one_line(value, 60)}"
+
+    fixed = [title_value(k) for k in ("run", "variant") if k not in keys]
     where = f" — {', '.join(fixed)}" if fixed else ""
 
     def table(title: str, cols: list[str], left: tuple = ()) -> Table:
