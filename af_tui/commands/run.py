@@ -110,32 +110,51 @@ def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int:
     return proc.wait()
 
 
-def _report(result, resume: str) -> None:
+def _report(result, resume: str) -> int:
     """The closing lines of a run, and its exit code: 0 done, 1 errors left, 130 stopped."""
     from ..experiment import OUTCOMES
 
     for model, counts in result.counts.items():
         click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
-    ctx = click.get_current_context()
     if result.status == "stopped":
         click.echo(f"af-tui: run {result.name} stopped; resume with: {resume}", err=True)
-        ctx.exit(130)
+        return 130
     if result.errors:
         click.echo(f"af-tui: {result.errors} samples failed after retries (stored as errors); retry them with "
                    f"the same command: {resume}", err=True)
-        ctx.exit(1)
+        return 1
     click.echo(f"af-tui: run {result.name} done: {result.planned} samples in {result.name!r}", err=True)
+    return 0
 
 
-def _execute(spec, db: Path, resume: str) -> None:
+def _exit(code: int) -> None:
+    """Exit with `code`. In the af-tui process itself, skip the interpreter's clean-up of litellm's module
+    graph (1-4 s here): the store is closed and the output flushed, nothing else needs it."""
+    main = sys.modules.get("__main__")
+    main_name = getattr(getattr(main, "__spec__", None), "name", None)
+    if "litellm" in sys.modules and (main_name == "af_tui.__main__" or Path(sys.argv[0]).name == "af-tui"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        click.get_current_context().exit(code)
+
+
+def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child_args=None) -> None:
     import asyncio
 
     from .. import runner
     from ..store import Store
 
     with Store(db) as store:
-        result = asyncio.run(runner.execute(spec, store))
-    _report(result, resume)
+        if workers > 1:
+            result = asyncio.run(runner.execute_workers(spec, store, workers, child_args))
+        else:
+            result = asyncio.run(runner.execute(spec, store, shard=shard))
+    if shard:  # a worker of --workers: the parent reports
+        _exit(130 if result.status == "stopped" else 0)
+        return
+    _exit(_report(result, resume))
 
 
 @cli.command()
@@ -157,12 +176,18 @@ def _execute(spec, db: Path, resume: str) -> None:
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--max-tokens", type=int, default=4000, show_default=True, help="Per assistant turn.")
 @click.option("--prefill", is_flag=True, help="Prefill the assistant turn with '<' as the notebook does.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, metavar="SECONDS",
+              help="Per request; a request past it is retried like a 5xx.")
 @click.option("--run", "run_name", default=None,
               help="Run name; the same name resumes (default: the models and today's date).")
 @db_option
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Processes sharing the run (litellm costs about 8 ms of CPU a call: one process does about "
+                   "100 calls/s); --concurrency is split among them.")
+@click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
-        max_tokens, prefill, run_name, db_path, tui) -> None:
+        max_tokens, prefill, timeout, run_name, db_path, workers, shard, tui) -> None:
     """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
 
     Every sample is committed to the store as it completes; running the same command again resumes, sending
@@ -175,6 +200,16 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     if any(not m for m in models):
         raise AfError("--model needs a name, e.g. openai/gpt-4o")
     _check_ranges(limit, epochs, concurrency, temperature, max_tokens)
+    if not 1 <= workers <= 64:
+        raise AfError(f"--workers must be between 1 and 64 (got {workers})")
+    shard_of = None
+    if shard:
+        match = re.fullmatch(r"(\d+)/(\d+)", shard)
+        if not match or not int(match.group(1)) < int(match.group(2)):
+            raise AfError(f"--shard must be K/N with K < N (got {shard})")
+        shard_of = (int(match.group(1)), int(match.group(2)))
+    if not 0.1 <= timeout <= 86_400:
+        raise AfError(f"--timeout must be between 0.1 and 86400 seconds (got {timeout})")
     if api_base and not re.match(r"^https?://[^\s/]+", api_base):
         raise AfError(f"--api-base must be an http(s) URL such as http://127.0.0.1:8000/v1 (got {api_base!r})")
     if len(set(map(lambda p: Path(p).stem, system_prompts))) < len(system_prompts):
@@ -191,11 +226,25 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     run_name = run_name or default_run_name(models)
     args = _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base,
                  temperature, max_tokens, prefill, run_name, db)
-    resume = "af-tui run " + shlex.join(args)
+    if timeout != 600.0:
+        args += ["--timeout", str(timeout)]
+    resume = "af-tui run " + shlex.join(args + (["--workers", str(workers)] if workers > 1 else []))
     spec = RunSpec(name=run_name, models=models, variants=variants, template=template, dataset=data, limit=limit,
                    epochs=epochs, concurrency=concurrency, api_base=api_base, temperature=temperature,
-                   max_tokens=max_tokens, prefill=prefill)
+                   max_tokens=max_tokens, prefill=prefill, policy=llm.RetryPolicy(timeout_s=timeout))
+    if shard_of:
+        _execute(spec, db, resume, shard=shard_of)
+        return
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
+    if workers > 1:
+        child = _argv(models, system_prompts, user_template, dataset, limit, epochs,
+                      max(1, -(-concurrency // workers)), api_base, temperature, max_tokens, prefill, run_name, db)
+        if "--concurrency" not in child:
+            child += ["--concurrency", "20"]
+        if timeout != 600.0:
+            child += ["--timeout", str(timeout)]
+        _execute(spec, db, resume, workers=workers, child_args=child)
+        return
     if tui:
         from .. import runner
         from ..store import Store
@@ -203,7 +252,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
         with Store(db) as store:  # the run row exists before the app opens, with its planned size
             run_id, _, _ = runner.plan(spec, store)
             store.finish_run(run_id, "stopped")  # the child reopens it as running
-        proc = _start_child(["run", *args], _log_path(db, run_name))
+        proc = _start_child(["run", *args, "--workers", str(workers)], _log_path(db, run_name))
         code = _open_app_with(db, proc, _log_path(db, run_name))
         if code not in (0, 130, -signal.SIGINT):
             raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
