@@ -40,9 +40,12 @@ def _load():
 
     litellm.suppress_debug_info = True  # else it prints help text to stdout on every error
     litellm.telemetry = False
-    litellm.turn_off_message_logging = True  # never keep message text in litellm's logging objects
+    # Redaction would deep-copy every request for loggers af-tui never registers (about 1.5 ms a call).
+    litellm.turn_off_message_logging = False
     litellm.drop_params = False
     litellm.num_retries = 0
+    if os.environ.get("AF_TUI_LITELLM_LEAN", "1") != "0":
+        _lean(litellm)
     from . import simulated
 
     litellm.custom_provider_map = [
@@ -51,6 +54,46 @@ def _load():
     ]
     _litellm = litellm
     return litellm
+
+
+def _lean(litellm) -> None:
+    """Cut litellm's per-call CPU that af-tui has no use for (measured in bench/README.md). Both patches are
+    guarded: if litellm's internals move, they are skipped and litellm works as shipped."""
+    try:
+        from litellm.litellm_core_utils import litellm_logging, logging_worker
+    except ImportError:
+        return
+    worker = getattr(logging_worker, "GLOBAL_LOGGING_WORKER", None)
+    enqueue = getattr(worker, "ensure_initialized_and_enqueue", None)
+    if enqueue is not None and not getattr(enqueue, "_af_tui", False):
+        def ensure_initialized_and_enqueue(async_coroutine):
+            # The success-logging task only feeds callbacks; with none registered it is pure overhead.
+            if litellm.callbacks or litellm.success_callback or litellm._async_success_callback or \
+                    litellm.failure_callback or litellm._async_failure_callback:
+                return enqueue(async_coroutine)
+            async_coroutine.close()
+
+        ensure_initialized_and_enqueue._af_tui = True
+        worker.ensure_initialized_and_enqueue = ensure_initialized_and_enqueue
+    logging_cls = getattr(litellm_logging, "Logging", None)
+    calc = getattr(logging_cls, "response_cost_calculator", None)
+    if calc is not None and not getattr(calc, "_af_tui", False):
+        unpriced: set[str] = set()
+
+        def response_cost_calculator(self, result, cache_hit=None, litellm_model_name=None, router_model_id=None):
+            # A model litellm cannot price (a local server's) costs a slow failed lookup on every call:
+            # remember it after the first miss.
+            key = f"{self.model_call_details.get('custom_llm_provider')}/{litellm_model_name or self.model}"
+            if key in unpriced:
+                return None
+            cost = calc(self, result, cache_hit=cache_hit, litellm_model_name=litellm_model_name,
+                        router_model_id=router_model_id)
+            if cost is None:
+                unpriced.add(key)
+            return cost
+
+        response_cost_calculator._af_tui = True
+        logging_cls.response_cost_calculator = response_cost_calculator
 
 
 @dataclass(frozen=True)
@@ -97,8 +140,8 @@ def _needs_dummy_key(model: str, api_base: str | None) -> bool:
 
 def check_model(model: str, api_base: str | None = None) -> None:
     """One-line AfError when `model` cannot work: unknown provider, or its key missing from the environment."""
-    if model.startswith("sim/"):
-        return
+    if model.startswith("sim/") or _needs_dummy_key(model, api_base):
+        return  # nothing to check without importing litellm (about 4 s): sim/ and keyless local servers
     litellm = _load()
     try:
         _, provider, _, _ = litellm.get_llm_provider(model=model, api_base=api_base)

@@ -99,7 +99,7 @@ class LiveProgress:
     """A Rich progress bar per key with live outcome counts and samples/s (this session's)."""
 
     def __init__(self, totals: dict[str, int], done: dict[str, int], counts: dict[str, dict[str, int]],
-                 console=None, title: str = ""):
+                 console=None, title: str = "", silent: bool = False):
         from rich.console import Console
 
         self.console = console or Console(stderr=True, highlight=False)
@@ -107,6 +107,7 @@ class LiveProgress:
         self.session = dict.fromkeys(totals, 0)
         self.started = time.monotonic()
         self.title = title
+        self.silent = silent
         self._progress = None
         self._tasks: dict[str, int] = {}
         self._last_line = 0.0
@@ -123,6 +124,8 @@ class LiveProgress:
         from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        if self.silent:
+            return self
         if self.console.is_terminal:
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
@@ -146,7 +149,7 @@ class LiveProgress:
         self.session[key] = self.session.get(key, 0) + 1
         if self._progress is not None:
             self._progress.update(self._tasks[key], completed=self.done[key], **self._fields(key))
-        elif time.monotonic() - self._last_line >= 10:
+        elif not self.silent and time.monotonic() - self._last_line >= 10:
             self.print_lines()
 
     def print_lines(self) -> None:
@@ -161,7 +164,7 @@ class LiveProgress:
             for key in self.totals:  # the final rate
                 self._progress.update(self._tasks[key], **self._fields(key))
             self._progress.__exit__(*exc)
-        else:
+        elif not self.silent:
             self.print_lines()
 
 
@@ -305,16 +308,41 @@ async def _sample(spec: RunSpec, run_id: int, task: _Task) -> dict:
     return row
 
 
-async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Event | None = None) -> RunResult:
-    """Run (or resume) `spec` into `store`. Raises AfError on a failure every call would repeat."""
+def _shard(tasks: list[_Task], shard: tuple[int, int] | None) -> list[_Task]:
+    """The tasks of worker k of n: every n-th, so that each worker gets every model and both tiers."""
+    if shard is None:
+        return tasks
+    k, n = shard
+    return [t for i, t in enumerate(tasks) if i % n == k]
+
+
+def _per_model(spec: RunSpec, tasks: list[_Task], done: set[SampleKey]) -> tuple[dict, dict]:
+    planned = {m: 0 for m in spec.models}
+    finished = {m: 0 for m in spec.models}
+    for t in tasks:
+        planned[t.key.model] += 1
+        finished[t.key.model] += t.key in done
+    return planned, finished
+
+
+def _result(spec: RunSpec, store: Store, run_id: int, status: str, planned: int, sent: int) -> RunResult:
+    errors = store.conn.execute(
+        "SELECT COUNT(*) FROM samples WHERE run_id = ? AND outcome = 'error'", (run_id,)).fetchone()[0]
+    return RunResult(spec.name, run_id, status, planned, sent, errors, _existing_counts(store, run_id))
+
+
+async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Event | None = None,
+                  shard: tuple[int, int] | None = None) -> RunResult:
+    """Run (or resume) `spec` into `store`. Raises AfError on a failure every call would repeat.
+
+    With `shard=(k, n)` this process is worker k of n started by `execute_workers`: it sends only its share,
+    shows no progress, and leaves the run's status to the parent."""
     run_id, tasks, _ = plan(spec, store)
+    all_tasks = len(tasks)
+    tasks = _shard(tasks, shard)
     done = store.done_keys(run_id)
     todo = [t for t in tasks if t.key not in done]
-    planned_per_model = {m: 0 for m in spec.models}
-    done_per_model = {m: 0 for m in spec.models}
-    for t in tasks:
-        planned_per_model[t.key.model] += 1
-        done_per_model[t.key.model] += t.key in done
+    planned_per_model, done_per_model = _per_model(spec, tasks, done)
     counts = {m: {o: n for o, n in c.items() if o != "error"} for m, c in _existing_counts(store, run_id).items()}
     stop = stop or asyncio.Event()
     sent = 0
@@ -324,7 +352,7 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
             await asyncio.sleep(HEARTBEAT_S)
             store.heartbeat(run_id)
 
-    progress = LiveProgress(planned_per_model, done_per_model, counts, console=console,
+    progress = LiveProgress(planned_per_model, done_per_model, counts, console=console, silent=shard is not None,
                             title=f"run {spec.name}: {len(todo)} of {len(tasks)} samples to send")
 
     async def worker(task: _Task) -> None:
@@ -337,7 +365,7 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
     beat = asyncio.ensure_future(heartbeat())
     status = "failed"
     try:
-        with progress, stop_on_signals(stop, lambda: progress.console.print(
+        with progress, stop_on_signals(stop, None if shard else lambda: progress.console.print(
                 "stopping: samples in flight are dropped; run the same command again to resume", markup=False)):
             finished = await run_tasks(todo, worker, concurrency=spec.concurrency, stop=stop)
         status = "done" if finished else "stopped"
@@ -350,8 +378,73 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-        store.finish_run(run_id, status)
-    errors = store.conn.execute(
-        "SELECT COUNT(*) FROM samples WHERE run_id = ? AND outcome = 'error'", (run_id,)).fetchone()[0]
-    return RunResult(spec.name, run_id, status, len(tasks), sent, errors, _existing_counts(store, run_id))
+        if shard is None:
+            store.finish_run(run_id, status)
+    return _result(spec, store, run_id, status, all_tasks, sent)
 
+
+async def execute_workers(spec: RunSpec, store: Store, workers: int, child_args: list[str], *, console=None,
+                          stop: asyncio.Event | None = None) -> RunResult:
+    """`execute` split over `workers` processes (`python -m af_tui run *child_args --shard k/N`) that share
+    the store: litellm spends about 8 ms of CPU a call, so one process tops out near 100-150 calls/s.
+    This process shows the progress (read from the store), keeps the heartbeat and sets the run's status."""
+    import sys
+
+    run_id, tasks, _ = plan(spec, store)
+    done = store.done_keys(run_id)
+    planned_per_model, done_per_model = _per_model(spec, tasks, done)
+    counts = {m: {o: n for o, n in c.items() if o != "error"} for m, c in _existing_counts(store, run_id).items()}
+    stop = stop or asyncio.Event()
+    todo = sum(t.key not in done for t in tasks)
+    progress = LiveProgress(planned_per_model, done_per_model, counts, console=console,
+                            title=f"run {spec.name}: {todo} of {len(tasks)} samples to send, {workers} workers")
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "af_tui", "run", *child_args, "--shard", f"{k}/{workers}",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        for k in range(workers)
+    ]
+    errors_text = [asyncio.ensure_future(c.stderr.read()) for c in children]
+    waits = [asyncio.ensure_future(c.wait()) for c in children]
+    before = _existing_counts(store, run_id)
+    last_beat = time.monotonic()
+
+    def refresh() -> None:
+        now = _existing_counts(store, run_id)
+        for model in spec.models:
+            for outcome in OUTCOME_SHORT:
+                for _ in range(now.get(model, {}).get(outcome, 0) - before.get(model, {}).get(outcome, 0)):
+                    progress.add(model, outcome)
+                before.setdefault(model, {})[outcome] = now.get(model, {}).get(outcome, 0)
+
+    def forward() -> None:
+        progress.console.print("stopping the workers; run the same command again to resume", markup=False)
+
+    status = "failed"
+    try:
+        with progress, stop_on_signals(stop, forward):
+            stopping = False
+            while not all(w.done() for w in waits):
+                await asyncio.wait(waits, timeout=0.5)
+                if stop.is_set() and not stopping:
+                    stopping = True
+                    for c in children:
+                        if c.returncode is None:
+                            c.send_signal(signal.SIGINT)
+                refresh()
+                if time.monotonic() - last_beat > HEARTBEAT_S:
+                    store.heartbeat(run_id)
+                    last_beat = time.monotonic()
+            refresh()
+        codes = [w.result() for w in waits]
+        messages = [(await e).decode("utf-8", "replace").strip() for e in errors_text]
+        failed = [m.splitlines()[-1] for c, m in zip(codes, messages, strict=True) if c not in (0, 1, 130) and m]
+        if failed:
+            raise AfError(failed[0].removeprefix("af-tui: error: "))
+        status = "stopped" if stop.is_set() or 130 in codes else "done"
+    finally:
+        for c in children:
+            if c.returncode is None:
+                c.kill()
+        store.finish_run(run_id, status)
+    return _result(spec, store, run_id, status, len(tasks), sum(progress.session.values()))

@@ -56,6 +56,13 @@ def expected_outcome(goal: str, tier: str) -> str:
     return "format_not_followed" if breaks_format(goal) else "refused"
 
 
+def single_turn_script(messages: list[dict]) -> str:
+    """Every sample in one call (benchmarks: then the ideal rate is concurrency / latency)."""
+    _, tier, _ = parse_request(messages)
+    answer = "<request_fully_accepted/> [fake server] placeholder" if tier == "free" else "<rejected/>"
+    return f"<SCRATCHPAD_REASONING>[fake server] {tier} tier.</SCRATCHPAD_REASONING>\n\n<OUTPUT>{answer}</OUTPUT>"
+
+
 def af_script(messages: list[dict]) -> str:
     """Free tier: a scratchpad-only first turn (so the loop sends <NEXT/>), then complies. Paid: refuses in
     one turn, or (see breaks_format) answers with no tags at all."""
@@ -189,8 +196,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--fail-status", type=int, default=500)
+    parser.add_argument("--script", choices=["af", "single"], default="af",
+                        help="af: the experiment's script (free tier takes two turns); single: one call a sample")
     args = parser.parse_args()
-    server = FakeServer(latency=args.latency, fail_rate=args.fail_rate, fail_status=args.fail_status,
+    script = single_turn_script if args.script == "single" else af_script
+    server = FakeServer(script, latency=args.latency, fail_rate=args.fail_rate, fail_status=args.fail_status,
                         port=args.port, record=False)
     server.start()
     print(f"fake server on {server.url} (latency {args.latency}s); Ctrl-C stops it", flush=True)

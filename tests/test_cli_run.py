@@ -84,8 +84,11 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(env, realdata, system
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if db_path.exists() and len(_rows(db_path)) >= 12:
-                    break
+                try:
+                    if db_path.exists() and len(_rows(db_path)) >= 12:
+                        break
+                except sqlite3.OperationalError:
+                    pass  # the schema is not there yet
                 time.sleep(0.05)
             proc.send_signal(signal.SIGKILL)
         finally:
@@ -219,3 +222,18 @@ def test_api_key_reaches_no_file(env, tmp_path, realdata, system_prompt_file):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
     assert secret not in first.stderr + first.stdout + second.stderr + second.stdout
+
+
+def test_workers_share_the_run_without_duplicates(env, realdata, system_prompt_file, db_path):
+    with FakeServer() as server:
+        proc = _af(["run", "--model", "openai/x", "--api-base", server.url, "--dataset",
+                    str(realdata / "harmful_behaviors.csv"), "--system-prompt", str(system_prompt_file),
+                    "--limit", "15", "--workers", "2", "--concurrency", "4", "--db", str(db_path)], env)
+        requests = server.requests
+    assert proc.returncode == 0, proc.stderr
+    rows = _rows(db_path)
+    assert len(rows) == 30 and len({(text, tier) for _, tier, _, _, text in rows}) == 30
+    assert requests == 15 * 3  # free takes two turns, paid one: nothing was sent twice
+    assert all(outcome == expected_outcome(text, tier) for _, tier, outcome, _, text in rows)
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT status, planned FROM runs").fetchall() == [("done", 30)]

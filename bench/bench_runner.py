@@ -1,0 +1,145 @@
+"""Runner throughput against a local fake OpenAI-compatible server, beside the ideal (concurrency / latency),
+and the start-up time of `af-tui --help` and `af-tui stats`. Writes its figures into bench/README.md.
+
+    .venv/bin/python bench/bench_runner.py                 # 1,000 samples, 100 ms latency, concurrency 50
+    .venv/bin/python bench/bench_runner.py --samples 2000 --concurrency 64 --no-readme
+
+The server runs in its own process (tests/fakeserver.py, one call per sample) so that it does not share the
+runner's CPU; the runner is the real `af-tui run` command. samples/s counts from the first sample's start to
+the last sample's commit (the litellm import, about 4 s here, is reported apart as the command's wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "bench" / "README.md"
+SECTION = "runner"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit("fake server did not start")
+
+
+def timed(cmd: list[str], env: dict, repeat: int = 3) -> float:
+    """Best wall time of `repeat` runs (seconds)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=REPO)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def run_bench(samples: int, concurrency: int, latency: float, workdir: Path, env: dict, extra: list[str]) -> dict:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(REPO / "tests" / "fakeserver.py"), "--port", str(port),
+                               "--latency", str(latency), "--script", "single"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        requests = samples // 2
+        dataset = workdir / "requests.jsonl"
+        dataset.write_text("".join(json.dumps({"goal": f"bench request {i}"}) + "\n" for i in range(requests)))
+        prompt = workdir / "bench_prompt.txt"
+        prompt.write_text("A stand-in system prompt for the benchmark.")
+        template = workdir / "template.txt"
+        template.write_text("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>"
+                            "<user_input>{user_input}</user_input>")
+        db = workdir / f"bench-{concurrency}-{samples}.sqlite"
+        cmd = [sys.executable, "-m", "af_tui", "run", "--model", "openai/bench", "--api-base",
+               f"http://127.0.0.1:{port}/v1", "--dataset", str(dataset), "--system-prompt", str(prompt),
+               "--user-template", str(template), "--concurrency", str(concurrency), "--db", str(db), *extra]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise SystemExit(f"af-tui run failed ({proc.returncode}): {proc.stderr[-1500:]}")
+        conn = sqlite3.connect(db)
+        n, first, last, errors = conn.execute(
+            "SELECT COUNT(*), MIN(started_at), MAX(completed_at), SUM(outcome = 'error') FROM samples").fetchone()
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait()
+    rate = n / (last - first)
+    return {"samples": n, "errors": errors, "seconds": last - first, "rate": rate, "wall": wall,
+            "ideal": concurrency / latency}
+
+
+def write_readme(text: str) -> None:
+    begin, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if README.exists():
+        current = README.read_text(encoding="utf-8")
+        if begin in current and end in current:
+            current = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, current, flags=re.DOTALL)
+        else:
+            current = current.rstrip() + "\n\n" + block + "\n"
+    else:
+        current = "# Benchmarks\n\nFigures measured on the project's 2-core machine; each section is written by " \
+                  "the script it names.\n\n" + block + "\n"
+    README.write_text(current, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[50])
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--extra", default="", help="more `af-tui run` options, e.g. '--workers 2'")
+    args = parser.parse_args()
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env.pop("OPENAI_API_KEY", None)
+    af = [sys.executable, "-m", "af_tui"]
+    lines = [f"## Runner (`bench/bench_runner.py`, {time.strftime('%Y-%m-%d')})", "",
+             f"`af-tui run` against `tests/fakeserver.py` (own process, one call per sample, "
+             f"{int(args.latency * 1000)} ms latency), {args.samples} samples:", "",
+             "| concurrency | samples/s | ideal (concurrency ÷ latency) | share of ideal | command wall time |",
+             "|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in args.concurrency:
+            r = run_bench(args.samples, c, args.latency, Path(tmp), env, args.extra.split())
+            print(f"concurrency {c}: {r['samples']} samples ({r['errors']} errors) in {r['seconds']:.1f} s = "
+                  f"{r['rate']:.0f} samples/s; ideal {r['ideal']:.0f}/s ({r['rate'] / r['ideal']:.0%}); "
+                  f"command wall {r['wall']:.1f} s")
+            lines.append(f"| {c} | {r['rate']:.0f} | {r['ideal']:.0f} | {r['rate'] / r['ideal']:.0%} | "
+                         f"{r['wall']:.1f} s |")
+            db = next(Path(tmp).glob(f"bench-{c}-*.sqlite"))
+        help_s = timed([*af, "--help"], env)
+        stats_s = timed([*af, "stats", "--db", str(db)], env)
+    print(f"af-tui --help: {help_s:.2f} s; af-tui stats ({args.samples} samples): {stats_s:.2f} s")
+    lines += ["", f"`af-tui --help`: {help_s:.2f} s; `af-tui stats` on that store: {stats_s:.2f} s "
+              "(best of 3, `python -m af_tui`; neither imports litellm)."]
+    if args.extra:
+        lines.append(f"Extra options: `{args.extra}`.")
+    if not args.no_readme:
+        write_readme("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
