@@ -85,29 +85,33 @@ def _start_child(args: list[str], log: Path, env: dict | None = None) -> subproc
         )
 
 
-def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int:
-    """Open the explorer on `db` while `proc` runs; stop the child if the app left it running."""
+def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int | None:
+    """Open the explorer on `db` while `proc` runs. The app asks before quitting whether to stop the run
+    (SIGINT); a run the user keeps goes on in the background. Returns the run's exit code, None if running."""
     import inspect
 
     from ..tui.launch import open_app
 
     click.echo(f"the run writes its log to {log}", err=True)
     if "run_process" in inspect.signature(open_app).parameters:
-        open_app(str(db), run_process=proc)
-    else:  # the explorer is not there yet: wait for the run, then show the counts
+        try:
+            open_app(str(db), run_process=proc)
+        except BaseException:
+            if proc.poll() is None:  # the app failed: don't leave an unseen run behind
+                proc.send_signal(signal.SIGINT)
+            raise
+    else:  # an explorer without live runs: wait for the run, then open it
         click.echo("waiting for the run to finish (Ctrl-C stops it)…", err=True)
         try:
             proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
+            proc.wait()
         open_app(str(db))
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
+    code = proc.poll()
+    if code is None:
+        click.echo(f"af-tui: the run goes on in the background (pid {proc.pid}); log: {log}", err=True)
+    return code
 
 
 def _report(result, resume: str) -> int:
@@ -254,7 +258,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
             store.finish_run(run_id, "stopped")  # the child reopens it as running
         proc = _start_child(["run", *args, "--workers", str(workers)], _log_path(db, run_name))
         code = _open_app_with(db, proc, _log_path(db, run_name))
-        if code not in (0, 130, -signal.SIGINT):
+        if code not in (None, 0, 1, 130, -signal.SIGINT):
             raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
         return
     _execute(spec, db, resume)
