@@ -23,8 +23,13 @@ from ..store import Store, sha256_text
 LOG_SUFFIXES = (".eval", ".json")
 INSPECT_LISTING = "logs.json"  # Inspect's own index of a log folder: not a log
 MISSING_INSPECT = "reading Inspect logs needs inspect_ai: pip install 'af-tui[inspect]'"
-# Samples read from an .eval per call: the zip's directory is parsed once per chunk, memory stays flat.
-READ_CHUNK = 64
+# A bigger .eval is read header first, then its samples a chunk at a time (the zip's directory parsed once
+# per chunk), so memory stays flat; a smaller one in one call, which saves a few per-call milliseconds.
+READ_CHUNK = 256
+WHOLE_READ_BYTES = 2_000_000
+# Parts of a sample the import never uses, skipped when reading a big log by chunks: events are most of a
+# sample's size, so memory stays low.
+SKIPPED_FIELDS = {"events", "events_data", "timelines", "store"}
 
 # The notebook's user turn is "<request>. <instruction>"; this opening of the instruction is enough to find
 # the boundary (no more of its wording is needed here). Absent: the whole <user_input> is the request.
@@ -251,11 +256,12 @@ def _reason(path: Path, exc: Exception) -> str:
 def _read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress | None) -> _ReadLog:
     """Read and convert every sample of one log into a spool file; raises on anything damaged or foreign."""
     fmt = "json" if path.suffix == ".json" else "eval"
-    if fmt == "json":
-        # a JSON log is one document: Inspect reads it whole either way
-        log = inspect_log.read_eval_log(str(path), format="json")
+    if fmt == "json" or path.stat().st_size <= WHOLE_READ_BYTES:
+        # a JSON log is one document (Inspect reads it whole either way); a small .eval is read in one call,
+        # events included (skipping fields costs a streaming parse, slower than plain JSON on small samples)
+        log = inspect_log.read_eval_log(str(path), format=fmt)
         header, samples = log, list(log.samples or [])
-        samples.sort(key=_sample_order([s.id for s in samples]))
+        samples.sort(key=_sample_order(header.eval.dataset.sample_ids or [s.id for s in samples]))
         chunks: Iterable[list] = [samples]
         total = len(samples)
     else:
@@ -267,7 +273,8 @@ def _read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progres
 
         def _chunks() -> Iterator[list]:
             for i in range(0, len(keys), READ_CHUNK):
-                yield inspect_log.read_eval_log_samples_by_id(str(path), keys[i:i + READ_CHUNK], format="eval")
+                yield inspect_log.read_eval_log_samples_by_id(str(path), keys[i:i + READ_CHUNK], format="eval",
+                                                               exclude_fields=SKIPPED_FIELDS)
 
         chunks = _chunks()
     spec = header.eval
