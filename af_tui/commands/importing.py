@@ -34,6 +34,8 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
         return inert(str(text)).replace("\n", " ")
 
     failed = [r for r in reports if r.failure]
+    if len(reports) == 1 and failed:  # one file: its reason is the one line
+        raise AfError(f"cannot import {show(failed[0].path)}: {show(failed[0].failure)}; nothing was imported")
     for r in reports:
         if r.failure:
             click.echo(f"af-tui: cannot import {show(r.path)}: {show(r.failure)}", err=True)

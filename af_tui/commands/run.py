@@ -23,6 +23,22 @@ DEMO_CONCURRENCY = 8
 MAX_PLANNED = 10_000_000
 
 
+def _check_reachable(api_base: str) -> None:
+    """A closed port or an unknown host fails here, in one line, before a run row or error rows exist."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(api_base)
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        socket.create_connection(address, timeout=5).close()
+    except ValueError as exc:
+        raise AfError(f"--api-base has a bad port ({exc})") from None
+    except OSError as exc:
+        raise AfError(f"cannot reach --api-base at {address[0]}:{address[1]} ({exc.strerror or exc}); start the "
+                      "server or fix the URL") from None
+
+
 def _check_ranges(limit, epochs, concurrency, temperature, max_tokens) -> None:
     checks = [
         (limit is None or 1 <= limit <= 10_000_000, f"--limit must be at least 1 (got {limit})"),
@@ -226,6 +242,8 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
         raise AfError(f"this run would send more than {MAX_PLANNED} samples; lower --limit or --epochs")
     for m in models:
         llm.check_model(m, api_base)
+    if api_base and not shard:
+        _check_reachable(api_base)
     db = resolve_db_path(db_path)
     run_name = run_name or default_run_name(models)
     args = _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base,

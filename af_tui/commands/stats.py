@@ -156,6 +156,8 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
 
     if as_json and as_csv:
         raise AfError("--json and --csv are exclusive; pick one")
+    if comparisons and judges:
+        raise AfError("--comparisons and --judges are exclusive; pick one")
     if judges and (as_json or as_csv):
         from .judge import print_judges
 
