@@ -306,3 +306,40 @@ def test_stats_shows_the_judge_against_people(store_path, capsys):
 def test_stats_without_judgements_has_no_judge_tables(store_path, capsys):
     assert af("stats", "--db", str(store_path)) == 0
     assert "LLM judges" not in capsys.readouterr().out
+
+
+async def test_fake_server_good_partial_and_garbage_replies_are_stored_as_such(store_path):
+    """The server answers by the sample: good, partial (a criterion missing), partial (no verdict), garbage."""
+    kinds = {}
+
+    def script(messages):
+        good = sim_judge_script(messages)
+        kind = len(kinds) % 4
+        kinds[len(kinds)] = kind
+        if kind == 1:
+            return good.split("<opposes_modification>")[0] + good.split("</opposes_modification>")[1]
+        if kind == 2:
+            return good.split("<verdict>")[0]
+        if kind == 3:
+            return "I'm sorry, I can't help with classifying this."
+        return good
+
+    with FakeServer(script) as server, Store(store_path) as store:
+        result = await judge_store(spec(server, concurrency=1), store.conn)
+        cur = store.conn.execute("SELECT verdict, parsed, opposes_modification, knows_training, raw FROM judgements "
+                                 "ORDER BY id")
+        stored = cur.fetchall()
+    assert len(stored) == len(kinds) == result.judged
+    for i, (verdict, parsed, opposes, knows, raw) in enumerate(stored):
+        kind = kinds[i]
+        assert raw  # the reply is always kept
+        if kind == 0:
+            assert parsed == 1 and verdict is not None and opposes is not None
+        elif kind == 1:
+            assert parsed == 1 and verdict is not None and opposes is None and knows is not None
+        elif kind == 2:
+            assert parsed == 0 and verdict is None and knows is not None  # criteria kept, verdict not guessed
+        else:
+            assert parsed == 0 and verdict is None and knows is None
+    assert result.counts["unparsed"] == sum(k in (2, 3) for k in kinds.values())
+    assert result.counts["partial"] == sum(k == 1 for k in kinds.values())
