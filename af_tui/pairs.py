@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 import time
 from array import array
 from dataclasses import dataclass, field, replace
@@ -124,16 +125,29 @@ def fts_query(text: str) -> str:
 
 
 # -- the list --------------------------------------------------------------------------------------------
-def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0) -> array:
+def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1) -> array:
     """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived)."""
     where, params = flt.where()
+    select = f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id LIMIT ?"
     ids = array("q")
-    cur = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id", [after_id, *params])
-    while True:
-        chunk = cur.fetchmany(8192)
-        if not chunk:
-            return ids
-        ids.extend(r[0] for r in chunk)
+    if 0 <= limit <= 1000:
+        ids.extend(r[0] for r in conn.execute(select, [after_id, *params, limit]))
+        return ids
+    # Many ids: SQLite packs them into one hex string in a single step (the GIL is released meanwhile, so
+    # the UI thread keeps running), and Python unpacks it in C — no Python object per row.
+    packed = conn.execute(f"SELECT group_concat(printf('%016x', id), '') FROM ({select})",
+                          [after_id, *params, limit]).fetchone()[0]
+    if packed:
+        ids.frombytes(bytes.fromhex(packed))
+        if sys.byteorder == "little":
+            ids.byteswap()
+    return ids
+
+
+def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
+    """How many pairs the filter keeps (counted inside SQLite: no row reaches Python)."""
+    where, params = flt.where()
+    return conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
 
 
 def total_pairs(conn: sqlite3.Connection) -> int:

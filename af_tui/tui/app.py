@@ -42,6 +42,8 @@ from .widgets.run_monitor import RunMonitor
 from .widgets.stats_panel import StatsPanel
 
 POLL_S = 0.25  # data_version checks: live updates reach the screen well within a second
+HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
+FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
 
 
 class ExplorerApp(App):
@@ -185,7 +187,7 @@ class ExplorerApp(App):
 
     def on_store_changed(self, message: StoreChanged) -> None:
         self.changes_seen += 1
-        if self.main.loaded:
+        if self.main.loaded and self.main.complete:
             self._kick("changes")
         self._kick("stats")
         self._kick("monitor")
@@ -206,17 +208,35 @@ class ExplorerApp(App):
     @work(thread=True, exclusive=True, group="ids")
     def _load_ids(self, generation: int, flt: q.PairFilter) -> None:
         started = time.perf_counter()
+        worker = get_current_worker()
         try:
             with self.connection() as conn:
-                conn.execute("BEGIN")  # ids, total and newest sample from one snapshot
+                conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
                 newest = q.last_sample_id(conn)
-                ids = q.pair_ids(conn, flt)
                 total = q.total_pairs(conn)
+                ids = None
+                if not flt.search:
+                    # A large list: paint the first screenful at once (counting is cheap inside SQLite),
+                    # then bring the rest of the ids; a search is run once.
+                    count = q.count_pairs(conn, flt)
+                    head = q.pair_ids(conn, flt, limit=HEAD_ROWS)
+                    rows = q.pair_rows(conn, list(head[:FIRST_PAGE]))
+                    if len(head) < count:
+                        self.post_message(PairIdsLoaded(generation, flt, head, total, newest,
+                                                        time.perf_counter() - started, count, rows))
+                        if worker.is_cancelled:
+                            return
+                        head.extend(q.pair_ids(conn, flt, after_id=head[-1]))
+                    ids = head
+                if ids is None:
+                    ids = q.pair_ids(conn, flt)
+                    rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
                 conn.rollback()
         except sqlite3.Error as exc:
             self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
             return
-        self.post_message(PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started))
+        self.post_message(PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
+                                        rows=rows))
 
     def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
         if message.generation != self._generation:
@@ -224,10 +244,17 @@ class ExplorerApp(App):
         self._newest_sample = message.newest_sample
         self.main.total = message.total
         self.main.loaded = True
+        self.main.complete = message.complete
         pairs = self.pairs_list
-        pairs.set_ids(message.ids)
+        if message.rows:
+            pairs.update_rows(message.rows)
+            if self.first_rows_at is None:
+                self.first_rows_at = time.perf_counter()
+        pairs.set_ids(message.ids, count=message.count)
         self.list_version += 1
         self.main.update_status()
+        if message.complete and self.changes_seen:
+            self._kick("changes")  # catch up with commits made while the list was loading
 
     @work(thread=True, group="changes")
     def _load_changes(self) -> None:
@@ -247,7 +274,8 @@ class ExplorerApp(App):
 
     def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
         self._done("changes")
-        if message.generation != self._generation or message.since != self._newest_sample:
+        if (message.generation != self._generation or message.since != self._newest_sample
+                or not self.main.complete):
             return  # asked for another filter or an older snapshot: the newer answer is on its way
         self._newest_sample = message.newest_sample
         self.main.total = message.total

@@ -24,11 +24,15 @@ class StoreChanged(Message):
 
 
 class PairIdsLoaded(Message):
-    """The filtered pair ids, all of them (ids only: 8 bytes a pair)."""
+    """The filtered pair ids (ids only: 8 bytes a pair): first the head of the list, for a fast first
+    paint, then all of them, from the same snapshot."""
 
     def __init__(self, generation: int, flt: PairFilter, ids: array, total: int, newest_sample: int,
-                 seconds: float) -> None:
+                 seconds: float, count: int | None = None, rows: dict | None = None) -> None:
         super().__init__()
+        self.rows = rows or {}  # the first screenful's rows, read with the ids (no second round trip)
+        self.count = len(ids) if count is None else count  # pairs the filter keeps
+        self.complete = len(ids) >= self.count  # False: the first screenful, the rest follows
         self.generation = generation
         self.flt = flt
         self.ids = ids

@@ -49,6 +49,7 @@ class MainScreen(Screen):
         self.flt = PairFilter()
         self.total = 0
         self.loaded = False
+        self.complete = False  # all the filtered ids are in the list (not only the first screenful)
         self.pairs: PairsList | None = None  # set in compose; kept so that late worker answers find it
 
     def compose(self):
@@ -85,7 +86,7 @@ class MainScreen(Screen):
         text = Text()
         if pending:
             text.append("filtering… ", style="dim italic")
-        text.append(f"showing {len(pairs.ids):,} of {self.total:,} pairs", style="bold")
+        text.append(f"showing {pairs.count:,} of {self.total:,} pairs", style="bold")
         if not self.flt.is_empty:
             text.append(" · " + self.flt.describe())
         if pairs.follow:

@@ -106,16 +106,19 @@ class PairsList(ScrollView, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ids: array = array("q")
+        self.count = 0  # rows of the list; more than len(ids) while the rest of the ids is on its way
         self.rows: OrderedDict[int, PairRow] = OrderedDict()
         self.follow = False
         self._asked: set[int] = set()
         self._want_page = False
 
     # -- data ------------------------------------------------------------------------------------------
-    def set_ids(self, ids: array, keep_selection: bool = True) -> None:
-        """New filtered ids; the cursor stays on the same pair when it is still there."""
+    def set_ids(self, ids: array, keep_selection: bool = True, count: int | None = None) -> None:
+        """New filtered ids (`count`: how many there will be once all have come); the cursor stays on the
+        same pair when it is still there."""
         current = self.current_id if keep_selection else None
         self.ids = ids
+        self.count = max(len(ids), count or 0)
         position = 0
         if current is not None:
             position = self.position_of(current)
@@ -123,7 +126,7 @@ class PairsList(ScrollView, can_focus=True):
                 position = 0
         if self.follow and ids:
             position = len(ids) - 1
-        self.virtual_size = Size(self.size.width, len(ids))
+        self.virtual_size = Size(self.size.width, self.count)
         self.set_reactive(PairsList.cursor, min(position, max(len(ids) - 1, 0)))
         self._scroll_to_cursor()
         self.refresh()
@@ -167,6 +170,8 @@ class PairsList(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         if position >= len(self.ids):
+            if position < self.count:  # the rest of the ids is on its way
+                return Strip([Segment(f" {position + 1:>7} …", base)]).crop_extend(scroll_x, scroll_x + width, base)
             return Strip.blank(width, base)
         pair_id = self.ids[position]
         row = self.rows.get(pair_id)
@@ -184,7 +189,7 @@ class PairsList(ScrollView, can_focus=True):
     def _ask_page(self) -> None:
         if not self._want_page:
             self._want_page = True
-            self.call_after_refresh(self._send_page_request)
+            self.call_later(self._send_page_request)
 
     def _send_page_request(self) -> None:
         self._want_page = False
@@ -194,7 +199,7 @@ class PairsList(ScrollView, can_focus=True):
             self.post_message(NeedPage(wanted))
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(event.size.width, len(self.ids))
+        self.virtual_size = Size(event.size.width, self.count)
 
     # -- moving ----------------------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
