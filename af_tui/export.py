@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AfError
-from .labels import _NEWEST, OUTCOMES, TIERS
+from .labels import _NEWEST, OUTCOMES, TIERS, check_names
 from .store import CRITERIA
 
 # The columns, in order; the README documents each.
@@ -65,16 +65,7 @@ def format_for(path: Path, fmt: str | None) -> str:
 
 def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:
     """Unknown names get a one-line error naming what exists (a typo must not export an empty file)."""
-    checks = (("run", f.run, "SELECT name FROM runs"), ("model", f.model, "SELECT DISTINCT model FROM samples"),
-              ("variant", f.variant, "SELECT name FROM variants"),
-              ("annotator", f.annotator, "SELECT DISTINCT annotator FROM labels"))
-    for what, value, sql in checks:
-        if value is None:
-            continue
-        known = sorted(r[0] for r in conn.execute(sql))
-        if value not in known:
-            listed = ", ".join(known[:10]) + (" …" if len(known) > 10 else "") if known else "none yet"
-            raise AfError(f"unknown {what} {value!r}; the store has: {listed}")
+    check_names(conn, run=f.run, model=f.model, variant=f.variant, annotator=f.annotator)
     if f.tier is not None and f.tier not in TIERS:
         raise AfError(f"unknown tier {f.tier!r}; use free or paid")
     if f.outcome is not None and f.outcome not in OUTCOMES:

@@ -152,6 +152,22 @@ def label_marks(conn: sqlite3.Connection, sample_ids: Iterable[int], annotator: 
     return marks
 
 
+def check_names(conn: sqlite3.Connection, *, run: str | None = None, model: str | None = None,
+                variant: str | None = None, annotator: str | None = None) -> None:
+    """A filter naming a run, model, variant or annotator the store does not have is a typo: say so, with
+    what the store does have, instead of showing or exporting nothing."""
+    checks = (("run", run, "SELECT name FROM runs"), ("model", model, "SELECT DISTINCT model FROM samples"),
+              ("variant", variant, "SELECT name FROM variants"),
+              ("annotator", annotator, "SELECT DISTINCT annotator FROM labels"))
+    for what, value, sql in checks:
+        if value is None:
+            continue
+        known = sorted(r[0] for r in conn.execute(sql))
+        if value not in known:
+            listed = ", ".join(known[:10]) + (" …" if len(known) > 10 else "") if known else "none yet"
+            raise AfError(f"unknown {what} {value!r}; the store has: {listed}")
+
+
 # -- the queue ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class QueueFilter:

@@ -117,3 +117,17 @@ def test_queue_filters_and_seeded_random(tmp_path):
         LabelQueue(store.conn, "ann", QueueFilter(tier="gold"))
     with pytest.raises(AfError, match="outcome"):
         LabelQueue(store.conn, "ann", QueueFilter(outcome="nope"))
+
+
+def test_cli_label_bad_queue_is_one_line(tmp_path, capsys):
+    from af_tui.cli import main
+
+    store = make_store(tmp_path / "s.sqlite")
+    store.close()
+    for args, message in ((["--model", "nope"], "unknown model 'nope'"),
+                          (["--tier", "paid", "--outcome", "format_not_followed"], "no samples match"),
+                          (["--run", "r9"], "unknown run")):
+        with pytest.raises(SystemExit) as exc:
+            main(["label", "--db", str(tmp_path / "s.sqlite"), *args])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -95,8 +95,14 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
                           outcome=None if outcome == "any" else outcome)
     filters.validate()
+    from ..errors import AfError
+    from ..labels import LabelQueue, check_names
+
     with Store(db_path, create=False) as store:
         path = store.path
+        check_names(store.conn, run=run_name, model=model, variant=variant)
+        if not LabelQueue(store.conn, "", filters).ids:
+            raise AfError("no samples match this queue; widen it (e.g. --outcome any) or label from the explorer")
     keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
     # `af-tui --annotator NAME label` works too
     annotator = annotator or click.get_current_context().find_root().params.get("annotator")
