@@ -278,7 +278,8 @@ def test_epochs_errors_turns_and_disagreements(built, db_path):
                                   "AND paid_outcome IS NOT NULL").fetchone()[0] == 6
         (run,) = store.runs()
         assert run["source"] == "inspect" and run["planned"] == 12 and run["status"] == "done"
-        assert json.loads(run["config"])["logs"][0]["epochs"] == 2
+        entry = json.loads(run["config"])["logs"][0]
+        assert entry["epochs"] == 2 and entry["disagreements"] == 2 and entry["outcomes"]["error"] == 2
 
 
 def test_json_log_without_tier_metadata(built, db_path, capsys):
@@ -396,3 +397,20 @@ def test_import_in_a_fresh_process_prints_no_traceback(built, tmp_path):
     assert proc.stderr.count("\n") == 2 and "bad.eval" in proc.stderr
     assert sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 12
     assert re.search(r"12 samples, 12 new", proc.stdout)
+
+
+def test_progress_bar_counts_samples_per_file():
+    import io
+
+    from rich.console import Console
+
+    from af_tui.commands.importing import _progress_bar
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=100)
+    with _progress_bar(console) as progress:
+        progress(Path("a\x1b[31m.eval"), 3, 12)
+        progress(Path("a\x1b[31m.eval"), 12, 12)
+        task = progress._progress.tasks[0]
+        assert (task.completed, task.total) == (12, 12) and "\x1b" not in task.description
+    assert "12/12" in buffer.getvalue()

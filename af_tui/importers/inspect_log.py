@@ -300,6 +300,9 @@ def _read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progres
                 if row is None:
                     report.no_tier += 1
                     continue
+                report.outcomes[row["outcome"]] = report.outcomes.get(row["outcome"], 0) + 1
+                report.errors += row["outcome"] == experiment.ERROR
+                report.disagreements += disagrees(row)
                 digest = sha256_text(row["system_prompt"])
                 read.system_prompts.setdefault(digest, row.pop("system_prompt"))
                 row.pop("system_prompt", None)
@@ -364,7 +367,8 @@ def _write_log(store: Store, read: _ReadLog, report: LogReport, run_name: str | 
                 for digest, text in read.system_prompts.items()}
     prompt_ids = dict(zip(read.requests, store.ensure_prompts(read.requests, source=f"inspect:{read.path.name}"),
                           strict=True))
-    entry = {**read.header, "samples": report.samples, "no_tier": report.no_tier}
+    entry = {**read.header, "samples": report.samples, "no_tier": report.no_tier, "outcomes": report.outcomes,
+             "disagreements": report.disagreements}
     logs.append(entry)
     config = {
         "source": "inspect",
@@ -393,9 +397,6 @@ def _write_log(store: Store, read: _ReadLog, report: LogReport, run_name: str | 
             row["run_id"], row["variant"] = run_id, variants[row.pop("system_sha256")]
             row["prompt_id"] = prompt_ids[row.pop("request")]
             row["prompt_index"] = index[row["prompt_id"]]
-            report.outcomes[row["outcome"]] = report.outcomes.get(row["outcome"], 0) + 1
-            report.errors += row["outcome"] == experiment.ERROR
-            report.disagreements += disagrees(row)
             before = known.get((row["model"], row["variant"], row["prompt_id"], row["tier"], row["epoch"]))
             if before is not None and (before != experiment.ERROR or row["outcome"] == experiment.ERROR):
                 report.present += 1  # nothing new: a re-import adds nothing
