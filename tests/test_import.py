@@ -204,6 +204,13 @@ def test_shared_logs_give_the_readme_counts_and_their_own_answers(realdata, db_p
                 "free_sample_id IS NOT NULL AND paid_sample_id IS NOT NULL", (run,)).fetchone()[0]
             assert complete * 2 == n
         assert store.conn.execute("SELECT COUNT(*) FROM samples WHERE source_answer IS NULL").fetchone()[0] == 0
+        # and the explorer's own queries list them, free and paid side by side
+        from af_tui import pairs
+
+        ids = list(pairs.pair_ids(store.conn, pairs.PairFilter()))
+        assert len(ids) == 45
+        detail = pairs.pair_detail(store.conn, ids[0])
+        assert detail.free.outcome in experiment.OUTCOMES and detail.paid.outcome in experiment.OUTCOMES
         assert {r["source"] for r in store.runs()} == {"inspect"}
         assert {r["status"] for r in store.runs()} == {"done"}
 
