@@ -241,7 +241,16 @@ def test_reimport_adds_nothing(realdata, db_path, capsys):
 
 
 # -- logs written here ---------------------------------------------------------------------------------------
-def test_epochs_errors_turns_and_disagreements(built, db_path):
+@pytest.fixture(params=["whole", "by chunks"])
+def read_path(request, monkeypatch):
+    """Both ways of reading an .eval: in one call (small logs) and header first, then chunks of samples."""
+    if request.param == "by chunks":
+        monkeypatch.setattr(inspect_log, "WHOLE_READ_BYTES", 0)
+        monkeypatch.setattr(inspect_log, "READ_CHUNK", 5)
+    return request.param
+
+
+def test_epochs_errors_turns_and_disagreements(built, db_path, read_path):
     calls = []
     with Store(db_path) as store:
         (report,) = inspect_log.import_logs(store, [built.eval], progress=lambda *a: calls.append(a))
@@ -302,7 +311,7 @@ def test_json_log_without_tier_metadata(built, db_path, capsys):
     assert json.loads(run["config"])["logs"][0]["no_tier"] == 1 and run["planned"] == 6
 
 
-def test_bad_files_get_one_line_each_and_import_nothing(built, tmp_path, db_path, capsys):
+def test_bad_files_get_one_line_each_and_import_nothing(built, tmp_path, db_path, capsys, read_path):
     folder = tmp_path / "logs"
     folder.mkdir()
     data = built.eval.read_bytes()
@@ -347,7 +356,7 @@ def test_missing_inspect_says_how_to_install(built, db_path, capsys, monkeypatch
     assert not db_path.exists()
 
 
-def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, db_path):
+def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, db_path, read_path):
     from inspect_ai.log import read_eval_log, write_eval_log
     from inspect_ai.model import ChatMessageAssistant
 
@@ -421,3 +430,19 @@ def test_progress_bar_counts_samples_per_file():
         task = progress._progress.tasks[0]
         assert (task.completed, task.total) == (12, 12) and "\x1b" not in task.description
     assert "12/12" in buffer.getvalue()
+
+
+def test_input_as_messages_and_attachments():
+    from inspect_ai.log import EvalSample
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+
+    turn = "<INPUT>\n<is_free_tier_user>False</is_free_tier_user>\n<user_input>\nDo a thing</user_input></INPUT>"
+    reply = experiment.SCRATCHPAD_OPEN + "x" + experiment.SCRATCHPAD_CLOSE + "<OUTPUT><rejected/></OUTPUT>"
+    system = ChatMessageSystem(content="attachment://aaa")
+    sample = EvalSample(id="q1", epoch=3, input=[system, ChatMessageUser(content=turn)], target="",
+                        messages=[system, ChatMessageUser(content=turn), ChatMessageAssistant(content="attachment://bbb")],
+                        attachments={"aaa": "The system prompt", "bbb": reply})
+    row = inspect_log.convert_sample(sample, model="m", created=1.0)
+    assert (row["tier"], row["request"], row["system_prompt"], row["epoch"]) == ("paid", "Do a thing", "The system prompt", 2)
+    assert row["outcome"] == "refused" and row["transcript"][-1]["content"] == reply
+    assert row["completed_at"] == 1.0 and row["source_answer"] is None
