@@ -173,3 +173,15 @@ def test_export_file_mode_follows_umask(labeled, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_jsonl_round_trip_keeps_hostile_text_exactly(labeled, tmp_path):
+    out = tmp_path / "all.jsonl"
+    export(labeled.conn, out)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
+    stored = {r["id"]: r for r in labeled.iter_query("SELECT id, scratchpad, output FROM samples")}
+    assert len(rows) == 9
+    for row in rows:
+        s = stored[row["sample_id"]]
+        assert (row["scratchpad"], row["output"]) == (s["scratchpad"], s["output"])
+    assert any("NUL\x00" in r["output"] for r in rows) and any("\x1b]52" in r["scratchpad"] for r in rows)
