@@ -446,3 +446,15 @@ def test_input_as_messages_and_attachments():
     assert (row["tier"], row["request"], row["system_prompt"], row["epoch"]) == ("paid", "Do a thing", "The system prompt", 2)
     assert row["outcome"] == "refused" and row["transcript"][-1]["content"] == reply
     assert row["completed_at"] == 1.0 and row["source_answer"] is None
+
+
+def test_a_request_asked_twice_in_one_log_is_kept_once(realdata, tmp_path, db_path):
+    from inspect_ai.log import read_eval_log, write_eval_log
+
+    log = read_eval_log(str(realdata / "inspect_logs" / "openai-api-fake-fake-sloppy.eval"))
+    log.samples.append(log.samples[0].model_copy(update={"id": 999}))
+    write_eval_log(log, str(tmp_path / "twice.eval"))
+    with Store(db_path) as store:
+        (report,) = inspect_log.import_logs(store, [tmp_path / "twice.eval"])
+        assert (report.samples, report.added, report.duplicates, report.present) == (31, 30, 1, 0)
+        assert store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 30

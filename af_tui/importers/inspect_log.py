@@ -391,13 +391,20 @@ def _write_log(store: Store, read: _ReadLog, report: LogReport, run_name: str | 
             index[prompt_ids[request]] = next_index
             next_index += 1
 
+    seen: set[tuple] = set()
+
     def rows() -> Iterator[dict]:
         for line in read.spool:
             row = json.loads(line)
             row["run_id"], row["variant"] = run_id, variants[row.pop("system_sha256")]
             row["prompt_id"] = prompt_ids[row.pop("request")]
             row["prompt_index"] = index[row["prompt_id"]]
-            before = known.get((row["model"], row["variant"], row["prompt_id"], row["tier"], row["epoch"]))
+            key = (row["model"], row["variant"], row["prompt_id"], row["tier"], row["epoch"])
+            if key in seen:
+                report.duplicates += 1
+                continue
+            seen.add(key)
+            before = known.get(key)
             if before is not None and (before != experiment.ERROR or row["outcome"] == experiment.ERROR):
                 report.present += 1  # nothing new: a re-import adds nothing
                 continue
@@ -405,7 +412,7 @@ def _write_log(store: Store, read: _ReadLog, report: LogReport, run_name: str | 
 
     ids = store.save_samples(rows())  # one transaction: all of this file's new samples or none
     report.added = sum(i is not None for i in ids)
-    report.duplicates = len(ids) - report.added
+    report.present += len(ids) - report.added  # written meanwhile by another import of the same log
     statuses = {_RUN_STATUS.get(e.get("status"), "stopped") for e in logs}
     store.finish_run(run_id, next(s for s in ("failed", "stopped", "done") if s in statuses))
 
