@@ -140,7 +140,15 @@ def _needs_dummy_key(model: str, api_base: str | None) -> bool:
 
 def check_model(model: str, api_base: str | None = None) -> None:
     """One-line AfError when `model` cannot work: unknown provider, or its key missing from the environment."""
-    if model.startswith("sim/") or _needs_dummy_key(model, api_base):
+    if model.startswith("sim/"):
+        from .simulated import BEHAVIOURS, split_name
+
+        name = split_name(model)[0]
+        if name not in BEHAVIOURS and not name.startswith("judge"):
+            raise AfError(f"unknown simulated model {model!r}; known: "
+                          + ", ".join(f"sim/{b}" for b in BEHAVIOURS) + ", sim/judge*")
+        return
+    if _needs_dummy_key(model, api_base):
         return  # nothing to check without importing litellm (about 4 s): sim/ and keyless local servers
     litellm = _load()
     try:

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import socket
 import sqlite3
 import subprocess
@@ -74,7 +75,9 @@ def run_bench(samples: int, concurrency: int, latency: float, workdir: Path, env
                f"http://127.0.0.1:{port}/v1", "--dataset", str(dataset), "--system-prompt", str(prompt),
                "--user-template", str(template), "--concurrency", str(concurrency), "--db", str(db), *extra]
         t = time.perf_counter()
+        cpu0 = _children_cpu()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
+        cpu = _children_cpu() - cpu0
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             raise SystemExit(f"af-tui run failed ({proc.returncode}): {proc.stderr[-1500:]}")
@@ -87,7 +90,20 @@ def run_bench(samples: int, concurrency: int, latency: float, workdir: Path, env
         server.wait()
     rate = n / (last - first)
     return {"samples": n, "errors": errors, "seconds": last - first, "rate": rate, "wall": wall,
-            "ideal": concurrency / latency}
+            "ideal": concurrency / latency, "cpu": cpu}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def startup_cpu(env: dict) -> float:
+    """CPU seconds of starting af-tui with litellm loaded and exiting (subtracted to get CPU per sample)."""
+    cpu0 = _children_cpu()
+    subprocess.run([sys.executable, "-c", "import af_tui.cli, af_tui.runner, af_tui.llm as l; l._load()"],
+                   env=env, check=True, cwd=REPO)
+    return _children_cpu() - cpu0
 
 
 def write_readme(text: str) -> None:
@@ -116,19 +132,28 @@ def main() -> None:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("OPENAI_API_KEY", None)
     af = [sys.executable, "-m", "af_tui"]
-    lines = [f"## Runner (`bench/bench_runner.py`, {time.strftime('%Y-%m-%d')})", "",
-             f"`af-tui run` against `tests/fakeserver.py` (own process, one call per sample, "
-             f"{int(args.latency * 1000)} ms latency), {args.samples} samples:", "",
-             "| concurrency | samples/s | ideal (concurrency ÷ latency) | share of ideal | command wall time |",
-             "|---:|---:|---:|---:|---:|"]
+    load = os.getloadavg()[0]
+    base_cpu = min(startup_cpu(env) for _ in range(2))
+    lines = [f"## Runner (`bench/bench_runner.py`, {time.strftime('%Y-%m-%d %H:%M')})", "",
+             f"`af-tui run {args.extra}`".replace(" `", "`") + f" against `tests/fakeserver.py` (own process, one "
+             f"call per sample, {int(args.latency * 1000)} ms latency), {args.samples} samples; load average "
+             f"{load:.1f} on {os.cpu_count()} cores when it started (other work shares the machine, so wall-clock "
+             "rates vary; CPU per sample does not). CPU per sample = the run's CPU time (its worker processes "
+             f"included) minus {base_cpu:.1f} s of start-up (importing litellm), divided by the samples; "
+             "its inverse is the rate one free core could sustain.", "",
+             "| concurrency | samples/s | ideal (concurrency ÷ latency) | share of ideal | CPU ms per sample "
+             "| one core's ceiling | command wall time |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
         for c in args.concurrency:
             r = run_bench(args.samples, c, args.latency, Path(tmp), env, args.extra.split())
+            workers = int(re.search(r"--workers\s+(\d+)", args.extra).group(1)) if "--workers" in args.extra else 1
+            cpu_ms = max(r["cpu"] - base_cpu * (workers + (workers > 1)), 0) / r["samples"] * 1000
             print(f"concurrency {c}: {r['samples']} samples ({r['errors']} errors) in {r['seconds']:.1f} s = "
                   f"{r['rate']:.0f} samples/s; ideal {r['ideal']:.0f}/s ({r['rate'] / r['ideal']:.0%}); "
-                  f"command wall {r['wall']:.1f} s")
+                  f"{cpu_ms:.1f} ms CPU per sample (one core: {1000 / cpu_ms:.0f}/s); command wall {r['wall']:.1f} s")
             lines.append(f"| {c} | {r['rate']:.0f} | {r['ideal']:.0f} | {r['rate'] / r['ideal']:.0%} | "
-                         f"{r['wall']:.1f} s |")
+                         f"{cpu_ms:.1f} | {1000 / cpu_ms:.0f}/s | {r['wall']:.1f} s |")
             db = next(Path(tmp).glob(f"bench-{c}-*.sqlite"))
         help_s = timed([*af, "--help"], env)
         stats_s = timed([*af, "stats", "--db", str(db)], env)
