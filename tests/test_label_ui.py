@@ -182,3 +182,25 @@ async def test_label_from_the_pair_view(store, tmp_path):
         await pilot.press("ctrl+e")
         await until(pilot, lambda: type(app.screen).__name__ == "ExportLabelsScreen")
         await pilot.press("escape")
+
+
+HOSTILE_SCRATCHPAD = (
+    "[bold]not bold[/] [link=http://evil]no link[/link] [/]\n"
+    "\x1b[31mred?\x1b[0m \x1b[2J\x1b[H cursor moves \x1b]0;new title\x07 \x1b]8;;http://x\x07osc8\x1b]8;;\x07\n"
+    "\x1b]52;c;Y2xpcGJvYXJk\x07 clipboard  NUL\x00 BEL\x07 C1\x9b \u202eevil bidi\u202c zero\u200bwidth\n"
+    + "x" * 5000 + "\n" + "\n".join(f"line {i}" for i in range(300))
+)
+
+
+def test_snapshot_label_screen_with_hostile_text(tmp_path, snap_compare):
+    """The look of the labeling screen, with hostile model text shown inert and the layout intact."""
+    store = make_store(tmp_path / "h.sqlite", n_requests=1,
+                       texts={(0, "free"): (HOSTILE_SCRATCHPAD, "=cmd|' /C calc'!A0 [red]x[/red]")})
+    store.close()
+    app = LabelApp(tmp_path / "h.sqlite", "alice")
+
+    async def run_before(pilot):
+        await pilot.pause(0.2)
+        await pilot.press("1", "3")
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
