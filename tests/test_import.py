@@ -458,3 +458,12 @@ def test_a_request_asked_twice_in_one_log_is_kept_once(realdata, tmp_path, db_pa
         (report,) = inspect_log.import_logs(store, [tmp_path / "twice.eval"])
         assert (report.samples, report.added, report.duplicates, report.present) == (31, 30, 1, 0)
         assert store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 30
+
+
+def test_one_bad_file_is_one_line(built, tmp_path, db_path, capsys):
+    bad = tmp_path / "cut.eval"
+    bad.write_bytes(built.eval.read_bytes()[:1000])
+    code, out, err = af(capsys, "import", "--db", str(db_path), str(bad))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("af-tui: error: cannot import ") and "cut.eval" in err
+    assert "truncated or damaged" in err
