@@ -467,3 +467,4 @@ def test_one_bad_file_is_one_line(built, tmp_path, db_path, capsys):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("af-tui: error: cannot import ") and "cut.eval" in err
     assert "truncated or damaged" in err
+    assert not db_path.exists()  # no empty store left behind by a file that could not be read

@@ -22,13 +22,25 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
 
     from ..importers import inspect_log
     from ..safe_text import inert
-    from ..store import Store
+    from ..store import Store, resolve_db_path
 
     files, reports = inspect_log.find_logs(paths)
     if files:
         inspect_log.require_inspect()  # before the store is created: nothing to undo if it is missing
-        with Store(db_path) as store, _progress_bar(Console(stderr=True)) as progress:
-            reports += inspect_log.import_logs(store, files, run_name=run_name, progress=progress)
+        # an existing store is checked at once; a new one is created only once a log has been read whole
+        opened: list[Store] = [Store(db_path)] if resolve_db_path(db_path).exists() else []
+
+        def open_store() -> Store:
+            if not opened:
+                opened.append(Store(db_path))
+            return opened[0]
+
+        try:
+            with _progress_bar(Console(stderr=True)) as progress:
+                reports += inspect_log.import_logs(open_store, files, run_name=run_name, progress=progress)
+        finally:
+            for store in opened:
+                store.close()
 
     def show(text: object) -> str:  # file names and model names come from outside: print them inert
         return inert(str(text)).replace("\n", " ")

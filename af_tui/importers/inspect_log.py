@@ -440,14 +440,17 @@ def find_logs(paths: Iterable[str | Path]) -> tuple[list[Path], list[LogReport]]
     return unique, bad
 
 
-def import_logs(store: Store, paths: Iterable[str | Path], *, run_name: str | None = None,
+def import_logs(store: Store | Callable[[], Store], paths: Iterable[str | Path], *, run_name: str | None = None,
                 progress: Progress | None = None) -> list[LogReport]:
     """Import every log under `paths`. A damaged, truncated or foreign file gets a report with its reason
-    and nothing in the store; the others import. Store failures (disk full) are raised."""
+    and nothing in the store; the others import. Store failures (disk full) are raised. `store` may be a
+    function that opens it: it is then called only once a log has been read whole (no store is created
+    for files that all fail)."""
     files, reports = find_logs(paths)
     if not files:
         return reports
     inspect_log = require_inspect()
+    opened: list[Store] = [store] if isinstance(store, Store) else []
     for path in files:
         report = LogReport(path)
         reports.append(report)
@@ -457,7 +460,9 @@ def import_logs(store: Store, paths: Iterable[str | Path], *, run_name: str | No
             report.failure = _reason(path, exc)
             continue
         try:
-            _write_log(store, read, report, run_name)
+            if not opened:
+                opened.append(store())
+            _write_log(opened[0], read, report, run_name)
         except _Refused as exc:
             report.failure = str(exc)
         finally:
