@@ -10,6 +10,11 @@ from .stats import EXTRA_SECTIONS
 _OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
 
 
+def _root(name: str, value):
+    """An option given before the command (`af-tui --db X export …`) when the command's own is not."""
+    return value if value is not None else click.get_current_context().find_root().params.get(name)
+
+
 @cli.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=True, path_type=str))
@@ -35,6 +40,7 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     \b
     af-tui export labels.csv --labeled-only --annotator alice
     af-tui export all.jsonl --run pilot --outcome complied"""
+    db_path = _root("db_path", db_path)
     from ..export import ExportFilter
     from ..export import export as do_export
     from ..store import Store
@@ -58,6 +64,7 @@ def merge(db_path, others):
 
     \b
     af-tui merge alice.sqlite bob.sqlite --db team.sqlite"""
+    db_path = _root("db_path", db_path)
     from ..merge import merge_store, open_source
     from ..store import Store
 
@@ -87,6 +94,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
 
     Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
     the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
+    db_path = _root("db_path", db_path)
     from ..config import load_config, resolve_annotator
     from ..labels import QueueFilter
     from ..store import Store
@@ -105,7 +113,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
             raise AfError("no samples match this queue; widen it (e.g. --outcome any) or label from the explorer")
     keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
     # `af-tui --annotator NAME label` works too
-    annotator = annotator or click.get_current_context().find_root().params.get("annotator")
+    annotator = _root("annotator", annotator)
     LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
              order="random" if random_seed is not None else "order", seed=random_seed).run()
 
@@ -119,6 +127,7 @@ def agreement(db_path, run_name, models, as_json):
     """Agreement between annotators on their current labels: Cohen's kappa for each pair on the verdict and
     each criterion (with a 95% interval and the share agreed), Krippendorff's alpha over all; n is the
     number of samples each figure rests on. `af-tui stats` shows the same table when there are labels."""
+    db_path = _root("db_path", db_path)
     import json
 
     from ..agreement import agreement_report, agreement_table
