@@ -142,3 +142,18 @@ def agreement_table(report: dict):
         table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), f.replace("_", " "), _fmt(o["alpha"]),
                       "", "", str(o["n"]))
     return table
+
+
+def agreement_line(report: dict) -> str:
+    """One line for a panel caption: the verdict's alpha over all annotators and each pair's kappa, with n.
+    Empty when fewer than two annotators have labeled."""
+    if len(report["annotators"]) < 2:
+        return ""
+    o = report["overall"]["verdict"]
+    parts = [f"verdict agreement: α {_fmt(o['alpha'])} (n {o['n']}, {o['raters']} annotators)"]
+    for pair in report["pairs"][:3]:
+        k = pair["fields"]["verdict"]
+        parts.append(f"κ {pair['a']}×{pair['b']} {_fmt(k['kappa'])} (n {k['n']})")
+    if len(report["pairs"]) > 3:
+        parts.append(f"… {len(report['pairs']) - 3} more pairs (af-tui agreement)")
+    return " · ".join(parts)

@@ -3,7 +3,14 @@
 import pytest
 from label_store import make_store, sample_id
 
-from af_tui.agreement import agreement_report, agreement_table, cohen_kappa, confusion, krippendorff_alpha
+from af_tui.agreement import (
+    agreement_line,
+    agreement_report,
+    agreement_table,
+    cohen_kappa,
+    confusion,
+    krippendorff_alpha,
+)
 from af_tui.labels import save_label
 
 
@@ -62,6 +69,8 @@ def test_report_on_two_annotators_hand_computed(tmp_path):
     assert report["overall"]["verdict"]["n"] == 10 and report["overall"]["verdict"]["alpha"] is not None
     table = agreement_table(report)
     assert table.row_count == 10
+    line = agreement_line(report)
+    assert line.startswith("verdict agreement: α ") and "κ x×y 0.44 (n 10)" in line
 
 
 def test_cli_agreement_and_stats_section(tmp_path, capsys):
