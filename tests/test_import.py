@@ -356,7 +356,7 @@ def test_missing_inspect_says_how_to_install(built, db_path, capsys, monkeypatch
     assert not db_path.exists()
 
 
-def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, db_path, read_path):
+def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, db_path, read_path, capsys):
     from inspect_ai.log import read_eval_log, write_eval_log
     from inspect_ai.model import ChatMessageAssistant
 
@@ -386,6 +386,13 @@ def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, d
         (report,) = inspect_log.import_logs(store, [path])
         assert (report.added, report.present) == (0, 12)
         assert len(store.runs()) == 1
+        direct = outcome_counts(store)
+    # the statistics (kept by triggers) follow the replaced error row too
+    code, out, err = af(capsys, "stats", "--db", str(db_path), "--json")
+    assert code == 0, err
+    for row in json.loads(out):
+        expected = direct[(row["model"], row["tier"])]
+        assert all(row[o] == expected[o] for o in experiment.OUTCOMES)
 
 
 def test_run_option_pools_logs_and_refuses_a_run_of_another_kind(built, db_path):
