@@ -426,6 +426,8 @@ async def execute_workers(spec: RunSpec, store: Store, workers: int, child_args:
             stopping = False
             while not all(w.done() for w in waits):
                 await asyncio.wait(waits, timeout=0.5)
+                if any(w.done() and w.result() not in (0, 1, 130) for w in waits):
+                    stop.set()  # a worker met a failure every call would repeat: stop the others too
                 if stop.is_set() and not stopping:
                     stopping = True
                     for c in children:

@@ -237,3 +237,16 @@ def test_workers_share_the_run_without_duplicates(env, realdata, system_prompt_f
     assert all(outcome == expected_outcome(text, tier) for _, tier, outcome, _, text in rows)
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT status, planned FROM runs").fetchall() == [("done", 30)]
+
+
+def test_workers_stop_together_on_a_bad_key(env, realdata, system_prompt_file, db_path):
+    with FakeServer(schedule=lambda n, m: 401) as server:
+        proc = _af(["run", "--model", "openai/x", "--api-base", server.url, "--dataset",
+                    str(realdata / "harmful_behaviors.csv"), "--system-prompt", str(system_prompt_file),
+                    "--limit", "50", "--workers", "2", "--db", str(db_path)], env)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("af-tui: error: ") and "openai/x" in last
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+    assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0

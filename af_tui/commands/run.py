@@ -202,8 +202,8 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               help="Run name; the same name resumes (default: the models and today's date).")
 @db_option
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Processes sharing the run (litellm costs about 8 ms of CPU a call: one process does about "
-                   "100 calls/s); --concurrency is split among them.")
+              help="Processes sharing the run (litellm costs 4-8 ms of CPU a call, so one process does at most "
+                   "about 200 calls/s); --concurrency is split among them.")
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
@@ -257,6 +257,9 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     if shard_of:
         _execute(spec, db, resume, shard=shard_of)
         return
+    from ..store import Store
+
+    Store(db).close()  # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if workers > 1:
         child = _argv(models, system_prompts, user_template, dataset, limit, epochs,
