@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks (no model, no internet).
 
     with FakeServer(latency=0.1, schedule=[429, 500]) as server:   # a thread; server.url ends in /v1
-        ...  # litellm with model="openai/x", api_base=server.url
+        ...  # litellm with model="openai/x", api_base=server.url   (or the pytest fixture `fake_server`)
     server.requests                                                # requests received (attempts)
 
 Replies come from `script(messages) -> str` (default `af_script`: the helpful-only experiment, free tier
@@ -188,6 +188,18 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+try:  # as a pytest fixture: `from fakeserver import fake_server` in a test module
+    import pytest
+
+    @pytest.fixture
+    def fake_server():
+        """A FakeServer with af_script and no faults; set its knobs (latency, schedule, ...) in the test."""
+        with FakeServer() as server:
+            yield server
+except ImportError:  # run as a script without pytest installed
+    pass
 
 
 def main() -> None:
