@@ -60,7 +60,10 @@ async def measure(db: Path) -> dict:
             if time.perf_counter() > deadline:
                 raise RuntimeError("timed out")
             await asyncio.sleep(0.001)
-        await pilot.pause()  # one more turn of the loop: the refresh reaches the (headless) screen
+        # Let the widgets handle what is queued, then draw the screen now (what the next frame would do).
+        # (Not pilot.pause(): it waits for the whole process to go idle, i.e. for background workers.)
+        await pilot._wait_for_screen()
+        app.screen._on_timer_update()
 
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.first_rows_at is not None and page_ready())

@@ -61,7 +61,8 @@ class ExplorerApp(App):
     def __init__(self, db_path: str | Path | None = None, *, run_process=None, annotator: str | None = None,
                  config: Config | None = None, poll_s: float = POLL_S) -> None:
         super().__init__()
-        self.db_path = Store(db_path, create=False).path  # resolves --db / AF_TUI_DB and checks the store
+        with Store(db_path, create=False) as store:  # resolves --db / AF_TUI_DB and checks the store
+            self.db_path = store.path
         self.run_process = run_process
         self.annotator = resolve_annotator(annotator)
         self.config = config or load_config()
@@ -73,6 +74,8 @@ class ExplorerApp(App):
         self._pool_lock = threading.Lock()
         self._generation = 0
         self._newest_sample = 0
+        self._ids_db: sqlite3.Connection | None = None  # the ids queries' own connection
+        self._ids_lock = threading.Lock()
         self._busy: set[str] = set()
         self._pending: set[str] = set()
         # Figures for bench/bench_app.py and the tests.
@@ -99,6 +102,8 @@ class ExplorerApp(App):
         self._watch()
 
     def on_unmount(self) -> None:
+        if self._ids_db is not None:
+            self._ids_db.interrupt()
         with self._pool_lock:
             for conn in self._pool:
                 conn.close()
@@ -203,40 +208,54 @@ class ExplorerApp(App):
     # -- the pairs list --------------------------------------------------------------------------------
     def load_pair_ids(self, flt: q.PairFilter) -> None:
         self._generation += 1
+        if self._ids_db is not None and self._ids_lock.locked():
+            self._ids_db.interrupt()  # the previous filter's answer is not wanted: free the CPU for this one
         self._load_ids(self._generation, flt)
 
     @work(thread=True, exclusive=True, group="ids")
     def _load_ids(self, generation: int, flt: q.PairFilter) -> None:
         started = time.perf_counter()
-        worker = get_current_worker()
-        try:
-            with self.connection() as conn:
-                conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
-                newest = q.last_sample_id(conn)
-                total = q.total_pairs(conn)
-                ids = None
-                if not flt.search:
-                    # A large list: paint the first screenful at once (counting is cheap inside SQLite),
-                    # then bring the rest of the ids; a search is run once.
-                    count = q.count_pairs(conn, flt)
-                    head = q.pair_ids(conn, flt, limit=HEAD_ROWS)
-                    rows = q.pair_rows(conn, list(head[:FIRST_PAGE]))
-                    if len(head) < count:
-                        self.post_message(PairIdsLoaded(generation, flt, head, total, newest,
-                                                        time.perf_counter() - started, count, rows))
-                        if worker.is_cancelled:
-                            return
-                        head.extend(q.pair_ids(conn, flt, after_id=head[-1]))
-                    ids = head
-                if ids is None:
-                    ids = q.pair_ids(conn, flt)
-                    rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
-                conn.rollback()
-        except sqlite3.Error as exc:
-            self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
-            return
-        self.post_message(PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
-                                        rows=rows))
+        # One connection for the ids queries, one query at a time: a newer filter interrupts the older
+        # query on it (sqlite3 interrupt) and waits here for it to let go.
+        with self._ids_lock:
+            if generation != self._generation:
+                return
+            try:
+                if self._ids_db is None:
+                    self._ids_db = Store(self.db_path, create=False, check_same_thread=False).conn
+                conn = self._ids_db
+                answer = self._read_ids(conn, generation, flt, started)
+            except sqlite3.Error as exc:
+                if generation == self._generation:  # else: interrupted by a newer filter
+                    self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
+                return
+            finally:
+                if self._ids_db is not None and self._ids_db.in_transaction:
+                    self._ids_db.rollback()
+        if answer is not None:
+            self.post_message(answer)
+
+    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: q.PairFilter,
+                  started: float) -> PairIdsLoaded | None:
+        conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
+        newest = q.last_sample_id(conn)
+        total = q.total_pairs(conn)
+        if flt.search:  # a search runs once
+            ids = q.pair_ids(conn, flt)
+        else:
+            # A large list: paint the first screenful at once (counting is cheap inside SQLite), then
+            # bring the rest of the ids.
+            count = q.count_pairs(conn, flt)
+            ids = q.pair_ids(conn, flt, limit=HEAD_ROWS)
+            if len(ids) < count:
+                rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
+                self.post_message(PairIdsLoaded(generation, flt, ids, total, newest,
+                                                time.perf_counter() - started, count, rows))
+                if generation != self._generation:
+                    return None
+                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1]))
+        rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
+        return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started, rows=rows)
 
     def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
         if message.generation != self._generation:

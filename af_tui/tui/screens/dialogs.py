@@ -16,6 +16,7 @@ class StopRunScreen(ModalScreen[bool | None]):
     StopRunScreen { align: center middle; }
     StopRunScreen > Vertical { width: 64; height: auto; border: thick $warning; background: $surface;
                                padding: 1 2; }
+    StopRunScreen Label { width: 100%; }
     StopRunScreen Horizontal { height: auto; margin-top: 1; }
     StopRunScreen Button { margin-right: 2; }
     """
@@ -58,6 +59,7 @@ Pairs list
 Pair view
   ↑/↓ PgUp/PgDn  scroll      Tab  other tier    s  scroll both tiers together or apart
   n/p      next/previous pair    t  raw transcript    c  copy the pair    z  fold/unfold all
+  (more keys of the pair view — labeling, export — are in its footer)
 Everywhere
   Ctrl+P   command palette (themes, every action)     F1  key panel     q  quit
 
@@ -72,6 +74,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen { align: center middle; }
     HelpScreen > Vertical { width: 104; max-width: 100%; height: auto; max-height: 90%;
                             border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen VerticalScroll { height: auto; max-height: 100%; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close")]
 

@@ -82,7 +82,9 @@ class MainScreen(Screen):
         self.app.load_pair_ids(flt)
 
     def update_status(self, pending: bool = False) -> None:
-        pairs = self.query_one(PairsList)
+        pairs = self.pairs
+        if pairs is None or not pairs.is_attached:
+            return  # the app is shutting down and a late answer came in
         text = Text()
         if pending:
             text.append("filtering… ", style="dim italic")

@@ -63,12 +63,14 @@ class RunMonitor(Static):
                 text.append(f" · {run.errors} errors", style="bold red")
             if not run.fresh:
                 text.append("  (no heartbeat for a minute: is the run still alive?)", style="red")
-            for model in run.models:
-                text.append("\n   ")
+            # All models on one line (the list below needs the room); errors get a line each.
+            text.append("\n   ")
+            for i, model in enumerate(run.models):
                 planned = f"/{model.planned}" if model.planned else ""
-                text.append(f"{one_line(model.model, 40)}: {model.done}{planned}")
+                text.append(("  ·  " if i else "") + f"{one_line(model.model, 40)} {model.done}{planned}")
+            for model in run.models:
                 if model.errors:
-                    text.append(f" · {model.errors} errors, last: ", style="red")
+                    text.append(f"\n   {one_line(model.model, 40)}: {model.errors} errors, last: ", style="red")
                     text.append(one_line(model.last_error, 100), style="red")
             text.append("\n")
         text.rstrip()
