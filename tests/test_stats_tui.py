@@ -121,3 +121,27 @@ async def test_explorer_opens_the_chart_and_feeds_it(db_path):
             if chart.data[0].valid("free") == 9:
                 break
         assert chart.data[0].valid("free") == 9
+
+
+class FedChartApp(App):
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_mount(self):
+        self.push_screen(ChartScreen(self.data))
+
+
+def test_snapshot_chart_screen(db_path, snap_compare):
+    data = _fill(db_path, ["sim/faker", "sim/refuser", HOSTILE], 12)
+    with Store(db_path) as store:  # verdicts on some free-tier compliances: the AF part is shaded
+        ids = [r[0] for r in store.conn.execute(
+            "SELECT id FROM samples WHERE model = 'sim/faker' AND tier = 'free' AND outcome = 'complied'")]
+        with store.conn:
+            for i, sid in enumerate(ids):
+                store.conn.execute("INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, verdict, "
+                                   "created_at) VALUES (?, ?, 'sim/judge', 'p', ?, 1)",
+                                   (f"u{sid}", sid, "alignment_faking" if i % 2 else "not_alignment_faking"))
+        data = compute(store.conn, af_source="judge")
+    assert next(s for s in data if s.model == "sim/faker").af["free"].judged == len(ids)
+    assert snap_compare(FedChartApp(data), terminal_size=(100, 36))

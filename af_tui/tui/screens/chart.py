@@ -105,6 +105,8 @@ class Chart(Widget):
 class ChartScreen(Screen):
     """Opened from the explorer; the app calls update_stats whenever the statistics are read again."""
 
+    TITLE = "af-tui — chart"
+    SUB_TITLE = "outcomes per model and tier, live"
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="chart.back", tooltip="Back to the explorer")]
 
     def __init__(self, data: list[SliceStats] | None = None) -> None:
