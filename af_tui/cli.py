@@ -50,6 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("af-tui: stopped", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # click's own usage errors (a bad number, a missing argument) in af-tui's one line, not four.
+        where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`af-tui --help`"
+        click.echo(f"af-tui: error: {' '.join(exc.format_message().split())} (see {where})", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
