@@ -8,6 +8,7 @@ new samples, the rows in view, the statistics, the run monitor.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -70,6 +71,8 @@ class ExplorerApp(App):
         self.stop_run = False  # set when the user chose to stop the run on quit (launch.py does it)
         self.main = MainScreen()
         self.sub_title = self.db_path.name
+        if os.environ.get("AF_TUI_SERVED"):  # a browser tab of `af-tui serve`: say whose labels this tab saves
+            self.sub_title += f" · annotator {self.annotator}"
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._generation = 0

@@ -19,10 +19,13 @@ COLUMNS = (
     ("run", "run"), ("model", "model"), ("variant", "variant"),
     ("free_n", "free n"), ("free_rates", "free C/R/F %"),
     ("paid_n", "paid n"), ("paid_rates", "paid C/R/F %"),
-    ("gap", "gap free−paid [95% CI]"), ("p", "p"), ("method", "method"), ("af", "AF | free complied"),
+    ("gap", "gap pp [95% CI]"), ("p", "p"), ("method", "test"), ("af", "AF free"),
     ("status", ""),
 )
-METHOD = {"paired": "paired·McNemar", "paired, clustered by request": "clustered·t", "unpaired": "unpaired"}
+# The test behind p: paired (McNemar), clustered by request (t), or unpaired (no test, Newcombe interval).
+METHOD = {"paired": "McNemar", "paired, clustered by request": "clustered t", "unpaired": "unpaired"}
+# Columns left out while every row has the same value (the panel's title would say it; width is scarce).
+OPTIONAL = ("run", "variant")
 
 
 def _n(sl: SliceStats, tier: str) -> str:
@@ -42,7 +45,7 @@ def row_cells(sl: SliceStats) -> dict[str, Text]:
     """The panel's cells for one slice (pure: the tests read them)."""
     gap = "–"
     if sl.gap is not None:
-        gap = f"{100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
+        gap = f"{100 * sl.gap:+.1f} [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
     p = "–" if sl.p_value is None else ("<0.001" if sl.p_value < 1e-3 else f"{sl.p_value:.3f}")
     af = sl.af.get("free")
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
@@ -67,24 +70,31 @@ class StatsPanel(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label in COLUMNS:
-            self.add_column(Text(label), key=key)
+        self._columns: tuple[str, ...] = ()
 
     def update_stats(self, data: list[SliceStats]) -> None:
         keys = [f"{sl.run}\x1f{sl.model}\x1f{sl.variant}" for sl in data]
+        columns = tuple(k for k, _ in COLUMNS
+                        if k not in OPTIONAL or len({getattr(sl, k) for sl in data}) > 1)
         current = [row.key.value for row in self.ordered_rows]
-        if keys == current:
+        if keys == current and columns == self._columns:
             # Same slices: change the cells in place (no flicker, cursor and scroll untouched).
             for key, sl in zip(keys, data, strict=True):
                 for col, cell in row_cells(sl).items():
-                    self.update_cell(key, col, cell, update_width=True)
+                    if col in columns:
+                        self.update_cell(key, col, cell, update_width=True)
             return
         scroll = (self.scroll_x, self.scroll_y)
         selected = current[self.cursor_row] if current and 0 <= self.cursor_row < len(current) else None
-        self.clear()
+        self.clear(columns=columns != self._columns)
+        if columns != self._columns:
+            labels = dict(COLUMNS)
+            for key in columns:
+                self.add_column(Text(labels[key]), key=key)
+            self._columns = columns
         for key, sl in zip(keys, data, strict=True):
             cells = row_cells(sl)
-            self.add_row(*(cells[k] for k, _ in COLUMNS), key=key)
+            self.add_row(*(cells[k] for k in columns), key=key)
         if selected in keys:
             self.move_cursor(row=keys.index(selected), animate=False, scroll=False)
         self.scroll_to(*scroll, animate=False)
