@@ -108,7 +108,8 @@ def _p(p: float | None) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def _load(db_path, run_name, models, by, af_source, judge_model):
+def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
+    """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
     from ..stats import compute
     from ..store import Store
 
@@ -118,10 +119,11 @@ def _load(db_path, run_name, models, by, af_source, judge_model):
             raise AfError(f"no run named {run_name!r} in {store.path} (runs: {names})")
         slices = compute(store.conn, run=run_name, models=list(models) or None, by=by,
                          af_source=af_source, judge_model=judge_model)
-    if not slices:
+    if not slices and (run_name or models or require):
         what = " and ".join(filter(None, [run_name and f"run {run_name!r}",
                                           models and f"model(s) {', '.join(models)}"]))
-        raise AfError(f"no samples{' for ' + what if what else ''}; check --run / --model (see `af-tui stats`)")
+        hint = "check --run / --model (see `af-tui stats`)" if what else "run `af-tui demo` or `af-tui run` first"
+        raise AfError(f"no samples{' for ' + what if what else ' in the store'}; {hint}")
     return slices
 
 
@@ -172,11 +174,14 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
             import csv
             import sys
 
-            keys = list(rows[0]) if rows else []
+            keys = list(rows[0]) if rows else list(BASE_KEYS)
             writer = csv.writer(sys.stdout, lineterminator="\n")
             writer.writerow(keys)
             for row in rows:
                 writer.writerow([csv_cell(row[k]) for k in keys])
+        return
+    if not slices:
+        click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")
         return
     _print_tables(slices, comps, by)
     # Further tables from other features (e.g. inter-annotator agreement) go here, after the figures:
@@ -288,7 +293,7 @@ def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str,
     path = check_output(Path(out))
     if not 1 <= width <= 20:
         raise AfError(f"--width {width} is not a figure width; give inches between 1 and 20")
-    slices = _load(db_path, run_name, models, "run", af_source, None)
+    slices = _load(db_path, run_name, models, "run", af_source, None, require=True)
     if models:
         order = {m: i for i, m in enumerate(models)}
         slices.sort(key=lambda s: order.get(s.model, len(order)))
