@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+from array import array
 from bisect import bisect_left
 from contextlib import contextmanager
 from pathlib import Path
@@ -251,14 +252,31 @@ class ExplorerApp(App):
             count = q.count_pairs(conn, flt)
             ids = q.pair_ids(conn, flt, limit=HEAD_ROWS)
             if len(ids) < count:
+                # The rest comes once this screenful is drawn (see on_pair_ids_loaded): reading 100k ids
+                # takes CPU that the first paint needs more.
                 rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
-                self.post_message(PairIdsLoaded(generation, flt, ids, total, newest,
-                                                time.perf_counter() - started, count, rows))
-                if generation != self._generation:
-                    return None
-                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1]))
+                return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
+                                     count, rows)
         rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
         return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started, rows=rows)
+
+    @work(thread=True, exclusive=True, group="ids-rest")
+    def _load_rest(self, head: PairIdsLoaded) -> None:
+        """The ids after the first screenful. Read in a later snapshot: pairs changed in between are put
+        right by the live update, which starts from the head's snapshot (head.newest_sample)."""
+        started = time.perf_counter()
+        with self._ids_lock:
+            if head.generation != self._generation:
+                return
+            try:
+                ids = array("q", head.ids)
+                ids.extend(q.pair_ids(self._ids_db, head.flt, after_id=ids[-1]))
+            except sqlite3.Error as exc:
+                if head.generation == self._generation:
+                    self._failed("filtering the pairs", exc)
+                return
+        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.newest_sample,
+                                        head.seconds + time.perf_counter() - started))
 
     def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
         if message.generation != self._generation:
@@ -275,7 +293,9 @@ class ExplorerApp(App):
         pairs.set_ids(message.ids, count=message.count)
         self.list_version += 1
         self.main.update_status()
-        if message.complete and self.changes_seen:
+        if not message.complete:
+            self.call_after_refresh(self._load_rest, message)
+        elif self.changes_seen:
             self._kick("changes")  # catch up with commits made while the list was loading
 
     @work(thread=True, group="changes")
@@ -312,7 +332,10 @@ class ExplorerApp(App):
                 added = True
             elif pair_id not in message.keep and present:
                 del ids[i]
-        pairs.forget(message.changed)
+        # Rows in view are being read again (on_store_changed) and stay on screen until then; cached rows
+        # out of view are dropped, to be read when shown.
+        visible = set(pairs.visible_ids())
+        pairs.forget([pair_id for pair_id in message.changed if pair_id not in visible])
         pairs.set_ids(ids)
         if added and pairs.follow:
             pairs.move_to(len(ids) - 1)
