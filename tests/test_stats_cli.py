@@ -122,3 +122,13 @@ def test_plot_without_matplotlib_is_one_line(store_path, tmp_path, capsys, monke
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     code, _, err = _run(["plot", str(tmp_path / "f.png"), "--db", store_path], capsys)
     assert code == 2 and "af-tui[plot]" in err
+
+
+def test_empty_store_has_no_rows_and_no_figure(db_path, tmp_path, capsys):
+    Store(db_path).close()
+    code, out, _ = _run(["stats", "--db", str(db_path), "--json"], capsys)
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = _run(["stats", "--db", str(db_path), "--csv"], capsys)
+    assert code == 0 and out.strip() == ",".join(BASE_KEYS)
+    code, _, err = _run(["plot", str(tmp_path / "f.png"), "--db", str(db_path)], capsys)
+    assert code == 2 and "no samples in the store" in err and not (tmp_path / "f.png").exists()
