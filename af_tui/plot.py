@@ -51,6 +51,12 @@ def bar_rows(slices: list[SliceStats]) -> list[dict]:
     return rows
 
 
+def _pp(x: float) -> str:
+    """Percentage points, signed, without a "-0"."""
+    text = f"{100 * x:+.0f}"
+    return "0" if text in ("+0", "-0") else text
+
+
 def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Path:
     try:
         import matplotlib
@@ -95,16 +101,18 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
                     transform=ax.get_yaxis_transform())
         ax.set_yticks(ys, [f"{r['tier']}" for r in rows], fontsize=6)
         # Model names sit left of their pair of bars.
+        # Model names sit left of their bars, a fixed distance in points past the tier labels.
+        name_at = {"xycoords": ax.get_yaxis_transform(), "textcoords": "offset points", "ha": "right"}
         for label in models:
             members = [(yy, r) for yy, r in zip(ys, rows, strict=True) if r["label"] == label]
             mid = sum(yy for yy, _ in members) / len(members)
-            ax.text(-0.16, mid, label, ha="right", va="bottom" if members[0][1]["gap"] else "center",
-                    fontsize=6.5, transform=ax.get_yaxis_transform())
             gap = members[0][1]["gap"]
+            ax.annotate(label, xy=(0, mid), xytext=(-24, 0), va="bottom" if gap else "center",
+                        fontsize=6.5, **name_at)
             if gap is not None:  # the headline figure of the model, under its name
-                ax.text(-0.16, mid + 0.1, f"gap {100 * gap.estimate:+.0f} pp\n[{100 * gap.low:+.0f}, "
-                        f"{100 * gap.high:+.0f}]", ha="right", va="top", fontsize=5.5, color="#444444",
-                        transform=ax.get_yaxis_transform(), linespacing=1.1)
+                ax.annotate(f"gap {_pp(gap.estimate)} pp\n[{_pp(gap.low)}, {_pp(gap.high)}]", xy=(0, mid),
+                            xytext=(-24, -1), va="top", fontsize=5.5, color="#444444", linespacing=1.1,
+                            **name_at)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
