@@ -100,8 +100,14 @@ class ExplorerApp(App):
             self.theme = self.config.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.load_pair_ids(self.main.flt)
-        self._kick("stats")
         self._kick("monitor")
+        # The statistics wait for the first screenful of pairs (their first run imports scipy, which
+        # competes with the first paint for the CPU).
+        self.set_timer(2.0, self._first_stats)
+
+    def _first_stats(self) -> None:
+        if self.stats_version == 0 and "stats" not in self._busy:
+            self._kick("stats")
         self.set_interval(2.0, lambda: self._kick("monitor"))
         self._watch()
 
@@ -293,6 +299,8 @@ class ExplorerApp(App):
         pairs.set_ids(message.ids, count=message.count)
         self.list_version += 1
         self.main.update_status()
+        if self.stats_version == 0 and "stats" not in self._busy:
+            self.call_after_refresh(self._first_stats)
         if not message.complete:
             self.call_after_refresh(self._load_rest, message)
         elif self.changes_seen:
