@@ -112,7 +112,7 @@ def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_
                 for k in turns:
                     assert attempts[k][-1][1] == "ok"  # a fault was always followed by another attempt
         # With backoff: retries wait (full jitter up to 1 s, 2 s, ...), not hammer the server.
-        gaps = [b[0] - a[0] for seq in attempts.values() for a, b in zip(seq, seq[1:])
+        gaps = [b[0] - a[0] for seq in attempts.values() for a, b in zip(seq, seq[1:], strict=False)
                 if a[1] not in ("hang",)]
         assert gaps and sum(gaps) / len(gaps) > 0.2
 
