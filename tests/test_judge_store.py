@@ -140,6 +140,21 @@ def test_bad_input_gets_one_line_and_stores_nothing(store_path, args, words, mon
     assert rows(store_path) == []
 
 
+def test_unreachable_api_base_and_the_demo_store_hint(store_path, tmp_path):
+    env = {**os.environ, "AF_TUI_DB": ""}
+    proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--db", str(store_path), "--model", "openai/x",
+                           "--api-base", "http://127.0.0.1:9/v1"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 2 and "cannot reach --api-base" in proc.stderr and rows(store_path) == []
+    # a newcomer ran `af-tui demo` (db/demo.sqlite) and then `af-tui judge` with no --db
+    (tmp_path / "db").mkdir()
+    Store(tmp_path / "db" / "demo.sqlite").close()
+    proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--model", "sim/judge"], capture_output=True,
+                          text=True, env=env, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "add --db db/demo.sqlite" in proc.stderr
+    assert not (tmp_path / "db" / "af_tui.sqlite").exists()
+
+
 def test_missing_store_is_not_created(tmp_path):
     assert af("judge", "--db", str(tmp_path / "none.sqlite"), "--model", "sim/judge") == 2
     assert not (tmp_path / "none.sqlite").exists()
