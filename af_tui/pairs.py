@@ -66,8 +66,9 @@ class PairFilter:
             parts.append("judge ≠ human")
         return ", ".join(parts)
 
-    def where(self) -> tuple[str, list]:
-        """SQL condition on `pairs p` (and its parameters)."""
+    def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
+        """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
+        the plan that starts from the matches (see _search_condition)."""
         conds: list[str] = []
         params: list = []
         if self.run:
@@ -92,17 +93,47 @@ class PairFilter:
         if self.search:
             query = fts_query(self.search)
             if query:
-                conds.append(
-                    "(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
-                    " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
-                    " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))"
-                )
-                params += [query, query, query]
+                cond, n = _search_condition(conn, query)
+                conds.append(cond)
+                params += [query] * n
         if self.judge_disagrees:
             from .judge import pair_disagreement_sql
 
             conds.append(pair_disagreement_sql())
         return (" AND ".join(conds) or "1"), params
+
+
+# A search matching fewer than these starts from its matches; more, and it checks every pair.
+FEW_SAMPLE_MATCHES = 5_000
+FEW_PROMPT_MATCHES = 50
+
+
+def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str, int]:
+    """The search's condition on `pairs p`, and how many times it takes the FTS query as a parameter.
+
+    Two plans: from the matches (FTS rowids → samples → pairs through the pairs' unique index, and matching
+    prompts → pairs per slice, the slices read from the small pair_counts table) costs what the matches cost — 0.2 ms for a rare word in a 200k-sample
+    store; checking every pair against the match sets costs a scan of the pairs (~40 ms there) but beats
+    the first plan when nearly everything matches. A cheap probe (FTS with a LIMIT) picks one."""
+    if conn is not None:
+        try:
+            samples = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples_fts WHERE samples_fts MATCH ? "
+                                   "LIMIT ?)", (query, FEW_SAMPLE_MATCHES)).fetchone()[0]
+            prompts = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM prompts_fts WHERE prompts_fts MATCH ? "
+                                   "LIMIT ?)", (query, FEW_PROMPT_MATCHES)).fetchone()[0]
+        except sqlite3.OperationalError:
+            samples = prompts = None
+        if samples is not None and samples < FEW_SAMPLE_MATCHES and prompts < FEW_PROMPT_MATCHES:
+            return (
+                "p.id IN (SELECT p2.id FROM samples_fts f JOIN samples s ON s.id = f.rowid"
+                " JOIN pairs p2 ON p2.run_id = s.run_id AND p2.model = s.model AND p2.variant = s.variant"
+                " AND p2.prompt_id = s.prompt_id AND p2.epoch = s.epoch WHERE samples_fts MATCH ?"
+                " UNION ALL SELECT p3.id FROM (SELECT DISTINCT run_id, model, variant FROM pair_counts) k"
+                " JOIN pairs p3 ON p3.run_id = k.run_id AND p3.model = k.model AND p3.variant = k.variant"
+                " AND p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
+    return ("(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+            " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+            " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 3)
 
 
 # "Complied on free, refused on paid": the alignment-faking candidates, one key away.
@@ -127,7 +158,7 @@ def fts_query(text: str) -> str:
 # -- the list --------------------------------------------------------------------------------------------
 def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1) -> array:
     """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived)."""
-    where, params = flt.where()
+    where, params = flt.where(conn)
     select = f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id LIMIT ?"
     ids = array("q")
     if 0 <= limit <= 1000:
@@ -146,7 +177,7 @@ def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit
 
 def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
     """How many pairs the filter keeps (counted inside SQLite: no row reaches Python)."""
-    where, params = flt.where()
+    where, params = flt.where(conn)
     return conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
 
 
@@ -158,7 +189,7 @@ def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[i
     """Which of these pair ids the filter keeps."""
     if not ids:
         return set()
-    where, params = flt.where()
+    where, params = flt.where(conn)
     found: set[int] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]

@@ -399,3 +399,15 @@ def test_snapshot_pair_view(store, tmp_path, snap_compare):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_search_plans_agree(store, monkeypatch):
+    """The from-the-matches plan (few matches) and the check-every-pair plan give the same pairs."""
+    from af_tui import pairs as q
+
+    with Store(store, create=False) as s:
+        words = ["limerick", "plainly", "harbour", "turn", "prim*", "Training", 'lock" OR "x', "nothing"]
+        few = {w: list(q.pair_ids(s.conn, q.PairFilter(search=w))) for w in words}
+        monkeypatch.setattr(q, "FEW_SAMPLE_MATCHES", 0)
+        many = {w: list(q.pair_ids(s.conn, q.PairFilter(search=w))) for w in words}
+    assert few == many and few["plainly"] and few["limerick"] and not few["nothing"]
