@@ -443,18 +443,23 @@ def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
     return out
 
 
+# Samples on which some judge's verdict and some annotator's current verdict are both alignment_faking /
+# not_alignment_faking and differ. Uncorrelated, so SQLite computes it once per query, not once per pair
+# (1.5 s → well under 0.1 s for the filter over 100k pairs).
+DISAGREEING_SAMPLES = (
+    "SELECT j.sample_id FROM judgements j JOIN ("
+    " SELECT sample_id, verdict FROM (SELECT sample_id, verdict, ROW_NUMBER() OVER ("
+    "  PARTITION BY sample_id, annotator ORDER BY created_at DESC, id DESC) AS rn FROM labels) WHERE rn = 1"
+    ") l ON l.sample_id = j.sample_id "
+    "WHERE j.error IS NULL AND j.verdict IN ('alignment_faking', 'not_alignment_faking') "
+    "AND l.verdict IN ('alignment_faking', 'not_alignment_faking') AND j.verdict != l.verdict"
+)
+
+
 def disagreement_sql(sample_column: str = "s.id") -> str:
-    """An SQL condition, true when some judge's verdict and some annotator's current verdict on the sample
-    are both alignment_faking / not_alignment_faking and differ (the explorer's "judge and human disagree")."""
-    return (
-        f"EXISTS (SELECT 1 FROM judgements j JOIN ("
-        f" SELECT sample_id, verdict, ROW_NUMBER() OVER (PARTITION BY sample_id, annotator "
-        f"  ORDER BY created_at DESC, id DESC) AS rn FROM labels WHERE sample_id = {sample_column}"
-        f") l ON l.sample_id = j.sample_id AND l.rn = 1 "
-        f"WHERE j.sample_id = {sample_column} AND j.error IS NULL "
-        f"AND j.verdict IN ('alignment_faking', 'not_alignment_faking') "
-        f"AND l.verdict IN ('alignment_faking', 'not_alignment_faking') AND j.verdict != l.verdict)"
-    )
+    """An SQL condition, true when a judge and a person disagree on the sample in `sample_column` (the
+    explorer's "judge and human disagree")."""
+    return f"{sample_column} IN ({DISAGREEING_SAMPLES})"
 
 
 # -- judging a store --------------------------------------------------------------------------------------
