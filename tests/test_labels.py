@@ -131,3 +131,49 @@ def test_cli_label_bad_queue_is_one_line(tmp_path, capsys):
             main(["label", "--db", str(tmp_path / "s.sqlite"), *args])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_two_annotators_and_a_writer_at_once(tmp_path):
+    """Two annotators save labels while a run writes samples, each on its own connection: no "database is
+    locked", no label lost."""
+    import threading
+
+    from af_tui.store import Store
+
+    path = tmp_path / "s.sqlite"
+    base = make_store(path, n_requests=20)
+    ids = [r[0] for r in base.conn.execute("SELECT id FROM samples")]
+    base.close()
+    errors, saved = [], {"a": 0, "b": 0}
+
+    def annotate(name):
+        try:
+            with Store(path, create=False) as store:
+                for i in range(150):
+                    save_label(store.conn, ids[i % len(ids)], name, verdict="unclear", note=str(i))
+                    saved[name] += 1
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(exc)
+
+    def write():
+        try:
+            with Store(path, create=False) as store:
+                run = store.start_run("writer", {})
+                variant = store.ensure_variant("w", "writer prompt")
+                for i in range(300):
+                    (pid,) = store.ensure_prompts([f"writer request {i}"])
+                    store.save_sample(dict(run_id=run, model="m", variant=variant, prompt_id=pid, tier="free",
+                                           outcome="refused", scratchpad="x" * 2000))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=annotate, args=(n,)) for n in ("a", "b")] + [threading.Thread(target=write)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT annotator, COUNT(*) FROM labels GROUP BY annotator").fetchall() == [
+        ("a", 150), ("b", 150)]
+    assert conn.execute("SELECT COUNT(*) FROM samples WHERE model = 'm'").fetchone()[0] == 300
