@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AfError
-from .labels import _NEWEST, OUTCOMES, TIERS, check_names
+from .labels import _NEWEST, OUTCOMES, TIERS, check_names, equals
 from .store import CRITERIA
 
 # The columns, in order; the README documents each.
@@ -106,12 +106,9 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> t
     if f.annotator:
         label_on.append("l.annotator = ?")
         params.append(f.annotator)
-    where = []
-    for column, value in (("r.name", f.run), ("s.model", f.model), ("s.variant", f.variant),
-                          ("s.tier", f.tier), ("s.outcome", f.outcome)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, where_params = equals(("r.name", f.run), ("s.model", f.model), ("s.variant", f.variant),
+                                 ("s.tier", f.tier), ("s.outcome", f.outcome))
+    params += where_params
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
     columns = [_column_sql(c, for_csv=for_csv) for c in COLUMNS]

@@ -55,6 +55,16 @@ class Label:
         )
 
 
+def equals(*filters: tuple[str, object]) -> tuple[list[str], list]:
+    """`column = ?` clauses and their parameters for the (column, value) filters that are set."""
+    where, params = [], []
+    for column, value in filters:
+        if value is not None and value != "":
+            where.append(f"{column} = ?")
+            params.append(value)
+    return where, params
+
+
 def _rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
@@ -118,16 +128,8 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
                    model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[dict]:
     """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
     what the AF-rate per model and tier and the agreement figures are computed from."""
-    where, params = ["l.verdict IS NOT NULL", _NEWEST], []
-    if annotator:
-        where.append("l.annotator = ?")
-        params.append(annotator)
-    if run:
-        where.append("r.name = ?")
-        params.append(run)
-    if model:
-        where.append("s.model = ?")
-        params.append(model)
+    where, params = equals(("l.annotator", annotator), ("r.name", run), ("s.model", model))
+    where += ["l.verdict IS NOT NULL", _NEWEST]
     if sample_ids is not None:
         ids = [int(i) for i in sample_ids]
         if not ids:
@@ -181,12 +183,8 @@ class QueueFilter:
     outcome: str | None = "complied"
 
     def sql(self) -> tuple[str, list]:
-        where, params = [], []
-        for column, value in (("r.name", self.run), ("s.model", self.model), ("s.variant", self.variant),
-                              ("s.tier", self.tier), ("s.outcome", self.outcome)):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
+        where, params = equals(("r.name", self.run), ("s.model", self.model), ("s.variant", self.variant),
+                               ("s.tier", self.tier), ("s.outcome", self.outcome))
         return (" WHERE " + " AND ".join(where)) if where else "", params
 
     def validate(self) -> None:

@@ -34,3 +34,14 @@ def sample_id(store: Store, prompt_index: int, tier: str, run: str = "r1") -> in
     return store.conn.execute(
         "SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_id WHERE r.name = ? AND s.prompt_index = ? "
         "AND s.tier = ?", (run, prompt_index, tier)).fetchone()[0]
+
+
+def run_cli(args: list[str]) -> int:
+    """af-tui's main() in this process; its exit code (0 when it returns)."""
+    from af_tui.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return exc.code
+    return 0

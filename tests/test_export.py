@@ -8,9 +8,8 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from label_store import make_store, sample_id
+from label_store import make_store, run_cli, sample_id
 
-from af_tui.cli import main
 from af_tui.errors import AfError
 from af_tui.export import COLUMNS, ExportFilter, export, neutralise
 from af_tui.labels import save_label
@@ -25,13 +24,6 @@ HOSTILE = {
     (2, "free"): ("multi\r\nline\r\nCRLF", "x" * 100_000),
 }
 
-
-def _run(args):
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def _unneutralise(v):
@@ -116,7 +108,7 @@ def test_filters_labeled_only_per_label_and_jsonl(labeled, tmp_path):
 def test_cli_export_and_bad_input(labeled, tmp_path, capsys):
     db = str(labeled.path)
     out = tmp_path / "cli.csv"
-    assert _run(["export", str(out), "--db", db, "--labeled-only"]) == 0
+    assert run_cli(["export", str(out), "--db", db, "--labeled-only"]) == 0
     assert "wrote 3 rows" in capsys.readouterr().err
     before = out.read_bytes()
     cases = [
@@ -132,7 +124,7 @@ def test_cli_export_and_bad_input(labeled, tmp_path, capsys):
         ([str(out), "--format", "xml"], "xml"),
     ]
     for args, message in cases:
-        code = _run(["export", *args, "--db", db])
+        code = run_cli(["export", *args, "--db", db])
         err = capsys.readouterr().err
         assert code != 0 and message in err, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

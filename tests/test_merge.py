@@ -4,10 +4,9 @@ overwriting; then their agreement against a hand-computed kappa; bad sources."""
 import sqlite3
 
 import pytest
-from label_store import make_store, sample_id
+from label_store import make_store, run_cli, sample_id
 
 from af_tui.agreement import agreement_report
-from af_tui.cli import main
 from af_tui.errors import AfError
 from af_tui.labels import current_labels, save_label
 from af_tui.merge import merge_store
@@ -20,13 +19,6 @@ def _copy(store, path):
     dest.close()
     return Store(path)
 
-
-def _run(args):
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 @pytest.fixture
@@ -94,7 +86,7 @@ def test_merge_never_overwrites_and_keeps_the_copy_unchanged(copies):
 def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):
     team, alice, bob = copies
     team.close()
-    assert _run(["merge", str(alice.path), str(bob.path), "--db", str(team.path)]) == 0
+    assert run_cli(["merge", str(alice.path), str(bob.path), "--db", str(team.path)]) == 0
     out = capsys.readouterr().out
     assert "8 labels merged, 0 already here, 0 unmatched" in out and "1 labeled samples of the copy" in out
     junk = tmp_path / "junk.sqlite"
@@ -111,7 +103,7 @@ def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):
     count = sqlite3.connect(team.path).execute("SELECT COUNT(*) FROM labels").fetchone()[0]
     for path, message in cases:
         # a bad copy after a good one: nothing is merged at all
-        code = _run(["merge", str(alice.path), str(path), "--db", str(team.path)])
+        code = run_cli(["merge", str(alice.path), str(path), "--db", str(team.path)])
         err = capsys.readouterr().err
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1, (path, err)
     assert sqlite3.connect(team.path).execute("SELECT COUNT(*) FROM labels").fetchone()[0] == count
