@@ -43,7 +43,7 @@ from .widgets.pairs_list import PairsList
 from .widgets.run_monitor import RunMonitor
 from .widgets.stats_panel import StatsPanel
 
-POLL_S = 0.25  # data_version checks: live updates reach the screen well within a second
+POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
 FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
 

@@ -27,6 +27,7 @@ class SamplePanel(VerticalScroll):
     SamplePanel > .tier-meta { color: $text-muted; }
     SamplePanel > .tier-error { color: $error; }
     SamplePanel Collapsible { padding-bottom: 0; }
+    SamplePanel Collapsible Contents { padding: 0 0 0 3; }  /* no blank line under each title */
     """
 
     def __init__(self, tier: str, **kwargs) -> None:
