@@ -411,3 +411,38 @@ def test_search_plans_agree(store, monkeypatch):
         monkeypatch.setattr(q, "FEW_SAMPLE_MATCHES", 0)
         many = {w: list(q.pair_ids(s.conn, q.PairFilter(search=w))) for w in words}
     assert few == many and few["plainly"] and few["limerick"] and not few["nothing"]
+
+
+async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
+    from af_tui.tui.screens.pair import PairScreen
+
+    db = tmp_path / "long.sqlite"
+    with Store(db) as s:
+        run_id = s.start_run("long", {})
+        s.ensure_variant("stand-in", SYSTEM)
+        [pid] = s.ensure_prompts(["A request with long answers."])
+        long = "\n".join(f"reasoning line {i}" for i in range(300))
+        samples = []
+        for tier, outcome in (("free", "complied"), ("paid", "refused")):
+            sample = _sample(run_id, "sim/faker", pid, 0, tier, outcome, "long")
+            sample["transcript"] = [{"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{long}"
+                                                                     "</SCRATCHPAD_REASONING>"}]
+            samples.append(sample)
+        s.save_samples(samples)
+    app = make_app(db, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+        await pilot.pause(0.2)
+        free, paid = app.screen.query_one("#free"), app.screen.query_one("#paid")
+        await pilot.press("pagedown", "pagedown")
+        await until(pilot, lambda: free.scroll_y > 0 and paid.scroll_y == free.scroll_y)
+        await pilot.press("s")  # apart
+        assert app.config.sync_scroll is False
+        before = paid.scroll_y
+        await pilot.press("pagedown")
+        await until(pilot, lambda: free.scroll_y > before)
+        assert paid.scroll_y == before
+        await pilot.press("z")  # fold everything: both columns get short
+        await until(pilot, lambda: free.max_scroll_y == 0)
