@@ -53,7 +53,7 @@ SCRIPT_OUTCOMES = {  # af-tui's outcome per (request number, tier)
 
 
 def write_log(log_dir: Path, requests: list[str], template: str, *, epochs: int = 1, log_format: str = "eval",
-              tier_metadata: bool = True, untagged: list[str] = ()) -> Path:
+              tier_metadata: bool = True, untagged: list[str] = (), fail_on_error: bool = False) -> Path:
     """Run a tiny Inspect task over `requests` × tiers (plus `untagged` inputs with no tier anywhere) against
     mockllm with the SCRIPT's replies, and return the log file inspect_ai wrote."""
     from inspect_ai import Task
@@ -114,7 +114,7 @@ def write_log(log_dir: Path, requests: list[str], template: str, *, epochs: int 
                 scorer=tier_answer(), name="af_import_test")
     log_dir.mkdir(parents=True, exist_ok=True)
     (log,) = inspect_eval(task, model="mockllm/model", model_args={"custom_outputs": reply}, log_dir=str(log_dir),
-                          log_format=log_format, epochs=epochs, display="none", fail_on_error=False,
+                          log_format=log_format, epochs=epochs, display="none", fail_on_error=fail_on_error,
                           max_samples=4, score_display=False)
     return Path(log.location)
 
@@ -475,3 +475,14 @@ def test_one_bad_file_is_one_line(built, tmp_path, db_path, capsys):
     assert err.count("\n") == 1 and err.startswith("af-tui: error: cannot import ") and "cut.eval" in err
     assert "truncated or damaged" in err
     assert not db_path.exists()  # no empty store left behind by a file that could not be read
+
+
+def test_a_log_whose_eval_failed_imports_what_it_has(realdata, template, tmp_path, db_path):
+    path = write_log(tmp_path / "failed", goals(realdata, 3), template, fail_on_error=True)
+    with Store(db_path) as store:
+        (report,) = inspect_log.import_logs(store, [path])
+        assert report.failure is None, report.failure
+        (run,) = store.runs()
+        assert run["status"] == "failed" and json.loads(run["config"])["logs"][0]["status"] == "error"
+        stored = store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        assert stored == report.samples == report.added
