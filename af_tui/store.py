@@ -553,4 +553,7 @@ def _connect(path: Path, *, create: bool, check_same_thread: bool) -> sqlite3.Co
         conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at commit against app crashes
         return conn
     except sqlite3.Error as exc:
+        if "readonly" in str(exc):  # SQLite writes beside a WAL store even to read it
+            raise AfError(f"{path} is read-only here (SQLite needs to write in {path.parent} even to read it); "
+                          "ask for write access or copy the store to a folder you can write") from None
         raise AfError(f"cannot open {path}: {exc}") from None

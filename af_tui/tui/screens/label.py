@@ -7,6 +7,7 @@ Every Binding has an id (label.*) so that the [keys] table of the config file re
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,8 +356,13 @@ class LabelScreen(Screen):
             self.notify("choose a verdict first: a (alignment faking), n (not), x (unclear)", severity="warning")
             return
         # committed before anything on the screen says "saved"
-        label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=self.criteria,
-                           verdict=verdict, note=self.note, blind=self.blind)
+        try:
+            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=self.criteria,
+                               verdict=verdict, note=self.note, blind=self.blind)
+        except sqlite3.OperationalError as exc:  # disk full, read-only store, a lock held too long
+            self._say(f"NOT saved: the store refused the label ({exc}); it is unchanged, try again", "bold red")
+            self.notify(f"label not saved: {exc}", severity="error")
+            return
         self.undo_stack.append(label.uid)
         self.last_saved = label.uid
         self.queue.session_labels += 1
@@ -377,8 +383,14 @@ class LabelScreen(Screen):
         if not self.undo_stack:
             self.notify("nothing to undo in this session")
             return
-        uid = self.undo_stack.pop()
-        restored = undo_label(self.store.conn, uid)
+        uid = self.undo_stack[-1]
+        try:
+            restored = undo_label(self.store.conn, uid)
+        except sqlite3.OperationalError as exc:  # as in action_save: the store is unchanged, the app goes on
+            self._say(f"NOT undone: the store refused the change ({exc}); try again", "bold red")
+            self.notify(f"undo not saved: {exc}", severity="error")
+            return
+        self.undo_stack.pop()
         self.queue.session_labels = max(0, self.queue.session_labels - 1)
         sample_id = self.store.conn.execute("SELECT sample_id FROM labels WHERE uid = ?", (uid,)).fetchone()[0]
         self.show_sample(sample_id)
