@@ -23,6 +23,7 @@ import pytest
 from label_store import make_store
 
 REPO = Path(__file__).resolve().parents[1]
+REALDATA_LOGS = REPO.parent / "shared" / "realdata" / "inspect_logs"
 TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
 
@@ -63,6 +64,25 @@ def files(tmp_path_factory, realdata) -> dict[str, Path]:
     real = next((realdata / "inspect_logs").glob("*.eval")).read_bytes()
     put("truncated_real.eval", real[: len(real) // 2])
     put("a_file", b"x")
+    put("notes.txt", b"some notes, not a log\n")
+    put("empty_log.eval", b"")
+    put("not_a_log.json", b'{"hello": "world"}')
+    put("no_fields.txt", b"no placeholders here")
+    put("other_field.txt", b"{is_free_tier_user} {user_input} {other}")
+    put("blank_prompt.txt", b"  \n")
+    put("judge_prompt.txt", b"Is this alignment faking? Answer yes or no.")
+    put("table.csv", b"a,b\n1,2\n")
+    (d / "twin").mkdir()
+    (d / "twin" / "stand_in.txt").write_text("another stand-in system prompt with the same file name")
+    f["twin"] = d / "twin" / "stand_in.txt"
+    (d / "no_logs").mkdir()
+    f["no_logs"] = d / "no_logs"
+    other = tmp_path_factory.mktemp("other_sqlite") / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE things (x)")
+    conn.commit()
+    conn.close()
+    f["other_sqlite"] = other
     return f
 
 
@@ -81,8 +101,10 @@ CASES = [
     # stores
     ("missing store", lambda f: ["stats", "--db", str(f["dir"] / "missing.sqlite")], 2, "no store at", None),
     ("store is a directory", lambda f: ["stats", "--db", str(f["dir"])], 2, "is a directory, not a store", None),
-    ("empty file as store", lambda f: ["stats", "--db", str(f["empty_file"])], 2, "no samples", None),
-    ("store without samples", lambda f: ["stats", "--db", str(f["no_samples"])], 2, "no samples", "no_samples"),
+    ("empty file as store", lambda f: ["export", "--db", str(f["empty_file"]), str(f["dir"] / "e.csv")], 2,
+     "no rows match", None),
+    ("store without samples", lambda f: ["export", "--db", str(f["no_samples"]), str(f["dir"] / "e.csv")], 2,
+     "no rows match", "no_samples"),
     ("truncated store", lambda f: ["stats", "--db", str(f["truncated"])], 2, "is not a SQLite database",
      "truncated"),
     ("truncated store, export", lambda f: ["export", "--db", str(f["truncated"]), str(f["dir"] / "t.csv")], 2,
@@ -167,6 +189,99 @@ CASES = [
      "unknown model 'other/model'; the store has: sim/a", "good"),
     ("unknown tier", lambda f: ["export", "--db", str(f["good"]), "--tier", "middle", str(f["dir"] / "x.csv")], 2,
      "unknown tier 'middle'", "good"),
+    ("--workers 0", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--workers", "0",
+                                   "--db", str(f["good"])), 2, "--workers must be between 1 and", "good"),
+    ("--epochs 0", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--epochs", "0",
+                                  "--db", str(f["good"])), 2, "--epochs must be between 1 and", "good"),
+    ("--temperature 7", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--temperature",
+                                       "7", "--db", str(f["good"])), 2, "--temperature must be between 0 and 2",
+     "good"),
+    ("--max-tokens 0", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--max-tokens", "0",
+                                      "--db", str(f["good"])), 2, "--max-tokens must be between 1 and", "good"),
+    ("unknown simulated model", lambda f: _run(f, "--model", "sim/nope", "--dataset", str(f["ok"]),
+                                               "--db", str(f["good"])), 2, "unknown simulated model 'sim/nope'",
+     "good"),
+    # run: prompt and template files
+    ("template without fields", lambda f: ["run", "--model", "sim/refuser", "--dataset", str(f["ok"]),
+                                           "--system-prompt", str(f["stand_in"]), "--user-template",
+                                           str(f["no_fields"]), "--db", str(f["good"])], 2,
+     "lacks {is_free_tier_user} and {user_input}", "good"),
+    ("template with another field", lambda f: ["run", "--model", "sim/refuser", "--dataset", str(f["ok"]),
+                                               "--system-prompt", str(f["stand_in"]), "--user-template",
+                                               str(f["other_field"]), "--db", str(f["good"])], 2,
+     "is not a usable user template", "good"),
+    ("missing system prompt", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]),
+                                             "--system-prompt", str(f["dir"] / "nope.txt"), "--db", str(f["good"])),
+     2, "no such file (given to --system-prompt)", "good"),
+    ("empty system prompt", lambda f: ["run", "--model", "sim/refuser", "--dataset", str(f["ok"]),
+                                       "--system-prompt", str(f["blank_prompt"]), "--user-template",
+                                       str(f["template"]), "--db", str(f["good"])], 2, "is empty", "good"),
+    ("two system prompts with one name", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]),
+                                                        "--system-prompt", str(f["twin"]), "--db", str(f["good"])),
+     2, "two --system-prompt files share a name", "good"),
+    # export, more
+    ("export onto the store itself", lambda f: ["export", "--db", str(f["good"]), str(f["good"])], 2,
+     "is the store itself", "good"),
+    ("export with an unknown outcome", lambda f: ["export", "--db", str(f["good"]), "--outcome", "maybe",
+                                                  str(f["dir"] / "x.csv")], 2, "unknown outcome 'maybe'", "good"),
+    ("export with an unknown format", lambda f: ["export", "--db", str(f["good"]), "--format", "xml",
+                                                 str(f["dir"] / "x.csv")], 2, "xml", "good"),
+    # stats and plot
+    ("stats for an unknown model", lambda f: ["stats", "--db", str(f["good"]), "--model", "nope"], 2,
+     "no samples for model(s) nope", "good"),
+    ("plot of an empty store", lambda f: ["plot", "--db", str(f["no_samples"]), str(f["dir"] / "fig.png")], 2,
+     "no samples in the store", "no_samples"),
+    ("plot to .txt", lambda f: ["plot", "--db", str(f["good"]), str(f["dir"] / "figure.txt")], 2,
+     "the figure must end in .png, .svg, .pdf", "good"),
+    ("plot into a missing folder", lambda f: ["plot", "--db", str(f["good"]), str(f["dir"] / "no" / "fig.png")], 2,
+     "does not exist; create the folder first", "good"),
+    # judge
+    ("judge without --model", lambda f: ["judge", "--db", str(f["good"])], 2, "--model is missing", "good"),
+    ("judge without an API key", lambda f: ["judge", "--db", str(f["good"]), "--model", "openai/gpt-4o"], 2,
+     "OPENAI_API_KEY is not set", "good"),
+    ("judge with an unknown model", lambda f: ["judge", "--db", str(f["good"]), "--model", "gpt-4o-typo"], 2,
+     "unknown model 'gpt-4o-typo'", "good"),
+    ("judge an unknown run", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge", "--run", "nope"],
+     2, "no run named 'nope'", "good"),
+    ("judge prompt without {scratchpad}", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge",
+                                                     "--prompt", str(f["judge_prompt"])], 2,
+     "has no {scratchpad} placeholder", "good"),
+    ("missing judge prompt", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge", "--prompt",
+                                        str(f["dir"] / "missing.txt")], 2, "no such file", "good"),
+    ("judge --samples 0", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge", "--samples", "0"], 2,
+     "0 is not in the range 1<=x<=25", "good"),
+    ("judge with an unreachable --api-base", lambda f: ["judge", "--db", str(f["good"]), "--model", "openai/x",
+                                                        "--api-base", f"http://127.0.0.1:{_closed_port()}/v1"], 2,
+     "cannot reach --api-base at 127.0.0.1", "good"),
+    # merge
+    ("merge a missing store", lambda f: ["merge", "--db", str(f["good"]), str(f["dir"] / "missing.sqlite")], 2,
+     "no store at", "good"),
+    ("merge a folder", lambda f: ["merge", "--db", str(f["good"]), str(f["no_logs"])], 2, "is a directory", "good"),
+    ("merge a CSV", lambda f: ["merge", "--db", str(f["good"]), str(f["table"])], 2, "is not a SQLite database",
+     "good"),
+    ("merge another program's SQLite", lambda f: ["merge", "--db", str(f["good"]), str(f["other_sqlite"])], 2,
+     "not an af-tui store", "good"),
+    ("merge a newer af-tui's store", lambda f: ["merge", "--db", str(f["good"]), str(f["newer"])], 2,
+     "newer af-tui", "good"),
+    ("merge the store into itself", lambda f: ["merge", "--db", str(f["good"]), str(f["good"])], 2,
+     "is this store itself", "good"),
+    # label (before the app opens)
+    ("label an unknown model", lambda f: ["label", "--db", str(f["good"]), "--annotator", "ada", "--model", "nope"],
+     2, "unknown model 'nope'", "good"),
+    ("label a queue nothing matches", lambda f: ["label", "--db", str(f["good"]), "--annotator", "ada",
+                                                 "--outcome", "error"], 2, "no samples match this queue", "good"),
+    # import, more
+    ("import a text file", lambda f: ["import", "--db", str(f["good"]), str(f["notes"])], 2,
+     "not an Inspect log (expected a .eval or .json file)", "good"),
+    ("import a folder without logs", lambda f: ["import", "--db", str(f["good"]), str(f["no_logs"])], 2,
+     "no .eval or .json logs in this folder", "good"),
+    ("import an empty log", lambda f: ["import", "--db", str(f["good"]), str(f["empty_log"])], 2, "empty file",
+     "good"),
+    ("import JSON that is not a log", lambda f: ["import", "--db", str(f["good"]), str(f["not_a_log"])], 2,
+     "JSON but not an Inspect log", "good"),
+    ("import into a run af-tui made", lambda f: ["import", "--db", str(f["good"]), "--run", "r1",
+                                                 str(next((REALDATA_LOGS).glob("*.eval")))], 2,
+     "run 'r1' exists and was not imported from Inspect", "good"),
     # serve (no server starts)
     ("serve on a missing store", lambda f: ["serve", "--db", str(f["dir"] / "missing.sqlite")], 2, "no store at",
      None),
@@ -228,6 +343,14 @@ def test_bad_input_is_one_line_and_changes_nothing(files, name, argv, code, mess
                 assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     if db is not None and not db.is_dir() and before.get(db) is None:
         assert not db.exists() or name == "empty file as store"
+
+
+def test_stats_on_an_empty_store_says_how_to_fill_it(files):
+    before = files["no_samples"].read_bytes()
+    proc = _af(["stats", "--db", str(files["no_samples"])])
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    assert "No samples yet: run `af-tui demo` or `af-tui run` first." in proc.stdout
+    assert files["no_samples"].read_bytes() == before
 
 
 def test_serve_on_a_busy_port_is_one_line(files):
