@@ -40,11 +40,12 @@ def _load():
 
     litellm.suppress_debug_info = True  # else it prints help text to stdout on every error
     litellm.telemetry = False
-    # Redaction would deep-copy every request for loggers af-tui never registers (about 1.5 ms a call).
-    litellm.turn_off_message_logging = False
     litellm.drop_params = False
     litellm.num_retries = 0
-    if os.environ.get("AF_TUI_LITELLM_LEAN", "1") != "0":
+    lean = os.environ.get("AF_TUI_LITELLM_LEAN", "1") != "0"  # 0: litellm's own ways, for comparison
+    # Redaction would deep-copy every request for loggers af-tui never registers (about 1.5 ms a call).
+    litellm.turn_off_message_logging = not lean
+    if lean:
         _lean(litellm)
     from . import simulated
 
