@@ -250,3 +250,42 @@ def test_workers_stop_together_on_a_bad_key(env, realdata, system_prompt_file, d
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
     assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0
+
+
+def _fake_open_app(seen):
+    def open_app(db_path, run_process=None, annotator=None):
+        seen["db"] = db_path
+        with sqlite3.connect(db_path) as conn:  # the run row is there before the app opens
+            seen["runs_at_open"] = conn.execute("SELECT name, planned FROM runs").fetchall()
+        seen["code"] = run_process.wait(timeout=120)
+
+    return open_app
+
+
+def test_tui_starts_the_run_as_a_child_and_opens_the_app(env, tmp_path, system_prompt_file, monkeypatch):
+    from af_tui.tui import launch
+
+    seen: dict = {}
+    monkeypatch.setattr(launch, "open_app", _fake_open_app(seen))
+    db = tmp_path / "t.sqlite"
+    ds = _bad_file(tmp_path, "ok.jsonl", b'{"goal": "a"}\n{"goal": "b"}\n')
+    result = CliRunner().invoke(cli, ["run", "--model", "sim/complier", "--dataset", ds, "--system-prompt",
+                                      str(system_prompt_file), "--user-template",
+                                      _bad_file(tmp_path, "t.txt", b"{is_free_tier_user} {user_input}"),
+                                      "--db", str(db), "--run", "bg", "--tui"])
+    assert result.exit_code == 0, result.output
+    assert seen["runs_at_open"] == [("bg", 4)] and seen["code"] == 0
+    assert [r[2] for r in _rows(db)] == ["complied"] * 4
+    assert (tmp_path / "t.bg.log").read_text().count("af-tui: run bg done") == 1
+
+
+def test_demo_opens_the_app_while_the_child_runs(env, tmp_path, monkeypatch):
+    from af_tui.tui import launch
+
+    seen: dict = {}
+    monkeypatch.setattr(launch, "open_app", _fake_open_app(seen))
+    monkeypatch.setenv("AF_TUI_SIM_LATENCY", "0")
+    db = tmp_path / "demo.sqlite"
+    result = CliRunner().invoke(cli, ["demo", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert seen["runs_at_open"] == [("demo", 320)] and seen["code"] == 0 and len(_rows(db)) == 320

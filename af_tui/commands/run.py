@@ -275,8 +275,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
         from ..store import Store
 
         with Store(db) as store:  # the run row exists before the app opens, with its planned size
-            run_id, _, _ = runner.plan(spec, store)
-            store.finish_run(run_id, "stopped")  # the child reopens it as running
+            runner.plan(spec, store)  # 'running' now; the child takes over its heartbeat in a few seconds
         proc = _start_child(["run", *args, "--workers", str(workers)], _log_path(db, run_name))
         code = _open_app_with(db, proc, _log_path(db, run_name))
         if code not in (None, 0, 1, 130, -signal.SIGINT):
@@ -304,15 +303,6 @@ def demo(db_path, no_tui, latency) -> None:
     if latency is not None and not 0 <= latency <= 60:
         raise AfError(f"--latency must be between 0 and 60 seconds (got {latency})")
     latency_s = str(latency) if latency is not None else os.environ.get("AF_TUI_SIM_LATENCY", DEMO_LATENCY_S)
-    if not no_tui:
-        from ..store import Store
-
-        Store(db).close()  # a bad --db fails here, in one line, not in the child's log
-        log = _log_path(db, DEMO_RUN)
-        proc = _start_child(["demo", "--no-tui", "--db", str(db), "--latency", latency_s], log)
-        _open_app_with(db, proc, log)
-        return
-    os.environ["AF_TUI_SIM_LATENCY"] = latency_s
     requests_text = "\n".join(DEMO_REQUESTS)
     spec = RunSpec(
         name=DEMO_RUN, models=list(DEMO_MODELS),
@@ -321,5 +311,16 @@ def demo(db_path, no_tui, latency) -> None:
         dataset=Dataset(list(DEMO_REQUESTS), "demo_requests", sha256_text(requests_text), "af_tui.simulated"),
         concurrency=DEMO_CONCURRENCY, source="demo",
     )
+    if not no_tui:
+        from ..runner import plan
+        from ..store import Store
+
+        with Store(db) as store:  # a bad --db fails here in one line; the app opens on the planned run
+            plan(spec, store)
+        log = _log_path(db, DEMO_RUN)
+        proc = _start_child(["demo", "--no-tui", "--db", str(db), "--latency", latency_s], log)
+        _open_app_with(db, proc, log)
+        return
+    os.environ["AF_TUI_SIM_LATENCY"] = latency_s
     click.echo(f"af-tui: demo run into {db} (simulated models, no network)", err=True)
     _execute(spec, db, f"af-tui demo --no-tui --db {shlex.quote(str(db))}")
