@@ -16,7 +16,6 @@ import json
 import os
 import re
 import resource
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from fakeserver import free_port, wait_port  # noqa: E402
+
 README = REPO / "bench" / "README.md"
 SECTION = "runner"
 NOTES = """
@@ -45,22 +47,6 @@ average at 6–9, and one free core's ceiling is about 250–280/s (12×+). Half
 core of litellm CPU: `--workers N` splits the run over processes sharing the store (each imports litellm,
 about 4 s of CPU), which pays only when cores are free — on this shared 2-core machine it was slower.
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit("fake server did not start")
 
 
 def timed(cmd: list[str], env: dict, repeat: int = 3) -> float:

@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -188,6 +189,24 @@ class FakeServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for `python tests/fakeserver.py --port P` in another process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    """Wait until something listens on 127.0.0.1:port (a server process started by a benchmark)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
 try:  # as a pytest fixture: `from fakeserver import fake_server` in a test module
