@@ -157,12 +157,13 @@ def main() -> None:
                 r = run_bench(args.samples, c, args.latency, Path(tmp), env, extra)
                 # start-up CPU: each worker imports litellm; the parent of --workers does not (a local server)
                 cpu_ms = max(r["cpu"] - base_cpu * workers, 0) / r["samples"] * 1000
+                ceiling = f"{1000 / cpu_ms:.0f}/s" if cpu_ms > 0.05 else "—"  # too few samples to tell
                 print(f"concurrency {c}, workers {workers}: {r['samples']} samples ({r['errors']} errors) in "
                       f"{r['seconds']:.1f} s = {r['rate']:.0f} samples/s; ideal {r['ideal']:.0f}/s "
                       f"({r['rate'] / r['ideal']:.0%}); {cpu_ms:.1f} ms CPU per sample (one core: "
-                      f"{1000 / cpu_ms:.0f}/s); command wall {r['wall']:.1f} s", flush=True)
+                      f"{ceiling}); command wall {r['wall']:.1f} s", flush=True)
                 lines.append(f"| {c} | {workers} | {r['rate']:.0f} | {r['ideal']:.0f} | {r['rate'] / r['ideal']:.0%} | "
-                             f"{cpu_ms:.1f} | {1000 / cpu_ms:.0f}/s | {r['wall']:.1f} s |")
+                             f"{cpu_ms:.1f} | {ceiling} | {r['wall']:.1f} s |")
             db = next(Path(tmp).glob(f"bench-{c}-*.sqlite"))
         help_s = timed([*af, "--help"], env)
         stats_s = timed([*af, "stats", "--db", str(db)], env)
