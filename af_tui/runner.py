@@ -9,6 +9,9 @@ Reusable pieces (the judge uses them too):
 - `LiveProgress(totals, done, counts)`: a Rich bar per key (model) with live outcome counts and samples/s;
   `.add(key, outcome)` after the row is committed. On a non-terminal (a log file) it prints a line every 10 s.
 - `stop_on_signals(event)`: SIGINT/SIGTERM set the event instead of killing the loop.
+
+`execute(spec, store)` runs or resumes one run in this process; `execute_workers(...)` splits it over
+`--workers` processes that share the store (litellm's CPU per call caps one process near 250 calls/s).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
@@ -388,8 +392,6 @@ async def execute_workers(spec: RunSpec, store: Store, workers: int, child_args:
     """`execute` split over `workers` processes (`python -m af_tui run *child_args --shard k/N`) that share
     the store: litellm spends about 8 ms of CPU a call, so one process tops out near 100-150 calls/s.
     This process shows the progress (read from the store), keeps the heartbeat and sets the run's status."""
-    import sys
-
     run_id, tasks, _ = plan(spec, store)
     done = store.done_keys(run_id)
     planned_per_model, done_per_model = _per_model(spec, tasks, done)
