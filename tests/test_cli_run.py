@@ -289,3 +289,27 @@ def test_demo_opens_the_app_while_the_child_runs(env, tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["demo", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert seen["runs_at_open"] == [("demo", 320)] and seen["code"] == 0 and len(_rows(db)) == 320
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(env, realdata, system_prompt_file, db_path):
+    with FakeServer(latency=0.2) as server:
+        proc = subprocess.Popen([sys.executable, "-m", "af_tui", "run", "--model", "openai/x", "--api-base", server.url,
+                                 "--dataset", str(realdata / "harmful_behaviors.csv"), "--system-prompt",
+                                 str(system_prompt_file), "--limit", "100", "--concurrency", "4", "--run", "c",
+                                 "--db", str(db_path)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if db_path.exists() and len(_rows(db_path)) >= 4:
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "run c stopped; resume with: af-tui run" in err and "--run c" in err
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
+    assert 4 <= conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] < 200
