@@ -4,7 +4,7 @@ Prints samples/s of each, their ratio, af-tui's share of the ideal and CPU time 
 figures into bench/README.md (section vs-inspect).
 
     .venv/bin/python bench/bench_vs_inspect.py                    # about 3 minutes here
-    .venv/bin/python bench/bench_vs_inspect.py --af-extra "--workers 2" --no-readme
+    .venv/bin/python bench/bench_vs_inspect.py --af-extra "" --af-extra "--workers 2"   # both, about 4 min
 
 The server (tests/fakeserver.py, in a thread of this otherwise idle process) answers with the experiment's script: a free-tier sample
 takes two calls (a scratchpad-only turn, then <NEXT/>), a paid-tier one a single call, so 1,000 samples are
@@ -161,7 +161,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--script", choices=["af", "single"], default="af",
                         help="af: the <NEXT/> loop (free tier two calls); single: one call a sample")
-    parser.add_argument("--af-extra", default="", help="more `af-tui run` options, e.g. '--workers 2'")
+    parser.add_argument("--af-extra", action="append", default=None,
+                        help="`af-tui run` options to measure, e.g. '--workers 2'; repeat to compare (\"\" = none)")
     parser.add_argument("--skip-inspect", action="store_true", help="af-tui only (Inspect's figure from README)")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
@@ -174,58 +175,66 @@ def main() -> None:
     server = FakeServer(af_script if args.script == "af" else single_turn_script, latency=args.latency,
                         schedule=clock, record=False).start()
     url = server.url
+    variants = args.af_extra or [""]
+    results = []  # (extra options, figures, CPU ms per request)
+    ins = None
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             files = inputs(tmp, args.samples // 2)
-            extra = args.af_extra.split()
-            af_small = af_tui(files, files["small"], url, args.concurrency, tmp / "small.sqlite", env, extra,
-                              clock, args.latency)
-            af = af_tui(files, files["dataset"], url, args.concurrency, tmp / "af.sqlite", env, extra, clock,
-                        args.latency)
-            af_cpu = (af["cpu"] - af_small["cpu"]) / (af["calls"] - af_small["calls"]) * 1000
-            print(f"af-tui: {af['samples']} samples ({af['errors']} errors, {af['calls']} calls) in "
-                  f"{af['seconds']:.1f} s = {af['samples'] / af['seconds']:.0f} samples/s; command wall "
-                  f"{af['wall']:.1f} s; {af_cpu:.1f} ms CPU per request", flush=True)
-            ins = ins_small = None
+            for i, options in enumerate(variants):
+                extra = options.split()
+                small = af_tui(files, files["small"], url, args.concurrency, tmp / f"small{i}.sqlite", env, extra,
+                               clock, args.latency)
+                af = af_tui(files, files["dataset"], url, args.concurrency, tmp / f"af{i}.sqlite", env, extra,
+                            clock, args.latency)
+                cpu = (af["cpu"] - small["cpu"]) / (af["calls"] - small["calls"]) * 1000
+                results.append((options, af, cpu))
+                print(f"af-tui {options}: {af['samples']} samples ({af['errors']} errors, {af['calls']} calls) in "
+                      f"{af['seconds']:.1f} s = {af['samples'] / af['seconds']:.0f} samples/s "
+                      f"({af['samples'] / af['seconds'] / ideal:.0%} of the ideal {ideal:.0f}); command wall "
+                      f"{af['wall']:.1f} s; {cpu:.1f} ms CPU per request", flush=True)
             if not args.skip_inspect:
                 ins_small = inspect(files, files["small"], url, args.concurrency, tmp / "logs_small", env, clock,
                                     args.latency)
                 ins = inspect(files, files["dataset"], url, args.concurrency, tmp / "logs", env, clock,
                               args.latency)
                 ins_cpu = (ins["cpu"] - ins_small["cpu"]) / (ins["calls"] - ins_small["calls"]) * 1000
+                ins_rate = ins["samples"] / ins["seconds"]
                 print(f"Inspect: {ins['samples']} samples ({ins['status']}) in {ins['seconds']:.1f} s = "
-                      f"{ins['samples'] / ins['seconds']:.0f} samples/s; command wall {ins['wall']:.1f} s; "
-                      f"{ins_cpu:.1f} ms CPU per request", flush=True)
+                      f"{ins_rate:.0f} samples/s ({ins_rate / ideal:.0%} of the ideal); command wall "
+                      f"{ins['wall']:.1f} s; {ins_cpu:.1f} ms CPU per request", flush=True)
     finally:
         server.stop()
-    af_rate = af["samples"] / af["seconds"]
-    print(f"ideal {ideal:.0f} samples/s: af-tui {af_rate / ideal:.0%} of it", end="")
-    lines = [f"## af-tui vs Inspect (`bench/bench_vs_inspect.py{' --script single' if args.script == 'single' else ''}"
-             f"{' --af-extra ' + repr(args.af_extra) if args.af_extra else ''}`, "
-             f"{time.strftime('%Y-%m-%d %H:%M')})", "",
+    lines = [f"## af-tui vs Inspect (`bench/bench_vs_inspect.py"
+             f"{' --script single' if args.script == 'single' else ''}"
+             + "".join(f" --af-extra {v!r}" for v in args.af_extra or []) + f"`, {time.strftime('%Y-%m-%d %H:%M')})",
+             "",
              f"{args.samples} samples ({args.samples // 2} made-up requests × 2 tiers), concurrency "
-             f"{args.concurrency}, `tests/fakeserver.py --script {args.script}` in its own process with "
-             f"{int(args.latency * 1000)} ms latency; the same template, stand-in system prompt and <NEXT/> loop "
-             f"({calls_per_sample:g} calls a sample). Load average {load:.1f} on {os.cpu_count()} cores at the start "
-             "(other engineers' work shared the machine). Ideal = concurrency ÷ (latency × calls a sample) = "
-             f"{ideal:.0f} samples/s.", "",
+             f"{args.concurrency}, `tests/fakeserver.py` (script `{args.script}`, a thread of the otherwise idle "
+             f"benchmark process) with {int(args.latency * 1000)} ms latency; the same template, stand-in system "
+             f"prompt and <NEXT/> loop ({calls_per_sample:g} calls a sample). Load average {load:.1f} on "
+             f"{os.cpu_count()} cores at the start (other engineers' work shared the machine). Ideal = concurrency "
+             f"÷ (latency × calls a sample) = {ideal:.0f} samples/s. samples/s: first request to last reply at the "
+             "server; CPU per request: marginal over a 2-sample run (start-up excluded).", "",
              "| tool | command | samples/s | share of ideal | command wall time | CPU ms per request |",
-             "|---|---|---:|---:|---:|---:|",
-             f"| af-tui | `af-tui run --model openai/x --api-base URL --concurrency {args.concurrency}"
-             f"{' ' + args.af_extra if args.af_extra else ''} …` | {af_rate:.0f} | {af_rate / ideal:.0%} | "
-             f"{af['wall']:.1f} s | {af_cpu:.1f} |"]
+             "|---|---|---:|---:|---:|---:|"]
+    for options, af, cpu in results:
+        rate = af["samples"] / af["seconds"]
+        lines.append(f"| af-tui | `af-tui run --model openai/x --api-base URL --concurrency {args.concurrency}"
+                     f"{' ' + options if options else ''} …` | {rate:.0f} | {rate / ideal:.0%} | {af['wall']:.1f} s | "
+                     f"{cpu:.1f} |")
     if ins:
-        ins_rate = ins["samples"] / ins["seconds"]
-        print(f"; Inspect {ins_rate / ideal:.0%}; af-tui ÷ Inspect = {af_rate / ins_rate:.1f}×")
         lines.append(f"| Inspect {_inspect_version()} | `inspect eval bench/inspect_af_task.py --model openai/x "
                      f"-M responses_api=false --max-connections {args.concurrency}` (OPENAI_BASE_URL=URL) | "
-                     f"{ins_rate:.0f} | "
-                     f"{ins_rate / ideal:.0%} | {ins['wall']:.1f} s | {ins_cpu:.1f} |")
-        lines += ["", f"**af-tui ÷ Inspect = {af_rate / ins_rate:.1f}×** (goal ≥ 3×); af-tui at "
-                      f"{af_rate / ideal:.0%} of the ideal (goal ≥ 50%)."]
-    else:
-        print()
+                     f"{ins_rate:.0f} | {ins_rate / ideal:.0%} | {ins['wall']:.1f} s | {ins_cpu:.1f} |")
+        lines.append("")
+        for options, af, _ in results:
+            rate = af["samples"] / af["seconds"]
+            verdict = (f"**af-tui{' ' + options if options else ''} ÷ Inspect = {rate / ins_rate:.1f}×** (goal ≥ 3×); "
+                       f"{rate / ideal:.0%} of the ideal (goal ≥ 50%).")
+            lines.append(verdict)
+            print(verdict.replace("**", ""))
     if not args.no_readme:
         write_readme("\n".join(lines))
 
