@@ -141,7 +141,7 @@ CASES = [
     ("negative --limit", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--limit", "-5",
                                         "--db", str(f["good"])), 2, "--limit must be at least 1", "good"),
     ("absurd --limit", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--limit",
-                                      "99999999999", "--db", str(f["good"])), 2, "--limit must be at least 1",
+                                      "99999999999", "--db", str(f["good"])), 2, "--limit must be at most 10000000",
      "good"),
     ("zero --concurrency", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["ok"]), "--concurrency",
                                           "0", "--db", str(f["good"])), 2, "--concurrency must be between 1 and",

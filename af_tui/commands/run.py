@@ -41,7 +41,8 @@ def _check_reachable(api_base: str) -> None:
 
 def _check_ranges(limit, epochs, concurrency, temperature, max_tokens) -> None:
     checks = [
-        (limit is None or 1 <= limit <= 10_000_000, f"--limit must be at least 1 (got {limit})"),
+        (limit is None or 1 <= limit, f"--limit must be at least 1 (got {limit})"),
+        (limit is None or limit <= MAX_PLANNED, f"--limit must be at most {MAX_PLANNED} (got {limit})"),
         (1 <= epochs <= 1000, f"--epochs must be between 1 and 1000 (got {epochs})"),
         (1 <= concurrency <= 2000, f"--concurrency must be between 1 and 2000 (got {concurrency})"),
         (0.0 <= temperature <= 2.0, f"--temperature must be between 0 and 2 (got {temperature})"),
