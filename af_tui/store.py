@@ -19,9 +19,9 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import AfError
+from .paths import DEFAULT_DB, DEMO_DB
 
 SCHEMA_VERSION = 3
-DEFAULT_DB = Path("db") / "af_tui.sqlite"
 BUSY_TIMEOUT_MS = 30_000
 
 # Label and judgement fields, shared by labels.py, judge.py, export and stats.
@@ -531,6 +531,9 @@ def _connect(path: Path, *, create: bool, check_same_thread: bool) -> sqlite3.Co
         raise AfError(f"{path} is a directory, not a store; pass a file path with --db")
     if not path.exists():
         if not create:
+            if path == DEFAULT_DB and DEMO_DB.exists():
+                # a newcomer who just ran `af-tui demo`: its store is elsewhere on purpose
+                raise AfError(f"no store at {path}; the demo's store is {DEMO_DB}: add --db {DEMO_DB}")
             raise AfError(f"no store at {path}; run `af-tui demo` or `af-tui run` first, or pass --db")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

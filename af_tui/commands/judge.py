@@ -45,12 +45,8 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    from ..store import resolve_db_path
-    from .run import DEMO_DB, _check_reachable
+    from .run import _check_reachable
 
-    if db_path is None and not resolve_db_path(None).exists() and DEMO_DB.exists():
-        # a newcomer who just ran `af-tui demo`: its store is elsewhere on purpose
-        raise AfError(f"no store at {resolve_db_path(None)}; the demo's store is {DEMO_DB}: add --db {DEMO_DB}")
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
                      api_base=api_base, temperature=temperature, max_tokens=max_tokens)
     with Store(db_path, create=False) as store:

@@ -15,8 +15,8 @@ import click
 
 from ..cli import cli, db_option
 from ..errors import AfError
+from ..paths import DEMO_DB
 
-DEMO_DB = Path("db") / "demo.sqlite"
 DEMO_RUN = "demo"
 DEMO_LATENCY_S = "0.8"  # with concurrency 8: the 320 demo samples take about 40 s, so the app shows them arrive
 DEMO_CONCURRENCY = 8
