@@ -6,6 +6,7 @@ so `af-tui --help` and `af-tui stats` start fast.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 
@@ -30,6 +31,12 @@ def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
     by side, label alignment-faking reasoning, judge it with an LLM, and export labeled sets.
 
     With no command, opens the explorer on the store."""
+    # `af-tui --db X stats` means the same as `af-tui stats --db X`: the sub-command's options read these
+    # variables as their defaults, and click parses them after this callback has run.
+    if db_path:
+        os.environ["AF_TUI_DB"] = db_path
+    if annotator:
+        os.environ["AF_TUI_ANNOTATOR"] = annotator
     if ctx.invoked_subcommand is None:
         from .tui.launch import open_app
 

@@ -71,3 +71,15 @@ def test_disk_full_rolls_back_and_keeps_the_store_valid(tmp_path):
     with Store(path) as again:
         assert again.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert again.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 1
+
+
+def test_db_before_the_command_counts(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with Store(path) as store:
+        run = store.start_run("before", {})
+        store.ensure_variant("v", "sys")
+        (pid,) = store.ensure_prompts(["req"])
+        store.save_sample(dict(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
+    proc = af("--db", str(path), "stats", "--json", cwd=tmp_path.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert '"before"' in proc.stdout
