@@ -446,3 +446,27 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
         assert paid.scroll_y == before
         await pilot.press("z")  # fold everything: both columns get short
         await until(pilot, lambda: free.max_scroll_y == 0)
+
+
+async def test_selection_kept_across_filters_beyond_the_first_screenful(store, tmp_path, monkeypatch):
+    import af_tui.tui.app as app_module
+
+    monkeypatch.setattr(app_module, "HEAD_ROWS", 2)  # so that the list comes in two parts
+    app = make_app(store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.main.complete)
+        pairs = app.pairs_list
+        await pilot.press("down", "down", "down", "down")
+        selected = pairs.current_id
+        version = app.list_version
+        await pilot.press("o")  # format not followed: the selected pair is the only one
+        await until(pilot, lambda: app.list_version > version and app.main.complete)
+        assert list(pairs.ids) == [selected]
+        version = app.list_version
+        await pilot.press("o")  # off again: the selected pair stays selected, beyond the first part
+        await until(pilot, lambda: app.list_version > version and app.main.complete and loaded(app))
+        assert len(pairs.ids) == 6 and pairs.current_id == selected and pairs.cursor == 4
+        version = app.list_version
+        await pilot.press("home", "a")  # from the top: the first part comes first, then the rest
+        await until(pilot, lambda: app.list_version > version and app.main.complete)
+        assert len(pairs.ids) == 2 and pairs.cursor == 0

@@ -48,6 +48,15 @@ HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
 FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
 
 
+def _rows_near(conn: sqlite3.Connection, ids, keep: int | None) -> dict:
+    """The list rows around `keep` in `ids` (the top when it is not there): what the list shows first."""
+    position = bisect_left(ids, keep) if keep is not None else 0
+    if position >= len(ids) or ids[position] != keep:
+        position = 0
+    start = max(position - FIRST_PAGE // 2, 0)
+    return q.pair_rows(conn, list(ids[start:start + FIRST_PAGE]))
+
+
 class ExplorerApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "af-tui"
@@ -220,10 +229,12 @@ class ExplorerApp(App):
         self._generation += 1
         if self._ids_db is not None and self._ids_lock.locked():
             self._ids_db.interrupt()  # the previous filter's answer is not wanted: free the CPU for this one
-        self._load_ids(self._generation, flt)
+        pairs = self.pairs_list
+        keep = pairs.current_id if pairs is not None and not pairs.follow else None
+        self._load_ids(self._generation, flt, keep)
 
     @work(thread=True, exclusive=True, group="ids")
-    def _load_ids(self, generation: int, flt: q.PairFilter) -> None:
+    def _load_ids(self, generation: int, flt: q.PairFilter, keep: int | None = None) -> None:
         started = time.perf_counter()
         # One connection for the ids queries, one query at a time: a newer filter interrupts the older
         # query on it (sqlite3 interrupt) and waits here for it to let go.
@@ -234,7 +245,7 @@ class ExplorerApp(App):
                 if self._ids_db is None:
                     self._ids_db = Store(self.db_path, create=False, check_same_thread=False).conn
                 conn = self._ids_db
-                answer = self._read_ids(conn, generation, flt, started)
+                answer = self._read_ids(conn, generation, flt, started, keep)
             except sqlite3.Error as exc:
                 if generation == self._generation:  # else: interrupted by a newer filter
                     self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
@@ -245,8 +256,10 @@ class ExplorerApp(App):
         if answer is not None:
             self.post_message(answer)
 
-    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: q.PairFilter,
-                  started: float) -> PairIdsLoaded | None:
+    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: q.PairFilter, started: float,
+                  keep: int | None) -> PairIdsLoaded | None:
+        """The filter's ids and the rows the list will show first: around the selected pair `keep` (the
+        list keeps it selected when the new filter keeps it), else the top."""
         conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
         newest = q.last_sample_id(conn)
         total = q.total_pairs(conn)
@@ -254,17 +267,18 @@ class ExplorerApp(App):
             ids = q.pair_ids(conn, flt)
         else:
             # A large list: paint the first screenful at once (counting is cheap inside SQLite), then
-            # bring the rest of the ids.
+            # bring the rest of the ids — unless the selected pair lies beyond that first screenful.
             count = q.count_pairs(conn, flt)
             ids = q.pair_ids(conn, flt, limit=HEAD_ROWS)
-            if len(ids) < count:
+            if len(ids) < count and (keep is None or keep <= ids[-1]):
                 # The rest comes once this screenful is drawn (see on_pair_ids_loaded): reading 100k ids
                 # takes CPU that the first paint needs more.
-                rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
                 return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
-                                     count, rows)
-        rows = q.pair_rows(conn, list(ids[:FIRST_PAGE]))
-        return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started, rows=rows)
+                                     count, _rows_near(conn, ids, keep))
+            if len(ids) < count:
+                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1]))
+        return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
+                             rows=_rows_near(conn, ids, keep))
 
     @work(thread=True, exclusive=True, group="ids-rest")
     def _load_rest(self, head: PairIdsLoaded) -> None:
