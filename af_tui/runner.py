@@ -33,6 +33,10 @@ from .store import SampleKey, Store
 
 T = TypeVar("T")
 HEARTBEAT_S = 5.0
+# Finished samples are committed together every BATCH_S or BATCH_ROWS, whichever comes first: one commit
+# costs about 0.8 ms of wall time here against 0.2 ms a row in a batch, and the event loop waits for it.
+BATCH_S = 0.05
+BATCH_ROWS = 64
 
 
 # -- generic machinery -----------------------------------------------------------------------------------
@@ -359,14 +363,32 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
     progress = LiveProgress(planned_per_model, done_per_model, counts, console=console, silent=shard is not None,
                             title=f"run {spec.name}: {len(todo)} of {len(tasks)} samples to send")
 
-    async def worker(task: _Task) -> None:
+    pending: list[dict] = []
+
+    def flush() -> None:
+        """Commit the finished samples, then count them: never counted before they are on disk."""
         nonlocal sent
-        row = await _sample(spec, run_id, task)
-        store.save_sample(row)  # committed before it is counted anywhere
-        sent += 1
-        progress.add(task.key.model, row["outcome"])
+        if not pending:
+            return
+        rows = pending[:]
+        pending.clear()
+        store.save_samples(rows)
+        for row in rows:
+            sent += 1
+            progress.add(row["model"], row["outcome"])
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(BATCH_S)
+            flush()
+
+    async def worker(task: _Task) -> None:
+        pending.append(await _sample(spec, run_id, task))
+        if len(pending) >= BATCH_ROWS:
+            flush()
 
     beat = asyncio.ensure_future(heartbeat())
+    batcher = asyncio.ensure_future(flusher())
     status = "failed"
     try:
         with progress, stop_on_signals(stop, None if shard else lambda: progress.console.print(
@@ -379,9 +401,11 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
         status = "stopped"
         raise
     finally:
-        beat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beat
+        for task in (beat, batcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        flush()  # samples that finished before the stop are kept
         if shard is None:
             store.finish_run(run_id, status)
     return _result(spec, store, run_id, status, all_tasks, sent)
@@ -390,7 +414,7 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
 async def execute_workers(spec: RunSpec, store: Store, workers: int, child_args: list[str], *, console=None,
                           stop: asyncio.Event | None = None) -> RunResult:
     """`execute` split over `workers` processes (`python -m af_tui run *child_args --shard k/N`) that share
-    the store: litellm spends about 8 ms of CPU a call, so one process tops out near 100-150 calls/s.
+    the store: litellm spends about 4 ms of CPU a call, so one process tops out near 250 calls/s.
     This process shows the progress (read from the store), keeps the heartbeat and sets the run's status."""
     run_id, tasks, _ = plan(spec, store)
     done = store.done_keys(run_id)
