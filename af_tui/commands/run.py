@@ -203,8 +203,8 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               help="Run name; the same name resumes (default: the models and today's date).")
 @db_option
 @click.option("--workers", type=int, default=1, show_default=True,
-              help="Processes sharing the run (litellm costs 4-8 ms of CPU a call, so one process does at most "
-                   "about 200 calls/s); --concurrency is split among them.")
+              help="Processes sharing the run (a call costs about 3 ms of CPU, mostly litellm, so one process does at most "
+                   "about 300 calls/s); --concurrency is split among them.")
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
