@@ -210,6 +210,8 @@ class ExplorerApp(App):
                         severity="warning", timeout=10)
 
     def on_store_changed(self, message: StoreChanged) -> None:
+        if not self.screen_stack:  # the watcher's last message can arrive while the app shuts down
+            return
         self.changes_seen += 1
         if self.main.loaded and self.main.complete:
             self._kick("changes")
