@@ -71,21 +71,12 @@ class PairFilter:
         the plan that starts from the matches (see _search_condition)."""
         conds: list[str] = []
         params: list = []
-        if self.run:
-            conds.append("p.run_id = (SELECT id FROM runs WHERE name = ?)")
-            params.append(self.run)
-        if self.model:
-            conds.append("p.model = ?")
-            params.append(self.model)
-        if self.variant:
-            conds.append("p.variant = ?")
-            params.append(self.variant)
-        if self.free_outcome:
-            conds.append("p.free_outcome = ?")
-            params.append(self.free_outcome)
-        if self.paid_outcome:
-            conds.append("p.paid_outcome = ?")
-            params.append(self.paid_outcome)
+        for clause, value in (("p.run_id = (SELECT id FROM runs WHERE name = ?)", self.run),
+                              ("p.model = ?", self.model), ("p.variant = ?", self.variant),
+                              ("p.free_outcome = ?", self.free_outcome), ("p.paid_outcome = ?", self.paid_outcome)):
+            if value:
+                conds.append(clause)
+                params.append(value)
         if self.errors_only:
             conds.append("(p.free_outcome = 'error' OR p.paid_outcome = 'error')")
         if self.format_not_followed_only:
