@@ -16,10 +16,29 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
-
 from .errors import AfError
 from .paths import DEFAULT_DB, DEMO_DB
+
+
+def _import_sqlite_utils_without_pandas():
+    """sqlite-utils imports pandas at import time when it is installed (statsmodels brings it), for
+    DataFrame support af-tui never uses: 1–3 s on every command. Import it with pandas hidden; pandas stays
+    importable afterwards for whoever needs it."""
+    import sys
+
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # `import pandas` raises ImportError, which sqlite-utils handles
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils_without_pandas()
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000

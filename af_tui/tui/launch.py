@@ -11,23 +11,9 @@ import sys
 STOP_WAIT_S = 15.0
 
 
-def _import_sqlite_utils_without_pandas() -> None:
-    """sqlite-utils imports pandas (when installed: statsmodels brings it) at import time, for DataFrame
-    support af-tui never uses; that is 1–3 s before the first paint. Import it with pandas hidden (pandas
-    stays importable afterwards for whoever needs it)."""
-    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
-        return
-    sys.modules["pandas"] = None  # makes `import pandas` raise ImportError, which sqlite-utils handles
-    try:
-        import sqlite_utils  # noqa: F401
-    finally:
-        del sys.modules["pandas"]
-
-
 def open_app(db_path: str | None, run_process=None, annotator: str | None = None) -> None:
     """Run the explorer on the store. With `run_process` (the `run --tui` / `demo` child), the app shows
     the run live and, when the user quits while it is alive and agrees, stops it with SIGINT."""
-    _import_sqlite_utils_without_pandas()
     from ..config import load_config
     from ..store import Store
 
