@@ -470,3 +470,15 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store, t
         await pilot.press("home", "a")  # from the top: the first part comes first, then the rest
         await until(pilot, lambda: app.list_version > version and app.main.complete)
         assert len(pairs.ids) == 2 and pairs.cursor == 0
+
+
+async def test_export_from_the_pairs_list(store, tmp_path):
+    from af_tui.tui.screens.label import ExportLabelsScreen
+
+    app = make_app(store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main)

@@ -42,6 +42,8 @@ class MainScreen(Screen):
         Binding("x", "clear", "Clear", show=False, id="pairs.clear", tooltip="Clear every filter and the search"),
         Binding("S", "toggle_stats", "Stats", id="view.stats", tooltip="Show or hide the statistics panel"),
         Binding("escape", "leave_search", "Back to list", show=False, id="pairs.leave_search"),
+        Binding("ctrl+e", "export", "Export", show=False, id="pairs.export",
+                tooltip="Export samples and labels to CSV / JSONL"),
     ]
 
     def __init__(self) -> None:
@@ -126,6 +128,11 @@ class MainScreen(Screen):
 
     def action_filters(self) -> None:
         self.app.open_filters()
+
+    def action_export(self) -> None:
+        from .label import ExportLabelsScreen
+
+        self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 
     def action_toggle_stats(self) -> None:
         stats = self.query_one("#stats")
