@@ -190,20 +190,17 @@ def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[i
     return found
 
 
-def last_sample_id(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COALESCE(MAX(id), 0) FROM samples").fetchone()[0]
+def last_change(conn: sqlite3.Connection) -> int:
+    """The newest entry of the store's pair-change log (a watermark for `changed_pairs`)."""
+    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM pair_changes").fetchone()[0]
 
 
-def changed_pairs(conn: sqlite3.Connection, after_sample_id: int) -> tuple[list[int], int]:
-    """Pairs that got a sample with id > after_sample_id (new pairs and pairs whose second tier arrived),
-    and the newest sample id."""
-    rows = conn.execute(
-        "SELECT DISTINCT p.id, s.id FROM samples s JOIN pairs p ON p.run_id = s.run_id AND p.model = s.model"
-        " AND p.variant = s.variant AND p.prompt_id = s.prompt_id AND p.epoch = s.epoch WHERE s.id > ?",
-        (after_sample_id,),
-    ).fetchall()
-    newest = max((r[1] for r in rows), default=after_sample_id)
-    return sorted({r[0] for r in rows}), newest
+def changed_pairs(conn: sqlite3.Connection, after: int) -> tuple[list[int], int]:
+    """Pairs that changed after the watermark `after` — new pairs, a second tier arriving, an error sample
+    replaced by its retry — and the new watermark. The log is kept by the store's triggers."""
+    rows = conn.execute("SELECT seq, pair_id FROM pair_changes WHERE seq > ?", (after,)).fetchall()
+    newest = rows[-1][0] if rows else after
+    return sorted({r[1] for r in rows}), newest
 
 
 @dataclass(frozen=True)

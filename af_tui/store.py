@@ -40,7 +40,7 @@ def _import_sqlite_utils_without_pandas():
 
 sqlite_utils = _import_sqlite_utils_without_pandas()
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 
 # Label and judgement fields, shared by labels.py, judge.py, export and stats.
@@ -325,7 +325,19 @@ CREATE TRIGGER request_pairs_hist_update AFTER UPDATE OF complete, diff ON reque
 END;
 """
 
-_MIGRATIONS = {1: _SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST}  # version -> SQL from version-1
+# Version 4 (explorer): a log of pair changes, so that a reader follows every change — including an error
+# sample replaced by its retry, which keeps its row id — by one increasing number.
+_V4_PAIR_CHANGES = """
+CREATE TABLE pair_changes (seq INTEGER PRIMARY KEY, pair_id INTEGER NOT NULL);
+CREATE TRIGGER pairs_changes_insert AFTER INSERT ON pairs BEGIN
+    INSERT INTO pair_changes (pair_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER pairs_changes_update AFTER UPDATE ON pairs BEGIN
+    INSERT INTO pair_changes (pair_id) VALUES (NEW.id);
+END;
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES}  # version -> SQL
 _OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
 
 
@@ -379,9 +391,18 @@ class Store:
             if tables and not tables & _OUR_TABLES:
                 raise AfError(f"{self.path} is a SQLite database but not an af-tui store; pass another --db")
         if version < SCHEMA_VERSION:
-            with self.conn:
+            # One migrator at a time: the others wait for the write lock, then find the work done.
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
                 for v in range(version + 1, SCHEMA_VERSION + 1):
-                    self.conn.executescript("BEGIN;" + _MIGRATIONS[v] + f"; PRAGMA user_version = {v}; COMMIT;")
+                    for statement in _statements(_MIGRATIONS[v]):
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {v}")
+                self.conn.commit()
+            except BaseException:
+                self.conn.rollback()
+                raise
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             try:
                 self.conn.execute("PRAGMA journal_mode = WAL")
@@ -543,6 +564,19 @@ class Store:
 
     def iter_query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         return self.db.query(sql, list(params))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script one by one (triggers included), so that they run inside the
+    migrator's own transaction; `executescript` would commit it first."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
 
 
 def _connect(path: Path, *, create: bool, check_same_thread: bool) -> sqlite3.Connection:

@@ -482,3 +482,19 @@ async def test_export_from_the_pairs_list(store, tmp_path):
         await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main)
+
+
+async def test_live_retry_of_an_error_moves_the_pair_between_filters(store, tmp_path):
+    """A resumed run replaces an error sample in place (same row id): the live lists still follow."""
+    app = make_app(store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("e")  # errors only: the "Translate" pair, whose paid tier failed
+        await until(pilot, lambda: len(app.pairs_list.ids) == 1 and "error" in status_text(app))
+        with Store(store, create=False) as writer:
+            run_id = writer.run_id("fixture")
+            [pid] = writer.ensure_prompts([ROWS[5][0]])
+            assert writer.save_sample(_sample(run_id, "sim/refuser", pid, 5, "paid", "refused", ROWS[5][0]))
+        await until(pilot, lambda: len(app.pairs_list.ids) == 0)
+        await pilot.press("e", "a")  # now the pair is a candidate: complied on free, refused on paid
+        await until(pilot, lambda: len(app.pairs_list.ids) == 3)

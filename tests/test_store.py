@@ -67,3 +67,27 @@ def test_variant_names_never_collide(tmp_path):
         assert store.ensure_variant("p", "one") == "p"
         assert store.ensure_variant("p", "one") == "p"
         assert store.ensure_variant("p", "two").startswith("p@")
+
+
+def _open_and_close(path):
+    Store(path).close()
+    return True
+
+
+def test_concurrent_opens_of_an_old_store_migrate_once(tmp_path):
+    """Several processes (served tabs, a run, the app) opening a store from an older af-tui at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from af_tui import store as store_module
+
+    for attempt in range(3):
+        path = tmp_path / f"old{attempt}.sqlite"
+        conn = sqlite3.connect(path)
+        conn.executescript(store_module._SCHEMA_V1 + "; PRAGMA user_version = 1;")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.close()
+        with ProcessPoolExecutor(4) as pool:
+            assert all(pool.map(_open_and_close, [path] * 8))
+        with Store(path) as store:
+            assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+            assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -86,7 +86,7 @@ class ExplorerApp(App):
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._generation = 0
-        self._newest_sample = 0
+        self._last_change = 0
         self._ids_db: sqlite3.Connection | None = None  # the ids queries' own connection
         self._ids_lock = threading.Lock()
         self._busy: set[str] = set()
@@ -263,7 +263,7 @@ class ExplorerApp(App):
         """The filter's ids and the rows the list will show first: around the selected pair `keep` (the
         list keeps it selected when the new filter keeps it), else the top."""
         conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
-        newest = q.last_sample_id(conn)
+        newest = q.last_change(conn)
         total = q.total_pairs(conn)
         if flt.search:  # a search runs once
             ids = q.pair_ids(conn, flt)
@@ -285,7 +285,7 @@ class ExplorerApp(App):
     @work(thread=True, exclusive=True, group="ids-rest")
     def _load_rest(self, head: PairIdsLoaded) -> None:
         """The ids after the first screenful. Read in a later snapshot: pairs changed in between are put
-        right by the live update, which starts from the head's snapshot (head.newest_sample)."""
+        right by the live update, which starts from the head's snapshot (head.last_change)."""
         started = time.perf_counter()
         with self._ids_lock:
             if head.generation != self._generation:
@@ -297,13 +297,13 @@ class ExplorerApp(App):
                 if head.generation == self._generation:
                     self._failed("filtering the pairs", exc)
                 return
-        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.newest_sample,
+        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.last_change,
                                         head.seconds + time.perf_counter() - started))
 
     def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
         if message.generation != self._generation:
             return
-        self._newest_sample = message.newest_sample
+        self._last_change = message.last_change
         self.main.total = message.total
         self.main.loaded = True
         self.main.complete = message.complete
@@ -324,7 +324,7 @@ class ExplorerApp(App):
 
     @work(thread=True, group="changes")
     def _load_changes(self) -> None:
-        generation, since, flt = self._generation, self._newest_sample, self.main.flt
+        generation, since, flt = self._generation, self._last_change, self.main.flt
         try:
             with self.connection() as conn:
                 conn.execute("BEGIN")
@@ -340,10 +340,10 @@ class ExplorerApp(App):
 
     def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
         self._done("changes")
-        if (message.generation != self._generation or message.since != self._newest_sample
+        if (message.generation != self._generation or message.since != self._last_change
                 or not self.main.complete):
             return  # asked for another filter or an older snapshot: the newer answer is on its way
-        self._newest_sample = message.newest_sample
+        self._last_change = message.last_change
         self.main.total = message.total
         pairs = self.pairs_list
         ids = pairs.ids

@@ -27,7 +27,7 @@ class PairIdsLoaded(Message):
     """The filtered pair ids (ids only: 8 bytes a pair): first the head of the list, for a fast first
     paint, then all of them, from the same snapshot."""
 
-    def __init__(self, generation: int, flt: PairFilter, ids: array, total: int, newest_sample: int,
+    def __init__(self, generation: int, flt: PairFilter, ids: array, total: int, last_change: int,
                  seconds: float, count: int | None = None, rows: dict | None = None) -> None:
         super().__init__()
         self.rows = rows or {}  # the first screenful's rows, read with the ids (no second round trip)
@@ -37,19 +37,19 @@ class PairIdsLoaded(Message):
         self.flt = flt
         self.ids = ids
         self.total = total
-        self.newest_sample = newest_sample
+        self.last_change = last_change
         self.seconds = seconds
 
 
 class PairIdsChanged(Message):
     """Live update: pairs touched by samples after `since`; `keep` are those the filter keeps."""
 
-    def __init__(self, generation: int, since: int, newest_sample: int, changed: list[int], keep: set[int],
+    def __init__(self, generation: int, since: int, last_change: int, changed: list[int], keep: set[int],
                  total: int) -> None:
         super().__init__()
         self.generation = generation
         self.since = since
-        self.newest_sample = newest_sample
+        self.last_change = last_change
         self.changed = changed
         self.keep = keep
         self.total = total
