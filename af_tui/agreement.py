@@ -12,6 +12,7 @@ import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
+from .safe_text import one_line
 from .store import CRITERIA, VERDICTS
 
 FIELDS = ("verdict", *CRITERIA)
@@ -135,7 +136,7 @@ def agreement_table(report: dict):
             ci = "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}"
             agreed = "—" if k["observed"] is None else f"{k['observed']:.0%}"
             # annotator names are typed by people: never parse them as markup
-            table.add_row(Text(f"{pair['a']} × {pair['b']}"), f.replace("_", " "), _fmt(k["kappa"]), ci,
+            table.add_row(Text(f"{one_line(pair['a'], 40)} × {one_line(pair['b'], 40)}"), f.replace("_", " "), _fmt(k["kappa"]), ci,
                           agreed, str(k["n"]))
     for f in FIELDS:
         o = report["overall"][f]

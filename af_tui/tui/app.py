@@ -160,7 +160,7 @@ class ExplorerApp(App):
         self.post_message(WorkerFailed(what, f"{type(exc).__name__}: {exc}"))
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
-        self.notify(f"{message.what}: {message.error}", severity="error", timeout=8)
+        self.notify(f"{message.what}: {message.error}", severity="error", timeout=8, markup=False)
 
     # -- coalescing: one worker of a kind at a time; a request meanwhile runs once after it -------------
     def _kick(self, kind: str) -> None:

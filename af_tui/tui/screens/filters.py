@@ -3,6 +3,7 @@ search. Returns a `PairFilter` (or None when cancelled)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -33,7 +34,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
         self.facets = facets
 
     def _select(self, name: str, values: list[str], value: str | None) -> Select:
-        options = [(one_line(v, 60), v) for v in values]
+        options = [(Text(one_line(v, 60)), v) for v in values]  # Text: names are never markup
         return Select(options, value=value if value in values else Select.NULL, prompt="any", id=name)
 
     def compose(self):

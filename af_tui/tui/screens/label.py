@@ -21,7 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Static
 
 from ...labels import LabelQueue, QueueFilter, current_label, propose_verdict, save_label, undo_label
-from ...safe_text import display
+from ...safe_text import display, one_line
 from ...store import CRITERIA, CRITERIA_TEXT, Store
 
 MAX_LINES_SHOWN = 2_000
@@ -123,7 +123,7 @@ class ExportLabelsScreen(ModalScreen[None]):
             yield Static("Export to (a .csv or .jsonl path; enter writes it, escape cancels)")
             yield Input(self.default, id="label-export-path")
             yield Checkbox("labeled samples only", True, id="label-export-labeled")
-            yield Checkbox(f"only my labels ({self.annotator})" if self.annotator else "only my labels", False,
+            yield Checkbox(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
                            id="label-export-mine", disabled=not self.annotator)
             yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
 

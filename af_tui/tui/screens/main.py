@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from ...pairs import CANDIDATES, PairFilter
+from ...safe_text import one_line
 from ..messages import NeedPage
 from ..widgets.judge_figures import JudgeFigures
 from ..widgets.pairs_list import PairsList, header_text
@@ -92,7 +93,7 @@ class MainScreen(Screen):
             text.append("filtering… ", style="dim italic")
         text.append(f"showing {pairs.count:,} of {self.total:,} pairs", style="bold")
         if not self.flt.is_empty:
-            text.append(" · " + self.flt.describe())
+            text.append(" · " + one_line(self.flt.describe(), 300))  # names and search words are untrusted
         if pairs.follow:
             text.append(" · following new pairs", style="green")
         self.query_one("#status", Static).update(text)

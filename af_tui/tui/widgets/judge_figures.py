@@ -42,7 +42,7 @@ class JudgeFigures(Static):
             with self.app.connection() as conn:
                 renderable = panel_renderable(report(conn))
         except Exception as exc:  # noqa: BLE001 - a figure that fails must not take the app down
-            self.app.call_from_thread(self.notify, f"judge figures: {exc}", severity="warning")
+            self.app.call_from_thread(self.notify, f"judge figures: {exc}", severity="warning", markup=False)
             return
         self.app.call_from_thread(self._show, renderable)
 
