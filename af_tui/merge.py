@@ -95,8 +95,15 @@ def merge_store(conn: sqlite3.Connection, source: str | os.PathLike, *, target_p
 
 def _copy(conn, src, table, columns, there, result: MergeResult, counter: str) -> None:
     cols = ", ".join(columns)
-    insert = (f"INSERT INTO {table} (sample_id, {cols}) VALUES (?, {', '.join('?' * len(columns))}) "
-              "ON CONFLICT DO NOTHING")
+    insert = f"INSERT INTO {table} (sample_id, {cols}) VALUES (?, {', '.join('?' * len(columns))}) "
+    if table == "judgements":
+        # A copy's answer replaces this store's failed call for the same judge and prompt (as a re-run of
+        # the judge would); an answer already here is never overwritten.
+        insert += ("ON CONFLICT (uid) DO NOTHING ON CONFLICT (sample_id, judge_model, prompt_sha256) DO UPDATE SET "
+                   + ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("judge_model", "prompt_sha256"))
+                   + " WHERE judgements.error IS NOT NULL AND excluded.error IS NULL")
+    else:
+        insert += "ON CONFLICT DO NOTHING"
     for row in src.execute(f"SELECT sample_id, {cols} FROM {table} ORDER BY id"):
         target_id = there.get(row[0])
         if target_id is None:

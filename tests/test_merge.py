@@ -109,3 +109,29 @@ def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):
     assert sqlite3.connect(team.path).execute("SELECT COUNT(*) FROM labels").fetchone()[0] == count
     with pytest.raises(AfError):
         merge_store(sqlite3.connect(team.path), junk)
+
+
+def test_a_copys_answer_replaces_a_failed_judgement_but_never_an_answer(copies):
+    import time
+    import uuid
+
+    team, alice, _ = copies
+
+    def judge(store, sid, verdict, error=None):
+        store.conn.execute(
+            "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, verdict, parsed, error, created_at)"
+            " VALUES (?, ?, 'sim/judge', 'abc', ?, ?, ?, ?)",
+            (str(uuid.uuid4()), sid, verdict, 0 if error else 1, error, time.time()))
+        store.conn.commit()
+
+    judge(team, sample_id(team, 0, "free"), None, error="429 after retries")
+    judge(team, sample_id(team, 1, "free"), "not_alignment_faking")
+    judge(alice, sample_id(alice, 0, "free"), "alignment_faking")
+    judge(alice, sample_id(alice, 1, "free"), "alignment_faking")
+    for _ in range(2):  # merging again changes nothing
+        merge_store(team.conn, alice.path, target_path=team.path)
+        rows = dict(team.conn.execute(
+            "SELECT sample_id, verdict FROM judgements WHERE judge_model = 'sim/judge'").fetchall())
+        assert rows[sample_id(team, 0, "free")] == "alignment_faking"  # the failure was replaced
+        assert rows[sample_id(team, 1, "free")] == "not_alignment_faking"  # an answer is never overwritten
+        assert team.conn.execute("SELECT COUNT(*) FROM judgements").fetchone()[0] == 2
