@@ -11,7 +11,7 @@ Reusable pieces (the judge uses them too):
 - `stop_on_signals(event)`: SIGINT/SIGTERM set the event instead of killing the loop.
 
 `execute(spec, store)` runs or resumes one run in this process; `execute_workers(...)` splits it over
-`--workers` processes that share the store (litellm's CPU per call caps one process near 250 calls/s).
+`--workers` processes that share the store (litellm's CPU per call caps one process near 350 calls/s; bench/README.md).
 """
 
 from __future__ import annotations
@@ -414,7 +414,7 @@ async def execute(spec: RunSpec, store: Store, *, console=None, stop: asyncio.Ev
 async def execute_workers(spec: RunSpec, store: Store, workers: int, child_args: list[str], *, console=None,
                           stop: asyncio.Event | None = None) -> RunResult:
     """`execute` split over `workers` processes (`python -m af_tui run *child_args --shard k/N`) that share
-    the store: litellm spends about 4 ms of CPU a call, so one process tops out near 250 calls/s.
+    the store: litellm spends about 3 ms of CPU a call, so one process tops out near 350 calls/s.
     This process shows the progress (read from the store), keeps the heartbeat and sets the run's status."""
     run_id, tasks, _ = plan(spec, store)
     done = store.done_keys(run_id)
