@@ -81,7 +81,7 @@ def save_view(config: Config, **settings) -> None:
     lines += [f"{_toml_str(k)} = {_toml_str(v)}" for k, v in sorted(config.keys.items())]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # apps of several served tabs save at once
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         tmp.replace(path)
     except OSError:

@@ -87,6 +87,7 @@ class ExplorerApp(App):
         self._pool_lock = threading.Lock()
         self._generation = 0
         self._last_change = 0
+        self._watching = False
         self._ids_db: sqlite3.Connection | None = None  # the ids queries' own connection
         self._ids_lock = threading.Lock()
         self._busy: set[str] = set()
@@ -117,6 +118,9 @@ class ExplorerApp(App):
     def _first_stats(self) -> None:
         if self.stats_version == 0 and "stats" not in self._busy:
             self._kick("stats")
+        if self._watching:
+            return  # called by the timer and after the first list load: one watcher, one monitor timer
+        self._watching = True
         self.set_interval(2.0, lambda: self._kick("monitor"))
         self._watch()
 
