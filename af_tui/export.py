@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .errors import AfError
 from .labels import _NEWEST, OUTCOMES, TIERS, check_names, equals
+from .safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
 from .store import CRITERIA
 
 # The columns, in order; the README documents each.
@@ -28,7 +29,6 @@ COLUMNS = (
     "annotator", *CRITERIA, "verdict", "note", "blind", "labeled_at", "label_uid", "completed_at",
 )
 FORMATS = ("csv", "jsonl")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TIME_COLUMNS = ("labeled_at", "completed_at")
 
 
@@ -48,11 +48,6 @@ class ExportFilter:
                  if v and not isinstance(v, bool)]
         parts += [f"--{k.replace('_', '-')}" for k, v in vars(self).items() if v is True]
         return " ".join(parts) or "no filters"
-
-
-def neutralise(cell: str) -> str:
-    """A text cell made inert for spreadsheets: a leading = + - @ tab or CR gets a `'` in front."""
-    return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
 def format_for(path: Path, fmt: str | None) -> str:
@@ -91,7 +86,7 @@ def _column_sql(name: str, *, for_csv: bool) -> str:
     if name in _TIME_COLUMNS:
         return f"strftime('%Y-%m-%dT%H:%M:%fZ', {expr}, 'unixepoch')"
     if for_csv and name in _FREE_TEXT:
-        starts = ", ".join(f"char({ord(c)})" for c in _FORMULA_START)
+        starts = ", ".join(f"char({ord(c)})" for c in FORMULA_START)
         return f"CASE WHEN substr({expr}, 1, 1) IN ({starts}) THEN char(39) || {expr} ELSE {expr} END"
     return expr
 

@@ -74,3 +74,12 @@ def one_line(text: str | None, width: int = 200) -> str:
 def display(text: str | None, max_line: int = MAX_LINE, max_lines: int | None = None) -> str:
     """inert() then cap_lines(): what a text panel shows."""
     return cap_lines(inert(text), max_line, max_lines)
+
+
+# Spreadsheets run a cell that starts with one of these as a formula; model text and notes are untrusted.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A text cell made inert for spreadsheets: a leading = + - @ tab or CR gets a `'` in front."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell

@@ -10,10 +10,10 @@ import click
 
 from ..cli import cli, db_option
 from ..errors import AfError
+from ..safe_text import neutralise
 
 # The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _num(x: float | None) -> float | None:
@@ -84,8 +84,7 @@ def csv_cell(value) -> str | int | float:
         return int(value)
     if isinstance(value, int | float):
         return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return neutralise(str(value))
 
 
 def _pct(x: float | None) -> str:
