@@ -232,10 +232,12 @@ def _safe_url(url: str | None) -> str | None:
 
 def _existing_counts(store: Store, run_id: int) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
+    # the store's trigger-kept counts: a few rows, whatever the run's size (polled twice a second)
     for model, outcome, n in store.conn.execute(
-        "SELECT model, outcome, COUNT(*) FROM samples WHERE run_id = ? GROUP BY model, outcome", (run_id,)
+        "SELECT model, outcome, SUM(n) FROM outcome_counts WHERE run_id = ? GROUP BY model, outcome", (run_id,)
     ):
-        counts.setdefault(model, {})[outcome] = n
+        if n:
+            counts.setdefault(model, {})[outcome] = n
     return counts
 
 
