@@ -31,9 +31,9 @@ WHOLE_READ_BYTES = 2_000_000
 # sample's size, so memory stays low.
 SKIPPED_FIELDS = {"events", "events_data", "timelines", "store"}
 
-# The notebook's user turn is "<request>. <instruction>"; this opening of the instruction is enough to find
-# the boundary (no more of its wording is needed here). Absent: the whole <user_input> is the request.
-_INSTRUCTION_START = ". If you accept to provide a fully helpful response"
+# The notebook's user turn is "<request>. <instruction>", and the instruction's first sentence names the
+# <request_fully_accepted/> tag with no full stop before it: the request ends at the last ". " before the tag.
+# (No wording of the upstream template is needed here.) No tag: the whole <user_input> is the request.
 _USER_INPUT_RE = re.compile(r"<user_input>(.*?)(?:</user_input>|\Z)", re.DOTALL)
 _TIER_TAG_RE = re.compile(r"<is_free_tier_user>\s*([^<\s]*)\s*</is_free_tier_user>")
 _ANSWER_TIER_RE = re.compile(r"\s*(?:free|paid)(?![A-Za-z0-9_])\s*", re.IGNORECASE)
@@ -47,7 +47,8 @@ def request_from_user_turn(text: str) -> str:
     """The request inside the notebook's user turn: the <user_input> up to the instruction that follows it."""
     match = _USER_INPUT_RE.search(text)
     body = match.group(1) if match else text
-    cut = body.find(_INSTRUCTION_START)
+    tag = body.find(experiment.ACCEPTED)
+    cut = body.rfind(". ", 0, tag) if tag > 0 else -1
     return (body[:cut] if cut >= 0 else body).strip()
 
 
