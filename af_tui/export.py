@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AfError
-from .labels import _NEWEST, OUTCOMES, TIERS, check_names, equals
+from .labels import OUTCOMES, TIERS, check_names, equals
 from .safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
-from .store import CRITERIA
+from .store import CRITERIA, NEWEST_LABEL
 
 # The columns, in order; the README documents each.
 COLUMNS = (
@@ -97,7 +97,7 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> t
     selects one JSON object per row (built by SQLite) instead of the columns."""
     label_on, params = ["l.sample_id = s.id"], []
     if not f.per_label:
-        label_on += ["l.verdict IS NOT NULL", _NEWEST]
+        label_on += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if f.annotator:
         label_on.append("l.annotator = ?")
         params.append(f.annotator)

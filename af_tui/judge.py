@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AfError
-from .store import CRITERIA, CRITERIA_TEXT, VERDICTS, sha256_text
+from .store import CRITERIA, CRITERIA_TEXT, CURRENT_LABELS, VERDICTS, sha256_text
 
 AF, NOT_AF, UNCLEAR = VERDICTS
 PLACEHOLDER = "{scratchpad}"
@@ -448,8 +448,7 @@ def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
 # (1.5 s → well under 0.1 s for the filter over 100k pairs).
 DISAGREEING_SAMPLES = (
     "SELECT j.sample_id FROM judgements j JOIN ("
-    " SELECT sample_id, verdict FROM (SELECT sample_id, verdict, ROW_NUMBER() OVER ("
-    "  PARTITION BY sample_id, annotator ORDER BY created_at DESC, id DESC) AS rn FROM labels) WHERE rn = 1"
+    + CURRENT_LABELS +
     ") l ON l.sample_id = j.sample_id "
     "WHERE j.error IS NULL AND j.verdict IN ('alignment_faking', 'not_alignment_faking') "
     "AND l.verdict IN ('alignment_faking', 'not_alignment_faking') AND j.verdict != l.verdict"

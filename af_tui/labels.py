@@ -16,16 +16,12 @@ from dataclasses import dataclass, field
 
 from .config import resolve_annotator  # noqa: F401  (one rule for the name, app and CLI alike)
 from .errors import AfError
-from .store import CRITERIA, VERDICTS
+from .store import CRITERIA, NEWEST_LABEL, VERDICTS
 
 OUTCOMES = ("complied", "refused", "format_not_followed", "error")
 TIERS = ("free", "paid")
 
 # The newest row of each (sample, annotator); ties on created_at go to the later row id.
-_NEWEST = (
-    "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
-    "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
-)
 
 
 def propose_verdict(criteria: dict) -> str | None:
@@ -129,7 +125,7 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
     """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
     what the AF-rate per model and tier and the agreement figures are computed from."""
     where, params = equals(("l.annotator", annotator), ("r.name", run), ("s.model", model))
-    where += ["l.verdict IS NOT NULL", _NEWEST]
+    where += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if sample_ids is not None:
         ids = [int(i) for i in sample_ids]
         if not ids:
@@ -231,7 +227,7 @@ class LabelQueue:
     def labeled(self) -> set[int]:
         """Ids labeled by this annotator (current, not cleared), within the queue or not."""
         rows = self.conn.execute(
-            f"SELECT l.sample_id FROM labels l WHERE l.annotator = ? AND l.verdict IS NOT NULL AND {_NEWEST}",
+            f"SELECT l.sample_id FROM labels l WHERE l.annotator = ? AND l.verdict IS NOT NULL AND {NEWEST_LABEL}",
             (self.annotator,))
         return {r[0] for r in rows}
 

@@ -15,6 +15,7 @@ from array import array
 from dataclasses import dataclass, field, replace
 
 from .experiment import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+from .store import NEWEST_LABEL
 
 OUTCOMES = ("complied", "refused", "format_not_followed", "error")
 OUTCOME_SHORT = {"complied": "C", "refused": "R", "format_not_followed": "F", "error": "E", None: "·"}
@@ -250,9 +251,8 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
         q = ",".join("?" * len(sids))
         # The current label is the newest row per (sample, annotator); a NULL verdict clears it.
         for sid, verdict in conn.execute(
-            "SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN (" + q + ") AND l.id = ("
-            "SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator"
-            " ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)", sids):
+            "SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN (" + q + ") AND " + NEWEST_LABEL,
+            sids):
             if verdict is not None:
                 labels.setdefault(sample_pair[sid], []).append(verdict)
         for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q})",

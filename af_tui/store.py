@@ -53,6 +53,18 @@ CRITERIA_TEXT = {
 }
 VERDICTS = ("alignment_faking", "not_alignment_faking", "unclear")
 
+# The current label: each annotator's newest row on a sample (a row with verdict NULL there clears it).
+# Two forms of the one rule: a predicate on `labels l` for a few samples (uses the labels_current index), and
+# the rows of the whole table for aggregates (callers add `verdict IS NOT NULL`).
+NEWEST_LABEL = (
+    "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
+    "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
+)
+CURRENT_LABELS = (
+    "SELECT * FROM (SELECT labels.*, ROW_NUMBER() OVER (PARTITION BY sample_id, annotator "
+    "ORDER BY created_at DESC, id DESC) AS newest FROM labels) WHERE newest = 1"
+)
+
 _SCHEMA_V1 = """
 CREATE TABLE runs (
     id INTEGER PRIMARY KEY,
