@@ -526,8 +526,7 @@ class Store:
         sql = (
             f"INSERT INTO samples ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             "ON CONFLICT (run_id, model, variant, prompt_id, tier, epoch) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("run_id", "model", "variant",
-                                                                          "prompt_id", "tier", "epoch"))
+            + ", ".join(_replace_error(c) for c in cols if c not in _IDENTITY)
             + " WHERE samples.outcome = 'error' RETURNING id"
         )
         ids: list[int | None] = []
@@ -576,6 +575,17 @@ class Store:
 
     def iter_query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
         return self.db.query(sql, list(params))
+
+
+_IDENTITY = ("run_id", "model", "variant", "prompt_id", "tier", "epoch")
+_SUMMED = ("attempts", "cost")  # what the failed tries already spent still counts after the retry
+
+
+def _replace_error(column: str) -> str:
+    if column in _SUMMED:
+        return f"{column} = CASE WHEN samples.{column} IS NULL AND excluded.{column} IS NULL THEN NULL " \
+               f"ELSE COALESCE(samples.{column}, 0) + COALESCE(excluded.{column}, 0) END"
+    return f"{column} = excluded.{column}"
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -91,3 +91,14 @@ def test_concurrent_opens_of_an_old_store_migrate_once(tmp_path):
         with Store(path) as store:
             assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_retried_error_keeps_what_the_failed_tries_spent(tmp_path):
+    with Store(tmp_path / "s.sqlite") as store:
+        run = store.start_run("r", {})
+        store.ensure_variant("v", "system")
+        (pid,) = store.ensure_prompts(["do a thing"])
+        store.save_sample(_sample(run, pid, "free", "error", error="boom", attempts=6, cost=0.01))
+        store.save_sample(_sample(run, pid, "free", "complied", attempts=2, cost=0.02))
+        attempts, cost, outcome = store.conn.execute("SELECT attempts, cost, outcome FROM samples").fetchone()
+        assert (attempts, outcome) == (8, "complied") and abs(cost - 0.03) < 1e-12
