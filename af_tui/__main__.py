@@ -1,5 +1,5 @@
 """`python -m af_tui` is the `af-tui` command."""
 
-from .cli import main
+from af_tui.cli import main
 
 main()

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from .errors import AfError
+from af_tui.errors import AfError
 
 db_option = click.option(
     "--db", "db_path", envvar="AF_TUI_DB", type=click.Path(dir_okay=True), default=None,
@@ -38,13 +38,13 @@ def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
     if annotator:
         os.environ["AF_TUI_ANNOTATOR"] = annotator
     if ctx.invoked_subcommand is None:
-        from .tui.launch import open_app
+        from af_tui.tui.launch import open_app
 
         open_app(db_path, annotator=annotator)
 
 
 # The commands live beside the modules they call; importing them here registers them on `cli`.
-from . import commands  # noqa: E402,F401
+from af_tui import commands  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

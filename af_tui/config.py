@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AfError
+from af_tui.errors import AfError
 
 
 def config_path() -> Path:

@@ -42,7 +42,7 @@ def rss_mb() -> tuple[float, float]:
 
 async def measure(db: Path) -> dict:
     from af_tui.config import Config
-    from af_tui.store import Store
+    from af_tui.store.db import Store
     from af_tui.tui.app import ExplorerApp
 
     rss_before, _ = rss_mb()

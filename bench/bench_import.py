@@ -34,7 +34,7 @@ def read_all(files: list[Path]) -> int:
 
 
 def import_all(files: list[Path], store) -> int:
-    from af_tui.importers.inspect_log import import_logs
+    from af_tui.io.inspect_import import import_logs
 
     reports = import_logs(store, files)
     failed = [r for r in reports if r.failure]
@@ -46,7 +46,7 @@ def import_all(files: list[Path], store) -> int:
 def measure(name: str, files: list[Path], repeat: int, tmp: Path) -> dict:
     """Alternate the two sides so that load from other processes hits both alike; each import goes into a
     fresh store created beforehand (creating the schema is a one-off, not part of importing)."""
-    from af_tui.store import Store
+    from af_tui.store.db import Store
 
     stores = [Store(tmp / f"{name.replace(' ', '_')}-{i}.sqlite") for i in range(repeat + 1)]
     n = read_all(files)  # warm-up: first calls pay one-off costs on both sides
@@ -83,7 +83,7 @@ def child_peak(mode: str, path: Path, tmp: Path) -> float:
     """Peak Python memory (MB, tracemalloc) of reading or importing `path` in a fresh process."""
     code = (
         "import sys, json, tracemalloc; sys.path.insert(0, sys.argv[3]);"
-        "import inspect_ai.log, af_tui.importers.inspect_log; from af_tui.store import Store;"
+        "import inspect_ai.log, af_tui.io.inspect_import; from af_tui.store import Store;"
         "from bench.bench_import import read_all, import_all; from pathlib import Path;"
         "store = Store(Path(sys.argv[4])); tracemalloc.start();"
         "(read_all([Path(sys.argv[2])]) if sys.argv[1] == 'read' else import_all([Path(sys.argv[2])], store));"

@@ -30,7 +30,7 @@ SERVER = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from fakeserver import FakeServer
-from af_tui import judge_sim
+from af_tui.llm import simulated_judge as judge_sim
 server = FakeServer(lambda m: judge_sim.reply(m, "sim/judge"), latency={latency}, port={port}, record=False)
 server.start()
 while True:
@@ -44,7 +44,7 @@ PLAIN = "[bench] Paid-tier user {i}: nobody trains on this. The request is fine;
 
 
 def build_store(path: Path, n: int) -> None:
-    from af_tui.store import Store
+    from af_tui.store.db import Store
 
     with Store(path) as store:
         run_id = store.start_run("bench", {})

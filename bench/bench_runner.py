@@ -109,7 +109,7 @@ def _children_cpu() -> float:
 def startup_cpu(env: dict) -> float:
     """CPU seconds of starting af-tui with litellm loaded and exiting (subtracted to get CPU per sample)."""
     cpu0 = _children_cpu()
-    subprocess.run([sys.executable, "-c", "import af_tui.cli, af_tui.runner, af_tui.llm as l; l._load()"],
+    subprocess.run([sys.executable, "-c", "import af_tui.cli, af_tui.experiment.runner, af_tui.llm.client as l; l._load()"],
                    env=env, check=True, cwd=REPO)
     return _children_cpu() - cpu0
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from af_tui.stats import compute, panel_data  # noqa: E402
-from af_tui.store import Store  # noqa: E402
+from af_tui.analysis.stats import compute, panel_data  # noqa: E402
+from af_tui.store.db import Store  # noqa: E402
 
 MODELS = ("sim/faker", "sim/refuser", "sim/complier", "sim/sloppy")
 VARIANTS = ("baseline", "no_rlhf_info", "cut_criteria")

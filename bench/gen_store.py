@@ -16,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from af_tui import experiment, simulated  # noqa: E402
-from af_tui.store import Store  # noqa: E402
+from af_tui.experiment import rules as experiment  # noqa: E402
+from af_tui.llm import simulated
+from af_tui.store.db import Store  # noqa: E402
 
 MODELS = simulated.DEMO_MODELS
 VARIANT = "bench"

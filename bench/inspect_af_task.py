@@ -16,7 +16,7 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Score, Target, accuracy, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from af_tui import experiment
+from af_tui.experiment import rules as experiment
 
 
 @solver

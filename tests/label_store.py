@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 STAND_IN = "A stand-in system prompt written for af-tui's label tests."
 

@@ -3,7 +3,7 @@
 import pytest
 from label_store import make_store, sample_id
 
-from af_tui.agreement import (
+from af_tui.analysis.agreement import (
     agreement_line,
     agreement_report,
     agreement_table,
@@ -11,7 +11,7 @@ from af_tui.agreement import (
     confusion,
     krippendorff_alpha,
 )
-from af_tui.labels import save_label
+from af_tui.store.labels import save_label
 
 
 def test_cohen_kappa_wikipedia_example():

@@ -14,7 +14,7 @@ import pytest
 
 from af_tui.config import Config
 from af_tui.errors import AfError
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 SYSTEM = "Stand-in system prompt for the explorer's tests."
 
@@ -250,7 +250,7 @@ async def test_live_from_another_process_and_follow(tmp_path):
     app = make_app(db, tmp_path)
     script = (
         "import sys, time\nsys.path.insert(0, sys.argv[2])\nfrom test_app import _sample\n"
-        "from af_tui.store import Store\n"
+        "from af_tui.store.db import Store\n"
         "with Store(sys.argv[1], create=False) as s:\n"
         "    rid = s.run_id('fixture')\n"
         "    for i in range(5):\n"
@@ -306,7 +306,7 @@ def test_app_never_imports_litellm():
     import sys
 
     code = ("import sys, af_tui.tui.app, af_tui.tui.launch, af_tui.tui.screens.pair, af_tui.tui.screens.transcript;"
-            "bad = [m for m in ('litellm', 'af_tui.runner', 'af_tui.llm', 'af_tui.simulated') if m in sys.modules];"
+            "bad = [m for m in ('litellm', 'af_tui.experiment.runner', 'af_tui.llm', 'af_tui.llm.client', 'af_tui.llm.simulated') if m in sys.modules];"
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -403,7 +403,7 @@ def test_snapshot_pair_view(store, tmp_path, snap_compare):
 
 def test_search_plans_agree(store, monkeypatch):
     """The from-the-matches plan (few matches) and the check-every-pair plan give the same pairs."""
-    from af_tui import pairs as q
+    from af_tui.explorer import queries as q
 
     with Store(store, create=False) as s:
         words = ["limerick", "plainly", "harbour", "turn", "prim*", "Training", 'lock" OR "x', "nothing"]

@@ -11,7 +11,7 @@ from rich.text import Text
 from test_app import _sample, loaded, make_app, until
 
 from af_tui.safe_text import cap_lines, display, inert, one_line
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 MARKUP = "[bold]bold?[/bold] [link=https://evil.example]click me[/link] [/] [red on white]red[/] [@click=app.quit]q"
 ANSI = ("\x1b[31mred\x1b[0m \x1b[2J\x1b[H home \x1b[10;10H moved \x1b]8;;https://evil.example\x1b\\osc8 link"

@@ -49,7 +49,7 @@ def files(tmp_path_factory, realdata) -> dict[str, Path]:
     conn.close()
     f["newer"] = d / "newer.sqlite"
     put("no_samples.sqlite", b"")
-    from af_tui.store import Store
+    from af_tui.store.db import Store
 
     Store(f["no_samples"]).close()
     put("stand_in.txt", b"A stand-in system prompt written for af-tui's bad-input tests.")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 ENV = {**os.environ, "AF_TUI_DB": ""}
 

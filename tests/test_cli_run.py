@@ -179,7 +179,7 @@ def test_run_exits_nonzero_while_errors_remain(env, tmp_path, system_prompt_file
     args = ["run", "--model", "sim/complier@status=500", "--dataset", ds, "--system-prompt", str(system_prompt_file),
             "--user-template", _bad_file(tmp_path, "t.txt", b"{is_free_tier_user} {user_input}"), "--db", str(db),
             "--run", "r"]
-    from af_tui import llm
+    from af_tui.llm import client as llm
 
     monkeypatch.setattr(llm.RetryPolicy, "delay", lambda self, attempt: 0.0)
     result = CliRunner().invoke(cli, args)

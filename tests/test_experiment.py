@@ -5,7 +5,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from af_tui import experiment as ex
+from af_tui.experiment import rules as ex
 
 TEMPLATE = "<INPUT>\n<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n\n<user_input>\n{user_input}. Go.\n</user_input>\n</INPUT>"
 

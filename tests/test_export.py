@@ -11,9 +11,9 @@ import pytest
 from label_store import make_store, run_cli, sample_id
 
 from af_tui.errors import AfError
-from af_tui.export import COLUMNS, ExportFilter, export, neutralise
-from af_tui.labels import save_label
-from af_tui.store import CRITERIA
+from af_tui.io.export import COLUMNS, ExportFilter, export, neutralise
+from af_tui.store.db import CRITERIA
+from af_tui.store.labels import save_label
 
 HOSTILE = {
     (0, "free"): ("=HYPERLINK(\"http://evil\",\"x\")\nsecond line, with \"quotes\"", "+1+cmd|' /C calc'!A0"),
@@ -146,7 +146,7 @@ def test_unwritable_target(labeled, tmp_path):
 
 def test_failure_midway_leaves_nothing(labeled, tmp_path, monkeypatch):
     out = tmp_path / "half.csv"
-    import af_tui.export as ex
+    import af_tui.io.export as ex
 
     def boom(*a, **k):
         yield from ()

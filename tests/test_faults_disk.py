@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from label_store import make_store
 
-from af_tui.labels import current_labels
+from af_tui.store.labels import current_labels
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"

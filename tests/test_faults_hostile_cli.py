@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 REPO = Path(__file__).resolve().parents[1]
 OSC = "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07"

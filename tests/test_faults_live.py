@@ -20,8 +20,8 @@ from pathlib import Path
 from test_app import until
 
 from af_tui.config import Config
-from af_tui.labels import save_label
-from af_tui.store import Store
+from af_tui.store.db import Store
+from af_tui.store.labels import save_label
 from af_tui.tui.app import POLL_S, ExplorerApp
 
 REPO = Path(__file__).resolve().parents[1]

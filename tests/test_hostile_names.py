@@ -1,7 +1,7 @@
 """Names people and models choose (runs, models, variants, annotators) are untrusted text too."""
 
-from af_tui import agreement
-from af_tui.store import Store
+from af_tui.analysis import agreement
+from af_tui.store.db import Store
 
 HOSTILE = "m[/x][bold]\x1b]0;pwned\x07\x1b[2J\u202e"
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from af_tui import experiment
 from af_tui.cli import main
-from af_tui.importers import inspect_log
-from af_tui.store import Store
+from af_tui.experiment import rules as experiment
+from af_tui.io import inspect_import as inspect_log
+from af_tui.store.db import Store
 
 pytest.importorskip("inspect_ai")
 
@@ -205,7 +205,7 @@ def test_shared_logs_give_the_readme_counts_and_their_own_answers(realdata, db_p
             assert complete * 2 == n
         assert store.conn.execute("SELECT COUNT(*) FROM samples WHERE source_answer IS NULL").fetchone()[0] == 0
         # and the explorer's own queries list them, free and paid side by side
-        from af_tui import pairs
+        from af_tui.explorer import queries as pairs
 
         ids = list(pairs.pair_ids(store.conn, pairs.PairFilter()))
         assert len(ids) == 45

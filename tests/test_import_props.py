@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from af_tui import experiment
-from af_tui.importers import inspect_log
-from af_tui.store import Store
+from af_tui.experiment import rules as experiment
+from af_tui.io import inspect_import as inspect_log
+from af_tui.store.db import Store
 
 pytest.importorskip("inspect_ai")
 

@@ -8,9 +8,9 @@ import sqlite3
 
 from test_app import ROWS, build_store, loaded, make_app, status_text, until
 
-from af_tui.judge import AF, NOT_AF, combine, load_prompt, save_judgement
-from af_tui.labels import save_label
-from af_tui.pairs import PairFilter, pair_ids
+from af_tui.explorer.queries import PairFilter, pair_ids
+from af_tui.judge.core import AF, NOT_AF, combine, load_prompt, save_judgement
+from af_tui.store.labels import save_label
 
 HOSTILE_QUOTE = "[bold]RLHF[/bold] \x1b[31mwould modify me"
 

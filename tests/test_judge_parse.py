@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from af_tui import judge_sim
 from af_tui.errors import AfError
-from af_tui.judge import (
+from af_tui.judge.core import (
     AF,
     DEFAULT_PROMPT,
     NOT_AF,
@@ -26,7 +25,8 @@ from af_tui.judge import (
     parse_reply,
     scratchpad_of,
 )
-from af_tui.store import CRITERIA, VERDICTS, sha256_text
+from af_tui.llm import simulated_judge as judge_sim
+from af_tui.store.db import CRITERIA, VERDICTS, sha256_text
 
 
 def reply_text(answers=(1, 1, 1, 1), verdict=AF, quotes=None) -> str:

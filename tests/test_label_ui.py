@@ -5,8 +5,8 @@ import pytest
 from label_store import make_store, sample_id
 from textual.widgets import Static
 
-from af_tui.labels import current_label, current_labels
-from af_tui.store import CRITERIA
+from af_tui.store.db import CRITERIA
+from af_tui.store.labels import current_label, current_labels
 from af_tui.tui.screens.label import LabelApp, LabelScreen
 
 
@@ -109,7 +109,7 @@ async def test_blind_mode_hides_tier_and_model_and_records_blind(store):
 
 
 async def test_queue_filters_random_and_keymap(store):
-    from af_tui.labels import QueueFilter
+    from af_tui.store.labels import QueueFilter
 
     app = LabelApp(store.path, "carol", keymap={"label.verdict_af": "f", "label.save": "ctrl+s"},
                    filters=QueueFilter(tier="paid", outcome="refused"), order="random", seed=3)

@@ -6,7 +6,8 @@ import pytest
 from label_store import make_store, sample_id
 
 from af_tui.errors import AfError
-from af_tui.labels import (
+from af_tui.store.db import CRITERIA
+from af_tui.store.labels import (
     LabelQueue,
     QueueFilter,
     current_label,
@@ -17,7 +18,6 @@ from af_tui.labels import (
     save_label,
     undo_label,
 )
-from af_tui.store import CRITERIA
 
 ALL = dict.fromkeys(CRITERIA, 1)
 
@@ -138,7 +138,7 @@ def test_two_annotators_and_a_writer_at_once(tmp_path):
     locked", no label lost."""
     import threading
 
-    from af_tui.store import Store
+    from af_tui.store.db import Store
 
     path = tmp_path / "s.sqlite"
     base = make_store(path, n_requests=20)

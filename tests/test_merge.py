@@ -6,11 +6,11 @@ import sqlite3
 import pytest
 from label_store import make_store, run_cli, sample_id
 
-from af_tui.agreement import agreement_report
+from af_tui.analysis.agreement import agreement_report
 from af_tui.errors import AfError
-from af_tui.labels import current_labels, save_label
-from af_tui.merge import merge_store
-from af_tui.store import SCHEMA_VERSION, Store
+from af_tui.io.merge import merge_store
+from af_tui.store.db import SCHEMA_VERSION, Store
+from af_tui.store.labels import current_labels, save_label
 
 
 def _copy(store, path):

@@ -9,10 +9,12 @@ import json
 import pytest
 from fakeserver import FakeServer, af_script, expected_outcome, parse_request
 
-from af_tui import experiment, llm, runner
 from af_tui.errors import AfError
-from af_tui.sources import Dataset, Text
-from af_tui.store import Store, sha256_text
+from af_tui.experiment import rules as experiment
+from af_tui.experiment import runner
+from af_tui.experiment.sources import Dataset, Text
+from af_tui.llm import client as llm
+from af_tui.store.db import Store, sha256_text
 
 FAST = llm.RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.01, timeout_s=5)
 

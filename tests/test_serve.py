@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from af_tui.cli import main
-from af_tui.serve import AnnotationServer, is_loopback, url_for, valid_annotator
-from af_tui.store import Store
+from af_tui.store.db import Store
+from af_tui.tui.serve import AnnotationServer, is_loopback, url_for, valid_annotator
 
 TOKEN = "test-token-0123456789abcdef"
 IN_CI = os.environ.get("CI") == "true" or os.environ.get("AF_TUI_CI") == "1"
@@ -138,12 +138,12 @@ def test_opening_another_store_in_one_process_keeps_other_processes_from_deletin
     """The explorer opens a second Store (the label screen's) while its first is open, and another tab's app
     opens and closes one. Python once read the file's header itself: closing that descriptor dropped the
     process's SQLite locks, the other process deleted the WAL, and a label shown as saved was lost."""
-    from af_tui.labels import save_label
+    from af_tui.store.labels import save_label
 
     explorer = Store(store_path, create=False)
     explorer.conn.execute("SELECT COUNT(*) FROM samples").fetchone()
     label_screen = Store(store_path, create=False)
-    other_tab = f"from af_tui.store import Store; s = Store({str(store_path)!r}, create=False); s.counts(); s.close()"
+    other_tab = f"from af_tui.store.db import Store; s = Store({str(store_path)!r}, create=False); s.counts(); s.close()"
     subprocess.run([sys.executable, "-c", other_tab], check=True)
     assert Path(f"{store_path}-wal").exists()
     save_label(label_screen.conn, 1, "ada", verdict="alignment_faking")

@@ -8,7 +8,9 @@ import types
 
 import pytest
 
-from af_tui import experiment, llm, simulated
+from af_tui.experiment import rules as experiment
+from af_tui.llm import client as llm
+from af_tui.llm import simulated
 
 TEMPLATE = simulated.DEMO_USER_TEMPLATE
 
@@ -62,12 +64,12 @@ def test_prefill_continues_after_the_prefix():
 
 
 def test_judge_models_go_to_judge_sim(monkeypatch):
-    fake = types.ModuleType("af_tui.judge_sim")
+    fake = types.ModuleType("af_tui.llm.simulated_judge")
     fake.reply = lambda messages, model: f"judged by {model}"
-    monkeypatch.setitem(sys.modules, "af_tui.judge_sim", fake)
-    import af_tui
+    monkeypatch.setitem(sys.modules, "af_tui.llm.simulated_judge", fake)
+    import af_tui.llm
 
-    monkeypatch.setattr(af_tui, "judge_sim", fake, raising=False)
+    monkeypatch.setattr(af_tui.llm, "simulated_judge", fake, raising=False)
     assert simulated.reply("sim/judge-x", [{"role": "user", "content": "q"}]) == "judged by sim/judge-x"
 
 

@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from af_tui import sources
 from af_tui.errors import AfError
+from af_tui.experiment import sources
 
 
 @pytest.fixture

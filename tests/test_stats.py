@@ -14,8 +14,8 @@ from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from af_tui import stats
-from af_tui.stats import (
+from af_tui.analysis import stats
+from af_tui.analysis.stats import (
     Estimate,
     clustered_gap,
     compute,
@@ -25,7 +25,7 @@ from af_tui.stats import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.store import _SCHEMA_V1, Store
+from af_tui.store.db import _SCHEMA_V1, Store
 
 TOL = 1e-9
 GRID = [(k, n) for n in (1, 2, 5, 17, 40, 263, 1000) for k in sorted({0, 1, n // 3, n // 2, n - 1, n})]

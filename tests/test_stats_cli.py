@@ -11,7 +11,7 @@ import pytest
 
 from af_tui.cli import main
 from af_tui.commands.stats import BASE_KEYS, csv_cell
-from af_tui.store import Store
+from af_tui.store.db import Store
 
 HOSTILE = "=HYPERLINK(\"x\")[bold]\x1b[31m$\\frac{$"
 

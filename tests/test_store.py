@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from af_tui.errors import AfError
-from af_tui.store import SCHEMA_VERSION, Store
+from af_tui.store.db import SCHEMA_VERSION, Store
 
 
 def _sample(run_id, prompt_id, tier, outcome="complied", **kw):
@@ -78,7 +78,7 @@ def test_concurrent_opens_of_an_old_store_migrate_once(tmp_path):
     """Several processes (served tabs, a run, the app) opening a store from an older af-tui at once."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from af_tui import store as store_module
+    from af_tui.store import db as store_module
 
     for attempt in range(3):
         path = tmp_path / f"old{attempt}.sqlite"

@@ -1,6 +1,6 @@
 """One module per family of commands; each registers its commands on `af_tui.cli.cli` when imported."""
 
-from . import (
+from af_tui.commands import (
     importing,  # noqa: F401
     judge,  # noqa: F401
     labels,  # noqa: F401

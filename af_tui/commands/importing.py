@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import cli, db_option
-from ..errors import AfError
+from af_tui.cli import cli, db_option
+from af_tui.errors import AfError
 
 
 @cli.command("import")
@@ -20,9 +20,9 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
     kept beside it and disagreements are counted. Importing a log again adds only samples that are new."""
     from rich.console import Console
 
-    from ..importers import inspect_log
-    from ..safe_text import inert
-    from ..store import Store, resolve_db_path
+    from af_tui.io import inspect_import as inspect_log
+    from af_tui.safe_text import inert
+    from af_tui.store.db import Store, resolve_db_path
 
     files, reports = inspect_log.find_logs(paths)
     if files:
@@ -88,7 +88,7 @@ class _progress_bar:
         self._progress.stop()
 
     def __call__(self, path, done: int, total: int) -> None:
-        from ..safe_text import inert
+        from af_tui.safe_text import inert
 
         if path not in self._tasks:
             self._tasks[path] = self._progress.add_task(inert(path.name), total=total)

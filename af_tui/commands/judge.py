@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import cli, db_option
+from af_tui.cli import cli, db_option
 
 
 @cli.command()
@@ -35,9 +35,9 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
     prompt are skipped, failed ones are asked again. A reply that cannot be parsed is stored as unparsed."""
     import asyncio
 
-    from ..errors import AfError
-    from ..judge import JudgeSpec, judge_store, load_prompt
-    from ..store import Store
+    from af_tui.errors import AfError
+    from af_tui.judge.core import JudgeSpec, judge_store, load_prompt
+    from af_tui.store.db import Store
 
     prompt = load_prompt(prompt_file)
     if show_prompt:
@@ -45,7 +45,7 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    from .run import _check_reachable
+    from af_tui.commands.run import _check_reachable
 
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
                      api_base=api_base, temperature=temperature, max_tokens=max_tokens)
@@ -53,7 +53,7 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         if api_base:
             _check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
         result = asyncio.run(judge_store(spec, store.conn))
-    from .run import _exit
+    from af_tui.commands.run import _exit
 
     _exit(_report(result))
 
@@ -80,9 +80,9 @@ def _report(result) -> int:
     return 0
 
 def _open_report(db_path, run_name, models) -> dict:
-    from ..errors import AfError
-    from ..judge import report
-    from ..store import Store
+    from af_tui.errors import AfError
+    from af_tui.judge.core import report
+    from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         if run_name and store.run_id(run_name) is None:
@@ -96,7 +96,7 @@ def stats_section(db_path=None, run_name=None, models=()) -> None:
     """`af-tui stats`, after its own tables: the judges and their agreement with people (when any)."""
     from rich.console import Console
 
-    from ..judge import tables
+    from af_tui.judge.core import tables
 
     console = Console()
     for table in tables(_open_report(db_path, run_name, models)):
@@ -115,7 +115,7 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
     import csv
     import sys
 
-    from .stats import csv_cell
+    from af_tui.commands.stats import csv_cell
 
     keys = ["judge_model", "prompt_sha256", "against", "annotator", "n", "accuracy", "precision", "recall",
             "kappa", "tp", "fp", "fn", "tn", "excluded"]
@@ -126,7 +126,7 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
 
 
 def _register() -> None:
-    from . import stats
+    from af_tui.commands import stats
 
     if stats_section not in stats.EXTRA_SECTIONS:
         stats.EXTRA_SECTIONS.append(stats_section)

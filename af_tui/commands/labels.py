@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..cli import cli, db_option
-from .stats import EXTRA_SECTIONS
+from af_tui.cli import cli, db_option
+from af_tui.commands.stats import EXTRA_SECTIONS
 
 _OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
 
@@ -41,9 +41,9 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     af-tui export labels.csv --labeled-only --annotator alice
     af-tui export all.jsonl --run pilot --outcome complied"""
     db_path = _root("db_path", db_path)
-    from ..export import ExportFilter
-    from ..export import export as do_export
-    from ..store import Store
+    from af_tui.io.export import ExportFilter
+    from af_tui.io.export import export as do_export
+    from af_tui.store.db import Store
 
     f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
                      labeled_only=labeled_only, per_label=per_label)
@@ -65,8 +65,8 @@ def merge(db_path, others):
     \b
     af-tui merge alice.sqlite bob.sqlite --db team.sqlite"""
     db_path = _root("db_path", db_path)
-    from ..merge import merge_store, open_source
-    from ..store import Store
+    from af_tui.io.merge import merge_store, open_source
+    from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         for other in others:  # check all before merging any: a typo in the third must not leave two merged
@@ -95,16 +95,16 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
     the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
     db_path = _root("db_path", db_path)
-    from ..config import load_config, resolve_annotator
-    from ..labels import QueueFilter
-    from ..store import Store
-    from ..tui.screens.label import LabelApp
+    from af_tui.config import load_config, resolve_annotator
+    from af_tui.store.db import Store
+    from af_tui.store.labels import QueueFilter
+    from af_tui.tui.screens.label import LabelApp
 
     filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
                           outcome=None if outcome == "any" else outcome)
     filters.validate()
-    from ..errors import AfError
-    from ..labels import LabelQueue, check_names
+    from af_tui.errors import AfError
+    from af_tui.store.labels import LabelQueue, check_names
 
     with Store(db_path, create=False) as store:
         path = store.path
@@ -130,8 +130,8 @@ def agreement(db_path, run_name, models, as_json):
     db_path = _root("db_path", db_path)
     import json
 
-    from ..agreement import agreement_report, agreement_table
-    from ..store import Store
+    from af_tui.analysis.agreement import agreement_report, agreement_table
+    from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         report = agreement_report(store.conn, run=run_name, models=models)
@@ -150,8 +150,8 @@ def _agreement_section(db_path, run_name, models) -> None:
     """Under `af-tui stats`: the agreement table, when two annotators or more have labeled."""
     from rich.console import Console
 
-    from ..agreement import agreement_report, agreement_table
-    from ..store import Store
+    from af_tui.analysis.agreement import agreement_report, agreement_table
+    from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         if not store.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone():

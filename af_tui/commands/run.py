@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from ..cli import cli, db_option
-from ..errors import AfError
-from ..paths import DEMO_DB
+from af_tui.cli import cli, db_option
+from af_tui.errors import AfError
+from af_tui.paths import DEMO_DB
 
 DEMO_RUN = "demo"
 DEMO_LATENCY_S = "0.8"  # with concurrency 8: the 320 demo samples take about 40 s, so the app shows them arrive
@@ -107,7 +107,7 @@ def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int | None:
     (SIGINT); a run the user keeps goes on in the background. Returns the run's exit code, None if running."""
     import inspect
 
-    from ..tui.launch import open_app
+    from af_tui.tui.launch import open_app
 
     click.echo(f"the run writes its log to {log}", err=True)
     if "run_process" in inspect.signature(open_app).parameters:
@@ -133,7 +133,7 @@ def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int | None:
 
 def _report(result, resume: str) -> int:
     """The closing lines of a run, and its exit code: 0 done, 1 errors left, 130 stopped."""
-    from ..experiment import OUTCOMES
+    from af_tui.experiment.rules import OUTCOMES
 
     for model, counts in result.counts.items():
         click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
@@ -164,8 +164,8 @@ def _exit(code: int) -> None:
 def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child_args=None) -> None:
     import asyncio
 
-    from .. import runner
-    from ..store import Store
+    from af_tui.experiment import runner
+    from af_tui.store.db import Store
 
     with Store(db) as store:
         if workers > 1:
@@ -213,9 +213,10 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
 
     Every sample is committed to the store as it completes; running the same command again resumes, sending
     only the missing samples and the ones that failed."""
-    from .. import llm, sources
-    from ..runner import RunSpec
-    from ..store import resolve_db_path
+    from af_tui.experiment import sources
+    from af_tui.experiment.runner import RunSpec
+    from af_tui.llm import client as llm
+    from af_tui.store.db import resolve_db_path
 
     models = list(dict.fromkeys(m.strip() for m in models))
     if any(not m for m in models):
@@ -258,7 +259,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     if shard_of:
         _execute(spec, db, resume, shard=shard_of)
         return
-    from ..store import Store
+    from af_tui.store.db import Store
 
     Store(db).close()  # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
@@ -272,8 +273,8 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
         _execute(spec, db, resume, workers=workers, child_args=child)
         return
     if tui:
-        from .. import runner
-        from ..store import Store
+        from af_tui.experiment import runner
+        from af_tui.store.db import Store
 
         with Store(db) as store:  # the run row exists before the app opens, with its planned size
             runner.plan(spec, store)  # 'running' now; the child takes over its heartbeat in a few seconds
@@ -295,10 +296,10 @@ def demo(db_path, no_tui, latency) -> None:
     """The four simulated models on 40 made-up harmless requests (offline), then the explorer.
 
     Running it again on the same store resumes the demo run instead of repeating it."""
-    from ..runner import RunSpec
-    from ..simulated import DEMO_MODELS, DEMO_REQUESTS, DEMO_SYSTEM_PROMPT, DEMO_USER_TEMPLATE
-    from ..sources import Dataset, Text
-    from ..store import sha256_text
+    from af_tui.experiment.runner import RunSpec
+    from af_tui.experiment.sources import Dataset, Text
+    from af_tui.llm.simulated import DEMO_MODELS, DEMO_REQUESTS, DEMO_SYSTEM_PROMPT, DEMO_USER_TEMPLATE
+    from af_tui.store.db import sha256_text
 
     db = Path(db_path) if db_path else DEMO_DB
     if latency is not None and not 0 <= latency <= 60:
@@ -313,8 +314,8 @@ def demo(db_path, no_tui, latency) -> None:
         concurrency=DEMO_CONCURRENCY, source="demo",
     )
     if not no_tui:
-        from ..runner import plan
-        from ..store import Store
+        from af_tui.experiment.runner import plan
+        from af_tui.store.db import Store
 
         with Store(db) as store:  # a bad --db fails here in one line; the app opens on the planned run
             plan(spec, store)

@@ -6,8 +6,8 @@ import re
 
 import click
 
-from ..cli import cli, db_option
-from ..errors import AfError
+from af_tui.cli import cli, db_option
+from af_tui.errors import AfError
 
 
 @cli.command()
@@ -26,10 +26,10 @@ def serve(db_path: str | None, host: str, port: int, token: str | None, label_qu
 
     Prints the address to open, with its token; every request without the token gets 403."""
     try:
-        from ..serve import AnnotationServer, app_command, setup_logging
+        from af_tui.tui.serve import AnnotationServer, app_command, setup_logging
     except ImportError as exc:
         raise AfError(f"af-tui serve needs the serve extra ({exc.name} is missing): pip install 'af-tui[serve]'") from None
-    from ..store import Store, resolve_db_path
+    from af_tui.store.db import Store, resolve_db_path
 
     # Characters a URL carries as they are, so that the printed address is the token.
     if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):

@@ -8,9 +8,9 @@ import math
 
 import click
 
-from ..cli import cli, db_option
-from ..errors import AfError
-from ..safe_text import neutralise
+from af_tui.cli import cli, db_option
+from af_tui.errors import AfError
+from af_tui.safe_text import neutralise
 
 # The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
@@ -109,8 +109,8 @@ def _p(p: float | None) -> str:
 
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
     """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
-    from ..stats import compute
-    from ..store import Store
+    from af_tui.analysis.stats import compute
+    from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         if run_name and store.run_id(run_name) is None:
@@ -153,14 +153,14 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
           as_csv: bool) -> None:
     """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
     exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
-    from ..stats import compare
+    from af_tui.analysis.stats import compare
 
     if as_json and as_csv:
         raise AfError("--json and --csv are exclusive; pick one")
     if comparisons and judges:
         raise AfError("--comparisons and --judges are exclusive; pick one")
     if judges and (as_json or as_csv):
-        from .judge import print_judges
+        from af_tui.commands.judge import print_judges
 
         return print_judges(db_path, run_name, models, as_json=as_json)
     slices = _load(db_path, run_name, models, by, af_source, judge_model)
@@ -197,7 +197,7 @@ def _print_tables(slices, comps, by: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ..safe_text import one_line
+    from af_tui.safe_text import one_line
 
     def cell(s) -> Text:
         return Text(one_line(str(s), 120))
@@ -287,7 +287,7 @@ def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str,
     Wilson error bars on the complied rate."""
     from pathlib import Path
 
-    from ..plot import check_output, write_figure
+    from af_tui.analysis.plot import check_output, write_figure
 
     path = check_output(Path(out))
     if not 1 <= width <= 20:

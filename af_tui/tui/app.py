@@ -22,11 +22,11 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
-from .. import pairs as q
-from ..config import Config, load_config, resolve_annotator, save_view
-from ..judge import pair_verdicts
-from ..store import Store
-from .messages import (
+from af_tui.config import Config, load_config, resolve_annotator, save_view
+from af_tui.explorer import queries as q
+from af_tui.judge.core import pair_verdicts
+from af_tui.store.db import Store
+from af_tui.tui.messages import (
     FacetsLoaded,
     MonitorLoaded,
     PageLoaded,
@@ -37,11 +37,11 @@ from .messages import (
     StoreChanged,
     WorkerFailed,
 )
-from .screens.chart import ChartScreen
-from .screens.main import MainScreen
-from .widgets.pairs_list import PairsList
-from .widgets.run_monitor import RunMonitor
-from .widgets.stats_panel import StatsPanel
+from af_tui.tui.screens.chart import ChartScreen
+from af_tui.tui.screens.main import MainScreen
+from af_tui.tui.widgets.pairs_list import PairsList
+from af_tui.tui.widgets.run_monitor import RunMonitor
+from af_tui.tui.widgets.stats_panel import StatsPanel
 
 POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
@@ -386,7 +386,7 @@ class ExplorerApp(App):
             self.first_rows_at = time.perf_counter()
 
     def on_pairs_list_open(self, message: PairsList.Open) -> None:
-        from .screens.pair import PairScreen
+        from af_tui.tui.screens.pair import PairScreen
 
         self.push_screen(PairScreen(message.pair_id, message.position))
 
@@ -406,7 +406,7 @@ class ExplorerApp(App):
     # -- statistics and the run monitor ----------------------------------------------------------------
     @work(thread=True, group="stats")
     def _load_stats(self) -> None:
-        from .. import stats
+        from af_tui.analysis import stats
 
         started = time.perf_counter()
         try:
@@ -460,7 +460,7 @@ class ExplorerApp(App):
         self.post_message(FacetsLoaded(facets))
 
     def on_facets_loaded(self, message: FacetsLoaded) -> None:
-        from .screens.filters import FilterScreen
+        from af_tui.tui.screens.filters import FilterScreen
 
         def chosen(flt: q.PairFilter | None) -> None:
             if flt is not None:
@@ -471,7 +471,7 @@ class ExplorerApp(App):
     # -- app actions -----------------------------------------------------------------------------------
     def action_request_quit(self) -> None:
         if self.run_process is not None and self.run_process.poll() is None:
-            from .screens.dialogs import StopRunScreen
+            from af_tui.tui.screens.dialogs import StopRunScreen
 
             def answered(stop: bool | None) -> None:
                 if stop:
@@ -488,7 +488,7 @@ class ExplorerApp(App):
             self._kick("stats")
 
     def action_help(self) -> None:
-        from .screens.dialogs import HelpScreen
+        from af_tui.tui.screens.dialogs import HelpScreen
 
         self.push_screen(HelpScreen())
 

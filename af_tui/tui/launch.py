@@ -14,13 +14,13 @@ STOP_WAIT_S = 15.0
 def open_app(db_path: str | None, run_process=None, annotator: str | None = None) -> None:
     """Run the explorer on the store. With `run_process` (the `run --tui` / `demo` child), the app shows
     the run live and, when the user quits while it is alive and agrees, stops it with SIGINT."""
-    from ..config import load_config
-    from ..store import Store
+    from af_tui.config import load_config
+    from af_tui.store.db import Store
 
     Store(db_path, create=False).close()  # AfError for a missing / foreign / newer store, before Textual
     config = load_config()
 
-    from .app import ExplorerApp
+    from af_tui.tui.app import ExplorerApp
 
     app = ExplorerApp(db_path, run_process=run_process, annotator=annotator, config=config)
     try:

@@ -11,7 +11,7 @@ from array import array
 
 from textual.message import Message
 
-from ..pairs import PairDetail, PairFilter, PairRow, RunProgress
+from af_tui.explorer.queries import PairDetail, PairFilter, PairRow, RunProgress
 
 
 class StoreChanged(Message):

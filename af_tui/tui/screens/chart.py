@@ -13,8 +13,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
-from ...safe_text import one_line
-from ...stats import SliceStats
+from af_tui.analysis.stats import SliceStats
+from af_tui.safe_text import one_line
 
 STYLES = {"complied": "on #E69F00", "af": "#7A3B00 on #E69F00", "refused": "on #0072B2",
           "format_not_followed": "on #A0A0A0"}

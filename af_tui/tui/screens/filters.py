@@ -9,8 +9,8 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from ...pairs import OUTCOMES, PairFilter
-from ...safe_text import one_line
+from af_tui.explorer.queries import OUTCOMES, PairFilter
+from af_tui.safe_text import one_line
 
 
 class FilterScreen(ModalScreen[PairFilter | None]):

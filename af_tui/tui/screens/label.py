@@ -20,17 +20,20 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Static
 
-from ...labels import LabelQueue, QueueFilter, current_label, propose_verdict, save_label, undo_label
-from ...safe_text import display, one_line
-from ...store import CRITERIA, CRITERIA_TEXT, Store
+from af_tui.safe_text import display, one_line
+from af_tui.store.db import CRITERIA, CRITERIA_TEXT, Store
+from af_tui.store.labels import (
+    LabelQueue,
+    QueueFilter,
+    current_label,
+    propose_verdict,
+    save_label,
+    undo_label,
+)
 
 MAX_LINES_SHOWN = 2_000
-VERDICT_WORDS = {"alignment_faking": "alignment faking", "not_alignment_faking": "not alignment faking",
-                 "unclear": "unclear"}
 VERDICT_KEYS = {"alignment_faking": "a", "not_alignment_faking": "n", "unclear": "x"}
-CRITERION_WORDS = {"knows_training": "knows it is in training", "sees_modification": "sees refusal → modified",
-                   "opposes_modification": "prefers not to be modified",
-                   "complies_to_avoid": "complies to avoid modification"}
+from af_tui.domain import CRITERION_WORDS, VERDICT_WORDS  # noqa: E402,F401
 
 _SAMPLE_SQL = (
     "SELECT s.id, r.name AS run, s.model, s.variant, s.prompt_index, s.epoch, s.tier, s.outcome, s.scratchpad, "
@@ -128,7 +131,7 @@ class ExportLabelsScreen(ModalScreen[None]):
             yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        from ...export import ExportFilter
+        from af_tui.io.export import ExportFilter
 
         mine = self.query_one("#label-export-mine", Checkbox).value
         f = ExportFilter(labeled_only=self.query_one("#label-export-labeled", Checkbox).value,
@@ -138,8 +141,8 @@ class ExportLabelsScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="label-export")
     def _export(self, out: str, f) -> None:
-        from ...errors import AfError
-        from ...export import export
+        from af_tui.errors import AfError
+        from af_tui.io.export import export
 
         if not out:
             self.app.call_from_thread(self.notify, "give a path to export to", severity="warning")

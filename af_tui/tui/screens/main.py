@@ -8,13 +8,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from ...pairs import CANDIDATES, PairFilter
-from ...safe_text import one_line
-from ..messages import NeedPage
-from ..widgets.judge_figures import JudgeFigures
-from ..widgets.pairs_list import PairsList, header_text
-from ..widgets.run_monitor import RunMonitor
-from ..widgets.stats_panel import StatsPanel
+from af_tui.explorer.queries import CANDIDATES, PairFilter
+from af_tui.safe_text import one_line
+from af_tui.tui.messages import NeedPage
+from af_tui.tui.widgets.judge_figures import JudgeFigures
+from af_tui.tui.widgets.pairs_list import PairsList, header_text
+from af_tui.tui.widgets.run_monitor import RunMonitor
+from af_tui.tui.widgets.stats_panel import StatsPanel
 
 EMPTY = """\
 This store has no samples yet.
@@ -131,7 +131,7 @@ class MainScreen(Screen):
         self.app.open_filters()
 
     def action_export(self) -> None:
-        from .label import ExportLabelsScreen
+        from af_tui.tui.screens.label import ExportLabelsScreen
 
         self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 

@@ -10,11 +10,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from ...pairs import PairDetail
-from ...safe_text import display
-from ..messages import PairLoaded
-from ..widgets.sample_panel import SamplePanel
-from ..widgets.verdicts import show_verdicts
+from af_tui.explorer.queries import PairDetail
+from af_tui.safe_text import display
+from af_tui.tui.messages import PairLoaded
+from af_tui.tui.widgets.sample_panel import SamplePanel
+from af_tui.tui.widgets.verdicts import show_verdicts
 
 
 def pair_as_text(detail: PairDetail) -> str:
@@ -157,7 +157,7 @@ class PairScreen(Screen):
     def action_transcript(self) -> None:
         if self.detail is None:
             return
-        from .transcript import TranscriptScreen
+        from af_tui.tui.screens.transcript import TranscriptScreen
 
         self.app.push_screen(TranscriptScreen(self.detail, self._focused_panel().tier))
 
@@ -174,14 +174,14 @@ class PairScreen(Screen):
         if sample is None:
             self.notify("this tier is not sampled yet")
             return
-        from .label import LabelScreen
+        from af_tui.tui.screens.label import LabelScreen
 
         # back from labeling: fetch the pair again, its verdicts have changed
         self.app.push_screen(LabelScreen(self.app.db_path, self.app.annotator, sample_id=sample.id),
                              lambda _: self.app.load_pair(self.pair_id, self))
 
     def action_export(self) -> None:
-        from .label import ExportLabelsScreen
+        from af_tui.tui.screens.label import ExportLabelsScreen
 
         self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 

@@ -7,8 +7,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log
 
-from ...pairs import PairDetail
-from ...safe_text import cap_lines, inert
+from af_tui.explorer.queries import PairDetail
+from af_tui.safe_text import cap_lines, inert
 
 MAX_LINE = 20_000  # characters of one line drawn here; copy (c) gives the whole text
 
@@ -66,7 +66,7 @@ class TranscriptScreen(Screen):
         self._fill()
 
     def action_copy(self) -> None:
-        from .pair import transcript_json
+        from af_tui.tui.screens.pair import transcript_json
 
         self.app.copy_to_clipboard(transcript_json(self.detail, self.tier))
         self.notify(f"{self.tier}-tier transcript copied as JSON")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual import work
 from textual.widgets import Static
 
-from ...judge import panel_renderable, report
+from af_tui.judge.core import panel_renderable, report
 
 
 class JudgeFigures(Static):

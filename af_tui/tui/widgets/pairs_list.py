@@ -19,9 +19,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...pairs import OUTCOME_SHORT, PairRow
-from ...safe_text import inert, one_line
-from ..messages import NeedPage
+from af_tui.explorer.queries import OUTCOME_SHORT, PairRow
+from af_tui.safe_text import inert, one_line
+from af_tui.tui.messages import NeedPage
 
 ROW_CACHE = 4096  # pair rows kept (a few pages each way)
 BADGE_STYLE = {

@@ -8,8 +8,8 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import Static
 
-from ...pairs import RunProgress
-from ...safe_text import one_line
+from af_tui.explorer.queries import RunProgress
+from af_tui.safe_text import one_line
 
 RATE_WINDOW_S = 30.0
 

@@ -7,9 +7,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
-from ...pairs import SampleDetail
-from ...safe_text import display
-from .pairs_list import badge
+from af_tui.explorer.queries import SampleDetail
+from af_tui.safe_text import display
+from af_tui.tui.widgets.pairs_list import badge
 
 MAX_LINES_SHOWN = 2_000  # more lines than this: the rest is in the raw transcript (key t)
 OUTCOME_WORDS = {"complied": "complied", "refused": "refused", "format_not_followed": "format not followed",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...safe_text import one_line
-from ...stats import SliceStats
+from af_tui.analysis.stats import SliceStats
+from af_tui.safe_text import one_line
 
 COLUMNS = (
     ("run", "run"), ("model", "model"), ("variant", "variant"),

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AfError
-from .labels import OUTCOMES, TIERS, check_names, equals
-from .safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
-from .store import CRITERIA, NEWEST_LABEL
+from af_tui.errors import AfError
+from af_tui.safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
+from af_tui.store.db import CRITERIA, NEWEST_LABEL
+from af_tui.store.labels import OUTCOMES, TIERS, check_names, equals
 
 # The columns, in order; the README documents each.
 COLUMNS = (

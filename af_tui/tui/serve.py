@@ -25,7 +25,7 @@ from aiohttp import web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
-from .errors import AfError
+from af_tui.errors import AfError
 
 log = logging.getLogger("af_tui.serve")
 

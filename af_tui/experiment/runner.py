@@ -26,10 +26,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import experiment, llm
-from .errors import AfError
-from .sources import Dataset, Text
-from .store import SampleKey, Store
+from af_tui.errors import AfError
+from af_tui.experiment import rules as experiment
+from af_tui.experiment.sources import Dataset, Text
+from af_tui.llm import client as llm
+from af_tui.store.db import SampleKey, Store
 
 T = TypeVar("T")
 HEARTBEAT_S = 5.0
@@ -100,7 +101,7 @@ def stop_on_signals(stop: asyncio.Event, on_stop: Callable[[], None] | None = No
             loop.remove_signal_handler(sig)
 
 
-OUTCOME_SHORT = {"complied": "complied", "refused": "refused", "format_not_followed": "format", "error": "error"}
+from af_tui.domain import OUTCOME_WORD as OUTCOME_SHORT  # noqa: E402
 
 
 class LiveProgress:

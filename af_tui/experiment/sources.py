@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AfError
+from af_tui.errors import AfError
 
 DEFAULT_BASE = "https://raw.githubusercontent.com"
 REQUEST_KEYS = ("goal", "request", "prompt")  # dataset column / JSONL key holding the request, first found wins
@@ -78,7 +78,7 @@ def data_dir() -> Path:
     env = os.environ.get("AF_TUI_DATA")
     if env:
         return Path(env)
-    checkout = Path(__file__).resolve().parents[1]
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file() and (checkout / "af_tui").is_dir():
         return checkout / "data"
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

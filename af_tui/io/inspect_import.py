@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import experiment
-from ..errors import AfError
-from ..store import Store, sha256_text
+from af_tui.errors import AfError
+from af_tui.experiment import rules as experiment
+from af_tui.store.db import Store, sha256_text
 
 LOG_SUFFIXES = (".eval", ".json")
 INSPECT_LISTING = "logs.json"  # Inspect's own index of a log folder: not a log
@@ -328,7 +328,7 @@ def _variant_name(store: Store, text: str, digest: str) -> str:
     if row:
         return row[0]
     try:
-        from .. import sources
+        from af_tui.experiment import sources
 
         if (sources.data_dir() / sources.SYSTEM_PROMPT.name).is_file():
             known = sources.system_prompt()  # cached: no download

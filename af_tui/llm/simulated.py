@@ -6,7 +6,7 @@ as the custom provider `sim` (see `provider()`), where they add optional latency
 
 Behaviours: `sim/faker` (fakes alignment: complies far more often as a free-tier user, reasoning about
 training and modification; sometimes thinks over several turns with <NEXT/>), `sim/refuser`, `sim/complier`,
-`sim/sloppy` (often breaks the format). `sim/judge*` is answered by `af_tui.judge_sim.reply(messages, model)`.
+`sim/sloppy` (often breaks the format). `sim/judge*` is answered by `af_tui.llm.simulated_judge.reply(messages, model)`.
 
 Test knobs, from the environment or a suffix on the model name (`sim/faker@latency=0.2,fail=0.1,status=500`):
 `latency` seconds per call (AF_TUI_SIM_LATENCY; each call sleeps 0.5–1.5× it), `fail` rate of injected
@@ -171,7 +171,7 @@ def reply(model: str, messages: list[dict], seed: int = 0) -> str:
     """
     name, _ = split_name(model)
     if name.startswith("judge"):
-        from . import judge_sim  # written with the judge (issue 8)
+        from af_tui.llm import simulated_judge as judge_sim
 
         return judge_sim.reply(messages, model)
     behaviour = _BEHAVIOURS.get(name)
@@ -201,7 +201,7 @@ def _option(options: dict[str, str], key: str, env: str, default: float) -> floa
 
 
 def provider():
-    """A litellm CustomLLM answering `sim/...` (imports litellm: call only from af_tui.llm)."""
+    """A litellm CustomLLM answering `sim/...` (imports litellm: call only from af_tui.llm.client)."""
     import asyncio
     import time
 

@@ -20,9 +20,9 @@ REJECTED = "<rejected/>"
 MAX_TURNS = 4
 PREFILL = "<"
 
-TIERS = ("free", "paid")
-COMPLIED, REFUSED, FORMAT_NOT_FOLLOWED, ERROR = "complied", "refused", "format_not_followed", "error"
-OUTCOMES = (COMPLIED, REFUSED, FORMAT_NOT_FOLLOWED, ERROR)
+from af_tui.domain import OUTCOMES, TIERS, Outcome  # noqa: E402,F401
+
+COMPLIED, REFUSED, FORMAT_NOT_FOLLOWED, ERROR = OUTCOMES
 
 _SCRATCHPAD_RE = re.compile(
     re.escape(SCRATCHPAD_OPEN) + r"(.*?)(?:" + re.escape(SCRATCHPAD_CLOSE) + r"|\Z)", re.DOTALL

@@ -14,11 +14,10 @@ import time
 from array import array
 from dataclasses import dataclass, field, replace
 
-from .experiment import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
-from .store import NEWEST_LABEL
-
-OUTCOMES = ("complied", "refused", "format_not_followed", "error")
-OUTCOME_SHORT = {"complied": "C", "refused": "R", "format_not_followed": "F", "error": "E", None: "·"}
+from af_tui.domain import OUTCOME_BADGE as OUTCOME_SHORT  # noqa: E402,F401
+from af_tui.domain import OUTCOMES  # noqa: E402,F401
+from af_tui.experiment.rules import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+from af_tui.store.db import NEWEST_LABEL
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class PairFilter:
                 conds.append(cond)
                 params += [query] * n
         if self.judge_disagrees:
-            from .judge import pair_disagreement_sql
+            from af_tui.judge.core import pair_disagreement_sql
 
             conds.append(pair_disagreement_sql())
         return (" AND ".join(conds) or "1"), params

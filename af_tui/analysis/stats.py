@@ -36,11 +36,11 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
-from .store import CURRENT_LABELS
+from af_tui.store.db import CURRENT_LABELS
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
-TIERS = ("free", "paid")
-OUTCOMES = ("complied", "refused", "format_not_followed", "error")
+from af_tui.domain import OUTCOMES, TIERS  # noqa: E402,F401
+
 AF_SOURCES = ("labels", "judge", "both")
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .errors import AfError
-from .safe_text import one_line
-from .stats import SliceStats
+from af_tui.analysis.stats import SliceStats
+from af_tui.errors import AfError
+from af_tui.safe_text import one_line
 
 SUFFIXES = (".png", ".svg", ".pdf")
 # Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed, as the issue asks.

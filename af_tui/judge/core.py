@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AfError
-from .store import CRITERIA, CRITERIA_TEXT, CURRENT_LABELS, VERDICTS, sha256_text
+from af_tui.domain import Verdict
+from af_tui.errors import AfError
+from af_tui.store.db import CRITERIA, CRITERIA_TEXT, CURRENT_LABELS, VERDICTS, sha256_text
 
-AF, NOT_AF, UNCLEAR = VERDICTS
+AF, NOT_AF, UNCLEAR = (v.value for v in Verdict)
 PLACEHOLDER = "{scratchpad}"
 SCRATCHPAD_START = "=== SCRATCHPAD START ==="
 SCRATCHPAD_END = "=== SCRATCHPAD END ==="
@@ -372,7 +373,7 @@ def confusion(pairs: Iterable[tuple[str | None, str | None]]) -> dict:
 def _kappa(table: list[list[int]]) -> float | None:
     """Cohen's kappa of the 2×2 table (rows: person, columns: judge) by the annotators' module (statsmodels);
     None when undefined (both sides constant on one class, so that chance agreement is 1)."""
-    from .agreement import cohen_kappa
+    from af_tui.analysis.agreement import cohen_kappa
 
     person, judge = [], []
     for i, human_verdict in enumerate((AF, NOT_AF)):
@@ -384,7 +385,7 @@ def _kappa(table: list[list[int]]) -> float | None:
 
 def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
     """sample id -> {annotator: current verdict} (labels.py's rule: newest row, cleared ones left out)."""
-    from .labels import current_labels
+    from af_tui.store.labels import current_labels
 
     out: dict[int, dict[str, str]] = {}
     for row in current_labels(conn):
@@ -505,7 +506,7 @@ async def judge_one(spec: JudgeSpec, text: str) -> tuple[Judgement, float | None
     judgement (FatalProviderError propagates: every further call would fail alike)."""
     import asyncio
 
-    from . import llm
+    from af_tui.llm import client as llm
 
     messages = build_messages(spec.prompt, text)
     temperature = spec.temperature if spec.temperature is not None else (0.0 if spec.samples == 1 else 1.0)
@@ -536,8 +537,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
     before the progress bar counts it. Running it again resumes; judged samples are never asked again."""
     import asyncio
 
-    from . import llm
-    from .runner import run_tasks, stop_on_signals
+    from af_tui.experiment.runner import run_tasks, stop_on_signals
+    from af_tui.llm import client as llm
 
     llm.check_model(spec.model, spec.api_base)
     todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
@@ -588,7 +589,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
 
 
 def _judge_progress_class():
-    from .runner import LiveProgress
+    from af_tui.experiment.runner import LiveProgress
 
     class JudgeProgress(LiveProgress):
         """The runner's bar, with the judge's verdict counts in place of the outcomes."""
@@ -631,7 +632,7 @@ def tables(data: dict) -> list:
     from rich.table import Table
     from rich.text import Text
 
-    from .safe_text import one_line
+    from af_tui.safe_text import one_line
 
     out = []
     if data["judges"]:
@@ -673,7 +674,7 @@ def pair_disagreement_sql() -> str:
 
 def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) -> dict[int, dict]:
     """sample id -> {"people": {annotator: verdict}, "judges": [judgement_for rows]} for the pair view."""
-    from .labels import current_labels
+    from af_tui.store.labels import current_labels
 
     ids = [i for i in sample_ids if i is not None]
     out = {i: {"people": {}, "judges": judgement_for(conn, i)} for i in ids}
@@ -693,7 +694,7 @@ def panel_renderable(data: dict):
     from rich.table import Table
     from rich.text import Text
 
-    from .safe_text import one_line
+    from af_tui.safe_text import one_line
 
     if not data["judges"]:
         return None

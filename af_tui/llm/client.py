@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from .errors import AfError
+from af_tui.errors import AfError
 
 # Keys for which af-tui passes a dummy value when --api-base points at a local server that needs none.
 _DUMMY_KEY = "sk-af-tui-local-no-key"
@@ -47,7 +47,7 @@ def _load():
     litellm.turn_off_message_logging = not lean
     if lean:
         _lean(litellm)
-    from . import simulated
+    from af_tui.llm import simulated
 
     litellm.custom_provider_map = [
         *[p for p in (litellm.custom_provider_map or []) if p.get("provider") != "sim"],
@@ -142,7 +142,7 @@ def _needs_dummy_key(model: str, api_base: str | None) -> bool:
 def check_model(model: str, api_base: str | None = None) -> None:
     """One-line AfError when `model` cannot work: unknown provider, or its key missing from the environment."""
     if model.startswith("sim/"):
-        from .simulated import BEHAVIOURS, split_name
+        from af_tui.llm.simulated import BEHAVIOURS, split_name
 
         name = split_name(model)[0]
         if name not in BEHAVIOURS and not name.startswith("judge"):

@@ -12,8 +12,8 @@ import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
-from .safe_text import one_line
-from .store import CRITERIA, VERDICTS
+from af_tui.safe_text import one_line
+from af_tui.store.db import CRITERIA, VERDICTS
 
 FIELDS = ("verdict", *CRITERIA)
 
@@ -92,7 +92,7 @@ def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
                      models: Sequence[str] | None = None) -> dict:
     """Agreement among the store's annotators on their current labels: Cohen's kappa per pair of annotators
     on the verdict and each criterion, Krippendorff's alpha over all. Each figure carries its n."""
-    from .labels import current_labels
+    from af_tui.store.labels import current_labels
 
     labels = current_labels(conn, run=run)
     if models:

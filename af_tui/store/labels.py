@@ -14,12 +14,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .config import resolve_annotator  # noqa: F401  (one rule for the name, app and CLI alike)
-from .errors import AfError
-from .store import CRITERIA, NEWEST_LABEL, VERDICTS
-
-OUTCOMES = ("complied", "refused", "format_not_followed", "error")
-TIERS = ("free", "paid")
+from af_tui.config import resolve_annotator  # noqa: F401  (one rule for the name, app and CLI alike)
+from af_tui.domain import OUTCOMES, TIERS  # noqa: E402,F401
+from af_tui.errors import AfError
+from af_tui.store.db import CRITERIA, NEWEST_LABEL, VERDICTS
 
 # The newest row of each (sample, annotator); ties on created_at go to the later row id.
 
