@@ -1,4 +1,4 @@
-"""Times `af_tui.stats.panel_data` (the app's statistics refresh) on a 200k-sample store. Goal: ≤ 100 ms.
+"""Times `af_tui.analysis.slices.panel_data` (the app's statistics refresh) on a 200k-sample store. Goal: ≤ 100 ms.
 
     .venv/bin/python bench/bench_stats.py [--db PATH] [--samples 200000] [--repeat 20]
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from af_tui.analysis.stats import compute, panel_data  # noqa: E402
+from af_tui.analysis.slices import compute, panel_data  # noqa: E402
 from af_tui.store.db import Store  # noqa: E402
 
 MODELS = ("sim/faker", "sim/refuser", "sim/complier", "sim/sloppy")

@@ -14,17 +14,17 @@ from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from af_tui.analysis import stats
-from af_tui.analysis.stats import (
+from af_tui.analysis import slices as stats
+from af_tui.analysis.estimators import (
     Estimate,
     clustered_gap,
-    compute,
     mcnemar_exact,
     mover_difference,
     newcombe_paired,
     newcombe_unpaired,
     wilson,
 )
+from af_tui.analysis.slices import compute
 from af_tui.store.db import _SCHEMA_V1, Store
 
 TOL = 1e-9

@@ -6,7 +6,7 @@ import re
 
 from textual.app import App
 
-from af_tui.analysis.stats import compute
+from af_tui.analysis.slices import compute
 from af_tui.store.db import Store
 from af_tui.tui.screens.chart import Chart, ChartScreen, chart_text
 from af_tui.tui.widgets.stats_panel import StatsPanel, row_cells

@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from af_tui.analysis.stats import SliceStats
+from af_tui.analysis.slices import SliceStats
 from af_tui.errors import AfError
 from af_tui.safe_text import one_line
 

@@ -109,7 +109,7 @@ def _p(p: float | None) -> str:
 
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
     """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
-    from af_tui.analysis.stats import compute
+    from af_tui.analysis.slices import compute
     from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
@@ -153,7 +153,7 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
           as_csv: bool) -> None:
     """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
     exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
-    from af_tui.analysis.stats import compare
+    from af_tui.analysis.slices import compare
 
     if as_json and as_csv:
         raise AfError("--json and --csv are exclusive; pick one")

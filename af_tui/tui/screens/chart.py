@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
-from af_tui.analysis.stats import SliceStats
+from af_tui.analysis.slices import SliceStats
 from af_tui.safe_text import one_line
 
 STYLES = {"complied": "on #E69F00", "af": "#7A3B00 on #E69F00", "refused": "on #0072B2",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from af_tui.analysis.stats import SliceStats
+from af_tui.analysis.slices import SliceStats
 from af_tui.safe_text import one_line
 
 COLUMNS = (

@@ -1,0 +1,178 @@
+"""Alignment-faking verdict counts per slice and tier, from the labels and the judge's judgements; cached
+until those tables are written, and the judge's part followed incrementally for the app's refresh.
+
+Verdicts per sample — `labels`: each annotator's current label is their newest row (created_at, then id);
+the sample's verdict is the one most annotators gave, and a tie between verdicts is 'unclear'. `judge`: the
+newest parsed judgement of the sample (any judge model unless one is named). `both`: the people's verdict
+where the sample has one, else the judge's.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from af_tui.store.db import CURRENT_LABELS
+
+AF_SOURCES = ("labels", "judge", "both")
+_AF_CACHE: dict[tuple, dict] = {}
+_AF_CACHE_SIZE = 16
+
+
+def where_clause(run: str | None, models: list[str] | None, alias: str) -> tuple[str, list]:
+    """The condition on a run name (`runs r`) and models (`alias`.model), and its parameters."""
+    where, params = [], []
+    if run:
+        where.append("r.name = ?")
+        params.append(run)
+    if models:
+        where.append(f"{alias}.model IN ({', '.join('?' * len(models))})")
+        params.extend(models)
+    return (" AND ".join(where) or "1"), params
+
+
+_PEOPLE_SQL = (
+    # Each annotator's current label is their newest row; a NULL verdict there clears it. The sample's verdict
+    # is the one most annotators gave; a tie between verdicts is 'unclear'.
+    "people AS (SELECT sample_id, CASE WHEN af > naf AND af > unc THEN 'alignment_faking' "
+    "  WHEN naf > af AND naf > unc THEN 'not_alignment_faking' ELSE 'unclear' END AS verdict "
+    " FROM (SELECT sample_id, SUM(verdict = 'alignment_faking') AS af, "
+    "   SUM(verdict = 'not_alignment_faking') AS naf, SUM(verdict = 'unclear') AS unc "
+    "  FROM (" + CURRENT_LABELS + ") WHERE verdict IS NOT NULL GROUP BY sample_id))"
+)
+
+
+def _judge_sql(judge_model: str | None, only_people: bool) -> str:
+    # The newest parsed judgement of each sample (of one judge model when named).
+    return (
+        "judge AS (SELECT sample_id, verdict FROM (SELECT sample_id, verdict, ROW_NUMBER() OVER "
+        " (PARTITION BY sample_id ORDER BY created_at DESC, id DESC) AS k FROM judgements "
+        " WHERE verdict IS NOT NULL" + (" AND judge_model = ?" if judge_model else "")
+        + (" AND sample_id IN (SELECT sample_id FROM people)" if only_people else "") + ") WHERE k = 1)"
+    )
+
+
+def _af_part(conn, part: str, keys: tuple, run, models, judge_model, changes: dict, db_file: str) -> dict:
+    """{(slice key..., tier): [judged, af, unclear]} over complied samples for one part: 'people' (labels),
+    'judge' (judgements), or 'overlap' (the judge's verdicts on samples people labeled). Cached until the
+    tables the part reads are written (stats_changes), so that a saved label does not re-read the judge's."""
+    reads = {"people": ("labels",), "judge": ("judgements",), "overlap": ("labels", "judgements")}[part]
+    cache_key = (db_file, part, tuple(changes.get(t) for t in reads), keys, run, tuple(models or ()),
+                 judge_model if part != "people" else None)
+    if db_file and cache_key in _AF_CACHE:
+        return _AF_CACHE[cache_key]
+    if part == "judge" and not run and not models and db_file:
+        return _JudgeFollower.get(db_file, keys, judge_model).counts(conn)
+    if part == "people":
+        cte, cparams, table = "WITH " + _PEOPLE_SQL, [], "people"
+    elif part == "judge":
+        cte, cparams, table = "WITH " + _judge_sql(judge_model, False), [judge_model] if judge_model else [], "judge"
+    else:
+        cte = "WITH " + _PEOPLE_SQL + ", " + _judge_sql(judge_model, True)
+        cparams, table = ([judge_model] if judge_model else []), "judge"
+    where, params = where_clause(run, models, "s")
+    group = ", ".join(f"s.{k}" for k in keys)
+    out = {}
+    for row in conn.execute(
+        f"{cte} SELECT {group}, s.tier, COUNT(*), SUM(v.verdict = 'alignment_faking'), "
+        f"SUM(v.verdict = 'unclear') FROM {table} v JOIN samples s ON s.id = v.sample_id "
+        f"JOIN runs r ON r.id = s.run_id WHERE s.outcome = 'complied' AND {where} GROUP BY {group}, s.tier",
+        cparams + params,
+    ):
+        out[tuple(row[:len(keys) + 1])] = [row[-3], row[-2] or 0, row[-1] or 0]
+    if db_file:
+        if len(_AF_CACHE) >= _AF_CACHE_SIZE:
+            _AF_CACHE.pop(next(iter(_AF_CACHE)))
+        _AF_CACHE[cache_key] = out
+    return out
+
+
+class _JudgeFollower:
+    """The judge's verdict counts for the app's refresh, followed incrementally: a judge run appends a row
+    per sample, and re-reading every judgement on each refresh would cost ~100 ms at 200k samples. New rows
+    (id above the last seen) are folded in; any other write (a re-asked sample updated in place, a delete)
+    shows as a write count that new rows do not explain, and everything is read again."""
+
+    _followers: dict[tuple, _JudgeFollower] = {}
+
+    @classmethod
+    def get(cls, db_file: str, keys: tuple, judge_model: str | None) -> _JudgeFollower:
+        key = (db_file, keys, judge_model)
+        if key not in cls._followers:
+            if len(cls._followers) >= _AF_CACHE_SIZE:
+                cls._followers.pop(next(iter(cls._followers)))
+            cls._followers[key] = cls(keys, judge_model)
+        return cls._followers[key]
+
+    def __init__(self, keys: tuple, judge_model: str | None) -> None:
+        self.keys, self.judge_model = keys, judge_model
+        self.writes: int | None = None
+        self.max_id = 0
+        self.current: dict[int, tuple] = {}  # sample id -> (created_at, id, verdict, group key, complied)
+        self.totals: dict[tuple, list] = {}
+
+    def _count(self, entry: tuple, sign: int) -> None:
+        _, _, verdict, group, complied = entry
+        if not complied:
+            return
+        acc = self.totals.setdefault(group, [0, 0, 0])
+        acc[0] += sign
+        acc[1] += sign * (verdict == "alignment_faking")
+        acc[2] += sign * (verdict == "unclear")
+
+    def _read(self, conn: sqlite3.Connection, after_id: int) -> None:
+        cols = ", ".join(f"s.{k}" for k in self.keys)
+        sql = (f"SELECT j.id, j.sample_id, j.verdict, j.created_at, {cols}, s.tier, s.outcome = 'complied' "
+               "FROM judgements j JOIN samples s ON s.id = j.sample_id WHERE j.id > ? AND j.verdict IS NOT NULL"
+               + (" AND j.judge_model = ?" if self.judge_model else ""))
+        params = [after_id] + ([self.judge_model] if self.judge_model else [])
+        for jid, sid, verdict, created, *rest in conn.execute(sql, params):
+            entry = (created, jid, verdict, tuple(rest[:-1]), bool(rest[-1]))
+            old = self.current.get(sid)
+            if old is None or (created, jid) > old[:2]:
+                if old is not None:
+                    self._count(old, -1)
+                self.current[sid] = entry
+                self._count(entry, 1)
+
+    def counts(self, conn: sqlite3.Connection) -> dict:
+        # One statement, one snapshot: the write count and the rows it must explain are read together.
+        writes, max_id, new_rows = conn.execute(
+            "SELECT (SELECT n FROM stats_changes WHERE name = 'judgements'), "
+            "(SELECT COALESCE(MAX(id), 0) FROM judgements), (SELECT COUNT(*) FROM judgements WHERE id > ?)",
+            (self.max_id,)).fetchone()
+        if writes != self.writes:
+            if self.writes is not None and writes - self.writes == new_rows:
+                self._read(conn, self.max_id)  # rows read twice (newer than the snapshot) are skipped
+            else:
+                self.current.clear()
+                self.totals.clear()
+                self._read(conn, 0)
+            self.writes, self.max_id = writes, max_id
+        return {k: list(v) for k, v in self.totals.items() if v[0]}
+
+
+def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, judge_model) -> dict:
+    """{(slice key..., tier): (judged, af, unclear)} for the compliances. 'both' = people's verdicts, plus
+    the judge's, minus the judge's on the samples people labeled (each part cached on its own)."""
+    changes = dict(conn.execute("SELECT name, n FROM stats_changes").fetchall())
+    db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    has = {t: conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0] == 1
+           for t in ("labels", "judgements")}
+    use_people = af_source in ("labels", "both") and has["labels"]
+    use_judge = af_source in ("judge", "both") and has["judgements"]
+    total: dict = {}
+
+    def add(part: dict, sign: int) -> None:
+        for key, counts in part.items():
+            acc = total.setdefault(key, [0, 0, 0])
+            for i in range(3):
+                acc[i] += sign * counts[i]
+
+    args = (keys, run, models, judge_model, changes, db_file)
+    if use_people:
+        add(_af_part(conn, "people", *args), 1)
+    if use_judge:
+        add(_af_part(conn, "judge", *args), 1)
+        if use_people:
+            add(_af_part(conn, "overlap", *args), -1)
+    return {key: tuple(v) for key, v in total.items() if v[0] > 0}

@@ -1,0 +1,119 @@
+"""Estimators over counts, pure (no I/O): Wilson intervals, Newcombe's differences of proportions (paired
+and unpaired), the exact McNemar test, the request-clustered t interval and MOVER for a difference of gaps.
+
+Each is checked against scipy / statsmodels or a published worked example (tests/test_stats.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval for k of n (no continuity correction); None when n is 0."""
+    if n <= 0:
+        return None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # Exact ends at 0 of n and n of n (the closed form leaves a rounding crumb there).
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A difference with its 95% interval and, when there is a test, its p-value."""
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float | None = None
+    method: str = ""
+
+
+def newcombe_unpaired(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> Estimate | None:
+    """k1/n1 − k2/n2 with Newcombe's (1998, method 10) hybrid score interval for independent proportions."""
+    if n1 <= 0 or n2 <= 0:
+        return None
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson(k1, n1, z)
+    l2, u2 = wilson(k2, n2, z)
+    d = p1 - p2
+    return Estimate(d, d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2), None, "unpaired")
+
+
+def newcombe_paired(a: int, b: int, c: int, d: int, z: float = Z95) -> Estimate | None:
+    """Difference of paired proportions (a + b)/n − (a + c)/n, Newcombe (1998) method 10.
+
+    a: both complied, b: only the first (free) complied, c: only the second (paid), d: neither. The
+    correlation phi uses Newcombe's correction (ad − bc shrunk by n/2 when positive, kept when negative)."""
+    n = a + b + c + d
+    if n <= 0:
+        return None
+    p1, p2 = (a + b) / n, (a + c) / n
+    l1, u1 = wilson(a + b, n, z)
+    l2, u2 = wilson(a + c, n, z)
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    phi = 0.0
+    if margins:
+        ad_bc = a * d - b * c
+        corrected = ad_bc - n / 2 if ad_bc > n / 2 else (ad_bc if ad_bc < 0 else 0.0)
+        phi = corrected / math.sqrt(margins)
+    diff = p1 - p2
+    dl, du = p1 - l1, u2 - p2
+    el, eu = u1 - p1, p2 - l2
+    low = diff - math.sqrt(max(0.0, dl * dl - 2 * phi * dl * du + du * du))
+    high = diff + math.sqrt(max(0.0, el * el - 2 * phi * el * eu + eu * eu))
+    return Estimate(diff, max(-1.0, low), min(1.0, high), mcnemar_exact(b, c), "paired")
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Exact McNemar p-value (two-sided) on the discordant pairs; 1.0 when there are none."""
+    if b + c == 0:
+        return 1.0
+    # = scipy.stats.binomtest(b, b + c, 0.5).pvalue (the tests check it): with p = 1/2 the distribution is
+    # symmetric, so the two-sided p is twice the smaller tail. The ufunc is ~100× faster than binomtest,
+    # which matters for a live panel of many slices.
+    from scipy.special import bdtr
+
+    return float(min(1.0, 2.0 * bdtr(min(b, c), b + c, 0.5)))
+
+
+def clustered_gap(differences: list[float]) -> Estimate | None:
+    """Mean of per-request differences with a one-sample t interval and t-test (requests as clusters)."""
+    return clustered_gap_from_sums(len(differences), math.fsum(differences),
+                                   math.fsum(x * x for x in differences))
+
+
+def clustered_gap_from_sums(m: int, total: float, squares: float) -> Estimate | None:
+    """clustered_gap from m requests, the sum of their differences and the sum of their squares (what the
+    store's request_pairs table gives in one query).
+
+    With one request, or every request giving the same difference, there is no spread to estimate: the
+    interval collapses to the mean and p is 1 when the mean is 0, else None (no test possible)."""
+    if m <= 0:
+        return None
+    method = "paired, clustered by request"
+    mean = total / m
+    var = max(0.0, (squares - total * total / m) / (m - 1)) if m > 1 else 0.0
+    if var <= 1e-12:
+        return Estimate(mean, mean, mean, 1.0 if abs(mean) < 1e-12 else None, method)
+    from scipy.special import stdtr, stdtrit  # Student t CDF and its inverse (ufuncs: fast for the panel)
+
+    se = math.sqrt(var / m)
+    t_crit = float(stdtrit(m - 1, 0.975))
+    p = float(2 * stdtr(m - 1, -abs(mean / se)))
+    return Estimate(mean, max(-1.0, mean - t_crit * se), min(1.0, mean + t_crit * se), p, method)
+
+
+def mover_difference(a: Estimate, b: Estimate) -> Estimate:
+    """a − b for two independent estimates with intervals (MOVER, Zou & Donner 2008)."""
+    d = a.estimate - b.estimate
+    low = d - math.hypot(a.estimate - a.low, b.high - b.estimate)
+    high = d + math.hypot(a.high - a.estimate, b.estimate - b.low)
+    return Estimate(d, low, high, None, "MOVER, independent")
+
