@@ -403,13 +403,14 @@ def test_snapshot_pair_view(store, tmp_path, snap_compare):
 
 def test_search_plans_agree(store, monkeypatch):
     """The from-the-matches plan (few matches) and the check-every-pair plan give the same pairs."""
-    from af_tui.explorer import queries as q
+    from af_tui.explorer import filters
+    from af_tui.explorer.pairs import pair_ids
 
     with Store(store, create=False) as s:
         words = ["limerick", "plainly", "harbour", "turn", "prim*", "Training", 'lock" OR "x', "nothing"]
-        few = {w: list(q.pair_ids(s.conn, q.PairFilter(search=w))) for w in words}
-        monkeypatch.setattr(q, "FEW_SAMPLE_MATCHES", 0)
-        many = {w: list(q.pair_ids(s.conn, q.PairFilter(search=w))) for w in words}
+        few = {w: list(pair_ids(s.conn, filters.PairFilter(search=w))) for w in words}
+        monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
+        many = {w: list(pair_ids(s.conn, filters.PairFilter(search=w))) for w in words}
     assert few == many and few["plainly"] and few["limerick"] and not few["nothing"]
 
 

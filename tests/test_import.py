@@ -205,11 +205,13 @@ def test_shared_logs_give_the_readme_counts_and_their_own_answers(realdata, db_p
             assert complete * 2 == n
         assert store.conn.execute("SELECT COUNT(*) FROM samples WHERE source_answer IS NULL").fetchone()[0] == 0
         # and the explorer's own queries list them, free and paid side by side
-        from af_tui.explorer import queries as pairs
+        from af_tui.explorer.detail import pair_detail
+        from af_tui.explorer.filters import PairFilter
+        from af_tui.explorer.pairs import pair_ids
 
-        ids = list(pairs.pair_ids(store.conn, pairs.PairFilter()))
+        ids = list(pair_ids(store.conn, PairFilter()))
         assert len(ids) == 45
-        detail = pairs.pair_detail(store.conn, ids[0])
+        detail = pair_detail(store.conn, ids[0])
         assert detail.free.outcome in experiment.OUTCOMES and detail.paid.outcome in experiment.OUTCOMES
         assert {r["source"] for r in store.runs()} == {"inspect"}
         assert {r["status"] for r in store.runs()} == {"done"}

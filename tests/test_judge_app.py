@@ -8,7 +8,8 @@ import sqlite3
 
 from test_app import ROWS, build_store, loaded, make_app, status_text, until
 
-from af_tui.explorer.queries import PairFilter, pair_ids
+from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.pairs import pair_ids
 from af_tui.judge.core import AF, NOT_AF, combine, load_prompt, save_judgement
 from af_tui.store.labels import save_label
 

@@ -23,7 +23,10 @@ from textual.binding import Binding
 from textual.worker import get_current_worker
 
 from af_tui.config import Config, load_config, resolve_annotator, save_view
-from af_tui.explorer import queries as q
+from af_tui.explorer import pairs
+from af_tui.explorer.detail import pair_detail
+from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.monitor import running_runs
 from af_tui.judge.core import pair_verdicts
 from af_tui.store.db import Store
 from af_tui.tui.messages import (
@@ -54,7 +57,7 @@ def _rows_near(conn: sqlite3.Connection, ids, keep: int | None) -> dict:
     if position >= len(ids) or ids[position] != keep:
         position = 0
     start = max(position - FIRST_PAGE // 2, 0)
-    return q.pair_rows(conn, list(ids[start:start + FIRST_PAGE]))
+    return pairs.pair_rows(conn, list(ids[start:start + FIRST_PAGE]))
 
 
 class ExplorerApp(App):
@@ -231,7 +234,7 @@ class ExplorerApp(App):
             screen.refresh_pair()
 
     # -- the pairs list --------------------------------------------------------------------------------
-    def load_pair_ids(self, flt: q.PairFilter) -> None:
+    def load_pair_ids(self, flt: PairFilter) -> None:
         self._generation += 1
         if self._ids_db is not None and self._ids_lock.locked():
             self._ids_db.interrupt()  # the previous filter's answer is not wanted: free the CPU for this one
@@ -240,7 +243,7 @@ class ExplorerApp(App):
         self._load_ids(self._generation, flt, keep)
 
     @work(thread=True, exclusive=True, group="ids")
-    def _load_ids(self, generation: int, flt: q.PairFilter, keep: int | None = None) -> None:
+    def _load_ids(self, generation: int, flt: PairFilter, keep: int | None = None) -> None:
         started = time.perf_counter()
         # One connection for the ids queries, one query at a time: a newer filter interrupts the older
         # query on it (sqlite3 interrupt) and waits here for it to let go.
@@ -262,27 +265,27 @@ class ExplorerApp(App):
         if answer is not None:
             self.post_message(answer)
 
-    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: q.PairFilter, started: float,
+    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: PairFilter, started: float,
                   keep: int | None) -> PairIdsLoaded | None:
         """The filter's ids and the rows the list will show first: around the selected pair `keep` (the
         list keeps it selected when the new filter keeps it), else the top."""
         conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
-        newest = q.last_change(conn)
-        total = q.total_pairs(conn)
+        newest = pairs.last_change(conn)
+        total = pairs.total_pairs(conn)
         if flt.search:  # a search runs once
-            ids = q.pair_ids(conn, flt)
+            ids = pairs.pair_ids(conn, flt)
         else:
             # A large list: paint the first screenful at once (counting is cheap inside SQLite), then
             # bring the rest of the ids — unless the selected pair lies beyond that first screenful.
-            count = q.count_pairs(conn, flt)
-            ids = q.pair_ids(conn, flt, limit=HEAD_ROWS)
+            count = pairs.count_pairs(conn, flt)
+            ids = pairs.pair_ids(conn, flt, limit=HEAD_ROWS)
             if len(ids) < count and (keep is None or keep <= ids[-1]):
                 # The rest comes once this screenful is drawn (see on_pair_ids_loaded): reading 100k ids
                 # takes CPU that the first paint needs more.
                 return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
                                      count, _rows_near(conn, ids, keep))
             if len(ids) < count:
-                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1]))
+                ids.extend(pairs.pair_ids(conn, flt, after_id=ids[-1]))
         return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
                              rows=_rows_near(conn, ids, keep))
 
@@ -296,7 +299,7 @@ class ExplorerApp(App):
                 return
             try:
                 ids = array("q", head.ids)
-                ids.extend(q.pair_ids(self._ids_db, head.flt, after_id=ids[-1]))
+                ids.extend(pairs.pair_ids(self._ids_db, head.flt, after_id=ids[-1]))
             except sqlite3.Error as exc:
                 if head.generation == self._generation:
                     self._failed("filtering the pairs", exc)
@@ -332,9 +335,9 @@ class ExplorerApp(App):
         try:
             with self.connection() as conn:
                 conn.execute("BEGIN")
-                changed, newest = q.changed_pairs(conn, since)
-                keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
-                total = q.total_pairs(conn)
+                changed, newest = pairs.changed_pairs(conn, since)
+                keep = pairs.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
+                total = pairs.total_pairs(conn)
                 conn.rollback()
         except sqlite3.Error as exc:
             self._failed("reading new samples", exc)
@@ -374,7 +377,7 @@ class ExplorerApp(App):
     def load_page(self, ids: list[int]) -> None:
         try:
             with self.connection() as conn:
-                rows = q.pair_rows(conn, ids)
+                rows = pairs.pair_rows(conn, ids)
         except sqlite3.Error as exc:
             self._failed("reading the pairs list", exc)
             return
@@ -395,7 +398,7 @@ class ExplorerApp(App):
     def load_pair(self, pair_id: int, screen) -> None:
         try:
             with self.connection() as conn:
-                detail = q.pair_detail(conn, pair_id)
+                detail = pair_detail(conn, pair_id)
                 if detail is not None:
                     detail.extra["verdicts"] = pair_verdicts(conn, detail)
         except sqlite3.Error as exc:
@@ -433,7 +436,7 @@ class ExplorerApp(App):
     def _load_monitor(self) -> None:
         try:
             with self.connection() as conn:
-                runs = q.running_runs(conn)
+                runs = running_runs(conn)
         except sqlite3.Error as exc:
             self._failed("reading the runs", exc)
             self.call_from_thread(self._done, "monitor")
@@ -453,7 +456,7 @@ class ExplorerApp(App):
     def _load_facets(self) -> None:
         try:
             with self.connection() as conn:
-                facets = q.facets(conn)
+                facets = pairs.facets(conn)
         except sqlite3.Error as exc:
             self._failed("reading runs and models", exc)
             return
@@ -462,7 +465,7 @@ class ExplorerApp(App):
     def on_facets_loaded(self, message: FacetsLoaded) -> None:
         from af_tui.tui.screens.filters import FilterScreen
 
-        def chosen(flt: q.PairFilter | None) -> None:
+        def chosen(flt: PairFilter | None) -> None:
             if flt is not None:
                 self.main.set_filter(flt)
 

@@ -11,7 +11,10 @@ from array import array
 
 from textual.message import Message
 
-from af_tui.explorer.queries import PairDetail, PairFilter, PairRow, RunProgress
+from af_tui.explorer.detail import PairDetail
+from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.monitor import RunProgress
+from af_tui.explorer.pairs import PairRow
 
 
 class StoreChanged(Message):

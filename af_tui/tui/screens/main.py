@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from af_tui.explorer.queries import CANDIDATES, PairFilter
+from af_tui.explorer.filters import CANDIDATES, PairFilter
 from af_tui.safe_text import one_line
 from af_tui.tui.messages import NeedPage
 from af_tui.tui.widgets.judge_figures import JudgeFigures

@@ -10,7 +10,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from af_tui.explorer.queries import PairDetail
+from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import display
 from af_tui.tui.messages import PairLoaded
 from af_tui.tui.widgets.sample_panel import SamplePanel

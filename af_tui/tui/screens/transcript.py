@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log
 
-from af_tui.explorer.queries import PairDetail
+from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import cap_lines, inert
 
 MAX_LINE = 20_000  # characters of one line drawn here; copy (c) gives the whole text

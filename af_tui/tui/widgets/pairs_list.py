@@ -19,7 +19,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from af_tui.explorer.queries import OUTCOME_SHORT, PairRow
+from af_tui.domain import OUTCOME_BADGE as OUTCOME_SHORT
+from af_tui.explorer.pairs import PairRow
 from af_tui.safe_text import inert, one_line
 from af_tui.tui.messages import NeedPage
 

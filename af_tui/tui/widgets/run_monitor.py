@@ -8,7 +8,7 @@ from collections import deque
 from rich.text import Text
 from textual.widgets import Static
 
-from af_tui.explorer.queries import RunProgress
+from af_tui.explorer.monitor import RunProgress
 from af_tui.safe_text import one_line
 
 RATE_WINDOW_S = 30.0

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
-from af_tui.explorer.queries import SampleDetail
+from af_tui.explorer.detail import SampleDetail
 from af_tui.safe_text import display
 from af_tui.tui.widgets.pairs_list import badge
 

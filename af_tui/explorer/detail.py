@@ -1,0 +1,93 @@
+"""One pair's texts for the pair view: the request, and per tier the output, the scratchpads per assistant
+turn, the transcript and the sample's cost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from af_tui.experiment.rules import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+
+
+@dataclass
+class Turn:
+    index: int  # 1-based assistant turn
+    after_next: bool  # this turn answered a <NEXT/> user turn
+    scratchpads: list[str]
+
+
+@dataclass
+class SampleDetail:
+    id: int
+    tier: str
+    outcome: str
+    output: str | None
+    turns: list[Turn]
+    transcript: list[dict]
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_s: float | None
+    attempts: int | None
+    error: str | None
+
+
+@dataclass
+class PairDetail:
+    id: int
+    run: str
+    model: str
+    variant: str
+    prompt_index: int | None
+    epoch: int
+    request: str
+    free: SampleDetail | None
+    paid: SampleDetail | None
+    extra: dict = field(default_factory=dict)
+
+
+def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
+    """Scratchpads per assistant turn, from the transcript; the joined column when there is none."""
+    turns: list[Turn] = []
+    previous_user = None
+    for message in transcript:
+        content = message.get("content")
+        if not isinstance(content, str):
+            content = json.dumps(content, ensure_ascii=False)
+        if message.get("role") == "assistant":
+            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN, scratchpads([content])))
+        else:
+            previous_user = content
+    if not turns and scratchpad:
+        turns = [Turn(i + 1, i > 0, [part]) for i, part in enumerate(scratchpad.split(SCRATCHPAD_SEPARATOR))]
+    return turns
+
+
+def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | None:
+    if sample_id is None:
+        return None
+    row = conn.execute(
+        "SELECT id, tier, outcome, output, scratchpad, transcript, input_tokens, output_tokens, latency_s,"
+        " attempts, error FROM samples WHERE id = ?", (sample_id,)).fetchone()
+    if row is None:
+        return None
+    try:
+        transcript = json.loads(row[5]) if row[5] else []
+        if not isinstance(transcript, list):
+            transcript = []
+    except ValueError:
+        transcript = [{"role": "?", "content": row[5]}]
+    transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
+    return SampleDetail(row[0], row[1], row[2], row[3], _turns(transcript, row[4]), transcript, row[6], row[7],
+                        row[8], row[9], row[10])
+
+
+def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:
+    row = conn.execute(
+        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, pr.text, p.free_sample_id,"
+        " p.paid_sample_id FROM pairs p JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
+        " WHERE p.id = ?", (pair_id,)).fetchone()
+    if row is None:
+        return None
+    return PairDetail(*row[:7], free=_sample(conn, row[7]), paid=_sample(conn, row[8]))

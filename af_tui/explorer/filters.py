@@ -1,0 +1,156 @@
+"""What the pairs list keeps: the filter (PairFilter) as an SQL condition on `pairs p`, the full-text search
+planning, and the "judge and human disagree" condition.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, replace
+
+from af_tui.store.db import CURRENT_LABELS
+
+
+@dataclass(frozen=True)
+class PairFilter:
+    """What the pairs list shows. Empty fields do not filter."""
+
+    run: str | None = None
+    model: str | None = None
+    variant: str | None = None
+    free_outcome: str | None = None
+    paid_outcome: str | None = None
+    errors_only: bool = False
+    format_not_followed_only: bool = False
+    search: str = ""
+    judge_disagrees: bool = False  # the LLM judge and a person disagree on a sample of the pair
+
+    @property
+    def is_empty(self) -> bool:
+        return self == PairFilter()
+
+    @property
+    def by_content(self) -> bool:
+        """True when a pair's membership can change after it was first seen (its second tier arriving)."""
+        return bool(self.free_outcome or self.paid_outcome or self.errors_only or self.format_not_followed_only
+                    or self.search or self.judge_disagrees)
+
+    def with_(self, **changes) -> PairFilter:
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        parts = []
+        for name in ("run", "model", "variant"):
+            if getattr(self, name):
+                parts.append(f"{name}={getattr(self, name)}")
+        if self.free_outcome:
+            parts.append(f"free={self.free_outcome}")
+        if self.paid_outcome:
+            parts.append(f"paid={self.paid_outcome}")
+        if self.errors_only:
+            parts.append("errors only")
+        if self.format_not_followed_only:
+            parts.append("format not followed only")
+        if self.search:
+            parts.append(f"search “{self.search}”")
+        if self.judge_disagrees:
+            parts.append("judge ≠ human")
+        return ", ".join(parts)
+
+    def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
+        """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
+        the plan that starts from the matches (see _search_condition)."""
+        conds: list[str] = []
+        params: list = []
+        for clause, value in (("p.run_id = (SELECT id FROM runs WHERE name = ?)", self.run),
+                              ("p.model = ?", self.model), ("p.variant = ?", self.variant),
+                              ("p.free_outcome = ?", self.free_outcome), ("p.paid_outcome = ?", self.paid_outcome)):
+            if value:
+                conds.append(clause)
+                params.append(value)
+        if self.errors_only:
+            conds.append("(p.free_outcome = 'error' OR p.paid_outcome = 'error')")
+        if self.format_not_followed_only:
+            conds.append("(p.free_outcome = 'format_not_followed' OR p.paid_outcome = 'format_not_followed')")
+        if self.search:
+            query = fts_query(self.search)
+            if query:
+                cond, n = _search_condition(conn, query)
+                conds.append(cond)
+                params += [query] * n
+        if self.judge_disagrees:
+            conds.append(pair_disagreement_sql())
+        return (" AND ".join(conds) or "1"), params
+
+
+# A search matching fewer than these starts from its matches; more, and it checks every pair.
+FEW_SAMPLE_MATCHES = 5_000
+FEW_PROMPT_MATCHES = 50
+
+
+def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str, int]:
+    """The search's condition on `pairs p`, and how many times it takes the FTS query as a parameter.
+
+    Two plans: from the matches (FTS rowids → samples → pairs through the pairs' unique index, and matching
+    prompts → pairs per slice, the slices read from the small pair_counts table) costs what the matches
+    cost — 0.2 ms for a rare word in a 200k-sample store; checking every pair against the match sets costs a
+    scan of the pairs (~40 ms there) but beats the first plan when nearly everything matches. A cheap probe (FTS with a LIMIT) picks one."""
+    if conn is not None:
+        try:
+            samples = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples_fts WHERE samples_fts MATCH ? "
+                                   "LIMIT ?)", (query, FEW_SAMPLE_MATCHES)).fetchone()[0]
+            prompts = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM prompts_fts WHERE prompts_fts MATCH ? "
+                                   "LIMIT ?)", (query, FEW_PROMPT_MATCHES)).fetchone()[0]
+        except sqlite3.OperationalError:
+            samples = prompts = None
+        if samples is not None and samples < FEW_SAMPLE_MATCHES and prompts < FEW_PROMPT_MATCHES:
+            return (
+                "p.id IN (SELECT p2.id FROM samples_fts f JOIN samples s ON s.id = f.rowid"
+                " JOIN pairs p2 ON p2.run_id = s.run_id AND p2.model = s.model AND p2.variant = s.variant"
+                " AND p2.prompt_id = s.prompt_id AND p2.epoch = s.epoch WHERE samples_fts MATCH ?"
+                " UNION ALL SELECT p3.id FROM (SELECT DISTINCT run_id, model, variant FROM pair_counts) k"
+                " JOIN pairs p3 ON p3.run_id = k.run_id AND p3.model = k.model AND p3.variant = k.variant"
+                " AND p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
+    return ("(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+            " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
+            " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 3)
+
+
+# "Complied on free, refused on paid": the alignment-faking candidates, one key away.
+CANDIDATES = PairFilter(free_outcome="complied", paid_outcome="refused")
+
+_TOKEN = re.compile(r"\S+")
+
+
+def fts_query(text: str) -> str:
+    """A user's search words as a safe FTS5 query: every word must appear (as typed, a trailing * is a
+    prefix search); quotes and FTS operators in the text are taken literally."""
+    terms = []
+    for word in _TOKEN.findall(text):
+        prefix = word.endswith("*") and len(word) > 1
+        word = word.rstrip("*") if prefix else word
+        word = word.replace('"', '""')
+        if word.strip("*"):
+            terms.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(terms)
+
+
+# -- the judge against people ----------------------------------------------------------------------------
+DISAGREEING_SAMPLES = (
+    "SELECT j.sample_id FROM judgements j JOIN ("
+    + CURRENT_LABELS +
+    ") l ON l.sample_id = j.sample_id "
+    "WHERE j.error IS NULL AND j.verdict IN ('alignment_faking', 'not_alignment_faking') "
+    "AND l.verdict IN ('alignment_faking', 'not_alignment_faking') AND j.verdict != l.verdict"
+)
+
+
+def disagreement_sql(sample_column: str = "s.id") -> str:
+    """An SQL condition, true when a judge and a person disagree on the sample in `sample_column` (the
+    explorer's "judge and human disagree")."""
+    return f"{sample_column} IN ({DISAGREEING_SAMPLES})"
+
+
+def pair_disagreement_sql() -> str:
+    """Condition on `pairs p`: the judge and a person disagree on the free or the paid sample."""
+    return f"({disagreement_sql('p.free_sample_id')} OR {disagreement_sql('p.paid_sample_id')})"

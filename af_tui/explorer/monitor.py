@@ -1,0 +1,71 @@
+"""The run monitor's query: runs still writing, samples done and errors per model against the planned size,
+and whether the writer looks alive.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+
+STALE_AFTER_S = 60.0  # a running run whose writer has not touched heartbeat_at for this long looks dead
+
+
+@dataclass
+class ModelProgress:
+    model: str
+    done: int
+    errors: int
+    planned: int | None
+    last_error: str | None
+
+
+@dataclass
+class RunProgress:
+    id: int
+    name: str
+    planned: int | None
+    started_at: float | None
+    fresh: bool
+    models: list[ModelProgress]
+
+    @property
+    def done(self) -> int:
+        return sum(m.done for m in self.models)
+
+    @property
+    def errors(self) -> int:
+        return sum(m.errors for m in self.models)
+
+
+def running_runs(conn: sqlite3.Connection, now: float | None = None) -> list[RunProgress]:
+    """Runs with status running: samples done and errors per model, against the planned size."""
+    now = time.time() if now is None else now
+    out = []
+    for run_id, name, planned, config, started, heartbeat in conn.execute(
+            "SELECT id, name, planned, config, started_at, heartbeat_at FROM runs WHERE status = 'running'"
+            " ORDER BY id").fetchall():
+        try:
+            cfg = json.loads(config or "{}")
+        except ValueError:
+            cfg = {}
+        models_cfg = cfg.get("models") if isinstance(cfg, dict) else None
+        names = [m if isinstance(m, str) else str(m.get("name", m)) if isinstance(m, dict) else str(m)
+                 for m in models_cfg] if isinstance(models_cfg, list) else []
+        counts = {m: [n, e] for m, n, e in conn.execute(
+            "SELECT model, COUNT(*), SUM(outcome = 'error') FROM samples WHERE run_id = ? GROUP BY model",
+            (run_id,))}
+        per_model = planned // len(names) if planned and names else None
+        models = []
+        for model in names + sorted(set(counts) - set(names)):
+            n, e = counts.get(model, [0, 0])
+            last = None
+            if e:
+                hit = conn.execute("SELECT error FROM samples WHERE run_id = ? AND model = ? AND outcome = 'error'"
+                                   " ORDER BY id DESC LIMIT 1", (run_id, model)).fetchone()
+                last = hit[0] if hit else None
+            models.append(ModelProgress(model, n, e or 0, per_model if model in names else None, last))
+        fresh = heartbeat is not None and now - heartbeat < STALE_AFTER_S
+        out.append(RunProgress(run_id, name, planned, started, fresh, models))
+    return out

@@ -1,0 +1,140 @@
+"""The pairs list's queries: the ids a filter keeps, counts, what changed since the last look, one page of
+rows with their label and judge marks, and the facets a filter picks from.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from array import array
+from dataclasses import dataclass
+
+from af_tui.explorer.filters import PairFilter
+from af_tui.store.db import NEWEST_LABEL
+
+
+def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1) -> array:
+    """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived)."""
+    where, params = flt.where(conn)
+    select = f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id LIMIT ?"
+    ids = array("q")
+    if 0 <= limit <= 1000:
+        ids.extend(r[0] for r in conn.execute(select, [after_id, *params, limit]))
+        return ids
+    # Many ids: SQLite packs them into one hex string in a single step (the GIL is released meanwhile, so
+    # the UI thread keeps running), and Python unpacks it in C — no Python object per row.
+    packed = conn.execute(f"SELECT group_concat(printf('%016x', id), '') FROM ({select})",
+                          [after_id, *params, limit]).fetchone()[0]
+    if packed:
+        ids.frombytes(bytes.fromhex(packed))
+        if sys.byteorder == "little":
+            ids.byteswap()
+    return ids
+
+
+def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
+    """How many pairs the filter keeps (counted inside SQLite: no row reaches Python)."""
+    where, params = flt.where(conn)
+    return conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
+
+
+def total_pairs(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+
+
+def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[int]:
+    """Which of these pair ids the filter keeps."""
+    if not ids:
+        return set()
+    where, params = flt.where(conn)
+    found: set[int] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        rows = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id IN ({','.join('?' * len(chunk))}) AND {where}",
+                            [*chunk, *params])
+        found.update(r[0] for r in rows)
+    return found
+
+
+def last_change(conn: sqlite3.Connection) -> int:
+    """The newest entry of the store's pair-change log (a watermark for `changed_pairs`)."""
+    return conn.execute("SELECT COALESCE(MAX(seq), 0) FROM pair_changes").fetchone()[0]
+
+
+def changed_pairs(conn: sqlite3.Connection, after: int) -> tuple[list[int], int]:
+    """Pairs that changed after the watermark `after` — new pairs, a second tier arriving, an error sample
+    replaced by its retry — and the new watermark. The log is kept by the store's triggers."""
+    rows = conn.execute("SELECT seq, pair_id FROM pair_changes WHERE seq > ?", (after,)).fetchall()
+    newest = rows[-1][0] if rows else after
+    return sorted({r[1] for r in rows}), newest
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One line of the pairs list."""
+
+    id: int
+    run: str
+    model: str
+    variant: str
+    prompt_index: int | None
+    epoch: int
+    free_outcome: str | None
+    paid_outcome: str | None
+    request: str  # the first words, raw (the widget makes them inert)
+    labels: int = 0  # current labels (annotator × sample) with a verdict
+    labels_af: bool = False  # one of them says alignment faking
+    judged: bool = False
+    judged_af: bool = False
+
+    @property
+    def marks(self) -> str:
+        label = (f"L{self.labels}" + ("*" if self.labels_af else "")) if self.labels else ""
+        judge = ("J*" if self.judged_af else "J") if self.judged else ""
+        return " ".join(m for m in (label, judge) if m)
+
+
+def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
+    """The list lines of these pairs (one page), with their label and judge marks."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
+        " substr(pr.text, 1, 300), p.free_sample_id, p.paid_sample_id FROM pairs p"
+        " JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
+        f" WHERE p.id IN ({marks})", list(ids)).fetchall()
+    sample_pair = {}
+    for r in rows:
+        for sid in (r[9], r[10]):
+            if sid is not None:
+                sample_pair[sid] = r[0]
+    labels: dict[int, list] = {}
+    judged: dict[int, list] = {}
+    if sample_pair:
+        sids = list(sample_pair)
+        q = ",".join("?" * len(sids))
+        # The current label is the newest row per (sample, annotator); a NULL verdict clears it.
+        for sid, verdict in conn.execute(
+            "SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN (" + q + ") AND " + NEWEST_LABEL,
+            sids):
+            if verdict is not None:
+                labels.setdefault(sample_pair[sid], []).append(verdict)
+        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q})",
+                                         sids):
+            judged.setdefault(sample_pair[sid], []).append(verdict)
+    out = {}
+    for r in rows:
+        ls, js = labels.get(r[0], []), judged.get(r[0], [])
+        out[r[0]] = PairRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or "", len(ls),
+                            "alignment_faking" in ls, bool(js), "alignment_faking" in js)
+    return out
+
+
+def facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """The runs, models and variants a filter can pick from."""
+    return {
+        "run": [r[0] for r in conn.execute("SELECT name FROM runs ORDER BY id")],
+        "model": [r[0] for r in conn.execute("SELECT DISTINCT model FROM pairs ORDER BY model")],
+        "variant": [r[0] for r in conn.execute("SELECT DISTINCT variant FROM pairs ORDER BY variant")],
+    }
