@@ -12,7 +12,7 @@ from af_tui.errors import AfError
 from af_tui.safe_text import one_line
 
 SUFFIXES = (".png", ".svg", ".pdf")
-# Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed, as the issue asks.
+# Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed (neither a compliance nor a refusal).
 COLOURS = {"complied": "#E69F00", "refused": "#0072B2", "format_not_followed": "#A0A0A0"}
 AF_HATCH = "////"
 
