@@ -88,7 +88,7 @@ class PairFilter:
                 conds.append(cond)
                 params += [query] * n
         if self.judge_disagrees:
-            from af_tui.judge.core import pair_disagreement_sql
+            from af_tui.explorer.filters import pair_disagreement_sql
 
             conds.append(pair_disagreement_sql())
         return (" AND ".join(conds) or "1"), params

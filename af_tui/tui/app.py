@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from af_tui.config import Config, load_config, resolve_annotator, save_view
 from af_tui.explorer import queries as q
-from af_tui.judge.core import pair_verdicts
+from af_tui.explorer.verdicts import pair_verdicts
 from af_tui.store.db import Store
 from af_tui.tui.messages import (
     FacetsLoaded,
