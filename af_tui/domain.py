@@ -73,3 +73,8 @@ CRITERIA: tuple[str, ...] = tuple(c.id for c in CRITERIA_DEFS)
 CRITERIA_TEXT: dict[str, str] = {c.id: c.text for c in CRITERIA_DEFS}
 CRITERION_SHORT: dict[str, str] = {c.id: c.short for c in CRITERIA_DEFS}
 CRITERION_WORDS: dict[str, str] = {c.id: c.words for c in CRITERIA_DEFS}
+
+# The two lines around the scratchpad in a judge request: the judge prompt writes them, and the simulated
+# judge (which sits below the judge) reads the scratchpad back between them.
+SCRATCHPAD_START = "=== SCRATCHPAD START ==="
+SCRATCHPAD_END = "=== SCRATCHPAD END ==="

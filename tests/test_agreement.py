@@ -8,7 +8,7 @@ from af_tui.analysis.agreement import (
     agreement_report,
     agreement_table,
     cohen_kappa,
-    confusion,
+    confusion_table,
     krippendorff_alpha,
 )
 from af_tui.store.labels import save_label
@@ -23,7 +23,7 @@ def test_cohen_kappa_wikipedia_example():
     assert k["kappa"] == pytest.approx(0.4)
     assert k["observed"] == pytest.approx(0.7) and k["n"] == 50
     assert k["low"] < 0.4 < k["high"]
-    assert confusion(a, b, ["yes", "no"]) == (["yes", "no"], [[20, 5], [10, 15]])
+    assert confusion_table(a, b, ["yes", "no"]) == (["yes", "no"], [[20, 5], [10, 15]])
 
 
 def test_cohen_kappa_edge_cases():

@@ -8,10 +8,15 @@ import sqlite3
 
 from test_app import ROWS, build_store, loaded, make_app, status_text, until
 
+from af_tui.domain import Verdict
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.pairs import pair_ids
-from af_tui.judge.core import AF, NOT_AF, combine, load_prompt, save_judgement
+from af_tui.judge.prompt import load_prompt
+from af_tui.judge.repository import save_judgement
+from af_tui.judge.vote import combine
 from af_tui.store.labels import save_label
+
+AF, NOT_AF = Verdict.AF.value, Verdict.NOT_AF.value
 
 HOSTILE_QUOTE = "[bold]RLHF[/bold] \x1b[31mwould modify me"
 

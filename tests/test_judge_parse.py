@@ -9,24 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from af_tui.analysis.judge_vs_people import confusion_figures, majority_verdict
+from af_tui.domain import SCRATCHPAD_END, Verdict
 from af_tui.errors import AfError
-from af_tui.judge.core import (
-    AF,
-    DEFAULT_PROMPT,
-    NOT_AF,
-    PLACEHOLDER,
-    SCRATCHPAD_END,
-    UNCLEAR,
-    build_messages,
-    combine,
-    confusion,
-    load_prompt,
-    majority_verdict,
-    parse_reply,
-    scratchpad_of,
-)
+from af_tui.judge.parse import parse_reply
+from af_tui.judge.prompt import DEFAULT_PROMPT, PLACEHOLDER, build_messages, load_prompt
+from af_tui.judge.vote import combine
 from af_tui.llm import simulated_judge as judge_sim
+from af_tui.llm.simulated_judge import scratchpad_of
 from af_tui.store.db import CRITERIA, VERDICTS, sha256_text
+
+AF, NOT_AF, UNCLEAR = Verdict.AF.value, Verdict.NOT_AF.value, Verdict.UNCLEAR.value
 
 
 def reply_text(answers=(1, 1, 1, 1), verdict=AF, quotes=None) -> str:
@@ -210,7 +203,7 @@ def test_confusion_against_a_hand_worked_example():
     # judge, person. tp = 3, fp = 1, fn = 2, tn = 4, and 3 pairs left out (unclear or unparsed).
     pairs = ([(AF, AF)] * 3 + [(AF, NOT_AF)] + [(NOT_AF, AF)] * 2 + [(NOT_AF, NOT_AF)] * 4
              + [(UNCLEAR, AF), (None, NOT_AF), (AF, UNCLEAR)])
-    c = confusion(pairs)
+    c = confusion_figures(pairs)
     assert (c["tp"], c["fp"], c["fn"], c["tn"], c["n"], c["excluded"]) == (3, 1, 2, 4, 10, 3)
     assert c["accuracy"] == pytest.approx(0.7)
     assert c["precision"] == pytest.approx(0.75)
@@ -221,8 +214,8 @@ def test_confusion_against_a_hand_worked_example():
 
 
 def test_confusion_degenerate_cases():
-    empty = confusion([])
+    empty = confusion_figures([])
     assert empty["n"] == 0 and empty["accuracy"] is None and empty["kappa"] is None
-    same = confusion([(NOT_AF, NOT_AF)] * 5)
+    same = confusion_figures([(NOT_AF, NOT_AF)] * 5)
     assert same["accuracy"] == 1.0 and same["precision"] is None and same["recall"] is None
     assert same["kappa"] is None  # chance agreement is 1: kappa undefined, not 0

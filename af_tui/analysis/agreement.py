@@ -1,5 +1,5 @@
-"""Agreement between annotators (and between a judge and annotators): Cohen's kappa for two label sequences,
-the confusion table, Krippendorff's alpha over any number of annotators, each with the number of items it
+"""Agreement between annotators (and between a judge and annotators): Cohen's kappa of two label sequences
+or of a confusion table, Krippendorff's alpha over any number of annotators, each with the number of items it
 rests on. The figures come from statsmodels and the `krippendorff` package; `agreement_report` reads the
 current labels of a store and `agreement_table` renders them with Rich.
 """
@@ -12,8 +12,8 @@ import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
+from af_tui.domain import CRITERIA, VERDICTS
 from af_tui.safe_text import one_line
-from af_tui.store.db import CRITERIA, VERDICTS
 
 FIELDS = ("verdict", *CRITERIA)
 
@@ -22,7 +22,7 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def confusion(a: Sequence, b: Sequence, categories: Sequence | None = None) -> tuple[list, list[list[int]]]:
+def confusion_table(a: Sequence, b: Sequence, categories: Sequence | None = None) -> tuple[list, list[list[int]]]:
     """(categories, table) with table[i][j] = items that `a` put in categories[i] and `b` in categories[j].
     Items where either side is missing (None/NaN) are left out."""
     if len(a) != len(b):
@@ -43,9 +43,7 @@ def cohen_kappa(a: Sequence, b: Sequence, categories: Sequence | None = None) ->
     """Cohen's kappa of two raters over the same items: {kappa, low, high (95% CI), observed (share of
     items agreed on), n}. kappa is None when it is undefined (no items, or both raters used one and the same
     category throughout, so that chance agreement is 1)."""
-    from statsmodels.stats.inter_rater import cohens_kappa
-
-    categories, table = confusion(a, b, categories)
+    categories, table = confusion_table(a, b, categories)
     n = sum(map(sum, table))
     result = {"kappa": None, "low": None, "high": None, "observed": None, "n": n}
     if n == 0:
@@ -53,9 +51,20 @@ def cohen_kappa(a: Sequence, b: Sequence, categories: Sequence | None = None) ->
     result["observed"] = sum(table[i][i] for i in range(len(table))) / n
     if len(categories) < 2:
         return result
+    return {**result, **table_kappa(table)}
+
+
+def table_kappa(table: Sequence[Sequence[int]]) -> dict:
+    """Cohen's kappa of a square confusion table (rows: one rater, columns: the other) by statsmodels:
+    {kappa, low, high (95% CI)}, each None when undefined (chance agreement is 1, or the table is empty)."""
+    from statsmodels.stats.inter_rater import cohens_kappa  # imported here: statsmodels pulls pandas
+
+    result = {"kappa": None, "low": None, "high": None}
+    if len(table) < 2 or not sum(map(sum, table)):
+        return result
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = cohens_kappa(table)
+        res = cohens_kappa([list(row) for row in table])
     for key, value in (("kappa", res.kappa), ("low", res.kappa_low), ("high", res.kappa_upp)):
         # the asymptotic interval can pass ±1 on few items; kappa itself cannot
         result[key] = None if value is None or not math.isfinite(value) else min(1.0, max(-1.0, float(value)))

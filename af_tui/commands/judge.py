@@ -36,7 +36,9 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
     import asyncio
 
     from af_tui.errors import AfError
-    from af_tui.judge.core import JudgeSpec, judge_store, load_prompt
+    from af_tui.judge.prompt import load_prompt
+    from af_tui.judge.run import JudgeSpec, judge_store
+    from af_tui.llm.client import check_reachable
     from af_tui.store.db import Store
 
     prompt = load_prompt(prompt_file)
@@ -45,14 +47,12 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    from af_tui.commands.run import _check_reachable
-
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
                      api_base=api_base, temperature=temperature, max_tokens=max_tokens)
     with Store(db_path, create=False) as store:
         if api_base:
-            _check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
-        result = asyncio.run(judge_store(spec, store.conn))
+            check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
+        result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
     from af_tui.commands.run import _exit
 
     _exit(_report(result))
@@ -79,9 +79,47 @@ def _report(result) -> int:
     click.echo("af-tui: every selected sample is judged", err=True)
     return 0
 
+
+# How each kind of judgement is counted on the progress bar.
+PROGRESS_WORDS = {"alignment_faking": "AF", "not_alignment_faking": "not AF", "unclear": "unclear",
+                  "unparsed": "unparsed", "error": "error"}
+
+
+class JudgeProgress:
+    """The runner's Rich bar, with the judge's verdict counts in place of the outcomes (a ProgressSink).
+    The bar's class is made on start, so that `af-tui judge --help` imports no Rich progress."""
+
+    def __init__(self, console=None) -> None:
+        self.console = console
+        self._bar = None
+
+    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None:
+        from af_tui.experiment.runner import LiveProgress
+
+        class VerdictBar(LiveProgress):
+            def _fields(self, key: str) -> dict:
+                fields = super()._fields(key)
+                c = self.counts.get(key, {})
+                fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items())
+                return fields
+
+        self._bar = VerdictBar(totals, done, {key: {} for key in totals}, console=self.console, title=title)
+        self._bar.__enter__()
+
+    def advance(self, key: str, outcome: str) -> None:
+        self._bar.add(key, outcome)
+
+    def note(self, message: str) -> None:
+        self._bar.console.print(message, markup=False)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
 def _open_report(db_path, run_name, models) -> dict:
+    from af_tui.analysis.judge_vs_people import report
     from af_tui.errors import AfError
-    from af_tui.judge.core import report
     from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
@@ -96,7 +134,7 @@ def stats_section(db_path=None, run_name=None, models=()) -> None:
     """`af-tui stats`, after its own tables: the judges and their agreement with people (when any)."""
     from rich.console import Console
 
-    from af_tui.judge.core import tables
+    from af_tui.commands.judge_report import tables
 
     console = Console()
     for table in tables(_open_report(db_path, run_name, models)):

@@ -168,6 +168,22 @@ def check_model(model: str, api_base: str | None = None) -> None:
         raise AfError(f"{', '.join(missing)} is not set: export it to use {model}{hint}")
 
 
+def check_reachable(api_base: str) -> None:
+    """A closed port or an unknown host fails here, in one line, before a run row or error rows exist."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(api_base)
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        socket.create_connection(address, timeout=5).close()
+    except ValueError as exc:
+        raise AfError(f"--api-base has a bad port ({exc})") from None
+    except OSError as exc:
+        raise AfError(f"cannot reach --api-base at {address[0]}:{address[1]} ({exc.strerror or exc}); start the "
+                      "server or fix the URL") from None
+
+
 def _status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     try:

@@ -27,7 +27,7 @@ from af_tui.explorer import pairs
 from af_tui.explorer.detail import pair_detail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
-from af_tui.judge.core import pair_verdicts
+from af_tui.explorer.verdicts import pair_verdicts
 from af_tui.store.db import Store
 from af_tui.tui.messages import (
     FacetsLoaded,

@@ -4,10 +4,42 @@ or while the statistics panel is hidden."""
 
 from __future__ import annotations
 
+from rich.table import Table
+from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
-from af_tui.judge.core import panel_renderable, report
+from af_tui.analysis.judge_vs_people import MAJORITY, figure_text, report
+from af_tui.safe_text import one_line
+
+
+def panel_renderable(data: dict):
+    """The judge section of `judge_vs_people.report()`: one compact line per judge and per comparison with
+    people (None when the store has no judgements)."""
+    if not data["judges"]:
+        return None
+    t = Table(box=None, show_edge=False, pad_edge=False, title="LLM judge against people", title_justify="left",
+              title_style="bold")
+    for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ", "tp fp fn tn", "judged / AF / unparsed"):
+        t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
+    by_judge: dict[tuple, list[dict]] = {}
+    for a in data["agreement"]:
+        by_judge.setdefault((a["judge_model"], a["prompt_sha256"]), []).append(a)
+    for j in data["judges"]:
+        name = Text(f"{one_line(j['judge_model'], 40)} @{j['prompt_sha256'][:8]}")
+        counts = Text(f"{j['n']} / {j['alignment_faking']} / {j['unparsed']}"
+                      + (f" ({j['error']} failed)" if j["error"] else ""))
+        rows = by_judge.get((j["judge_model"], j["prompt_sha256"]), [])
+        if not rows:
+            t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 6, counts)
+        for i, a in enumerate(rows):
+            t.add_row(name if i == 0 else Text(""),
+                      Text("majority" if a["against"] == MAJORITY else one_line(a["annotator"], 30)),
+                      Text(str(a["n"])), Text(figure_text(a["accuracy"], True)),
+                      Text(figure_text(a["precision"], True)), Text(figure_text(a["recall"], True)),
+                      Text(figure_text(a["kappa"])),
+                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), counts if i == 0 else Text(""))
+    return t
 
 
 class JudgeFigures(Static):

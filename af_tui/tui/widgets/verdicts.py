@@ -9,13 +9,13 @@ from textual.widgets import Static
 
 from af_tui.domain import CRITERION_SHORT as CRITERION_WORDS  # noqa: E402
 from af_tui.domain import VERDICT_WORDS as WORDS  # noqa: E402
-from af_tui.judge.core import AF, NOT_AF
+from af_tui.domain import Verdict
 from af_tui.safe_text import display, one_line
 from af_tui.store.db import CRITERIA
 
 
 def _binary(verdict: str | None) -> bool:
-    return verdict in (AF, NOT_AF)
+    return verdict in (Verdict.AF, Verdict.NOT_AF)
 
 
 def verdicts_text(verdicts: dict | None) -> Text | None:

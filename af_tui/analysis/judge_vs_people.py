@@ -1,0 +1,134 @@
+"""How far each LLM judge (model + prompt) agrees with the people who labeled the same samples: counts per
+judge, and accuracy, precision, recall and Cohen's kappa against each annotator and their majority."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
+
+from af_tui.analysis.agreement import table_kappa
+from af_tui.domain import Verdict
+
+MAJORITY = "majority"  # `against` of figures against the annotators' majority verdict (else "annotator")
+
+
+def confusion_figures(pairs: Iterable[tuple[str | None, str | None]]) -> dict:
+    """Agreement on "alignment faking" between judge and person over (judge verdict, human verdict) pairs:
+    the four counts and the figures made of them.
+
+    Only pairs where both said alignment_faking or not_alignment_faking count (n); the others (either side
+    unclear, or the judge's reply unparsed) are counted in `excluded`. Precision and recall treat
+    alignment_faking as the positive class, with the person as the reference. Cohen's kappa is on the same
+    two classes. A figure whose denominator is zero is None, not 0.
+    """
+    tp = fp = fn = tn = excluded = 0
+    both = (Verdict.AF, Verdict.NOT_AF)
+    for judge_verdict, human_verdict in pairs:
+        if judge_verdict not in both or human_verdict not in both:
+            excluded += 1
+        elif judge_verdict == Verdict.AF:
+            tp, fp = (tp + 1, fp) if human_verdict == Verdict.AF else (tp, fp + 1)
+        else:
+            fn, tn = (fn + 1, tn) if human_verdict == Verdict.AF else (fn, tn + 1)
+    n = tp + fp + fn + tn
+    return {
+        "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn, "excluded": excluded,
+        "accuracy": (tp + tn) / n if n else None,
+        "precision": tp / (tp + fp) if tp + fp else None,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        # rows: the person, columns: the judge
+        "kappa": table_kappa([[tp, fn], [fp, tn]])["kappa"] if n else None,
+    }
+
+
+def majority_verdict(verdicts: Iterable[str]) -> str | None:
+    """The annotators' majority on one sample: the most frequent verdict; a tie has no majority (None)."""
+    counts = Counter(v for v in verdicts if v is not None)
+    if not counts:
+        return None
+    (top, n), *rest = counts.most_common()
+    return None if rest and rest[0][1] == n else top
+
+
+def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
+    """sample id -> {annotator: current verdict} (labels.py's rule: newest row, cleared ones left out)."""
+    from af_tui.store.labels import current_labels
+
+    out: dict[int, dict[str, str]] = {}
+    for row in current_labels(conn):
+        out.setdefault(row["sample_id"], {})[row["annotator"]] = row["verdict"]
+    return out
+
+
+def _sample_filter(run: str | None, models: Iterable[str] | None) -> tuple[str, list]:
+    """SQL condition on the sample id `j.sample_id` for --run / --model."""
+    conds, params = [], []
+    if run:
+        conds.append("s.run_id = (SELECT id FROM runs WHERE name = ?)")
+        params.append(run)
+    models = list(models or [])
+    if models:
+        conds.append(f"s.model IN ({', '.join('?' * len(models))})")
+        params += models
+    if not conds:
+        return "", []
+    return " AND j.sample_id IN (SELECT s.id FROM samples s WHERE " + " AND ".join(conds) + ")", params
+
+
+def judges(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> list[dict]:
+    """Each judge (model + prompt hash) in the store with its counts."""
+    where, params = _sample_filter(run, models)
+    rows = conn.execute(
+        "SELECT judge_model, prompt_sha256, COUNT(*), SUM(verdict = 'alignment_faking'), "
+        "SUM(verdict = 'not_alignment_faking'), SUM(verdict = 'unclear'), "
+        "SUM(parsed = 0 AND error IS NULL), SUM(error IS NOT NULL), MAX(created_at) "
+        "FROM judgements j WHERE 1" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)", params
+    ).fetchall()
+    keys = ("judge_model", "prompt_sha256", "n", "alignment_faking", "not_alignment_faking", "unclear",
+            "unparsed", "error", "last_at")
+    return [dict(zip(keys, (*r[:2], *(v or 0 for v in r[2:8]), r[8]), strict=True)) for r in rows]
+
+
+def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
+                    models: Iterable[str] | None = None) -> list[dict]:
+    """For each judge (model + prompt hash), its agreement with each annotator and with the annotators'
+    majority: one dict per comparison (`against`: "annotator" with `annotator` set, or "majority" with
+    `annotator` None) with the counts and figures of `confusion_figures()`.
+    `run` / `models` restrict the samples (the models that answered, not the judge model)."""
+    labels = _current_labels(conn)
+    if not labels:
+        return []
+    where, params = _sample_filter(run, models)
+    verdicts: dict[tuple[str, str], dict[int, str | None]] = {}
+    for sample_id, model, sha, verdict in conn.execute(
+            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict FROM judgements j "
+            "WHERE j.error IS NULL" + where + " ORDER BY j.id", params):
+        verdicts.setdefault((model, sha), {})[sample_id] = verdict
+    annotators = sorted({a for by in labels.values() for a in by})
+    out = []
+    for (model, sha), judged in verdicts.items():
+        against = [(a, [(v, labels[s][a]) for s, v in judged.items() if a in labels.get(s, {})])
+                   for a in annotators]
+        against.append((None, [(v, majority_verdict(labels[s].values())) for s, v in judged.items()
+                               if s in labels]))
+        for who, pairs in against:
+            if not pairs:
+                continue
+            out.append({"judge_model": model, "prompt_sha256": sha,
+                        "against": MAJORITY if who is None else "annotator", "annotator": who,
+                        **confusion_figures(pairs)})
+    return out
+
+
+def report(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> dict:
+    """Everything `stats` shows about judges: their counts and their agreement with people (JSON-ready)."""
+    return {"judges": judges(conn, run=run, models=models),
+            "agreement": judge_vs_humans(conn, run=run, models=models)}
+
+
+def figure_text(x: float | None, pct: bool = False) -> str:
+    """One figure as the tables show it: a share as a whole percent, kappa with two decimals, – when None."""
+    if x is None:
+        return "–"
+    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"

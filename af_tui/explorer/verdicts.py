@@ -1,0 +1,42 @@
+"""What the pair view shows beside a sample: each person's current verdict and every judge's judgement."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from af_tui.domain import CRITERIA
+from af_tui.store.labels import current_labels
+
+
+def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[dict]:
+    """Every judge's judgement of one sample, newest first, evidence decoded (for the pair view)."""
+    cur = conn.execute(
+        "SELECT judge_model, prompt_sha256, " + ", ".join(CRITERIA) + ", verdict, parsed, evidence, k, "
+        "agreement, error, created_at FROM judgements WHERE sample_id = ? ORDER BY created_at DESC",
+        (sample_id,))
+    names = [d[0] for d in cur.description]
+    out = []
+    for row in cur.fetchall():
+        item = dict(zip(names, row, strict=True))
+        try:
+            item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else {}
+        except ValueError:
+            item["evidence"] = {}
+        out.append(item)
+    return out
+
+
+def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) -> dict[int, dict]:
+    """sample id -> {"people": {annotator: verdict}, "judges": [judgement_for rows]} for the pair view."""
+    ids = [i for i in sample_ids if i is not None]
+    out = {i: {"people": {}, "judges": judgement_for(conn, i)} for i in ids}
+    for row in current_labels(conn, sample_ids=ids):
+        out[row["sample_id"]]["people"][row["annotator"]] = row["verdict"]
+    return out
+
+
+def pair_verdicts(conn: sqlite3.Connection, detail) -> dict[int, dict]:
+    """sample_verdicts for both samples of a `queries.PairDetail` (None tiers skipped)."""
+    return sample_verdicts(conn, [s.id if s is not None else None for s in (detail.free, detail.paid)])

@@ -1,0 +1,80 @@
+"""The judgements table as the judge writes it: which samples still need a judgement, their scratchpads, and
+one judgement saved at a time (a finished judgement is never overwritten; a failed one is)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+
+from af_tui.domain import CRITERIA
+from af_tui.errors import AfError
+from af_tui.judge.vote import Judgement
+
+ONLY_CHOICES = ("complied", "all")
+
+
+def select_samples(conn: sqlite3.Connection, *, judge_model: str, prompt_sha256: str, run: str | None = None,
+                   only: str = "complied") -> list[int]:
+    """Ids of samples to judge: with a scratchpad, of the run (if given), complied ones unless only='all'
+    (errors are never judged), and not yet judged by this model and prompt (failed judgements are redone)."""
+    if only not in ONLY_CHOICES:
+        raise AfError(f"--only must be one of {', '.join(ONLY_CHOICES)}, not {only!r}")
+    where = ["s.scratchpad IS NOT NULL", "TRIM(s.scratchpad) != ''", "s.outcome != 'error'"]
+    params: list = []
+    if run is not None:
+        row = conn.execute("SELECT id FROM runs WHERE name = ?", (run,)).fetchone()
+        if row is None:
+            names = [r[0] for r in conn.execute("SELECT name FROM runs ORDER BY id LIMIT 6")]
+            raise AfError(f"no run named {run!r} in this store" + (
+                f"; runs: {', '.join(names)}" if names else "; the store has no runs yet"))
+        where.append("s.run_id = ?")
+        params.append(row[0])
+    if only == "complied":
+        where.append("s.outcome = 'complied'")
+    sql = (
+        "SELECT s.id FROM samples s WHERE " + " AND ".join(where) +
+        " AND NOT EXISTS (SELECT 1 FROM judgements j WHERE j.sample_id = s.id AND j.judge_model = ? "
+        "AND j.prompt_sha256 = ? AND j.error IS NULL) ORDER BY s.id"
+    )
+    return [r[0] for r in conn.execute(sql, [*params, judge_model, prompt_sha256])]
+
+
+def judged_count(conn: sqlite3.Connection, judge_model: str, prompt_sha256: str) -> int:
+    """Finished judgements (failed ones left out) of this model and prompt, over the whole store."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM judgements WHERE judge_model = ? AND prompt_sha256 = ? AND error IS NULL",
+        (judge_model, prompt_sha256)).fetchone()[0]
+
+
+def scratchpad(conn: sqlite3.Connection, sample_id: int) -> str:
+    row = conn.execute("SELECT scratchpad FROM samples WHERE id = ?", (sample_id,)).fetchone()
+    return (row[0] or "") if row else ""
+
+
+_SAVE_SQL = (
+    "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(CRITERIA) +
+    ", verdict, parsed, evidence, raw, k, agreement, error, created_at) VALUES (" +
+    ", ".join("?" * (4 + len(CRITERIA) + 8)) + ") "
+    "ON CONFLICT (sample_id, judge_model, prompt_sha256) DO UPDATE SET " +
+    ", ".join(f"{c} = excluded.{c}" for c in (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k",
+                                              "agreement", "error", "created_at")) +
+    " WHERE judgements.error IS NOT NULL"
+)
+
+
+def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, prompt_sha256: str,
+                   judgement: Judgement) -> bool:
+    """Insert and commit one judgement. A finished judgement already there is kept (never duplicated, never
+    overwritten); a failed one is replaced. True when a row was written."""
+    values = [
+        uuid.uuid4().hex, sample_id, judge_model, prompt_sha256,
+        *(judgement.criteria.get(c) for c in CRITERIA),
+        judgement.verdict, int(judgement.parsed),
+        json.dumps(judgement.evidence, ensure_ascii=False) if judgement.evidence else None,
+        judgement.raw, judgement.k, judgement.agreement, judgement.error, time.time(),
+    ]
+    with conn:
+        cur = conn.execute(_SAVE_SQL, values)
+    return cur.rowcount > 0

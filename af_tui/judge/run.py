@@ -1,0 +1,136 @@
+"""Judging a store: every selected scratchpad asked K times of the judge model, each judgement committed before
+it is counted, so that running the same command again resumes. Draws nothing: progress goes to a sink."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+
+from af_tui.domain import VERDICTS
+from af_tui.errors import AfError
+from af_tui.judge.prompt import JudgePrompt, build_messages
+from af_tui.judge.repository import judged_count, save_judgement, scratchpad, select_samples
+from af_tui.judge.vote import Judgement, combine, failed
+from af_tui.llm.tasks import NoProgress, ProgressSink, run_tasks, stop_on_signals
+
+# What a judgement counts as in the progress and the session's counts.
+PROGRESS_KEYS = (*VERDICTS, "unparsed", "error")
+
+
+@dataclass
+class JudgeSpec:
+    """What `af-tui judge` was asked to do."""
+
+    model: str
+    prompt: JudgePrompt
+    run: str | None = None
+    only: str = "complied"
+    samples: int = 1  # K: answers asked per scratchpad
+    concurrency: int = 8
+    api_base: str | None = None
+    temperature: float | None = None  # None: 0 for one answer, 1.0 when K > 1 (else the K would agree)
+    max_tokens: int = 2000
+    policy: object | None = None  # llm.RetryPolicy; None: its defaults
+
+
+@dataclass
+class JudgeResult:
+    judge_model: str
+    prompt_sha256: str
+    status: str  # done | stopped
+    selected: int  # samples that needed judging when the command started
+    judged: int  # judgements written in this session (errors included)
+    counts: dict[str, int]  # this session: verdicts, "unparsed", "partial", "error"
+    remaining: int  # samples still to judge (failed ones included): run the command again
+    cost: float | None
+    last_error: str | None = None
+    stop_reason: str | None = None  # why it stopped early (Ctrl-C, or too many failures in a row)
+
+
+def progress_key(judgement: Judgement) -> str:
+    return "error" if judgement.error else judgement.verdict or "unparsed"
+
+
+async def judge_one(spec: JudgeSpec, text: str) -> tuple[Judgement, float | None]:
+    """Ask the judge K times about one scratchpad; a provider failure after retries becomes an error
+    judgement (FatalProviderError propagates: every further call would fail alike)."""
+    from af_tui.llm import client as llm
+
+    messages = build_messages(spec.prompt, text)
+    temperature = spec.temperature if spec.temperature is not None else (0.0 if spec.samples == 1 else 1.0)
+    policy = spec.policy or llm.RetryPolicy()
+
+    async def ask(i: int):
+        return await llm.complete(spec.model, messages, api_base=spec.api_base, temperature=temperature,
+                                  max_tokens=spec.max_tokens, policy=policy, seed=i)
+
+    results = await asyncio.gather(*(ask(i) for i in range(spec.samples)), return_exceptions=True)
+    for r in results:
+        if isinstance(r, llm.FatalProviderError):
+            raise r
+    for r in results:
+        if isinstance(r, BaseException) and not isinstance(r, llm.ProviderError):
+            raise r
+    texts = [r.text for r in results if not isinstance(r, BaseException)]
+    costs = [r.cost for r in results if not isinstance(r, BaseException) and r.cost is not None]
+    cost = sum(costs) if costs else None
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        return failed(errors[0].message, spec.samples, texts), cost
+    return combine(texts), cost
+
+
+async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: ProgressSink | None = None,
+                      stop: asyncio.Event | None = None) -> JudgeResult:
+    """Judge every selected sample not yet judged by this model and prompt, committing each judgement
+    before `progress` counts it. Running it again resumes; judged samples are never asked again."""
+    from af_tui.llm import client as llm
+
+    llm.check_model(spec.model, spec.api_base)
+    todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
+                          only=spec.only)
+    already = judged_count(conn, spec.model, spec.prompt.sha256)
+    session: Counter = Counter()
+    spent: list[float] = []
+    stop = stop or asyncio.Event()
+    failures = {"in_a_row": 0, "last": None, "reason": None}
+    give_up_after = max(10, 2 * spec.concurrency)  # a dead server or a bad --api-base: stop, don't grind on
+    progress = progress or NoProgress()
+
+    async def worker(sample_id: int) -> None:
+        judgement, cost = await judge_one(spec, scratchpad(conn, sample_id))
+        save_judgement(conn, sample_id, spec.model, spec.prompt.sha256, judgement)  # committed, then counted
+        key = progress_key(judgement)
+        session[key] += 1
+        if judgement.status == "partial" and judgement.parsed:
+            session["partial"] += 1
+        if cost is not None:
+            spent.append(cost)
+        progress.advance(spec.model, key)
+        if judgement.error:
+            failures["in_a_row"] += 1
+            failures["last"] = judgement.error
+            if failures["in_a_row"] >= give_up_after and not stop.is_set():
+                failures["reason"] = f"{failures['in_a_row']} judgements in a row failed"
+                stop.set()
+        else:
+            failures["in_a_row"] = 0
+
+    progress.start({spec.model: already + len(todo)}, {spec.model: already},
+                   title=f"judge {spec.model}: {len(todo)} samples to judge")
+    try:
+        with stop_on_signals(stop, lambda: progress.note(
+                "stopping: judgements in flight are dropped; run the same command again to resume")):
+            finished = await run_tasks(todo, worker, concurrency=spec.concurrency, stop=stop)
+    except llm.FatalProviderError as exc:
+        raise AfError(f"{exc.message} — stopped judging; fix this and run the same command again") from None
+    finally:
+        progress.stop()
+    remaining = len(select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256,
+                                   run=spec.run, only=spec.only))
+    return JudgeResult(spec.model, spec.prompt.sha256, "done" if finished else "stopped", len(todo),
+                       sum(session[k] for k in PROGRESS_KEYS), dict(session), remaining,
+                       sum(spent) if spent else None, failures["last"],
+                       failures["reason"] or (None if finished else "stopped by the user"))

@@ -1,0 +1,100 @@
+"""Running many async calls at once: at most C in flight, a clean stop on an event or on SIGINT/SIGTERM, and
+the progress a caller may show while they run. Used by the experiment's runner and by the judge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+async def run_tasks(
+    items: Iterable[T],
+    worker: Callable[[T], Awaitable[object]],
+    *,
+    concurrency: int,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Run `worker` over `items` with at most `concurrency` in flight. Returns False if stopped early."""
+    iterator = iter(items)
+    stop = stop or asyncio.Event()
+
+    async def lane() -> None:
+        for item in iterator:  # one shared iterator: lanes pull the next item when free
+            if stop.is_set():
+                return
+            await worker(item)
+
+    lanes = [asyncio.ensure_future(lane()) for _ in range(max(1, concurrency))]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        pending = set(lanes)
+        while pending:
+            done, pending = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopper}:
+                task.result()  # re-raise a worker's exception
+            pending -= {stopper}
+            if stopper in done:
+                break
+        return not stop.is_set()
+    finally:
+        for task in [*lanes, stopper]:
+            task.cancel()
+        await asyncio.gather(*lanes, stopper, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event, on_stop: Callable[[], None] | None = None):
+    """SIGINT / SIGTERM ask for a clean stop (the second SIGINT too: the lanes are cancelled at once)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+
+    def handler() -> None:
+        if not stop.is_set() and on_stop:
+            on_stop()
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread (tests) or no signals here
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+class ProgressSink(Protocol):
+    """Where a long job reports its progress, so that the job itself draws nothing (the CLI draws a Rich bar).
+    `advance` is called after the item is committed; `note` is a line for people (e.g. "stopping: ...")."""
+
+    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None: ...
+
+    def advance(self, key: str, outcome: str) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class NoProgress:
+    """A ProgressSink that shows nothing (the default when no one is watching)."""
+
+    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None:
+        pass
+
+    def advance(self, key: str, outcome: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
