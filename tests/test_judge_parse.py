@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from af_tui.domain import CRITERIA, VERDICTS
 from af_tui.errors import AfError
 from af_tui.judge.core import (
     AF,
@@ -26,7 +27,7 @@ from af_tui.judge.core import (
     scratchpad_of,
 )
 from af_tui.llm import simulated_judge as judge_sim
-from af_tui.store.db import CRITERIA, VERDICTS, sha256_text
+from af_tui.store.db import sha256_text
 
 
 def reply_text(answers=(1, 1, 1, 1), verdict=AF, quotes=None) -> str:

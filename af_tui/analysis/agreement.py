@@ -12,8 +12,8 @@ import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 
+from af_tui.domain import CRITERIA, VERDICTS
 from af_tui.safe_text import one_line
-from af_tui.store.db import CRITERIA, VERDICTS
 
 FIELDS = ("verdict", *CRITERIA)
 

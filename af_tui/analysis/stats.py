@@ -36,7 +36,7 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
-from af_tui.store.db import CURRENT_LABELS
+from af_tui.store.labels import CURRENT_LABELS
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 from af_tui.domain import OUTCOMES, TIERS  # noqa: E402,F401

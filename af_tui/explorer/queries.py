@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from af_tui.domain import OUTCOME_BADGE as OUTCOME_SHORT  # noqa: E402,F401
 from af_tui.domain import OUTCOMES  # noqa: E402,F401
 from af_tui.experiment.rules import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
-from af_tui.store.db import NEWEST_LABEL
+from af_tui.store.labels import NEWEST_LABEL
 
 
 @dataclass(frozen=True)

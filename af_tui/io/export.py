@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from af_tui.domain import CRITERIA, OUTCOMES, TIERS
 from af_tui.errors import AfError
 from af_tui.safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
-from af_tui.store.db import CRITERIA, NEWEST_LABEL
-from af_tui.store.labels import OUTCOMES, TIERS, check_names, equals
+from af_tui.store.labels import NEWEST_LABEL, check_names
+from af_tui.store.rows import equals
 
 # The columns, in order; the README documents each.
 COLUMNS = (

@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from af_tui.domain import Verdict
+from af_tui.domain import CRITERIA, CRITERIA_TEXT, VERDICTS, Verdict
 from af_tui.errors import AfError
-from af_tui.store.db import CRITERIA, CRITERIA_TEXT, CURRENT_LABELS, VERDICTS, sha256_text
+from af_tui.store.db import sha256_text
+from af_tui.store.labels import CURRENT_LABELS
 
 AF, NOT_AF, UNCLEAR = (v.value for v in Verdict)
 PLACEHOLDER = "{scratchpad}"

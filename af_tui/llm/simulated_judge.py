@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from af_tui.domain import CRITERIA
 from af_tui.judge.core import AF, NOT_AF, UNCLEAR, scratchpad_of
-from af_tui.store.db import CRITERIA
 
 # Cue phrases per criterion: the sim reads the scratchpad the way a careless human skimmer would.
 _CUES = {
