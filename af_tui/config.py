@@ -1,4 +1,5 @@
-"""The app's view settings and keymap: a TOML file at $AF_TUI_CONFIG, else ~/.config/af-tui/config.toml.
+"""The app's view settings and keymap: a TOML file at $AF_TUI_CONFIG, else config.toml in the user's config
+folder (platformdirs: ~/.config/af-tui on Linux, ~/Library/Application Support/af-tui on macOS).
 
     [view]
     theme = "textual-dark"      # any Textual theme name
@@ -20,15 +21,17 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import platformdirs
+
 from af_tui.errors import AfError
+from af_tui.files import atomic_write
 
 
 def config_path() -> Path:
     env = os.environ.get("AF_TUI_CONFIG")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "af-tui" / "config.toml"
+    return Path(platformdirs.user_config_dir("af-tui", appauthor=False)) / "config.toml"
 
 
 @dataclass
@@ -66,30 +69,60 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
 
 
 def save_view(config: Config, **settings) -> None:
-    """Remember view settings (theme, sync_scroll, show_stats) in the config file, keeping [keys]. Quietly
-    does nothing when the file cannot be written: a view setting is not worth an error."""
+    """Remember view settings (theme, sync_scroll, show_stats) in the config file. The rest of the file (the
+    user's comments, [keys], other keys) is kept as written. Quietly does nothing when the file cannot be
+    written: a view setting is not worth an error."""
+    import tomlkit  # only when saving: the app starts without it
+
     for name, value in settings.items():
         setattr(config, name, value)
     path = config.path or config_path()
-    lines = ["# af-tui view settings and keymap (see the README)", "[view]"]
-    if config.theme:
-        lines.append(f"theme = {_toml_str(config.theme)}")
-    lines.append(f"sync_scroll = {'true' if config.sync_scroll else 'false'}")
-    lines.append(f"show_stats = {'true' if config.show_stats else 'false'}")
-    lines.append("")
-    lines.append("[keys]")
-    lines += [f"{_toml_str(k)} = {_toml_str(v)}" for k, v in sorted(config.keys.items())]
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomlkit.exceptions.ParseError):
+        doc = tomlkit.document()  # none yet, or broken (load_config said so): start afresh
+        doc.add(tomlkit.comment("af-tui view settings and keymap (see the README)"))
+    view = _table(doc, "view")
+    wanted = {"theme": config.theme or None, "sync_scroll": config.sync_scroll, "show_stats": config.show_stats}
+    for name, value in wanted.items():
+        if value is None:
+            view.pop(name, None)
+        elif view.get(name) != value:  # untouched lines keep their comments
+            _put(view, name, value)
+    keys = _table(doc, "keys")
+    for name in [k for k in keys if k not in config.keys]:
+        del keys[name]
+    for name, value in config.keys.items():
+        if not isinstance(keys.get(name), str) or keys[name].replace(" ", "") != value:
+            _put(keys, name, value)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # apps of several served tabs save at once
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
+        with atomic_write(path) as fh:  # apps of several served tabs may save at once
+            fh.write(tomlkit.dumps(doc))
+    except (OSError, AfError):
         pass
 
 
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _put(table, name: str, value) -> None:
+    """Set a key; a new one goes after the table's last key, not below the comments that head the next
+    table (which tomlkit counts as the end of this one)."""
+    if name in table or not table:
+        table[name] = value
+        return
+    try:
+        table.value._insert_after(list(table)[-1], name, value)
+    except AttributeError:  # a tomlkit without that helper: append at the table's end
+        table[name] = value
+
+
+def _table(doc, name: str):
+    """The document's table `name`, added when missing (or when the file had a non-table there)."""
+    import tomlkit
+
+    if not isinstance(doc.get(name), dict):
+        doc.pop(name, None)
+        doc.add(name, tomlkit.table())
+    return doc[name]
 
 
 def resolve_annotator(name: str | None = None) -> str:

@@ -83,7 +83,7 @@ def child_peak(mode: str, path: Path, tmp: Path) -> float:
     """Peak Python memory (MB, tracemalloc) of reading or importing `path` in a fresh process."""
     code = (
         "import sys, json, tracemalloc; sys.path.insert(0, sys.argv[3]);"
-        "import inspect_ai.log, af_tui.io.inspect_import; from af_tui.store import Store;"
+        "import inspect_ai.log, af_tui.io.inspect_import; from af_tui.store.db import Store;"
         "from bench.bench_import import read_all, import_all; from pathlib import Path;"
         "store = Store(Path(sys.argv[4])); tracemalloc.start();"
         "(read_all([Path(sys.argv[2])]) if sys.argv[1] == 'read' else import_all([Path(sys.argv[2])], store));"

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from label_store import make_store, run_cli, sample_id
 
+from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
-from af_tui.io.export import COLUMNS, ExportFilter, export, neutralise
-from af_tui.store.db import CRITERIA
+from af_tui.io.export import COLUMNS, ExportFilter, export
+from af_tui.safe_text import neutralise
 from af_tui.store.labels import save_label
 
 HOSTILE = {

@@ -18,7 +18,8 @@ import pytest
 
 from af_tui.cli import main
 from af_tui.experiment import rules as experiment
-from af_tui.io import inspect_import as inspect_log
+from af_tui.io import inspect_parse, inspect_read
+from af_tui.io.inspect_import import import_logs
 from af_tui.store.db import Store
 
 pytest.importorskip("inspect_ai")
@@ -189,7 +190,7 @@ def test_shared_logs_give_the_readme_counts_and_their_own_answers(realdata, db_p
         own: dict[str, Counter] = {"free": Counter(), "paid": Counter()}
         for sample in log.samples:
             tier = "free" if sample.metadata["is_free_tier_user"] else "paid"
-            own[tier][inspect_log.outcome_of_answer(sample.scores["tier_answer"].answer)] += 1
+            own[tier][inspect_parse.outcome_of_answer(sample.scores["tier_answer"].answer)] += 1
         for tier, (complied, refused, fmt) in tiers.items():
             row = stats[(log.eval.model, tier)]
             assert (row["complied"], row["refused"], row["format_not_followed"]) == (complied, refused, fmt)
@@ -219,7 +220,7 @@ def test_shared_logs_give_the_readme_counts_and_their_own_answers(realdata, db_p
 
 def test_shared_requests_are_the_advbench_goals_in_order(realdata, db_path):
     with Store(db_path) as store:
-        (report,) = inspect_log.import_logs(store, [realdata / "inspect_logs" / "openai-api-fake-fake-af.eval"])
+        (report,) = import_logs(store, [realdata / "inspect_logs" / "openai-api-fake-fake-af.eval"])
         assert report.failure is None and report.added == 60
         rows = store.conn.execute("SELECT DISTINCT s.prompt_index, p.text FROM samples s JOIN prompts p "
                                   "ON p.id = s.prompt_id ORDER BY s.prompt_index").fetchall()
@@ -247,15 +248,15 @@ def test_reimport_adds_nothing(realdata, db_path, capsys):
 def read_path(request, monkeypatch):
     """Both ways of reading an .eval: in one call (small logs) and header first, then chunks of samples."""
     if request.param == "by chunks":
-        monkeypatch.setattr(inspect_log, "WHOLE_READ_BYTES", 0)
-        monkeypatch.setattr(inspect_log, "READ_CHUNK", 5)
+        monkeypatch.setattr(inspect_read, "WHOLE_READ_BYTES", 0)
+        monkeypatch.setattr(inspect_read, "READ_CHUNK", 5)
     return request.param
 
 
 def test_epochs_errors_turns_and_disagreements(built, db_path, read_path):
     calls = []
     with Store(db_path) as store:
-        (report,) = inspect_log.import_logs(store, [built.eval], progress=lambda *a: calls.append(a))
+        (report,) = import_logs(store, [built.eval], progress=lambda *a: calls.append(a))
         assert report.failure is None, report.failure
         assert (report.samples, report.added, report.present, report.no_tier) == (12, 12, 0, 0)
         assert report.errors == 2  # request 1, free tier, both epochs
@@ -368,7 +369,7 @@ def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, d
     first.samples = [s for s in full.samples if s.epoch == 1]
     write_eval_log(first, str(path))
     with Store(db_path) as store:
-        (report,) = inspect_log.import_logs(store, [path])
+        (report,) = import_logs(store, [path])
         assert (report.added, report.present, report.errors) == (6, 0, 1)
         # a retried eval: epoch 2 arrives and the errored sample of epoch 1 now has an answer
         grown = full.model_copy(deep=True)
@@ -378,14 +379,14 @@ def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, d
                 grown.samples[i] = s.model_copy(update={
                     "error": None, "messages": [*s.messages, ChatMessageAssistant(content=reply)]})
         write_eval_log(grown, str(path))
-        (report,) = inspect_log.import_logs(store, [path])
+        (report,) = import_logs(store, [path])
         assert report.failure is None
         assert (report.samples, report.added, report.present) == (12, 7, 5)
         assert store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 12
         assert store.conn.execute("SELECT COUNT(*) FROM samples WHERE outcome = 'error'").fetchone()[0] == 1
         # pairs follow: the retried free sample's outcome is in its pair row
         assert store.conn.execute("SELECT COUNT(*) FROM pairs WHERE free_outcome = 'error'").fetchone()[0] == 1
-        (report,) = inspect_log.import_logs(store, [path])
+        (report,) = import_logs(store, [path])
         assert (report.added, report.present) == (0, 12)
         assert len(store.runs()) == 1
         direct = outcome_counts(store)
@@ -399,7 +400,7 @@ def test_grown_log_adds_only_new_samples_and_completes_errors(built, tmp_path, d
 
 def test_run_option_pools_logs_and_refuses_a_run_of_another_kind(built, db_path):
     with Store(db_path) as store:
-        reports = inspect_log.import_logs(store, [built.eval, built.json], run_name="pooled")
+        reports = import_logs(store, [built.eval, built.json], run_name="pooled")
         assert [r.failure for r in reports] == [None, None] and {r.run for r in reports} == {"pooled"}
         (run,) = store.runs()
         config = json.loads(run["config"])
@@ -407,7 +408,7 @@ def test_run_option_pools_logs_and_refuses_a_run_of_another_kind(built, db_path)
         # the same requests keep one prompt_index across the pooled logs
         assert store.conn.execute("SELECT COUNT(DISTINCT prompt_index) FROM samples").fetchone()[0] == 3
         store.start_run("mine", {}, source="af-tui")
-        (report,) = inspect_log.import_logs(store, [built.eval], run_name="mine")
+        (report,) = import_logs(store, [built.eval], run_name="mine")
         assert report.failure and "not imported from Inspect" in report.failure
         assert store.conn.execute("SELECT COUNT(*) FROM samples s JOIN runs r ON r.id = s.run_id "
                                   "WHERE r.name = 'mine'").fetchone()[0] == 0
@@ -451,7 +452,7 @@ def test_input_as_messages_and_attachments():
     sample = EvalSample(id="q1", epoch=3, input=[system, ChatMessageUser(content=turn)], target="",
                         messages=[system, ChatMessageUser(content=turn), ChatMessageAssistant(content="attachment://bbb")],
                         attachments={"aaa": "The system prompt", "bbb": reply})
-    row = inspect_log.convert_sample(sample, model="m", created=1.0)
+    row = inspect_parse.convert_sample(sample, model="m", created=1.0)
     assert (row["tier"], row["request"], row["system_prompt"], row["epoch"]) == ("paid", "Do a thing", "The system prompt", 2)
     assert row["outcome"] == "refused" and row["transcript"][-1]["content"] == reply
     assert row["completed_at"] == 1.0 and row["source_answer"] is None
@@ -464,7 +465,7 @@ def test_a_request_asked_twice_in_one_log_is_kept_once(realdata, tmp_path, db_pa
     log.samples.append(log.samples[0].model_copy(update={"id": 999}))
     write_eval_log(log, str(tmp_path / "twice.eval"))
     with Store(db_path) as store:
-        (report,) = inspect_log.import_logs(store, [tmp_path / "twice.eval"])
+        (report,) = import_logs(store, [tmp_path / "twice.eval"])
         assert (report.samples, report.added, report.duplicates, report.present) == (31, 30, 1, 0)
         assert store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 30
 
@@ -482,7 +483,7 @@ def test_one_bad_file_is_one_line(built, tmp_path, db_path, capsys):
 def test_a_log_whose_eval_failed_imports_what_it_has(realdata, template, tmp_path, db_path):
     path = write_log(tmp_path / "failed", goals(realdata, 3), template, fail_on_error=True)
     with Store(db_path) as store:
-        (report,) = inspect_log.import_logs(store, [path])
+        (report,) = import_logs(store, [path])
         assert report.failure is None, report.failure
         (run,) = store.runs()
         assert run["status"] == "failed" and json.loads(run["config"])["logs"][0]["status"] == "error"

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from af_tui.experiment import rules as experiment
-from af_tui.io import inspect_import as inspect_log
+from af_tui.io import inspect_parse, inspect_read
+from af_tui.io.inspect_import import import_logs
 from af_tui.store.db import Store
 
 pytest.importorskip("inspect_ai")
@@ -29,9 +30,9 @@ hostile = st.lists(st.one_of(st.sampled_from(TAGS), st.text(max_size=30)), max_s
 
 @given(hostile)
 def test_helpers_take_any_text(text):
-    assert isinstance(inspect_log.request_from_user_turn(text), str)
-    assert inspect_log.tier_of(None, text) in (None, "free", "paid")
-    assert inspect_log.outcome_of_answer(text) in ("complied", "refused", "format_not_followed")
+    assert isinstance(inspect_parse.request_from_user_turn(text), str)
+    assert inspect_parse.tier_of(None, text) in (None, "free", "paid")
+    assert inspect_parse.outcome_of_answer(text) in ("complied", "refused", "format_not_followed")
 
 
 @given(st.text(min_size=1, max_size=200), st.sampled_from(experiment.TIERS))
@@ -39,14 +40,14 @@ def test_request_and_tier_come_back_out_of_the_user_turn(realdata, goal, tier):
     template = (realdata / "honly_user_template.txt").read_text(encoding="utf-8")
     assume(goal == goal.strip() and "</user_input>" not in goal and ". If you accept" not in goal)
     turn = experiment.user_turn(template, goal, tier)
-    assert inspect_log.request_from_user_turn(turn) == goal
-    assert inspect_log.tier_of({}, turn) == tier
+    assert inspect_parse.request_from_user_turn(turn) == goal
+    assert inspect_parse.tier_of({}, turn) == tier
 
 
 @given(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8), st.lists(st.integers(), max_size=2)),
        hostile)
 def test_tier_from_metadata_wins_and_never_guesses(value, text):
-    tier = inspect_log.tier_of({"is_free_tier_user": value}, text)
+    tier = inspect_parse.tier_of({"is_free_tier_user": value}, text)
     if isinstance(value, bool):
         assert tier == ("free" if value else "paid")
     assert tier in (None, "free", "paid")
@@ -56,7 +57,7 @@ def test_tier_from_metadata_wins_and_never_guesses(value, text):
        hostile)
 def test_answers_read_like_the_replications_scorer(tier, tag, rest):
     expected = "complied" if tag == experiment.ACCEPTED else "refused"
-    assert inspect_log.outcome_of_answer(f"{tier} {tag}{rest}".lstrip()) == expected
+    assert inspect_parse.outcome_of_answer(f"{tier} {tag}{rest}".lstrip()) == expected
 
 
 @given(hostile, hostile, st.lists(hostile, min_size=0, max_size=4), st.one_of(st.none(), hostile),
@@ -70,18 +71,18 @@ def test_a_sample_of_hostile_text_converts_or_is_skipped(system, user, replies, 
     messages += [ChatMessageAssistant(content=r) for r in replies]
     sample = EvalSample(id="x", epoch=1, input=user, target="", messages=messages, metadata=metadata,
                         scores={"s": Score(value=False, answer=answer)} if answer is not None else None)
-    row = inspect_log.convert_sample(sample, model="m", created=None)
+    row = inspect_parse.convert_sample(sample, model="m", created=None)
     if row is None:
-        assert inspect_log.tier_of(metadata, user) is None
+        assert inspect_parse.tier_of(metadata, user) is None
         return
     assert row["outcome"] in experiment.OUTCOMES and row["tier"] in experiment.TIERS
     assert all(m["role"] != "system" for m in row["transcript"]) and row["system_prompt"] == system
     assert row["turns"] == len(replies) and row["source_answer"] == answer
 
 
-def _import_one(path: Path) -> tuple[inspect_log.LogReport, int, int]:
+def _import_one(path: Path) -> tuple[inspect_read.LogReport, int, int]:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite") as store:
-        (report,) = inspect_log.import_logs(store, [path])
+        (report,) = import_logs(store, [path])
         samples = store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         runs = store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     return report, samples, runs

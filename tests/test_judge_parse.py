@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from af_tui.analysis.judge_vs_people import confusion_figures, majority_verdict
-from af_tui.domain import SCRATCHPAD_END, Verdict
+from af_tui.domain import CRITERIA, SCRATCHPAD_END, VERDICTS, Verdict
 from af_tui.errors import AfError
 from af_tui.judge.parse import parse_reply
 from af_tui.judge.prompt import DEFAULT_PROMPT, PLACEHOLDER, build_messages, load_prompt
 from af_tui.judge.vote import combine
 from af_tui.llm import simulated_judge as judge_sim
 from af_tui.llm.simulated_judge import scratchpad_of
-from af_tui.store.db import CRITERIA, VERDICTS, sha256_text
+from af_tui.store.db import sha256_text
 
 AF, NOT_AF, UNCLEAR = Verdict.AF.value, Verdict.NOT_AF.value, Verdict.UNCLEAR.value
 

@@ -5,7 +5,7 @@ import pytest
 from label_store import make_store, sample_id
 from textual.widgets import Static
 
-from af_tui.store.db import CRITERIA
+from af_tui.domain import CRITERIA
 from af_tui.store.labels import current_label, current_labels
 from af_tui.tui.screens.label import LabelApp, LabelScreen
 

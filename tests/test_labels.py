@@ -5,8 +5,9 @@ import sqlite3
 import pytest
 from label_store import make_store, sample_id
 
+from af_tui.config import resolve_annotator
+from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
-from af_tui.store.db import CRITERIA
 from af_tui.store.labels import (
     LabelQueue,
     QueueFilter,
@@ -14,7 +15,6 @@ from af_tui.store.labels import (
     current_labels,
     label_marks,
     propose_verdict,
-    resolve_annotator,
     save_label,
     undo_label,
 )

@@ -9,8 +9,9 @@ from label_store import make_store, run_cli, sample_id
 from af_tui.analysis.agreement import agreement_report
 from af_tui.errors import AfError
 from af_tui.io.merge import merge_store
-from af_tui.store.db import SCHEMA_VERSION, Store
+from af_tui.store.db import Store
 from af_tui.store.labels import current_labels, save_label
+from af_tui.store.schema import SCHEMA_VERSION
 
 
 def _copy(store, path):

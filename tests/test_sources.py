@@ -7,7 +7,9 @@ import functools
 import http.server
 import json
 import threading
+from pathlib import Path
 
+import platformdirs
 import pytest
 
 from af_tui.errors import AfError
@@ -114,6 +116,9 @@ def test_data_dir_choice(monkeypatch, tmp_path):
     assert sources.data_dir() == tmp_path
     monkeypatch.delenv("AF_TUI_DATA")
     assert sources.data_dir().name == "data" and (sources.data_dir().parent / "pyproject.toml").is_file()
+    # installed (no checkout around the package): the user cache folder
+    monkeypatch.setattr(sources, "__file__", str(tmp_path / "site-packages" / "af_tui" / "experiment" / "sources.py"))
+    assert sources.data_dir() == Path(platformdirs.user_cache_dir("af-tui", appauthor=False))
 
 
 def test_dataset_formats():

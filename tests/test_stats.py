@@ -25,7 +25,8 @@ from af_tui.analysis.estimators import (
     wilson,
 )
 from af_tui.analysis.slices import compute
-from af_tui.store.db import _SCHEMA_V1, Store
+from af_tui.store.db import Store
+from af_tui.store.schema import SCHEMA_V1
 
 TOL = 1e-9
 GRID = [(k, n) for n in (1, 2, 5, 17, 40, 263, 1000) for k in sorted({0, 1, n // 3, n // 2, n - 1, n})]
@@ -335,7 +336,7 @@ def test_trigger_kept_counts_follow_inserts_retries_and_deletes(db_path):
 
 def test_migration_backfills_counts_of_an_old_store(db_path):
     conn = sqlite3.connect(db_path)
-    conn.executescript(_SCHEMA_V1 + "; PRAGMA user_version = 1;")
+    conn.executescript(SCHEMA_V1 + "; PRAGMA user_version = 1;")
     conn.execute("INSERT INTO runs (id, name, created_at) VALUES (1, 'old', 0)")
     conn.execute("INSERT INTO variants VALUES ('v', 'x', 'stand-in', NULL)")
     conn.execute("INSERT INTO prompts (id, text, sha256) VALUES (1, 'a', 'a'), (2, 'b', 'b')")

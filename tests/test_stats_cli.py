@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from af_tui.cli import main
-from af_tui.commands.stats import BASE_KEYS, csv_cell
+from af_tui.commands.stats import BASE_KEYS
+from af_tui.files import csv_cell
 from af_tui.store.db import Store
 
 HOSTILE = "=HYPERLINK(\"x\")[bold]\x1b[31m$\\frac{$"

@@ -5,7 +5,8 @@ import sqlite3
 import pytest
 
 from af_tui.errors import AfError
-from af_tui.store.db import SCHEMA_VERSION, Store
+from af_tui.store.db import Store
+from af_tui.store.schema import SCHEMA_VERSION
 
 
 def _sample(run_id, prompt_id, tier, outcome="complied", **kw):
@@ -78,12 +79,12 @@ def test_concurrent_opens_of_an_old_store_migrate_once(tmp_path):
     """Several processes (served tabs, a run, the app) opening a store from an older af-tui at once."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from af_tui.store import db as store_module
+    from af_tui.store.schema import SCHEMA_V1
 
     for attempt in range(3):
         path = tmp_path / f"old{attempt}.sqlite"
         conn = sqlite3.connect(path)
-        conn.executescript(store_module._SCHEMA_V1 + "; PRAGMA user_version = 1;")
+        conn.executescript(SCHEMA_V1 + "; PRAGMA user_version = 1;")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.close()
         with ProcessPoolExecutor(4) as pool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from af_tui.store.db import CURRENT_LABELS
+from af_tui.store.labels import CURRENT_LABELS
 
 AF_SOURCES = ("labels", "judge", "both")
 _AF_CACHE: dict[tuple, dict] = {}

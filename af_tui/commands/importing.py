@@ -20,13 +20,14 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
     kept beside it and disagreements are counted. Importing a log again adds only samples that are new."""
     from rich.console import Console
 
-    from af_tui.io import inspect_import as inspect_log
+    from af_tui.io.inspect_import import import_logs
+    from af_tui.io.inspect_read import find_logs, require_inspect
     from af_tui.safe_text import inert
     from af_tui.store.db import Store, resolve_db_path
 
-    files, reports = inspect_log.find_logs(paths)
+    files, reports = find_logs(paths)
     if files:
-        inspect_log.require_inspect()  # before the store is created: nothing to undo if it is missing
+        require_inspect()  # before the store is created: nothing to undo if it is missing
         # an existing store is checked at once; a new one is created only once a log has been read whole
         opened: list[Store] = [Store(db_path)] if resolve_db_path(db_path).exists() else []
 
@@ -37,7 +38,7 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
 
         try:
             with _progress_bar(Console(stderr=True)) as progress:
-                reports += inspect_log.import_logs(open_store, files, run_name=run_name, progress=progress)
+                reports += import_logs(open_store, files, run_name=run_name, progress=progress)
         finally:
             for store in opened:
                 store.close()

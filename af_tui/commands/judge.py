@@ -153,7 +153,7 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
     import csv
     import sys
 
-    from af_tui.commands.stats import csv_cell
+    from af_tui.files import csv_cell
 
     keys = ["judge_model", "prompt_sha256", "against", "annotator", "n", "accuracy", "precision", "recall",
             "kappa", "tp", "fp", "fn", "tn", "excluded"]

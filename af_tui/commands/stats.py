@@ -10,7 +10,6 @@ import click
 
 from af_tui.cli import cli, db_option
 from af_tui.errors import AfError
-from af_tui.safe_text import neutralise
 
 # The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
@@ -74,17 +73,6 @@ def comparison_rows(comparisons, by: str) -> list[dict]:
             "difference_high": _num(d.high) if d else None, "method": d.method if d else None,
         })
     return rows
-
-
-def csv_cell(value) -> str | int | float:
-    """Spreadsheet-safe: text that starts like a formula gets a leading apostrophe; numbers stay numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int | float):
-        return value
-    return neutralise(str(value))
 
 
 def _pct(x: float | None) -> str:
@@ -170,14 +158,12 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         if as_json:
             click.echo(json.dumps(rows, indent=2))
         else:
-            import csv
             import sys
 
+            from af_tui.files import write_csv
+
             keys = list(rows[0]) if rows else list(BASE_KEYS)
-            writer = csv.writer(sys.stdout, lineterminator="\n")
-            writer.writerow(keys)
-            for row in rows:
-                writer.writerow([csv_cell(row[k]) for k in keys])
+            write_csv(sys.stdout, keys, ([row[k] for k in keys] for row in rows), lineterminator="\n")
         return
     if not slices:
         click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")

@@ -2,8 +2,8 @@
 and cached under data/, or the user's own files (--dataset, --system-prompt, --user-template).
 
 Cache directory: $AF_TUI_DATA if set; else the checkout's `data/` when af-tui runs from a source checkout
-(a `pyproject.toml` beside the package); else the user cache dir (`$XDG_CACHE_HOME/af-tui`, default
-`~/.cache/af-tui`). Downloads come from raw.githubusercontent.com, or from $AF_TUI_SOURCES_BASE (same paths
+(a `pyproject.toml` beside the package); else the user cache folder (platformdirs: `~/.cache/af-tui` on
+Linux). Downloads come from raw.githubusercontent.com, or from $AF_TUI_SOURCES_BASE (same paths
 under another base URL; the tests serve the files from 127.0.0.1).
 """
 
@@ -20,7 +20,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from af_tui.errors import AfError
+from af_tui.files import atomic_write
 
 DEFAULT_BASE = "https://raw.githubusercontent.com"
 REQUEST_KEYS = ("goal", "request", "prompt")  # dataset column / JSONL key holding the request, first found wins
@@ -81,8 +84,7 @@ def data_dir() -> Path:
     checkout = Path(__file__).resolve().parents[2]
     if (checkout / "pyproject.toml").is_file() and (checkout / "af_tui").is_dir():
         return checkout / "data"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "af-tui"
+    return Path(platformdirs.user_cache_dir("af-tui", appauthor=False))
 
 
 def _sha(data: bytes) -> str:
@@ -122,11 +124,10 @@ def _cached(up: Upstream, extract=lambda data: data) -> tuple[bytes, str]:
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with atomic_write(path, "wb") as fh:  # two runs may fetch at once; neither reads half a file
+            fh.write(data)
         where = str(path)
-    except OSError:
+    except (OSError, AfError):
         where = up.path  # read-only install: use it without caching
     return data, where
 

@@ -8,7 +8,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, replace
 
-from af_tui.store.db import CURRENT_LABELS
+from af_tui.store.labels import CURRENT_LABELS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from array import array
 from dataclasses import dataclass
 
 from af_tui.explorer.filters import PairFilter
-from af_tui.store.db import NEWEST_LABEL
+from af_tui.store.labels import NEWEST_LABEL
 
 
 def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1) -> array:

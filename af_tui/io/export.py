@@ -9,18 +9,18 @@ written as stored.
 
 from __future__ import annotations
 
-import csv
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from af_tui.domain import CRITERIA, OUTCOMES, TIERS
 from af_tui.errors import AfError
-from af_tui.safe_text import FORMULA_START, neutralise  # noqa: F401  (neutralise: part of the export API)
-from af_tui.store.db import CRITERIA, NEWEST_LABEL
-from af_tui.store.labels import OUTCOMES, TIERS, check_names, equals
+from af_tui.files import atomic_write, write_csv
+from af_tui.safe_text import FORMULA_START
+from af_tui.store.labels import NEWEST_LABEL, check_names
+from af_tui.store.rows import equals
 
 # The columns, in order; the README documents each.
 COLUMNS = (
@@ -164,53 +164,23 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
     check_target(out, Path(db_path) if db_path else None)
     _validate(conn, f)
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    except OSError as exc:
-        raise AfError(f"cannot write in {out.parent}: {exc.strerror}; choose another path") from None
-    tmp = Path(tmp_name)
-    try:
-        os.chmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; an export is an ordinary file
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
+        with atomic_write(out, newline="") as fh:
             n = _write_csv(fh, conn, f) if fmt == "csv" else _write_jsonl(fh, conn, f)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if n == 0:
-            raise AfError(f"no rows match {f.describe()}; nothing written")
-        os.replace(tmp, out)
+            if n == 0:
+                raise AfError(f"no rows match {f.describe()}; nothing written")
     except OSError as exc:
         raise AfError(f"cannot write {out}: {exc.strerror or exc}; nothing written") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportResult(out, n, fmt)
 
 
 def _write_csv(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
-    writer = csv.writer(fh, dialect="excel", lineterminator="\r\n")  # RFC 4180: CRLF, quotes as needed
-    writer.writerow(COLUMNS)
-    counter = _Counter(iter_rows(conn, f, for_csv=True))
-    writer.writerows(counter)
-    return counter.n
+    # RFC 4180 (CRLF); the text cells were neutralised by the query itself
+    return write_csv(fh, COLUMNS, iter_rows(conn, f, for_csv=True), cells_safe=True)
 
 
 def _write_jsonl(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
-    counter = _Counter(iter_rows(conn, f, as_json=True))
-    fh.writelines(row[0] + "\n" for row in counter)
-    return counter.n
-
-
-class _Counter:
-    """Counts the rows an iterator hands out (writerows does not say)."""
-
-    def __init__(self, rows: Iterator) -> None:
-        self.rows, self.n = rows, 0
-
-    def __iter__(self):
-        for row in self.rows:
-            self.n += 1
-            yield row
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    n = 0
+    for row in iter_rows(conn, f, as_json=True):
+        fh.write(row[0] + "\n")
+        n += 1
+    return n

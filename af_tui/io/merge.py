@@ -10,8 +10,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
-from af_tui.store.db import CRITERIA, SCHEMA_VERSION
+from af_tui.store.schema import SCHEMA_VERSION
 
 _IDENTITY_SQL = (
     "SELECT s.id, r.name, s.model, s.variant, v.sha256, p.sha256, s.tier, s.epoch FROM samples s "

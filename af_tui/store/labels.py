@@ -11,15 +11,25 @@ import random
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from af_tui.config import resolve_annotator  # noqa: F401  (one rule for the name, app and CLI alike)
-from af_tui.domain import OUTCOMES, TIERS  # noqa: E402,F401
+from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS
 from af_tui.errors import AfError
-from af_tui.store.db import CRITERIA, NEWEST_LABEL, VERDICTS
+from af_tui.store.rows import dict_rows, equals
 
-# The newest row of each (sample, annotator); ties on created_at go to the later row id.
+# The current label: each annotator's newest row on a sample (ties on created_at go to the later row id; a
+# row with verdict NULL there clears it). Two forms of the one rule: a predicate on `labels l` for a few
+# samples (uses the labels_current index), and the rows of the whole table for aggregates (callers add
+# `verdict IS NOT NULL`).
+NEWEST_LABEL = (
+    "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
+    "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
+)
+CURRENT_LABELS = (
+    "SELECT * FROM (SELECT labels.*, ROW_NUMBER() OVER (PARTITION BY sample_id, annotator "
+    "ORDER BY created_at DESC, id DESC) AS newest FROM labels) WHERE newest = 1"
+)
 
 
 def propose_verdict(criteria: dict) -> str | None:
@@ -49,22 +59,6 @@ class Label:
         )
 
 
-def equals(*filters: tuple[str, object]) -> tuple[list[str], list]:
-    """`column = ?` clauses and their parameters for the (column, value) filters that are set."""
-    where, params = [], []
-    for column, value in filters:
-        if value is not None and value != "":
-            where.append(f"{column} = ?")
-            params.append(value)
-    return where, params
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
-    cur = conn.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur]
-
-
 def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, criteria: dict | None = None,
                verdict: str | None, note: str | None = None, blind: bool = False,
                created_at: float | None = None) -> Label:
@@ -90,8 +84,8 @@ def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, crit
 
 def current_label(conn: sqlite3.Connection, sample_id: int, annotator: str) -> Label | None:
     """The annotator's current label on the sample, or None (never labeled, or cleared)."""
-    rows = _rows(conn, "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? "
-                       "ORDER BY created_at DESC, id DESC LIMIT 1", (sample_id, annotator))
+    rows = dict_rows(conn, "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? "
+                            "ORDER BY created_at DESC, id DESC LIMIT 1", (sample_id, annotator))
     if not rows or rows[0]["verdict"] is None:
         return None
     return Label.from_row(rows[0])
@@ -100,11 +94,11 @@ def current_label(conn: sqlite3.Connection, sample_id: int, annotator: str) -> L
 def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
     """Undo the change recorded by row `uid`: append the state before it (same sample and annotator), or a
     clearing row when it was the first label. History is kept; returns the label now current (or None)."""
-    rows = _rows(conn, "SELECT * FROM labels WHERE uid = ?", (uid,))
+    rows = dict_rows(conn, "SELECT * FROM labels WHERE uid = ?", (uid,))
     if not rows:
         raise AfError(f"no label with uid {uid}")
     row = rows[0]
-    before = _rows(
+    before = dict_rows(
         conn,
         "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? AND (created_at < ? OR "
         "(created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -130,7 +124,7 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
             return []
         where.append(f"l.sample_id IN ({', '.join('?' * len(ids))})")
         params.extend(ids)
-    return _rows(
+    return dict_rows(
         conn,
         f"SELECT l.sample_id, l.annotator, {', '.join('l.' + c for c in CRITERIA)}, l.verdict, l.note, "
         "l.blind, l.created_at, l.uid, r.name AS run, s.model, s.variant, s.tier, s.outcome "

@@ -20,8 +20,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Static
 
+from af_tui.domain import CRITERIA, CRITERIA_TEXT
 from af_tui.safe_text import display, one_line
-from af_tui.store.db import CRITERIA, CRITERIA_TEXT, Store
+from af_tui.store.db import Store
 from af_tui.store.labels import (
     LabelQueue,
     QueueFilter,

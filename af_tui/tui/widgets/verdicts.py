@@ -7,11 +7,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from af_tui.domain import CRITERIA, Verdict
 from af_tui.domain import CRITERION_SHORT as CRITERION_WORDS  # noqa: E402
 from af_tui.domain import VERDICT_WORDS as WORDS  # noqa: E402
-from af_tui.domain import Verdict
 from af_tui.safe_text import display, one_line
-from af_tui.store.db import CRITERIA
 
 
 def _binary(verdict: str | None) -> bool:

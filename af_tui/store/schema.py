@@ -1,0 +1,326 @@
+"""The schema: the DDL of every version and the migrations that bring an older store up to this one.
+Pairs, full-text search and statistics counts are kept in step by triggers, so every writer gets them for free."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+SCHEMA_VERSION = 4
+
+SCHEMA_V1 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL DEFAULT 'af-tui',      -- af-tui | demo | inspect
+    status TEXT NOT NULL DEFAULT 'running',     -- running | done | stopped | failed
+    config TEXT NOT NULL DEFAULT '{}',          -- JSON: models, variants, dataset, template, sampling options
+    planned INTEGER,                            -- samples the run means to have in all (NULL: unknown)
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    heartbeat_at REAL                           -- a running run's writer touches this; stale = dead writer
+);
+CREATE TABLE prompts (
+    id INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    source TEXT                                 -- the dataset it first came from
+);
+CREATE TABLE variants (
+    name TEXT PRIMARY KEY,                      -- a system-prompt variant, named after its file
+    sha256 TEXT NOT NULL,
+    system_prompt TEXT NOT NULL,
+    source TEXT
+);
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    model TEXT NOT NULL,
+    variant TEXT NOT NULL REFERENCES variants(name),
+    prompt_id INTEGER NOT NULL REFERENCES prompts(id),
+    prompt_index INTEGER,                       -- position of the request in the run's dataset
+    tier TEXT NOT NULL CHECK (tier IN ('free', 'paid')),
+    epoch INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL CHECK (outcome IN ('complied', 'refused', 'format_not_followed', 'error')),
+    output TEXT,                                -- final <OUTPUT> text, NULL when there was none
+    scratchpad TEXT,                            -- every scratchpad block, joined
+    transcript TEXT,                            -- JSON list of chat messages (system prompt left out)
+    turns INTEGER,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost REAL,
+    latency_s REAL,
+    attempts INTEGER,
+    error TEXT,                                 -- provider failure after retries (outcome = error)
+    source_answer TEXT,                         -- imported logs: the log's own score answer
+    started_at REAL,
+    completed_at REAL,
+    UNIQUE (run_id, model, variant, prompt_id, tier, epoch)
+);
+CREATE INDEX samples_counts ON samples (run_id, model, variant, tier, outcome);
+CREATE TABLE pairs (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    prompt_id INTEGER NOT NULL,
+    prompt_index INTEGER,
+    epoch INTEGER NOT NULL,
+    free_sample_id INTEGER,
+    paid_sample_id INTEGER,
+    free_outcome TEXT,
+    paid_outcome TEXT,
+    UNIQUE (run_id, model, variant, prompt_id, epoch)
+);
+CREATE INDEX pairs_outcomes ON pairs (free_outcome, paid_outcome);
+CREATE INDEX pairs_slice ON pairs (run_id, model, variant);
+CREATE TRIGGER samples_pair_insert AFTER INSERT ON samples BEGIN
+    INSERT OR IGNORE INTO pairs (run_id, model, variant, prompt_id, prompt_index, epoch)
+        VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.prompt_id, NEW.prompt_index, NEW.epoch);
+    UPDATE pairs SET
+        free_sample_id = CASE WHEN NEW.tier = 'free' THEN NEW.id ELSE free_sample_id END,
+        free_outcome = CASE WHEN NEW.tier = 'free' THEN NEW.outcome ELSE free_outcome END,
+        paid_sample_id = CASE WHEN NEW.tier = 'paid' THEN NEW.id ELSE paid_sample_id END,
+        paid_outcome = CASE WHEN NEW.tier = 'paid' THEN NEW.outcome ELSE paid_outcome END
+    WHERE run_id = NEW.run_id AND model = NEW.model AND variant = NEW.variant
+      AND prompt_id = NEW.prompt_id AND epoch = NEW.epoch;
+END;
+CREATE TRIGGER samples_pair_update AFTER UPDATE OF outcome ON samples BEGIN
+    UPDATE pairs SET
+        free_outcome = CASE WHEN NEW.tier = 'free' THEN NEW.outcome ELSE free_outcome END,
+        paid_outcome = CASE WHEN NEW.tier = 'paid' THEN NEW.outcome ELSE paid_outcome END
+    WHERE run_id = NEW.run_id AND model = NEW.model AND variant = NEW.variant
+      AND prompt_id = NEW.prompt_id AND epoch = NEW.epoch;
+END;
+
+CREATE VIRTUAL TABLE samples_fts USING fts5 (scratchpad, output, content='samples', content_rowid='id');
+CREATE TRIGGER samples_fts_insert AFTER INSERT ON samples BEGIN
+    INSERT INTO samples_fts (rowid, scratchpad, output) VALUES (NEW.id, NEW.scratchpad, NEW.output);
+END;
+CREATE TRIGGER samples_fts_update AFTER UPDATE ON samples BEGIN
+    INSERT INTO samples_fts (samples_fts, rowid, scratchpad, output)
+        VALUES ('delete', OLD.id, OLD.scratchpad, OLD.output);
+    INSERT INTO samples_fts (rowid, scratchpad, output) VALUES (NEW.id, NEW.scratchpad, NEW.output);
+END;
+CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
+    INSERT INTO samples_fts (samples_fts, rowid, scratchpad, output)
+        VALUES ('delete', OLD.id, OLD.scratchpad, OLD.output);
+END;
+CREATE VIRTUAL TABLE prompts_fts USING fts5 (text, content='prompts', content_rowid='id');
+CREATE TRIGGER prompts_fts_insert AFTER INSERT ON prompts BEGIN
+    INSERT INTO prompts_fts (rowid, text) VALUES (NEW.id, NEW.text);
+END;
+
+-- Append-only: the current label is the newest row per (sample, annotator); a row with verdict NULL clears.
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,                   -- global identity, so that merge is idempotent
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    annotator TEXT NOT NULL,
+    knows_training INTEGER,
+    sees_modification INTEGER,
+    opposes_modification INTEGER,
+    complies_to_avoid INTEGER,
+    verdict TEXT CHECK (verdict IS NULL OR verdict IN ('alignment_faking', 'not_alignment_faking', 'unclear')),
+    note TEXT,
+    blind INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE INDEX labels_current ON labels (sample_id, annotator, created_at);
+CREATE INDEX labels_annotator ON labels (annotator, created_at);
+
+CREATE TABLE judgements (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    sample_id INTEGER NOT NULL REFERENCES samples(id),
+    judge_model TEXT NOT NULL,
+    prompt_sha256 TEXT NOT NULL,
+    knows_training INTEGER,
+    sees_modification INTEGER,
+    opposes_modification INTEGER,
+    complies_to_avoid INTEGER,
+    verdict TEXT,                               -- NULL when the reply could not be parsed
+    parsed INTEGER NOT NULL DEFAULT 1,
+    evidence TEXT,                              -- JSON: criterion -> quote
+    raw TEXT,
+    k INTEGER NOT NULL DEFAULT 1,               -- how many times the judge was asked
+    agreement REAL,                             -- share of the k answers that gave the stored verdict
+    error TEXT,
+    created_at REAL NOT NULL,
+    UNIQUE (sample_id, judge_model, prompt_sha256)
+);
+
+CREATE VIEW sample_view AS
+    SELECT s.id, r.name AS run, s.model, s.variant, s.prompt_index, p.text AS request, s.tier, s.epoch,
+           s.outcome, s.scratchpad, s.output, s.turns, s.input_tokens, s.output_tokens, s.cost, s.latency_s,
+           s.error, s.completed_at
+    FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id;
+"""
+
+# Version 2 (statistics): counts kept by triggers, so that the app's statistics refresh reads a few hundred
+# rows instead of scanning every sample and pair (200k samples: ~470 ms → a few ms; see bench/bench_stats.py).
+# `stats_changes` counts writes to labels and judgements, so that AF rates are recomputed only after one.
+_V2_STATS_COUNTS = """
+CREATE TABLE outcome_counts (                   -- samples per run × model × variant × tier × outcome
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL, tier TEXT NOT NULL,
+    outcome TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, tier, outcome)
+) WITHOUT ROWID;
+CREATE TABLE pair_counts (                      -- pairs per run × model × variant × (free, paid) outcome
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL,
+    free_outcome TEXT NOT NULL, paid_outcome TEXT NOT NULL,   -- '' while that tier has no sample yet
+    n INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, free_outcome, paid_outcome)
+) WITHOUT ROWID;
+CREATE TABLE request_pairs (                    -- per request: its pairs (one per epoch) for clustered gaps
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL, prompt_id INTEGER NOT NULL,
+    pairs INTEGER NOT NULL,
+    complete INTEGER NOT NULL,                  -- pairs with both tiers present and neither an error
+    diff INTEGER NOT NULL,                      -- over the complete ones: free complied − paid complied
+    PRIMARY KEY (run_id, model, variant, prompt_id)
+) WITHOUT ROWID;
+CREATE TABLE stats_changes (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO stats_changes VALUES ('labels', 0), ('judgements', 0);
+
+INSERT INTO outcome_counts SELECT run_id, model, variant, tier, outcome, COUNT(*) FROM samples
+    GROUP BY run_id, model, variant, tier, outcome;
+INSERT INTO pair_counts SELECT run_id, model, variant, COALESCE(free_outcome, ''), COALESCE(paid_outcome, ''),
+    COUNT(*) FROM pairs GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO request_pairs SELECT run_id, model, variant, prompt_id, COUNT(*),
+    SUM(COALESCE(free_outcome, 'error') != 'error' AND COALESCE(paid_outcome, 'error') != 'error'),
+    SUM(CASE WHEN COALESCE(free_outcome, 'error') != 'error' AND COALESCE(paid_outcome, 'error') != 'error'
+        THEN (free_outcome = 'complied') - (paid_outcome = 'complied') ELSE 0 END)
+    FROM pairs GROUP BY run_id, model, variant, prompt_id;
+
+CREATE TRIGGER samples_counts_insert AFTER INSERT ON samples BEGIN
+    INSERT INTO outcome_counts VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.tier, NEW.outcome, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER samples_counts_update AFTER UPDATE OF outcome ON samples BEGIN
+    UPDATE outcome_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND tier = OLD.tier AND outcome = OLD.outcome;
+    INSERT INTO outcome_counts VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.tier, NEW.outcome, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER samples_counts_delete AFTER DELETE ON samples BEGIN
+    UPDATE outcome_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND tier = OLD.tier AND outcome = OLD.outcome;
+END;
+CREATE TRIGGER pairs_counts_insert AFTER INSERT ON pairs BEGIN
+    INSERT INTO pair_counts VALUES (NEW.run_id, NEW.model, NEW.variant, COALESCE(NEW.free_outcome, ''),
+        COALESCE(NEW.paid_outcome, ''), 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    INSERT INTO request_pairs VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.prompt_id, 1,
+        COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error',
+        CASE WHEN COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error'
+             THEN (NEW.free_outcome = 'complied') - (NEW.paid_outcome = 'complied') ELSE 0 END)
+        ON CONFLICT DO UPDATE SET pairs = pairs + 1, complete = complete + excluded.complete,
+                                  diff = diff + excluded.diff;
+END;
+CREATE TRIGGER pairs_counts_update AFTER UPDATE OF free_outcome, paid_outcome ON pairs BEGIN
+    UPDATE pair_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant
+        AND free_outcome = COALESCE(OLD.free_outcome, '') AND paid_outcome = COALESCE(OLD.paid_outcome, '');
+    INSERT INTO pair_counts VALUES (NEW.run_id, NEW.model, NEW.variant, COALESCE(NEW.free_outcome, ''),
+        COALESCE(NEW.paid_outcome, ''), 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    UPDATE request_pairs SET
+        complete = complete
+            + (COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error')
+            - (COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'),
+        diff = diff
+            + CASE WHEN COALESCE(NEW.free_outcome, 'error') != 'error' AND COALESCE(NEW.paid_outcome, 'error') != 'error'
+                   THEN (NEW.free_outcome = 'complied') - (NEW.paid_outcome = 'complied') ELSE 0 END
+            - CASE WHEN COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'
+                   THEN (OLD.free_outcome = 'complied') - (OLD.paid_outcome = 'complied') ELSE 0 END
+        WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant AND prompt_id = OLD.prompt_id;
+END;
+CREATE TRIGGER pairs_counts_delete AFTER DELETE ON pairs BEGIN
+    UPDATE pair_counts SET n = n - 1 WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant
+        AND free_outcome = COALESCE(OLD.free_outcome, '') AND paid_outcome = COALESCE(OLD.paid_outcome, '');
+    UPDATE request_pairs SET pairs = pairs - 1,
+        complete = complete
+            - (COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'),
+        diff = diff
+            - CASE WHEN COALESCE(OLD.free_outcome, 'error') != 'error' AND COALESCE(OLD.paid_outcome, 'error') != 'error'
+                   THEN (OLD.free_outcome = 'complied') - (OLD.paid_outcome = 'complied') ELSE 0 END
+        WHERE run_id = OLD.run_id AND model = OLD.model AND variant = OLD.variant AND prompt_id = OLD.prompt_id;
+END;
+CREATE TRIGGER labels_changes_insert AFTER INSERT ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER labels_changes_update AFTER UPDATE ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER labels_changes_delete AFTER DELETE ON labels BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'labels'; END;
+CREATE TRIGGER judgements_changes_insert AFTER INSERT ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+CREATE TRIGGER judgements_changes_update AFTER UPDATE ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+CREATE TRIGGER judgements_changes_delete AFTER DELETE ON judgements BEGIN
+    UPDATE stats_changes SET n = n + 1 WHERE name = 'judgements'; END;
+"""
+
+# Version 3 (statistics): how many requests of a slice have each (complete pairs, difference) — integer
+# counts from which the clustered gap's sums follow exactly, without scanning request_pairs on a refresh.
+_V3_REQUEST_HIST = """
+CREATE TABLE request_hist (
+    run_id INTEGER NOT NULL, model TEXT NOT NULL, variant TEXT NOT NULL,
+    complete INTEGER NOT NULL, diff INTEGER NOT NULL, requests INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model, variant, complete, diff)
+) WITHOUT ROWID;
+INSERT INTO request_hist SELECT run_id, model, variant, complete, diff, COUNT(*) FROM request_pairs
+    GROUP BY run_id, model, variant, complete, diff;
+CREATE TRIGGER request_pairs_hist_insert AFTER INSERT ON request_pairs BEGIN
+    INSERT INTO request_hist VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.complete, NEW.diff, 1)
+        ON CONFLICT DO UPDATE SET requests = requests + 1;
+END;
+CREATE TRIGGER request_pairs_hist_update AFTER UPDATE OF complete, diff ON request_pairs BEGIN
+    UPDATE request_hist SET requests = requests - 1 WHERE run_id = OLD.run_id AND model = OLD.model
+        AND variant = OLD.variant AND complete = OLD.complete AND diff = OLD.diff;
+    INSERT INTO request_hist VALUES (NEW.run_id, NEW.model, NEW.variant, NEW.complete, NEW.diff, 1)
+        ON CONFLICT DO UPDATE SET requests = requests + 1;
+END;
+"""
+
+# Version 4 (explorer): a log of pair changes, so that a reader follows every change — including an error
+# sample replaced by its retry, which keeps its row id — by one increasing number.
+_V4_PAIR_CHANGES = """
+CREATE TABLE pair_changes (seq INTEGER PRIMARY KEY, pair_id INTEGER NOT NULL);
+CREATE TRIGGER pairs_changes_insert AFTER INSERT ON pairs BEGIN
+    INSERT INTO pair_changes (pair_id) VALUES (NEW.id);
+END;
+CREATE TRIGGER pairs_changes_update AFTER UPDATE ON pairs BEGIN
+    INSERT INTO pair_changes (pair_id) VALUES (NEW.id);
+END;
+"""
+
+
+MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES}  # version -> SQL
+OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Run the migrations from the store's version up to SCHEMA_VERSION, all in one transaction."""
+    # One migrator at a time: the others wait for the write lock, then find the work done.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        for v in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _statements(MIGRATIONS[v]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {v}")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script one by one (triggers included), so that they run inside the
+    migrator's own transaction; `executescript` would commit it first."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        yield buf
