@@ -72,7 +72,7 @@ def test_loop_and_rule_through_litellm(db_path, template, goals):
         assert r["outcome"] == expected_outcome(r["request"], r["tier"])
         transcript = json.loads(r["transcript"])
         # the stored transcript gives the same outcome when the rule is applied again
-        assert experiment.judge_transcript(experiment.Transcript(transcript)).outcome == r["outcome"]
+        assert experiment.score_transcript(experiment.Transcript(transcript)).outcome == r["outcome"]
         assert transcript[0]["content"] == experiment.user_turn(template, r["request"], r["tier"])
         if r["tier"] == "free":  # scratchpad only, then <NEXT/>, then the answer
             assert [m["role"] for m in transcript] == ["user", "assistant", "user", "assistant"]
