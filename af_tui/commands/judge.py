@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import RunEnded, db_option
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--model", default=None, metavar="M",
               help="The judge, as litellm names it (openai/gpt-4o, openai/NAME with --api-base, sim/judge).")
@@ -45,17 +45,15 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    from af_tui.commands.run import _check_reachable
+    from af_tui.llm.client import check_reachable
 
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
                      api_base=api_base, temperature=temperature, max_tokens=max_tokens)
     with Store(db_path, create=False) as store:
         if api_base:
-            _check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
+            check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
         result = asyncio.run(judge_store(spec, store.conn))
-    from af_tui.commands.run import _exit
-
-    _exit(_report(result))
+    raise RunEnded(_report(result))
 
 
 def _report(result) -> int:
@@ -123,13 +121,3 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
     writer.writerow(keys)
     for row in data["agreement"]:
         writer.writerow([csv_cell(row[k]) for k in keys])
-
-
-def _register() -> None:
-    from af_tui.commands import stats
-
-    if stats_section not in stats.EXTRA_SECTIONS:
-        stats.EXTRA_SECTIONS.append(stats_section)
-
-
-_register()

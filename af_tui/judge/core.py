@@ -537,8 +537,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
     before the progress bar counts it. Running it again resumes; judged samples are never asked again."""
     import asyncio
 
-    from af_tui.experiment.runner import run_tasks, stop_on_signals
     from af_tui.llm import client as llm
+    from af_tui.llm.tasks import run_tasks, stop_on_signals
 
     llm.check_model(spec.model, spec.api_base)
     todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
@@ -589,7 +589,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, console=None
 
 
 def _judge_progress_class():
-    from af_tui.experiment.runner import LiveProgress
+    from af_tui.commands.progress import LiveProgress
 
     class JudgeProgress(LiveProgress):
         """The runner's bar, with the judge's verdict counts in place of the outcomes."""

@@ -3,8 +3,9 @@
 `await complete(model, messages, api_base=..., policy=RetryPolicy())` returns a `Completion` (text, tokens,
 cost, latency, attempts) or raises `ProviderError` after the last attempt (`FatalProviderError` for failures
 that every call would hit: a bad key, an unknown model). `check_model(model, api_base)` turns a missing key
-or an unknown provider into a one-line `AfError` before any sample is sent. The runner and the judge both
-call these; nothing else in af-tui imports litellm.
+or an unknown provider into a one-line `AfError` before any sample is sent, and `check_reachable(api_base)` a
+closed port or an unknown host. The runner and the judge both call these; nothing else in af-tui imports
+litellm.
 
 Retries are ours alone: litellm's `num_retries` and the OpenAI SDK's `max_retries` are both 0 (they stack
 otherwise: one default call was seen hitting a failing server three times), so `attempts` counts requests.
@@ -166,6 +167,22 @@ def check_model(model: str, api_base: str | None = None) -> None:
     if missing and not env.get("keys_in_environment"):
         hint = " (or pass --api-base URL for a local OpenAI-compatible server)" if provider == "openai" else ""
         raise AfError(f"{', '.join(missing)} is not set: export it to use {model}{hint}")
+
+
+def check_reachable(api_base: str) -> None:
+    """A closed port or an unknown host fails here, in one line, before a run row or error rows exist."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(api_base)
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        socket.create_connection(address, timeout=5).close()
+    except ValueError as exc:
+        raise AfError(f"--api-base has a bad port ({exc})") from None
+    except OSError as exc:
+        raise AfError(f"cannot reach --api-base at {address[0]}:{address[1]} ({exc.strerror or exc}); start the "
+                      "server or fix the URL") from None
 
 
 def _status_of(exc: BaseException) -> int | None:
