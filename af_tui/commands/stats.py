@@ -12,7 +12,7 @@ from af_tui.commands.options import db_option
 from af_tui.errors import AfError
 from af_tui.safe_text import neutralise
 
-# The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
+# The per-tier keys of `stats --json` that scripts rely on: always first, in this order.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
 
 
@@ -22,7 +22,7 @@ def _num(x: float | None) -> float | None:
 
 
 def tier_rows(slices) -> list[dict]:
-    """One flat row per slice and tier: the foundation's keys, then rates, intervals, AF and the slice's gap."""
+    """One flat row per slice and tier: the base keys, then rates, intervals, AF and the slice's gap."""
     rows = []
     for sl in slices:
         for tier in ("free", "paid"):
