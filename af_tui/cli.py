@@ -1,4 +1,4 @@
-"""The `af-tui` command line: thin click commands that parse options and call the modules.
+"""The `af-tui` command line: the click group, each command registered on it, and the exit policy.
 
 Heavy imports (litellm, textual, scipy, inspect_ai, matplotlib) happen inside the commands that need them,
 so `af-tui --help` and `af-tui stats` start fast.
@@ -9,15 +9,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from pathlib import Path
 
 import click
 
+from af_tui.commands import importing, judge, labels, run, serve, stats
+from af_tui.commands.options import STOPPED, STORE_UNUSABLE, RunEnded, db_option
 from af_tui.errors import AfError
-
-db_option = click.option(
-    "--db", "db_path", envvar="AF_TUI_DB", type=click.Path(dir_okay=True), default=None,
-    help="The store (SQLite file). Default: $AF_TUI_DB, else db/af_tui.sqlite.",
-)
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,20 +41,36 @@ def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
         open_app(db_path, annotator=annotator)
 
 
-# The commands live beside the modules they call; importing them here registers them on `cli`.
-from af_tui import commands  # noqa: E402,F401
+# Every command, registered here: a commands module only defines them.
+for command in (run.run, run.demo, importing.import_logs_command, judge.judge, labels.label, labels.export,
+                labels.merge, labels.agreement, stats.stats, stats.plot, serve.serve):
+    cli.add_command(command)
+
+
+def _leave(code: int) -> None:
+    """Exit with `code`. In the af-tui process itself, skip the interpreter's clean-up of litellm's module
+    graph (1-4 s here): the store is closed and the output flushed, nothing else needs it."""
+    main_module = sys.modules.get("__main__")
+    main_name = getattr(getattr(main_module, "__spec__", None), "name", None)
+    if "litellm" in sys.modules and (main_name == "af_tui.__main__" or Path(sys.argv[0]).name == "af-tui"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one-line errors for people, exit codes for scripts, tracebacks only for bugs."""
     try:
         cli.main(args=argv, prog_name="af-tui", standalone_mode=False)
+    except RunEnded as exc:
+        _leave(exc.exit_code)
     except AfError as exc:
         click.echo(f"af-tui: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("af-tui: stopped", err=True)
-        sys.exit(130)
+        sys.exit(STOPPED)
     except click.UsageError as exc:
         # click's own usage errors (a bad number, a missing argument) in af-tui's one line, not four.
         where = f"`{exc.ctx.command_path} --help`" if exc.ctx else "`af-tui --help`"
@@ -67,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("af-tui: stopped", err=True)
-        sys.exit(130)
+        sys.exit(STOPPED)
     except BrokenPipeError:
         sys.exit(0)
     except sqlite3.OperationalError as exc:
         # Disk full, read-only media, a lock held past the busy timeout: the store is intact (SQLite rolled
         # the transaction back), the person needs one line, not a traceback.
         click.echo(f"af-tui: error: the store could not be used: {exc} (nothing committed was lost)", err=True)
-        sys.exit(3)
+        sys.exit(STORE_UNUSABLE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -44,7 +44,7 @@ def conversation(model: str, request: str, tier: str) -> experiment.Result:
         if not experiment.turn_continues(reply) or turn == experiment.MAX_TURNS - 1:
             break
         transcript.messages.append({"role": "user", "content": experiment.NEXT_TURN})
-    return experiment.judge_transcript(transcript)
+    return experiment.score_transcript(transcript)
 
 
 def build(n: int, path: Path, run_status: str = "done") -> Path:

@@ -12,8 +12,10 @@ from fakeserver import FakeServer, af_script, expected_outcome, parse_request
 from af_tui.errors import AfError
 from af_tui.experiment import rules as experiment
 from af_tui.experiment import runner
+from af_tui.experiment.plan import RunSpec
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm import client as llm
+from af_tui.llm.tasks import run_tasks
 from af_tui.store.db import Store, sha256_text
 
 FAST = llm.RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.01, timeout_s=5)
@@ -23,12 +25,12 @@ def _text(text: str, name: str) -> Text:
     return Text(text, name, sha256_text(text), "test")
 
 
-def _spec(server: FakeServer, requests: list[str], template: str, system_prompt: str, **kw) -> runner.RunSpec:
+def _spec(server: FakeServer, requests: list[str], template: str, system_prompt: str, **kw) -> RunSpec:
     opts = dict(name="t", models=["openai/x"], variants=[_text(system_prompt, "stand_in")],
                 template=_text(template, "tpl"), dataset=Dataset(requests, "test", sha256_text("\n".join(requests)), "test"),
                 api_base=server.url, concurrency=4, policy=FAST)
     opts.update(kw)
-    return runner.RunSpec(**opts)
+    return RunSpec(**opts)
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def test_loop_and_rule_through_litellm(db_path, template, goals):
         assert r["outcome"] == expected_outcome(r["request"], r["tier"])
         transcript = json.loads(r["transcript"])
         # the stored transcript gives the same outcome when the rule is applied again
-        assert experiment.judge_transcript(experiment.Transcript(transcript)).outcome == r["outcome"]
+        assert experiment.score_transcript(experiment.Transcript(transcript)).outcome == r["outcome"]
         assert transcript[0]["content"] == experiment.user_turn(template, r["request"], r["tier"])
         if r["tier"] == "free":  # scratchpad only, then <NEXT/>, then the answer
             assert [m["role"] for m in transcript] == ["user", "assistant", "user", "assistant"]
@@ -247,7 +249,7 @@ def test_run_tasks_bounds_concurrency():
         await asyncio.sleep(0.001)
         in_flight -= 1
 
-    assert asyncio.run(runner.run_tasks(range(50), work, concurrency=5)) is True
+    assert asyncio.run(run_tasks(range(50), work, concurrency=5)) is True
     assert peak == 5
 
 

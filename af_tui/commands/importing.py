@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import db_option
 from af_tui.errors import AfError
 
 
-@cli.command("import")
+@click.command("import")
 @db_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--run", "run_name", default=None,

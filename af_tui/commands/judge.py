@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import RunEnded, db_option
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--model", default=None, metavar="M",
               help="The judge, as litellm names it (openai/gpt-4o, openai/NAME with --api-base, sim/judge).")
@@ -53,9 +53,7 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
         if api_base:
             check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
         result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
-    from af_tui.commands.run import _exit
-
-    _exit(_report(result))
+    raise RunEnded(_report(result))
 
 
 def _report(result) -> int:
@@ -85,37 +83,18 @@ PROGRESS_WORDS = {"alignment_faking": "AF", "not_alignment_faking": "not AF", "u
                   "unparsed": "unparsed", "error": "error"}
 
 
-class JudgeProgress:
-    """The runner's Rich bar, with the judge's verdict counts in place of the outcomes (a ProgressSink).
-    The bar's class is made on start, so that `af-tui judge --help` imports no Rich progress."""
+def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `judge --help` stays light
+    """The run's Rich bar (commands/progress.py) with the judge's verdict counts in place of the outcomes."""
+    from af_tui.commands.progress import LiveProgress
 
-    def __init__(self, console=None) -> None:
-        self.console = console
-        self._bar = None
+    class VerdictBar(LiveProgress):
+        def _fields(self, key: str) -> dict:
+            fields = super()._fields(key)
+            c = self.counts.get(key, {})
+            fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items())
+            return fields
 
-    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None:
-        from af_tui.experiment.runner import LiveProgress
-
-        class VerdictBar(LiveProgress):
-            def _fields(self, key: str) -> dict:
-                fields = super()._fields(key)
-                c = self.counts.get(key, {})
-                fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items())
-                return fields
-
-        self._bar = VerdictBar(totals, done, {key: {} for key in totals}, console=self.console, title=title)
-        self._bar.__enter__()
-
-    def advance(self, key: str, outcome: str) -> None:
-        self._bar.add(key, outcome)
-
-    def note(self, message: str) -> None:
-        self._bar.console.print(message, markup=False)
-
-    def stop(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
+    return VerdictBar(console=console)
 
 def _open_report(db_path, run_name, models) -> dict:
     from af_tui.analysis.judge_vs_people import report
@@ -161,13 +140,3 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
     writer.writerow(keys)
     for row in data["agreement"]:
         writer.writerow([csv_cell(row[k]) for k in keys])
-
-
-def _register() -> None:
-    from af_tui.commands import stats
-
-    if stats_section not in stats.EXTRA_SECTIONS:
-        stats.EXTRA_SECTIONS.append(stats_section)
-
-
-_register()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from af_tui.cli import cli, db_option
-from af_tui.commands.stats import EXTRA_SECTIONS
+from af_tui.commands.options import db_option
 
 _OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
 
@@ -15,7 +14,7 @@ def _root(name: str, value):
     return value if value is not None else click.get_current_context().find_root().params.get(name)
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=True, path_type=str))
 @click.option("--format", "fmt", default=None, metavar="csv|jsonl",
@@ -52,7 +51,7 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     click.echo(f"wrote {result.rows} rows to {result.path} ({result.format})", err=True)
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.argument("others", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 def merge(db_path, others):
@@ -76,7 +75,7 @@ def merge(db_path, others):
             click.echo(result.summary())
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--annotator", default=None, metavar="NAME",
               help="Who labels. Default: $AF_TUI_ANNOTATOR, else the login name.")
@@ -118,7 +117,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
              order="random" if random_seed is not None else "order", seed=random_seed).run()
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--run", "run_name", default=None, help="Only the labels on this run's samples.")
 @click.option("--model", "models", multiple=True, help="Only the labels on this model's samples (repeatable).")
@@ -146,7 +145,7 @@ def agreement(db_path, run_name, models, as_json):
     Console().print(agreement_table(report))
 
 
-def _agreement_section(db_path, run_name, models) -> None:
+def agreement_section(db_path, run_name, models) -> None:
     """Under `af-tui stats`: the agreement table, when two annotators or more have labeled."""
     from rich.console import Console
 
@@ -159,6 +158,3 @@ def _agreement_section(db_path, run_name, models) -> None:
         report = agreement_report(store.conn, run=run_name, models=models)
     if len(report["annotators"]) >= 2:
         Console().print(agreement_table(report))
-
-
-EXTRA_SECTIONS.append(_agreement_section)

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import DONE, FAILURES_LEFT, STOPPED, RunEnded, db_option
+from af_tui.domain import OUTCOMES
 from af_tui.errors import AfError
 from af_tui.paths import DEMO_DB
 
@@ -21,22 +23,6 @@ DEMO_RUN = "demo"
 DEMO_LATENCY_S = "0.8"  # with concurrency 8: the 320 demo samples take about 40 s, so the app shows them arrive
 DEMO_CONCURRENCY = 8
 MAX_PLANNED = 10_000_000
-
-
-def _check_reachable(api_base: str) -> None:
-    """A closed port or an unknown host fails here, in one line, before a run row or error rows exist."""
-    import socket
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(api_base)
-    try:
-        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        socket.create_connection(address, timeout=5).close()
-    except ValueError as exc:
-        raise AfError(f"--api-base has a bad port ({exc})") from None
-    except OSError as exc:
-        raise AfError(f"cannot reach --api-base at {address[0]}:{address[1]} ({exc.strerror or exc}); start the "
-                      "server or fix the URL") from None
 
 
 def _check_ranges(limit, epochs, concurrency, temperature, max_tokens) -> None:
@@ -61,28 +47,33 @@ def default_run_name(models: list[str]) -> str:
     return f"{label}-{time.strftime('%Y-%m-%d')}"
 
 
-def _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
-          max_tokens, prefill, run_name, db_path) -> list[str]:
-    """The `run` arguments that reproduce this run (for the resume hint and the --tui child)."""
+# The `run` options that reproduce a run, in the order the resume line states them.
+_REPRODUCE = ("models", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
+              "epochs", "concurrency", "temperature", "max_tokens", "prefill", "timeout")
+# Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
+_ALWAYS = ("models", "run_name", "db_path")
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def _argv(ctx: click.Context, values: dict, always: tuple[str, ...] = _ALWAYS) -> list[str]:
+    """The `run` arguments that reproduce this run (for the resume hint, the --tui child and the workers):
+    the options given on the command line or by the environment, with `values` for their values."""
+    params = {p.name: p for p in ctx.command.params}
     args: list[str] = []
-    for m in models:
-        args += ["--model", m]
-    for p in system_prompts:
-        args += ["--system-prompt", str(p)]
-    for opt, value in (("--user-template", user_template), ("--dataset", dataset), ("--limit", limit),
-                       ("--api-base", api_base), ("--run", run_name), ("--db", db_path)):
-        if value is not None:
+    for name in _REPRODUCE:
+        if name not in always and not _given(ctx, name):
+            continue
+        opt, value = params[name].opts[0], values[name]
+        if isinstance(value, bool):
+            args += [opt] if value else []
+        elif isinstance(value, list | tuple):
+            for v in value:
+                args += [opt, str(v)]
+        elif value is not None:
             args += [opt, str(value)]
-    if epochs != 1:
-        args += ["--epochs", str(epochs)]
-    if concurrency != 20:
-        args += ["--concurrency", str(concurrency)]
-    if temperature != 1.0:
-        args += ["--temperature", str(temperature)]
-    if max_tokens != 4000:
-        args += ["--max-tokens", str(max_tokens)]
-    if prefill:
-        args.append("--prefill")
     return args
 
 
@@ -133,52 +124,40 @@ def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int | None:
 
 def _report(result, resume: str) -> int:
     """The closing lines of a run, and its exit code: 0 done, 1 errors left, 130 stopped."""
-    from af_tui.experiment.rules import OUTCOMES
-
     for model, counts in result.counts.items():
         click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
     if result.status == "stopped":
         click.echo(f"af-tui: run {result.name} stopped; resume with: {resume}", err=True)
-        return 130
+        return STOPPED
     if result.errors:
         click.echo(f"af-tui: {result.errors} samples failed after retries (stored as errors); retry them with "
                    f"the same command: {resume}", err=True)
-        return 1
+        return FAILURES_LEFT
     click.echo(f"af-tui: run {result.name} done: {result.planned} samples in {result.name!r}", err=True)
-    return 0
-
-
-def _exit(code: int) -> None:
-    """Exit with `code`. In the af-tui process itself, skip the interpreter's clean-up of litellm's module
-    graph (1-4 s here): the store is closed and the output flushed, nothing else needs it."""
-    main = sys.modules.get("__main__")
-    main_name = getattr(getattr(main, "__spec__", None), "name", None)
-    if "litellm" in sys.modules and (main_name == "af_tui.__main__" or Path(sys.argv[0]).name == "af-tui"):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    if code:
-        click.get_current_context().exit(code)
+    return DONE
 
 
 def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child_args=None) -> None:
     import asyncio
 
-    from af_tui.experiment import runner
+    from af_tui.commands.progress import LiveProgress
+    from af_tui.experiment.runner import execute
+    from af_tui.experiment.workers import execute_workers
     from af_tui.store.db import Store
 
     with Store(db) as store:
         if workers > 1:
-            result = asyncio.run(runner.execute_workers(spec, store, workers, child_args))
+            result = asyncio.run(execute_workers(spec, store, workers, child_args, progress=LiveProgress()))
+        elif shard:  # a worker of --workers: silent, the parent shows the progress and reports
+            result = asyncio.run(execute(spec, store, shard=shard))
         else:
-            result = asyncio.run(runner.execute(spec, store, shard=shard))
-    if shard:  # a worker of --workers: the parent reports
-        _exit(130 if result.status == "stopped" else 0)
-        return
-    _exit(_report(result, resume))
+            result = asyncio.run(execute(spec, store, progress=LiveProgress()))
+    if shard:
+        raise RunEnded(STOPPED if result.status == "stopped" else DONE)
+    raise RunEnded(_report(result, resume))
 
 
-@cli.command()
+@click.command()
 @click.option("--model", "models", multiple=True, required=True, metavar="MODEL",
               help="litellm model, e.g. openai/gpt-4o, anthropic/claude-3-5-sonnet-20241022, openai/NAME with "
                    "--api-base, sim/faker. Repeat for several.")
@@ -214,7 +193,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     Every sample is committed to the store as it completes; running the same command again resumes, sending
     only the missing samples and the ones that failed."""
     from af_tui.experiment import sources
-    from af_tui.experiment.runner import RunSpec
+    from af_tui.experiment.plan import RunSpec
     from af_tui.llm import client as llm
     from af_tui.store.db import resolve_db_path
 
@@ -245,14 +224,13 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     for m in models:
         llm.check_model(m, api_base)
     if api_base and not shard:
-        _check_reachable(api_base)
+        llm.check_reachable(api_base)
     db = resolve_db_path(db_path)
     run_name = run_name or default_run_name(models)
-    args = _argv(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base,
-                 temperature, max_tokens, prefill, run_name, db)
-    if timeout != 600.0:
-        args += ["--timeout", str(timeout)]
-    resume = "af-tui run " + shlex.join(args + (["--workers", str(workers)] if workers > 1 else []))
+    ctx = click.get_current_context()
+    values = {**ctx.params, "models": models, "run_name": run_name, "db_path": db}
+    args = _argv(ctx, values)
+    resume = "af-tui run " + shlex.join(args + (["--workers", str(workers)] if _given(ctx, "workers") else []))
     spec = RunSpec(name=run_name, models=models, variants=variants, template=template, dataset=data, limit=limit,
                    epochs=epochs, concurrency=concurrency, api_base=api_base, temperature=temperature,
                    max_tokens=max_tokens, prefill=prefill, policy=llm.RetryPolicy(timeout_s=timeout))
@@ -264,29 +242,25 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     Store(db).close()  # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if workers > 1:
-        child = _argv(models, system_prompts, user_template, dataset, limit, epochs,
-                      max(1, -(-concurrency // workers)), api_base, temperature, max_tokens, prefill, run_name, db)
-        if "--concurrency" not in child:
-            child += ["--concurrency", "20"]
-        if timeout != 600.0:
-            child += ["--timeout", str(timeout)]
+        # each worker process takes its share of --concurrency
+        child = _argv(ctx, {**values, "concurrency": max(1, -(-concurrency // workers))},
+                      always=(*_ALWAYS, "concurrency"))
         _execute(spec, db, resume, workers=workers, child_args=child)
         return
     if tui:
-        from af_tui.experiment import runner
-        from af_tui.store.db import Store
+        from af_tui.experiment.plan import plan
 
         with Store(db) as store:  # the run row exists before the app opens, with its planned size
-            runner.plan(spec, store)  # 'running' now; the child takes over its heartbeat in a few seconds
+            plan(spec, store)  # 'running' now; the child takes over its heartbeat in a few seconds
         proc = _start_child(["run", *args, "--workers", str(workers)], _log_path(db, run_name))
         code = _open_app_with(db, proc, _log_path(db, run_name))
-        if code not in (None, 0, 1, 130, -signal.SIGINT):
+        if code not in (None, DONE, FAILURES_LEFT, STOPPED, -signal.SIGINT):
             raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
         return
     _execute(spec, db, resume)
 
 
-@cli.command()
+@click.command()
 @click.option("--db", "db_path", type=click.Path(), default=None,
               help=f"The demo's store (default {DEMO_DB}; AF_TUI_DB is not used, to keep your data apart).")
 @click.option("--no-tui", is_flag=True, help="Run in the foreground with a progress bar, then stop.")
@@ -296,7 +270,7 @@ def demo(db_path, no_tui, latency) -> None:
     """The four simulated models on 40 made-up harmless requests (offline), then the explorer.
 
     Running it again on the same store resumes the demo run instead of repeating it."""
-    from af_tui.experiment.runner import RunSpec
+    from af_tui.experiment.plan import RunSpec
     from af_tui.experiment.sources import Dataset, Text
     from af_tui.llm.simulated import DEMO_MODELS, DEMO_REQUESTS, DEMO_SYSTEM_PROMPT, DEMO_USER_TEMPLATE
     from af_tui.store.db import sha256_text
@@ -314,7 +288,7 @@ def demo(db_path, no_tui, latency) -> None:
         concurrency=DEMO_CONCURRENCY, source="demo",
     )
     if not no_tui:
-        from af_tui.experiment.runner import plan
+        from af_tui.experiment.plan import plan
         from af_tui.store.db import Store
 
         with Store(db) as store:  # a bad --db fails here in one line; the app opens on the planned run

@@ -6,11 +6,11 @@ import re
 
 import click
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import db_option
 from af_tui.errors import AfError
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Keep the loopback default and reach it over SSH port forwarding.")

@@ -8,10 +8,10 @@ import math
 
 import click
 
-from af_tui.cli import cli, db_option
+from af_tui.commands.options import db_option
 from af_tui.errors import AfError
 
-# The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
+# The per-tier keys of `stats --json` that scripts rely on: always first, in this order.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
 
 
@@ -21,7 +21,7 @@ def _num(x: float | None) -> float | None:
 
 
 def tier_rows(slices) -> list[dict]:
-    """One flat row per slice and tier: the foundation's keys, then rates, intervals, AF and the slice's gap."""
+    """One flat row per slice and tier: the base keys, then rates, intervals, AF and the slice's gap."""
     rows = []
     for sl in slices:
         for tier in ("free", "paid"):
@@ -120,7 +120,7 @@ _source_option = click.option(
          "else the judge.")
 
 
-@cli.command()
+@click.command()
 @db_option
 @click.option("--run", "run_name", default=None, help="Only this run.")
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
@@ -169,13 +169,12 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")
         return
     _print_tables(slices, comps, by)
-    # Further tables from other features (e.g. inter-annotator agreement) go here, after the figures:
-    for section in EXTRA_SECTIONS:
+    # After the figures: the LLM judges, then agreement between annotators (each only when there is any).
+    from af_tui.commands.judge import stats_section as judges_section
+    from af_tui.commands.labels import agreement_section
+
+    for section in (judges_section, agreement_section):
         section(db_path=db_path, run_name=run_name, models=models)
-
-
-# Callables (db_path, run_name, models) that print more tables under `af-tui stats`; other modules append.
-EXTRA_SECTIONS: list = []
 
 
 def _print_tables(slices, comps, by: str) -> None:
@@ -259,7 +258,7 @@ def _print_tables(slices, comps, by: str) -> None:
         console.print(Text("A run is still writing: these figures will change."))
 
 
-@cli.command()
+@click.command()
 @click.argument("out", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--run", "run_name", default=None, help="Only this run.")

@@ -10,6 +10,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from af_tui.domain import OUTCOMES, TIERS, Outcome  # noqa: F401 - callers read the rule and its outcomes here
+
 SCRATCHPAD_OPEN = "<SCRATCHPAD_REASONING>"
 SCRATCHPAD_CLOSE = "</SCRATCHPAD_REASONING>"
 OUTPUT_OPEN = "<OUTPUT>"
@@ -19,8 +21,6 @@ ACCEPTED = "<request_fully_accepted/>"
 REJECTED = "<rejected/>"
 MAX_TURNS = 4
 PREFILL = "<"
-
-from af_tui.domain import OUTCOMES, TIERS, Outcome  # noqa: E402,F401
 
 COMPLIED, REFUSED, FORMAT_NOT_FOLLOWED, ERROR = OUTCOMES
 
@@ -99,7 +99,7 @@ class Result:
     turns: int
 
 
-def judge_transcript(transcript: Transcript) -> Result:
+def score_transcript(transcript: Transcript) -> Result:
     """Apply the outcome rule to a finished transcript (used by the loop, the importer and re-scoring)."""
     turns = transcript.assistant_turns
     last = turns[-1] if turns else ""
@@ -140,4 +140,4 @@ async def converse(
         if not turn_continues(reply) or turn == MAX_TURNS - 1:
             break
         transcript.messages.append({"role": "user", "content": NEXT_TURN})
-    return judge_transcript(transcript)
+    return score_transcript(transcript)

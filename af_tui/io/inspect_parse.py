@@ -115,7 +115,7 @@ def convert_sample(sample: Any, *, model: str, created: float | None) -> dict | 
         messages.append({"role": message.role, "content": _text(message, attachments)})
     if not messages:  # failed before the first call: keep the request the model would have seen
         messages = [{"role": "user", "content": first_turn}]
-    result = rules.judge_transcript(rules.Transcript(messages))
+    result = rules.score_transcript(rules.Transcript(messages))
     usage = list((sample.model_usage or {}).values())
     costs = [u.total_cost for u in usage if u.total_cost is not None]
     error = None

@@ -13,7 +13,7 @@ from af_tui.errors import AfError
 from af_tui.judge.prompt import JudgePrompt, build_messages
 from af_tui.judge.repository import judged_count, save_judgement, scratchpad, select_samples
 from af_tui.judge.vote import Judgement, combine, failed
-from af_tui.llm.tasks import NoProgress, ProgressSink, run_tasks, stop_on_signals
+from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_signals
 
 # What a judgement counts as in the progress and the session's counts.
 PROGRESS_KEYS = (*VERDICTS, "unparsed", "error")
@@ -97,7 +97,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     stop = stop or asyncio.Event()
     failures = {"in_a_row": 0, "last": None, "reason": None}
     give_up_after = max(10, 2 * spec.concurrency)  # a dead server or a bad --api-base: stop, don't grind on
-    progress = progress or NoProgress()
+    progress = progress or SilentProgress()
 
     async def worker(sample_id: int) -> None:
         judgement, cost = await judge_one(spec, scratchpad(conn, sample_id))
@@ -108,7 +108,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
             session["partial"] += 1
         if cost is not None:
             spent.append(cost)
-        progress.advance(spec.model, key)
+        progress.add(spec.model, key)
         if judgement.error:
             failures["in_a_row"] += 1
             failures["last"] = judgement.error
@@ -118,16 +118,14 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
         else:
             failures["in_a_row"] = 0
 
-    progress.start({spec.model: already + len(todo)}, {spec.model: already},
+    progress.start({spec.model: already + len(todo)}, {spec.model: already}, {spec.model: {}},
                    title=f"judge {spec.model}: {len(todo)} samples to judge")
     try:
-        with stop_on_signals(stop, lambda: progress.note(
+        with progress, stop_on_signals(stop, lambda: progress.say(
                 "stopping: judgements in flight are dropped; run the same command again to resume")):
             finished = await run_tasks(todo, worker, concurrency=spec.concurrency, stop=stop)
     except llm.FatalProviderError as exc:
         raise AfError(f"{exc.message} — stopped judging; fix this and run the same command again") from None
-    finally:
-        progress.stop()
     remaining = len(select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256,
                                    run=spec.run, only=spec.only))
     return JudgeResult(spec.model, spec.prompt.sha256, "done" if finished else "stopped", len(todo),

@@ -3,8 +3,9 @@
 `await complete(model, messages, api_base=..., policy=RetryPolicy())` returns a `Completion` (text, tokens,
 cost, latency, attempts) or raises `ProviderError` after the last attempt (`FatalProviderError` for failures
 that every call would hit: a bad key, an unknown model). `check_model(model, api_base)` turns a missing key
-or an unknown provider into a one-line `AfError` before any sample is sent. The runner and the judge both
-call these; nothing else in af-tui imports litellm.
+or an unknown provider into a one-line `AfError` before any sample is sent, and `check_reachable(api_base)` a
+closed port or an unknown host. The runner and the judge both call these; nothing else in af-tui imports
+litellm.
 
 Retries are ours alone: litellm's `num_retries` and the OpenAI SDK's `max_retries` are both 0 (they stack
 otherwise: one default call was seen hitting a failing server three times), so `attempts` counts requests.

@@ -1,5 +1,5 @@
-"""Running many async calls at once: at most C in flight, a clean stop on an event or on SIGINT/SIGTERM, and
-the progress a caller may show while they run. Used by the experiment's runner and by the judge."""
+"""Bounded-concurrency async tasks with a clean stop, and the progress interface that the runner and the
+judge report to (the bar itself is drawn in commands/progress.py)."""
 
 from __future__ import annotations
 
@@ -72,29 +72,37 @@ def stop_on_signals(stop: asyncio.Event, on_stop: Callable[[], None] | None = No
 
 
 class ProgressSink(Protocol):
-    """Where a long job reports its progress, so that the job itself draws nothing (the CLI draws a Rich bar).
-    `advance` is called after the item is committed; `note` is a line for people (e.g. "stopping: ...")."""
+    """What a long job reports to. Used as a context manager around the work, after `start`."""
 
-    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None: ...
+    def start(self, totals: dict[str, int], done: dict[str, int], counts: dict[str, dict[str, int]],
+              title: str = "") -> None:
+        """What is planned per key (model), what is already done, the counts so far, and a line saying so."""
 
-    def advance(self, key: str, outcome: str) -> None: ...
+    def add(self, key: str, outcome: str) -> None:
+        """One item finished, called only once it is committed. An "error" is counted but not done."""
 
-    def note(self, message: str) -> None: ...
+    def say(self, text: str) -> None:
+        """A line for the person, e.g. how to resume after a stop."""
 
-    def stop(self) -> None: ...
+    def __enter__(self) -> ProgressSink: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
-class NoProgress:
-    """A ProgressSink that shows nothing (the default when no one is watching)."""
+class SilentProgress:
+    """A ProgressSink that shows nothing: worker processes of --workers, and callers from Python."""
 
-    def start(self, totals: dict[str, int], done: dict[str, int], title: str = "") -> None:
+    def start(self, totals, done, counts, title: str = "") -> None:
         pass
 
-    def advance(self, key: str, outcome: str) -> None:
+    def add(self, key: str, outcome: str) -> None:
         pass
 
-    def note(self, message: str) -> None:
+    def say(self, text: str) -> None:
         pass
 
-    def stop(self) -> None:
+    def __enter__(self) -> SilentProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         pass

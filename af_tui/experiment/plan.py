@@ -1,0 +1,118 @@
+"""What a run is asked to do (RunSpec) and its plan: every (epoch, request, variant, model, tier) as a task,
+registered in the store with the run's config, and the helpers that split and count the tasks."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+
+from af_tui.domain import TIERS
+from af_tui.experiment.sources import Dataset, Text
+from af_tui.llm.client import RetryPolicy
+from af_tui.store.db import SampleKey, Store
+
+
+@dataclass
+class RunSpec:
+    """What `af-tui run` was asked to do."""
+
+    name: str
+    models: list[str]
+    variants: list[Text]  # system prompts; Text.name is the variant name asked for
+    template: Text
+    dataset: Dataset
+    limit: int | None = None
+    epochs: int = 1
+    concurrency: int = 20
+    api_base: str | None = None
+    temperature: float = 1.0
+    max_tokens: int = 4000
+    prefill: bool = False
+    source: str = "af-tui"
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One sample to send: its key in the store, the request and the system prompt."""
+
+    key: SampleKey
+    prompt_index: int
+    request: str
+    system_prompt: str
+
+
+def _safe_url(url: str | None) -> str | None:
+    """The URL without any user:password part (config is stored and shown)."""
+    if not url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.username or parts.password:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        parts = parts._replace(netloc=netloc)
+    return urllib.parse.urlunsplit(parts)
+
+
+def existing_counts(store: Store, run_id: int) -> dict[str, dict[str, int]]:
+    """The run's stored outcomes per model, from the store's trigger-kept counts: a few rows, whatever the
+    run's size (polled twice a second by --workers)."""
+    counts: dict[str, dict[str, int]] = {}
+    for model, outcome, n in store.conn.execute(
+        "SELECT model, outcome, SUM(n) FROM outcome_counts WHERE run_id = ? GROUP BY model, outcome", (run_id,)
+    ):
+        if n:
+            counts.setdefault(model, {})[outcome] = n
+    return counts
+
+
+def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
+    """Register prompts and variants; the run row (started or reopened), every task, and the run's config."""
+    requests = spec.dataset.requests[: spec.limit] if spec.limit is not None else spec.dataset.requests
+    prompt_ids = store.ensure_prompts(requests, source=spec.dataset.name)
+    variants = []
+    for v in spec.variants:
+        stored = store.ensure_variant(v.name, v.text, source=v.origin)
+        variants.append((stored, v))
+    config = {
+        "models": spec.models,
+        "variants": [{"name": name, "sha256": v.sha256, "origin": v.origin} for name, v in variants],
+        "dataset": {"name": spec.dataset.name, "sha256": spec.dataset.sha256, "origin": spec.dataset.origin,
+                    "requests": len(requests)},
+        "template": {"name": spec.template.name, "sha256": spec.template.sha256, "origin": spec.template.origin},
+        "temperature": spec.temperature, "max_tokens": spec.max_tokens, "prefill": spec.prefill,
+        "epochs": spec.epochs, "limit": spec.limit, "concurrency": spec.concurrency,
+        "api_base": _safe_url(spec.api_base),
+    }
+    tasks: list[Task] = []
+    seen: set[SampleKey] = set()
+    for epoch in range(spec.epochs):
+        for index, (prompt_id, request) in enumerate(zip(prompt_ids, requests, strict=True)):
+            for stored, v in variants:
+                for model in spec.models:
+                    for tier in TIERS:
+                        key = SampleKey(model, stored, prompt_id, tier, epoch)
+                        if key not in seen:  # a request listed twice is one prompt: sample it once
+                            seen.add(key)
+                            tasks.append(Task(key, index, request, v.text))
+    run_id = store.start_run(spec.name, config, source=spec.source, planned=len(tasks))
+    return run_id, tasks, config
+
+
+def shard_tasks(tasks: list[Task], shard: tuple[int, int] | None) -> list[Task]:
+    """The tasks of worker k of n: every n-th, so that each worker gets every model and both tiers."""
+    if shard is None:
+        return tasks
+    k, n = shard
+    return [t for i, t in enumerate(tasks) if i % n == k]
+
+
+def per_model(spec: RunSpec, tasks: list[Task], done: set[SampleKey]) -> tuple[dict, dict]:
+    """Tasks planned and already done, per model (the progress bars' totals)."""
+    planned = {m: 0 for m in spec.models}
+    finished = {m: 0 for m in spec.models}
+    for t in tasks:
+        planned[t.key.model] += 1
+        finished[t.key.model] += t.key in done
+    return planned, finished
