@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -293,7 +293,75 @@ END;
 """
 
 
-MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES}  # version -> SQL
+_V5_MEASURES = """
+ALTER TABLE samples ADD COLUMN reasoning TEXT;          -- the provider's reasoning channel, every turn joined
+ALTER TABLE samples ADD COLUMN cache_read_tokens INTEGER;
+ALTER TABLE samples ADD COLUMN cache_write_tokens INTEGER;
+
+-- Labels under a rubric: `criteria` is JSON {criterion id: 1 | 0 | null (not set)}; a row whose rubric_sha256
+-- is NULL was made before rubrics and holds the four-criterion rubric's answers in its own columns.
+CREATE TABLE rubrics (
+    sha256 TEXT PRIMARY KEY,                    -- of the rubric's TOML text
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+ALTER TABLE labels ADD COLUMN rubric_sha256 TEXT;
+ALTER TABLE labels ADD COLUMN criteria TEXT;
+ALTER TABLE labels ADD COLUMN adjudication INTEGER NOT NULL DEFAULT 0;   -- 1: the settled label of a sample
+
+ALTER TABLE judgements ADD COLUMN task TEXT NOT NULL DEFAULT 'alignment_faking';  -- | compliance
+ALTER TABLE judgements ADD COLUMN score REAL;           -- AF: share of parsed answers saying AF; compliance: its score
+ALTER TABLE judgements ADD COLUMN threshold REAL;       -- the score at or above which the verdict is AF
+ALTER TABLE judgements ADD COLUMN criteria TEXT;        -- JSON: criteria under the names the reply used
+ALTER TABLE judgements ADD COLUMN detail TEXT;          -- JSON: what the task adds (compliance: refused, scores...)
+ALTER TABLE judgements ADD COLUMN rubric_sha256 TEXT;
+
+-- The reasoning channel is searched like the scratchpad and the output.
+DROP TRIGGER samples_fts_insert;
+DROP TRIGGER samples_fts_update;
+DROP TRIGGER samples_fts_delete;
+DROP TABLE samples_fts;
+CREATE VIRTUAL TABLE samples_fts USING fts5 (scratchpad, output, reasoning, content='samples', content_rowid='id');
+CREATE TRIGGER samples_fts_insert AFTER INSERT ON samples BEGIN
+    INSERT INTO samples_fts (rowid, scratchpad, output, reasoning)
+        VALUES (NEW.id, NEW.scratchpad, NEW.output, NEW.reasoning);
+END;
+CREATE TRIGGER samples_fts_update AFTER UPDATE OF scratchpad, output, reasoning ON samples BEGIN
+    INSERT INTO samples_fts (samples_fts, rowid, scratchpad, output, reasoning)
+        VALUES ('delete', OLD.id, OLD.scratchpad, OLD.output, OLD.reasoning);
+    INSERT INTO samples_fts (rowid, scratchpad, output, reasoning)
+        VALUES (NEW.id, NEW.scratchpad, NEW.output, NEW.reasoning);
+END;
+CREATE TRIGGER samples_fts_delete AFTER DELETE ON samples BEGIN
+    INSERT INTO samples_fts (samples_fts, rowid, scratchpad, output, reasoning)
+        VALUES ('delete', OLD.id, OLD.scratchpad, OLD.output, OLD.reasoning);
+END;
+INSERT INTO samples_fts (samples_fts) VALUES ('rebuild');
+"""
+
+# A provider that blocks a request (content filter) gives the outcome `blocked`. SQLite cannot alter a CHECK
+# constraint; widening it changes no stored row, so the documented writable_schema edit does it in place
+# (https://sqlite.org/lang_altertable.html#otheralter) instead of copying a million-row table.
+_OLD_OUTCOME_CHECK = "CHECK (outcome IN ('complied', 'refused', 'format_not_followed', 'error'))"
+_NEW_OUTCOME_CHECK = "CHECK (outcome IN ('complied', 'refused', 'format_not_followed', 'error', 'blocked'))"
+
+
+def _widen_outcome_check(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute("UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE type = 'table' AND name = 'samples'",
+                     (_OLD_OUTCOME_CHECK, _NEW_OUTCOME_CHECK))
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+
+
+MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES, 5: _V5_MEASURES}  # version -> SQL
+# What a migration does beyond its SQL, run after it in the same transaction.
+AFTER_SQL = {5: _widen_outcome_check}
 OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
 
 
@@ -306,6 +374,8 @@ def upgrade(conn: sqlite3.Connection) -> None:
         for v in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _statements(MIGRATIONS[v]):
                 conn.execute(statement)
+            if v in AFTER_SQL:
+                AFTER_SQL[v](conn)
             conn.execute(f"PRAGMA user_version = {v}")
         conn.commit()
     except BaseException:
