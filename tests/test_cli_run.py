@@ -1,4 +1,4 @@
-"""`af-tui run` and `af-tui demo` as a user types them: the issue's acceptance command, resume after SIGKILL,
+"""`af-tui run` and `af-tui demo` as a user types them: the acceptance command, resume after SIGKILL,
 bad inputs in one line, the demo, and API keys that never reach a file."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ TEMPLATE = ("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n\n"
 
 
 class Flaky:
-    """The server's schedule: faults at the issue's rates, logged with the time of each request."""
+    """The server's schedule: faults at fixed rates, logged with the time of each request."""
 
     def __init__(self, seed: int = 5):
         self.rng = random.Random(seed)

@@ -2,7 +2,7 @@
 process of its own) fills at full speed, while the explorer's annotator labels from the pair view and a second
 annotator labels from a thread: no "database is locked", no crash, no lost label, the list keeps up.
 
-AF_TUI_FAULT_LIVE_S sets how long the run writes (default 60 s, the issue's figure; e.g. 10 for a quick try).
+AF_TUI_FAULT_LIVE_S sets how long the run writes (default 60 s; e.g. 10 for a quick try).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from af_tui.cli import cli, db_option
 from af_tui.errors import AfError
 from af_tui.safe_text import neutralise
 
-# The per-tier keys of the foundation's `stats --json`, kept first and unchanged.
+# The per-tier counts that `stats --json` has always put first, kept first and unchanged for scripts.
 BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error")
 
 
@@ -22,7 +22,7 @@ def _num(x: float | None) -> float | None:
 
 
 def tier_rows(slices) -> list[dict]:
-    """One flat row per slice and tier: the foundation's keys, then rates, intervals, AF and the slice's gap."""
+    """One flat row per slice and tier: the per-tier counts, then rates, intervals, AF and the slice's gap."""
     rows = []
     for sl in slices:
         for tier in ("free", "paid"):
