@@ -320,6 +320,7 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
     return err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, argv, code, message, kept", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_changes_nothing(files, name, argv, code, message, kept):
     args = argv(files)
@@ -345,6 +346,7 @@ def test_bad_input_is_one_line_and_changes_nothing(files, name, argv, code, mess
         assert not db.exists() or name == "empty file as store"
 
 
+@pytest.mark.slow
 def test_stats_on_an_empty_store_says_how_to_fill_it(files):
     before = files["no_samples"].read_bytes()
     proc = _af(["stats", "--db", str(files["no_samples"])])
@@ -353,6 +355,7 @@ def test_stats_on_an_empty_store_says_how_to_fill_it(files):
     assert files["no_samples"].read_bytes() == before
 
 
+@pytest.mark.slow
 def test_serve_on_a_busy_port_is_one_line(files):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -363,6 +366,7 @@ def test_serve_on_a_busy_port_is_one_line(files):
     assert f"port {port} on 127.0.0.1 is in use; pick another with --port" in _one_line(proc)
 
 
+@pytest.mark.slow
 def test_serve_on_a_privileged_port_as_a_normal_user_is_one_line(files):
     # As root the port would open: drop to nobody (setpriv), else there is nothing to check here.
     prefix, store = [], files["good"]
@@ -386,6 +390,7 @@ def test_serve_on_a_privileged_port_as_a_normal_user_is_one_line(files):
     assert "not allowed to listen on port 80; pick a port above 1023 with --port" in _one_line(proc)
 
 
+@pytest.mark.slow
 def test_served_app_refuses_requests_without_token_and_bad_annotator_names(files):
     token = "a-token-for-the-bad-input-test-0123"
     port = _closed_port()

@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from fakeserver import FakeServer, expected_outcome, parse_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +69,7 @@ def _rows(db: Path) -> dict[tuple[str, str], tuple]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_prompt_file):
     dataset = tmp_path / "made_up.csv"
     dataset.write_text("goal\n" + "\n".join(f"Made-up flaky request {i}" for i in range(N_REQUESTS)) + "\n")

@@ -58,6 +58,7 @@ def _af(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_stats_tables_print_hostile_names_inert(store):
     proc = _af("stats", "--db", str(store))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -72,6 +73,7 @@ def test_stats_tables_print_hostile_names_inert(store):
         assert not any(ch in proc.stdout.decode("utf-8") for ch in FORBIDDEN)
 
 
+@pytest.mark.slow
 def test_stats_csv_neutralises_and_json_keeps_names(store):
     proc = _af("stats", "--db", str(store), "--csv")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -83,6 +85,7 @@ def test_stats_csv_neutralises_and_json_keeps_names(store):
     assert NAME in {r["model"] for r in json.loads(proc.stdout)}  # JSON keeps the exact text
 
 
+@pytest.mark.slow
 def test_export_neutralises_csv_cells_and_jsonl_keeps_everything(store, tmp_path):
     out = tmp_path / "hostile.csv"
     proc = _af("export", "--db", str(store), str(out))

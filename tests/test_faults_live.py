@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from test_app import until
 
 from af_tui.config import Config
@@ -59,6 +60,7 @@ class Annotator(threading.Thread):
             self.errors.append(repr(exc))
 
 
+@pytest.mark.slow
 async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt_file):
     from af_tui.tui.screens.label import LabelScreen
     from af_tui.tui.screens.pair import PairScreen

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from fakeserver import FakeServer, expected_outcome, parse_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +65,7 @@ def _asked(bodies: list[dict]) -> list[tuple[str, str, int]]:
     return [parse_request(b["messages"]) for b in bodies]
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_resends_nothing(tmp_path, system_prompt_file):
     rng = random.Random(int(os.environ.get("AF_TUI_FAULT_SEED", "9")))
     base = _inputs(tmp_path, system_prompt_file)
