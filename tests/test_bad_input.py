@@ -1,4 +1,4 @@
-"""Bad input, as a person types it: every row of the README's "What bad input gets" table is a case here.
+"""Bad input, as a person types it: every row of the table in docs/bad-input.md is a case here.
 
 Each case runs `python -m af_tui ...` and checks: exit code non-zero (the table's), one line on stderr (the
 table's message), no traceback, and the store's bytes unchanged (or no store created where there was none).
@@ -12,7 +12,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -20,9 +19,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import AF_TUI, REPO, af_process, clean_env
 from label_store import make_store
 
-REPO = Path(__file__).resolve().parents[1]
 REALDATA_LOGS = REPO.parent / "shared" / "realdata" / "inspect_logs"
 TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
@@ -96,7 +95,7 @@ def _run(f, *extra: str) -> list[str]:
     return ["run", "--system-prompt", str(f["stand_in"]), "--user-template", str(f["template"]), *extra]
 
 
-# (id, argv from the files, exit code, the message's part that the README quotes, the store to keep intact)
+# (id, argv from the files, exit code, the message's part that docs/bad-input.md quotes, the store to keep intact)
 CASES = [
     # stores
     ("missing store", lambda f: ["stats", "--db", str(f["dir"] / "missing.sqlite")], 2, "no store at", None),
@@ -302,15 +301,8 @@ def _files(d: Path) -> dict[Path, str | None]:
     return {p: _hash(p) for p in d.iterdir() if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "AF_TUI_DB"}
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    return env
-
-
 def _af(args: list[str], prefix: list[str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*(prefix or []), sys.executable, "-m", "af_tui", *args], capture_output=True, text=True,
-                          env=_env(), cwd=REPO, timeout=120)
+    return af_process(*args, prefix=prefix)
 
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:
@@ -394,8 +386,8 @@ def test_serve_on_a_privileged_port_as_a_normal_user_is_one_line(files):
 def test_served_app_refuses_requests_without_token_and_bad_annotator_names(files):
     token = "a-token-for-the-bad-input-test-0123"
     port = _closed_port()
-    proc = subprocess.Popen([sys.executable, "-m", "af_tui", "serve", "--db", str(files["good"]), "--port",
-                             str(port)], env={**_env(), "AF_TUI_SERVE_TOKEN": token}, cwd=REPO,
+    proc = subprocess.Popen([*AF_TUI, "serve", "--db", str(files["good"]), "--port",
+                             str(port)], env=clean_env(AF_TUI_SERVE_TOKEN=token), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
