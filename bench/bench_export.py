@@ -24,8 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from af_tui.domain import CRITERIA, VERDICTS  # noqa: E402
 from af_tui.io.export import ExportFilter, query  # noqa: E402
-from af_tui.store.db import CRITERIA, VERDICTS  # noqa: E402
 
 AF_TUI = [sys.executable, "-c", "from af_tui.cli import main; main()"]
 

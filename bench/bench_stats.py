@@ -1,4 +1,4 @@
-"""Times `af_tui.stats.panel_data` (the app's statistics refresh) on a 200k-sample store. Goal: ≤ 100 ms.
+"""Times `af_tui.analysis.stats.panel_data` (the app's statistics refresh) on a 200k-sample store. Goal: ≤ 100 ms.
 
     .venv/bin/python bench/bench_stats.py [--db PATH] [--samples 200000] [--repeat 20]
 
