@@ -43,7 +43,7 @@ measured about 8 ms for a default litellm call. Tried and dropped: litellm's `ai
 (1.3–1.8× the calls per CPU second, but it reports no token usage and turns 429 and 401 into 500, which
 would break retries and the fatal-error stop) and `hosted_vllm/` (slower).
 
-Against the goals of issue 9: Inspect did about 20 samples/s at concurrency 64 on this machine
+Against the throughput goals (af-tui ≥ 3× Inspect's samples/s and ≥ half of the ideal): Inspect did about 20 samples/s at concurrency 64 on this machine
 (shared/PACKAGES.md); af-tui's rate is in the table above (3× Inspect's at a load average of 6–9 before the
 batched commits, 7× after, at a load average of 4), and one free core's ceiling is about 350/s (17×). Half
 of the ideal at concurrency 64 (320/s) is within that ceiling but was not reached here (140/s, 22%): the

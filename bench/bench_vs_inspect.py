@@ -13,7 +13,7 @@ a sample: 640 samples/s). samples/s counts from the first request the server rec
 sends, the same clock for both tools (af-tui's own started_at would include importing litellm, which happens
 at the first call); the commands' wall times, start-up included, are shown beside. CPU per request is the marginal cost: (CPU of the 1,000-sample
 run − CPU of a 2-sample run of the same command) ÷ the extra requests, so that importing litellm or inspect_ai
-is not counted. Goals (issue 9): af-tui ≥ 3× Inspect's samples/s and ≥ half of the ideal.
+is not counted. Goals: af-tui ≥ 3× Inspect's samples/s and ≥ half of the ideal.
 
 inspect_ai 0.3.285's OpenAI provider wants openai ≥ 3.4 (which needs httpx2), while litellm in af-tui's venv
 keeps openai 2.x. The benchmark leaves the venv alone: it installs openai 3 and httpx2 (no other dependency)

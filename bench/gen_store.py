@@ -1,7 +1,7 @@
 """Build a benchmark store with N samples of the simulated models' texts:  python bench/gen_store.py N PATH
 
 Half the samples are free tier, half paid, in pairs; 4 simulated models × 1 variant × as many stand-in
-requests as needed (epochs beyond 500 requests). Texts come from `af_tui.simulated.reply` (pure, no
+requests as needed (epochs beyond 500 requests). Texts come from `af_tui.llm.simulated.reply` (pure, no
 litellm) through the notebook's loop, computed once per (model, request slot, tier) and reused. Rows go in
 with executemany in big transactions (the pairs and FTS triggers fire as they do for the runner).
 """

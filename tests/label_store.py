@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import af_main
+
 from af_tui.store.db import Store
 
 STAND_IN = "A stand-in system prompt written for af-tui's label tests."
@@ -38,10 +40,4 @@ def sample_id(store: Store, prompt_index: int, tier: str, run: str = "r1") -> in
 
 def run_cli(args: list[str]) -> int:
     """af-tui's main() in this process; its exit code (0 when it returns)."""
-    from af_tui.cli import main
-
-    try:
-        main(args)
-    except SystemExit as exc:
-        return exc.code
-    return 0
+    return af_main(*args)

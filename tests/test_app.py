@@ -241,6 +241,7 @@ async def test_live_updates_from_another_writer(tmp_path):
         assert "showing 3 of 3 pairs" in status_text(app)
 
 
+@pytest.mark.slow
 async def test_live_from_another_process_and_follow(tmp_path):
     """A separate process commits; with End pressed, the list follows the newest pair."""
     import subprocess
@@ -301,6 +302,7 @@ def test_bad_stores_are_one_line_errors_before_textual(tmp_path, capsys):
     assert err.count("\n") == 1 and "newer af-tui" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_app_never_imports_litellm():
     import subprocess
     import sys
@@ -360,6 +362,7 @@ async def test_quit_asks_before_stopping_a_live_run(store, tmp_path):
         assert app.stop_run
 
 
+@pytest.mark.slow
 def test_stop_run_sends_sigint_then_waits(tmp_path):
     import subprocess
     import sys

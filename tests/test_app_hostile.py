@@ -1,4 +1,4 @@
-"""Hostile model text in the explorer (issue 9): Rich markup, ANSI CSI and OSC sequences, NUL and other
+"""Hostile model text in the explorer: Rich markup, ANSI CSI and OSC sequences, NUL and other
 C0/C1 controls, bidi overrides, zero-width characters, a 1 MB single line and 10,000 short lines are shown
 inert, the layout holds, and the app keeps answering keys."""
 

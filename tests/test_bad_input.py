@@ -1,4 +1,4 @@
-"""Bad input, as a person types it: every row of the README's "What bad input gets" table is a case here.
+"""Bad input, as a person types it: every row of the table in docs/bad-input.md is a case here.
 
 Each case runs `python -m af_tui ...` and checks: exit code non-zero (the table's), one line on stderr (the
 table's message), no traceback, and the store's bytes unchanged (or no store created where there was none).
@@ -12,7 +12,6 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -20,9 +19,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import AF_TUI, REPO, af_process, clean_env
 from label_store import make_store
 
-REPO = Path(__file__).resolve().parents[1]
 REALDATA_LOGS = REPO.parent / "shared" / "realdata" / "inspect_logs"
 TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
@@ -96,7 +95,7 @@ def _run(f, *extra: str) -> list[str]:
     return ["run", "--system-prompt", str(f["stand_in"]), "--user-template", str(f["template"]), *extra]
 
 
-# (id, argv from the files, exit code, the message's part that the README quotes, the store to keep intact)
+# (id, argv from the files, exit code, the message's part that docs/bad-input.md quotes, the store to keep intact)
 CASES = [
     # stores
     ("missing store", lambda f: ["stats", "--db", str(f["dir"] / "missing.sqlite")], 2, "no store at", None),
@@ -302,15 +301,8 @@ def _files(d: Path) -> dict[Path, str | None]:
     return {p: _hash(p) for p in d.iterdir() if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
 
 
-def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "AF_TUI_DB"}
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-    return env
-
-
 def _af(args: list[str], prefix: list[str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*(prefix or []), sys.executable, "-m", "af_tui", *args], capture_output=True, text=True,
-                          env=_env(), cwd=REPO, timeout=120)
+    return af_process(*args, prefix=prefix)
 
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:
@@ -320,6 +312,7 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
     return err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, argv, code, message, kept", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_and_changes_nothing(files, name, argv, code, message, kept):
     args = argv(files)
@@ -345,6 +338,7 @@ def test_bad_input_is_one_line_and_changes_nothing(files, name, argv, code, mess
         assert not db.exists() or name == "empty file as store"
 
 
+@pytest.mark.slow
 def test_stats_on_an_empty_store_says_how_to_fill_it(files):
     before = files["no_samples"].read_bytes()
     proc = _af(["stats", "--db", str(files["no_samples"])])
@@ -353,6 +347,7 @@ def test_stats_on_an_empty_store_says_how_to_fill_it(files):
     assert files["no_samples"].read_bytes() == before
 
 
+@pytest.mark.slow
 def test_serve_on_a_busy_port_is_one_line(files):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -363,6 +358,7 @@ def test_serve_on_a_busy_port_is_one_line(files):
     assert f"port {port} on 127.0.0.1 is in use; pick another with --port" in _one_line(proc)
 
 
+@pytest.mark.slow
 def test_serve_on_a_privileged_port_as_a_normal_user_is_one_line(files):
     # As root the port would open: drop to nobody (setpriv), else there is nothing to check here.
     prefix, store = [], files["good"]
@@ -386,11 +382,12 @@ def test_serve_on_a_privileged_port_as_a_normal_user_is_one_line(files):
     assert "not allowed to listen on port 80; pick a port above 1023 with --port" in _one_line(proc)
 
 
+@pytest.mark.slow
 def test_served_app_refuses_requests_without_token_and_bad_annotator_names(files):
     token = "a-token-for-the-bad-input-test-0123"
     port = _closed_port()
-    proc = subprocess.Popen([sys.executable, "-m", "af_tui", "serve", "--db", str(files["good"]), "--port",
-                             str(port)], env={**_env(), "AF_TUI_SERVE_TOKEN": token}, cwd=REPO,
+    proc = subprocess.Popen([*AF_TUI, "serve", "--db", str(files["good"]), "--port",
+                             str(port)], env=clean_env(AF_TUI_SERVE_TOKEN=token), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60

@@ -17,6 +17,7 @@ def af(*args, cwd=None):
                           cwd=cwd, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"garbage garbage garbage", b"SQLite format 3\x00" + b"\x00" * 50])
 def test_bad_store_files_get_one_line(tmp_path, content):
     path = tmp_path / "bad.sqlite"
@@ -31,6 +32,7 @@ def test_bad_store_files_get_one_line(tmp_path, content):
     assert path.read_bytes() == content
 
 
+@pytest.mark.slow
 def test_missing_store_and_directory(tmp_path):
     proc = af("stats", "--db", str(tmp_path / "nope.sqlite"))
     assert proc.returncode == 2 and "no store" in proc.stderr and "Traceback" not in proc.stderr
@@ -39,6 +41,7 @@ def test_missing_store_and_directory(tmp_path):
     assert proc.returncode == 2 and "directory" in proc.stderr
 
 
+@pytest.mark.slow
 def test_help_and_stats_do_not_import_heavy_modules(tmp_path):
     with Store(tmp_path / "s.sqlite") as store:
         run = store.start_run("r", {})
@@ -73,6 +76,7 @@ def test_disk_full_rolls_back_and_keeps_the_store_valid(tmp_path):
         assert again.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 1
 
 
+@pytest.mark.slow
 def test_db_before_the_command_counts(tmp_path):
     path = tmp_path / "s.sqlite"
     with Store(path) as store:

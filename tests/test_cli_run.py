@@ -50,6 +50,7 @@ def _rows(db) -> list[tuple]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_acceptance_run_against_fake_server_then_stats(env, realdata, system_prompt_file, db_path):
     with FakeServer() as server:
         proc = _af(["run", "--model", "openai/x", "--api-base", server.url, "--dataset",
@@ -74,6 +75,7 @@ def test_acceptance_run_against_fake_server_then_stats(env, realdata, system_pro
     assert config["variants"][0]["name"] == "stand_in" and config["limit"] == 10
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_and_duplicates_nothing(env, realdata, system_prompt_file, db_path):
     args = ["run", "--model", "openai/x", "--dataset", str(realdata / "harmful_behaviors.csv"),
             "--system-prompt", str(system_prompt_file), "--limit", "40", "--concurrency", "4", "--run", "k",
@@ -191,6 +193,7 @@ def test_run_exits_nonzero_while_errors_remain(env, tmp_path, system_prompt_file
     assert [r[2] for r in _rows(db)] == ["complied"] * 4
 
 
+@pytest.mark.slow
 def test_demo_no_tui_then_again_resumes_without_duplicates(env, tmp_path):
     db = tmp_path / "demo.sqlite"
     first = _af(["demo", "--no-tui", "--db", str(db), "--latency", "0"], env)
@@ -204,6 +207,7 @@ def test_demo_no_tui_then_again_resumes_without_duplicates(env, tmp_path):
     assert conn.execute("SELECT name, source, status, planned FROM runs").fetchall() == [("demo", "demo", "done", 320)]
 
 
+@pytest.mark.slow
 def test_api_key_reaches_no_file(env, tmp_path, realdata, system_prompt_file):
     secret = "sk-test-af-tui-" + "7" * 24
     env = {**env, "OPENAI_API_KEY": secret}
@@ -224,6 +228,7 @@ def test_api_key_reaches_no_file(env, tmp_path, realdata, system_prompt_file):
     assert secret not in first.stderr + first.stdout + second.stderr + second.stdout
 
 
+@pytest.mark.slow
 def test_workers_share_the_run_without_duplicates(env, realdata, system_prompt_file, db_path):
     with FakeServer() as server:
         proc = _af(["run", "--model", "openai/x", "--api-base", server.url, "--dataset",
@@ -239,6 +244,7 @@ def test_workers_share_the_run_without_duplicates(env, realdata, system_prompt_f
     assert conn.execute("SELECT status, planned FROM runs").fetchall() == [("done", 30)]
 
 
+@pytest.mark.slow
 def test_workers_stop_together_on_a_bad_key(env, realdata, system_prompt_file, db_path):
     with FakeServer(schedule=lambda n, m: 401) as server:
         proc = _af(["run", "--model", "openai/x", "--api-base", server.url, "--dataset",
@@ -262,6 +268,7 @@ def _fake_open_app(seen):
     return open_app
 
 
+@pytest.mark.slow
 def test_tui_starts_the_run_as_a_child_and_opens_the_app(env, tmp_path, system_prompt_file, monkeypatch):
     from af_tui.tui import launch
 
@@ -279,6 +286,7 @@ def test_tui_starts_the_run_as_a_child_and_opens_the_app(env, tmp_path, system_p
     assert (tmp_path / "t.bg.log").read_text().count("af-tui: run bg done") == 1
 
 
+@pytest.mark.slow
 def test_demo_opens_the_app_while_the_child_runs(env, tmp_path, monkeypatch):
     from af_tui.tui import launch
 
@@ -291,6 +299,7 @@ def test_demo_opens_the_app_while_the_child_runs(env, tmp_path, monkeypatch):
     assert seen["runs_at_open"] == [("demo", 320)] and seen["code"] == 0 and len(_rows(db)) == 320
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(env, realdata, system_prompt_file, db_path):
     with FakeServer(latency=0.2) as server:
         proc = subprocess.Popen([sys.executable, "-m", "af_tui", "run", "--model", "openai/x", "--api-base", server.url,

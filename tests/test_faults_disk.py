@@ -79,6 +79,7 @@ def _run_args(d: Path, db: Path, n: int, system_prompt_file: Path) -> list[str]:
             "--limit", str(n), "--concurrency", "4", "--db", str(db)]
 
 
+@pytest.mark.slow
 def test_run_on_a_full_disk_stops_in_one_line_keeps_the_store_and_resumes(tmp_path, system_prompt_file):
     with small_disk(900) as (disk, preexec, mounted):
         db = disk / "store.sqlite"
@@ -129,6 +130,7 @@ def shared_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder_writable", [True, False], ids=["read-only file", "read-only folder"])
 def test_read_only_store_gets_one_line_and_stays_as_it_was(shared_dir, folder_writable):
     db = shared_dir / "store.sqlite"
@@ -159,6 +161,7 @@ def test_read_only_store_gets_one_line_and_stays_as_it_was(shared_dir, folder_wr
     assert db.read_bytes() == before and _integrity(db) == "ok"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 async def test_label_saving_on_a_full_or_read_only_store_says_so_and_keeps_the_app(tmp_path, fault):
     from textual.widgets import Static

@@ -7,21 +7,19 @@ command against the healed server leaves no error.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shlex
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from fakeserver import FakeServer, expected_outcome, parse_request
+from helpers import af_process, write_requests
 
-REPO = Path(__file__).resolve().parents[1]
 N_REQUESTS = 30
 BROKEN = {f"Made-up flaky request {i}" for i in (3, 17)}  # their paid-tier sample fails on every attempt
 TEMPLATE = ("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n\n"
@@ -29,7 +27,7 @@ TEMPLATE = ("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n\n"
 
 
 class Flaky:
-    """The server's schedule: faults at the issue's rates, logged with the time of each request."""
+    """The server's schedule: faults at fixed rates, logged with the time of each request."""
 
     def __init__(self, seed: int = 5):
         self.rng = random.Random(seed)
@@ -68,21 +66,18 @@ def _rows(db: Path) -> dict[tuple[str, str], tuple]:
         conn.close()
 
 
+@pytest.mark.slow
 def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_prompt_file):
-    dataset = tmp_path / "made_up.csv"
-    dataset.write_text("goal\n" + "\n".join(f"Made-up flaky request {i}" for i in range(N_REQUESTS)) + "\n")
+    dataset = write_requests(tmp_path / "made_up.csv", [f"Made-up flaky request {i}" for i in range(N_REQUESTS)])
     template = tmp_path / "template.txt"
     template.write_text(TEMPLATE)
     db = tmp_path / "flaky.sqlite"
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "AF_TUI_DB")}
-    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     flaky = Flaky()
     with FakeServer(schedule=flaky) as server:
         args = ["run", "--model", "openai/x", "--api-base", server.url, "--dataset", str(dataset),
                 "--user-template", str(template), "--system-prompt", str(system_prompt_file), "--run", "flaky",
                 "--concurrency", "16", "--timeout", "1", "--db", str(db)]
-        first = subprocess.run([sys.executable, "-m", "af_tui", *args], env=env, cwd=REPO, capture_output=True,
-                               text=True, timeout=300)
+        first = af_process(*args, timeout=300)
         log = list(flaky.log)
         rows = _rows(db)
 
@@ -119,8 +114,7 @@ def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_
         # The retry command against the healed server leaves no error and sends only the failed samples.
         flaky.healed = True
         before = len(flaky.log)
-        again = subprocess.run([sys.executable, "-m", "af_tui", *retry_cmd[1:]], env=env, cwd=REPO,
-                               capture_output=True, text=True, timeout=300)
+        again = af_process(*retry_cmd[1:], timeout=300)
         assert again.returncode == 0, again.stderr[-2000:]
         resent = {key[:2] for _, key, _ in flaky.log[before:]}
     assert resent == {(g, "paid") for g in BROKEN}

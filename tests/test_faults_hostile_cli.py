@@ -10,16 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import af_process
 
 from af_tui.store.db import Store
 
-REPO = Path(__file__).resolve().parents[1]
 OSC = "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07"
 CSI = "\x1b[31mred\x1b[0m\x1b[2J\x1b[H"
 CONTROLS = "nul\x00 bell\x07 bs\x08 cr\r del\x7f nel\x85 csi1\x9b31m"
@@ -53,11 +51,10 @@ def store(tmp_path_factory) -> Path:
 
 
 def _af(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "AF_TUI_DB"}
-    return subprocess.run([sys.executable, "-m", "af_tui", *args], capture_output=True, env=env, cwd=REPO,
-                          timeout=300)
+    return af_process(*args, text=False, timeout=300)
 
 
+@pytest.mark.slow
 def test_stats_tables_print_hostile_names_inert(store):
     proc = _af("stats", "--db", str(store))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -72,6 +69,7 @@ def test_stats_tables_print_hostile_names_inert(store):
         assert not any(ch in proc.stdout.decode("utf-8") for ch in FORBIDDEN)
 
 
+@pytest.mark.slow
 def test_stats_csv_neutralises_and_json_keeps_names(store):
     proc = _af("stats", "--db", str(store), "--csv")
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -83,6 +81,7 @@ def test_stats_csv_neutralises_and_json_keeps_names(store):
     assert NAME in {r["model"] for r in json.loads(proc.stdout)}  # JSON keeps the exact text
 
 
+@pytest.mark.slow
 def test_export_neutralises_csv_cells_and_jsonl_keeps_everything(store, tmp_path):
     out = tmp_path / "hostile.csv"
     proc = _af("export", "--db", str(store), str(out))

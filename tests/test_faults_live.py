@@ -2,7 +2,7 @@
 process of its own) fills at full speed, while the explorer's annotator labels from the pair view and a second
 annotator labels from a thread: no "database is locked", no crash, no lost label, the list keeps up.
 
-AF_TUI_FAULT_LIVE_S sets how long the run writes (default 60 s, the issue's figure; e.g. 10 for a quick try).
+AF_TUI_FAULT_LIVE_S sets how long the run writes (default 60 s; e.g. 10 for a quick try).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from test_app import until
 
 from af_tui.config import Config
@@ -59,6 +60,7 @@ class Annotator(threading.Thread):
             self.errors.append(repr(exc))
 
 
+@pytest.mark.slow
 async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt_file):
     from af_tui.tui.screens.label import LabelScreen
     from af_tui.tui.screens.pair import PairScreen

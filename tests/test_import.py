@@ -414,6 +414,7 @@ def test_run_option_pools_logs_and_refuses_a_run_of_another_kind(built, db_path)
                                   "WHERE r.name = 'mine'").fetchone()[0] == 0
 
 
+@pytest.mark.slow
 def test_import_in_a_fresh_process_prints_no_traceback(built, tmp_path):
     bad = tmp_path / "bad.eval"
     bad.write_bytes(built.eval.read_bytes()[:300])

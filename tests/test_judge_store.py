@@ -120,6 +120,7 @@ def test_samples_k_stores_majority_and_agreement(store_path):
     assert len(json.loads(raw)) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     ((), "--model is missing"),
     (("--model", "sim/judge", "--run", "nope"), "no run named"),
@@ -136,6 +137,7 @@ def test_bad_input_gets_one_line_and_stores_nothing(store_path, args, words, mon
     assert rows(store_path) == []
 
 
+@pytest.mark.slow
 def test_unreachable_api_base_and_the_demo_store_hint(store_path, tmp_path):
     env = {**os.environ, "AF_TUI_DB": ""}
     proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--db", str(store_path), "--model", "openai/x",
@@ -229,6 +231,7 @@ async def test_fake_server_k_samples_disagreeing(store_path):
     assert stored and all(r[3] == AF and r[5] == 3 and r[6] == pytest.approx(2 / 3) for r in stored)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_loses_nothing_and_duplicates_nothing(store_path):
     todo = complied_with_scratchpad(store_path)
     env = {**os.environ, "AF_TUI_DB": "", "OPENAI_API_KEY": ""}

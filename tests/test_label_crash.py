@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from label_store import make_store
 
 CHILD = textwrap.dedent("""
@@ -31,6 +32,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_label_survives_sigkill(tmp_path):
     store = make_store(tmp_path / "s.sqlite", n_requests=6)
     store.close()

@@ -134,6 +134,7 @@ def _labels(db: Path) -> list[tuple]:
 
 
 # -- several annotators on one store -------------------------------------------------------------------
+@pytest.mark.slow
 def test_opening_another_store_in_one_process_keeps_other_processes_from_deleting_the_wal(store_path):
     """The explorer opens a second Store (the label screen's) while its first is open, and another tab's app
     opens and closes one. Python once read the file's header itself: closing that descriptor dropped the
@@ -275,6 +276,7 @@ async def _open_session(server: ServeProcess, annotator: str):
     return session, ws
 
 
+@pytest.mark.slow
 async def test_one_app_per_tab_and_ctrl_c_stops_them_all(served, store_path):
     tabs = [await _open_session(served, "ada"), await _open_session(served, "grace")]
     apps = served.app_processes()
@@ -297,6 +299,7 @@ async def test_one_app_per_tab_and_ctrl_c_stops_them_all(served, store_path):
     assert "stopping (2 open session(s))" in output and "Traceback" not in output
 
 
+@pytest.mark.slow
 async def test_refused_requests_start_nothing_and_the_token_is_never_logged(served, store_path):
     import aiohttp
 

@@ -46,7 +46,7 @@ def store_path(db_path):
     return str(db_path)
 
 
-def test_stats_json_keeps_the_foundation_keys_and_adds_figures(store_path, capsys):
+def test_stats_json_keeps_the_per_tier_counts_first_and_adds_figures(store_path, capsys):
     code, out, _ = _run(["stats", "--db", store_path, "--json"], capsys)
     assert code == 0
     rows = json.loads(out)

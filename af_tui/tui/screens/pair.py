@@ -58,7 +58,7 @@ class PairScreen(Screen):
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="pair.scroll_up"),
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
-        # Labeling (issue 5): af_tui/tui/screens/label.py
+        # Labeling lives in af_tui/tui/screens/label.py
         Binding("l", "label", "Label", id="pair.label",
                 tooltip="Label the focused tier's sample: criteria, verdict, note (then the next unlabeled)"),
         Binding("ctrl+e", "export", "Export", id="pair.export", tooltip="Export samples and labels to CSV / JSONL"),

@@ -1,0 +1,53 @@
+"""Helpers the tests share (not tests): af-tui run in this process or as a child process, in an environment
+that holds no API keys and no store of the person running the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+AF_TUI = [sys.executable, "-m", "af_tui"]  # the CLI as a child process, from this checkout
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """os.environ without API keys or AF_TUI_DB (a test names its own store), litellm kept offline, plus extra.
+
+    Without a key, a test that reached a real provider by mistake fails at once instead of spending money."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "AF_TUI_DB"}
+    env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    env.update(extra)
+    return env
+
+
+def af_process(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None, text: bool = True,
+               timeout: float = 120, cwd: Path = REPO, **kw) -> subprocess.CompletedProcess:
+    """`af-tui ARGS` in a child process with clean_env() unless env is given; output captured."""
+    return subprocess.run([*(prefix or []), *AF_TUI, *args], capture_output=True, text=text,
+                          env=clean_env() if env is None else env, cwd=cwd, timeout=timeout, **kw)
+
+
+def af_main(*args: str) -> int:
+    """af-tui's main() in this process; its exit code (0 when it returns)."""
+    from af_tui.cli import main
+
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0
+
+
+def af_main_output(capsys, *args: str) -> tuple[int, str, str]:
+    """af_main() and what it printed: (exit code, stdout, stderr)."""
+    code = af_main(*args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_requests(path: Path, goals: list[str]) -> Path:
+    """A made-up dataset: a CSV with a goal column, one request a row."""
+    path.write_text("goal\n" + "\n".join(goals) + "\n", encoding="utf-8")
+    return path
