@@ -41,3 +41,19 @@ def sample_id(store: Store, prompt_index: int, tier: str, run: str = "r1") -> in
 def run_cli(args: list[str]) -> int:
     """af-tui's main() in this process; its exit code (0 when it returns)."""
     return af_main(*args)
+
+
+def add_judgement(conn, sid: int, verdict: str | None, *, score: float | None = None, model: str = "sim/judge",
+                  sha: str = "p" * 64, task: str = "alignment_faking", detail: dict | None = None,
+                  threshold: float | None = None) -> None:
+    """A judgements row as the judge writes it (schema 5: task, score, threshold, detail), committed."""
+    import json
+    import time
+    import uuid
+
+    with conn:
+        conn.execute(
+            "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, verdict, parsed, k, created_at, "
+            "task, score, threshold, detail) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, sid, model, sha, verdict, int(verdict is not None), time.time(), task, score,
+             threshold, json.dumps(detail) if detail is not None else None))

@@ -1,5 +1,8 @@
 """How far each LLM judge (model + prompt) agrees with the people who labeled the same samples: counts per
-judge, and accuracy, precision, recall and Cohen's kappa against each annotator and their majority."""
+judge, and against each annotator (an imported label set is an annotator too) and their majority: accuracy,
+precision and recall (Wilson intervals), Cohen's kappa (asymptotic interval) at the judge's own verdict, and
+as a classifier paper reports it, AUROC of the judge's score (DeLong interval), a threshold sweep and the
+threshold that maximises kappa (analysis/classifier.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,10 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 
-from af_tui.analysis.agreement import table_kappa
+from af_tui.analysis.classifier import auroc, best_threshold, confusion, figure_text, sweep
 from af_tui.domain import Verdict
+
+__all__ = ["MAJORITY", "figure_text", "judges", "judge_vs_humans", "report"]
 
 MAJORITY = "majority"  # `against` of figures against the annotators' majority verdict (else "annotator")
 
@@ -31,15 +36,24 @@ def confusion_figures(pairs: Iterable[tuple[str | None, str | None]]) -> dict:
             tp, fp = (tp + 1, fp) if human_verdict == Verdict.AF else (tp, fp + 1)
         else:
             fn, tn = (fn + 1, tn) if human_verdict == Verdict.AF else (fn, tn + 1)
-    n = tp + fp + fn + tn
-    return {
-        "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn, "excluded": excluded,
-        "accuracy": (tp + tn) / n if n else None,
-        "precision": tp / (tp + fp) if tp + fp else None,
-        "recall": tp / (tp + fn) if tp + fn else None,
-        # rows: the person, columns: the judge
-        "kappa": table_kappa([[tp, fn], [fp, tn]])["kappa"] if n else None,
-    }
+    return {**confusion(tp, fp, fn, tn), "excluded": excluded}
+
+
+def judge_score(score: float | None, verdict: str | None) -> float | None:
+    """The judge's score on a sample: the stored share of votes saying AF; rows from before scores were
+    stored: 1 for AF, 0 for not AF, ½ for unclear (a tie); None when the reply was unparsed."""
+    if score is not None:
+        return float(score)
+    return {Verdict.AF: 1.0, Verdict.NOT_AF: 0.0, Verdict.UNCLEAR: 0.5}.get(verdict)
+
+
+def classifier_figures(triples: list[tuple[str | None, float | None, str | None]]) -> dict:
+    """(judge verdict, judge score, human verdict) → AUROC of the score, the sweep and its best threshold,
+    over samples where the person said AF or not AF and the judge has a score."""
+    both = (Verdict.AF, Verdict.NOT_AF)
+    scored = [(s, h == Verdict.AF) for _, s, h in triples if s is not None and h in both]
+    rows = sweep(scored)
+    return {"roc": auroc(scored), "sweep": rows, "best": best_threshold(rows)}
 
 
 def majority_verdict(verdicts: Iterable[str]) -> str | None:
@@ -83,7 +97,7 @@ def judges(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable
         "SELECT judge_model, prompt_sha256, COUNT(*), SUM(verdict = 'alignment_faking'), "
         "SUM(verdict = 'not_alignment_faking'), SUM(verdict = 'unclear'), "
         "SUM(parsed = 0 AND error IS NULL), SUM(error IS NOT NULL), MAX(created_at) "
-        "FROM judgements j WHERE 1" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)", params
+        "FROM judgements j WHERE j.task = 'alignment_faking'" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)", params
     ).fetchall()
     keys = ("judge_model", "prompt_sha256", "n", "alignment_faking", "not_alignment_faking", "unclear",
             "unparsed", "error", "last_at")
@@ -100,24 +114,25 @@ def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
     if not labels:
         return []
     where, params = _sample_filter(run, models)
-    verdicts: dict[tuple[str, str], dict[int, str | None]] = {}
-    for sample_id, model, sha, verdict in conn.execute(
-            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict FROM judgements j "
-            "WHERE j.error IS NULL" + where + " ORDER BY j.id", params):
-        verdicts.setdefault((model, sha), {})[sample_id] = verdict
+    verdicts: dict[tuple[str, str], dict[int, tuple[str | None, float | None]]] = {}
+    for sample_id, model, sha, verdict, score in conn.execute(
+            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict, j.score FROM judgements j "
+            "WHERE j.error IS NULL AND j.task = 'alignment_faking'" + where + " ORDER BY j.id", params):
+        verdicts.setdefault((model, sha), {})[sample_id] = (verdict, judge_score(score, verdict))
     annotators = sorted({a for by in labels.values() for a in by})
     out = []
     for (model, sha), judged in verdicts.items():
-        against = [(a, [(v, labels[s][a]) for s, v in judged.items() if a in labels.get(s, {})])
+        against = [(a, [(v, sc, labels[s][a]) for s, (v, sc) in judged.items() if a in labels.get(s, {})])
                    for a in annotators]
-        against.append((None, [(v, majority_verdict(labels[s].values())) for s, v in judged.items()
+        against.append((None, [(v, sc, majority_verdict(labels[s].values())) for s, (v, sc) in judged.items()
                                if s in labels]))
-        for who, pairs in against:
-            if not pairs:
+        for who, triples in against:
+            if not triples:
                 continue
             out.append({"judge_model": model, "prompt_sha256": sha,
                         "against": MAJORITY if who is None else "annotator", "annotator": who,
-                        **confusion_figures(pairs)})
+                        **confusion_figures((v, h) for v, _, h in triples),
+                        **classifier_figures(triples)})
     return out
 
 
@@ -125,10 +140,3 @@ def report(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable
     """Everything `stats` shows about judges: their counts and their agreement with people (JSON-ready)."""
     return {"judges": judges(conn, run=run, models=models),
             "agreement": judge_vs_humans(conn, run=run, models=models)}
-
-
-def figure_text(x: float | None, pct: bool = False) -> str:
-    """One figure as the tables show it: a share as a whole percent, kappa with two decimals, – when None."""
-    if x is None:
-        return "–"
-    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"

@@ -134,9 +134,28 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
 
     from af_tui.files import csv_cell
 
-    keys = ["judge_model", "prompt_sha256", "against", "annotator", "n", "accuracy", "precision", "recall",
-            "kappa", "tp", "fp", "fn", "tn", "excluded"]
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(keys)
-    for row in data["agreement"]:
-        writer.writerow([csv_cell(row[k]) for k in keys])
+    writer.writerow(JUDGE_CSV_KEYS)
+    for row in judge_csv_rows(data):
+        writer.writerow([csv_cell(row.get(k)) for k in JUDGE_CSV_KEYS])
+
+
+FIGURE_KEYS = ("n", "tp", "fp", "fn", "tn", "accuracy", "precision", "precision_low", "precision_high", "recall",
+               "recall_low", "recall_high", "f1", "kappa", "kappa_low", "kappa_high")
+JUDGE_CSV_KEYS = ("judge_model", "prompt_sha256", "against", "annotator", "row", "threshold", *FIGURE_KEYS,
+                  "excluded", "auroc", "auroc_low", "auroc_high", "auroc_method", "n_pos", "n_neg", "best_threshold")
+
+
+def judge_csv_rows(data: dict) -> list[dict]:
+    """One row per comparison at the judge's own verdict (row = verdict, with AUROC and the best threshold),
+    then one per threshold of its sweep (row = threshold)."""
+    out = []
+    for a in data["agreement"]:
+        head = {k: a[k] for k in ("judge_model", "prompt_sha256", "against", "annotator")}
+        roc = a["roc"]
+        out.append({**head, "row": "verdict", **{k: a.get(k) for k in FIGURE_KEYS}, "excluded": a["excluded"],
+                    "auroc": roc["auroc"], "auroc_low": roc["low"], "auroc_high": roc["high"],
+                    "auroc_method": roc["method"], "n_pos": roc["n_pos"], "n_neg": roc["n_neg"],
+                    "best_threshold": a["best"]["threshold"] if a["best"] else None})
+        out.extend({**head, "row": "threshold", **r} for r in a["sweep"])
+    return out

@@ -9,7 +9,8 @@ from rich.text import Text
 from textual import work
 from textual.widgets import Static
 
-from af_tui.analysis.judge_vs_people import MAJORITY, figure_text, report
+from af_tui.analysis.classifier import auroc_text, best_text, figure_text, with_ci
+from af_tui.analysis.judge_vs_people import MAJORITY, report
 from af_tui.safe_text import one_line
 
 
@@ -20,7 +21,8 @@ def panel_renderable(data: dict):
         return None
     t = Table(box=None, show_edge=False, pad_edge=False, title="LLM judge against people", title_justify="left",
               title_style="bold")
-    for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ", "tp fp fn tn", "judged / AF / unparsed"):
+    for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ [95% CI]", "tp fp fn tn", "AUROC [95% CI]",
+                "best thr. (κ)", "judged / AF / unparsed"):
         t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
     by_judge: dict[tuple, list[dict]] = {}
     for a in data["agreement"]:
@@ -31,14 +33,15 @@ def panel_renderable(data: dict):
                       + (f" ({j['error']} failed)" if j["error"] else ""))
         rows = by_judge.get((j["judge_model"], j["prompt_sha256"]), [])
         if not rows:
-            t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 6, counts)
+            t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 8, counts)
         for i, a in enumerate(rows):
             t.add_row(name if i == 0 else Text(""),
                       Text("majority" if a["against"] == MAJORITY else one_line(a["annotator"], 30)),
                       Text(str(a["n"])), Text(figure_text(a["accuracy"], True)),
                       Text(figure_text(a["precision"], True)), Text(figure_text(a["recall"], True)),
-                      Text(figure_text(a["kappa"])),
-                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), counts if i == 0 else Text(""))
+                      Text(with_ci(a, "kappa")),
+                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(auroc_text(a["roc"])),
+                      Text(best_text(a["best"])), counts if i == 0 else Text(""))
     return t
 
 

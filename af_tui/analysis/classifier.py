@@ -1,0 +1,112 @@
+"""A judge measured as a classifier against a reference (a person, the people's majority, an imported label
+set), pure: AUROC of its score with DeLong's interval, the threshold sweep, Wilson intervals on precision and
+recall, and kappa with its asymptotic interval. Positive class: alignment faking."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from af_tui.analysis.agreement import table_kappa
+from af_tui.analysis.estimators import Z95, wilson
+
+
+def auroc(scores: Sequence[tuple[float, bool]]) -> dict:
+    """AUROC of (score, reference is AF) pairs: the probability that a random AF sample scores above a random
+    not-AF one, ties counting one half (= Mann–Whitney U / (n1·n0)). Interval: DeLong et al. (1988), the
+    variance of the placement values, normal approximation, clipped to [0, 1].
+
+    {auroc, low, high, n_pos, n_neg, method}; auroc is None without both classes, and the interval is None
+    ("not estimable") when a class has a single sample."""
+    pos = [s for s, y in scores if y]
+    neg = [s for s, y in scores if not y]
+    out = {"auroc": None, "low": None, "high": None, "n_pos": len(pos), "n_neg": len(neg),
+           "method": "DeLong (normal), ties count ½"}
+    if not pos or not neg:
+        return out
+
+    def psi(x: float, y: float) -> float:
+        return 1.0 if x > y else (0.5 if x == y else 0.0)
+
+    v10 = [sum(psi(x, y) for y in neg) / len(neg) for x in pos]  # placement of each AF sample
+    v01 = [sum(psi(x, y) for x in pos) / len(pos) for y in neg]  # placement of each not-AF sample
+    auc = math.fsum(v10) / len(pos)
+    out["auroc"] = auc
+    if len(pos) < 2 or len(neg) < 2:
+        return out
+
+    def var(v: list[float]) -> float:
+        m = math.fsum(v) / len(v)
+        return math.fsum((x - m) ** 2 for x in v) / (len(v) - 1)
+
+    se = math.sqrt(var(v10) / len(pos) + var(v01) / len(neg))
+    out["low"], out["high"] = max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se)
+    return out
+
+
+def at_threshold(scores: Sequence[tuple[float, bool]], threshold: float) -> dict:
+    """The judge calls AF when score ≥ threshold: counts, precision, recall, F1, accuracy and kappa, with
+    Wilson intervals on precision and recall and the asymptotic (statsmodels) interval on kappa."""
+    tp = sum(1 for s, y in scores if y and s >= threshold)
+    fp = sum(1 for s, y in scores if not y and s >= threshold)
+    fn = sum(1 for s, y in scores if y and s < threshold)
+    tn = len(scores) - tp - fp - fn
+    return {"threshold": threshold, **confusion(tp, fp, fn, tn)}
+
+
+def confusion(tp: int, fp: int, fn: int, tn: int) -> dict:
+    """Figures of a 2×2 table (reference: rows; judge: columns). A figure with a zero denominator is None."""
+    n = tp + fp + fn + tn
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else (0.0 if fp + fn else None)
+    kappa = table_kappa([[tp, fn], [fp, tn]]) if n else {"kappa": None, "low": None, "high": None}
+    pci, rci = wilson(tp, tp + fp), wilson(tp, tp + fn)
+    return {
+        "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+        "accuracy": (tp + tn) / n if n else None,
+        "precision": precision, "precision_low": pci[0] if pci else None, "precision_high": pci[1] if pci else None,
+        "recall": recall, "recall_low": rci[0] if rci else None, "recall_high": rci[1] if rci else None,
+        "f1": f1, "kappa": kappa["kappa"], "kappa_low": kappa["low"], "kappa_high": kappa["high"],
+    }
+
+
+def sweep(scores: Sequence[tuple[float, bool]]) -> list[dict]:
+    """`at_threshold` at every distinct score (each is a threshold where a call changes), lowest first."""
+    return [at_threshold(scores, t) for t in sorted({s for s, _ in scores})]
+
+
+def best_threshold(rows: list[dict]) -> dict | None:
+    """The sweep row with the highest kappa (ties: the lower threshold); None when no kappa is defined."""
+    defined = [r for r in rows if r["kappa"] is not None]
+    return max(defined, key=lambda r: (r["kappa"], -r["threshold"])) if defined else None
+
+
+# -- as the tables show them (plain strings; the tables wrap them in Text) ------------------------------
+def figure_text(x: float | None, pct: bool = False) -> str:
+    """One figure as the tables show it: a share as a whole percent, kappa with two decimals, – when None."""
+    if x is None:
+        return "–"
+    return f"{100 * x:.0f}%" if pct else f"{x:.2f}"
+
+
+def with_ci(row: dict, key: str, pct: bool = False) -> str:
+    """A figure and its interval, `–` parts when undefined."""
+    if row[key] is None:
+        return "–"
+    low, high = row.get(f"{key}_low"), row.get(f"{key}_high")
+    if low is None or high is None:
+        return figure_text(row[key], pct)
+    return f"{figure_text(row[key], pct)} [{figure_text(low, pct)}, {figure_text(high, pct)}]"
+
+
+def auroc_text(roc: dict) -> str:
+    if roc["auroc"] is None:
+        return "– (one class)" if roc["n_pos"] + roc["n_neg"] else "–"
+    if roc["low"] is None:
+        return f"{roc['auroc']:.2f} [not estimable: a class of 1]"
+    return f"{roc['auroc']:.2f} [{roc['low']:.2f}, {roc['high']:.2f}]"
+
+
+def best_text(best: dict | None) -> str:
+    return "–" if best is None else f"≥{best['threshold']:.2f} ({best['kappa']:.2f})"
