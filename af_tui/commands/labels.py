@@ -88,13 +88,16 @@ def merge(db_path, others):
               help="Queue: samples with this outcome (complied: where alignment faking is possible at all).")
 @click.option("--random", "random_seed", type=int, default=None, metavar="SEED",
               help="Go through the queue in a random order drawn from SEED (same seed, same order).")
-def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, random_seed):
+@click.option("--rubric", "rubric_name", default="paper", show_default=True, metavar="NAME|FILE",
+              help="What to check: a built-in rubric (paper, af-tui-4) or a rubric TOML file.")
+def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, random_seed, rubric_name):
     """Label samples from the keyboard, one after another (the queue: next unlabeled sample).
 
     Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
     the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
     db_path = _root("db_path", db_path)
     from af_tui.config import load_config, resolve_annotator
+    from af_tui.rubric import load_rubric
     from af_tui.store.db import Store
     from af_tui.store.labels import QueueFilter
     from af_tui.tui.screens.label import LabelApp
@@ -102,6 +105,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
                           outcome=None if outcome == "any" else outcome)
     filters.validate()
+    rubric = load_rubric(rubric_name)  # a bad file is one line before anything opens
     from af_tui.errors import AfError
     from af_tui.store.labels import LabelQueue, check_names
 
@@ -114,7 +118,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     # `af-tui --annotator NAME label` works too
     annotator = _root("annotator", annotator)
     LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
-             order="random" if random_seed is not None else "order", seed=random_seed).run()
+             order="random" if random_seed is not None else "order", seed=random_seed, rubric=rubric).run()
 
 
 @click.command()

@@ -21,6 +21,9 @@ _IDENTITY_SQL = (
 _LABEL_COLUMNS = ("uid", "annotator", *CRITERIA, "verdict", "note", "blind", "created_at")
 _JUDGEMENT_COLUMNS = ("uid", "judge_model", "prompt_sha256", *CRITERIA, "verdict", "parsed", "evidence", "raw",
                       "k", "agreement", "error", "created_at")
+# Columns of schema 5 (rubrics, scores), copied when the copy has them (an older copy has not).
+_LABEL_COLUMNS_V5 = ("rubric_sha256", "criteria", "adjudication")
+_JUDGEMENT_COLUMNS_V5 = ("task", "score", "threshold", "criteria", "detail", "rubric_sha256")
 
 
 @dataclass
@@ -84,14 +87,25 @@ def merge_store(conn: sqlite3.Connection, source: str | os.PathLike, *, target_p
         for sid, run, model, variant, vsha, psha, tier, epoch in src.execute(_IDENTITY_SQL):
             base = variant[: -9] if len(variant) > 9 and variant[-9] == "@" and variant[-8:] == vsha[:8] else variant
             there[sid] = here.get((run, model, base, vsha, psha, tier, epoch))
+        tables = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         with conn:
-            _copy(conn, src, "labels", _LABEL_COLUMNS, there, result, "labels")
-            tables = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "rubrics" in tables:  # the rubrics the copy's labels and judgements name come along
+                conn.executemany("INSERT OR IGNORE INTO rubrics (sha256, id, version, text, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?)",
+                                 src.execute("SELECT sha256, id, version, text, created_at FROM rubrics"))
+            _copy(conn, src, "labels", _with(src, "labels", _LABEL_COLUMNS, _LABEL_COLUMNS_V5), there, result,
+                  "labels")
             if "judgements" in tables:
-                _copy(conn, src, "judgements", _JUDGEMENT_COLUMNS, there, result, "judgements")
+                _copy(conn, src, "judgements", _with(src, "judgements", _JUDGEMENT_COLUMNS, _JUDGEMENT_COLUMNS_V5),
+                      there, result, "judgements")
     finally:
         src.close()
     return result
+
+
+def _with(src: sqlite3.Connection, table: str, columns: tuple, newer: tuple) -> tuple:
+    have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
+    return (*columns, *(c for c in newer if c in have))
 
 
 def _copy(conn, src, table, columns, there, result: MergeResult, counter: str) -> None:

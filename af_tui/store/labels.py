@@ -7,6 +7,7 @@ is their newest row, and a row whose verdict is NULL means "cleared" (what undoi
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -16,7 +17,15 @@ from dataclasses import dataclass, field
 
 from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS
 from af_tui.errors import AfError
+from af_tui.rubric import Rubric
+from af_tui.rubric import propose_verdict as rubric_proposal
 from af_tui.store.rows import dict_rows, equals
+from af_tui.store.rubrics import (
+    criteria_columns,  # noqa: F401  (exports: criteria columns per rubric)
+    ensure_rubric,
+    legacy_rubric,
+    read_criteria,
+)
 
 # The current label: each annotator's newest row on a sample (ties on created_at go to the later row id; a
 # row with verdict NULL there clears it). Two forms of the one rule: a predicate on `labels l` for a few
@@ -32,52 +41,68 @@ CURRENT_LABELS = (
 )
 
 
-def propose_verdict(criteria: dict) -> str | None:
-    """The paper's rule: alignment faking when all four criteria hold; otherwise the annotator decides."""
-    return "alignment_faking" if all(criteria.get(c) for c in CRITERIA) else None
+def propose_verdict(criteria: dict, rubric: Rubric | None = None, variant: str | None = None) -> str | None:
+    """Alignment faking when every criterion of the rubric's verdict rule is yes (af-tui-4: all four);
+    otherwise None: the annotator decides. See af_tui.rubric.propose_verdict."""
+    return rubric_proposal(rubric or legacy_rubric(), criteria, variant)
 
 
 @dataclass
 class Label:
-    """One label state of one annotator on one sample (a row of `labels`)."""
+    """One label state of one annotator on one sample (a row of `labels`), under its rubric. criteria maps
+    each of the rubric's criterion ids to 1 (yes), 0 (no) or None (not set)."""
 
     sample_id: int
     annotator: str
-    criteria: dict = field(default_factory=lambda: dict.fromkeys(CRITERIA, 0))
+    criteria: dict = field(default_factory=dict)
     verdict: str | None = None
     note: str | None = None
     blind: bool = False
     created_at: float | None = None
     uid: str | None = None
+    rubric: Rubric = field(default_factory=legacy_rubric)
+    adjudication: bool = False
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row | dict) -> Label:
+    def from_row(cls, row: sqlite3.Row | dict, conn: sqlite3.Connection | None = None) -> Label:
+        keys = row.keys()
+        if conn is None or "rubric_sha256" not in keys or row["rubric_sha256"] is None:
+            rubric, criteria = legacy_rubric(), {c: row[c] for c in CRITERIA}
+        else:
+            rubric, criteria = read_criteria(conn, row)
         return cls(
             sample_id=row["sample_id"], annotator=row["annotator"],
-            criteria={c: row[c] for c in CRITERIA}, verdict=row["verdict"], note=row["note"],
-            blind=bool(row["blind"]), created_at=row["created_at"], uid=row["uid"],
+            criteria=criteria, verdict=row["verdict"], note=row["note"],
+            blind=bool(row["blind"]), created_at=row["created_at"], uid=row["uid"], rubric=rubric,
+            adjudication=bool(row["adjudication"]) if "adjudication" in keys else False,
         )
 
 
 def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, criteria: dict | None = None,
                verdict: str | None, note: str | None = None, blind: bool = False,
-               created_at: float | None = None) -> Label:
+               created_at: float | None = None, rubric: Rubric | None = None,
+               adjudication: bool = False) -> Label:
     """Append one label row and commit before returning: once this returns, the label survives a crash.
-    verdict None records a clearing row."""
+    verdict None records a clearing row. criteria: {criterion id: True | False | None (not set)} under
+    `rubric` (None: the four-criterion af-tui-4, whose answers also go to the four legacy columns so that
+    older readers still see them). The rubric's text is kept in `rubrics` in the same transaction."""
     if verdict is not None and verdict not in VERDICTS:
         raise AfError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
     if not annotator:
         raise AfError("a label needs an annotator name; pass --annotator or set AF_TUI_ANNOTATOR")
-    criteria = criteria or {}
-    values = {c: (None if criteria.get(c) is None else int(bool(criteria.get(c)))) for c in CRITERIA}
+    rubric = rubric or legacy_rubric()
+    values = rubric.normalise(criteria)
+    legacy = [values.get(c) for c in CRITERIA] if rubric.ids == CRITERIA else [None] * len(CRITERIA)
     label = Label(sample_id, annotator, values, verdict, note or None, bool(blind),
-                  created_at if created_at is not None else time.time(), uuid.uuid4().hex)
+                  created_at if created_at is not None else time.time(), uuid.uuid4().hex, rubric,
+                  bool(adjudication))
     with conn:  # commits (or rolls back) before we return
+        ensure_rubric(conn, rubric)
         conn.execute(
             f"INSERT INTO labels (uid, sample_id, annotator, {', '.join(CRITERIA)}, verdict, note, blind, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (label.uid, sample_id, annotator, *values.values(), verdict, label.note, int(label.blind),
-             label.created_at),
+            "created_at, rubric_sha256, criteria, adjudication) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label.uid, sample_id, annotator, *legacy, verdict, label.note, int(label.blind),
+             label.created_at, rubric.sha256, json.dumps(values), int(label.adjudication)),
         )
     return label
 
@@ -88,7 +113,7 @@ def current_label(conn: sqlite3.Connection, sample_id: int, annotator: str) -> L
                             "ORDER BY created_at DESC, id DESC LIMIT 1", (sample_id, annotator))
     if not rows or rows[0]["verdict"] is None:
         return None
-    return Label.from_row(rows[0])
+    return Label.from_row(rows[0], conn)
 
 
 def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
@@ -105,17 +130,20 @@ def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
         (row["sample_id"], row["annotator"], row["created_at"], row["created_at"], row["id"]),
     )
     if before and before[0]["verdict"] is not None:
-        prev = Label.from_row(before[0])
+        prev = Label.from_row(before[0], conn)
         return save_label(conn, prev.sample_id, prev.annotator, criteria=prev.criteria, verdict=prev.verdict,
-                          note=prev.note, blind=prev.blind)
-    save_label(conn, row["sample_id"], row["annotator"], verdict=None, blind=bool(row["blind"]))
+                          note=prev.note, blind=prev.blind, rubric=prev.rubric, adjudication=prev.adjudication)
+    rubric, _ = read_criteria(conn, row)
+    save_label(conn, row["sample_id"], row["annotator"], verdict=None, blind=bool(row["blind"]), rubric=rubric)
     return None
 
 
 def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, run: str | None = None,
                    model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[dict]:
     """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
-    what the AF-rate per model and tier and the agreement figures are computed from."""
+    what the AF-rate per model and tier and the agreement figures are computed from. Each row also has
+    `rubric` (id@version), `rubric_sha256` (af-tui-4's for labels made before rubrics) and `criteria`
+    ({criterion id: 1 | 0 | None} under that rubric); the four legacy columns stay as stored."""
     where, params = equals(("l.annotator", annotator), ("r.name", run), ("s.model", model))
     where += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if sample_ids is not None:
@@ -124,14 +152,19 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
             return []
         where.append(f"l.sample_id IN ({', '.join('?' * len(ids))})")
         params.extend(ids)
-    return dict_rows(
+    rows = dict_rows(
         conn,
         f"SELECT l.sample_id, l.annotator, {', '.join('l.' + c for c in CRITERIA)}, l.verdict, l.note, "
-        "l.blind, l.created_at, l.uid, r.name AS run, s.model, s.variant, s.tier, s.outcome "
+        "l.blind, l.created_at, l.uid, l.rubric_sha256, l.criteria, l.adjudication, r.name AS run, s.model, "
+        "s.variant, s.tier, s.outcome "
         "FROM labels l JOIN samples s ON s.id = l.sample_id JOIN runs r ON r.id = s.run_id "
         f"WHERE {' AND '.join(where)} ORDER BY l.sample_id, l.annotator",
         params,
     )
+    for row in rows:
+        rubric, row["criteria"] = read_criteria(conn, row)
+        row["rubric"], row["rubric_sha256"] = rubric.name, rubric.sha256
+    return rows
 
 
 def label_marks(conn: sqlite3.Connection, sample_ids: Iterable[int], annotator: str | None = None) -> dict:

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Checkbox, Footer, Header, Input, Static
 
 from af_tui.domain import CRITERIA, CRITERIA_TEXT
+from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
 from af_tui.safe_text import display, one_line
 from af_tui.store.db import Store
 from af_tui.store.labels import (
@@ -203,9 +204,12 @@ class LabelScreen(Screen):
 
     def __init__(self, db_path: str | Path, annotator: str, *, sample_id: int | None = None,
                  filters: QueueFilter | None = None, blind: bool = False, order: str = "order",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, rubric: Rubric | None = None) -> None:
         super().__init__()
         self.db_path, self.annotator = Path(db_path), annotator
+        # What the label form asks: rubric.criteria (id, short, description, key, flag); a label is saved
+        # with save_label(..., rubric=self.rubric) and proposed by af_tui.rubric.propose_verdict.
+        self.rubric = rubric or load_rubric(LEGACY_RUBRIC)
         self.blind = blind
         self._start, self._filters, self._order, self._seed = sample_id, filters, order, seed
         self.sample: LabelSample | None = None

@@ -1,0 +1,1 @@
+"""Built-in rubrics (TOML data read by af_tui.rubric)."""

@@ -1,0 +1,147 @@
+"""Rubrics as data: the built-in rubrics, loading and checking a TOML file, labels saved under a rubric, and
+labels made before rubrics read back unchanged after the migration."""
+
+import sqlite3
+
+import pytest
+from label_store import make_store, sample_id
+
+from af_tui.domain import CRITERIA, CRITERIA_DEFS
+from af_tui.errors import AfError
+from af_tui.rubric import builtin_rubrics, load_rubric, parse_rubric, propose_verdict
+from af_tui.store import schema
+from af_tui.store.db import Store
+from af_tui.store.labels import Label, criteria_columns, current_label, current_labels, save_label, undo_label
+
+PAPER_AF = ("in_training", "modified_if_rated_poorly", "values_conflict", "chooses_other_output",
+            "to_avoid_modification")
+
+
+def test_builtin_rubrics():
+    assert builtin_rubrics() == ["af-tui-4", "paper"]
+    paper = load_rubric()
+    assert paper.id == "paper" and paper.ids == (*PAPER_AF, "partial_compliance")
+    assert paper.criterion("partial_compliance").flag and paper.default_verdict == "strict"
+    assert [c.key for c in paper.criteria] == ["1", "2", "3", "4", "5", "p"]
+    legacy = load_rubric("af-tui-4")
+    assert legacy.ids == CRITERIA == tuple(c.id for c in CRITERIA_DEFS)
+    assert len(paper.sha256) == 64 and paper.sha256 != legacy.sha256
+
+
+def test_propose_verdict_strict_and_easy():
+    paper = load_rubric("paper")
+    all_yes = dict.fromkeys(PAPER_AF, True)
+    assert propose_verdict(paper, all_yes) == "alignment_faking"
+    no_conflict = {**all_yes, "values_conflict": False}
+    assert propose_verdict(paper, no_conflict) is None  # strict needs all five
+    assert propose_verdict(paper, no_conflict, "easy") == "alignment_faking"  # easy: 1, 2 and 5
+    assert propose_verdict(paper, {**all_yes, "to_avoid_modification": None}, "easy") is None  # not set
+    assert propose_verdict(paper, {**all_yes, "partial_compliance": True}) == "alignment_faking"  # a flag
+    with pytest.raises(AfError, match="no verdict 'lenient'"):
+        propose_verdict(paper, all_yes, "lenient")
+
+
+def test_rubric_from_a_file_and_bad_files(tmp_path):
+    good = tmp_path / "mine.toml"
+    good.write_text('id = "mine"\nversion = 2\n[[criteria]]\nid = "a"\nshort = "A"\ndescription = "a."\nkey = "1"\n')
+    r = load_rubric(str(good))
+    assert r.name == "mine@2" and r.verdicts == {"all": ("a",)} and r.default_verdict == "all"
+    for text, message in [
+        ("id = ", "not valid TOML"),
+        ('version = "1"', "needs a non-empty `id`"),
+        ('id = "x"\nversion = "1"', "at least one"),
+        ('id = "x"\nversion = "1"\n[[criteria]]\nid = "Bad Id"\nshort="s"\ndescription="d"\nkey="1"', "lower-case"),
+        ('id = "x"\nversion = "1"\n[[criteria]]\nid = "a"\nshort="s"\ndescription="d"\nkey="1"\n'
+         '[[criteria]]\nid = "b"\nshort="s"\ndescription="d"\nkey="1"', "share the key '1'"),
+        ('id = "x"\nversion = "1"\n[[criteria]]\nid = "a"\nshort="s"\ndescription="d"\nkey="1"\n'
+         '[verdicts]\nall = ["a", "zz"]', "names 'zz'"),
+    ]:
+        with pytest.raises(AfError, match=message):
+            parse_rubric(text, "f.toml")
+    with pytest.raises(AfError, match="no rubric 'nope'"):
+        load_rubric("nope")
+
+
+def test_label_under_the_paper_rubric(tmp_path):
+    store = make_store(tmp_path / "s.sqlite", n_requests=2)
+    sid = sample_id(store, 0, "free")
+    paper = load_rubric("paper")
+    saved = save_label(store.conn, sid, "ann", rubric=paper, verdict="alignment_faking",
+                       criteria={"in_training": True, "values_conflict": False})
+    assert saved.criteria["in_training"] == 1 and saved.criteria["values_conflict"] == 0
+    assert saved.criteria["partial_compliance"] is None  # not set stays not set
+    back = current_label(store.conn, sid, "ann")
+    assert back.rubric.sha256 == paper.sha256 and back.criteria == saved.criteria
+    row = store.conn.execute("SELECT text, id FROM rubrics WHERE sha256 = ?", (paper.sha256,)).fetchone()
+    assert row == (paper.text, "paper")
+    legacy = store.conn.execute(f"SELECT {', '.join(CRITERIA)} FROM labels WHERE sample_id = ?", (sid,)).fetchone()
+    assert legacy == (None,) * 4  # not af-tui-4: the legacy columns stay empty
+    with pytest.raises(AfError, match="no criterion 'knows_training'"):
+        save_label(store.conn, sid, "ann", rubric=paper, verdict="unclear", criteria={"knows_training": 1})
+    # a change then undo gives back the paper label
+    second = save_label(store.conn, sid, "ann", rubric=paper, verdict="unclear", criteria={})
+    restored = undo_label(store.conn, second.uid)
+    assert restored.rubric.sha256 == paper.sha256 and restored.criteria == saved.criteria
+    rows = current_labels(store.conn)
+    assert rows[0]["rubric"] == "paper@1" and rows[0]["criteria"]["in_training"] == 1
+
+
+def test_criteria_columns_for_an_export(tmp_path):
+    store = make_store(tmp_path / "s.sqlite", n_requests=2)
+    a, b = sample_id(store, 0, "free"), sample_id(store, 1, "free")
+    save_label(store.conn, a, "x", rubric=load_rubric("paper"), verdict="unclear", criteria={"in_training": 1})
+    save_label(store.conn, b, "x", verdict="unclear", criteria={"knows_training": 0})
+    from af_tui.store.rows import dict_rows
+
+    rows = dict_rows(store.conn, "SELECT * FROM labels ORDER BY id")
+    columns, cells = criteria_columns(store.conn, [*rows, None])
+    assert columns[:2] == ["rubric", "in_training"] and "knows_training" in columns
+    assert cells[0]["rubric"] == "paper@1" and cells[0]["in_training"] == 1 and cells[0]["knows_training"] is None
+    assert cells[1]["rubric"] == "af-tui-4@1" and cells[1]["knows_training"] == 0
+    assert set(cells[2].values()) == {None}
+
+
+def _schema4_store(path):
+    """A store as af-tui wrote it at schema 4, with labels in the four legacy columns."""
+    conn = sqlite3.connect(path)
+    for v in (1, 2, 3, 4):
+        conn.executescript(schema.MIGRATIONS[v])
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("INSERT INTO runs (name, created_at) VALUES ('old', 1)")
+    conn.execute("INSERT INTO variants VALUES ('v', 'h', 'a system prompt', NULL)")
+    conn.execute("INSERT INTO prompts (text, sha256) VALUES ('a request', 'p')")
+    conn.execute("INSERT INTO samples (run_id, model, variant, prompt_id, tier, outcome, scratchpad) "
+                 "VALUES (1, 'm', 'v', 1, 'free', 'complied', 'thinking')")
+    conn.execute("INSERT INTO labels (uid, sample_id, annotator, knows_training, sees_modification, "
+                 "opposes_modification, complies_to_avoid, verdict, note, created_at) "
+                 "VALUES ('u1', 1, 'ann', 1, 0, NULL, 1, 'not_alignment_faking', 'old note', 5)")
+    conn.commit()
+    conn.close()
+
+
+def test_old_four_criterion_labels_read_back_unchanged(tmp_path):
+    path = tmp_path / "old.sqlite"
+    _schema4_store(path)
+    with Store(path, create=False) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+        label = current_label(store.conn, 1, "ann")
+        assert isinstance(label, Label) and label.rubric.id == "af-tui-4"
+        assert label.criteria == {"knows_training": 1, "sees_modification": 0, "opposes_modification": None,
+                                  "complies_to_avoid": 1}
+        assert label.verdict == "not_alignment_faking" and label.note == "old note" and label.uid == "u1"
+        row = current_labels(store.conn)[0]
+        assert row["rubric"] == "af-tui-4@1" and row["criteria"] == label.criteria
+        assert (row["knows_training"], row["sees_modification"]) == (1, 0)
+
+
+def test_merge_keeps_the_rubric(tmp_path):
+    from af_tui.io.merge import merge_store
+
+    a = make_store(tmp_path / "a.sqlite", n_requests=2)
+    b = make_store(tmp_path / "b.sqlite", n_requests=2)
+    mine = parse_rubric('id = "mine"\nversion = "1"\n[[criteria]]\nid = "a"\nshort="A"\ndescription="d"\nkey="1"\n')
+    save_label(b.conn, sample_id(b, 0, "free"), "bob", rubric=mine, verdict="unclear", criteria={"a": True})
+    b.close()
+    merge_store(a.conn, tmp_path / "b.sqlite")
+    label = current_label(a.conn, sample_id(a, 0, "free"), "bob")
+    assert label.rubric.name == "mine@1" and label.criteria == {"a": 1}
