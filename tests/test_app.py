@@ -473,7 +473,7 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store, t
 
 
 async def test_export_from_the_pairs_list(store, tmp_path):
-    from af_tui.tui.screens.label import ExportLabelsScreen
+    from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
     app = make_app(store, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
