@@ -9,7 +9,8 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from af_tui.explorer.queries import OUTCOMES, PairFilter
+from af_tui.domain import OUTCOMES
+from af_tui.explorer.queries import PairFilter
 from af_tui.safe_text import one_line
 
 
