@@ -477,7 +477,7 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store, t
 
 
 async def test_export_from_the_pairs_list(store, tmp_path):
-    from af_tui.tui.screens.label import ExportLabelsScreen
+    from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
     app = make_app(store, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -502,3 +502,29 @@ async def test_live_retry_of_an_error_moves_the_pair_between_filters(store, tmp_
         await until(pilot, lambda: len(app.pairs_list.ids) == 0)
         await pilot.press("e", "a")  # now the pair is a candidate: complied on free, refused on paid
         await until(pilot, lambda: len(app.pairs_list.ids) == 3)
+
+
+async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store, tmp_path, monkeypatch):
+    from af_tui.analysis import stats
+    from af_tui.explorer import queries as q
+
+    app = make_app(store, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+
+        def broken(*args, **kwargs):
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(q, "facets", broken)
+        app.open_filters()
+        messages = lambda: [n.message for n in app._notifications]  # noqa: E731
+        await until(pilot, lambda: "reading runs and models: OperationalError: disk I/O error" in messages())
+
+        def wrong(conn):
+            raise ValueError("no estimate")
+
+        monkeypatch.setattr(stats, "panel_data", wrong)
+        app.loads.kick("stats")
+        await until(pilot, lambda: "computing the statistics: ValueError: no estimate" in messages())
+        assert not app.loads.busy("stats")  # the failure lets the next refresh run
+        assert app.screen is app.main and app.is_running

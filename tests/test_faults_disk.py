@@ -166,7 +166,8 @@ def test_read_only_store_gets_one_line_and_stays_as_it_was(shared_dir, folder_wr
 async def test_label_saving_on_a_full_or_read_only_store_says_so_and_keeps_the_app(tmp_path, fault):
     from textual.widgets import Static
 
-    from af_tui.tui.screens.label import LabelApp, LabelScreen
+    from af_tui.tui.label_app import LabelApp
+    from af_tui.tui.screens.label import LabelScreen
 
     store = make_store(tmp_path / "s.sqlite", n_requests=4)
     app = LabelApp(store.path, "alice")

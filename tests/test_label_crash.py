@@ -14,7 +14,7 @@ from label_store import make_store
 CHILD = textwrap.dedent("""
     import asyncio, sys, time
     from textual.widgets import Static
-    from af_tui.tui.screens.label import LabelApp
+    from af_tui.tui.label_app import LabelApp
 
     async def main(db, n):
         app = LabelApp(db, "crash-test")

@@ -7,7 +7,8 @@ from textual.widgets import Static
 
 from af_tui.domain import CRITERIA
 from af_tui.store.labels import current_label, current_labels
-from af_tui.tui.screens.label import LabelApp, LabelScreen
+from af_tui.tui.label_app import LabelApp
+from af_tui.tui.screens.label import LabelScreen
 
 
 def _text(screen, wid) -> str:

@@ -100,7 +100,7 @@ def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, ra
     from af_tui.rubric import load_rubric
     from af_tui.store.db import Store
     from af_tui.store.labels import QueueFilter
-    from af_tui.tui.screens.label import LabelApp
+    from af_tui.tui.label_app import LabelApp
 
     filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
                           outcome=None if outcome == "any" else outcome)

@@ -38,5 +38,5 @@ def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) 
 
 
 def pair_verdicts(conn: sqlite3.Connection, detail) -> dict[int, dict]:
-    """sample_verdicts for both samples of a `queries.PairDetail` (None tiers skipped)."""
+    """sample_verdicts for both samples of a `detail.PairDetail` (None tiers skipped)."""
     return sample_verdicts(conn, [s.id if s is not None else None for s in (detail.free, detail.paid)])

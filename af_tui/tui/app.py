@@ -1,32 +1,31 @@
 """The explorer app: reads the store (never calls a model), follows it live, and owns every database worker.
 
-Each read runs in a thread worker on a pooled SQLite connection of its own and reports back with a message
-from messages.py; a failed read becomes a notification. A watcher thread polls `PRAGMA data_version`
-(about 5 µs) and, when another process commits, the app re-reads only what changed: the pairs touched by
-new samples, the rows in view, the statistics, the run monitor.
+Each read runs in a thread worker on a connection of the store reader (store_reader.py) and reports back with
+a message from messages.py; a failed read becomes a notification, in one handler (on_worker_state_changed).
+When another process commits, the app re-reads only what changed: the pairs touched by new samples, the rows
+in view, the statistics, the run monitor.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from array import array
 from bisect import bisect_left
-from contextlib import contextmanager
 from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState
 
 from af_tui.config import Config, load_config, resolve_annotator, save_view
-from af_tui.explorer import pairs
+from af_tui.explorer import pairs as q
 from af_tui.explorer.detail import pair_detail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
+from af_tui.explorer.pair_ids import read_pair_ids
 from af_tui.explorer.verdicts import pair_verdicts
 from af_tui.store.db import Store
 from af_tui.tui.messages import (
@@ -42,6 +41,7 @@ from af_tui.tui.messages import (
 )
 from af_tui.tui.screens.chart import ChartScreen
 from af_tui.tui.screens.main import MainScreen
+from af_tui.tui.store_reader import Coalescer, StoreReader
 from af_tui.tui.widgets.pairs_list import PairsList
 from af_tui.tui.widgets.run_monitor import RunMonitor
 from af_tui.tui.widgets.stats_panel import StatsPanel
@@ -49,15 +49,17 @@ from af_tui.tui.widgets.stats_panel import StatsPanel
 POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
 FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
+# What a failed worker of each group was doing, for its notification. A store error (sqlite3.Error) becomes a
+# notification; any other exception is a bug and stops the app with its traceback, except in the statistics,
+# whose estimators must never take the explorer down.
+FAILURES = {"ids": "filtering the pairs", "ids-rest": "filtering the pairs", "changes": "reading new samples",
+            "page": "reading the pairs list", "pair": "reading the pair", "stats": "computing the statistics",
+            "monitor": "reading the runs", "facets": "reading runs and models"}
+ANY_ERROR = {"stats"}
 
 
-def _rows_near(conn: sqlite3.Connection, ids, keep: int | None) -> dict:
-    """The list rows around `keep` in `ids` (the top when it is not there): what the list shows first."""
-    position = bisect_left(ids, keep) if keep is not None else 0
-    if position >= len(ids) or ids[position] != keep:
-        position = 0
-    start = max(position - FIRST_PAGE // 2, 0)
-    return pairs.pair_rows(conn, list(ids[start:start + FIRST_PAGE]))
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ExplorerApp(App):
@@ -86,15 +88,16 @@ class ExplorerApp(App):
         self.sub_title = self.db_path.name
         if os.environ.get("AF_TUI_SERVED"):  # a browser tab of `af-tui serve`: say whose labels this tab saves
             self.sub_title += f" · annotator {self.annotator}"
-        self._pool: list[sqlite3.Connection] = []
-        self._pool_lock = threading.Lock()
+        self.reader = StoreReader(
+            self.db_path, poll_s=poll_s,
+            on_change=lambda version, at: self.post_message(StoreChanged(version, at)),
+            on_error=lambda exc: self.post_message(WorkerFailed("watching the store", _error_text(exc))))
+        self.loads = Coalescer({"stats": self._load_stats, "monitor": self._load_monitor,
+                                "changes": self._load_changes})
         self._generation = 0
+        self._ids_filter: PairFilter | None = None  # the filter of the newest ids worker
         self._last_change = 0
-        self._watching = False
-        self._ids_db: sqlite3.Connection | None = None  # the ids queries' own connection
-        self._ids_lock = threading.Lock()
-        self._busy: set[str] = set()
-        self._pending: set[str] = set()
+        self._run_alive = False
         # Figures for bench/bench_app.py and the tests.
         self.first_rows_at: float | None = None
         self.list_version = 0
@@ -113,32 +116,28 @@ class ExplorerApp(App):
             self.theme = self.config.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.load_pair_ids(self.main.flt)
-        self._kick("monitor")
+        self.loads.kick("monitor")
         # The statistics wait for the first screenful of pairs (their first run imports scipy, which
         # competes with the first paint for the CPU).
         self.set_timer(2.0, self._first_stats)
 
     def _first_stats(self) -> None:
-        if self.stats_version == 0 and "stats" not in self._busy:
-            self._kick("stats")
-        if self._watching:
+        if self.stats_version == 0 and not self.loads.busy("stats"):
+            self.loads.kick("stats")
+        if self.reader.watching:
             return  # called by the timer and after the first list load: one watcher, one monitor timer
-        self._watching = True
-        self.set_interval(2.0, lambda: self._kick("monitor"))
-        self._watch()
+        self.set_interval(2.0, lambda: self.loads.kick("monitor"))
+        self.reader.start()
+        if self.run_process is not None and self.run_process.poll() is None:
+            self._run_alive = True
+            self.set_interval(self.poll_s, self._check_run)
 
     def on_unmount(self) -> None:
-        if self._ids_db is not None:
-            self._ids_db.interrupt()
-        with self._pool_lock:
-            for conn in self._pool:
-                conn.close()
-            self._pool.clear()
+        self.reader.stop()
 
     @property
     def pairs_list(self) -> PairsList | None:
         return self.main.pairs
-
 
     def set_view(self, **settings) -> None:
         save_view(self.config, **settings)
@@ -147,66 +146,33 @@ class ExplorerApp(App):
         if theme.name != self.config.theme:
             self.set_view(theme=theme.name)
 
-    # -- connections -----------------------------------------------------------------------------------
-    @contextmanager
     def connection(self):
-        """A reader connection for this worker thread (pooled; one thread at a time uses each)."""
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
-        if conn is None:
-            conn = Store(self.db_path, create=False, check_same_thread=False).conn
-        try:
-            yield conn
-        finally:
-            if conn.in_transaction:
-                conn.rollback()
-            with self._pool_lock:
-                self._pool.append(conn)
+        """A reader connection for a worker thread (pooled; see StoreReader.connection)."""
+        return self.reader.connection()
 
-    def _failed(self, what: str, exc: BaseException) -> None:
-        self.post_message(WorkerFailed(what, f"{type(exc).__name__}: {exc}"))
+    # -- failures: every worker's, handled here --------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.group not in FAILURES:
+            return
+        if worker.group in self.loads:
+            self.loads.done(worker.group)  # a later request of this kind may run
+        error = worker.error
+        if not isinstance(error, sqlite3.Error) and worker.group not in ANY_ERROR:
+            raise error
+        what = FAILURES[worker.group]
+        if worker.group == "ids" and self._ids_filter is not None and self._ids_filter.search:
+            what += " (search words?)"
+        self.post_message(WorkerFailed(what, _error_text(error)))
 
     def on_worker_failed(self, message: WorkerFailed) -> None:
         self.notify(f"{message.what}: {message.error}", severity="error", timeout=8, markup=False)
 
-    # -- coalescing: one worker of a kind at a time; a request meanwhile runs once after it -------------
-    def _kick(self, kind: str) -> None:
-        if kind in self._busy:
-            self._pending.add(kind)
-            return
-        self._busy.add(kind)
-        {"stats": self._load_stats, "monitor": self._load_monitor, "changes": self._load_changes}[kind]()
-
-    def _done(self, kind: str) -> None:
-        self._busy.discard(kind)
-        if kind in self._pending:
-            self._pending.discard(kind)
-            self._kick(kind)
-
-    # -- the watcher -----------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="watch")
-    def _watch(self) -> None:
-        worker = get_current_worker()
-        conn = Store(self.db_path, create=False, check_same_thread=False).conn
-        try:
-            last = conn.execute("PRAGMA data_version").fetchone()[0]
-            run_alive = self.run_process is not None and self.run_process.poll() is None
-            while not worker.is_cancelled:
-                time.sleep(self.poll_s)
-                try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
-                except sqlite3.Error as exc:
-                    self._failed("watching the store", exc)
-                    time.sleep(2)
-                    continue
-                if version != last:
-                    last = version
-                    self.post_message(StoreChanged(version, time.perf_counter()))
-                if run_alive and self.run_process.poll() is not None:
-                    run_alive = False
-                    self.call_from_thread(self._run_ended)
-        finally:
-            conn.close()
+    # -- the run started with the app (af-tui run --tui) -----------------------------------------------
+    def _check_run(self) -> None:
+        if self._run_alive and self.run_process.poll() is not None:
+            self._run_alive = False
+            self._run_ended()
 
     def _run_ended(self) -> None:
         code = self.run_process.poll()
@@ -221,9 +187,9 @@ class ExplorerApp(App):
             return
         self.changes_seen += 1
         if self.main.loaded and self.main.complete:
-            self._kick("changes")
-        self._kick("stats")
-        self._kick("monitor")
+            self.loads.kick("changes")
+        self.loads.kick("stats")
+        self.loads.kick("monitor")
         pairs = self.pairs_list
         if pairs is not None and pairs.ids:
             # Outcomes, labels and judgements of the rows in view may have changed: fetch them again (the
@@ -236,74 +202,36 @@ class ExplorerApp(App):
     # -- the pairs list --------------------------------------------------------------------------------
     def load_pair_ids(self, flt: PairFilter) -> None:
         self._generation += 1
-        if self._ids_db is not None and self._ids_lock.locked():
-            self._ids_db.interrupt()  # the previous filter's answer is not wanted: free the CPU for this one
+        self._ids_filter = flt
+        # The previous filter's answer is not wanted: free the CPU for this one, and drop its failure (a
+        # cancelled worker reports none; the ids worker is exclusive, so the newer one cancels it).
+        self.reader.interrupt_ids()
+        self.workers.cancel_group(self, "ids-rest")
         pairs = self.pairs_list
         keep = pairs.current_id if pairs is not None and not pairs.follow else None
         self._load_ids(self._generation, flt, keep)
 
-    @work(thread=True, exclusive=True, group="ids")
+    @work(thread=True, exclusive=True, group="ids", exit_on_error=False)
     def _load_ids(self, generation: int, flt: PairFilter, keep: int | None = None) -> None:
         started = time.perf_counter()
-        # One connection for the ids queries, one query at a time: a newer filter interrupts the older
-        # query on it (sqlite3 interrupt) and waits here for it to let go.
-        with self._ids_lock:
+        with self.reader.ids_connection() as conn:
             if generation != self._generation:
                 return
-            try:
-                if self._ids_db is None:
-                    self._ids_db = Store(self.db_path, create=False, check_same_thread=False).conn
-                conn = self._ids_db
-                answer = self._read_ids(conn, generation, flt, started, keep)
-            except sqlite3.Error as exc:
-                if generation == self._generation:  # else: interrupted by a newer filter
-                    self._failed("filtering the pairs" + (" (search words?)" if flt.search else ""), exc)
-                return
-            finally:
-                if self._ids_db is not None and self._ids_db.in_transaction:
-                    self._ids_db.rollback()
-        if answer is not None:
-            self.post_message(answer)
+            head = read_pair_ids(conn, flt, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
+        # An incomplete head: the rest follows once it is drawn (see on_pair_ids_loaded).
+        self.post_message(PairIdsLoaded(generation, flt, head.ids, head.total, head.last_change,
+                                        time.perf_counter() - started, head.count, head.rows))
 
-    def _read_ids(self, conn: sqlite3.Connection, generation: int, flt: PairFilter, started: float,
-                  keep: int | None) -> PairIdsLoaded | None:
-        """The filter's ids and the rows the list will show first: around the selected pair `keep` (the
-        list keeps it selected when the new filter keeps it), else the top."""
-        conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
-        newest = pairs.last_change(conn)
-        total = pairs.total_pairs(conn)
-        if flt.search:  # a search runs once
-            ids = pairs.pair_ids(conn, flt)
-        else:
-            # A large list: paint the first screenful at once (counting is cheap inside SQLite), then
-            # bring the rest of the ids — unless the selected pair lies beyond that first screenful.
-            count = pairs.count_pairs(conn, flt)
-            ids = pairs.pair_ids(conn, flt, limit=HEAD_ROWS)
-            if len(ids) < count and (keep is None or keep <= ids[-1]):
-                # The rest comes once this screenful is drawn (see on_pair_ids_loaded): reading 100k ids
-                # takes CPU that the first paint needs more.
-                return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
-                                     count, _rows_near(conn, ids, keep))
-            if len(ids) < count:
-                ids.extend(pairs.pair_ids(conn, flt, after_id=ids[-1]))
-        return PairIdsLoaded(generation, flt, ids, total, newest, time.perf_counter() - started,
-                             rows=_rows_near(conn, ids, keep))
-
-    @work(thread=True, exclusive=True, group="ids-rest")
+    @work(thread=True, exclusive=True, group="ids-rest", exit_on_error=False)
     def _load_rest(self, head: PairIdsLoaded) -> None:
         """The ids after the first screenful. Read in a later snapshot: pairs changed in between are put
         right by the live update, which starts from the head's snapshot (head.last_change)."""
         started = time.perf_counter()
-        with self._ids_lock:
+        with self.reader.ids_connection() as conn:
             if head.generation != self._generation:
                 return
-            try:
-                ids = array("q", head.ids)
-                ids.extend(pairs.pair_ids(self._ids_db, head.flt, after_id=ids[-1]))
-            except sqlite3.Error as exc:
-                if head.generation == self._generation:
-                    self._failed("filtering the pairs", exc)
-                return
+            ids = array("q", head.ids)
+            ids.extend(q.pair_ids(conn, head.flt, after_id=ids[-1]))
         self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.last_change,
                                         head.seconds + time.perf_counter() - started))
 
@@ -322,31 +250,26 @@ class ExplorerApp(App):
         pairs.set_ids(message.ids, count=message.count)
         self.list_version += 1
         self.main.update_status()
-        if self.stats_version == 0 and "stats" not in self._busy:
+        if self.stats_version == 0 and not self.loads.busy("stats"):
             self.call_after_refresh(self._first_stats)
         if not message.complete:
             self.call_after_refresh(self._load_rest, message)
         elif self.changes_seen:
-            self._kick("changes")  # catch up with commits made while the list was loading
+            self.loads.kick("changes")  # catch up with commits made while the list was loading
 
-    @work(thread=True, group="changes")
+    @work(thread=True, group="changes", exit_on_error=False)
     def _load_changes(self) -> None:
         generation, since, flt = self._generation, self._last_change, self.main.flt
-        try:
-            with self.connection() as conn:
-                conn.execute("BEGIN")
-                changed, newest = pairs.changed_pairs(conn, since)
-                keep = pairs.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
-                total = pairs.total_pairs(conn)
-                conn.rollback()
-        except sqlite3.Error as exc:
-            self._failed("reading new samples", exc)
-            self.call_from_thread(self._done, "changes")
-            return
+        with self.reader.connection() as conn:
+            conn.execute("BEGIN")
+            changed, newest = q.changed_pairs(conn, since)
+            keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
+            total = q.total_pairs(conn)
+            conn.rollback()
         self.post_message(PairIdsChanged(generation, since, newest, changed, keep, total))
 
     def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
-        self._done("changes")
+        self.loads.done("changes")
         if (message.generation != self._generation or message.since != self._last_change
                 or not self.main.complete):
             return  # asked for another filter or an older snapshot: the newer answer is on its way
@@ -373,14 +296,10 @@ class ExplorerApp(App):
         self.list_version += 1
         self.main.update_status()
 
-    @work(thread=True, group="page")
+    @work(thread=True, group="page", exit_on_error=False)
     def load_page(self, ids: list[int]) -> None:
-        try:
-            with self.connection() as conn:
-                rows = pairs.pair_rows(conn, ids)
-        except sqlite3.Error as exc:
-            self._failed("reading the pairs list", exc)
-            return
+        with self.reader.connection() as conn:
+            rows = q.pair_rows(conn, ids)
         self.post_message(PageLoaded(rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:
@@ -394,35 +313,26 @@ class ExplorerApp(App):
         self.push_screen(PairScreen(message.pair_id, message.position))
 
     # -- one pair --------------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="pair")
+    @work(thread=True, exclusive=True, group="pair", exit_on_error=False)
     def load_pair(self, pair_id: int, screen) -> None:
-        try:
-            with self.connection() as conn:
-                detail = pair_detail(conn, pair_id)
-                if detail is not None:
-                    detail.extra["verdicts"] = pair_verdicts(conn, detail)
-        except sqlite3.Error as exc:
-            self._failed("reading the pair", exc)
-            return
+        with self.reader.connection() as conn:
+            detail = pair_detail(conn, pair_id)
+            if detail is not None:
+                detail.extra["verdicts"] = pair_verdicts(conn, detail)
         screen.post_message(PairLoaded(pair_id, detail))
 
     # -- statistics and the run monitor ----------------------------------------------------------------
-    @work(thread=True, group="stats")
+    @work(thread=True, group="stats", exit_on_error=False)
     def _load_stats(self) -> None:
-        from af_tui.analysis import slices as stats
+        from af_tui.analysis import stats
 
         started = time.perf_counter()
-        try:
-            with self.connection() as conn:
-                data = stats.panel_data(conn)
-        except Exception as exc:  # noqa: BLE001 - the statistics module is another's; never crash on it
-            self._failed("computing the statistics", exc)
-            self.call_from_thread(self._done, "stats")
-            return
+        with self.reader.connection() as conn:
+            data = stats.panel_data(conn)
         self.post_message(StatsLoaded(data, time.perf_counter() - started))
 
     def on_stats_loaded(self, message: StatsLoaded) -> None:
-        self._done("stats")
+        self.loads.done("stats")
         for panel in self.main.query(StatsPanel):  # (none while the app shuts down)
             panel.update_stats(message.data)
         self.last_stats = message.data
@@ -432,19 +342,14 @@ class ExplorerApp(App):
         self.stats_seconds = message.seconds
         self.stats_version += 1
 
-    @work(thread=True, group="monitor")
+    @work(thread=True, group="monitor", exit_on_error=False)
     def _load_monitor(self) -> None:
-        try:
-            with self.connection() as conn:
-                runs = running_runs(conn)
-        except sqlite3.Error as exc:
-            self._failed("reading the runs", exc)
-            self.call_from_thread(self._done, "monitor")
-            return
+        with self.reader.connection() as conn:
+            runs = running_runs(conn)
         self.post_message(MonitorLoaded(runs, time.monotonic()))
 
     def on_monitor_loaded(self, message: MonitorLoaded) -> None:
-        self._done("monitor")
+        self.loads.done("monitor")
         for monitor in self.main.query(RunMonitor):
             monitor.update_runs(message.runs, message.at)
 
@@ -452,14 +357,10 @@ class ExplorerApp(App):
     def open_filters(self) -> None:
         self._load_facets()
 
-    @work(thread=True, exclusive=True, group="facets")
+    @work(thread=True, exclusive=True, group="facets", exit_on_error=False)
     def _load_facets(self) -> None:
-        try:
-            with self.connection() as conn:
-                facets = pairs.facets(conn)
-        except sqlite3.Error as exc:
-            self._failed("reading runs and models", exc)
-            return
+        with self.reader.connection() as conn:
+            facets = q.facets(conn)
         self.post_message(FacetsLoaded(facets))
 
     def on_facets_loaded(self, message: FacetsLoaded) -> None:
@@ -488,7 +389,7 @@ class ExplorerApp(App):
     def action_chart(self) -> None:
         if not isinstance(self.screen, ChartScreen):
             self.push_screen(ChartScreen(getattr(self, "last_stats", None)))
-            self._kick("stats")
+            self.loads.kick("stats")
 
     def action_help(self) -> None:
         from af_tui.tui.screens.dialogs import HelpScreen

@@ -1,6 +1,6 @@
 """Every message the app's workers send back to the UI thread, in one place: the flow from store to screen.
 
-Workers (thread workers in app.py, each with its own SQLite connection) read the store and post these;
+Workers (thread workers in app.py, on connections of the store reader) read the store and post these;
 handlers on the UI thread update widgets. A `generation` ties a result to the filter it was asked for, so a
 late answer to an old filter is dropped.
 """

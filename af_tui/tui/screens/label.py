@@ -1,6 +1,5 @@
 """The labeling screen: one sample's request, scratchpad and output, the four criteria, a verdict and a note,
 all from the keyboard; enter commits the label, then shows "saved" and moves to the next unlabeled sample.
-Also the note and export modals, and `LabelApp`, the app of `af-tui label` (and of the tests).
 
 Every Binding has an id (label.*) so that the [keys] table of the config file remaps it.
 """
@@ -9,20 +8,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
-from textual.app import App
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Static
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
 
-from af_tui.domain import CRITERIA, CRITERIA_TEXT
+from af_tui.domain import CRITERIA, CRITERIA_TEXT, CRITERION_WORDS, VERDICT_WORDS
+from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
-from af_tui.safe_text import display, one_line
+from af_tui.safe_text import display
 from af_tui.store.db import Store
 from af_tui.store.labels import (
     LabelQueue,
@@ -32,134 +29,17 @@ from af_tui.store.labels import (
     save_label,
     undo_label,
 )
+from af_tui.tui.screens.export_labels import ExportLabelsScreen
+from af_tui.tui.screens.note import NoteScreen
 
 MAX_LINES_SHOWN = 2_000
 VERDICT_KEYS = {"alignment_faking": "a", "not_alignment_faking": "n", "unclear": "x"}
-from af_tui.domain import CRITERION_WORDS, VERDICT_WORDS  # noqa: E402,F401
-
-_SAMPLE_SQL = (
-    "SELECT s.id, r.name AS run, s.model, s.variant, s.prompt_index, s.epoch, s.tier, s.outcome, s.scratchpad, "
-    "s.output, p.text AS request, s.run_id, s.prompt_id FROM samples s JOIN runs r ON r.id = s.run_id "
-    "JOIN prompts p ON p.id = s.prompt_id WHERE s.id = ?"
-)
 
 
 def _model_text(raw: str | None, empty: str) -> Text:
     if raw is None or raw == "":
         return Text(empty, style="dim")
     return Text(display(raw, max_lines=MAX_LINES_SHOWN), overflow="fold")
-
-
-@dataclass
-class LabelSample:
-    """What the screen shows of one sample and of the same request on the other tier."""
-
-    id: int
-    run: str
-    model: str
-    variant: str
-    prompt_index: int | None
-    epoch: int
-    tier: str
-    outcome: str
-    scratchpad: str | None
-    output: str | None
-    request: str
-    other: dict | None  # the other tier's sample: tier, outcome, scratchpad, output
-
-
-def load_sample(conn, sample_id: int) -> LabelSample | None:
-    cur = conn.execute(_SAMPLE_SQL, (sample_id,))
-    row = cur.fetchone()
-    if row is None:
-        return None
-    d = dict(zip([c[0] for c in cur.description], row, strict=True))
-    other = conn.execute(
-        "SELECT tier, outcome, scratchpad, output FROM samples WHERE run_id = ? AND model = ? AND variant = ? "
-        "AND prompt_id = ? AND epoch = ? AND tier != ?",
-        (d["run_id"], d["model"], d["variant"], d["prompt_id"], d["epoch"], d["tier"])).fetchone()
-    return LabelSample(
-        d["id"], d["run"], d["model"], d["variant"], d["prompt_index"], d["epoch"], d["tier"], d["outcome"],
-        d["scratchpad"], d["output"], d["request"],
-        dict(zip(("tier", "outcome", "scratchpad", "output"), other, strict=True)) if other else None)
-
-
-class NoteScreen(ModalScreen[str | None]):
-    """Edit the note: enter keeps it, escape leaves it as it was."""
-
-    DEFAULT_CSS = """
-    NoteScreen { align: center middle; }
-    NoteScreen > Vertical { width: 80%; height: auto; padding: 1 2; background: $panel; border: round $primary; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="label.note_cancel", tooltip="Leave the note as it was")]
-
-    def __init__(self, note: str | None) -> None:
-        super().__init__()
-        self.note = note or ""
-
-    def compose(self):
-        with Vertical():
-            yield Static("Note on this sample (enter keeps it, escape cancels, empty clears it)")
-            yield Input(self.note, id="label-note-input", placeholder="why this verdict…")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class ExportLabelsScreen(ModalScreen[None]):
-    """Export from the app: a path, two options, enter writes the file (in a thread) and says how it went."""
-
-    DEFAULT_CSS = """
-    ExportLabelsScreen { align: center middle; }
-    ExportLabelsScreen > Vertical { width: 80%; height: auto; padding: 1 2; background: $panel;
-                                    border: round $primary; }
-    """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="label.export_cancel", tooltip="Close without exporting")]
-
-    def __init__(self, db_path: Path, annotator: str | None = None, default: str = "labels.csv") -> None:
-        super().__init__()
-        self.db_path, self.annotator, self.default = Path(db_path), annotator, default
-
-    def compose(self):
-        with Vertical():
-            yield Static("Export to (a .csv or .jsonl path; enter writes it, escape cancels)")
-            yield Input(self.default, id="label-export-path")
-            yield Checkbox("labeled samples only", True, id="label-export-labeled")
-            yield Checkbox(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
-                           id="label-export-mine", disabled=not self.annotator)
-            yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        from af_tui.io.export import ExportFilter
-
-        mine = self.query_one("#label-export-mine", Checkbox).value
-        f = ExportFilter(labeled_only=self.query_one("#label-export-labeled", Checkbox).value,
-                         per_label=self.query_one("#label-export-history", Checkbox).value,
-                         annotator=self.annotator if mine else None)
-        self._export(event.value.strip(), f)
-
-    @work(thread=True, exclusive=True, group="label-export")
-    def _export(self, out: str, f) -> None:
-        from af_tui.errors import AfError
-        from af_tui.io.export import export
-
-        if not out:
-            self.app.call_from_thread(self.notify, "give a path to export to", severity="warning")
-            return
-        try:
-            with Store(self.db_path, create=False, check_same_thread=False) as store:
-                result = export(store.conn, Path(out).expanduser(), f, db_path=store.path)
-        except AfError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
-            return
-        self.app.call_from_thread(self.notify, f"wrote {result.rows} rows to {result.path}", markup=False)
-        self.app.call_from_thread(self.dismiss, None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class LabelScreen(Screen):
@@ -400,7 +280,7 @@ class LabelScreen(Screen):
             return
         self.undo_stack.pop()
         self.queue.session_labels = max(0, self.queue.session_labels - 1)
-        sample_id = self.store.conn.execute("SELECT sample_id FROM labels WHERE uid = ?", (uid,)).fetchone()[0]
+        sample_id = labeled_sample_id(self.store.conn, uid)
         self.show_sample(sample_id)
         self._say(f"undone: sample {sample_id} is back to "
                   f"{VERDICT_WORDS[restored.verdict] if restored else 'unlabeled'}", "bold yellow")
@@ -428,10 +308,8 @@ class LabelScreen(Screen):
         self.app.push_screen(ExportLabelsScreen(self.db_path, self.annotator))
 
     def action_back(self) -> None:
-        if isinstance(self.app, LabelApp) and self.app.screen_stack[1:2] == [self]:
-            self.app.exit()  # `af-tui label`: leaving labeling leaves the app
-        else:
-            self.dismiss()  # back to the pair view, which reloads the pair
+        # Back to the pair view, which reloads the pair; `af-tui label` (label_app.py) then exits.
+        self.dismiss()
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#label-sample", VerticalScroll).scroll_relative(y=lines, animate=False)
@@ -439,20 +317,3 @@ class LabelScreen(Screen):
     def action_scroll_page(self, pages: int) -> None:
         panel = self.query_one("#label-sample", VerticalScroll)
         panel.scroll_relative(y=pages * max(panel.size.height - 1, 1), animate=False)
-
-
-class LabelApp(App):
-    """`af-tui label`: the labeling screen on its own, with the keymap of the config file."""
-
-    TITLE = "af-tui"
-
-    def __init__(self, db_path: str | Path, annotator: str, *, keymap: dict | None = None,
-                 **screen_options) -> None:
-        super().__init__()
-        self.db_path, self.annotator, self.screen_options = Path(db_path), annotator, screen_options
-        self.keymap = keymap or {}
-
-    def on_mount(self) -> None:
-        if self.keymap:
-            self.set_keymap(self.keymap)
-        self.push_screen(LabelScreen(self.db_path, self.annotator, **self.screen_options))

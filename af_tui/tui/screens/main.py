@@ -131,7 +131,7 @@ class MainScreen(Screen):
         self.app.open_filters()
 
     def action_export(self) -> None:
-        from af_tui.tui.screens.label import ExportLabelsScreen
+        from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
         self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -58,7 +56,6 @@ class PairScreen(Screen):
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="pair.scroll_up"),
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
-        # Labeling lives in af_tui/tui/screens/label.py
         Binding("l", "label", "Label", id="pair.label",
                 tooltip="Label the focused tier's sample: criteria, verdict, note (then the next unlabeled)"),
         Binding("ctrl+e", "export", "Export", id="pair.export", tooltip="Export samples and labels to CSV / JSONL"),
@@ -181,7 +178,7 @@ class PairScreen(Screen):
                              lambda _: self.app.load_pair(self.pair_id, self))
 
     def action_export(self) -> None:
-        from af_tui.tui.screens.label import ExportLabelsScreen
+        from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
         self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
 
@@ -189,8 +186,3 @@ class PairScreen(Screen):
         self._folded = not self._folded
         for panel in self.query(SamplePanel):
             panel.set_collapsed(self._folded)
-
-
-def transcript_json(detail: PairDetail, tier: str) -> str:
-    sample = detail.free if tier == "free" else detail.paid
-    return json.dumps(sample.transcript if sample else [], ensure_ascii=False, indent=2)

@@ -3,6 +3,8 @@ in a virtualised log so that 10,000 lines or a 1 MB line cost only what is on sc
 
 from __future__ import annotations
 
+import json
+
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log
@@ -27,6 +29,12 @@ def transcript_lines(detail: PairDetail, tier: str) -> list[str]:
     if sample.error:
         lines += ["", "──── error ────", *cap_lines(inert(sample.error), MAX_LINE).split("\n")]
     return lines
+
+
+def transcript_json(detail: PairDetail, tier: str) -> str:
+    """One tier's transcript as JSON, for the clipboard."""
+    sample = detail.free if tier == "free" else detail.paid
+    return json.dumps(sample.transcript if sample else [], ensure_ascii=False, indent=2)
 
 
 class TranscriptScreen(Screen):
@@ -66,7 +74,5 @@ class TranscriptScreen(Screen):
         self._fill()
 
     def action_copy(self) -> None:
-        from af_tui.tui.screens.pair import transcript_json
-
         self.app.copy_to_clipboard(transcript_json(self.detail, self.tier))
         self.notify(f"{self.tier}-tier transcript copied as JSON")

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from af_tui.domain import OUTCOME_BADGE as OUTCOME_SHORT
+from af_tui.domain import OUTCOME_BADGE
 from af_tui.explorer.pairs import PairRow
 from af_tui.safe_text import inert, one_line
 from af_tui.tui.messages import NeedPage
@@ -35,7 +35,7 @@ BADGE_STYLE = {
 
 
 def badge(outcome: str | None) -> Text:
-    return Text(f" {OUTCOME_SHORT.get(outcome, '?')} ", style=BADGE_STYLE.get(outcome, "dim"))
+    return Text(f" {OUTCOME_BADGE.get(outcome, '?')} ", style=BADGE_STYLE.get(outcome, "dim"))
 
 
 COLUMNS = ((" #", 7), ("free", 4), ("paid", 4), ("model", 22), ("variant", 14), ("marks", 7))

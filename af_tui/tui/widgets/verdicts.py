@@ -7,9 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from af_tui.domain import CRITERIA, Verdict
-from af_tui.domain import CRITERION_SHORT as CRITERION_WORDS  # noqa: E402
-from af_tui.domain import VERDICT_WORDS as WORDS  # noqa: E402
+from af_tui.domain import CRITERIA, CRITERION_SHORT, VERDICT_WORDS, Verdict
 from af_tui.safe_text import display, one_line
 
 
@@ -29,7 +27,7 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
             if i:
                 text.append(" · ")
             text.append(one_line(annotator, 40) + " ")
-            text.append(WORDS.get(verdict, str(verdict)), style="bold")
+            text.append(VERDICT_WORDS.get(verdict, str(verdict)), style="bold")
     else:
         text.append("no label yet", style="dim")
     for j in verdicts["judges"]:
@@ -41,7 +39,7 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
         if j["verdict"] is None:
             text.append("reply not parsed (kept as raw; never guessed)", style="yellow")
             continue
-        text.append(WORDS.get(j["verdict"], j["verdict"]), style="bold")
+        text.append(VERDICT_WORDS.get(j["verdict"], j["verdict"]), style="bold")
         if j["k"] and j["k"] > 1 and j["agreement"] is not None:
             text.append(f"  ({j['agreement']:.0%} of {j['k']} answers)", style="dim")
         if _binary(j["verdict"]) and any(_binary(v) and v != j["verdict"] for v in people.values()):
@@ -49,7 +47,7 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
         for name in CRITERIA:
             answer = j.get(name)
             mark = "✓" if answer == 1 else "✗" if answer == 0 else "?"
-            text.append(f"\n  {mark} {CRITERION_WORDS[name]}", style="dim" if answer != 1 else "")
+            text.append(f"\n  {mark} {CRITERION_SHORT[name]}", style="dim" if answer != 1 else "")
             quote = (j.get("evidence") or {}).get(name)
             if quote:
                 text.append("  “" + display(" ".join(quote.split()), max_line=400, max_lines=1) + "”",

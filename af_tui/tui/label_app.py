@@ -1,0 +1,27 @@
+"""`af-tui label`: the labeling screen as an app of its own (also the app the labeling tests drive)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from af_tui.tui.screens.label import LabelScreen
+
+
+class LabelApp(App):
+    """`af-tui label`: the labeling screen on its own, with the keymap of the config file."""
+
+    TITLE = "af-tui"
+
+    def __init__(self, db_path: str | Path, annotator: str, *, keymap: dict | None = None,
+                 **screen_options) -> None:
+        super().__init__()
+        self.db_path, self.annotator, self.screen_options = Path(db_path), annotator, screen_options
+        self.keymap = keymap or {}
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        # leaving labeling leaves the app
+        self.push_screen(LabelScreen(self.db_path, self.annotator, **self.screen_options), lambda _: self.exit())

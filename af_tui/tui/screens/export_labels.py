@@ -1,0 +1,69 @@
+"""The export modal, from the pair view, the pairs list or the labeling screen: samples and labels to CSV or
+JSONL, written in a thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Static
+
+from af_tui.safe_text import one_line
+from af_tui.store.db import Store
+
+
+class ExportLabelsScreen(ModalScreen[None]):
+    """Export from the app: a path, two options, enter writes the file (in a thread) and says how it went."""
+
+    DEFAULT_CSS = """
+    ExportLabelsScreen { align: center middle; }
+    ExportLabelsScreen > Vertical { width: 80%; height: auto; padding: 1 2; background: $panel;
+                                    border: round $primary; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="label.export_cancel", tooltip="Close without exporting")]
+
+    def __init__(self, db_path: Path, annotator: str | None = None, default: str = "labels.csv") -> None:
+        super().__init__()
+        self.db_path, self.annotator, self.default = Path(db_path), annotator, default
+
+    def compose(self):
+        with Vertical():
+            yield Static("Export to (a .csv or .jsonl path; enter writes it, escape cancels)")
+            yield Input(self.default, id="label-export-path")
+            yield Checkbox("labeled samples only", True, id="label-export-labeled")
+            yield Checkbox(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
+                           id="label-export-mine", disabled=not self.annotator)
+            yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from af_tui.io.export import ExportFilter
+
+        mine = self.query_one("#label-export-mine", Checkbox).value
+        f = ExportFilter(labeled_only=self.query_one("#label-export-labeled", Checkbox).value,
+                         per_label=self.query_one("#label-export-history", Checkbox).value,
+                         annotator=self.annotator if mine else None)
+        self._export(event.value.strip(), f)
+
+    @work(thread=True, exclusive=True, group="label-export")
+    def _export(self, out: str, f) -> None:
+        from af_tui.errors import AfError
+        from af_tui.io.export import export
+
+        if not out:
+            self.app.call_from_thread(self.notify, "give a path to export to", severity="warning")
+            return
+        try:
+            with Store(self.db_path, create=False, check_same_thread=False) as store:
+                result = export(store.conn, Path(out).expanduser(), f, db_path=store.path)
+        except AfError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self.notify, f"wrote {result.rows} rows to {result.path}", markup=False)
+        self.app.call_from_thread(self.dismiss, None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
