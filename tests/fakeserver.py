@@ -8,8 +8,12 @@ Replies come from `script(messages) -> str` (default `af_script`: the helpful-on
 thinks over a <NEXT/> turn and complies, paid tier refuses or breaks the format). Faults, each per request:
 `schedule` (a list of actions used in order, then "ok"; or a function (n, messages) -> action), or rates
 (`fail_rate` with `fail_status`, `hang_rate`, `drop_rate`, `malformed_rate`, `empty_rate`). Actions: "ok",
-an HTTP status (429, 500, 503, ...), "hang" (never answers), "drop" (closes the connection), "malformed"
-(invalid JSON), "empty" (no choices).
+an HTTP status (429, 500, 503, ...), ("retry_after", SECONDS) (a 429 with that Retry-After header), "hang"
+(never answers), "drop" (closes the connection), "malformed" (invalid JSON), "empty" (no choices).
+
+`count_tokens=True` counts prompt tokens with litellm's counter (as for gpt-4o-mini) instead of characters / 4
+(`server.prompt_tokens` sums them). `/v1/messages` answers as Anthropic's Messages API (litellm's
+`anthropic/NAME` with `api_base=server.base`), with `cache_read` / `cache_write` token counts in its usage.
 
 Run it alone for benchmarks or by hand:  python tests/fakeserver.py --port 8765 --latency 0.1
 """
@@ -86,7 +90,7 @@ class FakeServer:
                  schedule: list | Callable | None = None, fail_rate: float = 0.0, fail_status: int = 500,
                  hang_rate: float = 0.0, drop_rate: float = 0.0, malformed_rate: float = 0.0,
                  empty_rate: float = 0.0, port: int = 0, host: str = "127.0.0.1", record: bool = True,
-                 seed: int = 0):
+                 seed: int = 0, count_tokens: bool = False, cache_read: int = 0, cache_write: int = 0):
         self.script, self.latency, self.schedule = script, latency, schedule
         self.rates = [(fail_rate, fail_status), (hang_rate, "hang"), (drop_rate, "drop"),
                       (malformed_rate, "malformed"), (empty_rate, "empty")]
@@ -95,6 +99,9 @@ class FakeServer:
         self.bodies: list[dict] = []  # the request bodies (when record)
         self.actions: list = []  # the action taken for each request
         self.random = random.Random(seed)
+        self.count_tokens, self.cache_read, self.cache_write = count_tokens, cache_read, cache_write
+        self.prompt_tokens = 0  # summed over the requests answered
+        self.times: list[float] = []  # when each request arrived (time.monotonic())
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -104,6 +111,18 @@ class FakeServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def base(self) -> str:
+        """For litellm's anthropic/ provider, which posts to {api_base}/v1/messages."""
+        return f"http://{self.host}:{self.port}"
+
+    def _count(self, messages: list[dict]) -> int:
+        if not self.count_tokens:
+            return sum(len(str(m.get("content", ""))) for m in messages) // 4
+        import litellm
+
+        return litellm.token_counter(model="gpt-4o-mini", messages=messages)
 
     def _action(self, n: int, messages: list[dict]):
         if callable(self.schedule):
@@ -115,12 +134,12 @@ class FakeServer:
                 return action
         return "ok"
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        messages = body.get("messages", [])
+    async def _take(self, request: web.Request, body: dict, messages: list[dict]):
+        """Count and record a request; its action, or a response for a fault."""
         with self._lock:
             n = self.requests
             self.requests += 1
+            self.times.append(time.monotonic())
             action = self._action(n, messages)
             self.actions.append(action)
             if self.record:
@@ -131,16 +150,53 @@ class FakeServer:
             await asyncio.sleep(3600)
         if action == "drop":
             request.transport.close()
-            return web.Response(status=500)
+            return n, action, web.Response(status=500)
+        if isinstance(action, tuple) and action[0] == "retry_after":
+            return n, action, web.json_response(
+                {"error": {"message": "fake server: rate limited", "type": "rate_limit_error", "code": 429}},
+                status=429, headers={"Retry-After": str(action[1])})
         if isinstance(action, int):
-            return web.json_response({"error": {"message": f"fake server: injected {action}", "type": "fake",
-                                                 "code": action}}, status=action)
+            return n, action, web.json_response(
+                {"error": {"message": f"fake server: injected {action}", "type": "fake", "code": action}},
+                status=action)
         if action == "malformed":
-            return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+            return n, action, web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+        return n, action, None
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's Messages API: `system` (a string or text blocks), `messages`, usage with cache counts."""
+        body = await request.json()
+        system = body.get("system")
+        system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system or [])
+        messages = [{"role": "system", "content": system_text}] + [
+            {"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+             else "".join(b.get("text", "") for b in m["content"])} for m in body.get("messages", [])]
+        n, action, fault = await self._take(request, body, messages)
+        if fault is not None:
+            return fault
+        text = self.script(messages)
+        prompt_tokens = self._count(messages)
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
+        return web.json_response({
+            "id": f"msg_fake_{n}", "type": "message", "role": "assistant", "model": body.get("model", "fake"),
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text) // 4,
+                      "cache_creation_input_tokens": self.cache_write, "cache_read_input_tokens": self.cache_read},
+        })
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        messages = body.get("messages", [])
+        n, action, fault = await self._take(request, body, messages)
+        if fault is not None:
+            return fault
         text = self.script(messages)
         choices = [] if action == "empty" else [
             {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
-        prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
+        prompt_tokens = self._count(messages)
+        with self._lock:
+            self.prompt_tokens += prompt_tokens
         return web.json_response({
             "id": f"chatcmpl-fake-{n}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"), "choices": choices,
@@ -156,6 +212,7 @@ class FakeServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/messages", self._messages)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)

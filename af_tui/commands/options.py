@@ -8,6 +8,7 @@ import click
 DONE = 0
 FAILURES_LEFT = 1  # samples or judgements failed after retries; the same command retries them
 STORE_UNUSABLE = 3  # disk full, read-only, locked: nothing committed was lost
+BUDGET_REACHED = 4  # `run --max-cost`: stopped before the run's cost would pass it; a higher budget resumes
 STOPPED = 130  # Ctrl-C / SIGTERM; the same command resumes
 
 db_option = click.option(

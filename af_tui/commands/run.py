@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from af_tui.commands.options import DONE, FAILURES_LEFT, STOPPED, RunEnded, db_option
+from af_tui.commands.options import BUDGET_REACHED, DONE, FAILURES_LEFT, STOPPED, RunEnded, db_option
 from af_tui.domain import OUTCOMES
 from af_tui.errors import AfError
 from af_tui.paths import DEMO_DB
@@ -25,18 +25,40 @@ DEMO_CONCURRENCY = 8
 MAX_PLANNED = 10_000_000
 
 
-def _check_ranges(limit, epochs, concurrency, temperature, max_tokens) -> None:
+def _check_ranges(limit, epochs, concurrency, temperature, max_tokens, max_cost=None, typical=None) -> None:
     checks = [
         (limit is None or 1 <= limit, f"--limit must be at least 1 (got {limit})"),
         (limit is None or limit <= MAX_PLANNED, f"--limit must be at most {MAX_PLANNED} (got {limit})"),
         (1 <= epochs <= 1000, f"--epochs must be between 1 and 1000 (got {epochs})"),
-        (1 <= concurrency <= 2000, f"--concurrency must be between 1 and 2000 (got {concurrency})"),
+        *[(1 <= n <= 2000, f"--concurrency must be between 1 and 2000 (got {n})") for n in concurrency],
         (0.0 <= temperature <= 2.0, f"--temperature must be between 0 and 2 (got {temperature})"),
-        (1 <= max_tokens <= 1_000_000, f"--max-tokens must be between 1 and 1000000 (got {max_tokens})"),
+        (max_tokens is None or 1 <= max_tokens <= 1_000_000,
+         f"--max-tokens must be between 1 and 1000000 (got {max_tokens})"),
+        (max_cost is None or 0 < max_cost <= 1e9, f"--max-cost must be a positive number of USD (got {max_cost})"),
+        (typical is None or 1 <= typical <= 1_000_000, f"--typical-output must be between 1 and 1000000 (got {typical})"),
     ]
     for ok, message in checks:
         if not ok:
             raise AfError(message)
+
+
+def parse_concurrency(values: tuple[str, ...], models: list[str]) -> tuple[int, dict[str, int]]:
+    """`--concurrency 20 --concurrency openai/gpt-4o=4`: the default per model, and the models' own."""
+    default, by = 20, {}
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        try:
+            n = int(number.strip())
+        except ValueError:
+            raise AfError(f"--concurrency takes N or MODEL=N (got {value!r})") from None
+        if not sep:
+            default = n
+        elif name.strip() in models:
+            by[name.strip()] = n
+        else:
+            raise AfError(f"--concurrency {value!r} names a model not in this run; the run's models: "
+                          + ", ".join(models))
+    return default, by
 
 
 def default_run_name(models: list[str]) -> str:
@@ -49,7 +71,8 @@ def default_run_name(models: list[str]) -> str:
 
 # The `run` options that reproduce a run, in the order the resume line states them.
 _REPRODUCE = ("models", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
-              "epochs", "concurrency", "temperature", "max_tokens", "prefill", "timeout")
+              "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "no_cache_prompt", "prefill",
+              "timeout")
 # Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
 _ALWAYS = ("models", "run_name", "db_path")
 
@@ -123,9 +146,15 @@ def _open_app_with(db: Path, proc: subprocess.Popen, log: Path) -> int | None:
 
 
 def _report(result, resume: str) -> int:
-    """The closing lines of a run, and its exit code: 0 done, 1 errors left, 130 stopped."""
+    """The closing lines of a run, and its exit code: 0 done, 1 errors left, 4 budget reached, 130 stopped."""
     for model, counts in result.counts.items():
         click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
+    spent = "no provider cost stored" if result.spent is None else f"${result.spent:.4f} stored provider cost"
+    click.echo(f"af-tui: run {result.name} has spent {spent} (all its sessions)", err=True)
+    if result.budget_reached:
+        click.echo(f"af-tui: run {result.name} stopped before passing --max-cost; raise --max-cost to go on "
+                   f"(the same command resumes): {resume}", err=True)
+        return BUDGET_REACHED
     if result.status == "stopped":
         click.echo(f"af-tui: run {result.name} stopped; resume with: {resume}", err=True)
         return STOPPED
@@ -170,11 +199,22 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               help="CSV with a goal column, or JSONL with a goal key. Default: AdvBench harmful_behaviors.csv.")
 @click.option("--limit", type=int, default=None, help="Only the first N requests (the notebook used 100).")
 @click.option("--epochs", type=int, default=1, show_default=True, help="Samples per request and tier.")
-@click.option("--concurrency", type=int, default=20, show_default=True, help="Samples in flight at once.")
+@click.option("--concurrency", "concurrency", multiple=True, metavar="N|MODEL=N",
+              help="Samples in flight per model (default 20); MODEL=N sets one model's (repeatable). A model "
+                   "answered with 429 halves its own limit and honours Retry-After; the others keep going.")
 @click.option("--api-base", default=None, metavar="URL",
               help="An OpenAI-compatible server (vLLM, Ollama, llama.cpp) for openai/NAME models.")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--max-tokens", type=int, default=4000, show_default=True, help="Per assistant turn.")
+@click.option("--max-tokens", type=int, default=None,
+              help="Per assistant turn. Default: the notebook's per provider (4000; Anthropic requires one).")
+@click.option("--max-cost", type=float, default=None, metavar="USD",
+              help="Stop before the run's stored provider cost (all sessions) would pass this; exit code 4.")
+@click.option("--no-cache-prompt", "no_cache_prompt", is_flag=True,
+              help="Don't mark the system prompt cacheable (Anthropic's cache_control; on by default).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and its price (litellm's token counter and cost "
+              "map) without sending anything or writing the store.")
+@click.option("--typical-output", type=int, default=None, metavar="TOKENS",
+              help="For --dry-run: output tokens per sample to price (default: --max-tokens, an upper bound).")
 @click.option("--prefill", is_flag=True, help="Prefill the assistant turn with '<' as the notebook does.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, metavar="SECONDS",
               help="Per request; a request past it is retried like a 5xx.")
@@ -187,7 +227,8 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
-        max_tokens, prefill, timeout, run_name, db_path, workers, shard, tui) -> None:
+        max_tokens, max_cost, no_cache_prompt, dry_run, typical_output, prefill, timeout, run_name, db_path,
+        workers, shard, tui) -> None:
     """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
 
     Every sample is committed to the store as it completes; running the same command again resumes, sending
@@ -200,7 +241,11 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     models = list(dict.fromkeys(m.strip() for m in models))
     if any(not m for m in models):
         raise AfError("--model needs a name, e.g. openai/gpt-4o")
-    _check_ranges(limit, epochs, concurrency, temperature, max_tokens)
+    default_concurrency, concurrency_by = parse_concurrency(concurrency, models)
+    _check_ranges(limit, epochs, [default_concurrency, *concurrency_by.values()], temperature, max_tokens,
+                  max_cost, typical_output)
+    if max_cost is not None and workers > 1:
+        raise AfError("--max-cost works in one process; drop --workers (or run without a budget)")
     if not 1 <= workers <= 64:
         raise AfError(f"--workers must be between 1 and 64 (got {workers})")
     shard_of = None
@@ -221,8 +266,25 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     n_requests = min(limit, len(data.requests)) if limit else len(data.requests)
     if n_requests * 2 * epochs * len(models) * len(variants) > MAX_PLANNED:
         raise AfError(f"this run would send more than {MAX_PLANNED} samples; lower --limit or --epochs")
+    spec = RunSpec(name=run_name or default_run_name(models), models=models, variants=variants, template=template,
+                   dataset=data, limit=limit, epochs=epochs, concurrency=default_concurrency,
+                   concurrency_by=concurrency_by, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
+                   prefill=prefill, cache_prompt=not no_cache_prompt, max_cost=max_cost,
+                   policy=llm.RetryPolicy(timeout_s=timeout))
+    if dry_run:
+        from af_tui.commands.quote import print_quote
+
+        print_quote(spec, typical_output=typical_output)
+        return
     for m in models:
         llm.check_model(m, api_base)
+    if max_cost is not None:
+        from af_tui.llm.pricing import price
+
+        unpriced = [m for m in models if price(m) is None]
+        if unpriced:
+            raise AfError(f"litellm has no price for {', '.join(unpriced)}, so --max-cost cannot be kept; "
+                          "drop --max-cost for this model")
     if api_base and not shard:
         llm.check_reachable(api_base)
     db = resolve_db_path(db_path)
@@ -231,9 +293,6 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     values = {**ctx.params, "models": models, "run_name": run_name, "db_path": db}
     args = _argv(ctx, values)
     resume = "af-tui run " + shlex.join(args + (["--workers", str(workers)] if _given(ctx, "workers") else []))
-    spec = RunSpec(name=run_name, models=models, variants=variants, template=template, dataset=data, limit=limit,
-                   epochs=epochs, concurrency=concurrency, api_base=api_base, temperature=temperature,
-                   max_tokens=max_tokens, prefill=prefill, policy=llm.RetryPolicy(timeout_s=timeout))
     if shard_of:
         _execute(spec, db, resume, shard=shard_of)
         return
@@ -243,8 +302,8 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if workers > 1:
         # each worker process takes its share of --concurrency
-        child = _argv(ctx, {**values, "concurrency": max(1, -(-concurrency // workers))},
-                      always=(*_ALWAYS, "concurrency"))
+        child = _argv(ctx, {**values, "concurrency": [str(max(1, -(-default_concurrency // workers)))] + [
+            f"{m}={max(1, -(-n // workers))}" for m, n in concurrency_by.items()]}, always=(*_ALWAYS, "concurrency"))
         _execute(spec, db, resume, workers=workers, child_args=child)
         return
     if tui:

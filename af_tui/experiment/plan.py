@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from af_tui.domain import TIERS
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm.client import RetryPolicy
+from af_tui.llm.pricing import default_max_tokens
 from af_tui.store.db import SampleKey, Store
 
 
@@ -23,13 +24,22 @@ class RunSpec:
     dataset: Dataset
     limit: int | None = None
     epochs: int = 1
-    concurrency: int = 20
+    concurrency: int = 20  # samples in flight per model, unless `concurrency_by` names the model
+    concurrency_by: dict[str, int] = field(default_factory=dict)
     api_base: str | None = None
     temperature: float = 1.0
-    max_tokens: int = 4000
+    max_tokens: int | None = None  # None: the notebook's per provider (pricing.default_max_tokens)
     prefill: bool = False
+    cache_prompt: bool = True  # mark the system prompt cacheable where the provider needs it asked
+    max_cost: float | None = None  # USD: stop before the run's stored cost would pass it
     source: str = "af-tui"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def max_tokens_for(self, model: str) -> int:
+        return self.max_tokens if self.max_tokens is not None else default_max_tokens(model)
+
+    def concurrency_for(self, model: str) -> int:
+        return self.concurrency_by.get(model, self.concurrency)
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,10 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
         "dataset": {"name": spec.dataset.name, "sha256": spec.dataset.sha256, "origin": spec.dataset.origin,
                     "requests": len(requests)},
         "template": {"name": spec.template.name, "sha256": spec.template.sha256, "origin": spec.template.origin},
-        "temperature": spec.temperature, "max_tokens": spec.max_tokens, "prefill": spec.prefill,
+        "temperature": spec.temperature, "max_tokens": {m: spec.max_tokens_for(m) for m in spec.models},
+        "prefill": spec.prefill, "cache_prompt": spec.cache_prompt, "max_cost": spec.max_cost,
         "epochs": spec.epochs, "limit": spec.limit, "concurrency": spec.concurrency,
+        "concurrency_by": spec.concurrency_by,
         "api_base": _safe_url(spec.api_base),
     }
     tasks: list[Task] = []

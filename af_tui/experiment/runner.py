@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from af_tui.errors import AfError
 from af_tui.experiment import rules as experiment
+from af_tui.experiment.budget import Budget
 from af_tui.experiment.plan import RunSpec, Task, existing_counts, per_model, plan, shard_tasks
 from af_tui.llm import client as llm
-from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_signals
+from af_tui.llm.limits import Throttle
+from af_tui.llm.tasks import ProgressSink, SilentProgress, run_grouped, stop_on_signals
 from af_tui.store.db import Store
 
 HEARTBEAT_S = 5.0
@@ -34,12 +36,21 @@ class RunResult:
     sent: int  # samples attempted in this session
     errors: int  # error rows left in the run (retried by running the same command again)
     counts: dict[str, dict[str, int]]
+    budget_reached: bool = False  # stopped by --max-cost
+    spent: float | None = None  # the run's stored provider cost, USD (None: nothing priced)
 
 
-def run_result(spec: RunSpec, store: Store, run_id: int, status: str, planned: int, sent: int) -> RunResult:
+def run_result(spec: RunSpec, store: Store, run_id: int, status: str, planned: int, sent: int,
+               budget_reached: bool = False) -> RunResult:
     errors = store.conn.execute(
         "SELECT COUNT(*) FROM samples WHERE run_id = ? AND outcome = 'error'", (run_id,)).fetchone()[0]
-    return RunResult(spec.name, run_id, status, planned, sent, errors, existing_counts(store, run_id))
+    return RunResult(spec.name, run_id, status, planned, sent, errors, existing_counts(store, run_id),
+                     budget_reached, spent_cost(store, run_id))
+
+
+def spent_cost(store: Store, run_id: int) -> float | None:
+    """The run's stored provider cost (all sessions, the failed tries of retried samples included)."""
+    return store.conn.execute("SELECT SUM(cost) FROM samples WHERE run_id = ?", (run_id,)).fetchone()[0]
 
 
 def counts_without_errors(store: Store, run_id: int) -> dict[str, dict[str, int]]:
@@ -47,10 +58,11 @@ def counts_without_errors(store: Store, run_id: int) -> dict[str, dict[str, int]
     return {m: {o: n for o, n in c.items() if o != "error"} for m, c in existing_counts(store, run_id).items()}
 
 
-async def _sample(spec: RunSpec, run_id: int, task: Task) -> dict:
+async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | None = None) -> dict:
     """One sample through the loop; a provider failure after retries becomes an error row."""
     key = task.key
-    totals = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "latency_s": 0.0, "attempts": 0}
+    totals = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "latency_s": 0.0, "attempts": 0,
+              "cache_read_tokens": None, "cache_write_tokens": None}
     seen_cost = False
     last_messages: list[dict] = []
 
@@ -58,7 +70,11 @@ async def _sample(spec: RunSpec, run_id: int, task: Task) -> dict:
         nonlocal seen_cost, last_messages
         last_messages = messages
         c = await llm.complete(key.model, messages, api_base=spec.api_base, temperature=spec.temperature,
-                               max_tokens=spec.max_tokens, policy=spec.policy, seed=key.epoch)
+                               max_tokens=spec.max_tokens_for(key.model), policy=spec.policy, seed=key.epoch,
+                               cache_prompt=spec.cache_prompt, throttle=throttle)
+        for name, value in (("cache_read_tokens", c.cache_read_tokens), ("cache_write_tokens", c.cache_write_tokens)):
+            if value is not None:
+                totals[name] = (totals[name] or 0) + value
         totals["input_tokens"] += c.input_tokens or 0
         totals["output_tokens"] += c.output_tokens or 0
         totals["latency_s"] += c.latency_s
@@ -105,11 +121,18 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
     planned_per_model, done_per_model = per_model(spec, tasks, done)
     stop = stop or asyncio.Event()
     sent = 0
+    throttles = {m: Throttle(spec.concurrency_for(m)) for m in spec.models}
+    budget = Budget(spec.max_cost, spent_cost(store, run_id) or 0.0, known={m: (c, n) for m, c, n in store.conn.execute(
+        "SELECT model, SUM(cost), COUNT(cost) FROM samples WHERE run_id = ? AND cost IS NOT NULL GROUP BY model",
+        (run_id,))} if spec.max_cost is not None else None)
+
+    def live() -> dict:
+        return {"throttle": {m: t.state() for m, t in throttles.items() if t.throttled or t.rate_limited}}
 
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
-            store.heartbeat(run_id)
+            store.heartbeat(run_id, live=live())
 
     progress = progress or SilentProgress()
     progress.start(planned_per_model, done_per_model, counts_without_errors(store, run_id),
@@ -135,7 +158,17 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
             flush()
 
     async def worker(task: Task) -> None:
-        pending.append(await _sample(spec, run_id, task))
+        model = task.key.model
+        if not budget.may_start(model):
+            if not stop.is_set():
+                progress.say(f"stopping: the next samples would take the run past --max-cost ${spec.max_cost:g}"
+                             "; the samples in flight finish")
+            stop.set()
+            return
+        async with throttles[model]:
+            row = await _sample(spec, run_id, task, throttles[model])
+        budget.finished(model, row.get("cost"))
+        pending.append(row)
         if len(pending) >= BATCH_ROWS:
             flush()
 
@@ -145,7 +178,9 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
     try:
         with progress, stop_on_signals(stop, lambda: progress.say(
                 "stopping: samples in flight are dropped; run the same command again to resume")):
-            finished = await run_tasks(todo, worker, concurrency=spec.concurrency, stop=stop)
+            finished = await run_grouped(
+                [([t for t in todo if t.key.model == m], throttles[m].max) for m in spec.models], worker,
+                stop=stop, drain=lambda: budget.reached)
         status = "done" if finished else "stopped"
     except llm.FatalProviderError as exc:
         raise AfError(f"{exc.message} — stopped the run; fix this and run the same command again") from None
@@ -160,4 +195,4 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
         flush()  # samples that finished before the stop are kept
         if shard is None:
             store.finish_run(run_id, status)
-    return run_result(spec, store, run_id, status, all_tasks, sent)
+    return run_result(spec, store, run_id, status, all_tasks, sent, budget.reached)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from af_tui.errors import AfError
+from af_tui.llm.limits import Throttle
 
 # Keys for which af-tui passes a dummy value when --api-base points at a local server that needs none.
 _DUMMY_KEY = "sk-af-tui-local-no-key"
@@ -98,6 +99,27 @@ def _lean(litellm) -> None:
         logging_cls.response_cost_calculator = response_cost_calculator
 
 
+def provider_of(model: str) -> str:
+    return model.split("/", 1)[0] if "/" in model else ""
+
+
+def caches_when_asked(model: str) -> bool:
+    """Providers that cache a repeated prefix only when the request marks it (Anthropic's cache_control);
+    OpenAI, DeepSeek and Gemini cache long prefixes on their own."""
+    return provider_of(model) == "anthropic"
+
+
+def mark_system_cacheable(messages: list[dict]) -> list[dict]:
+    """The messages with the system prompt as a text block marked `cache_control: ephemeral` (a new list;
+    litellm passes the block on to Anthropic's `system`)."""
+    out = []
+    for m in messages:
+        if m.get("role") == "system" and isinstance(m.get("content"), str):
+            m = {**m, "content": [{"type": "text", "text": m["content"], "cache_control": {"type": "ephemeral"}}]}
+        out.append(m)
+    return out
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter on 429/5xx/timeouts/connection errors."""
@@ -120,6 +142,8 @@ class Completion:
     cost: float | None
     latency_s: float  # of the successful request
     attempts: int
+    cache_read_tokens: int | None = None  # input tokens served from the provider's prompt cache
+    cache_write_tokens: int | None = None  # input tokens written to it
 
 
 class ProviderError(Exception):
@@ -233,9 +257,15 @@ async def complete(
     max_tokens: int = 4000,
     policy: RetryPolicy = RetryPolicy(),
     seed: int | None = None,
+    cache_prompt: bool = False,
+    throttle: Throttle | None = None,
 ) -> Completion:
-    """One assistant reply, with our retries. `seed` reaches simulated models only (the epoch)."""
+    """One assistant reply, with our retries. `seed` reaches simulated models only (the epoch).
+    `cache_prompt` marks the system prompt cacheable where the provider needs it asked (Anthropic);
+    `throttle` (the model's) waits out a Retry-After and learns from 429s."""
     litellm = _load()
+    if cache_prompt and caches_when_asked(model):
+        messages = mark_system_cacheable(messages)
     kwargs: dict = dict(
         model=model, messages=messages, temperature=temperature, max_tokens=max_tokens,
         num_retries=0, max_retries=0, timeout=policy.timeout_s,
@@ -248,6 +278,8 @@ async def complete(
         kwargs["metadata"] = {"af_tui_seed": seed}
     last: BaseException | None = None
     for attempt in range(1, policy.attempts + 1):
+        if throttle is not None:
+            await throttle.ready()
         started = time.monotonic()
         try:
             response = await litellm.acompletion(**kwargs)
@@ -257,6 +289,8 @@ async def complete(
             text = choices[0].message.content
             usage = getattr(response, "usage", None)
             cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+            if throttle is not None:
+                throttle.success()
             return Completion(
                 text=text or "",
                 input_tokens=getattr(usage, "prompt_tokens", None),
@@ -264,6 +298,8 @@ async def complete(
                 cost=cost,
                 latency_s=time.monotonic() - started,
                 attempts=attempt,
+                cache_read_tokens=_cache_tokens(usage, "cache_read_input_tokens"),
+                cache_write_tokens=_cache_tokens(usage, "cache_creation_input_tokens"),
             )
         except asyncio.CancelledError:
             raise
@@ -273,11 +309,35 @@ async def complete(
             if kind == "fatal":
                 raise FatalProviderError(f"{model}: {_message_of(exc)}", attempts=attempt,
                                          status=_status_of(exc)) from None
+            retry_after = None
+            if _status_of(exc) == 429 or isinstance(exc, litellm.RateLimitError):
+                retry_after = _retry_after(exc)
+                if throttle is not None:
+                    throttle.rate_limit(retry_after)
             if kind == "fail" or attempt == policy.attempts:
                 break
-            await asyncio.sleep(policy.delay(attempt))
+            await asyncio.sleep(max(policy.delay(attempt), retry_after or 0.0))
     assert last is not None
     raise ProviderError(_message_of(last), attempts=attempt, status=_status_of(last)) from None
+
+
+def _cache_tokens(usage, name: str) -> int | None:
+    value = getattr(usage, name, None)
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds from a 429's Retry-After (or retry-after-ms) header, if the provider sent one."""
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(
+        getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+        if (s := headers.get("retry-after")) is not None:
+            return max(0.0, min(float(s), 3600.0))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return None
 
 
 class _NoChoices(Exception):

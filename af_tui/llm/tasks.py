@@ -20,26 +20,43 @@ async def run_tasks(
     stop: asyncio.Event | None = None,
 ) -> bool:
     """Run `worker` over `items` with at most `concurrency` in flight. Returns False if stopped early."""
-    iterator = iter(items)
+    return await run_grouped([(items, concurrency)], worker, stop=stop)
+
+
+async def run_grouped(
+    groups: Iterable[tuple[Iterable[T], int]],
+    worker: Callable[[T], Awaitable[object]],
+    *,
+    stop: asyncio.Event | None = None,
+    drain: Callable[[], bool] = lambda: False,
+) -> bool:
+    """`run_tasks` over several groups at once (a run's models), each with its own concurrency: a slow group
+    holds only its own lanes. Returns False if stopped early. On a stop, the items in flight are dropped,
+    unless `drain()` says to let them finish (a budget reached: what they cost is spent already)."""
     stop = stop or asyncio.Event()
 
-    async def lane() -> None:
-        for item in iterator:  # one shared iterator: lanes pull the next item when free
+    async def lane(iterator) -> None:
+        for item in iterator:  # one shared iterator per group: its lanes pull the next item when free
             if stop.is_set():
                 return
             await worker(item)
 
-    lanes = [asyncio.ensure_future(lane()) for _ in range(max(1, concurrency))]
+    lanes = []
+    for items, concurrency in groups:
+        iterator = iter(items)
+        lanes += [asyncio.ensure_future(lane(iterator)) for _ in range(max(1, concurrency))]
     stopper = asyncio.ensure_future(stop.wait())
     try:
-        pending = set(lanes)
+        pending, watch = set(lanes), {stopper}
         while pending:
-            done, pending = await asyncio.wait(pending | {stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(pending | watch, return_when=asyncio.FIRST_COMPLETED)
             for task in done - {stopper}:
                 task.result()  # re-raise a worker's exception
             pending -= {stopper}
             if stopper in done:
-                break
+                if not drain():
+                    break
+                watch = set()  # the lanes finish their item and end (stop is set)
         return not stop.is_set()
     finally:
         for task in [*lanes, stopper]:

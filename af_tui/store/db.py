@@ -138,9 +138,14 @@ class Store:
         with self.conn:
             self.conn.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, time.time(), run_id))
 
-    def heartbeat(self, run_id: int) -> None:
+    def heartbeat(self, run_id: int, live: dict | None = None) -> None:
+        """The writer is alive; `live` (the runner's throttling, for the run monitor) goes to config.live."""
         with self.conn:
-            self.conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+            if live is None:
+                self.conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+            else:
+                self.conn.execute("UPDATE runs SET heartbeat_at=?, config=json_set(config, '$.live', json(?)) "
+                                  "WHERE id=?", (time.time(), json.dumps(live), run_id))
 
     def run_id(self, name: str) -> int | None:
         row = self.conn.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
@@ -191,7 +196,7 @@ class Store:
     _SAMPLE_COLUMNS = (
         "run_id", "model", "variant", "prompt_id", "prompt_index", "tier", "epoch", "outcome", "output",
         "scratchpad", "transcript", "turns", "input_tokens", "output_tokens", "cost", "latency_s", "attempts",
-        "error", "source_answer", "started_at", "completed_at",
+        "error", "source_answer", "started_at", "completed_at", "cache_read_tokens", "cache_write_tokens",
     )
 
     def save_sample(self, sample: dict) -> int | None:
