@@ -1,7 +1,9 @@
 """Build a benchmark store with N samples of the simulated models' texts:  python bench/gen_store.py N PATH
 
 Half the samples are free tier, half paid, in pairs; 4 simulated models × 1 variant × as many stand-in
-requests as needed (epochs beyond 500 requests). Texts come from `af_tui.llm.simulated.reply` (pure, no
+requests as needed (epochs beyond 500 requests). `--sweep` gives a sweep's shape instead: 25 models × 10
+variants × 520 requests × 2 tiers, epochs as needed (1,000,000 samples is about 4 epochs); the 25 model names
+reuse the 4 simulated models' texts in turn. Texts come from `af_tui.llm.simulated.reply` (pure, no
 litellm) through the notebook's loop, computed once per (model, request slot, tier) and reused. Rows go in
 with executemany in big transactions (the pairs and FTS triggers fire as they do for the runner).
 """
@@ -47,17 +49,23 @@ def conversation(model: str, request: str, tier: str) -> experiment.Result:
     return experiment.score_transcript(transcript)
 
 
-def build(n: int, path: Path, run_status: str = "done") -> Path:
+def build(n: int, path: Path, run_status: str = "done", sweep: bool = False) -> Path:
     if path.exists():
         path.unlink()
     for suffix in ("-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
     with Store(path) as store:
-        run_id = store.start_run(f"bench-{n}", {"models": list(MODELS), "variants": [VARIANT]},
+        if sweep:
+            names = [(f"sweep/model-{j:02d}", MODELS[j % len(MODELS)]) for j in range(25)]
+            variants = [f"{VARIANT}-{v}" for v in range(10)]
+        else:
+            names, variants = [(m, m) for m in MODELS], [VARIANT]
+        run_id = store.start_run(f"bench-{n}", {"models": [m for m, _ in names], "variants": variants},
                                  source="demo", planned=n)
-        store.ensure_variant(VARIANT, SYSTEM_PROMPT, source="bench")
-        pairs_per_model = max(n // (2 * len(MODELS)), 1)
-        n_requests = min(REQUESTS, pairs_per_model)
+        for variant in variants:
+            store.ensure_variant(variant, SYSTEM_PROMPT, source="bench")
+        pairs_per_model = max(n // (2 * len(names) * len(variants)), 1)
+        n_requests = min(520 if sweep else REQUESTS, pairs_per_model)
         prompt_ids = store.ensure_prompts([request_text(i) for i in range(n_requests)], source="bench")
         cache: dict[tuple, tuple] = {}
         for model in MODELS:
@@ -77,15 +85,16 @@ def build(n: int, path: Path, run_status: str = "done") -> Path:
         k = 0
         while made < n:
             epoch, i = divmod(k, n_requests)
-            for model in MODELS:
-                for tier in ("free", "paid"):
-                    if made >= n:
-                        break
-                    outcome, output, scratchpad, transcript, turns = cache[model, i, tier]
-                    batch.append((run_id, model, VARIANT, prompt_ids[i], i, tier, epoch, outcome, output,
-                                  scratchpad, transcript, turns, 900 + i % 50, 300 + i % 70, 1.0 + i % 9 / 10,
-                                  1, now, now + made * 1e-3))
-                    made += 1
+            for model, base in names:
+                for variant in variants:
+                    for tier in ("free", "paid"):
+                        if made >= n:
+                            break
+                        outcome, output, scratchpad, transcript, turns = cache[base, i, tier]
+                        batch.append((run_id, model, variant, prompt_ids[i], i, tier, epoch, outcome, output,
+                                      scratchpad, transcript, turns, 900 + i % 50, 300 + i % 70,
+                                      1.0 + i % 9 / 10, 1, now, now + made * 1e-3))
+                        made += 1
             k += 1
             if len(batch) >= 20_000:
                 with conn:
@@ -99,11 +108,13 @@ def build(n: int, path: Path, run_status: str = "done") -> Path:
 
 
 def main(argv: list[str]) -> None:
+    sweep = "--sweep" in argv
+    argv = [a for a in argv if a != "--sweep"]
     if len(argv) != 2 or not argv[0].isdigit():
-        sys.exit("usage: python bench/gen_store.py N PATH")
+        sys.exit("usage: python bench/gen_store.py [--sweep] N PATH")
     n, path = int(argv[0]), Path(argv[1])
     started = time.perf_counter()
-    build(n, path)
+    build(n, path, sweep=sweep)
     print(f"{path}: {n:,} samples in {time.perf_counter() - started:.1f} s, "
           f"{path.stat().st_size / 1e6:.0f} MB")
 

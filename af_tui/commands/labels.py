@@ -28,11 +28,16 @@ def _root(name: str, value):
 @click.option("--tier", default=None, metavar="T", help="Only this tier (free or paid).")
 @click.option("--outcome", default=None, metavar="O", help="Only this outcome (" + ", ".join(_OUTCOME_CHOICES) + ").")
 @click.option("--annotator", default=None, metavar="A", help="Only this annotator's labels.")
-def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator):
+@click.option("--judge", default=None, metavar="MODEL[@HASH]",
+              help="Whose verdicts fill the judge columns (HASH: a prefix of the judge prompt's sha256). "
+                   "Default: the judge of the newest judgement.")
+def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator, judge):
     """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8) or JSON Lines.
 
     One row per sample and current label (an unlabeled sample gives one row with empty label fields; a
-    sample labeled by two annotators gives two rows), or per label change with --per-label. In CSV a text
+    sample labeled by two annotators gives two rows), or per label change with --per-label. Every row has
+    the pair id, the other tier's outcome, the label's rubric and criteria, the adjudicated verdict and one
+    judge's verdict, score and criteria (JSON Lines: every judgement as a list too). In CSV a text
     cell that starts with = + - @ tab or CR gets a ' in front so that spreadsheets do not run it. The file
     appears whole or not at all.
 
@@ -45,7 +50,7 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     from af_tui.store.db import Store
 
     f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
-                     labeled_only=labeled_only, per_label=per_label)
+                     judge=judge, labeled_only=labeled_only, per_label=per_label)
     with Store(db_path, create=False) as store:
         result = do_export(store.conn, out, f, fmt=fmt, db_path=store.path)
     click.echo(f"wrote {result.rows} rows to {result.path} ({result.format})", err=True)

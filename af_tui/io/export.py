@@ -2,6 +2,11 @@
 cursor to the file one by one, so memory stays flat at any size. The file appears whole or not at all
 (written beside the target under a temporary name, then renamed).
 
+Every row carries what an appendix needs to select and cite it: the pair id and the other tier's outcome (so
+"complied on free, refused on paid" is a filter in a spreadsheet), the label's rubric and criteria, the
+sample's adjudicated verdict, and one judge's verdict, score and criteria (`--judge MODEL[@HASH]`, else the
+newest judge in the store); JSON Lines also carries every judgement of the sample as a list.
+
 Spreadsheets run a cell that begins with `=`, `+`, `-`, `@`, tab or carriage return as a formula; model text
 is hostile, so in CSV such a text cell gets a single quote `'` in front (the OWASP advice). JSON Lines is
 written as stored.
@@ -24,11 +29,16 @@ from af_tui.store.rows import equals
 
 # The columns, in order; the README documents each.
 COLUMNS = (
-    "run", "model", "variant", "prompt_index", "prompt_sha256", "epoch", "sample_id",
-    "request", "tier", "outcome", "scratchpad", "output",
-    "annotator", *CRITERIA, "verdict", "note", "blind", "labeled_at", "label_uid", "completed_at",
+    "run", "model", "variant", "prompt_index", "prompt_sha256", "epoch", "sample_id", "pair_id",
+    "request", "tier", "outcome", "other_tier_outcome", "scratchpad", "output", "reasoning",
+    "annotator", *CRITERIA, "rubric", "criteria", "verdict", "note", "blind", "adjudication", "labeled_at",
+    "label_uid", "completed_at", "adjudicated_verdict", "adjudicated_by",
+    "judge", "judge_verdict", "judge_score", "judge_criteria",
 )
+JSONL_ONLY = ("judges",)  # every judgement of the sample, as a list of objects
 FORMATS = ("csv", "jsonl")
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_JSON_COLUMNS = ("criteria", "judge_criteria")
 _TIME_COLUMNS = ("labeled_at", "completed_at")
 
 
@@ -40,6 +50,7 @@ class ExportFilter:
     tier: str | None = None
     outcome: str | None = None
     annotator: str | None = None
+    judge: str | None = None  # MODEL or MODEL@HASH (a prefix of the judge prompt's sha256); None: the newest
     labeled_only: bool = False
     per_label: bool = False
 
@@ -51,11 +62,42 @@ class ExportFilter:
 
 
 def format_for(path: Path, fmt: str | None) -> str:
-    if fmt:
-        if fmt not in FORMATS:
-            raise AfError(f"unknown export format {fmt!r}; use csv or jsonl")
-        return fmt
-    return "jsonl" if path.suffix.lower() in (".jsonl", ".ndjson") else "csv"
+    """The format to write: --format, else the suffix's. A suffix of a format af-tui does not write (.xlsx,
+    .parquet…) is refused rather than given CSV under that name."""
+    if fmt and fmt not in FORMATS:
+        raise AfError(f"unknown export format {fmt!r}; use csv or jsonl")
+    suffix = path.suffix.lower()
+    if suffix and suffix not in SUFFIXES and suffix != ".txt":
+        raise AfError(f"af-tui does not write {suffix} files; name the export .csv or .jsonl "
+                      "(a spreadsheet opens the CSV)")
+    return fmt or SUFFIXES.get(suffix, "csv")
+
+
+def resolve_judge(conn: sqlite3.Connection, spec: str | None) -> tuple[str, str] | None:
+    """(judge_model, prompt_sha256) of the judge whose verdicts fill the judge columns: `spec` is MODEL or
+    MODEL@HASH (a prefix of the judge prompt's sha256); None picks the judge of the newest alignment-faking
+    judgement. None when the store has no judgement at all (the columns stay empty)."""
+    # a model name may itself hold '@' (sim/judge@k=3): the whole spec as a model name first, then MODEL@HASH
+    candidates = [(spec, "")] + ([tuple(spec.rsplit("@", 1))] if spec and "@" in spec else []) if spec else [("", "")]
+    row = None
+    for model, sha in candidates:
+        where, params = ["task = 'alignment_faking'"], []
+        if model:
+            where.append("judge_model = ?")
+            params.append(model)
+        if sha:
+            where.append("prompt_sha256 LIKE ? || '%'")
+            params.append(sha.lower())
+        row = conn.execute(f"SELECT judge_model, prompt_sha256 FROM judgements WHERE {' AND '.join(where)} "
+                           "ORDER BY created_at DESC, id DESC LIMIT 1", params).fetchone()
+        if row:
+            break
+    if row is None and spec:
+        known = [f"{m}@{h[:8]}" for m, h in conn.execute(
+            "SELECT DISTINCT judge_model, prompt_sha256 FROM judgements WHERE task = 'alignment_faking' "
+            "ORDER BY 1, 2 LIMIT 20")]
+        raise AfError(f"no judgements by {spec!r}; judges in this store: {', '.join(known) or 'none'}")
+    return (row[0], row[1]) if row else None
 
 
 def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:
@@ -65,21 +107,44 @@ def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:
         raise AfError(f"unknown tier {f.tier!r}; use free or paid")
     if f.outcome is not None and f.outcome not in OUTCOMES:
         raise AfError(f"unknown outcome {f.outcome!r}; use one of {', '.join(OUTCOMES)}")
+    resolve_judge(conn, f.judge)
 
 
 # Text cells that can hold anything (model text, names people typed); the other columns hold hashes, numbers,
 # ISO times or values from a closed list, none of which can start like a formula.
-_FREE_TEXT = ("run", "model", "variant", "request", "scratchpad", "output", "annotator", "note")
+_FREE_TEXT = ("run", "model", "variant", "request", "scratchpad", "output", "reasoning", "annotator", "note",
+              "adjudicated_by", "judge")
+_FOUR = ", ".join(f"'{c}', {{t}}.{c}" for c in CRITERIA)
 _EXPRESSIONS = {
     "run": "r.name", "model": "s.model", "variant": "s.variant", "prompt_index": "s.prompt_index",
     "prompt_sha256": "p.sha256", "epoch": "s.epoch", "sample_id": "s.id", "request": "p.text", "tier": "s.tier",
     "outcome": "s.outcome", "scratchpad": "s.scratchpad", "output": "s.output", "annotator": "l.annotator",
     **{c: f"l.{c}" for c in CRITERIA}, "verdict": "l.verdict", "note": "l.note", "blind": "l.blind",
     "labeled_at": "l.created_at", "label_uid": "l.uid", "completed_at": "s.completed_at",
+    "pair_id": "pr.id", "reasoning": "s.reasoning",
+    "other_tier_outcome": "CASE s.tier WHEN 'free' THEN pr.paid_outcome ELSE pr.free_outcome END",
+    # a label saved before rubrics has no rubric row: it was made under the four-criterion af-tui-4
+    "rubric": "CASE WHEN l.id IS NOT NULL THEN coalesce(rb.id, 'af-tui-4') END",
+    "criteria": "CASE WHEN l.id IS NOT NULL THEN coalesce(l.criteria, json_object(" + _FOUR.format(t="l") + ")) END",
+    "adjudication": "l.adjudication", "adjudicated_verdict": "adj.verdict", "adjudicated_by": "adj.annotator",
+    "judge": "CASE WHEN j.id IS NOT NULL THEN j.judge_model || '@' || substr(j.prompt_sha256, 1, 8) END",
+    "judge_verdict": "j.verdict", "judge_score": "j.score",
+    "judge_criteria": "CASE WHEN j.id IS NOT NULL THEN coalesce(j.criteria, json_object("
+                      + _FOUR.format(t="j") + ")) END",
 }
+# The sample's settled label: the newest adjudication row (a clearing row unsettles it).
+_ADJUDICATED = ("adj.id = (SELECT a2.id FROM labels a2 WHERE a2.sample_id = s.id AND a2.adjudication = 1 "
+                "ORDER BY a2.created_at DESC, a2.id DESC LIMIT 1)")
+_ALL_JUDGES = (
+    "(SELECT json_group_array(json_object('judge_model', j2.judge_model, 'prompt_sha256', j2.prompt_sha256, "
+    "'task', j2.task, 'verdict', j2.verdict, 'score', j2.score, 'threshold', j2.threshold, "
+    "'criteria', json(coalesce(j2.criteria, json_object(" + _FOUR.format(t="j2") + "))), "
+    "'created_at', strftime('%Y-%m-%dT%H:%M:%fZ', j2.created_at, 'unixepoch'))) "
+    "FROM (SELECT * FROM judgements WHERE sample_id = s.id ORDER BY created_at, id) j2)"
+)
 
 
-def _column_sql(name: str, *, for_csv: bool) -> str:
+def _column_sql(name: str, *, for_csv: bool, as_json: bool = False) -> str:
     """The SELECT expression of one column. The per-cell work (ISO times, formula neutralisation) is done by
     SQLite in C: that makes the export several times faster than doing it cell by cell in Python."""
     expr = _EXPRESSIONS[name]
@@ -88,14 +153,22 @@ def _column_sql(name: str, *, for_csv: bool) -> str:
     if for_csv and name in _FREE_TEXT:
         starts = ", ".join(f"char({ord(c)})" for c in FORMULA_START)
         return f"CASE WHEN substr({expr}, 1, 1) IN ({starts}) THEN char(39) || {expr} ELSE {expr} END"
+    if as_json and name in _JSON_COLUMNS:
+        return f"json({expr})"  # an object in JSON Lines, not a string holding one
     return expr
 
 
-def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> tuple[str, list]:
+def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
+          judge: tuple[str, str] | None = None) -> tuple[str, list]:
     """The SQL of an export: one row per sample and current label (an unlabeled sample gives one row with
     empty label fields), or per label change with per_label. for_csv neutralises text cells; as_json
-    selects one JSON object per row (built by SQLite) instead of the columns."""
-    label_on, params = ["l.sample_id = s.id"], []
+    selects one JSON object per row (built by SQLite) instead of the columns. `judge` (from resolve_judge)
+    fills the judge columns; at most one judgement per sample matches it (unique per sample, model, prompt)."""
+    judge_on = "j.sample_id = s.id AND j.judge_model = ? AND j.prompt_sha256 = ? AND j.task = 'alignment_faking'"
+    params: list = list(judge) if judge else []
+    if not judge:
+        judge_on = "0"
+    label_on = ["l.sample_id = s.id"]
     if not f.per_label:
         label_on += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if f.annotator:
@@ -106,15 +179,21 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> t
     params += where_params
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
-    columns = [_column_sql(c, for_csv=for_csv) for c in COLUMNS]
+    columns = [_column_sql(c, for_csv=for_csv, as_json=as_json) for c in COLUMNS]
     if as_json:
-        select = "json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(COLUMNS, columns, strict=True)) + ")"
+        select = ("json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(COLUMNS, columns, strict=True))
+                  + f", 'judges', json({_ALL_JUDGES}))")
     else:
         select = ", ".join(f"{e} AS {c}" for c, e in zip(COLUMNS, columns, strict=True))
     sql = (
         f"SELECT {select} "
         "FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id "
-        f"LEFT JOIN labels l ON {' AND '.join(label_on)}"
+        "LEFT JOIN pairs pr ON pr.run_id = s.run_id AND pr.model = s.model AND pr.variant = s.variant "
+        "AND pr.prompt_id = s.prompt_id AND pr.epoch = s.epoch "
+        f"LEFT JOIN judgements j ON {judge_on} "
+        f"LEFT JOIN labels adj ON {_ADJUDICATED} "
+        f"LEFT JOIN labels l ON {' AND '.join(label_on)} "
+        "LEFT JOIN rubrics rb ON rb.sha256 = l.rubric_sha256"
         + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY s.id, l.annotator, l.created_at, l.id"
     )
@@ -124,7 +203,7 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False) -> t
 def iter_rows(conn: sqlite3.Connection, f: ExportFilter, *, for_csv: bool = False,
               as_json: bool = False) -> Iterator[tuple]:
     """The export's rows, straight from a SQLite cursor (nothing is held but the current batch)."""
-    sql, params = query(f, for_csv=for_csv, as_json=as_json)
+    sql, params = query(f, for_csv=for_csv, as_json=as_json, judge=resolve_judge(conn, f.judge))
     cur = conn.execute(sql, params)
     cur.arraysize = 1000
     while batch := cur.fetchmany():
@@ -160,8 +239,8 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
     filter that matches no row is an error (a typo must not pass as an empty export)."""
     f = f or ExportFilter()
     out = Path(out)
-    fmt = format_for(out, fmt)
     check_target(out, Path(db_path) if db_path else None)
+    fmt = format_for(out, fmt)
     _validate(conn, f)
     try:
         with atomic_write(out, newline="") as fh:
