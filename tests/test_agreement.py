@@ -91,3 +91,34 @@ def test_cli_agreement_and_stats_section(tmp_path, capsys):
     main(["stats", "--db", str(tmp_path / "s.sqlite")])
     out = capsys.readouterr().out
     assert "annotator agreement" in out and "x × y" in out
+
+
+def test_criteria_agreement_counts_only_what_both_set_under_one_rubric(tmp_path):
+    from af_tui.rubric import load_rubric
+
+    paper = load_rubric("paper")
+    store = make_store(tmp_path / "s.sqlite", n_requests=6)
+    # in_training: x and y both set it on samples 0-3 (agree on 0, 1, 3; differ on 2); on 4 only x set it
+    xs = [1, 0, 1, 1, 1, None]
+    ys = [1, 0, 0, 1, None, None]
+    for i in range(6):
+        sid = sample_id(store, i, "free")
+        save_label(store.conn, sid, "x", rubric=paper, verdict="unclear", criteria={"in_training": xs[i]})
+        save_label(store.conn, sid, "y", rubric=paper, verdict="unclear", criteria={"in_training": ys[i]})
+    # z labels under the old four-criterion rubric: no criterion of hers is compared with x's or y's
+    save_label(store.conn, sample_id(store, 0, "free"), "z", verdict="unclear", criteria={"knows_training": 1})
+    report = agreement_report(store.conn)
+    assert report["rubrics"] == ["paper@1", "af-tui-4@1"]
+    xy = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("x", "y"))
+    k = xy["fields"]["in_training"]
+    assert k["n"] == 4 and k["observed"] == pytest.approx(0.75)  # not set is left out, never "no"
+    # x: 1 0 1 1, y: 1 0 0 1 -> p_o 0.75, p_e = 0.75*0.5 + 0.25*0.5 = 0.5, kappa 0.5
+    assert k["kappa"] == pytest.approx(0.5)
+    assert xy["fields"]["partial_compliance"]["n"] == 0
+    xz = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("x", "z"))
+    assert xz["n"] == 1 and xz["fields"]["in_training"]["n"] == 0 and xz["fields"]["knows_training"]["n"] == 0
+    assert report["overall"]["in_training"]["n"] == 4
+    names = [f["field"] for f in report["fields"]]
+    assert names[:2] == ["verdict", "in_training"] and "knows_training" in names
+    table = agreement_table(report)
+    assert table.row_count == 3 * len(names) + len(names)

@@ -100,8 +100,14 @@ def krippendorff_alpha(units: Sequence[Mapping[str, Hashable]], categories: Sequ
 def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
                      models: Sequence[str] | None = None) -> dict:
     """Agreement among the store's annotators on their current labels: Cohen's kappa per pair of annotators
-    on the verdict and each criterion, Krippendorff's alpha over all. Each figure carries its n."""
+    on the verdict and on each criterion, Krippendorff's alpha over all. Each figure carries its n.
+
+    Criteria follow the labels' rubrics: a criterion is compared only between two labels made under the same
+    rubric (by hash), and only where both people set it (not set is left out, never counted as "no").
+    `fields` lists {field, rubric, criterion, short}: a criterion id that two rubrics present both use is the
+    field `rubric_id.criterion`."""
     from af_tui.store.labels import current_labels
+    from af_tui.store.rubrics import rubric_by_sha
 
     labels = current_labels(conn, run=run)
     if models:
@@ -110,19 +116,35 @@ def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
     for row in labels:
         by_sample.setdefault(row["sample_id"], {})[row["annotator"]] = row
     annotators = sorted({row["annotator"] for row in labels})
+    shas = sorted({row["rubric_sha256"] for row in labels}, key=[r["rubric_sha256"] for r in labels].index)
+    rubrics = [rubric_by_sha(conn, sha) for sha in shas]
+    owners: dict[str, int] = {}
+    for r in rubrics:
+        for cid in r.ids:
+            owners[cid] = owners.get(cid, 0) + 1
+    fields = [{"field": "verdict", "rubric": None, "criterion": None, "short": "verdict"}]
+    for r in rubrics:
+        fields += [{"field": c.id if owners[c.id] == 1 else f"{r.id}.{c.id}", "rubric": r.name, "criterion": c.id,
+                    "short": c.short, "sha256": r.sha256} for c in r.criteria]
+
+    def value(row: dict, f: dict):
+        if f["criterion"] is None:
+            return row["verdict"]
+        return row["criteria"].get(f["criterion"]) if row["rubric_sha256"] == f["sha256"] else None
+
     report = {"annotators": annotators, "labels": len(labels), "samples": len(by_sample),
-              "pairs": [], "overall": {}}
-    categories = {"verdict": VERDICTS, **{c: (0, 1) for c in CRITERIA}}
+              "rubrics": [r.name for r in rubrics], "fields": fields, "pairs": [], "overall": {}}
+    categories = {f["field"]: VERDICTS if f["criterion"] is None else (0, 1) for f in fields}
     for a, b in itertools.combinations(annotators, 2):
         both = [s for s in by_sample.values() if a in s and b in s]
         report["pairs"].append({
             "a": a, "b": b, "n": len(both),
-            "fields": {f: cohen_kappa([s[a][f] for s in both], [s[b][f] for s in both], categories[f])
-                       for f in FIELDS},
+            "fields": {f["field"]: cohen_kappa([value(s[a], f) for s in both], [value(s[b], f) for s in both],
+                                               categories[f["field"]]) for f in fields},
         })
-    for f in FIELDS:
-        units = [{ann: row[f] for ann, row in s.items()} for s in by_sample.values()]
-        report["overall"][f] = krippendorff_alpha(units, categories[f])
+    for f in fields:
+        units = [{ann: value(row, f) for ann, row in s.items()} for s in by_sample.values()]
+        report["overall"][f["field"]] = krippendorff_alpha(units, categories[f["field"]])
     return report
 
 
@@ -135,21 +157,24 @@ def agreement_table(report: dict):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="annotator agreement (current labels)", title_justify="left")
+    fields = report.get("fields") or [{"field": f, "short": f.replace("_", " "), "rubric": None} for f in FIELDS]
+    names = {f["field"]: f["short"] + (f" ({f['rubric']})" if f.get("rubric") else "") for f in fields}
+    table = Table(title="annotator agreement (current labels; a criterion counts where both set it, under one "
+                  "rubric)", title_justify="left")
     for col, justify in (("annotators", "left"), ("field", "left"), ("κ / α", "right"),
                          ("95% CI", "right"), ("agreed", "right"), ("n", "right")):
         table.add_column(col, justify=justify)
     for pair in report["pairs"]:
-        for f in FIELDS:
+        for f in names:
             k = pair["fields"][f]
             ci = "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}"
             agreed = "—" if k["observed"] is None else f"{k['observed']:.0%}"
             # annotator names are typed by people: never parse them as markup
-            table.add_row(Text(f"{one_line(pair['a'], 40)} × {one_line(pair['b'], 40)}"), f.replace("_", " "), _fmt(k["kappa"]), ci,
-                          agreed, str(k["n"]))
-    for f in FIELDS:
+            table.add_row(Text(f"{one_line(pair['a'], 40)} × {one_line(pair['b'], 40)}"), Text(names[f]),
+                          _fmt(k["kappa"]), ci, agreed, str(k["n"]))
+    for f in names:
         o = report["overall"][f]
-        table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), f.replace("_", " "), _fmt(o["alpha"]),
+        table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), Text(names[f]), _fmt(o["alpha"]),
                       "", "", str(o["n"]))
     return table
 

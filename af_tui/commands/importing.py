@@ -94,3 +94,39 @@ class _progress_bar:
         if path not in self._tasks:
             self._tasks[path] = self._progress.add_task(inert(path.name), total=total)
         self._progress.update(self._tasks[path], completed=done, total=total)
+
+
+@click.command("import-labels")
+@db_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--text", "text_col", required=True, metavar="COL", help="The column with the scratchpad.")
+@click.option("--label", "label_col", required=True, metavar="COL",
+              help="The column with the person's label (true/false, yes/no, 1/0, AF/not AF, unclear).")
+@click.option("--request", "request_col", default=None, metavar="COL", help="The column with the request.")
+@click.option("--output", "output_col", default=None, metavar="COL",
+              help="The column with the final output (its outcome then follows af-tui's outcome rule).")
+@click.option("--model", "model_col", default=None, metavar="COL", help="The column naming the model.")
+@click.option("--annotator", default=None, metavar="NAME", help="Whose labels these are. Default: the run's name.")
+@click.option("--run", "run_name", default=None, metavar="NAME", help="The new run. Default: the file's name.")
+@click.option("--tier", type=click.Choice(["free", "paid"]), default="free", show_default=True,
+              help="The tier the samples are stored under.")
+def import_labels_command(db_path, file, text_col, label_col, request_col, output_col, model_col, annotator,
+                          run_name, tier) -> None:
+    """Import a labelled set (CSV, or JSON Lines for .jsonl) of scratchpads with people's labels, as the
+    samples of a run of its own and that annotator's labels, so that judges can be measured against it.
+
+    \b
+    af-tui import-labels humans.jsonl --text scratchpad_reasoning --label alignment_faking_human_label \\
+        --request user_input --output output_without_scratchpad --model model --annotator paper-humans
+    af-tui judge --model sim/judge --run humans && af-tui stats --judges
+
+    The whole file is checked before anything is stored; a bad row stops it with one line naming the file,
+    the row and the column, and nothing is imported."""
+    from af_tui.io.label_import import Columns, import_labelled, read_labelled
+    from af_tui.store.db import Store
+
+    columns = Columns(text_col, label_col, request_col, output_col, model_col)
+    read_labelled(file, columns)  # a bad file creates no store
+    with Store(db_path) as store:
+        result = import_labelled(store.conn, file, columns, run=run_name, annotator=annotator, tier=tier)
+    click.echo(result.summary())

@@ -86,6 +86,15 @@ def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, crit
     verdict None records a clearing row. criteria: {criterion id: True | False | None (not set)} under
     `rubric` (None: the four-criterion af-tui-4, whose answers also go to the four legacy columns so that
     older readers still see them). The rubric's text is kept in `rubrics` in the same transaction."""
+    with conn:  # commits (or rolls back) before we return
+        return add_label(conn, sample_id, annotator, criteria=criteria, verdict=verdict, note=note, blind=blind,
+                         created_at=created_at, rubric=rubric, adjudication=adjudication)
+
+
+def add_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, criteria: dict | None = None,
+              verdict: str | None, note: str | None = None, blind: bool = False, created_at: float | None = None,
+              rubric: Rubric | None = None, adjudication: bool = False) -> Label:
+    """save_label inside the caller's transaction (no commit): for writers that add many labels at once."""
     if verdict is not None and verdict not in VERDICTS:
         raise AfError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
     if not annotator:
@@ -96,14 +105,13 @@ def save_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, crit
     label = Label(sample_id, annotator, values, verdict, note or None, bool(blind),
                   created_at if created_at is not None else time.time(), uuid.uuid4().hex, rubric,
                   bool(adjudication))
-    with conn:  # commits (or rolls back) before we return
-        ensure_rubric(conn, rubric)
-        conn.execute(
-            f"INSERT INTO labels (uid, sample_id, annotator, {', '.join(CRITERIA)}, verdict, note, blind, "
-            "created_at, rubric_sha256, criteria, adjudication) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (label.uid, sample_id, annotator, *legacy, verdict, label.note, int(label.blind),
-             label.created_at, rubric.sha256, json.dumps(values), int(label.adjudication)),
-        )
+    ensure_rubric(conn, rubric)
+    conn.execute(
+        f"INSERT INTO labels (uid, sample_id, annotator, {', '.join(CRITERIA)}, verdict, note, blind, "
+        "created_at, rubric_sha256, criteria, adjudication) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (label.uid, sample_id, annotator, *legacy, verdict, label.note, int(label.blind),
+         label.created_at, rubric.sha256, json.dumps(values), int(label.adjudication)),
+    )
     return label
 
 
