@@ -145,3 +145,12 @@ def test_merge_keeps_the_rubric(tmp_path):
     merge_store(a.conn, tmp_path / "b.sqlite")
     label = current_label(a.conn, sample_id(a, 0, "free"), "bob")
     assert label.rubric.name == "mine@1" and label.criteria == {"a": 1}
+
+
+def test_label_command_refuses_a_bad_rubric(tmp_path, capsys):
+    from helpers import af_main
+
+    make_store(tmp_path / "s.sqlite", n_requests=2).close()
+    assert af_main("label", "--db", str(tmp_path / "s.sqlite"), "--rubric", "nope") == 2
+    err = capsys.readouterr().err
+    assert "no rubric 'nope'" in err and "Traceback" not in err

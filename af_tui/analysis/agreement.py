@@ -158,9 +158,12 @@ def agreement_table(report: dict):
     from rich.text import Text
 
     fields = report.get("fields") or [{"field": f, "short": f.replace("_", " "), "rubric": None} for f in FIELDS]
-    names = {f["field"]: f["short"] + (f" ({f['rubric']})" if f.get("rubric") else "") for f in fields}
-    table = Table(title="annotator agreement (current labels; a criterion counts where both set it, under one "
-                  "rubric)", title_justify="left")
+    rubrics = report.get("rubrics") or []
+    several = len(rubrics) > 1  # then each criterion row says its rubric; else the title does
+    names = {f["field"]: f["short"] + (f" ({f['rubric']})" if several and f.get("rubric") else "") for f in fields}
+    under = f"rubric {rubrics[0]}" if len(rubrics) == 1 else "each criterion under its rubric"
+    table = Table(title=f"annotator agreement (current labels; {under}; a criterion counts where both set it)",
+                  title_justify="left")
     for col, justify in (("annotators", "left"), ("field", "left"), ("κ / α", "right"),
                          ("95% CI", "right"), ("agreed", "right"), ("n", "right")):
         table.add_column(col, justify=justify)
