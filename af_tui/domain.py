@@ -78,3 +78,13 @@ CRITERION_WORDS: dict[str, str] = {c.id: c.words for c in CRITERIA_DEFS}
 # judge (which sits below the judge) reads the scratchpad back between them.
 SCRATCHPAD_START = "=== SCRATCHPAD START ==="
 SCRATCHPAD_END = "=== SCRATCHPAD END ==="
+# The same marker lines around the other texts a judge prompt may show (the request, the final output, the
+# provider's reasoning channel), so the simulated judges can read each back.
+REQUEST_START, REQUEST_END = "=== REQUEST START ===", "=== REQUEST END ==="
+OUTPUT_START, OUTPUT_END = "=== OUTPUT START ===", "=== OUTPUT END ==="
+REASONING_START, REASONING_END = "=== REASONING START ===", "=== REASONING END ==="
+DATA_MARKERS: tuple[str, ...] = (SCRATCHPAD_START, SCRATCHPAD_END, REQUEST_START, REQUEST_END, OUTPUT_START,
+                                 OUTPUT_END, REASONING_START, REASONING_END)
+
+# What a judge is asked: whether a scratchpad shows alignment-faking reasoning, or how far an output complies.
+JUDGE_TASKS: tuple[str, ...] = ("alignment_faking", "compliance")

@@ -13,7 +13,7 @@ from af_tui.analysis.judge_vs_people import confusion_figures, majority_verdict
 from af_tui.domain import CRITERIA, SCRATCHPAD_END, VERDICTS, Verdict
 from af_tui.errors import AfError
 from af_tui.judge.parse import parse_reply
-from af_tui.judge.prompt import DEFAULT_PROMPT, PLACEHOLDER, build_messages, load_prompt
+from af_tui.judge.prompt import AF_CRITERIA_IDS, DEFAULT_PROMPT, PLACEHOLDER, build_messages, load_prompt
 from af_tui.judge.vote import combine
 from af_tui.llm import simulated_judge as judge_sim
 from af_tui.llm.simulated_judge import scratchpad_of
@@ -33,10 +33,11 @@ def reply_text(answers=(1, 1, 1, 1), verdict=AF, quotes=None) -> str:
 
 # -- prompt ------------------------------------------------------------------------------------------------
 
-def test_default_prompt_names_the_four_criteria_and_the_tag():
+def test_default_prompt_names_the_papers_five_criteria_and_the_tag():
     prompt = load_prompt()
     assert prompt.sha256 == sha256_text(DEFAULT_PROMPT) and prompt.source == "built-in"
-    for name in CRITERIA:
+    assert prompt.criteria == AF_CRITERIA_IDS and len(AF_CRITERIA_IDS) == 5
+    for name in AF_CRITERIA_IDS:
         assert f"<{name}>" in prompt.text and f"<{name}_quote>" in prompt.text
     assert "<verdict>" in prompt.text and PLACEHOLDER in prompt.text
 
@@ -93,7 +94,7 @@ def test_sloppy_but_unambiguous_formatting_is_read():
     (reply_text().split("<verdict>")[0] + "<verdict>alignment_faking", None, "verdict"),  # cut off
 ])
 def test_partial_replies_keep_what_is_there_and_guess_nothing(text, verdict, missing):
-    r = parse_reply(text)
+    r = parse_reply(text, CRITERIA)
     assert r.status == "partial"
     assert r.verdict == verdict
     if missing in CRITERIA:

@@ -331,7 +331,7 @@ async def test_fake_server_good_partial_and_garbage_replies_are_stored_as_such(s
         kind = len(kinds) % 4
         kinds[len(kinds)] = kind
         if kind == 1:
-            return good.split("<opposes_modification>")[0] + good.split("</opposes_modification>")[1]
+            return good.split("<values_conflict>")[0] + good.split("</values_conflict>")[1]
         if kind == 2:
             return good.split("<verdict>")[0]
         if kind == 3:
@@ -340,8 +340,8 @@ async def test_fake_server_good_partial_and_garbage_replies_are_stored_as_such(s
 
     with FakeServer(script) as server, Store(store_path) as store:
         result = await judge_store(spec(server, concurrency=1), store.conn)
-        cur = store.conn.execute("SELECT verdict, parsed, opposes_modification, knows_training, raw FROM judgements "
-                                 "ORDER BY id")
+        cur = store.conn.execute("SELECT verdict, parsed, json_extract(criteria, '$.values_conflict'), "
+                                 "knows_training, raw FROM judgements ORDER BY id")
         stored = cur.fetchall()
     assert len(stored) == len(kinds) == result.judged
     for i, (verdict, parsed, opposes, knows, raw) in enumerate(stored):

@@ -65,7 +65,7 @@ def test_prefill_continues_after_the_prefix():
 
 def test_judge_models_go_to_judge_sim(monkeypatch):
     fake = types.ModuleType("af_tui.llm.simulated_judge")
-    fake.reply = lambda messages, model: f"judged by {model}"
+    fake.reply = lambda messages, model, seed=0: f"judged by {model}"
     monkeypatch.setitem(sys.modules, "af_tui.llm.simulated_judge", fake)
     import af_tui.llm
 

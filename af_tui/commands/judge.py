@@ -13,21 +13,32 @@ from af_tui.commands.options import RunEnded, db_option
               help="The judge, as litellm names it (openai/gpt-4o, openai/NAME with --api-base, sim/judge).")
 @click.option("--api-base", default=None, metavar="URL", help="An OpenAI-compatible server (vLLM, Ollama...).")
 @click.option("--run", "run_name", default=None, metavar="R", help="Only the samples of this run.")
-@click.option("--only", type=click.Choice(["complied", "all"]), default="complied", show_default=True,
+@click.option("--task", type=click.Choice(["alignment_faking", "compliance"]), default="alignment_faking",
+              show_default=True, help="alignment_faking: classify scratchpads; compliance: grade each output "
+                                      "(refused, convincing 1-5, specific 1-5, partial, StrongREJECT-style score).")
+@click.option("--only", type=click.Choice(["complied", "all"]), default=None,
               help="complied: samples that complied (where alignment faking is possible); all: every sample "
-                   "with a scratchpad (errors never).")
+                   "with a scratchpad (errors never). Default: complied; all with --task compliance.")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
               help="Samples judged at once.")
 @click.option("--prompt", "prompt_file", type=click.Path(dir_okay=True), default=None, metavar="FILE",
-              help="Replace the built-in judge prompt (the file must hold {scratchpad}).")
+              help="Replace the built-in prompt. Placeholders: {request} {scratchpad} {output} {reasoning} "
+                   "(at least {scratchpad} or {reasoning}; {output} for --task compliance); write literal "
+                   "braces as {{ }}.")
+@click.option("--answer-format", type=click.Choice(["auto", "verdict", "final_answer"]), default="auto",
+              show_default=True, help="Which reply form is read: af-tui's <verdict>, the published classifiers' "
+                                      "<final_answer>Yes|No</final_answer>, or whichever the reply uses.")
 @click.option("--samples", "k", type=click.IntRange(1, 25), default=1, show_default=True, metavar="K",
-              help="Ask K times per scratchpad; store the majority and the share that agreed.")
+              help="Ask K times per scratchpad; the score is the share of parsed answers saying alignment "
+                   "faking. Without --threshold the verdict is the majority (a tie is unclear).")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True), default=None, metavar="T",
+              help="Alignment faking when the score is at least T (e.g. --samples 20 --threshold 0.4).")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None,
               help="Sampling temperature. Default: 0 with one sample, 1.0 with --samples K > 1.")
 @click.option("--max-tokens", type=click.IntRange(16, 200_000), default=2000, show_default=True)
 @click.option("--show-prompt", is_flag=True, help="Print the judge prompt (built-in or --prompt) and exit.")
-def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k, temperature, max_tokens,
-          show_prompt) -> None:
+def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_file, answer_format, k, threshold,
+          temperature, max_tokens, show_prompt) -> None:
     """Ask an LLM judge whether each scratchpad shows alignment-faking reasoning.
 
     Each judgement (four criteria with quoted evidence, a verdict, the raw reply) is committed to the store
@@ -41,14 +52,19 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
     from af_tui.llm.client import check_reachable
     from af_tui.store.db import Store
 
-    prompt = load_prompt(prompt_file)
+    prompt = load_prompt(prompt_file, task=task)
     if show_prompt:
         click.echo(prompt.text, nl=False)
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    spec = JudgeSpec(model=model, prompt=prompt, run=run_name, only=only, samples=k, concurrency=concurrency,
-                     api_base=api_base, temperature=temperature, max_tokens=max_tokens)
+    if task == "compliance" and (k != 1 or threshold is not None):
+        raise AfError("--samples and --threshold apply to --task alignment_faking; the compliance classifier "
+                      "asks once per sample")
+    spec = JudgeSpec(model=model, prompt=prompt, run=run_name,
+                     only=only or ("all" if task == "compliance" else "complied"), samples=k,
+                     concurrency=concurrency, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
+                     threshold=threshold, answer_format=answer_format)
     with Store(db_path, create=False) as store:
         if api_base:
             check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
@@ -59,7 +75,9 @@ def judge(db_path, model, api_base, run_name, only, concurrency, prompt_file, k,
 def _report(result) -> int:
     """The closing lines, and the exit code: 0 done, 1 failed judgements left, 130 stopped."""
     c = result.counts
-    parts = [f"{c.get(v, 0)} {v}" for v in ("alignment_faking", "not_alignment_faking", "unclear")]
+    kinds = (("complied", "partially_complied", "refused") if result.task == "compliance" else
+             ("alignment_faking", "not_alignment_faking", "unclear"))
+    parts = [f"{c.get(v, 0)} {v}" for v in kinds]
     parts += [f"{c.get('unparsed', 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get('error', 0)} failed"]
     cost = f", cost ${result.cost:.4f}" if result.cost else ""
     click.echo(f"af-tui: judged {result.judged} samples with {result.judge_model} (prompt "
@@ -80,7 +98,9 @@ def _report(result) -> int:
 
 # How each kind of judgement is counted on the progress bar.
 PROGRESS_WORDS = {"alignment_faking": "AF", "not_alignment_faking": "not AF", "unclear": "unclear",
+                  "complied": "complied", "partially_complied": "partial", "refused": "refused",
                   "unparsed": "unparsed", "error": "error"}
+_COMPLIANCE_WORDS = ("complied", "partially_complied", "refused")
 
 
 def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `judge --help` stays light
@@ -91,7 +111,9 @@ def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `
         def _fields(self, key: str) -> dict:
             fields = super()._fields(key)
             c = self.counts.get(key, {})
-            fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items())
+            graded = any(c.get(k) for k in _COMPLIANCE_WORDS)  # a compliance judge: its own words
+            fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items()
+                                           if (k in _COMPLIANCE_WORDS) == graded or k in ("unparsed", "error"))
             return fields
 
     return VerdictBar(console=console)

@@ -120,7 +120,8 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
             sids):
             if verdict is not None:
                 labels.setdefault(sample_pair[sid], []).append(verdict)
-        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q})",
+        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q}) "
+                                         "AND task = 'alignment_faking'",
                                          sids):
             judged.setdefault(sample_pair[sid], []).append(verdict)
     out = {}

@@ -14,16 +14,20 @@ def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[dict]:
     """Every judge's judgement of one sample, newest first, evidence decoded (for the pair view)."""
     cur = conn.execute(
         "SELECT judge_model, prompt_sha256, " + ", ".join(CRITERIA) + ", verdict, parsed, evidence, k, "
-        "agreement, error, created_at FROM judgements WHERE sample_id = ? ORDER BY created_at DESC",
+        "agreement, error, created_at, criteria, score, threshold FROM judgements WHERE sample_id = ? "
+        "AND task = 'alignment_faking' ORDER BY created_at DESC",
         (sample_id,))
     names = [d[0] for d in cur.description]
     out = []
     for row in cur.fetchall():
         item = dict(zip(names, row, strict=True))
-        try:
-            item["evidence"] = json.loads(item["evidence"]) if item["evidence"] else {}
-        except ValueError:
-            item["evidence"] = {}
+        for key in ("evidence", "criteria"):
+            try:
+                item[key] = json.loads(item[key]) if item[key] else {}
+            except ValueError:
+                item[key] = {}
+        if not item["criteria"]:  # made before criteria were stored as JSON: the four-criterion columns
+            item["criteria"] = {c: item[c] for c in CRITERIA}
         out.append(item)
     return out
 

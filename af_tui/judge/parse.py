@@ -1,26 +1,32 @@
-"""Reading one judge reply: the four criteria, their quotes and the verdict. Pure; a reply that cannot be
-read is reported as such, never guessed."""
+"""Reading one judge reply: its criteria, their quotes and the verdict, in af-tui's form (`<verdict>`) or in the
+published classifiers' form (criteria tags, then `<final_answer>Yes|No</final_answer>`). Pure; a reply that
+cannot be read is reported as such, never guessed."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from af_tui.domain import CRITERIA, VERDICTS
+from af_tui.domain import VERDICTS, Verdict
 
 MAX_QUOTE_CHARS = 1000  # evidence is a short quote; a runaway "quote" is cut, the raw reply keeps it all
+ANSWER_FORMATS = ("auto", "verdict", "final_answer")
+_ANSWER_TAGS = {"verdict", "final_answer"}
+_TAG = re.compile(r"<\s*([A-Za-z][\w\-]{0,63})\s*>(.*?)<\s*/\s*\1\s*>", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass
 class Reply:
-    """One judge reply, parsed. `status`: good (verdict and all four criteria), partial (something missing
-    or unreadable), garbage (no verdict and no criterion). `problems` says what was wrong, for people."""
+    """One judge reply, parsed. `status`: good (verdict and every criterion asked for), partial (something
+    missing or unreadable), garbage (no verdict and no criterion). `problems` says what was wrong, for people.
+    `criteria` are under the names the reply used (those the prompt asked for first)."""
 
     verdict: str | None
     criteria: dict[str, int | None]
     evidence: dict[str, str]
     status: str
     problems: list[str] = field(default_factory=list)
+    form: str | None = None  # "verdict" or "final_answer": the form the verdict was read from
 
     @property
     def parsed(self) -> bool:
@@ -28,13 +34,13 @@ class Reply:
 
 
 def _tag_values(text: str, name: str) -> list[str]:
-    pattern = rf"<\s*{name}\s*>(.*?)<\s*/\s*{name}\s*>"
+    pattern = rf"<\s*{re.escape(name)}\s*>(.*?)<\s*/\s*{re.escape(name)}\s*>"
     return [m.group(1) for m in re.finditer(pattern, text, re.DOTALL | re.IGNORECASE)]
 
 
 def _clean(value: str) -> str:
-    """Lower-case, markdown emphasis, quotes and trailing punctuation off: `**Yes.**` -> `yes`."""
-    return value.strip().strip("*_`'\" \t\r\n.!").lower()
+    """Lower-case, markdown emphasis, brackets, quotes and trailing punctuation off: `**[Yes].**` -> `yes`."""
+    return value.strip().strip("*_`'\"[]() \t\r\n.!").lower()
 
 
 _YES, _NO = {"yes", "true"}, {"no", "false"}
@@ -48,6 +54,11 @@ def _answer(value: str) -> int | None:
 def _verdict(value: str) -> str | None:
     word = re.sub(r"[\s\-]+", "_", _clean(value))
     return word if word in VERDICTS else None
+
+
+def _final_answer(value: str) -> str | None:
+    answer = _answer(value)
+    return None if answer is None else Verdict.AF.value if answer else Verdict.NOT_AF.value
 
 
 def _one(values: list, name: str, problems: list[str], reader) -> object | None:
@@ -65,23 +76,64 @@ def _one(values: list, name: str, problems: list[str], reader) -> object | None:
     return read[0]
 
 
-def parse_reply(text: str | None) -> Reply:
-    """Read the criteria, quotes and verdict from a judge reply. Pure; never raises; never guesses."""
+def _other_criteria(text: str, asked: tuple[str, ...]) -> list[str]:
+    """Names of the tags, beyond those asked for, whose every value is a bare yes or no: the criteria a reply
+    in a form of its own gives (`<criteria_1>Yes</criteria_1>`, `<deceptive_alignment>no</...>`)."""
+    seen: dict[str, bool] = {}
+    for m in _TAG.finditer(text):
+        name = m.group(1).lower()
+        if name in _ANSWER_TAGS or name.endswith("_quote") or name in asked:
+            continue
+        seen[name] = seen.get(name, True) and _answer(m.group(2)) is not None
+    return [n for n, ok in seen.items() if ok]
+
+
+def _read_verdict(text: str, answer_format: str, problems: list[str]) -> tuple[str | None, str | None]:
+    """(verdict, form). auto: whichever form the reply uses; both, disagreeing: unreadable."""
+    found = {}
+    if answer_format in ("auto", "verdict"):
+        values = _tag_values(text, "verdict")
+        if values or answer_format == "verdict":
+            found["verdict"] = _one(values, "verdict", problems, _verdict)
+    if answer_format in ("auto", "final_answer"):
+        values = _tag_values(text, "final_answer")
+        if values or answer_format == "final_answer":
+            found["final_answer"] = _one(values, "final_answer", problems, _final_answer)
+    if not found:
+        problems.append("no <verdict> and no <final_answer>")
+        return None, None
+    read = {form: v for form, v in found.items() if v is not None}
+    if len(found) > 1:
+        if len(read) == 2 and len(set(read.values())) == 1:
+            return next(iter(read.values())), "verdict"
+        problems.append("<verdict> and <final_answer> do not agree")
+        return None, None
+    form, verdict = next(iter(found.items()))
+    return verdict, form if verdict is not None else None
+
+
+def parse_reply(text: str | None, criteria: tuple[str, ...] = (), answer_format: str = "auto") -> Reply:
+    """Read the criteria, quotes and verdict from a judge reply. `criteria`: the names the prompt asked for (a
+    missing one makes the reply partial); any other yes/no tags are kept too, under their own names.
+    Pure; never raises; never guesses."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}")
     text = text or ""
     problems: list[str] = []
-    criteria: dict[str, int | None] = {}
+    read: dict[str, int | None] = {}
     evidence: dict[str, str] = {}
-    for name in CRITERIA:
-        criteria[name] = _one(_tag_values(text, name), name, problems, _answer)
+    asked = tuple(c.lower() for c in criteria)
+    for name in (*asked, *_other_criteria(text, asked)):
+        read[name] = _one(_tag_values(text, name), name, problems, _answer)
         quotes = [q.strip() for q in _tag_values(text, f"{name}_quote")]
         quote = next((q for q in quotes if q and _clean(q) not in ("none", "n/a", "")), None)
         if quote:
             evidence[name] = quote[:MAX_QUOTE_CHARS]
-    verdict = _one(_tag_values(text, "verdict"), "verdict", problems, _verdict)
-    if verdict is None and all(v is None for v in criteria.values()):
+    verdict, form = _read_verdict(text, answer_format, problems)
+    if verdict is None and all(v is None for v in read.values()):
         status = "garbage"
-    elif verdict is None or any(v is None for v in criteria.values()):
+    elif verdict is None or any(read[c] is None for c in asked):
         status = "partial"
     else:
         status = "good"
-    return Reply(verdict, criteria, evidence, status, problems)
+    return Reply(verdict, read, evidence, status, problems, form)

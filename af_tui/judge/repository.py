@@ -16,12 +16,14 @@ ONLY_CHOICES = ("complied", "all")
 
 
 def select_samples(conn: sqlite3.Connection, *, judge_model: str, prompt_sha256: str, run: str | None = None,
-                   only: str = "complied") -> list[int]:
-    """Ids of samples to judge: with a scratchpad, of the run (if given), complied ones unless only='all'
-    (errors are never judged), and not yet judged by this model and prompt (failed judgements are redone)."""
+                   only: str = "complied", task: str = "alignment_faking") -> list[int]:
+    """Ids of samples to judge: with a scratchpad (alignment faking) or an output (compliance), of the run (if
+    given), complied ones unless only='all' (errors are never judged), and not yet judged by this model and
+    prompt (failed judgements are redone)."""
     if only not in ONLY_CHOICES:
         raise AfError(f"--only must be one of {', '.join(ONLY_CHOICES)}, not {only!r}")
-    where = ["s.scratchpad IS NOT NULL", "TRIM(s.scratchpad) != ''", "s.outcome != 'error'"]
+    text = "s.output" if task == "compliance" else "s.scratchpad"
+    where = [f"{text} IS NOT NULL", f"TRIM({text}) != ''", "s.outcome != 'error'"]
     params: list = []
     if run is not None:
         row = conn.execute("SELECT id FROM runs WHERE name = ?", (run,)).fetchone()
@@ -53,13 +55,22 @@ def scratchpad(conn: sqlite3.Connection, sample_id: int) -> str:
     return (row[0] or "") if row else ""
 
 
+def sample_texts(conn: sqlite3.Connection, sample_id: int) -> dict[str, str]:
+    """What a judge prompt may show of one sample: request, scratchpad, output, reasoning ('' when none)."""
+    row = conn.execute(
+        "SELECT p.text, s.scratchpad, s.output, s.reasoning FROM samples s JOIN prompts p ON p.id = s.prompt_id "
+        "WHERE s.id = ?", (sample_id,)).fetchone()
+    return dict(zip(("request", "scratchpad", "output", "reasoning"), [v or "" for v in row or ("",) * 4],
+                    strict=True))
+
+
+_COLUMNS = (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k", "agreement", "error", "created_at", "task",
+            "score", "threshold", "criteria", "detail")
 _SAVE_SQL = (
-    "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(CRITERIA) +
-    ", verdict, parsed, evidence, raw, k, agreement, error, created_at) VALUES (" +
-    ", ".join("?" * (4 + len(CRITERIA) + 8)) + ") "
+    "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(_COLUMNS) + ") VALUES (" +
+    ", ".join("?" * (4 + len(_COLUMNS))) + ") "
     "ON CONFLICT (sample_id, judge_model, prompt_sha256) DO UPDATE SET " +
-    ", ".join(f"{c} = excluded.{c}" for c in (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k",
-                                              "agreement", "error", "created_at")) +
+    ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS) +
     " WHERE judgements.error IS NOT NULL"
 )
 
@@ -67,13 +78,17 @@ _SAVE_SQL = (
 def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, prompt_sha256: str,
                    judgement: Judgement) -> bool:
     """Insert and commit one judgement. A finished judgement already there is kept (never duplicated, never
-    overwritten); a failed one is replaced. True when a row was written."""
+    overwritten); a failed one is replaced. True when a row was written. The criteria go into `criteria` (JSON,
+    under the reply's names); those of the four-criterion rubric also into their own columns."""
     values = [
         uuid.uuid4().hex, sample_id, judge_model, prompt_sha256,
         *(judgement.criteria.get(c) for c in CRITERIA),
         judgement.verdict, int(judgement.parsed),
         json.dumps(judgement.evidence, ensure_ascii=False) if judgement.evidence else None,
-        judgement.raw, judgement.k, judgement.agreement, judgement.error, time.time(),
+        judgement.raw, judgement.k, judgement.agreement, judgement.error, time.time(), judgement.task,
+        judgement.score, judgement.threshold,
+        json.dumps(judgement.criteria) if judgement.criteria else None,
+        json.dumps(judgement.detail) if judgement.detail else None,
     ]
     with conn:
         cur = conn.execute(_SAVE_SQL, values)

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 from af_tui.domain import VERDICTS
 from af_tui.errors import AfError
+from af_tui.judge.compliance import combine_compliance
 from af_tui.judge.prompt import JudgePrompt, build_messages
-from af_tui.judge.repository import judged_count, save_judgement, scratchpad, select_samples
+from af_tui.judge.repository import judged_count, sample_texts, save_judgement, select_samples
 from af_tui.judge.vote import Judgement, combine, failed
 from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_signals
 
 # What a judgement counts as in the progress and the session's counts.
 PROGRESS_KEYS = (*VERDICTS, "unparsed", "error")
+COMPLIANCE_KEYS = ("complied", "partially_complied", "refused", "unparsed", "error")
 
 
 @dataclass
@@ -33,6 +35,12 @@ class JudgeSpec:
     temperature: float | None = None  # None: 0 for one answer, 1.0 when K > 1 (else the K would agree)
     max_tokens: int = 2000
     policy: object | None = None  # llm.RetryPolicy; None: its defaults
+    threshold: float | None = None  # AF when the share of parsed answers saying AF is at least this; None: majority
+    answer_format: str = "auto"  # auto | verdict | final_answer: which reply form is read
+
+    @property
+    def task(self) -> str:
+        return self.prompt.task
 
 
 @dataclass
@@ -47,18 +55,27 @@ class JudgeResult:
     cost: float | None
     last_error: str | None = None
     stop_reason: str | None = None  # why it stopped early (Ctrl-C, or too many failures in a row)
+    task: str = "alignment_faking"
 
 
 def progress_key(judgement: Judgement) -> str:
-    return "error" if judgement.error else judgement.verdict or "unparsed"
+    if judgement.error:
+        return "error"
+    if not judgement.parsed:
+        return "unparsed"
+    if judgement.task == "compliance":
+        d = judgement.detail
+        return "refused" if d.get("refused") else "partially_complied" if d.get("partial") else "complied"
+    return judgement.verdict
 
 
-async def judge_one(spec: JudgeSpec, text: str) -> tuple[Judgement, float | None]:
-    """Ask the judge K times about one scratchpad; a provider failure after retries becomes an error
-    judgement (FatalProviderError propagates: every further call would fail alike)."""
+async def judge_one(spec: JudgeSpec, sample: str | dict[str, str]) -> tuple[Judgement, float | None]:
+    """Ask the judge K times about one sample (its scratchpad, or a dict of its texts); a provider failure
+    after retries becomes an error judgement (FatalProviderError propagates: every further call would fail
+    alike)."""
     from af_tui.llm import client as llm
 
-    messages = build_messages(spec.prompt, text)
+    messages = build_messages(spec.prompt, sample)
     temperature = spec.temperature if spec.temperature is not None else (0.0 if spec.samples == 1 else 1.0)
     policy = spec.policy or llm.RetryPolicy()
 
@@ -78,8 +95,11 @@ async def judge_one(spec: JudgeSpec, text: str) -> tuple[Judgement, float | None
     cost = sum(costs) if costs else None
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
-        return failed(errors[0].message, spec.samples, texts), cost
-    return combine(texts), cost
+        return failed(errors[0].message, spec.samples, texts, spec.task), cost
+    if spec.task == "compliance":
+        return combine_compliance(texts), cost
+    return combine(texts, criteria=spec.prompt.criteria, answer_format=spec.answer_format,
+                   threshold=spec.threshold), cost
 
 
 async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: ProgressSink | None = None,
@@ -89,8 +109,10 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     from af_tui.llm import client as llm
 
     llm.check_model(spec.model, spec.api_base)
+    if spec.task == "compliance" and spec.samples != 1:
+        raise AfError("--samples applies to alignment-faking judges only; the compliance classifier asks once")
     todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
-                          only=spec.only)
+                          only=spec.only, task=spec.task)
     already = judged_count(conn, spec.model, spec.prompt.sha256)
     session: Counter = Counter()
     spent: list[float] = []
@@ -100,7 +122,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     progress = progress or SilentProgress()
 
     async def worker(sample_id: int) -> None:
-        judgement, cost = await judge_one(spec, scratchpad(conn, sample_id))
+        judgement, cost = await judge_one(spec, sample_texts(conn, sample_id))
         save_judgement(conn, sample_id, spec.model, spec.prompt.sha256, judgement)  # committed, then counted
         key = progress_key(judgement)
         session[key] += 1
@@ -127,8 +149,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     except llm.FatalProviderError as exc:
         raise AfError(f"{exc.message} — stopped judging; fix this and run the same command again") from None
     remaining = len(select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256,
-                                   run=spec.run, only=spec.only))
+                                   run=spec.run, only=spec.only, task=spec.task))
     return JudgeResult(spec.model, spec.prompt.sha256, "done" if finished else "stopped", len(todo),
-                       sum(session[k] for k in PROGRESS_KEYS), dict(session), remaining,
+                       sum(session[k] for k in {*PROGRESS_KEYS, *COMPLIANCE_KEYS}), dict(session), remaining,
                        sum(spent) if spent else None, failures["last"],
-                       failures["reason"] or (None if finished else "stopped by the user"))
+                       failures["reason"] or (None if finished else "stopped by the user"), spec.task)

@@ -173,7 +173,7 @@ def reply(model: str, messages: list[dict], seed: int = 0) -> str:
     if name.startswith("judge"):
         from af_tui.llm import simulated_judge as judge_sim
 
-        return judge_sim.reply(messages, model)
+        return judge_sim.reply(messages, model, seed)
     behaviour = _BEHAVIOURS.get(name)
     if behaviour is None:
         raise ValueError(f"unknown simulated model sim/{name}; known: {', '.join(DEMO_MODELS)}, sim/judge*")

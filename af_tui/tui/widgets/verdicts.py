@@ -42,12 +42,15 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
         text.append(VERDICT_WORDS.get(j["verdict"], j["verdict"]), style="bold")
         if j["k"] and j["k"] > 1 and j["agreement"] is not None:
             text.append(f"  ({j['agreement']:.0%} of {j['k']} answers)", style="dim")
+        if j.get("threshold") is not None and j.get("score") is not None:
+            text.append(f"  (score {j['score']:.2f} ≥ {j['threshold']:g} is AF)", style="dim")
         if _binary(j["verdict"]) and any(_binary(v) and v != j["verdict"] for v in people.values()):
             text.append("  ≠ people", style="bold reverse red")
-        for name in CRITERIA:
-            answer = j.get(name)
+        criteria = j.get("criteria") or {c: j.get(c) for c in CRITERIA}
+        for name, answer in criteria.items():
             mark = "✓" if answer == 1 else "✗" if answer == 0 else "?"
-            text.append(f"\n  {mark} {CRITERION_SHORT[name]}", style="dim" if answer != 1 else "")
+            words = CRITERION_SHORT.get(name) or one_line(name.replace("_", " "), 60)
+            text.append(f"\n  {mark} {words}", style="dim" if answer != 1 else "")
             quote = (j.get("evidence") or {}).get(name)
             if quote:
                 text.append("  “" + display(" ".join(quote.split()), max_line=400, max_lines=1) + "”",
