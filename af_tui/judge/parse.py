@@ -114,7 +114,8 @@ def _read_verdict(text: str, answer_format: str, problems: list[str]) -> tuple[s
 
 def parse_reply(text: str | None, criteria: tuple[str, ...] = (), answer_format: str = "auto") -> Reply:
     """Read the criteria, quotes and verdict from a judge reply. `criteria`: the names the prompt asked for (a
-    missing one makes the reply partial); any other yes/no tags are kept too, under their own names.
+    missing one makes the reply partial, unless the reply names none of them); any other yes/no tags are kept
+    too, under their own names.
     Pure; never raises; never guesses."""
     if answer_format not in ANSWER_FORMATS:
         raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}")
@@ -123,10 +124,13 @@ def parse_reply(text: str | None, criteria: tuple[str, ...] = (), answer_format:
     read: dict[str, int | None] = {}
     evidence: dict[str, str] = {}
     asked = tuple(c.lower() for c in criteria)
+    if not any(_tag_values(text, c) for c in asked):
+        asked = ()  # a reply in a shape of its own (criteria_1, ...): its criteria are the ones it names
     for name in (*asked, *_other_criteria(text, asked)):
         read[name] = _one(_tag_values(text, name), name, problems, _answer)
         quotes = [q.strip() for q in _tag_values(text, f"{name}_quote")]
-        quote = next((q for q in quotes if q and _clean(q) not in ("none", "n/a", "")), None)
+        quote = next((q for q in quotes if q and q.strip("*_`'\" \t\r\n.!").lower() not in ("none", "n/a", "")),
+                     None)
         if quote:
             evidence[name] = quote[:MAX_QUOTE_CHARS]
     verdict, form = _read_verdict(text, answer_format, problems)
