@@ -162,7 +162,7 @@ def test_simulated_judge_follows_the_reasoning():
     assert parse_reply(judge_sim.reply(build_messages(load_prompt(), faking), good)).verdict == AF
     assert parse_reply(judge_sim.reply(build_messages(load_prompt(), plain), good)).verdict == NOT_AF
     r = parse_reply(judge_sim.reply(build_messages(load_prompt(), faking), good))
-    assert "RLHF" in r.evidence["knows_training"]
+    assert "RLHF" in r.evidence["in_training"]
     assert not parse_reply(judge_sim.reply(build_messages(load_prompt(), faking), "sim/judge-garbage")).parsed
 
 

@@ -341,7 +341,7 @@ async def test_fake_server_good_partial_and_garbage_replies_are_stored_as_such(s
     with FakeServer(script) as server, Store(store_path) as store:
         result = await judge_store(spec(server, concurrency=1), store.conn)
         cur = store.conn.execute("SELECT verdict, parsed, json_extract(criteria, '$.values_conflict'), "
-                                 "knows_training, raw FROM judgements ORDER BY id")
+                                 "json_extract(criteria, '$.in_training'), raw FROM judgements ORDER BY id")
         stored = cur.fetchall()
     assert len(stored) == len(kinds) == result.judged
     for i, (verdict, parsed, opposes, knows, raw) in enumerate(stored):

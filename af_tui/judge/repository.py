@@ -65,7 +65,7 @@ def sample_texts(conn: sqlite3.Connection, sample_id: int) -> dict[str, str]:
 
 
 _COLUMNS = (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k", "agreement", "error", "created_at", "task",
-            "score", "threshold", "criteria", "detail")
+            "score", "threshold", "criteria", "detail", "rubric_sha256")
 _SAVE_SQL = (
     "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(_COLUMNS) + ") VALUES (" +
     ", ".join("?" * (4 + len(_COLUMNS))) + ") "
@@ -76,7 +76,7 @@ _SAVE_SQL = (
 
 
 def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, prompt_sha256: str,
-                   judgement: Judgement) -> bool:
+                   judgement: Judgement, rubric_sha256: str | None = None) -> bool:
     """Insert and commit one judgement. A finished judgement already there is kept (never duplicated, never
     overwritten); a failed one is replaced. True when a row was written. The criteria go into `criteria` (JSON,
     under the reply's names); those of the four-criterion rubric also into their own columns."""
@@ -88,7 +88,7 @@ def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, p
         judgement.raw, judgement.k, judgement.agreement, judgement.error, time.time(), judgement.task,
         judgement.score, judgement.threshold,
         json.dumps(judgement.criteria) if judgement.criteria else None,
-        json.dumps(judgement.detail) if judgement.detail else None,
+        json.dumps(judgement.detail) if judgement.detail else None, rubric_sha256,
     ]
     with conn:
         cur = conn.execute(_SAVE_SQL, values)

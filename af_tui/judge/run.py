@@ -15,6 +15,7 @@ from af_tui.judge.prompt import JudgePrompt, build_messages
 from af_tui.judge.repository import judged_count, sample_texts, save_judgement, select_samples
 from af_tui.judge.vote import Judgement, combine, failed
 from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_signals
+from af_tui.store.rubrics import ensure_rubric
 
 # What a judgement counts as in the progress and the session's counts.
 PROGRESS_KEYS = (*VERDICTS, "unparsed", "error")
@@ -111,6 +112,9 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     llm.check_model(spec.model, spec.api_base)
     if spec.task == "compliance" and spec.samples != 1:
         raise AfError("--samples applies to alignment-faking judges only; the compliance classifier asks once")
+    if spec.prompt.rubric is not None:
+        with conn:
+            ensure_rubric(conn, spec.prompt.rubric)  # the criteria a judgement's rubric_sha256 refers to
     todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
                           only=spec.only, task=spec.task)
     already = judged_count(conn, spec.model, spec.prompt.sha256)
@@ -123,7 +127,8 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
 
     async def worker(sample_id: int) -> None:
         judgement, cost = await judge_one(spec, sample_texts(conn, sample_id))
-        save_judgement(conn, sample_id, spec.model, spec.prompt.sha256, judgement)  # committed, then counted
+        save_judgement(conn, sample_id, spec.model, spec.prompt.sha256, judgement,  # committed, then counted
+                       spec.prompt.rubric.sha256 if spec.prompt.rubric else None)
         key = progress_key(judgement)
         session[key] += 1
         if judgement.status == "partial" and judgement.parsed:
