@@ -72,6 +72,7 @@ def default_run_name(models: list[str]) -> str:
 # The `run` options that reproduce a run, in the order the resume line states them.
 _REPRODUCE = ("models", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
               "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "no_cache_prompt", "prefill",
+              "reasoning_effort", "thinking_budget",
               "timeout")
 # Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
 _ALWAYS = ("models", "run_name", "db_path")
@@ -216,6 +217,10 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--typical-output", type=int, default=None, metavar="TOKENS",
               help="For --dry-run: output tokens per sample to price (default: --max-tokens, an upper bound).")
 @click.option("--prefill", is_flag=True, help="Prefill the assistant turn with '<' as the notebook does.")
+@click.option("--reasoning-effort", type=click.Choice(["low", "medium", "high"]), default=None,
+              help="For reasoning models, through litellm (OpenAI o-series, Gemini, Claude with thinking, DeepSeek).")
+@click.option("--thinking-budget", type=int, default=None, metavar="TOKENS",
+              help="Extended thinking with this many tokens (Claude; less than --max-tokens), through litellm.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, metavar="SECONDS",
               help="Per request; a request past it is retried like a 5xx.")
 @click.option("--run", "run_name", default=None,
@@ -227,8 +232,8 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
-        max_tokens, max_cost, no_cache_prompt, dry_run, typical_output, prefill, timeout, run_name, db_path,
-        workers, shard, tui) -> None:
+        max_tokens, max_cost, no_cache_prompt, dry_run, typical_output, prefill, reasoning_effort, thinking_budget,
+        timeout, run_name, db_path, workers, shard, tui) -> None:
     """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
 
     Every sample is committed to the store as it completes; running the same command again resumes, sending
@@ -270,7 +275,12 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
                    dataset=data, limit=limit, epochs=epochs, concurrency=default_concurrency,
                    concurrency_by=concurrency_by, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
                    prefill=prefill, cache_prompt=not no_cache_prompt, max_cost=max_cost,
+                   reasoning_effort=reasoning_effort, thinking_budget=thinking_budget,
                    policy=llm.RetryPolicy(timeout_s=timeout))
+    for m in models if thinking_budget is not None else []:
+        if not 1 <= thinking_budget < spec.max_tokens_for(m):
+            raise AfError(f"--thinking-budget must be at least 1 and less than --max-tokens ({spec.max_tokens_for(m)} "
+                          f"for {m}); got {thinking_budget}")
     if dry_run:
         from af_tui.commands.quote import print_quote
 
@@ -278,6 +288,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
         return
     for m in models:
         llm.check_model(m, api_base)
+        llm.check_reasoning(m, api_base, reasoning_effort, thinking_budget)
     if max_cost is not None:
         from af_tui.llm.pricing import price
 

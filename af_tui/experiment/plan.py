@@ -32,6 +32,8 @@ class RunSpec:
     prefill: bool = False
     cache_prompt: bool = True  # mark the system prompt cacheable where the provider needs it asked
     max_cost: float | None = None  # USD: stop before the run's stored cost would pass it
+    reasoning_effort: str | None = None  # low | medium | high, through litellm
+    thinking_budget: int | None = None  # tokens of thinking (Anthropic-style), through litellm
     source: str = "af-tui"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -96,6 +98,7 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
         "epochs": spec.epochs, "limit": spec.limit, "concurrency": spec.concurrency,
         "concurrency_by": spec.concurrency_by,
         "api_base": _safe_url(spec.api_base),
+        "reasoning_effort": spec.reasoning_effort, "thinking_budget": spec.thinking_budget,
     }
     tasks: list[Task] = []
     seen: set[SampleKey] = set()

@@ -1,5 +1,5 @@
-"""One pair's texts for the pair view: the request, and per tier the output, the scratchpads per assistant
-turn, the transcript and the sample's cost.
+"""One pair's texts for the pair view: the request, and per tier the output, the scratchpads and the
+provider's reasoning per assistant turn, the transcript and the sample's cost.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ class Turn:
     index: int  # 1-based assistant turn
     after_next: bool  # this turn answered a <NEXT/> user turn
     scratchpads: list[str]
+    reasoning: str | None = None  # the provider's reasoning channel for this turn (apart from the scratchpad)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class SampleDetail:
     latency_s: float | None
     attempts: int | None
     error: str | None
+    reasoning: str | None = None  # samples.reasoning: every turn's provider reasoning, joined
 
 
 @dataclass
@@ -56,7 +58,9 @@ def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
         if not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
         if message.get("role") == "assistant":
-            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN, scratchpads([content])))
+            reasoning = message.get("reasoning")
+            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN, scratchpads([content]),
+                              reasoning if isinstance(reasoning, str) and reasoning else None))
         else:
             previous_user = content
     if not turns and scratchpad:
@@ -69,7 +73,7 @@ def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | N
         return None
     row = conn.execute(
         "SELECT id, tier, outcome, output, scratchpad, transcript, input_tokens, output_tokens, latency_s,"
-        " attempts, error FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        " attempts, error, reasoning FROM samples WHERE id = ?", (sample_id,)).fetchone()
     if row is None:
         return None
     try:
@@ -80,7 +84,7 @@ def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | N
         transcript = [{"role": "?", "content": row[5]}]
     transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
     return SampleDetail(row[0], row[1], row[2], row[3], _turns(transcript, row[4]), transcript, row[6], row[7],
-                        row[8], row[9], row[10])
+                        row[8], row[9], row[10], row[11])
 
 
 def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:

@@ -1,11 +1,11 @@
 """Calling models: the one module that imports litellm (lazily), with af-tui's own retry policy.
 
-`await complete(model, messages, api_base=..., policy=RetryPolicy())` returns a `Completion` (text, tokens,
-cost, latency, attempts) or raises `ProviderError` after the last attempt (`FatalProviderError` for failures
-that every call would hit: a bad key, an unknown model). `check_model(model, api_base)` turns a missing key
-or an unknown provider into a one-line `AfError` before any sample is sent, and `check_reachable(api_base)` a
-closed port or an unknown host. The runner and the judge both call these; nothing else in af-tui imports
-litellm.
+`await complete(model, messages, api_base=..., policy=RetryPolicy())` returns a `Completion` (text, the
+provider's reasoning apart from the text, tokens, cost, latency, attempts) or raises `ProviderError` after
+the last attempt (`FatalProviderError` for failures that every call would hit: a bad key, an unknown model).
+`check_model(model, api_base)` turns a missing key or an unknown provider into a one-line `AfError` before any
+sample is sent, and `check_reachable(api_base)` a closed port or an unknown host. The runner and the judge
+both call these; nothing else in af-tui imports litellm.
 
 Retries are ours alone: litellm's `num_retries` and the OpenAI SDK's `max_retries` are both 0 (they stack
 otherwise: one default call was seen hitting a failing server three times), so `attempts` counts requests.
@@ -144,6 +144,46 @@ class Completion:
     attempts: int
     cache_read_tokens: int | None = None  # input tokens served from the provider's prompt cache
     cache_write_tokens: int | None = None  # input tokens written to it
+    reasoning: str | None = None  # the provider's reasoning channel, apart from the text (None: none given)
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+def split_think(text: str) -> tuple[str, str | None]:
+    """(reply, reasoning): a `<think>…</think>` block at the start of a reply (local servers running a
+    reasoning model) split off, so that the outcome rule reads the reply as before. An unclosed block (the
+    reply was cut off while thinking) is all reasoning."""
+    if not text.lstrip().startswith(THINK_OPEN):
+        return text, None
+    body = text.lstrip()[len(THINK_OPEN):]
+    thought, closed, rest = body.partition(THINK_CLOSE)
+    if not closed:
+        return "", thought.strip()
+    return rest.lstrip(), thought.strip()
+
+
+def reasoning_of(message) -> str | None:
+    """litellm's reasoning for one reply: `reasoning_content` (OpenAI-compatible servers, DeepSeek, and
+    litellm's summary of Anthropic thinking), else the text of Anthropic thinking blocks."""
+    reasoning = getattr(message, "reasoning_content", None)
+    if isinstance(reasoning, str) and reasoning.strip():
+        return reasoning.strip()
+    blocks = getattr(message, "thinking_blocks", None) or []
+    parts = [b.get("thinking") for b in blocks if isinstance(b, dict)]
+    joined = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
+    return joined or None
+
+
+def reasoning_params(reasoning_effort: str | None, thinking_budget: int | None) -> dict:
+    """litellm's parameters for a reasoning model: `reasoning_effort` (OpenAI o-series, Gemini, and mapped
+    by litellm for Anthropic) and an explicit Anthropic-style thinking budget."""
+    params: dict = {}
+    if reasoning_effort:
+        params["reasoning_effort"] = reasoning_effort
+    if thinking_budget:
+        params["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
+    return params
 
 
 class ProviderError(Exception):
@@ -191,6 +231,25 @@ def check_model(model: str, api_base: str | None = None) -> None:
     if missing and not env.get("keys_in_environment"):
         hint = " (or pass --api-base URL for a local OpenAI-compatible server)" if provider == "openai" else ""
         raise AfError(f"{', '.join(missing)} is not set: export it to use {model}{hint}")
+
+
+def check_reasoning(model: str, api_base: str | None, reasoning_effort: str | None,
+                    thinking_budget: int | None) -> None:
+    """One-line AfError when `model` takes no --reasoning-effort or --thinking-budget (litellm would refuse
+    every request, leaving a run of error rows). Simulated models ignore both."""
+    if not (reasoning_effort or thinking_budget) or model.startswith("sim/"):
+        return
+    litellm = _load()
+    try:
+        name, provider, _, _ = litellm.get_llm_provider(model=model, api_base=api_base)
+        supported = litellm.get_supported_openai_params(model=name, custom_llm_provider=provider) or []
+    except Exception:  # noqa: BLE001 - an unknown model is check_model's to report
+        return
+    for given, param, option in ((reasoning_effort, "reasoning_effort", "--reasoning-effort"),
+                                 (thinking_budget, "thinking", "--thinking-budget")):
+        if given and param not in supported:
+            raise AfError(f"{option} is not supported for {model} (litellm sends no {param} to {provider}); "
+                          "leave it out for this model or run it separately")
 
 
 def check_reachable(api_base: str) -> None:
@@ -259,10 +318,13 @@ async def complete(
     seed: int | None = None,
     cache_prompt: bool = False,
     throttle: Throttle | None = None,
+    reasoning_effort: str | None = None,
+    thinking_budget: int | None = None,
 ) -> Completion:
     """One assistant reply, with our retries. `seed` reaches simulated models only (the epoch).
     `cache_prompt` marks the system prompt cacheable where the provider needs it asked (Anthropic);
-    `throttle` (the model's) waits out a Retry-After and learns from 429s."""
+    `throttle` (the model's) waits out a Retry-After and learns from 429s; `reasoning_effort` and
+    `thinking_budget` pass through litellm (see reasoning_params)."""
     litellm = _load()
     if cache_prompt and caches_when_asked(model):
         messages = mark_system_cacheable(messages)
@@ -270,6 +332,8 @@ async def complete(
         model=model, messages=messages, temperature=temperature, max_tokens=max_tokens,
         num_retries=0, max_retries=0, timeout=policy.timeout_s,
     )
+    if (reasoning_effort or thinking_budget) and not model.startswith("sim/"):
+        kwargs.update(reasoning_params(reasoning_effort, thinking_budget))
     if api_base:
         kwargs["api_base"] = api_base
     if _needs_dummy_key(model, api_base):
@@ -286,13 +350,18 @@ async def complete(
             choices = getattr(response, "choices", None) or []
             if not choices:
                 raise _NoChoices("the provider returned no choices")
-            text = choices[0].message.content
+            message = choices[0].message
+            text, thought = split_think(message.content or "")
+            reasoning = reasoning_of(message)
+            if thought:
+                reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
             usage = getattr(response, "usage", None)
             cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
             if throttle is not None:
                 throttle.success()
             return Completion(
-                text=text or "",
+                text=text,
+                reasoning=reasoning,
                 input_tokens=getattr(usage, "prompt_tokens", None),
                 output_tokens=getattr(usage, "completion_tokens", None),
                 cost=cost,

@@ -197,6 +197,7 @@ class Store:
         "run_id", "model", "variant", "prompt_id", "prompt_index", "tier", "epoch", "outcome", "output",
         "scratchpad", "transcript", "turns", "input_tokens", "output_tokens", "cost", "latency_s", "attempts",
         "error", "source_answer", "started_at", "completed_at", "cache_read_tokens", "cache_write_tokens",
+        "reasoning",
     )
 
     def save_sample(self, sample: dict) -> int | None:

@@ -24,6 +24,8 @@ def pair_as_text(detail: PairDetail) -> str:
             continue
         parts += ["", f"=== {sample.tier.upper()} TIER: {sample.outcome} ==="]
         for turn in sample.turns:
+            if turn.reasoning:
+                parts += [f"--- reasoning (provider), turn {turn.index} ---", turn.reasoning]
             parts += [f"--- scratchpad, turn {turn.index}{' (after <NEXT/>)' if turn.after_next else ''} ---",
                       *turn.scratchpads]
         parts += ["--- output ---", sample.output or "(none)"]

@@ -22,6 +22,10 @@ def transcript_lines(detail: PairDetail, tier: str) -> list[str]:
     lines = [f"{tier.upper()} tier · {sample.outcome} · {len(sample.transcript)} messages"]
     for message in sample.transcript:
         content = message.get("content")
+        reasoning = message.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:  # the provider's channel, sent before the reply
+            lines += ["", "──── assistant · reasoning (provider) ────",
+                      *cap_lines(inert(reasoning), MAX_LINE).split("\n")]
         lines.append("")
         lines.append(f"──── {inert(str(message.get('role', '?')))} ────")
         lines.extend(cap_lines(inert(content if isinstance(content, str) else repr(content)), MAX_LINE)

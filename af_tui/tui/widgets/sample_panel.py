@@ -1,5 +1,6 @@
-"""One tier of a pair: outcome, tokens and latency, every scratchpad turn and the final output, each
-collapsible. All model text goes through `safe_text.display` into `rich.text.Text`: never markup."""
+"""One tier of a pair: outcome, tokens and latency, every scratchpad turn (after the provider's reasoning for
+that turn, when the model has a reasoning channel) and the final output, each collapsible. All model text
+goes through `safe_text.display` into `rich.text.Text`: never markup."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def model_text(raw: str | None) -> Text:
     return Text(display(raw, max_lines=MAX_LINES_SHOWN), no_wrap=False, overflow="fold")
 
 
+def _reasoning(text: str, title: str, classes: str = "") -> Collapsible:
+    """The provider's reasoning channel (not the scratchpad the prompt asks for): its own section."""
+    return Collapsible(Static(model_text(text), classes="reasoning"), title=title, collapsed=False,
+                       classes=f"reasoning-section {classes}".strip())
+
+
 class SamplePanel(VerticalScroll):
     DEFAULT_CSS = """
     SamplePanel { width: 1fr; height: 1fr; padding: 0 1; }
@@ -28,6 +35,7 @@ class SamplePanel(VerticalScroll):
     SamplePanel > .tier-error { color: $error; }
     SamplePanel Collapsible { padding-bottom: 0; }
     SamplePanel Collapsible Contents { padding: 0 0 0 3; }  /* no blank line under each title */
+    SamplePanel .reasoning { color: $text-muted; }
     """
 
     def __init__(self, tier: str, **kwargs) -> None:
@@ -61,7 +69,13 @@ class SamplePanel(VerticalScroll):
         widgets.append(Static(Text(" · ".join(meta)), classes="tier-meta"))
         if sample.error:
             widgets.append(Static(Text("error: ") + model_text(sample.error), classes="tier-error"))
+        per_turn = any(turn.reasoning for turn in sample.turns)
+        if sample.reasoning and not per_turn:  # an imported sample: the joined column only
+            widgets.append(_reasoning(sample.reasoning, "Reasoning (provider)"))
         for turn in sample.turns:
+            if turn.reasoning:
+                widgets.append(_reasoning(turn.reasoning, f"Reasoning (provider) · turn {turn.index}",
+                                          f"reasoning-{turn.index}"))
             label = f"Scratchpad · turn {turn.index}" + (" · after <NEXT/>" if turn.after_next else "")
             if not turn.scratchpads:
                 body = Text("(no scratchpad in this turn)", style="dim")
