@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from fakeserver import FakeServer, af_script, expected_outcome, reasoning_script
-from test_app import loaded, make_app, until
+from test_app import make_app, until
 
 from af_tui.errors import AfError
 from af_tui.experiment import rules, runner
@@ -32,10 +32,11 @@ def _text(text: str, name: str) -> Text:
     return Text(text, name, sha256_text(text), "test")
 
 
-def _run(server: FakeServer, db_path, **kw) -> runner.RunResult:
-    spec = RunSpec(name="r", models=["openai/x"], variants=[_text("SYS", "stand_in")],
+def _run(server: FakeServer, db_path, model: str = "openai/x", **kw) -> runner.RunResult:
+    api_base = server.base if model.startswith("anthropic/") else server.url
+    spec = RunSpec(name="r", models=[model], variants=[_text("SYS", "stand_in")],
                    template=_text(TEMPLATE, "tpl"), dataset=Dataset(GOALS, "test", sha256_text("\n".join(GOALS)), "t"),
-                   api_base=server.url, concurrency=4, policy=FAST, **kw)
+                   api_base=api_base, concurrency=4, policy=FAST, **kw)
     with Store(db_path) as store:
         return asyncio.run(runner.execute(spec, store))
 
@@ -44,6 +45,12 @@ def _rows(db_path) -> list[dict]:
     with Store(db_path) as store:
         return list(store.iter_query(
             "SELECT s.*, p.text AS request FROM samples s JOIN prompts p ON p.id = s.prompt_id ORDER BY s.id"))
+
+
+def listed(app) -> bool:
+    """The pairs list is on screen (the statistics panel is not needed here)."""
+    pairs = app.pairs_list
+    return pairs is not None and app.main.loaded and all(i in pairs.rows for i in pairs.visible_ids())
 
 
 @pytest.mark.parametrize(("text", "reply", "reasoning"), [
@@ -65,9 +72,14 @@ def test_reasoning_of_a_litellm_message():
     assert llm.reasoning_of(SimpleNamespace(reasoning_content=None, thinking_blocks=blocks)) == "one\n\ntwo"
 
 
-def test_run_stores_each_turns_reasoning_and_keeps_the_outcome(db_path):
+@pytest.mark.parametrize("model", ["openai/x", "anthropic/claude-3-7-sonnet-20250219"])
+def test_run_stores_each_turns_reasoning_and_keeps_the_outcome(db_path, model, monkeypatch):
+    # openai/: reasoning_content and <think> in the text; anthropic/: thinking blocks and <think> in a text block
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-for-a-local-server")
+    kw = {"thinking_budget": 1024, "max_tokens": 4000} if model.startswith("anthropic/") else {}
     with FakeServer(reasoning_script) as server:
-        result = _run(server, db_path)
+        result = _run(server, db_path, model, **kw)
+        bodies = server.bodies
     assert result.status == "done" and result.errors == 0
     rows = _rows(db_path)
     assert len(rows) == 2 * len(GOALS)
@@ -83,6 +95,8 @@ def test_run_stores_each_turns_reasoning_and_keeps_the_outcome(db_path):
         assert r["reasoning"] == runner.REASONING_SEPARATOR.join(m["reasoning"] for m in replies)
         assert "[fake reasoning]" not in (r["scratchpad"] or "")  # apart from the scratchpad
     assert {len([m for m in json.loads(r["transcript"]) if m["role"] == "assistant"]) for r in rows} == {1, 2}
+    if model.startswith("anthropic/"):
+        assert all(b["thinking"] == {"type": "enabled", "budget_tokens": 1024} for b in bodies)
 
 
 def test_no_reasoning_channel_stores_none(db_path):
@@ -132,7 +146,7 @@ async def test_pair_view_shows_reasoning_on_both_tiers_and_search_finds_it(db_pa
         await asyncio.to_thread(_run, server, db_path)
     app = make_app(db_path, tmp_path)
     async with app.run_test(size=(140, 50)) as pilot:
-        await until(pilot, lambda: loaded(app))
+        await until(pilot, lambda: listed(app))
         assert len(app.pairs_list.ids) == len(GOALS)
         for query, expected in (("quietly", len(GOALS)), ("weighing", len(GOALS)), ("nowhere", 0)):
             version = app.list_version
@@ -178,7 +192,7 @@ async def test_imported_reasoning_without_turns_shows_one_section(tmp_path):
         s.save_samples(samples)
     app = make_app(db, tmp_path)
     async with app.run_test(size=(140, 50)) as pilot:
-        await until(pilot, lambda: loaded(app))
+        await until(pilot, lambda: listed(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
         await pilot.pause(0.2)

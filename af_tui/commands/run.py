@@ -42,6 +42,19 @@ def _check_ranges(limit, epochs, concurrency, temperature, max_tokens, max_cost=
             raise AfError(message)
 
 
+def _check_thinking_budget(budget: int | None, max_tokens: int | None, models: list[str]) -> None:
+    """Thinking tokens count within max_tokens, so the budget must leave room for the reply."""
+    if budget is None:
+        return
+    from af_tui.llm.pricing import default_max_tokens
+
+    for m in models:
+        limit = max_tokens if max_tokens is not None else default_max_tokens(m)
+        if not 1 <= budget < limit:
+            raise AfError(f"--thinking-budget must be at least 1 and less than --max-tokens ({limit} for {m}); "
+                          f"got {budget}")
+
+
 def parse_concurrency(values: tuple[str, ...], models: list[str]) -> tuple[int, dict[str, int]]:
     """`--concurrency 20 --concurrency openai/gpt-4o=4`: the default per model, and the models' own."""
     default, by = 20, {}
@@ -251,6 +264,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
                   max_cost, typical_output)
     if max_cost is not None and workers > 1:
         raise AfError("--max-cost works in one process; drop --workers (or run without a budget)")
+    _check_thinking_budget(thinking_budget, max_tokens, models)
     if not 1 <= workers <= 64:
         raise AfError(f"--workers must be between 1 and 64 (got {workers})")
     shard_of = None
@@ -277,10 +291,6 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
                    prefill=prefill, cache_prompt=not no_cache_prompt, max_cost=max_cost,
                    reasoning_effort=reasoning_effort, thinking_budget=thinking_budget,
                    policy=llm.RetryPolicy(timeout_s=timeout))
-    for m in models if thinking_budget is not None else []:
-        if not 1 <= thinking_budget < spec.max_tokens_for(m):
-            raise AfError(f"--thinking-budget must be at least 1 and less than --max-tokens ({spec.max_tokens_for(m)} "
-                          f"for {m}); got {thinking_budget}")
     if dry_run:
         from af_tui.commands.quote import print_quote
 
