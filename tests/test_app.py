@@ -505,8 +505,8 @@ async def test_live_retry_of_an_error_moves_the_pair_between_filters(store, tmp_
 
 
 async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store, tmp_path, monkeypatch):
-    from af_tui.analysis import stats
-    from af_tui.explorer import queries as q
+    from af_tui.analysis import slices as stats
+    from af_tui.explorer import pairs as q
 
     app = make_app(store, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

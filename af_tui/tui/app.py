@@ -324,7 +324,7 @@ class ExplorerApp(App):
     # -- statistics and the run monitor ----------------------------------------------------------------
     @work(thread=True, group="stats", exit_on_error=False)
     def _load_stats(self) -> None:
-        from af_tui.analysis import stats
+        from af_tui.analysis import slices as stats
 
         started = time.perf_counter()
         with self.reader.connection() as conn:

@@ -2,7 +2,7 @@
 free − paid gap with its 95% interval and test, the AF rate among free-tier compliances, and whether the
 run is still writing.
 
-Interface (kept stable for the explorer): the app computes `af_tui.analysis.stats.panel_data(conn)` in a worker
+Interface (kept stable for the explorer): the app computes `af_tui.analysis.slices.panel_data(conn)` in a worker
 thread and calls `StatsPanel.update_stats(data)` on the UI thread. Rows that stay are updated in place, so
 the cursor and the scroll position stay where the reader left them while a run adds samples.
 """
