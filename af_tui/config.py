@@ -68,10 +68,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     )
 
 
-def save_view(config: Config, **settings) -> None:
-    """Remember view settings (theme, sync_scroll, show_stats) in the config file. The rest of the file (the
-    user's comments, [keys], other keys) is kept as written. Quietly does nothing when the file cannot be
-    written: a view setting is not worth an error."""
+def save_view(config: Config, **settings) -> Path | None:
+    """Remember view settings (theme, sync_scroll, show_stats) in the config file and return its path. The
+    rest of the file (the user's comments, [keys], other keys) is kept as written. Returns None when the file
+    cannot be written: a view setting is not worth an error."""
     import tomlkit  # only when saving: the app starts without it
 
     for name, value in settings.items():
@@ -100,7 +100,8 @@ def save_view(config: Config, **settings) -> None:
         with atomic_write(path) as fh:  # apps of several served tabs may save at once
             fh.write(tomlkit.dumps(doc))
     except (OSError, AfError):
-        pass
+        return None
+    return path
 
 
 def _put(table, name: str, value) -> None:

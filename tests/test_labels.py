@@ -95,7 +95,11 @@ def test_queue_default_is_complied_in_order_and_skips_labeled(tmp_path):
     assert q.next_unlabeled() == complied[0]  # another annotator's label does not count
     q.session_labels = 1
     p = q.progress()
-    assert (p.labeled, p.remaining, p.total, p.per_hour) == (1, len(complied) - 1, len(complied), None)
+    # counted from the first label, over at least a minute (one label in the first seconds: 60/h, not "—")
+    assert (p.labeled, p.remaining, p.total, p.per_hour) == (1, len(complied) - 1, len(complied), 60.0)
+    q.session_labels = 0
+    assert q.progress().per_hour is None
+    q.session_labels = 1
     p = q.progress(now=q.session_start + 1800)
     assert p.per_hour == pytest.approx(2.0)
     for sid in complied:

@@ -12,6 +12,16 @@ from dataclasses import dataclass
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 
 
+def format_p(p: float | None, *, named: bool = True) -> str:
+    """The one way af-tui writes a p-value, on every screen and in every table: three decimals, and
+    "< 0.001" below that (APA style). named: "p = 0.012" / "p < 0.001"; else "0.012" / "< 0.001" for a
+    column already headed p. None (no test) is "–"."""
+    if p is None or math.isnan(p):
+        return "–"
+    value = "< 0.001" if p < 0.001 else f"= {p:.3f}"
+    return f"p {value}" if named else value.removeprefix("= ")
+
+
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     """Wilson score interval for k of n (no continuity correction); None when n is 0."""
     if n <= 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from af_tui.commands.options import RunEnded, db_option
+from af_tui.commands.options import RunEnded, db_option, table_console
 
 
 @click.command()
@@ -133,11 +133,10 @@ def _open_report(db_path, run_name, models) -> dict:
 
 def stats_section(db_path=None, run_name=None, models=()) -> None:
     """`af-tui stats`, after its own tables: the judges and their agreement with people (when any)."""
-    from rich.console import Console
 
     from af_tui.commands.judge_report import tables
 
-    console = Console()
+    console = table_console()
     for table in tables(_open_report(db_path, run_name, models)):
         console.print(table)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from af_tui.commands.options import db_option
+from af_tui.commands.options import db_option, table_console
 
 _OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
 
@@ -146,17 +146,15 @@ def agreement(db_path, run_name, models, as_json):
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    from rich.console import Console
 
     if len(report["annotators"]) < 2:
         click.echo(f"agreement needs two annotators; the labels here are by {len(report['annotators'])}")
         return
-    Console().print(agreement_table(report))
+    table_console().print(agreement_table(report))
 
 
 def agreement_section(db_path, run_name, models) -> None:
     """Under `af-tui stats`: the agreement table, when two annotators or more have labeled."""
-    from rich.console import Console
 
     from af_tui.analysis.agreement import agreement_report, agreement_table
     from af_tui.store.db import Store
@@ -166,4 +164,4 @@ def agreement_section(db_path, run_name, models) -> None:
             return
         report = agreement_report(store.conn, run=run_name, models=models)
     if len(report["annotators"]) >= 2:
-        Console().print(agreement_table(report))
+        table_console().print(agreement_table(report))

@@ -27,3 +27,12 @@ class RunEnded(click.ClickException):
 
     def show(self, file=None) -> None:
         pass  # the command has already said what happened
+
+
+def table_console():
+    """A Rich console for tables on stdout. Piped or redirected, Rich would assume 80 columns and cut cells
+    (`[91.2–10…`); a file gets whole rows instead, however wide (a terminal keeps its own width)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=1000, soft_wrap=True)

@@ -8,7 +8,7 @@ import math
 
 import click
 
-from af_tui.commands.options import db_option
+from af_tui.commands.options import db_option, table_console
 from af_tui.errors import AfError
 
 # The per-tier keys of `stats --json` that scripts rely on: always first, in this order.
@@ -90,9 +90,9 @@ def _pp(est) -> str:
 
 
 def _p(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+    from af_tui.analysis.estimators import format_p
+
+    return format_p(p, named=False)
 
 
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
@@ -178,7 +178,6 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
 
 
 def _print_tables(slices, comps, by: str) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
@@ -187,7 +186,7 @@ def _print_tables(slices, comps, by: str) -> None:
     def cell(s) -> Text:
         return Text(one_line(str(s), 120))
 
-    console = Console()
+    console = table_console()
     # Columns that hold one value for every row go to the title instead, to leave room for the figures.
     keys = [k for k in ("run", "model", "variant") if len({getattr(sl, k) for sl in slices}) > 1 or k == "model"]
     def title_value(k: str) -> str:

@@ -228,7 +228,7 @@ class Progress:
     labeled: int  # samples of the queue with a current label by this annotator
     remaining: int
     session_labels: int  # labels saved since the session started
-    per_hour: float | None  # None until a minute has passed: early rates mean nothing
+    per_hour: float | None  # None until the session's first label; the first minute counts as a whole minute
 
     @property
     def total(self) -> int:
@@ -279,5 +279,6 @@ class LabelQueue:
         done = self.labeled()
         labeled = sum(1 for sid in self.ids if sid in done)
         elapsed = (now or time.time()) - self.session_start
-        per_hour = self.session_labels / (elapsed / 3600) if elapsed >= 60 else None
+        # a rate from the first label on, over at least a minute (3 labels in 10 s is not 1,080/h)
+        per_hour = self.session_labels / (max(elapsed, 60) / 3600) if self.session_labels else None
         return Progress(labeled, len(self.ids) - labeled, self.session_labels, per_hour)

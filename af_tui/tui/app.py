@@ -139,8 +139,12 @@ class ExplorerApp(App):
     def pairs_list(self) -> PairsList | None:
         return self.main.pairs
 
-    def set_view(self, **settings) -> None:
-        save_view(self.config, **settings)
+    def set_view(self, said: str | None = None, **settings) -> None:
+        """Remember a view setting; with `said`, tell the user what changed and where it was saved."""
+        where = save_view(self.config, **settings)
+        if said:
+            self.notify(f"{said}; saved in {where}" if where else f"{said} (not saved: the config file "
+                        "cannot be written)", markup=False)
 
     def _theme_changed(self, theme) -> None:
         if theme.name != self.config.theme:
@@ -375,14 +379,14 @@ class ExplorerApp(App):
     # -- app actions -----------------------------------------------------------------------------------
     def action_request_quit(self) -> None:
         if self.run_process is not None and self.run_process.poll() is None:
-            from af_tui.tui.screens.dialogs import StopRunScreen
+            from af_tui.tui.screens.dialogs import StopRunScreen, resume_command
 
             def answered(stop: bool | None) -> None:
                 if stop:
                     self.stop_run = True
                     self.exit()
 
-            self.push_screen(StopRunScreen(), answered)
+            self.push_screen(StopRunScreen(resume_command(self.run_process)), answered)
             return
         self.exit()
 

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
+from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
 from af_tui.safe_text import one_line
 
@@ -69,7 +70,7 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
         if sl.gap is not None:
             out.append(f"   gap {100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]")
             if sl.p_value is not None:
-                out.append(f"  p={sl.p_value:.3g}", style="dim")
+                out.append(f"  {format_p(sl.p_value)}", style="dim")
         if sl.running:
             out.append("  (running)", style="italic")
         out.append("\n")

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import shlex
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+
+def resume_command(process) -> str | None:
+    """The command that resumes the run the app started (`run --tui`, `demo`): its child's own arguments,
+    which name the run, its models and the store."""
+    args = list(getattr(process, "args", None) or [])
+    if len(args) > 3 and args[1:3] == ["-m", "af_tui"]:
+        return "af-tui " + shlex.join(str(a) for a in args[3:])
+    return None
 
 
 class StopRunScreen(ModalScreen[bool | None]):
@@ -25,11 +36,18 @@ class StopRunScreen(ModalScreen[bool | None]):
         Binding("n,escape", "answer(None)", "Stay", id="stop_run.no"),
     ]
 
+    def __init__(self, resume: str | None = None) -> None:
+        super().__init__()
+        self.resume = resume
+
     def compose(self):
         with Vertical():
             yield Label("The run is still going.")
-            yield Label("Stop it and quit? Samples already done stay in the store; `af-tui run` with the "
-                        "same --name resumes it.")
+            how = (Text("Stop it and quit? Samples already done stay in the store; this resumes it:\n")
+                   + Text(self.resume, style="bold") if self.resume else
+                   Text("Stop it and quit? Samples already done stay in the store; the same `af-tui run` "
+                        "command resumes it."))
+            yield Label(how)
             with Horizontal():
                 yield Button("Stop the run and quit (y)", variant="warning", id="yes")
                 yield Button("Stay (n)", id="no")

@@ -25,6 +25,16 @@ Fill it with one of:
   af-tui import LOG.eval            an Inspect log
 
 The explorer stays open and shows the samples as they arrive."""
+STARTING = """\
+Starting the run… (the demo's simulated models answer in a few seconds)
+
+Its pairs appear here as they complete; the run monitor above counts them."""
+
+
+def no_match_text(describe: str) -> Text:
+    """The hint when a filter or search matches no pair (the words are the user's: plain text)."""
+    return Text(f"No pair matches {one_line(describe, 200)}.\n\nx clears the filters and the search; "
+                "f changes the filters; / searches again.")
 
 
 class MainScreen(Screen):
@@ -98,9 +108,16 @@ class MainScreen(Screen):
             text.append(" · following new pairs", style="green")
         self.query_one("#status", Static).update(text)
         empty = self.loaded and self.total == 0
-        self.query_one("#empty").display = empty
-        self.query_one("#list-header").display = not empty
-        pairs.display = not empty
+        no_match = self.loaded and not pending and self.total > 0 and pairs.count == 0 and not self.flt.is_empty
+        box = self.query_one("#empty", Static)
+        if empty:
+            run = self.app.run_process
+            box.update(Text(STARTING if run is not None and run.poll() is None else EMPTY))
+        elif no_match:
+            box.update(no_match_text(self.flt.describe()))
+        box.display = empty or no_match
+        self.query_one("#list-header").display = not (empty or no_match)
+        pairs.display = not empty  # an empty list keeps the focus (and its keys) when nothing matches
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -138,7 +155,8 @@ class MainScreen(Screen):
     def action_toggle_stats(self) -> None:
         stats = self.query_one("#stats")
         stats.display = not stats.display
-        self.app.set_view(show_stats=bool(stats.display))
+        self.app.set_view(show_stats=bool(stats.display),
+                          said="statistics panel shown" if stats.display else "statistics panel hidden")
 
     def on_pairs_list_moved(self, message: PairsList.Moved) -> None:
         self.update_status()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
 from af_tui.safe_text import one_line
 
@@ -46,7 +47,7 @@ def row_cells(sl: SliceStats) -> dict[str, Text]:
     gap = "–"
     if sl.gap is not None:
         gap = f"{100 * sl.gap:+.1f} [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
-    p = "–" if sl.p_value is None else ("<0.001" if sl.p_value < 1e-3 else f"{sl.p_value:.3f}")
+    p = format_p(sl.p_value, named=False)
     af = sl.af.get("free")
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
     status = "running" if sl.running else ""
