@@ -228,3 +228,40 @@ def test_concurrency_per_model_parsing():
         parse_concurrency(("x/y=3",), ["m"])
     with pytest.raises(AfError, match="N or MODEL=N"):
         parse_concurrency(("many",), ["m"])
+
+
+def test_monitor_shows_cost_and_throttling_per_model(db_path):
+    from af_tui.explorer.monitor import running_runs
+    from af_tui.tui.widgets.run_monitor import throttle_text
+
+    with Store(db_path) as store:
+        run_id = store.start_run("r", {"models": ["openai/a", "openai/b"]}, planned=4)
+        pid = store.ensure_prompts(["a request"])[0]
+        variant = store.ensure_variant("v", "SYS")
+        store.save_samples([{"run_id": run_id, "model": m, "variant": variant, "prompt_id": pid, "prompt_index": 0,
+                             "tier": "free", "outcome": "refused", "cost": c}
+                            for m, c in (("openai/a", 0.25), ("openai/b", None))])
+        store.heartbeat(run_id, live={"throttle": {"openai/a": Throttle(16).state() | {"limit": 4}}})
+        (run,) = running_runs(store.conn)
+    a, b = run.models
+    assert a.cost == 0.25 and b.cost is None
+    assert a.throttle["limit"] == 4 and b.throttle is None
+    assert throttle_text(a.throttle) == " throttled: limit 4/16"
+
+
+def test_stats_shows_the_stored_cost_per_model(db_path, capsys):
+    with Store(db_path) as store:
+        run_id = store.start_run("r", {"models": ["openai/a"]})
+        pids = store.ensure_prompts(["one", "two"])
+        variant = store.ensure_variant("v", "SYS")
+        store.save_samples([{"run_id": run_id, "model": "openai/a", "variant": variant, "prompt_id": p,
+                             "prompt_index": i, "tier": tier, "outcome": "refused", "cost": 0.5,
+                             "cache_read_tokens": 100, "cache_write_tokens": 10}
+                            for i, p in enumerate(pids) for tier in ("free", "paid")])
+    code, out, err = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {r["tier"]: r["cost"] for r in rows} == {"free": 1.0, "paid": 1.0}
+    assert all(r["cost_source"] == "stored provider cost" and r["cache_read_tokens"] == 200 for r in rows)
+    code, out, err = af_main_output(capsys, "stats", "--db", str(db_path))
+    assert code == 0 and "Cost per model" in out and "2.0000" in out and "stored provider cost" in out

@@ -154,7 +154,10 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
     slices = _load(db_path, run_name, models, by, af_source, judge_model)
     comps = compare(slices, by=by, baseline=baseline)
     if as_json or as_csv:
-        rows = comparison_rows(comps, by) if comparisons else tier_rows(slices)
+        from af_tui.commands.cost_section import add_cost, cost_table
+
+        rows = comparison_rows(comps, by) if comparisons else add_cost(
+            tier_rows(slices), cost_table(db_path, run_name, models))
         if as_json:
             click.echo(json.dumps(rows, indent=2))
         else:
@@ -169,6 +172,9 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")
         return
     _print_tables(slices, comps, by)
+    from af_tui.commands.cost_section import cost_table, print_cost
+
+    print_cost(slices, cost_table(db_path, run_name, models))
     # After the figures: the LLM judges, then agreement between annotators (each only when there is any).
     from af_tui.commands.judge import stats_section as judges_section
     from af_tui.commands.labels import agreement_section

@@ -145,7 +145,7 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
         (run_id,))} if spec.max_cost is not None else None)
 
     def live() -> dict:
-        return {"throttle": {m: t.state() for m, t in throttles.items() if t.throttled or t.rate_limited}}
+        return {"throttle": {m: t.state() for m, t in throttles.items() if t.throttled}}
 
     async def heartbeat() -> None:
         while True:

@@ -1,5 +1,6 @@
 """The run monitor's query: runs still writing, samples done and errors per model against the planned size,
-and whether the writer looks alive.
+the stored provider cost per model, its throttling (from the runner's heartbeat), and whether the writer
+looks alive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ class ModelProgress:
     errors: int
     planned: int | None
     last_error: str | None
+    cost: float | None = None  # stored provider cost (samples.cost), USD; None when nothing is priced
+    throttle: dict | None = None  # {"limit", "max", "rate_limited", "paused_s"} while the runner throttles it
 
 
 @dataclass
@@ -53,19 +56,24 @@ def running_runs(conn: sqlite3.Connection, now: float | None = None) -> list[Run
         models_cfg = cfg.get("models") if isinstance(cfg, dict) else None
         names = [m if isinstance(m, str) else str(m.get("name", m)) if isinstance(m, dict) else str(m)
                  for m in models_cfg] if isinstance(models_cfg, list) else []
-        counts = {m: [n, e] for m, n, e in conn.execute(
-            "SELECT model, COUNT(*), SUM(outcome = 'error') FROM samples WHERE run_id = ? GROUP BY model",
+        counts = {m: [n, e, c] for m, n, e, c in conn.execute(
+            "SELECT model, COUNT(*), SUM(outcome = 'error'), SUM(cost) FROM samples WHERE run_id = ? GROUP BY model",
             (run_id,))}
+        live = cfg.get("live") if isinstance(cfg, dict) else None
+        throttles = live.get("throttle") if isinstance(live, dict) else None
+        throttles = throttles if isinstance(throttles, dict) else {}
         per_model = planned // len(names) if planned and names else None
         models = []
         for model in names + sorted(set(counts) - set(names)):
-            n, e = counts.get(model, [0, 0])
+            n, e, cost = counts.get(model, [0, 0, None])
             last = None
             if e:
                 hit = conn.execute("SELECT error FROM samples WHERE run_id = ? AND model = ? AND outcome = 'error'"
                                    " ORDER BY id DESC LIMIT 1", (run_id, model)).fetchone()
                 last = hit[0] if hit else None
-            models.append(ModelProgress(model, n, e or 0, per_model if model in names else None, last))
+            throttle = throttles.get(model)
+            models.append(ModelProgress(model, n, e or 0, per_model if model in names else None, last, cost,
+                                        throttle if isinstance(throttle, dict) else None))
         fresh = heartbeat is not None and now - heartbeat < STALE_AFTER_S
         out.append(RunProgress(run_id, name, planned, started, fresh, models))
     return out

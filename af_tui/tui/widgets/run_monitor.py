@@ -23,6 +23,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def throttle_text(state: dict) -> str:
+    """" throttled: limit 4/16, paused 12s" for a model whose provider answered 429."""
+    try:
+        out = f" throttled: limit {int(state['limit'])}/{int(state['max'])}"
+        if float(state.get("paused_s") or 0) > 0:
+            out += f", paused {float(state['paused_s']):.0f}s"
+        return out
+    except (KeyError, TypeError, ValueError):
+        return " throttled"
+
+
 class RunMonitor(Static):
     DEFAULT_CSS = """
     RunMonitor { height: auto; max-height: 10; padding: 0 1; display: none; }
@@ -68,6 +79,12 @@ class RunMonitor(Static):
             for i, model in enumerate(run.models):
                 planned = f"/{model.planned}" if model.planned else ""
                 text.append(("  ·  " if i else "") + f"{one_line(model.model, 40)} {model.done}{planned}")
+                if model.cost is not None:
+                    text.append(f" ${model.cost:.2f}")
+                if model.throttle:
+                    text.append(throttle_text(model.throttle), style="yellow")
+            if any(m.cost is not None for m in run.models):
+                text.append("  (cost: stored provider cost)", style="dim")
             for model in run.models:
                 if model.errors:
                     text.append(f"\n   {one_line(model.model, 40)}: {model.errors} errors, last: ", style="red")
