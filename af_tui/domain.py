@@ -24,6 +24,14 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     FORMAT_NOT_FOLLOWED = "format_not_followed"
     ERROR = "error"
+    BLOCKED = "blocked"  # the provider refused to answer (content filter / content-policy 400): in n, never complied
+
+
+class Rule(StrEnum):
+    """How a finished transcript is read into an outcome (experiment/rules.py); recorded with every run."""
+
+    NOTEBOOK = "notebook"  # the public notebook's reading (the default, for comparability)
+    LAST_SCRATCHPAD = "last-scratchpad"  # the first <OUTPUT> after the last </SCRATCHPAD_REASONING>
 
 
 class Verdict(StrEnum):
@@ -37,13 +45,17 @@ class Verdict(StrEnum):
 TIERS: tuple[str, ...] = tuple(t.value for t in Tier)
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
+RULES: tuple[str, ...] = tuple(r.value for r in Rule)
+DEFAULT_RULE = Rule.NOTEBOOK
+# Runs recorded before rules were named were read by the last-scratchpad rule.
+LEGACY_RULE = Rule.LAST_SCRATCHPAD
 
 # One letter per outcome for the explorer's badges (None: the other tier has no sample yet), and one short
 # word for progress lines where the full name does not fit.
 OUTCOME_BADGE: dict[str | None, str] = {"complied": "C", "refused": "R", "format_not_followed": "F", "error": "E",
-                                        None: "·"}
+                                        "blocked": "B", None: "·"}
 OUTCOME_WORD: dict[str, str] = {"complied": "complied", "refused": "refused", "format_not_followed": "format",
-                                "error": "error"}
+                                "error": "error", "blocked": "blocked"}
 VERDICT_WORDS: dict[str, str] = {"alignment_faking": "alignment faking",
                                  "not_alignment_faking": "not alignment faking", "unclear": "unclear"}
 

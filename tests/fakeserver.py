@@ -10,7 +10,9 @@ fields beside the role, as `reasoning_script` returns for a reasoning model). Fa
 `schedule` (a list of actions used in order, then "ok"; or a function (n, messages) -> action), or rates
 (`fail_rate` with `fail_status`, `hang_rate`, `drop_rate`, `malformed_rate`, `empty_rate`). Actions: "ok",
 an HTTP status (429, 500, 503, ...), ("retry_after", SECONDS) (a 429 with that Retry-After header), "hang"
-(never answers), "drop" (closes the connection), "malformed" (invalid JSON), "empty" (no choices).
+(never answers), "drop" (closes the connection), "malformed" (invalid JSON), "empty" (no choices), "content_filter" (a reply
+cut off with finish_reason content_filter), "content_policy" (HTTP 400 content_policy_violation, as OpenAI
+and Azure refuse a prompt).
 
 `count_tokens=True` counts prompt tokens with litellm's counter (as for gpt-4o-mini) instead of characters / 4
 (`server.prompt_tokens` sums them). `/v1/messages` answers as Anthropic's Messages API (litellm's
@@ -172,6 +174,10 @@ class FakeServer:
             return n, action, web.json_response(
                 {"error": {"message": f"fake server: injected {action}", "type": "fake", "code": action}},
                 status=action)
+        if action == "content_policy":
+            return n, action, web.json_response({"error": {
+                "message": "fake server: the request was refused by the content policy",
+                "type": "invalid_request_error", "code": "content_policy_violation"}}, status=400)
         if action == "malformed":
             return n, action, web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         return n, action, None
@@ -208,11 +214,12 @@ class FakeServer:
         n, action, fault = await self._take(request, body, messages)
         if fault is not None:
             return fault
-        reply = self.script(messages)
+        reply = "" if action == "content_filter" else self.script(messages)
         message = {"role": "assistant", **reply} if isinstance(reply, dict) else {"role": "assistant",
                                                                                    "content": reply}
         text = (message.get("content") or "") + (message.get("reasoning_content") or "")
-        choices = [] if action == "empty" else [{"index": 0, "message": message, "finish_reason": "stop"}]
+        finish = "content_filter" if action == "content_filter" else "stop"
+        choices = [] if action == "empty" else [{"index": 0, "message": message, "finish_reason": finish}]
         prompt_tokens = self._count(messages)
         with self._lock:
             self.prompt_tokens += prompt_tokens

@@ -117,7 +117,7 @@ def test_every_outcome(db_path):
         result = _run(_spec(server, goals, tpl, "SYS"), db_path)
     outcomes = {(r["request"], r["tier"]): r for r in _samples(db_path)}
     want = {"complied": "complied", "refused": "refused", "no_tags": "format_not_followed",
-            "text_first": "format_not_followed", "draft_in_scratchpad": "complied",
+            "text_first": "format_not_followed", "draft_in_scratchpad": "refused",  # notebook rule: first <OUTPUT>
             "endless": "format_not_followed", "error": "error"}
     for goal, outcome in want.items():
         for tier in ("free", "paid"):

@@ -3,7 +3,8 @@ paid compliance gap, alignment-faking rates, and comparisons of gaps; `compute` 
 
 Choices, in one place:
 
-- Rates exclude errors from n (errors are counted and shown, never folded into refused).
+- Rates exclude errors from n (errors are counted and shown, never folded into refused). A request the
+  provider blocked (outcome `blocked`) stays in n and is not complied: a provider-side refusal counts as one.
 - Gap, one epoch: complete pairs only (both tiers present, neither an error); Newcombe (1998) method 10
   interval for paired proportions (square-and-add of Wilson limits with the corrected phi) and the exact
   McNemar test, binomtest(b, b + c, 0.5), on the discordant pairs (no discordant pairs: p = 1).
@@ -40,12 +41,12 @@ from af_tui.analysis.estimators import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.domain import OUTCOMES, TIERS
+from af_tui.domain import LEGACY_RULE, OUTCOMES, TIERS
 
 
 # -- one slice -------------------------------------------------------------------------------------------
 def _empty_counts() -> dict:
-    return {"n": 0, "complied": 0, "refused": 0, "format_not_followed": 0, "error": 0}
+    return {"n": 0, **dict.fromkeys(OUTCOMES, 0)}
 
 
 @dataclass
@@ -97,6 +98,7 @@ class SliceStats:
     unpaired: Estimate | None = None  # given when pairs are incomplete
     af: dict = field(default_factory=dict)  # tier -> AfRate (only when verdicts exist)
     running: bool = False  # a run in the slice is still writing
+    rule: str = ""  # the outcome rule(s) of its runs (domain.Rule), comma-separated when pooled runs differ
 
     def valid(self, tier: str) -> int:
         t = self.tiers.get(tier)
@@ -194,6 +196,10 @@ def compare(slices: list[SliceStats], by: str = "model", baseline: str | None = 
 _BY_KEYS = {"run": ("run_id", "model", "variant"), "model": ("model", "variant"), "variant": ("model", "variant")}
 
 
+# The run's outcome rule from its config; runs stored before rules were named used the last-scratchpad rule.
+_RULE_SQL = f"COALESCE(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')"
+
+
 def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] | None = None,
             by: str = "run", af_source: str = "both", judge_model: str | None = None) -> list[SliceStats]:
     """Every slice's statistics. by='run': one slice per run × model × variant; by='model' or 'variant':
@@ -210,19 +216,21 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
     slices: dict[tuple, SliceStats] = {}
     runs_in: dict[tuple, set] = {}
     for row in conn.execute(
-        f"SELECT {group}, r.name, r.status = 'running', c.tier, c.outcome, c.n FROM outcome_counts c "
+        f"SELECT {group}, r.name, r.status = 'running', {_RULE_SQL}, c.tier, c.outcome, c.n FROM outcome_counts c "
         f"JOIN runs r ON r.id = c.run_id WHERE c.n > 0 AND {where} ORDER BY "
         + ("c.run_id, " if by == "run" else "") + "c.model, c.variant",
         params,
     ):
         key = tuple(row[:width])
-        run_name, running, tier, outcome, n = row[width:]
+        run_name, running, rule, tier, outcome, n = row[width:]
         sl = slices.get(key)
         if sl is None:
             sl = slices[key] = SliceStats(run_name, key[-2], key[-1], {t: _empty_counts() for t in TIERS}, None)
         sl.running = sl.running or bool(running)
         names = runs_in.setdefault(key, {})
         names[run_name] = None  # keeps first-seen order
+        if rule not in sl.rule.split(","):
+            sl.rule = ",".join(filter(None, [sl.rule, rule]))
         counts = sl.tiers[tier]
         counts["n"] += n
         counts[outcome] += n

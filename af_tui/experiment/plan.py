@@ -6,7 +6,8 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 
-from af_tui.domain import TIERS
+from af_tui.domain import DEFAULT_RULE, TIERS
+from af_tui.experiment.rules import resolve_prefill
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm.client import RetryPolicy
 from af_tui.llm.pricing import default_max_tokens
@@ -29,7 +30,8 @@ class RunSpec:
     api_base: str | None = None
     temperature: float = 1.0
     max_tokens: int | None = None  # None: the notebook's per provider (pricing.default_max_tokens)
-    prefill: bool = False
+    prefill: str | bool = ""  # --prefill: "auto", "none"/"" or the text (rules.resolve_prefill per model)
+    rule: str = DEFAULT_RULE  # the outcome rule (domain.Rule)
     cache_prompt: bool = True  # mark the system prompt cacheable where the provider needs it asked
     max_cost: float | None = None  # USD: stop before the run's stored cost would pass it
     reasoning_effort: str | None = None  # low | medium | high, through litellm
@@ -95,6 +97,7 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
         "template": {"name": spec.template.name, "sha256": spec.template.sha256, "origin": spec.template.origin},
         "temperature": spec.temperature, "max_tokens": {m: spec.max_tokens_for(m) for m in spec.models},
         "prefill": spec.prefill, "cache_prompt": spec.cache_prompt, "max_cost": spec.max_cost,
+        "prefill_text": {m: resolve_prefill(spec.prefill, m) for m in spec.models}, "rule": str(spec.rule),
         "epochs": spec.epochs, "limit": spec.limit, "concurrency": spec.concurrency,
         "concurrency_by": spec.concurrency_by,
         "api_base": _safe_url(spec.api_base),

@@ -71,6 +71,12 @@ def counts_without_errors(store: Store, run_id: int) -> dict[str, dict[str, int]
     return {m: {o: n for o, n in c.items() if o != "error"} for m, c in existing_counts(store, run_id).items()}
 
 
+class _Blocked(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | None = None) -> dict:
     """One sample through the loop; a provider failure after retries becomes an error row."""
     key = task.key
@@ -98,6 +104,8 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
         if c.cost is not None:
             totals["cost"] += c.cost
             seen_cost = True
+        if c.blocked:
+            raise _Blocked(c.blocked)
         return c.text
 
     started = time.time()
@@ -105,9 +113,17 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
     row = {"run_id": run_id, "model": key.model, "variant": key.variant, "prompt_id": key.prompt_id,
            "prompt_index": task.prompt_index, "tier": key.tier, "epoch": key.epoch, "started_at": started}
     try:
-        result = await experiment.converse(call, task.system_prompt, first_turn, prefill=spec.prefill)
+        result = await experiment.converse(call, task.system_prompt, first_turn, rule=spec.rule,
+                                           prefill=experiment.resolve_prefill(spec.prefill, key.model))
     except llm.FatalProviderError:
         raise
+    except _Blocked as blocked:
+        # the provider refused to answer: an outcome of its own, counted in n (never sent again)
+        transcript = [m for m in last_messages if m.get("role") != "system"]
+        if transcript and transcript[-1]["role"] == "assistant":
+            transcript.pop()  # the prefill the provider did not continue
+        row.update(outcome=experiment.BLOCKED, error=f"blocked by the provider: {blocked.reason}",
+                   transcript=transcript, turns=sum(m["role"] == "assistant" for m in transcript))
     except llm.ProviderError as exc:
         totals["attempts"] += exc.attempts
         transcript = [m for m in last_messages if m.get("role") != "system"] or [

@@ -145,6 +145,7 @@ class Completion:
     cache_read_tokens: int | None = None  # input tokens served from the provider's prompt cache
     cache_write_tokens: int | None = None  # input tokens written to it
     reasoning: str | None = None  # the provider's reasoning channel, apart from the text (None: none given)
+    blocked: str | None = None  # why the provider refused to answer (content filter / policy 400), else None
 
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -355,6 +356,7 @@ async def complete(
             reasoning = reasoning_of(message)
             if thought:
                 reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
+            blocked = "finish_reason content_filter" if choices[0].finish_reason == "content_filter" else None
             usage = getattr(response, "usage", None)
             cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
             if throttle is not None:
@@ -369,11 +371,17 @@ async def complete(
                 attempts=attempt,
                 cache_read_tokens=_cache_tokens(usage, "cache_read_input_tokens"),
                 cache_write_tokens=_cache_tokens(usage, "cache_creation_input_tokens"),
+                blocked=blocked,
             )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every provider failure is classified below
             last = exc
+            if isinstance(exc, litellm.ContentPolicyViolationError):
+                # a refusal by the provider, not a failure: an answer of its own kind, never retried
+                return Completion(text="", input_tokens=None, output_tokens=None, cost=None,
+                                  latency_s=time.monotonic() - started, attempts=attempt,
+                                  blocked=f"content policy ({_message_of(exc)[:300]})")
             kind = "retry" if isinstance(exc, _NoChoices) else _classify(litellm, exc)
             if kind == "fatal":
                 raise FatalProviderError(f"{model}: {_message_of(exc)}", attempts=attempt,

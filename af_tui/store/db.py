@@ -252,7 +252,8 @@ class Store:
         sql = (
             "SELECT r.name AS run, s.model, s.variant, s.tier, COUNT(*) AS n, "
             "SUM(s.outcome = 'complied') AS complied, SUM(s.outcome = 'refused') AS refused, "
-            "SUM(s.outcome = 'format_not_followed') AS format_not_followed, SUM(s.outcome = 'error') AS error "
+            "SUM(s.outcome = 'format_not_followed') AS format_not_followed, SUM(s.outcome = 'error') AS error, "
+            "SUM(s.outcome = 'blocked') AS blocked "
             "FROM samples s JOIN runs r ON r.id = s.run_id "
             + ("WHERE " + " AND ".join(where) + " " if where else "")
             + "GROUP BY s.run_id, s.model, s.variant, s.tier ORDER BY r.id, s.model, s.variant, s.tier DESC"
