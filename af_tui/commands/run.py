@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from af_tui.commands.options import BUDGET_REACHED, DONE, FAILURES_LEFT, STOPPED, RunEnded, db_option
-from af_tui.domain import OUTCOMES
+from af_tui.domain import DEFAULT_RULE, OUTCOMES, RULES
 from af_tui.errors import AfError
 from af_tui.paths import DEMO_DB
 
@@ -85,7 +85,7 @@ def default_run_name(models: list[str]) -> str:
 # The `run` options that reproduce a run, in the order the resume line states them.
 _REPRODUCE = ("models", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
               "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "no_cache_prompt", "prefill",
-              "reasoning_effort", "thinking_budget",
+              "reasoning_effort", "thinking_budget", "rule",
               "timeout")
 # Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
 _ALWAYS = ("models", "run_name", "db_path")
@@ -229,7 +229,14 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               "map) without sending anything or writing the store.")
 @click.option("--typical-output", type=int, default=None, metavar="TOKENS",
               help="For --dry-run: output tokens per sample to price (default: --max-tokens, an upper bound).")
-@click.option("--prefill", is_flag=True, help="Prefill the assistant turn with '<' as the notebook does.")
+@click.option("--prefill", default="auto", show_default=True, is_flag=False, flag_value="<", metavar="auto|none|TEXT",
+              help="Prefill each assistant turn: auto = '<' where the provider continues a prefilled turn "
+                   "(anthropic/, sim/), as the notebook does for non-GPT models, nothing elsewhere; none; or any "
+                   "TEXT. The prefill is stored in front of the reply. A bare --prefill means '<'.")
+@click.option("--rule", type=click.Choice(RULES), default=DEFAULT_RULE.value, show_default=True,
+              help="How a reply is read into an outcome: notebook (its first <OUTPUT>; a tag-less reply as it "
+                   "stands) or last-scratchpad (the first <OUTPUT> after the last scratchpad). `af-tui rescore` "
+                   "changes it later without calling a model.")
 @click.option("--reasoning-effort", type=click.Choice(["low", "medium", "high"]), default=None,
               help="For reasoning models, through litellm (OpenAI o-series, Gemini, Claude with thinking, DeepSeek).")
 @click.option("--thinking-budget", type=int, default=None, metavar="TOKENS",
@@ -245,7 +252,7 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(models, system_prompts, user_template, dataset, limit, epochs, concurrency, api_base, temperature,
-        max_tokens, max_cost, no_cache_prompt, dry_run, typical_output, prefill, reasoning_effort, thinking_budget,
+        max_tokens, max_cost, no_cache_prompt, dry_run, typical_output, prefill, rule, reasoning_effort, thinking_budget,
         timeout, run_name, db_path, workers, shard, tui) -> None:
     """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
 
@@ -288,7 +295,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
     spec = RunSpec(name=run_name or default_run_name(models), models=models, variants=variants, template=template,
                    dataset=data, limit=limit, epochs=epochs, concurrency=default_concurrency,
                    concurrency_by=concurrency_by, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
-                   prefill=prefill, cache_prompt=not no_cache_prompt, max_cost=max_cost,
+                   prefill=prefill, rule=rule, cache_prompt=not no_cache_prompt, max_cost=max_cost,
                    reasoning_effort=reasoning_effort, thinking_budget=thinking_budget,
                    policy=llm.RetryPolicy(timeout_s=timeout))
     if dry_run:
