@@ -11,6 +11,7 @@ from pathlib import Path
 
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
+from af_tui.experiment import rules
 from af_tui.io.inspect_read import (
     LogReport,
     Progress,
@@ -84,6 +85,7 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
         "models": sorted({e["model"] for e in logs}),
         "variants": sorted(set(variants.values()) | {v for e in logs for v in e.get("variants", [])}),
         "logs": logs,
+        "rule": str(rules.DEFAULT_RULE),  # the outcome is re-derived from the messages by this rule
     }
     entry["variants"] = sorted(set(variants.values()))
     planned = sum(e.get("samples", 0) - e.get("no_tier", 0) for e in logs)
