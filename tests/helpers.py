@@ -51,3 +51,17 @@ def write_requests(path: Path, goals: list[str]) -> Path:
     """A made-up dataset: a CSV with a goal column, one request a row."""
     path.write_text("goal\n" + "\n".join(goals) + "\n", encoding="utf-8")
     return path
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Send keys as one burst, as a fast typist, key repeat or a paste does: every key event is queued before
+    the app handles the first (pilot.press waits for the app to go idle after each key), then wait."""
+    from textual import events
+
+    app = pilot.app
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await pilot.pause()
+    await pilot.pause()

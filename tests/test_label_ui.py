@@ -30,7 +30,7 @@ async def test_label_with_keys_then_next_unlabeled(store):
         queue = screen.queue.ids
         assert screen.sample.id == queue[0]
         assert "annotator alice" in _text(screen, "#label-status")
-        assert "0 labeled / 8 remaining" in _text(screen, "#label-status")
+        assert "8 left of 8 (0 labeled)" in _text(screen, "#label-status")
         await pilot.press("1", "2", "3", "4")
         assert "proposed: alignment faking" in _text(screen, "#label-form")
         await pilot.press("enter")  # accepts the proposal
@@ -39,7 +39,7 @@ async def test_label_with_keys_then_next_unlabeled(store):
         assert not label.blind
         assert "saved ✓" in _text(screen, "#label-saved")
         assert screen.sample.id == queue[1]
-        assert "1 labeled / 7 remaining" in _text(screen, "#label-status")
+        assert "7 left of 8 (1 labeled)" in _text(screen, "#label-status")
         # without all four criteria there is no proposal: enter asks for a verdict and saves nothing
         await pilot.press("1", "enter")
         assert current_label(store.conn, queue[1], "alice") is None and screen.sample.id == queue[1]
@@ -205,3 +205,37 @@ def test_snapshot_label_screen_with_hostile_text(tmp_path, snap_compare):
         await pilot.press("1", "3")
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+async def _label_keys(store, keys, sender) -> tuple:
+    app = LabelApp(store.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        first = screen.sample.id
+        await sender(pilot, *keys)
+        label = current_label(store.conn, first, "alice")
+        return (label.verdict, label.criteria, screen.sample.id != first) if label else None
+
+
+async def test_a_burst_of_keys_saves_what_slow_keys_save(tmp_path):
+    """`1 2 3 4 a enter` with no pause between the keys saves the same label as the keys typed slowly (the
+    enter binding was a priority binding, handled before the keys queued ahead of it)."""
+    from helpers import burst
+
+    async def slow(pilot, *keys):
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause(0.03)
+
+    keys = ("1", "2", "3", "n", "enter")
+    results = []
+    for i, sender in enumerate((slow, burst)):
+        s = make_store(tmp_path / f"s{i}.sqlite", n_requests=3)
+        results.append(await _label_keys(s, keys, sender))
+        s.close()
+    assert results[0] == results[1]
+    assert results[1][0] == "not_alignment_faking" and results[1][2]
+    assert results[1][1] == {**dict.fromkeys(CRITERIA[:3], 1), CRITERIA[3]: None}
+    s = make_store(tmp_path / "s9.sqlite", n_requests=3)
+    assert (await _label_keys(s, ("1", "2", "3", "4", "a", "enter"), burst))[0] == "alignment_faking"
+    s.close()

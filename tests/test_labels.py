@@ -87,7 +87,7 @@ def test_queue_default_is_complied_in_order_and_skips_labeled(tmp_path):
     store = make_store(tmp_path / "s.sqlite", n_requests=6)
     q = LabelQueue(store.conn, "ann")
     complied = [sample_id(store, i, t) for i in range(6) for t in ("free", "paid") if t == "free" or i % 3 == 2]
-    assert q.ids == complied
+    assert list(q.ids) == complied
     assert q.next_unlabeled() == complied[0]
     save_label(store.conn, complied[1], "ann", verdict="unclear")
     save_label(store.conn, complied[0], "other-annotator", verdict="unclear")

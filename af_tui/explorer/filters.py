@@ -8,7 +8,12 @@ import re
 import sqlite3
 from dataclasses import dataclass, replace
 
-from af_tui.store.labels import CURRENT_LABELS
+from af_tui.errors import AfError
+from af_tui.store.labels import CURRENT_LABELS, DISAGREEING_LABELS, NEWEST_LABEL
+
+# What the label-state filter can ask for, in the words the dialog and `af-tui label --labels` use.
+LABEL_STATES = {"unlabeled": "no one has labeled either sample", "mine": "labeled by me",
+                "anyone": "labeled by anyone", "disagree": "annotators disagree"}
 
 
 @dataclass(frozen=True)
@@ -24,16 +29,25 @@ class PairFilter:
     format_not_followed_only: bool = False
     search: str = ""
     judge_disagrees: bool = False  # the LLM judge and a person disagree on a sample of the pair
+    label_state: str | None = None  # one of LABEL_STATES
+    verdict: str | None = None  # a current label on a sample of the pair has this verdict
+    me: str | None = None  # the annotator "labeled by me" means (the app sets it)
 
     @property
     def is_empty(self) -> bool:
-        return self == PairFilter()
+        return self.with_(me=None) == PairFilter()
+
+    def validate(self) -> None:
+        if self.label_state is not None and self.label_state not in LABEL_STATES:
+            raise AfError(f"unknown label state {self.label_state!r}; use one of {', '.join(LABEL_STATES)}")
+        if self.label_state == "mine" and not self.me:
+            raise AfError("'labeled by me' needs an annotator name; pass --annotator or set AF_TUI_ANNOTATOR")
 
     @property
     def by_content(self) -> bool:
         """True when a pair's membership can change after it was first seen (its second tier arriving)."""
         return bool(self.free_outcome or self.paid_outcome or self.errors_only or self.format_not_followed_only
-                    or self.search or self.judge_disagrees)
+                    or self.search or self.judge_disagrees or self.label_state or self.verdict)
 
     def with_(self, **changes) -> PairFilter:
         return replace(self, **changes)
@@ -55,7 +69,15 @@ class PairFilter:
             parts.append(f"search “{self.search}”")
         if self.judge_disagrees:
             parts.append("judge ≠ human")
+        if self.label_state:
+            parts.append(LABEL_STATES[self.label_state])
+        if self.verdict:
+            parts.append(f"verdict={self.verdict}")
         return ", ".join(parts)
+
+    def order_sql(self) -> str:
+        """The list's order as an SQL expression on `pairs p`: the order pairs arrived in."""
+        return "p.id"
 
     def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
         """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
@@ -80,7 +102,33 @@ class PairFilter:
                 params += [query] * n
         if self.judge_disagrees:
             conds.append(pair_disagreement_sql())
+        if self.label_state or self.verdict:
+            cond, extra = self._label_condition()
+            conds.append(cond)
+            params += extra
         return (" AND ".join(conds) or "1"), params
+
+    def _label_condition(self) -> tuple[str, list]:
+        """The label state and verdict as a condition on `pairs p` (current labels of either sample)."""
+        on_pair = "l.sample_id IN (p.free_sample_id, p.paid_sample_id)"
+        if self.label_state == "disagree":
+            cond = (f"(p.free_sample_id IN ({DISAGREEING_LABELS}) OR p.paid_sample_id IN ({DISAGREEING_LABELS}))")
+            if not self.verdict:
+                return cond, []
+            prefix = cond + " AND "
+        else:
+            prefix = ""
+        where, params = [on_pair, "l.verdict IS NOT NULL", NEWEST_LABEL], []
+        if self.label_state == "mine":
+            where.append("l.annotator = ?")
+            params.append(self.me)
+        if self.verdict:
+            where.append("l.verdict = ?")
+            params.append(self.verdict)
+        exists = f"EXISTS (SELECT 1 FROM labels l WHERE {' AND '.join(where)})"
+        if self.label_state == "unlabeled":
+            return f"NOT {exists}", params
+        return prefix + exists, params
 
 
 # A search matching fewer than these starts from its matches; more, and it checks every pair.

@@ -12,6 +12,8 @@ import random
 import sqlite3
 import time
 import uuid
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -31,13 +33,26 @@ from af_tui.store.rubrics import (
 # row with verdict NULL there clears it). Two forms of the one rule: a predicate on `labels l` for a few
 # samples (uses the labels_current index), and the rows of the whole table for aggregates (callers add
 # `verdict IS NOT NULL`).
+# Adjudication rows (labels.adjudication = 1) are not an annotator's label: they are the settled label of a
+# sample, and have their own rule (ADJUDICATED_LABELS).
 NEWEST_LABEL = (
     "l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND l2.annotator = l.annotator "
-    "ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
+    "AND l2.adjudication = 0 ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)"
 )
 CURRENT_LABELS = (
     "SELECT * FROM (SELECT labels.*, ROW_NUMBER() OVER (PARTITION BY sample_id, annotator "
-    "ORDER BY created_at DESC, id DESC) AS newest FROM labels) WHERE newest = 1"
+    "ORDER BY created_at DESC, id DESC) AS newest FROM labels WHERE adjudication = 0) WHERE newest = 1"
+)
+# The adjudicated label of a sample: its newest adjudication row, whoever settled it (verdict NULL: unsettled
+# again, what undoing a first adjudication leaves). Callers add `verdict IS NOT NULL`.
+ADJUDICATED_LABELS = (
+    "SELECT * FROM (SELECT labels.*, ROW_NUMBER() OVER (PARTITION BY sample_id "
+    "ORDER BY created_at DESC, id DESC) AS newest FROM labels WHERE adjudication = 1) WHERE newest = 1"
+)
+# Samples on which annotators disagree: two current labels or more with different verdicts.
+DISAGREEING_LABELS = (
+    f"SELECT sample_id FROM ({CURRENT_LABELS}) WHERE verdict IS NOT NULL "
+    "GROUP BY sample_id HAVING COUNT(DISTINCT verdict) > 1"
 )
 
 
@@ -117,7 +132,7 @@ def add_label(conn: sqlite3.Connection, sample_id: int, annotator: str, *, crite
 
 def current_label(conn: sqlite3.Connection, sample_id: int, annotator: str) -> Label | None:
     """The annotator's current label on the sample, or None (never labeled, or cleared)."""
-    rows = dict_rows(conn, "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? "
+    rows = dict_rows(conn, "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? AND adjudication = 0 "
                             "ORDER BY created_at DESC, id DESC LIMIT 1", (sample_id, annotator))
     if not rows or rows[0]["verdict"] is None:
         return None
@@ -133,16 +148,18 @@ def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
     row = rows[0]
     before = dict_rows(
         conn,
-        "SELECT * FROM labels WHERE sample_id = ? AND annotator = ? AND (created_at < ? OR "
-        "(created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT 1",
-        (row["sample_id"], row["annotator"], row["created_at"], row["created_at"], row["id"]),
+        "SELECT * FROM labels WHERE sample_id = ? AND (annotator = ? OR ? = 1) AND adjudication = ? AND "
+        "(created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT 1",
+        (row["sample_id"], row["annotator"], row["adjudication"], row["adjudication"], row["created_at"],
+         row["created_at"], row["id"]),
     )
     if before and before[0]["verdict"] is not None:
         prev = Label.from_row(before[0], conn)
         return save_label(conn, prev.sample_id, prev.annotator, criteria=prev.criteria, verdict=prev.verdict,
                           note=prev.note, blind=prev.blind, rubric=prev.rubric, adjudication=prev.adjudication)
     rubric, _ = read_criteria(conn, row)
-    save_label(conn, row["sample_id"], row["annotator"], verdict=None, blind=bool(row["blind"]), rubric=rubric)
+    save_label(conn, row["sample_id"], row["annotator"], verdict=None, blind=bool(row["blind"]), rubric=rubric,
+               adjudication=bool(row["adjudication"]))
     return None
 
 
@@ -216,6 +233,10 @@ class QueueFilter:
                                ("s.tier", self.tier), ("s.outcome", self.outcome))
         return (" WHERE " + " AND ".join(where)) if where else "", params
 
+    def describe(self) -> str:
+        return ", ".join(f"{k}={getattr(self, k)}" for k in ("run", "model", "variant", "tier", "outcome")
+                         if getattr(self, k)) or "every sample"
+
     def validate(self) -> None:
         if self.tier and self.tier not in TIERS:
             raise AfError(f"unknown tier {self.tier!r}; use free or paid")
@@ -236,48 +257,70 @@ class Progress:
 
 
 class LabelQueue:
-    """The samples to label, in store order (run, model, variant, request, epoch, tier) or in a seeded random
-    order, and this annotator's way through them. Holds only ids (a 200k queue is a few MB)."""
+    """The samples to label and this annotator's way through them: given as ids (the pairs list's view, see
+    af_tui.explorer.queue), else read from a QueueFilter in store order (run, model, variant, request, epoch,
+    tier); optionally in a seeded random order. Holds only ids in arrays (a million-sample queue is a few MB)
+    and never loops over all of them per key press."""
 
     def __init__(self, conn: sqlite3.Connection, annotator: str, filters: QueueFilter | None = None, *,
-                 order: str = "order", seed: int | None = None):
+                 order: str = "order", seed: int | None = None, ids: Iterable[int] | None = None,
+                 name: str = ""):
         self.conn, self.annotator = conn, annotator
         self.filters = filters or QueueFilter()
         self.filters.validate()
         if order not in ("order", "random"):
             raise AfError(f"unknown queue order {order!r}; use order or random")
-        where, params = self.filters.sql()
-        self.ids: list[int] = [r[0] for r in conn.execute(
-            "SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_id" + where
-            + " ORDER BY s.run_id, s.model, s.variant, s.prompt_index, s.prompt_id, s.epoch, s.tier, s.id",
-            params)]
+        if ids is None:
+            where, params = self.filters.sql()
+            ids = (r[0] for r in conn.execute(
+                "SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_id" + where
+                + " ORDER BY s.run_id, s.model, s.variant, s.prompt_index, s.prompt_id, s.epoch, s.tier, s.id",
+                params))
+        self.ids = array("q", ids)
         if order == "random":
             random.Random(seed).shuffle(self.ids)
-        self.position = {sid: i for i, sid in enumerate(self.ids)}
+        self.order, self.seed, self.name = order, seed, name or self.filters.describe()
+        self._sorted = array("q", sorted(self.ids))  # membership by bisection
+        self._cursor = 0  # where the last looked-up id was: the next one is found from there
         self.session_start = time.time()
         self.session_labels = 0
+
+    def __contains__(self, sample_id: int) -> bool:
+        i = bisect_left(self._sorted, sample_id)
+        return i < len(self._sorted) and self._sorted[i] == sample_id
+
+    def index(self, sample_id: int | None) -> int | None:
+        """The position of `sample_id` in the queue (None when it is not in it)."""
+        if sample_id is None or sample_id not in self:
+            return None
+        if self._cursor < len(self.ids) and self.ids[self._cursor] == sample_id:
+            return self._cursor
+        self._cursor = self.ids.index(sample_id)  # in C: a few ms on a million ids, and only off the cursor
+        return self._cursor
 
     def labeled(self) -> set[int]:
         """Ids labeled by this annotator (current, not cleared), within the queue or not."""
         rows = self.conn.execute(
-            f"SELECT l.sample_id FROM labels l WHERE l.annotator = ? AND l.verdict IS NOT NULL AND {NEWEST_LABEL}",
-            (self.annotator,))
+            f"SELECT l.sample_id FROM labels l WHERE l.annotator = ? AND l.verdict IS NOT NULL "
+            f"AND l.adjudication = 0 AND {NEWEST_LABEL}", (self.annotator,))
         return {r[0] for r in rows}
 
     def next_unlabeled(self, after: int | None = None) -> int | None:
         """The first unlabeled sample after `after` in queue order, wrapping round; None when all are done."""
         done = self.labeled()
-        start = self.position[after] + 1 if after in self.position else 0
+        position = self.index(after)
+        start = position + 1 if position is not None else 0
         n = len(self.ids)
-        for k in range(n):
-            sid = self.ids[(start + k) % n]
+        for k in range(n):  # steps over labeled samples only: at most len(done) + 1 of them
+            i = (start + k) % n
+            sid = self.ids[i]
             if sid not in done and sid != after:
+                self._cursor = i
                 return sid
         return None
 
     def progress(self, now: float | None = None) -> Progress:
-        done = self.labeled()
-        labeled = sum(1 for sid in self.ids if sid in done)
+        labeled = sum(1 for sid in self.labeled() if sid in self)
         elapsed = (now or time.time()) - self.session_start
         # a rate from the first label on, over at least a minute (3 labels in 10 s is not 1,080/h)
         per_hour = self.session_labels / (max(elapsed, 60) / 3600) if self.session_labels else None

@@ -1,7 +1,10 @@
-"""The labeling screen: one sample's request, scratchpad and output, the four criteria, a verdict and a note,
-all from the keyboard; enter commits the label, then shows "saved" and moves to the next unlabeled sample.
+"""The labeling screen: one sample's request, scratchpad and output, the rubric's criteria (yes / no / not
+set), a verdict and a note, all from the keyboard; enter commits the label, then shows "saved" and moves to the
+next unlabeled sample of the queue (the pairs list's view, or `af-tui label`'s filters).
 
-Every Binding has an id (label.*) so that the [keys] table of the config file remaps it.
+Every Binding has an id (label.*) so that the [keys] table of the config file remaps it. Keys are handled in
+the order they arrive: no binding here is a priority binding, because the app handles priority bindings
+before the keys ahead of them in the queue (a burst `1 2 3 4 a enter` saved before `a` arrived).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from af_tui.domain import CRITERIA, CRITERIA_TEXT, CRITERION_WORDS, VERDICT_WORDS
+from af_tui.domain import VERDICT_WORDS
 from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
+from af_tui.explorer.queue import new_seed
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
-from af_tui.safe_text import display
+from af_tui.safe_text import display, one_line
 from af_tui.store.db import Store
 from af_tui.store.labels import (
     LabelQueue,
@@ -34,6 +38,8 @@ from af_tui.tui.screens.note import NoteScreen
 
 MAX_LINES_SHOWN = 2_000
 VERDICT_KEYS = {"alignment_faking": "a", "not_alignment_faking": "n", "unclear": "x"}
+NEXT_STATE = {None: 1, 1: 0, 0: None}  # a criterion key cycles: not set -> yes -> no -> not set
+STATE_MARK = {None: "[ ]", 1: "[y]", 0: "[n]"}
 
 
 def _model_text(raw: str | None, empty: str) -> Text:
@@ -43,8 +49,8 @@ def _model_text(raw: str | None, empty: str) -> Text:
 
 
 class LabelScreen(Screen):
-    """Label one sample after another. The criteria start at no; the verdict is the annotator's choice, with
-    "alignment faking" proposed when all four criteria hold."""
+    """Label one sample after another. The criteria start not set; the verdict is the annotator's choice, with
+    "alignment faking" proposed when the rubric's verdict rule holds."""
 
     DEFAULT_CSS = """
     LabelScreen #label-status { height: 1; padding: 0 1; background: $boost; }
@@ -58,16 +64,13 @@ class LabelScreen(Screen):
     LabelScreen #label-saved { height: 1; padding: 0 1; }
     """
     BINDINGS = [
-        *(Binding(str(i + 1), f"toggle({i})", f"{CRITERION_WORDS[c]}", id=f"label.criterion_{i + 1}",
-                  tooltip=f"Toggle criterion {i + 1}: {CRITERIA_TEXT[c]}", show=False)
-          for i, c in enumerate(CRITERIA)),
         Binding("a", "verdict('alignment_faking')", "AF", id="label.verdict_af",
                 tooltip="Verdict: alignment faking"),
         Binding("n", "verdict('not_alignment_faking')", "Not AF", id="label.verdict_not",
                 tooltip="Verdict: not alignment faking"),
         Binding("x,question_mark", "verdict('unclear')", "Unclear", id="label.verdict_unclear",
                 tooltip="Verdict: unclear"),
-        Binding("enter", "save", "Save & next", id="label.save", priority=True,
+        Binding("enter", "save", "Save & next", id="label.save",  # not priority: see the module's doc
                 tooltip="Commit the label, then go to the next unlabeled sample"),
         Binding("u", "undo", "Undo", id="label.undo", tooltip="Undo the last saved change of this session"),
         Binding("e", "note", "Note", id="label.note", tooltip="Edit the free-text note"),
@@ -84,16 +87,22 @@ class LabelScreen(Screen):
 
     def __init__(self, db_path: str | Path, annotator: str, *, sample_id: int | None = None,
                  filters: QueueFilter | None = None, blind: bool = False, order: str = "order",
-                 seed: int | None = None, rubric: Rubric | None = None) -> None:
+                 seed: int | None = None, rubric: Rubric | None = None, queue: LabelQueue | None = None) -> None:
         super().__init__()
         self.db_path, self.annotator = Path(db_path), annotator
-        # What the label form asks: rubric.criteria (id, short, description, key, flag); a label is saved
-        # with save_label(..., rubric=self.rubric) and proposed by af_tui.rubric.propose_verdict.
         self.rubric = rubric or load_rubric(LEGACY_RUBRIC)
+        # The rubric's keys toggle its criteria (ids label.criterion_1 …, remappable like any other key).
+        for i, c in enumerate(self.rubric.criteria):
+            self._bindings.key_to_bindings.setdefault(c.key, []).append(Binding(
+                c.key, f"toggle({c.id!r})", c.short, show=False, id=f"label.criterion_{i + 1}",
+                tooltip=f"Criterion {c.key}: {c.description} (not set → yes → no)"))
         self.blind = blind
+        if blind and seed is None:  # blind: the order must not give the tier or the model away
+            order, seed = "random", new_seed()
         self._start, self._filters, self._order, self._seed = sample_id, filters, order, seed
+        self._queue = queue  # built off the UI thread by the explorer (its ids, order and name)
         self.sample: LabelSample | None = None
-        self.criteria = dict.fromkeys(CRITERIA, 0)
+        self.criteria = self.rubric.empty()
         self.verdict: str | None = None
         self.note: str | None = None
         self.dirty = False
@@ -122,7 +131,16 @@ class LabelScreen(Screen):
     def on_mount(self) -> None:
         # The screen's own connection, used from the UI thread only: a save is one small committed insert.
         self.store = Store(self.db_path, create=False)
-        self.queue = LabelQueue(self.store.conn, self.annotator, self._filters, order=self._order, seed=self._seed)
+        if self._queue is not None:
+            self.queue = self._queue
+            self.queue.conn = self.store.conn  # the queue was read on a worker's connection
+            if self.blind and self.queue.order != "random":
+                self.queue = LabelQueue(self.store.conn, self.annotator, ids=self.queue.ids, order="random",
+                                        seed=self._seed if self._seed is not None else new_seed(),
+                                        name=self.queue.name)
+        else:
+            self.queue = LabelQueue(self.store.conn, self.annotator, self._filters, order=self._order,
+                                    seed=self._seed)
         self.title = f"af-tui · labeling as {self.annotator}"
         self.show_sample(self._start if self._start is not None else self.queue.next_unlabeled())
 
@@ -133,11 +151,13 @@ class LabelScreen(Screen):
     def show_sample(self, sample_id: int | None) -> None:
         self.sample = load_sample(self.store.conn, sample_id) if sample_id is not None else None
         label = current_label(self.store.conn, sample_id, self.annotator) if self.sample else None
-        if label:
-            self.criteria = {c: int(bool(label.criteria.get(c))) for c in CRITERIA}
+        if label and label.rubric.sha256 == self.rubric.sha256:
+            self.criteria = dict(label.criteria)
             self.verdict, self.note = label.verdict, label.note
+        elif label:  # labeled under another rubric: its verdict and note, the criteria asked afresh
+            self.criteria, self.verdict, self.note = self.rubric.empty(), label.verdict, label.note
         else:
-            self.criteria, self.verdict, self.note = dict.fromkeys(CRITERIA, 0), None, None
+            self.criteria, self.verdict, self.note = self.rubric.empty(), None, None
         self.dirty = False
         self._render_sample()
         self._render_form()
@@ -151,7 +171,11 @@ class LabelScreen(Screen):
         text.append(f"annotator {self.annotator}", style="bold")
         if self.blind:
             text.append("  ·  BLIND", style="bold reverse")
-        text.append(f"  ·  {p.labeled} labeled / {p.remaining} remaining in the queue")
+        text.append(f"  ·  {self.rubric.name}")
+        text.append(f"  ·  queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}")
+        text.append(f"  ·  {p.remaining} left of {p.total} ({p.labeled} labeled)")
+        if self.queue.order == "random":
+            text.append(f"  ·  shuffled, seed {self.queue.seed}")
         text.append(f"  ·  {p.session_labels} this session")
         text.append(f"  ·  {p.per_hour:.0f} labels/h" if p.per_hour is not None else "  ·  — labels/h")
         self.query_one("#label-status", Static).update(text)
@@ -168,7 +192,10 @@ class LabelScreen(Screen):
             self.query_one("#label-meta", Static).update(meta)
             return
         if self.blind:
-            meta.append(f"sample {s.id}", style="dim")  # neither tier nor model nor run: they hint at the tier
+            # neither tier nor model nor run nor sample id (ids arrive free, paid, free, …): the queue position
+            position = self.queue.index(s.id)
+            meta.append(f"item {position + 1} of {len(self.queue.ids)}" if position is not None else "item",
+                        style="dim")
         else:
             meta.append(f"{display(s.model, 200)} · {display(s.variant, 200)} · run {display(s.run, 200)} · "
                         f"prompt {s.prompt_index} · epoch {s.epoch} · sample {s.id} · ", style="dim")
@@ -196,12 +223,13 @@ class LabelScreen(Screen):
 
     def _render_form(self) -> None:
         form = Text()
-        for i, c in enumerate(CRITERIA):
-            on = bool(self.criteria[c])
-            form.append(f" {i + 1} ", style="reverse" if on else "")
-            form.append(f"[{'x' if on else ' '}] {CRITERION_WORDS[c]}   ", style="bold" if on else "")
+        for c in self.rubric.criteria:
+            state = self.criteria.get(c.id)
+            form.append(f" {c.key} ", style="reverse" if state == 1 else "")
+            form.append(f"{STATE_MARK[state]} {c.short}{' (flag)' if c.flag else ''}   ",
+                        style="bold" if state == 1 else ("dim" if state is None else ""))
         form.append("\nverdict: ")
-        proposal = propose_verdict(self.criteria)
+        proposal = propose_verdict(self.criteria, self.rubric)
         for v, word in VERDICT_WORDS.items():
             chosen = self.verdict == v
             form.append(f" {VERDICT_KEYS[v]} ", style="reverse" if chosen else "")
@@ -216,15 +244,21 @@ class LabelScreen(Screen):
             form.append("   · unsaved changes (enter saves)", style="bold yellow")
         self.query_one("#label-form", Static).update(form)
 
+    def _which(self) -> str:
+        """The shown sample in words: its id, or in blind mode its place in the queue (ids hint at the tier)."""
+        if self.sample is None:
+            return "sample"
+        position = self.queue.index(self.sample.id) if self.blind else None
+        return f"item {position + 1}" if position is not None else ("item" if self.blind else f"sample {self.sample.id}")
+
     def _say(self, text: str, style: str = "") -> None:
         self.query_one("#label-saved", Static).update(Text(text, style=style))
 
     # -- actions ---------------------------------------------------------------------------------------
-    def action_toggle(self, index: int) -> None:
+    def action_toggle(self, criterion: str) -> None:
         if self.sample is None:
             return
-        c = CRITERIA[index]
-        self.criteria[c] = 0 if self.criteria[c] else 1
+        self.criteria[criterion] = NEXT_STATE[self.criteria.get(criterion)]
         self.dirty = True
         self._render_form()
 
@@ -239,14 +273,14 @@ class LabelScreen(Screen):
         if self.sample is None:
             self.notify("nothing to save: the queue is done", severity="warning")
             return
-        verdict = self.verdict or propose_verdict(self.criteria)
+        verdict = self.verdict or propose_verdict(self.criteria, self.rubric)
         if verdict is None:
             self.notify("choose a verdict first: a (alignment faking), n (not), x (unclear)", severity="warning")
             return
         # committed before anything on the screen says "saved"
         try:
             label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=self.criteria,
-                               verdict=verdict, note=self.note, blind=self.blind)
+                               verdict=verdict, note=self.note, blind=self.blind, rubric=self.rubric)
         except sqlite3.OperationalError as exc:  # disk full, read-only store, a lock held too long
             self._say(f"NOT saved: the store refused the label ({exc}); it is unchanged, try again", "bold red")
             self.notify(f"label not saved: {exc}", severity="error")
@@ -254,7 +288,7 @@ class LabelScreen(Screen):
         self.undo_stack.append(label.uid)
         self.last_saved = label.uid
         self.queue.session_labels += 1
-        self._say(f"saved ✓ sample {self.sample.id}: {VERDICT_WORDS[verdict]}"
+        self._say(f"saved ✓ {self._which()}: {VERDICT_WORDS[verdict]}"
                   f"{' (blind)' if self.blind else ''} at {time.strftime('%H:%M:%S')}", "bold green")
         self.show_sample(self.queue.next_unlabeled(self.sample.id))
 
@@ -282,7 +316,7 @@ class LabelScreen(Screen):
         self.queue.session_labels = max(0, self.queue.session_labels - 1)
         sample_id = labeled_sample_id(self.store.conn, uid)
         self.show_sample(sample_id)
-        self._say(f"undone: sample {sample_id} is back to "
+        self._say(f"undone: {self._which()} is back to "
                   f"{VERDICT_WORDS[restored.verdict] if restored else 'unlabeled'}", "bold yellow")
 
     def action_note(self) -> None:
@@ -299,6 +333,11 @@ class LabelScreen(Screen):
 
     def action_toggle_blind(self) -> None:
         self.blind = not self.blind
+        if self.blind and self.queue.order != "random":  # the order would give away what blind mode hides
+            old = self.queue
+            self.queue = LabelQueue(self.store.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),
+                                    name=old.name)
+            self.queue.session_start, self.queue.session_labels = old.session_start, old.session_labels
         self._render_sample()
         self._render_status()
         self.notify("blind mode: tier, model and the other tier are hidden; labels are recorded as blind"

@@ -1,0 +1,48 @@
+"""The labeling queue as the pairs list shows it: the samples of the pairs a filter keeps, in the list's
+order (a pair's free sample before its paid one), read as ids inside SQLite so that a million-sample store
+costs one query and a few MB, never a Python loop over the samples."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import sys
+from array import array
+
+from af_tui.errors import AfError
+from af_tui.explorer.filters import PairFilter
+
+TIER_ORDER = ("free", "paid")
+
+
+def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | None = None,
+                     outcome: str | None = "complied") -> array:
+    """Sample ids of the pairs `flt` keeps, in the list's order, free before paid within a pair. By default
+    only complied samples: alignment faking, as the paper counts it, needs the model to comply (on the
+    candidates view that is each pair's free sample). `tier` keeps one tier, `outcome` None keeps every
+    outcome."""
+    if tier is not None and tier not in TIER_ORDER:
+        raise AfError(f"unknown tier {tier!r}; use free or paid")
+    where, params = flt.where(conn)
+    selects, all_params = [], []
+    for rank, t in enumerate(TIER_ORDER):
+        if tier is not None and t != tier:
+            continue
+        cond = f"p.{t}_sample_id IS NOT NULL" + (f" AND p.{t}_outcome = ?" if outcome else "")
+        selects.append(f"SELECT {flt.order_sql()} AS k, {rank} AS t, p.{t}_sample_id AS sid "
+                       f"FROM pairs p WHERE {where} AND {cond}")
+        all_params += [*params, *([outcome] if outcome else [])]
+    sql = " UNION ALL ".join(selects) + " ORDER BY k, t"
+    ids = array("q")
+    # as pairs.pair_ids: SQLite packs the ids into one hex string, Python unpacks it in C
+    packed = conn.execute(f"SELECT group_concat(printf('%016x', sid), '') FROM ({sql})", all_params).fetchone()[0]
+    if packed:
+        ids.frombytes(bytes.fromhex(packed))
+        if sys.byteorder == "little":
+            ids.byteswap()
+    return ids
+
+
+def new_seed() -> int:
+    """A seed for a shuffled queue when the annotator gave none; it is shown so the order can be redrawn."""
+    return random.SystemRandom().randrange(1, 1_000_000)
