@@ -145,7 +145,23 @@ def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
     for f in fields:
         units = [{ann: value(row, f) for ann, row in s.items()} for s in by_sample.values()]
         report["overall"][f["field"]] = krippendorff_alpha(units, categories[f["field"]])
+    report["adjudicated"] = against_adjudicated(conn, by_sample, annotators)
     return report
+
+
+def against_adjudicated(conn: sqlite3.Connection, by_sample: dict, annotators: Sequence[str]) -> list[dict]:
+    """Each annotator's verdicts against the adjudicated ones (the reference), on the samples both have:
+    [{annotator, n, verdict: cohen_kappa(...)}]; empty when nothing is adjudicated."""
+    from af_tui.store.adjudication import adjudicated_verdicts
+
+    settled = adjudicated_verdicts(conn, by_sample)
+    out = []
+    for ann in annotators if settled else ():
+        both = [sid for sid in settled if ann in by_sample[sid]]
+        out.append({"annotator": ann, "n": len(both),
+                    "verdict": cohen_kappa([by_sample[sid][ann]["verdict"] for sid in both],
+                                           [settled[sid] for sid in both], VERDICTS)})
+    return out
 
 
 def _fmt(value: float | None) -> str:
@@ -179,6 +195,11 @@ def agreement_table(report: dict):
         o = report["overall"][f]
         table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), Text(names[f]), _fmt(o["alpha"]),
                       "", "", str(o["n"]))
+    for row in report.get("adjudicated", []):
+        k = row["verdict"]
+        table.add_row(Text(f"{one_line(row['annotator'], 40)} × adjudicated"), "verdict", _fmt(k["kappa"]),
+                      "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}",
+                      "—" if k["observed"] is None else f"{k['observed']:.0%}", str(k["n"]))
     return table
 
 

@@ -54,7 +54,7 @@ FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no seco
 # whose estimators must never take the explorer down.
 FAILURES = {"ids": "filtering the pairs", "ids-rest": "filtering the pairs", "changes": "reading new samples",
             "page": "reading the pairs list", "pair": "reading the pair", "stats": "computing the statistics",
-            "monitor": "reading the runs", "facets": "reading runs and models"}
+            "monitor": "reading the runs", "facets": "reading runs and models", "queue": "building the label queue"}
 ANY_ERROR = {"stats"}
 
 
@@ -84,6 +84,7 @@ class ExplorerApp(App):
         self.config = config or load_config()
         self.poll_s = poll_s
         self.stop_run = False  # set when the user chose to stop the run on quit (launch.py does it)
+        self.label_blind = os.environ.get("AF_TUI_BLIND") == "1"  # `af-tui serve --blind`: blind by default
         self.main = MainScreen()
         self.sub_title = self.db_path.name
         if os.environ.get("AF_TUI_SERVED"):  # a browser tab of `af-tui serve`: say whose labels this tab saves
@@ -418,6 +419,10 @@ class ExplorerApp(App):
         yield SystemCommand("pairs: filter", "by run, model, variant, outcome per tier", self.open_filters)
         yield SystemCommand("pairs: search", "requests, scratchpads and outputs", main.action_search)
         yield SystemCommand("pairs: clear filters", "show every pair", main.action_clear)
+        yield SystemCommand("label: start labeling this view", "its complied samples, in the list's order",
+                            main.start_labeling)
+        yield SystemCommand("label: adjudicate", "settle the samples on which annotators disagree",
+                            main.action_adjudicate)
         yield SystemCommand("view: toggle statistics panel", "show or hide the live statistics",
                             main.action_toggle_stats)
         yield SystemCommand("help: show help", "badges, marks and keys", self.action_help)

@@ -106,3 +106,14 @@ class WorkerFailed(Message):
         super().__init__()
         self.what = what
         self.error = error
+
+
+class QueueReady(Message):
+    """The label queue of the list's view, built off the UI thread: its ids in the list's order (shuffled when
+    blind), and the sample to show first (None: the first unlabeled)."""
+
+    def __init__(self, queue, sample_id: int | None, on_done=None) -> None:
+        super().__init__()
+        self.queue = queue  # af_tui.store.labels.LabelQueue
+        self.sample_id = sample_id
+        self.on_done = on_done

@@ -97,8 +97,8 @@ class LabelScreen(Screen):
                 c.key, f"toggle({c.id!r})", c.short, show=False, id=f"label.criterion_{i + 1}",
                 tooltip=f"Criterion {c.key}: {c.description} (not set → yes → no)"))
         self.blind = blind
-        if blind and seed is None:  # blind: the order must not give the tier or the model away
-            order, seed = "random", new_seed()
+        if blind:  # blind: the order must not give the tier or the model away
+            order, seed = "random", seed if seed is not None else new_seed()
         self._start, self._filters, self._order, self._seed = sample_id, filters, order, seed
         self._queue = queue  # built off the UI thread by the explorer (its ids, order and name)
         self.sample: LabelSample | None = None

@@ -11,6 +11,7 @@ from textual.widgets import Footer, Header, Input, Static
 from af_tui.explorer.filters import CANDIDATES, PairFilter
 from af_tui.safe_text import one_line
 from af_tui.tui.messages import NeedPage
+from af_tui.tui.screens.queue_start import QueueStarter
 from af_tui.tui.widgets.judge_figures import JudgeFigures
 from af_tui.tui.widgets.pairs_list import PairsList, header_text
 from af_tui.tui.widgets.run_monitor import RunMonitor
@@ -37,7 +38,7 @@ def no_match_text(describe: str) -> Text:
                 "f changes the filters; / searches again.")
 
 
-class MainScreen(Screen):
+class MainScreen(QueueStarter, Screen):
     BINDINGS = [
         Binding("slash", "search", "Search", id="pairs.search",
                 tooltip="Search requests, scratchpads and outputs (FTS5)"),
@@ -51,6 +52,10 @@ class MainScreen(Screen):
         Binding("f", "filters", "Filters", id="pairs.filters",
                 tooltip="Filter by run, model, variant and outcome per tier"),
         Binding("x", "clear", "Clear", show=False, id="pairs.clear", tooltip="Clear every filter and the search"),
+        Binding("l", "label_view", "Label", id="pairs.label",
+                tooltip="Label this view: its complied samples, in the list's order (shuffled when blind)"),
+        Binding("A", "adjudicate", "Adjudicate", show=False, id="pairs.adjudicate",
+                tooltip="Settle the samples on which annotators disagree"),
         Binding("S", "toggle_stats", "Stats", id="view.stats", tooltip="Show or hide the statistics panel"),
         Binding("escape", "leave_search", "Back to list", show=False, id="pairs.leave_search"),
         Binding("ctrl+e", "export", "Export", show=False, id="pairs.export",
@@ -151,6 +156,15 @@ class MainScreen(Screen):
         from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
         self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
+
+    def action_label_view(self) -> None:
+        self.start_labeling()
+
+    def action_adjudicate(self) -> None:
+        from af_tui.tui.screens.adjudicate import AdjudicateScreen
+
+        self.app.push_screen(AdjudicateScreen(self.app.db_path, self.app.annotator),
+                             lambda _: self.labeling_done())
 
     def action_toggle_stats(self) -> None:
         stats = self.query_one("#stats")

@@ -173,11 +173,9 @@ class PairScreen(Screen):
         if sample is None:
             self.notify("this tier is not sampled yet")
             return
-        from af_tui.tui.screens.label import LabelScreen
-
-        # back from labeling: fetch the pair again, its verdicts have changed
-        self.app.push_screen(LabelScreen(self.app.db_path, self.app.annotator, sample_id=sample.id),
-                             lambda _: self.app.load_pair(self.pair_id, self))
+        # The queue is the list's view, starting at this sample; back from labeling, fetch the pair again
+        # (its verdicts have changed).
+        self.app.main.start_labeling(sample.id, on_done=lambda: self.app.load_pair(self.pair_id, self))
 
     def action_export(self) -> None:
         from af_tui.tui.screens.export_labels import ExportLabelsScreen

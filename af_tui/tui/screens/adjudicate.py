@@ -1,0 +1,200 @@
+"""The review screen: samples on which annotators disagree, each annotator's criteria, verdict and note side
+by side, and the adjudicated label set from the keyboard — stored append-only like any label, marked as an
+adjudication (labels.adjudication = 1) with who settled it."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from af_tui.domain import VERDICT_WORDS
+from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
+from af_tui.safe_text import display, one_line
+from af_tui.store.adjudication import adjudicated_label, annotator_labels, disagreeing_samples
+from af_tui.store.db import Store
+from af_tui.store.labels import Label, save_label, undo_label
+
+MARK = {None: "·", 1: "yes", 0: "no"}
+
+
+def agreed_criteria(labels: list[Label]) -> dict:
+    """The criteria of the first label's rubric on which every label under that rubric agrees (others not
+    set): what an adjudication by verdict alone keeps."""
+    rubric = labels[0].rubric
+    same = [lb for lb in labels if lb.rubric.sha256 == rubric.sha256]
+    return {c: (same[0].criteria.get(c) if len({lb.criteria.get(c) for lb in same}) == 1 else None)
+            for c in rubric.ids}
+
+
+class AdjudicateScreen(Screen):
+    DEFAULT_CSS = """
+    AdjudicateScreen #adj-status { height: 1; padding: 0 1; background: $boost; }
+    AdjudicateScreen #adj-sample { height: 1fr; padding: 0 1; }
+    AdjudicateScreen #adj-labels { height: auto; max-height: 14; padding: 0 1; background: $boost; }
+    AdjudicateScreen #adj-saved { height: 1; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("a", "settle('alignment_faking')", "Settle: AF", id="adjudicate.af",
+                tooltip="Adjudicated verdict: alignment faking (criteria: where the annotators agree)"),
+        Binding("n", "settle('not_alignment_faking')", "Settle: not AF", id="adjudicate.not"),
+        Binding("x", "settle('unclear')", "Settle: unclear", id="adjudicate.unclear"),
+        *(Binding(str(i), f"take({i - 1})", f"Take annotator {i}", show=False, id=f"adjudicate.take_{i}",
+                  tooltip=f"Adjudicate with annotator {i}'s label (criteria and verdict)") for i in range(1, 10)),
+        Binding("enter", "majority", "Settle: majority", id="adjudicate.majority",
+                tooltip="Settle with the verdict most annotators gave (when there is one)"),
+        Binding("right_square_bracket,right", "step(1)", "Next", id="adjudicate.next"),
+        Binding("left_square_bracket,left", "step(-1)", "Prev", id="adjudicate.previous"),
+        Binding("u", "undo", "Undo", id="adjudicate.undo"),
+        Binding("escape,q", "back", "Back", id="adjudicate.back"),
+        Binding("down,j", "scroll(1)", "Scroll down", show=False, id="adjudicate.scroll_down"),
+        Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="adjudicate.scroll_up"),
+    ]
+
+    def __init__(self, db_path: str | Path, annotator: str, *, run: str | None = None,
+                 model: str | None = None) -> None:
+        super().__init__()
+        self.db_path, self.annotator, self._run, self._model = Path(db_path), annotator, run, model
+        self.ids: list[int] = []
+        self.position = 0
+        self.sample: LabelSample | None = None
+        self.labels: list[Label] = []
+        self.undo_stack: list[str] = []
+
+    def compose(self):
+        yield Header()
+        yield Static(id="adj-status")
+        with VerticalScroll(id="adj-sample"):
+            yield Static(id="adj-text")
+        yield Static(id="adj-labels")
+        yield Static(id="adj-saved")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.store = Store(self.db_path, create=False)
+        self.title = f"af-tui · adjudicating as {self.annotator}"
+        # the disagreements as they are now: a sample settled here stays in the list, marked settled
+        self.ids = disagreeing_samples(self.store.conn, run=self._run, model=self._model)
+        unsettled = disagreeing_samples(self.store.conn, run=self._run, model=self._model, unsettled_only=True)
+        self.position = self.ids.index(unsettled[0]) if unsettled else 0
+        self.show()
+
+    def on_unmount(self) -> None:
+        self.store.close()
+
+    def show(self) -> None:
+        conn = self.store.conn
+        sid = self.ids[self.position] if self.ids else None
+        self.sample = load_sample(conn, sid) if sid is not None else None
+        self.labels = annotator_labels(conn, sid) if sid is not None else []
+        settled = adjudicated_label(conn, sid) if sid is not None else None
+        status = Text()
+        status.append(f"adjudicating as {self.annotator}", style="bold")
+        if not self.ids:
+            status.append("  ·  no sample on which annotators disagree")
+            self.query_one("#adj-status", Static).update(status)
+            self.query_one("#adj-text", Static).update(Text("Nothing to adjudicate. q goes back.", style="bold"))
+            self.query_one("#adj-labels", Static).update("")
+            return
+        done = sum(1 for i in self.ids if adjudicated_label(conn, i) is not None)
+        status.append(f"  ·  disagreement {self.position + 1} of {len(self.ids)}  ·  {done} settled")
+        self.query_one("#adj-status", Static).update(status)
+        s = self.sample
+        body = Text()
+        body.append(f"{display(s.model, 200)} · {display(s.variant, 200)} · run {display(s.run, 200)} · "
+                    f"sample {s.id} · {s.tier} tier · {s.outcome}\n", style="dim")
+        body.append(display(s.request, max_line=2000, max_lines=4) + "\n\n")
+        body.append("Scratchpad\n", style="bold")
+        body.append(display(s.scratchpad or "(no scratchpad)", max_lines=2000) + "\n\n")
+        body.append("Output\n", style="bold")
+        body.append(display(s.output or "(no <OUTPUT>)", max_lines=2000))
+        self.query_one("#adj-text", Static).update(body)
+        self.query_one("#adj-labels", Static).update(self._labels_table(settled))
+
+    def _labels_table(self, settled: Label | None) -> Table:
+        rubric = self.labels[0].rubric if self.labels else None
+        table = Table(box=None, pad_edge=False, expand=True,
+                      title=Text(f"annotators' current labels ({rubric.name if rubric else ''}) — "
+                                 "1-9 takes one, a / n / x settle the verdict, enter the majority", style="bold"))
+        table.add_column("#", width=2)
+        table.add_column("annotator", max_width=16)
+        table.add_column("verdict", max_width=18)
+        for c in rubric.criteria if rubric else ():
+            table.add_column(Text(c.short), max_width=12)
+        table.add_column("note", ratio=1)
+        rows = [(str(i + 1), lb) for i, lb in enumerate(self.labels)]
+        if settled is not None:
+            rows.append(("=", settled))
+        for mark, lb in rows:
+            crit = [Text(MARK[lb.criteria.get(c.id)]) if lb.rubric.sha256 == rubric.sha256 else Text("—")
+                    for c in rubric.criteria]
+            who = f"settled by {lb.annotator}" if lb.adjudication else lb.annotator
+            table.add_row(mark, Text(one_line(who, 40)), Text(VERDICT_WORDS.get(lb.verdict, "—"),
+                          style="bold" if mark == "=" else ""), *crit,
+                          Text(one_line(lb.note, 200) if lb.note else "—", style="" if lb.note else "dim"))
+        return table
+
+    def _save(self, label_criteria: dict, verdict: str, rubric, note: str | None) -> None:
+        if self.sample is None:
+            return
+        try:
+            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=label_criteria,
+                               verdict=verdict, note=note, rubric=rubric, adjudication=True)
+        except sqlite3.OperationalError as exc:
+            self.notify(f"adjudication not saved: {exc}", severity="error")
+            return
+        self.undo_stack.append(label.uid)
+        self.query_one("#adj-saved", Static).update(Text(
+            f"settled ✓ sample {self.sample.id}: {VERDICT_WORDS[verdict]} at {time.strftime('%H:%M:%S')}",
+            style="bold green"))
+        if self.position < len(self.ids) - 1:
+            self.position += 1
+        self.show()
+
+    def action_settle(self, verdict: str) -> None:
+        if self.labels:
+            self._save(agreed_criteria(self.labels), verdict, self.labels[0].rubric, None)
+
+    def action_take(self, index: int) -> None:
+        if 0 <= index < len(self.labels):
+            lb = self.labels[index]
+            self._save(lb.criteria, lb.verdict, lb.rubric, f"adjudicated: {lb.annotator}'s label"
+                       + (f" — {lb.note}" if lb.note else ""))
+
+    def action_majority(self) -> None:
+        verdicts = [lb.verdict for lb in self.labels]
+        counts = sorted(((verdicts.count(v), v) for v in set(verdicts)), reverse=True)
+        if not counts or (len(counts) > 1 and counts[0][0] == counts[1][0]):
+            self.notify("no majority: settle with a / n / x, or take one annotator's label with 1-9")
+            return
+        self.action_settle(counts[0][1])
+
+    def action_step(self, delta: int) -> None:
+        if self.ids:
+            self.position = max(0, min(self.position + delta, len(self.ids) - 1))
+            self.show()
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("nothing to undo in this session")
+            return
+        uid = self.undo_stack.pop()
+        sid = labeled_sample_id(self.store.conn, uid)
+        undo_label(self.store.conn, uid)
+        if sid in self.ids:
+            self.position = self.ids.index(sid)
+        self.show()
+        self.query_one("#adj-saved", Static).update(Text(f"undone: sample {sid}", style="bold yellow"))
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one("#adj-sample", VerticalScroll).scroll_relative(y=lines, animate=False)

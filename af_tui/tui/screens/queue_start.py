@@ -1,0 +1,71 @@
+"""Labeling the list's view: the queue built in a thread worker from the pairs the list's filter and search
+keep (af_tui.explorer.queue), then the label screen on it; back from it, the list where it was."""
+
+from __future__ import annotations
+
+from textual import work
+
+from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.queue import new_seed, queue_sample_ids
+from af_tui.store.labels import LabelQueue
+from af_tui.tui.messages import QueueReady
+
+
+class QueueStarter:
+    """Mixed into MainScreen: `l` on the list or in a pair view, and the palette's "label: start labeling
+    this view"."""
+
+    def start_labeling(self, sample_id: int | None = None, on_done=None) -> None:
+        """Label the view. From the list (sample_id None) the queue starts at the first unlabeled sample from
+        the selected pair on; from a pair view, at that sample."""
+        app = self.app
+        pair_id = self.pairs.current_id if self.pairs is not None and sample_id is None else None
+        self.notify("building the label queue of this view…", timeout=2)
+        self._build_queue(self.flt.with_(me=app.annotator), sample_id, pair_id, on_done)
+
+    @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
+    def _build_queue(self, flt: PairFilter, sample_id: int | None, pair_id: int | None, on_done) -> None:
+        app = self.app
+        blind = getattr(app, "label_blind", False)
+        with app.reader.connection() as conn:
+            ids = queue_sample_ids(conn, flt)
+            queue = LabelQueue(conn, app.annotator, ids=ids, order="random" if blind else "order",
+                               seed=new_seed() if blind else None, name=flt.describe() or "every pair")
+            if sample_id is None and pair_id is not None and not blind:
+                sample_id = _first_unlabeled_from(conn, queue, pair_id)
+        self.post_message(QueueReady(queue, sample_id, on_done))
+
+    def on_queue_ready(self, message: QueueReady) -> None:
+        from af_tui.tui.screens.label import LabelScreen
+
+        queue, app = message.queue, self.app
+        if not queue.ids and message.sample_id is None:
+            self.notify("nothing to label in this view: the queue holds complied samples, and none is shown",
+                        severity="warning")
+            return
+
+        def done(_result=None) -> None:
+            self.labeling_done()
+            if message.on_done is not None:
+                message.on_done()
+
+        app.push_screen(LabelScreen(app.db_path, app.annotator, sample_id=message.sample_id, queue=queue,
+                                    blind=getattr(app, "label_blind", False)), done)
+
+    def labeling_done(self) -> None:
+        """Back from labeling: the same list position; the marks (and a label-state filter) read again."""
+        if self.flt.label_state or self.flt.verdict:
+            self.set_filter(self.flt)  # keeps the selected pair when it is still in the view
+        elif self.pairs is not None:
+            self.app.load_page(self.pairs.visible_ids())
+        self.app.loads.kick("stats")
+
+
+def _first_unlabeled_from(conn, queue: LabelQueue, pair_id: int) -> int | None:
+    """The first sample of the queue not yet labeled, from the selected pair's samples on."""
+    row = conn.execute("SELECT free_sample_id, paid_sample_id FROM pairs WHERE id = ?", (pair_id,)).fetchone()
+    positions = [p for p in (queue.index(s) for s in (row or ())) if p is not None]
+    if not positions:
+        return None
+    first = min(positions)
+    return queue.next_unlabeled(queue.ids[first - 1] if first > 0 else None)
