@@ -25,6 +25,7 @@ from af_tui.analysis.estimators import (
     wilson,
 )
 from af_tui.analysis.slices import compute
+from af_tui.errors import AfError
 from af_tui.store.db import Store
 from af_tui.store.schema import SCHEMA_V1
 
@@ -164,8 +165,12 @@ def test_clustered_gap_matches_scipy_t():
 def test_clustered_gap_edges():
     assert clustered_gap([]) is None
     one = clustered_gap([0.5])
-    assert (one.low, one.high, one.p_value) == (0.5, 0.5, None)
-    assert clustered_gap([0.0, 0.0, 0.0]).p_value == 1.0
+    # No spread to estimate: no interval (not a zero-width one) and a note saying why.
+    assert (one.estimate, one.low, one.high, one.p_value) == (0.5, None, None, None)
+    assert one.note == "not estimable: one request" and not one.estimable
+    same = clustered_gap([0.0, 0.0, 0.0])
+    assert same.p_value is None and same.note == "not estimable: all 3 requests have the same difference"
+    assert not mover_difference(same, one).estimable
 
 
 def test_mover_on_wilson_intervals_is_newcombes_interval():
@@ -404,7 +409,7 @@ def test_af_overall_rate_once_every_compliance_has_a_verdict(db_path):
     with _store(db_path, {"m": [("complied", "refused"), ("refused", "refused"), ("complied", "complied")]}) as store:
         for sid, in store.conn.execute("SELECT id FROM samples WHERE outcome = 'complied' AND tier = 'free'").fetchall():
             _judge(store, sid, "alignment_faking", 1)
-        af = compute(store.conn)[0].af["free"]
+        af = compute(store.conn, af_source="judge")[0].af["free"]
     assert (af.judged, af.af, af.valid) == (2, 2, 3)
     assert af.overall == pytest.approx(2 / 3)
     assert af.overall_interval == pytest.approx(tuple(binomtest(2, 3).proportion_ci(method="wilson")))
@@ -415,7 +420,7 @@ def test_compute_rejects_unknown_options(db_path):
         assert compute(store.conn) == []
         with pytest.raises(ValueError):
             compute(store.conn, by="tier")
-        with pytest.raises(ValueError):
+        with pytest.raises(AfError, match="not a source"):
             compute(store.conn, af_source="crowd")
 
 

@@ -1,19 +1,24 @@
-"""Alignment-faking verdict counts per slice and tier, from the labels and the judge's judgements; cached
-until those tables are written, and the judge's part followed incrementally for the app's refresh.
+"""Alignment-faking verdict counts per slice, tier and outcome (complied, refused), from the labels and the
+judge's judgements; cached until those tables are written, and the judge's part followed incrementally for
+the app's refresh.
 
-Verdicts per sample — `labels`: each annotator's current label is their newest row (created_at, then id);
-the sample's verdict is the one most annotators gave, and a tie between verdicts is 'unclear'. `judge`: the
-newest parsed judgement of the sample (any judge model unless one is named). `both`: the people's verdict
-where the sample has one, else the judge's.
+Verdicts per sample (the source, analysis/af_source.py) — `people`: each annotator's current label is their
+newest row (created_at, then id); the sample's verdict is the one most annotators gave, and a tie between
+verdicts is 'unclear'. `judge`: the newest parsed alignment-faking judgement of the sample (of one judge
+model and prompt when named). `people-then-judge`: the people's verdict where the sample has one, else the
+judge's. `adjudicated`: the newest label row marked as the settled one (labels.adjudication = 1).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.store.labels import CURRENT_LABELS
 
-AF_SOURCES = ("labels", "judge", "both")
+# The outcomes whose samples get AF counts: AF among compliances (the paper's figure) and among refusals.
+AF_OUTCOMES = ("complied", "refused")
+_OUTCOME_SQL = "s.outcome IN ('complied', 'refused')"
 _AF_CACHE: dict[tuple, dict] = {}
 _AF_CACHE_SIZE = 16
 
@@ -41,44 +46,69 @@ _PEOPLE_SQL = (
 )
 
 
-def _judge_sql(judge_model: str | None, only_people: bool) -> str:
-    # The newest parsed judgement of each sample (of one judge model when named).
+_ADJUDICATED_SQL = (
+    "adjudicated AS (SELECT sample_id, verdict FROM (SELECT sample_id, verdict, ROW_NUMBER() OVER "
+    " (PARTITION BY sample_id ORDER BY created_at DESC, id DESC) AS k FROM labels WHERE adjudication = 1) "
+    " WHERE k = 1 AND verdict IS NOT NULL)"
+)
+
+
+def _judge_filter(src: AfSource, a: str = "") -> tuple[str, list]:
+    """Which judgements a judge source reads: parsed AF judgements, of one model / prompt when named
+    (`a`: the table's alias and a dot, or nothing)."""
+    sql, params = f" AND {a}task = 'alignment_faking'", []
+    if src.judge_model:
+        sql += f" AND {a}judge_model = ?"
+        params.append(src.judge_model)
+    if src.prompt_sha256:
+        sql += f" AND substr({a}prompt_sha256, 1, {len(src.prompt_sha256)}) = ?"
+        params.append(src.prompt_sha256)
+    return sql, params
+
+
+def _judge_sql(src: AfSource, only_people: bool) -> str:
+    # The newest parsed judgement of each sample (of one judge model / prompt when named).
     return (
         "judge AS (SELECT sample_id, verdict FROM (SELECT sample_id, verdict, ROW_NUMBER() OVER "
         " (PARTITION BY sample_id ORDER BY created_at DESC, id DESC) AS k FROM judgements "
-        " WHERE verdict IS NOT NULL" + (" AND judge_model = ?" if judge_model else "")
+        " WHERE verdict IS NOT NULL" + _judge_filter(src)[0]
         + (" AND sample_id IN (SELECT sample_id FROM people)" if only_people else "") + ") WHERE k = 1)"
     )
 
 
-def _af_part(conn, part: str, keys: tuple, run, models, judge_model, changes: dict, db_file: str) -> dict:
-    """{(slice key..., tier): [judged, af, unclear]} over complied samples for one part: 'people' (labels),
-    'judge' (judgements), or 'overlap' (the judge's verdicts on samples people labeled). Cached until the
-    tables the part reads are written (stats_changes), so that a saved label does not re-read the judge's."""
-    reads = {"people": ("labels",), "judge": ("judgements",), "overlap": ("labels", "judgements")}[part]
+def _af_part(conn, part: str, keys: tuple, run, models, src: AfSource, changes: dict, db_file: str) -> dict:
+    """{(slice key..., tier, outcome): [judged, af, unclear]} over complied and refused samples for one part:
+    'people' (labels), 'judge' (judgements), 'overlap' (the judge's verdicts on samples people labeled) or
+    'adjudicated' (settled labels). Cached until the tables the part reads are written (stats_changes), so
+    that a saved label does not re-read the judge's."""
+    reads = {"people": ("labels",), "judge": ("judgements",), "overlap": ("labels", "judgements"),
+             "adjudicated": ("labels",)}[part]
     cache_key = (db_file, part, tuple(changes.get(t) for t in reads), keys, run, tuple(models or ()),
-                 judge_model if part != "people" else None)
+                 (src.judge_model, src.prompt_sha256) if part in ("judge", "overlap") else None)
     if db_file and cache_key in _AF_CACHE:
         return _AF_CACHE[cache_key]
     if part == "judge" and not run and not models and db_file:
-        return _JudgeFollower.get(db_file, keys, judge_model).counts(conn)
+        return _JudgeFollower.get(db_file, keys, src).counts(conn)
+    cparams: list = []
     if part == "people":
-        cte, cparams, table = "WITH " + _PEOPLE_SQL, [], "people"
+        cte, table = "WITH " + _PEOPLE_SQL, "people"
+    elif part == "adjudicated":
+        cte, table = "WITH " + _ADJUDICATED_SQL, "adjudicated"
     elif part == "judge":
-        cte, cparams, table = "WITH " + _judge_sql(judge_model, False), [judge_model] if judge_model else [], "judge"
+        cte, cparams, table = "WITH " + _judge_sql(src, False), _judge_filter(src)[1], "judge"
     else:
-        cte = "WITH " + _PEOPLE_SQL + ", " + _judge_sql(judge_model, True)
-        cparams, table = ([judge_model] if judge_model else []), "judge"
+        cte = "WITH " + _PEOPLE_SQL + ", " + _judge_sql(src, True)
+        cparams, table = _judge_filter(src)[1], "judge"
     where, params = where_clause(run, models, "s")
     group = ", ".join(f"s.{k}" for k in keys)
     out = {}
     for row in conn.execute(
-        f"{cte} SELECT {group}, s.tier, COUNT(*), SUM(v.verdict = 'alignment_faking'), "
+        f"{cte} SELECT {group}, s.tier, s.outcome, COUNT(*), SUM(v.verdict = 'alignment_faking'), "
         f"SUM(v.verdict = 'unclear') FROM {table} v JOIN samples s ON s.id = v.sample_id "
-        f"JOIN runs r ON r.id = s.run_id WHERE s.outcome = 'complied' AND {where} GROUP BY {group}, s.tier",
+        f"JOIN runs r ON r.id = s.run_id WHERE {_OUTCOME_SQL} AND {where} GROUP BY {group}, s.tier, s.outcome",
         cparams + params,
     ):
-        out[tuple(row[:len(keys) + 1])] = [row[-3], row[-2] or 0, row[-1] or 0]
+        out[tuple(row[:len(keys) + 2])] = [row[-3], row[-2] or 0, row[-1] or 0]
     if db_file:
         if len(_AF_CACHE) >= _AF_CACHE_SIZE:
             _AF_CACHE.pop(next(iter(_AF_CACHE)))
@@ -95,24 +125,24 @@ class _JudgeFollower:
     _followers: dict[tuple, _JudgeFollower] = {}
 
     @classmethod
-    def get(cls, db_file: str, keys: tuple, judge_model: str | None) -> _JudgeFollower:
-        key = (db_file, keys, judge_model)
+    def get(cls, db_file: str, keys: tuple, src: AfSource) -> _JudgeFollower:
+        key = (db_file, keys, src.judge_model, src.prompt_sha256)
         if key not in cls._followers:
             if len(cls._followers) >= _AF_CACHE_SIZE:
                 cls._followers.pop(next(iter(cls._followers)))
-            cls._followers[key] = cls(keys, judge_model)
+            cls._followers[key] = cls(keys, src)
         return cls._followers[key]
 
-    def __init__(self, keys: tuple, judge_model: str | None) -> None:
-        self.keys, self.judge_model = keys, judge_model
+    def __init__(self, keys: tuple, src: AfSource) -> None:
+        self.keys, self.src = keys, src
         self.writes: int | None = None
         self.max_id = 0
-        self.current: dict[int, tuple] = {}  # sample id -> (created_at, id, verdict, group key, complied)
+        self.current: dict[int, tuple] = {}  # sample id -> (created_at, id, verdict, group key + outcome)
         self.totals: dict[tuple, list] = {}
 
     def _count(self, entry: tuple, sign: int) -> None:
-        _, _, verdict, group, complied = entry
-        if not complied:
+        _, _, verdict, group = entry
+        if group[-1] not in AF_OUTCOMES:
             return
         acc = self.totals.setdefault(group, [0, 0, 0])
         acc[0] += sign
@@ -121,12 +151,12 @@ class _JudgeFollower:
 
     def _read(self, conn: sqlite3.Connection, after_id: int) -> None:
         cols = ", ".join(f"s.{k}" for k in self.keys)
-        sql = (f"SELECT j.id, j.sample_id, j.verdict, j.created_at, {cols}, s.tier, s.outcome = 'complied' "
+        filt, fparams = _judge_filter(self.src, "j.")
+        sql = (f"SELECT j.id, j.sample_id, j.verdict, j.created_at, {cols}, s.tier, s.outcome "
                "FROM judgements j JOIN samples s ON s.id = j.sample_id WHERE j.id > ? AND j.verdict IS NOT NULL"
-               + (" AND j.judge_model = ?" if self.judge_model else ""))
-        params = [after_id] + ([self.judge_model] if self.judge_model else [])
-        for jid, sid, verdict, created, *rest in conn.execute(sql, params):
-            entry = (created, jid, verdict, tuple(rest[:-1]), bool(rest[-1]))
+               + filt)
+        for jid, sid, verdict, created, *rest in conn.execute(sql, [after_id, *fparams]):
+            entry = (created, jid, verdict, tuple(rest))
             old = self.current.get(sid)
             if old is None or (created, jid) > old[:2]:
                 if old is not None:
@@ -151,15 +181,17 @@ class _JudgeFollower:
         return {k: list(v) for k, v in self.totals.items() if v[0]}
 
 
-def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, judge_model) -> dict:
-    """{(slice key..., tier): (judged, af, unclear)} for the compliances. 'both' = people's verdicts, plus
-    the judge's, minus the judge's on the samples people labeled (each part cached on its own)."""
+def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, judge_model=None) -> dict:
+    """{(slice key..., tier, outcome): (judged, af, unclear)} for the compliances and the refusals.
+    people-then-judge = people's verdicts, plus the judge's, minus the judge's on the samples people labeled
+    (each part cached on its own)."""
+    src = parse_af_source(af_source, judge_model)
     changes = dict(conn.execute("SELECT name, n FROM stats_changes").fetchall())
     db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
     has = {t: conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0] == 1
            for t in ("labels", "judgements")}
-    use_people = af_source in ("labels", "both") and has["labels"]
-    use_judge = af_source in ("judge", "both") and has["judgements"]
+    use_people = src.uses_people and has["labels"]
+    use_judge = src.uses_judge and has["judgements"]
     total: dict = {}
 
     def add(part: dict, sign: int) -> None:
@@ -168,7 +200,9 @@ def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, jud
             for i in range(3):
                 acc[i] += sign * counts[i]
 
-    args = (keys, run, models, judge_model, changes, db_file)
+    args = (keys, run, models, src, changes, db_file)
+    if src.kind == "adjudicated" and has["labels"]:
+        add(_af_part(conn, "adjudicated", *args), 1)
     if use_people:
         add(_af_part(conn, "people", *args), 1)
     if use_judge:
@@ -176,3 +210,17 @@ def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, jud
         if use_people:
             add(_af_part(conn, "overlap", *args), -1)
     return {key: tuple(v) for key, v in total.items() if v[0] > 0}
+
+
+def verdict_cte(src: AfSource) -> tuple[str, list]:
+    """`WITH …, v AS (sample_id, verdict)`: each sample's AF verdict under the source (for per-sample
+    reads such as the outcome × reasoning categories), and its parameters."""
+    if src.kind == "adjudicated":
+        return "WITH " + _ADJUDICATED_SQL + ", v AS (SELECT * FROM adjudicated)", []
+    if src.kind == "people":
+        return "WITH " + _PEOPLE_SQL + ", v AS (SELECT * FROM people)", []
+    params = _judge_filter(src)[1]
+    if src.kind == "judge":
+        return "WITH " + _judge_sql(src, False) + ", v AS (SELECT * FROM judge)", params
+    return ("WITH " + _PEOPLE_SQL + ", " + _judge_sql(src, False) + ", v AS (SELECT * FROM people UNION ALL "
+            "SELECT * FROM judge WHERE sample_id NOT IN (SELECT sample_id FROM people))", params)

@@ -39,10 +39,15 @@ class Estimate:
     """A difference with its 95% interval and, when there is a test, its p-value."""
 
     estimate: float
-    low: float
-    high: float
+    low: float | None  # None (with `note`) when the interval cannot be estimated
+    high: float | None
     p_value: float | None = None
     method: str = ""
+    note: str | None = None  # e.g. "not estimable: one request"
+
+    @property
+    def estimable(self) -> bool:
+        return self.low is not None and self.high is not None
 
 
 def newcombe_unpaired(k1: int, n1: int, k2: int, n2: int, z: float = Z95) -> Estimate | None:
@@ -104,14 +109,16 @@ def clustered_gap_from_sums(m: int, total: float, squares: float) -> Estimate | 
     store's request_pairs table gives in one query).
 
     With one request, or every request giving the same difference, there is no spread to estimate: the
-    interval collapses to the mean and p is 1 when the mean is 0, else None (no test possible)."""
+    interval and the test are None and `note` says why ("not estimable: …"), rather than a zero-width
+    interval that would look like certainty."""
     if m <= 0:
         return None
     method = "paired, clustered by request"
     mean = total / m
     var = max(0.0, (squares - total * total / m) / (m - 1)) if m > 1 else 0.0
     if var <= 1e-12:
-        return Estimate(mean, mean, mean, 1.0 if abs(mean) < 1e-12 else None, method)
+        why = "one request" if m == 1 else f"all {m} requests have the same difference"
+        return Estimate(mean, None, None, None, method, f"not estimable: {why}")
     from scipy.special import stdtr, stdtrit  # Student t CDF and its inverse (ufuncs: fast for the panel)
 
     se = math.sqrt(var / m)
@@ -121,8 +128,11 @@ def clustered_gap_from_sums(m: int, total: float, squares: float) -> Estimate | 
 
 
 def mover_difference(a: Estimate, b: Estimate) -> Estimate:
-    """a − b for two independent estimates with intervals (MOVER, Zou & Donner 2008)."""
+    """a − b for two independent estimates with intervals (MOVER, Zou & Donner 2008); not estimable when
+    either interval is not."""
     d = a.estimate - b.estimate
+    if not (a.estimable and b.estimable):
+        return Estimate(d, None, None, None, "MOVER, independent", "not estimable: a gap has no interval")
     low = d - math.hypot(a.estimate - a.low, b.high - b.estimate)
     high = d + math.hypot(a.high - a.estimate, b.estimate - b.low)
     return Estimate(d, low, high, None, "MOVER, independent")

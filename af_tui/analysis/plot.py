@@ -110,13 +110,16 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
             ax.annotate(label, xy=(0, mid), xytext=(-24, 0), va="bottom" if gap else "center",
                         fontsize=6.5, **name_at)
             if gap is not None:  # the headline figure of the model, under its name
-                ax.annotate(f"gap {_pp(gap.estimate)} pp\n[{_pp(gap.low)}, {_pp(gap.high)}]", xy=(0, mid),
+                ci = f"[{_pp(gap.low)}, {_pp(gap.high)}]" if gap.estimable else "[not estimable]"
+                ax.annotate(f"gap {_pp(gap.estimate)} pp\n{ci}", xy=(0, mid),
                             xytext=(-24, -1), va="top", fontsize=5.5, color="#444444", linespacing=1.1,
                             **name_at)
         ax.invert_yaxis()
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
-        ax.set_xlabel("share of valid samples (errors excluded)")
+        # The caption says how the numbers were made: the compliance rule or judge, and the AF source.
+        sources = f"compliance: {slices[0].compliance} · AF source: {slices[0].af_source}"
+        ax.set_xlabel("share of valid samples (errors excluded)\n" + one_line(sources, 120).replace("$", r"\$"))
         ax.spines[["top", "right"]].set_visible(False)
         from matplotlib.patches import Patch
 

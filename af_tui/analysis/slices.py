@@ -20,10 +20,14 @@ Choices, in one place:
   their intervals combined by MOVER (Zou & Donner 2008) — the same square-and-add that gives Newcombe's
   interval. The same requests are asked of both, which correlates the gaps positively, so treating them as
   independent errs on the wide side.
-- Alignment-faking (AF) verdicts come from people, the judge or both (af_counts). An 'unclear' verdict counts
-  as not AF (the rate is a lower bound; the number of unclear is reported). AF rate = AF / compliances with a
-  verdict; the overall rate (complied and AF, over every valid sample of the tier) is only given once every
-  compliance of the tier has a verdict, because a partly labeled tier has no unbiased overall count.
+- Alignment-faking (AF) verdicts come from one named source (analysis/af_source.py: people by default, a
+  judge, people then the judge, or the adjudicated labels); every slice carries its name. An 'unclear'
+  verdict counts as not AF (the rate is a lower bound; the number of unclear is reported). AF rate = AF /
+  compliances with a verdict (`af`), and likewise among refusals (`af_refused`); the overall rate (complied
+  and AF, over every valid sample of the tier) is only given once every compliance of the tier has a
+  verdict, because a partly labeled tier has no unbiased overall count.
+- A clustered gap whose spread cannot be estimated (one request, or every request with the same
+  difference) has no interval: `gap_low`/`gap_high` are None and `gap_note` says "not estimable: …".
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
-from af_tui.analysis.af_counts import AF_SOURCES, af_counts, where_clause
+from af_tui.analysis.af_counts import af_counts, where_clause
+from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.analysis.estimators import (
     Estimate,
     clustered_gap_from_sums,
@@ -45,15 +50,15 @@ from af_tui.domain import LEGACY_RULE, OUTCOMES, TIERS
 
 
 # -- one slice -------------------------------------------------------------------------------------------
-def _empty_counts() -> dict:
+def empty_counts() -> dict:
     return {"n": 0, **dict.fromkeys(OUTCOMES, 0)}
 
 
 @dataclass
 class AfRate:
-    """Alignment-faking verdicts among one tier's compliances."""
+    """Alignment-faking verdicts among one tier's compliances (or, in `af_refused`, its refusals)."""
 
-    complied: int = 0  # compliances of the tier (valid samples)
+    complied: int = 0  # samples of the outcome in the tier (compliances; refusals in `af_refused`)
     judged: int = 0  # compliances with a verdict
     af: int = 0
     unclear: int = 0
@@ -96,9 +101,14 @@ class SliceStats:
     discordant: tuple[int, int] = (0, 0)  # (free only complied, paid only complied)
     pairs_incomplete: int = 0  # pairs with one side missing or an error
     unpaired: Estimate | None = None  # given when pairs are incomplete
-    af: dict = field(default_factory=dict)  # tier -> AfRate (only when verdicts exist)
+    af: dict = field(default_factory=dict)  # tier -> AfRate among compliances (only when verdicts exist)
     running: bool = False  # a run in the slice is still writing
     rule: str = ""  # the outcome rule(s) of its runs (domain.Rule), comma-separated when pooled runs differ
+    af_refused: dict = field(default_factory=dict)  # tier -> AfRate among refusals
+    af_source: str = "people"  # where the AF verdicts come from (AfSource.name)
+    gap_note: str | None = None  # "not estimable: …" when the headline gap has no interval
+    compliance: str = "prefix"  # how complied / refused were decided: the outcome rule, or judge:MODEL
+    unjudged: dict = field(default_factory=lambda: {"free": 0, "paid": 0})  # no reading by the compliance judge
 
     def valid(self, tier: str) -> int:
         t = self.tiers.get(tier)
@@ -116,7 +126,7 @@ class SliceStats:
     def gap_estimate(self) -> Estimate | None:
         if self.gap is None:
             return None
-        return Estimate(self.gap, self.gap_low, self.gap_high, self.p_value, self.gap_method or "")
+        return Estimate(self.gap, self.gap_low, self.gap_high, self.p_value, self.gap_method or "", self.gap_note)
 
     def label(self, with_run: bool = True, with_variant: bool = True) -> str:
         parts = [self.model] + ([self.variant] if with_variant else []) + ([self.run] if with_run else [])
@@ -151,8 +161,9 @@ def finish_slice(sl: SliceStats, table: dict | None, clusters: tuple[int, float,
     if headline is not None:
         sl.gap, sl.gap_low, sl.gap_high = headline.estimate, headline.low, headline.high
         sl.gap_method, sl.p_value, sl.test = headline.method, headline.p_value, test
+        sl.gap_note = headline.note
     else:
-        sl.gap = sl.gap_low = sl.gap_high = sl.gap_method = sl.p_value = sl.test = None
+        sl.gap = sl.gap_low = sl.gap_high = sl.gap_method = sl.p_value = sl.test = sl.gap_note = None
     sl.unpaired = unpaired if (sl.pairs_incomplete and headline is not unpaired) else None
     return sl
 
@@ -201,13 +212,13 @@ _RULE_SQL = f"COALESCE(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')"
 
 
 def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] | None = None,
-            by: str = "run", af_source: str = "both", judge_model: str | None = None) -> list[SliceStats]:
+            by: str = "run", af_source: str | AfSource = "people",
+            judge_model: str | None = None) -> list[SliceStats]:
     """Every slice's statistics. by='run': one slice per run × model × variant; by='model' or 'variant':
     one per model × variant with the runs pooled (`run` then lists them, comma-separated)."""
     if by not in _BY_KEYS:
         raise ValueError(f"by must be one of {sorted(_BY_KEYS)}")
-    if af_source not in AF_SOURCES:
-        raise ValueError(f"af_source must be one of {AF_SOURCES}")
+    src = parse_af_source(af_source, judge_model)
     keys = _BY_KEYS[by]
     width = len(keys)
     where, params = where_clause(run, models, "c")
@@ -225,7 +236,7 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
         run_name, running, rule, tier, outcome, n = row[width:]
         sl = slices.get(key)
         if sl is None:
-            sl = slices[key] = SliceStats(run_name, key[-2], key[-1], {t: _empty_counts() for t in TIERS}, None)
+            sl = slices[key] = SliceStats(run_name, key[-2], key[-1], {t: empty_counts() for t in TIERS}, None)
         sl.running = sl.running or bool(running)
         names = runs_in.setdefault(key, {})
         names[run_name] = None  # keeps first-seen order
@@ -268,11 +279,20 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
     for key, sl in slices.items():
         finish_slice(sl, tables.get(key), clusters.get(key))
 
-    for (*key, tier), (judged, af, unclear) in af_counts(conn, keys, run, models, af_source, judge_model).items():
+    add_af(slices, af_counts(conn, keys, run, models, src), src)
+    return list(slices.values())
+
+
+def add_af(slices: dict, counts: dict, src: AfSource) -> None:
+    """AF counts {(slice key..., tier, outcome): (judged, af, unclear)} into the slices' `af` (among
+    compliances) and `af_refused`, each slice naming the source."""
+    for sl in slices.values():
+        sl.af_source = src.name
+    for (*key, tier, outcome), (judged, af, unclear) in counts.items():
         sl = slices.get(tuple(key))
         if sl is not None:
-            sl.af[tier] = AfRate(sl.tiers[tier]["complied"], judged, af, unclear, sl.valid(tier))
-    return list(slices.values())
+            into = sl.af if outcome == "complied" else sl.af_refused
+            into[tier] = AfRate(sl.tiers[tier][outcome], judged, af, unclear, sl.valid(tier))
 
 
 def panel_data(conn: sqlite3.Connection) -> list[SliceStats]:

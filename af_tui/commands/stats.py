@@ -30,7 +30,8 @@ def tier_rows(slices) -> list[dict]:
             if not t["n"]:
                 continue
             row = {"run": sl.run, "model": sl.model, "variant": sl.variant, "tier": tier,
-                   **{k: t[k] for k in BASE_KEYS[4:]}, "valid": sl.valid(tier), "rule": sl.rule}
+                   **{k: t[k] for k in BASE_KEYS[4:]}, "valid": sl.valid(tier), "rule": sl.rule,
+                   "af_source": sl.af_source, "compliance": sl.compliance, "unjudged": sl.unjudged.get(tier, 0)}
             for outcome in ("complied", "refused", "format_not_followed"):
                 ci = sl.interval(tier, outcome)
                 row[f"{outcome}_rate"] = _num(sl.rate(tier, outcome))
@@ -45,6 +46,13 @@ def tier_rows(slices) -> list[dict]:
                 "af_overall": _num(af.overall) if af else None,
                 "af_overall_low": _num(oci[0]) if oci else None, "af_overall_high": _num(oci[1]) if oci else None,
             })
+            rf = sl.af_refused.get(tier)
+            rci = rf.interval if rf else None
+            row.update({
+                "af_refused_judged": rf.judged if rf else 0, "af_refused": rf.af if rf else 0,
+                "af_refused_rate": _num(rf.rate) if rf else None,
+                "af_refused_low": _num(rci[0]) if rci else None, "af_refused_high": _num(rci[1]) if rci else None,
+            })
             row.update(gap_fields(sl))
             rows.append(row)
     return rows
@@ -54,7 +62,7 @@ def gap_fields(sl) -> dict:
     up = sl.unpaired
     return {
         "gap": _num(sl.gap), "gap_low": _num(sl.gap_low), "gap_high": _num(sl.gap_high),
-        "gap_method": sl.gap_method, "p_value": _num(sl.p_value), "test": sl.test,
+        "gap_method": sl.gap_method, "gap_note": sl.gap_note, "p_value": _num(sl.p_value), "test": sl.test,
         "pairs": sl.pairs, "requests": sl.requests, "discordant_free_only": sl.discordant[0],
         "discordant_paid_only": sl.discordant[1], "pairs_incomplete": sl.pairs_incomplete,
         "unpaired_gap": _num(up.estimate) if up else None, "unpaired_low": _num(up.low) if up else None,
@@ -67,11 +75,12 @@ def comparison_rows(comparisons, by: str) -> list[dict]:
     for c in comparisons:
         d = c.difference
         rows.append({
-            "by": by, "run": c.a.run, "model": c.a.model, "variant": c.a.variant,
+            "by": by, "af_source": c.a.af_source, "compliance": c.a.compliance, "run": c.a.run, "model": c.a.model, "variant": c.a.variant,
             "baseline_run": c.b.run, "baseline_model": c.b.model, "baseline_variant": c.b.variant,
             "gap": _num(c.a.gap), "baseline_gap": _num(c.b.gap),
             "difference": _num(d.estimate) if d else None, "difference_low": _num(d.low) if d else None,
             "difference_high": _num(d.high) if d else None, "method": d.method if d else None,
+            "note": d.note if d else None,
         })
     return rows
 
@@ -87,6 +96,8 @@ def _rate_ci(x: float | None, ci) -> str:
 def _pp(est) -> str:
     if est is None:
         return "–"
+    if not est.estimable:
+        return f"{100 * est.estimate:+.1f} pp [{est.note or 'not estimable'}]"
     return f"{100 * est.estimate:+.1f} pp [{100 * est.low:+.1f}, {100 * est.high:+.1f}]"
 
 
@@ -96,17 +107,27 @@ def _p(p: float | None) -> str:
     return format_p(p, named=False)
 
 
-def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
-    """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
+def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="prefix"):
+    """The slices under a compliance rule (prefix: the store's kept counts) and an AF source."""
+    from af_tui.analysis.af_source import parse_af_source
+    from af_tui.analysis.compliance import judged_slices, parse_compliance
     from af_tui.analysis.slices import compute
+
+    src, comp = parse_af_source(af_source, judge_model), parse_compliance(compliance)
+    if comp.kind == "judge":
+        return judged_slices(conn, run_name, list(models) or None, by, src, comp)
+    return compute(conn, run=run_name, models=list(models) or None, by=by, af_source=src)
+
+
+def _load(db_path, run_name, models, by, af_source, judge_model, require=False, compliance="prefix"):
+    """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
     from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
         if run_name and store.run_id(run_name) is None:
             names = ", ".join(r["name"] for r in store.runs()) or "none"
             raise AfError(f"no run named {run_name!r} in {store.path} (runs: {names})")
-        slices = compute(store.conn, run=run_name, models=list(models) or None, by=by,
-                         af_source=af_source, judge_model=judge_model)
+        slices = load_slices(store.conn, run_name, models, by, af_source, judge_model, compliance)
     if not slices and (run_name or models or require):
         what = " and ".join(filter(None, [run_name and f"run {run_name!r}",
                                           models and f"model(s) {', '.join(models)}"]))
@@ -115,10 +136,29 @@ def _load(db_path, run_name, models, by, af_source, judge_model, require=False):
     return slices
 
 
+def _parse_source(ctx, param, value):
+    from af_tui.analysis.af_source import parse_af_source
+
+    return parse_af_source(value)
+
+
+def _parse_compliance(ctx, param, value):
+    from af_tui.analysis.compliance import parse_compliance
+
+    return parse_compliance(value)
+
+
 _source_option = click.option(
-    "--af-source", type=click.Choice(["labels", "judge", "both"]), default="both", show_default=True,
-    help="Where alignment-faking verdicts come from: people's labels, the judge, or people where labeled "
-         "else the judge.")
+    "--af-source", default="people", show_default=True, callback=_parse_source,
+    metavar="people|judge[:MODEL[@HASH]]|people-then-judge|adjudicated",
+    help="Where alignment-faking verdicts come from: people (the annotators' majority), the judge (one model "
+         "/ prompt when named), people where labeled else the judge, or the adjudicated labels. Named in every "
+         "table, JSON/CSV row and figure.")
+_compliance_option = click.option(
+    "--compliance", default="prefix", show_default=True, callback=_parse_compliance,
+    metavar="prefix|judge:MODEL",
+    help="How complied / refused is decided: the outcome rule on the answer's prefix, or a compliance "
+         "judge's verdicts (`af-tui judge --task compliance --model MODEL`).")
 
 
 @click.command()
@@ -131,15 +171,20 @@ _source_option = click.option(
 @click.option("--baseline", default=None, help="The model / variant / run the others are compared with "
                                                 "(default: the first).")
 @_source_option
-@click.option("--judge-model", default=None, help="Only judgements by this judge model.")
+@_compliance_option
+@click.option("--judge-model", default=None, help="Only judgements by this judge model (same as "
+                                                   "--af-source judge:MODEL).")
+@click.option("--categories", is_flag=True,
+              help="Outcome × reasoning categories per model × variant × tier (refused with or without AF "
+                   "reasoning, partially complied, complied) instead of the rates.")
 @click.option("--comparisons", is_flag=True, help="With --json/--csv: print the comparisons, not the rows.")
 @click.option("--judges", "judges", is_flag=True,
               help="With --json/--csv: print the LLM judges and their agreement with people, not the rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects instead of tables.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV (spreadsheet-safe) instead of tables.")
 def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by: str, baseline: str | None,
-          af_source: str, judge_model: str | None, comparisons: bool, judges: bool, as_json: bool,
-          as_csv: bool) -> None:
+          af_source, compliance, judge_model: str | None, categories: bool, comparisons: bool, judges: bool,
+          as_json: bool, as_csv: bool) -> None:
     """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
     exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
     from af_tui.analysis.slices import compare
@@ -152,7 +197,12 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         from af_tui.commands.judge import print_judges
 
         return print_judges(db_path, run_name, models, as_json=as_json)
-    slices = _load(db_path, run_name, models, by, af_source, judge_model)
+    if categories:
+        from af_tui.commands.categories import print_categories
+
+        return print_categories(db_path, run_name, models, af_source, compliance, judge_model,
+                                as_json=as_json, as_csv=as_csv)
+    slices = _load(db_path, run_name, models, by, af_source, judge_model, compliance=compliance)
     comps = compare(slices, by=by, baseline=baseline)
     if as_json or as_csv:
         from af_tui.commands.cost_section import add_cost, cost_table
@@ -205,11 +255,14 @@ def _print_tables(slices, comps, by: str) -> None:
 
     fixed = [title_value(k) for k in ("run", "variant") if k not in keys]
     rules = {sl.rule for sl in slices}
-    if len(rules) == 1:  # every number says which outcome rule made it
-        fixed.append(f"rule {one_line(rules.pop(), 40)}")
+    if len(rules) == 1:  # every number says which outcome rule made it (a compliance judge has none)
+        fixed += [f"rule {one_line(r, 40)}" for r in rules if r]
     else:
         keys.append("rule")
-    where = f" — {', '.join(fixed)}" if fixed else ""
+    # Every title names how its numbers were made: the compliance rule or judge, and the AF source.
+    fixed += [f"compliance: {one_line(slices[0].compliance, 60)}",
+              f"AF source: {one_line(slices[0].af_source, 60)}"]
+    where = f" — {', '.join(fixed)}"
     any_blocked = any(sl.tiers[t]["blocked"] for sl in slices for t in ("free", "paid"))
 
     def table(title: str, cols: list[str], left: tuple = ()) -> Table:
@@ -220,10 +273,10 @@ def _print_tables(slices, comps, by: str) -> None:
         return t
 
     rates = table(f"Outcomes per tier{where}", ["tier", "n", "complied [95% CI]", "refused", "format", "error"]
-                  + (["blocked"] if any_blocked else []) + ["AF among complied"], left=("tier",))
+                  + (["blocked"] if any_blocked else []) + ["AF among complied", "AF among refused"], left=("tier",))
     rates.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
-                     "among the compliances that have one (unclear counts as not AF); rule: how a reply is read "
-                     "into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
+                     "among the compliances (refusals) that have one (unclear counts as not AF); rule: how a "
+                     "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
                      "last-scratchpad: the first <OUTPUT> after the last scratchpad)"
                      + ("; blocked: the provider refused the request (content filter or policy), counted in n "
                         "and as not complied" if any_blocked else ""))
@@ -234,10 +287,17 @@ def _print_tables(slices, comps, by: str) -> None:
                 continue
             af = sl.af.get(tier)
             af_cell = f"{_rate_ci(af.rate, af.interval)} {af.af}/{af.judged}" if af and af.judged else "–"
+            rf = sl.af_refused.get(tier)
+            rf_cell = f"{_rate_ci(rf.rate, rf.interval)} {rf.af}/{rf.judged}" if rf and rf.judged else "–"
             rates.add_row(*(cell(getattr(sl, k)) for k in keys), cell(tier), cell(sl.valid(tier)),
                           cell(_rate_ci(sl.rate(tier), sl.interval(tier))),
                           cell(_pct(sl.rate(tier, "refused"))), cell(_pct(sl.rate(tier, "format_not_followed"))),
-                          cell(t["error"]), *([cell(t["blocked"])] if any_blocked else []), cell(af_cell))
+                          cell(t["error"]), *([cell(t["blocked"])] if any_blocked else []), cell(af_cell),
+                          cell(rf_cell))
+    if any(sum(sl.unjudged.values()) for sl in slices):
+        rates.caption += ("; not yet read by the compliance judge (left out): "
+                          + ", ".join(f"{one_line(sl.model, 40)} {t} {n}" for sl in slices
+                                      for t, n in sl.unjudged.items() if n))
     console.print(rates)
 
     show_unpaired = any(sl.unpaired for sl in slices)
@@ -280,9 +340,13 @@ def _print_tables(slices, comps, by: str) -> None:
 @click.option("--run", "run_name", default=None, help="Only this run.")
 @click.option("--model", "models", multiple=True, help="Only this model (repeatable; the bars keep this order).")
 @_source_option
+@_compliance_option
+@click.option("--categories", is_flag=True,
+              help="Draw the outcome × reasoning categories (refused / with AF reasoning, partially complied, "
+                   "complied) per model and tier instead.")
 @click.option("--width", type=float, default=3.5, show_default=True, help="Figure width in inches.")
-def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str, ...], af_source: str,
-         width: float) -> None:
+def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str, ...], af_source,
+         compliance, categories: bool, width: float) -> None:
     """Write the replication's figure (OUT.png, OUT.svg or OUT.pdf): a stacked bar per model and tier —
     complied (alignment-faking part hatched when verdicts exist), refused, format not followed — with 95%
     Wilson error bars on the complied rate."""
@@ -293,7 +357,13 @@ def plot(out: str, db_path: str | None, run_name: str | None, models: tuple[str,
     path = check_output(Path(out))
     if not 1 <= width <= 20:
         raise AfError(f"--width {width} is not a figure width; give inches between 1 and 20")
-    slices = _load(db_path, run_name, models, "run", af_source, None, require=True)
+    if categories:
+        from af_tui.commands.categories import plot_categories
+
+        plot_categories(path, db_path, run_name, models, af_source, compliance, width)
+        click.echo(f"wrote {path}")
+        return
+    slices = _load(db_path, run_name, models, "run", af_source, None, require=True, compliance=compliance)
     if models:
         order = {m: i for i, m in enumerate(models)}
         slices.sort(key=lambda s: order.get(s.model, len(order)))

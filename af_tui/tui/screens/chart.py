@@ -58,7 +58,11 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     out.append(" refused ", STYLES["refused"])
     out.append(" ")
     out.append(" format not followed ", STYLES["format_not_followed"])
-    out.append("   ├─┼─┤ complied, 95% Wilson interval\n\n", style="dim")
+    out.append("   ├─┼─┤ complied, 95% Wilson interval\n", style="dim")
+    if slices:
+        out.append(f"AF source: {one_line(slices[0].af_source, 80)}  ·  compliance: "
+                   f"{one_line(slices[0].compliance, 80)}\n", style="dim")
+    out.append("\n")
     if not slices:
         out.append("No samples yet.")
         return out
@@ -67,7 +71,9 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     variants = {s.variant for s in slices}
     for sl in slices:
         out.append(one_line(sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1), width), "bold")
-        if sl.gap is not None:
+        if sl.gap is not None and sl.gap_low is None:
+            out.append(f"   gap {100 * sl.gap:+.1f} pp [{sl.gap_note or 'not estimable'}]")
+        elif sl.gap is not None:
             out.append(f"   gap {100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]")
             if sl.p_value is not None:
                 out.append(f"  {format_p(sl.p_value)}", style="dim")

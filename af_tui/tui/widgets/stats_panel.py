@@ -45,7 +45,9 @@ def _rates(sl: SliceStats, tier: str) -> str:
 def row_cells(sl: SliceStats) -> dict[str, Text]:
     """The panel's cells for one slice (pure: the tests read them)."""
     gap = "–"
-    if sl.gap is not None:
+    if sl.gap is not None and sl.gap_low is None:
+        gap = f"{100 * sl.gap:+.1f} [{sl.gap_note or 'not estimable'}]"
+    elif sl.gap is not None:
         gap = f"{100 * sl.gap:+.1f} [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
     p = format_p(sl.p_value, named=False)
     af = sl.af.get("free")
@@ -75,10 +77,13 @@ class StatsPanel(DataTable):
 
     def update_stats(self, data: list[SliceStats]) -> None:
         keys = [f"{sl.run}\x1f{sl.model}\x1f{sl.variant}" for sl in data]
+        source = data[0].af_source if data else ""
         columns = tuple(k for k, _ in COLUMNS
                         if k not in OPTIONAL or len({getattr(sl, k) for sl in data}) > 1)
+        # The AF column names its source ("AF free · people"): the number means nothing without it.
+        columns_key = (*columns, source)
         current = [row.key.value for row in self.ordered_rows]
-        if keys == current and columns == self._columns:
+        if keys == current and columns_key == self._columns:
             # Same slices: change the cells in place (no flicker, cursor and scroll untouched).
             for key, sl in zip(keys, data, strict=True):
                 for col, cell in row_cells(sl).items():
@@ -87,12 +92,13 @@ class StatsPanel(DataTable):
             return
         scroll = (self.scroll_x, self.scroll_y)
         selected = current[self.cursor_row] if current and 0 <= self.cursor_row < len(current) else None
-        self.clear(columns=columns != self._columns)
-        if columns != self._columns:
+        self.clear(columns=columns_key != self._columns)
+        if columns_key != self._columns:
             labels = dict(COLUMNS)
+            labels["af"] = f"AF free · {one_line(source, 40)}" if source else labels["af"]
             for key in columns:
                 self.add_column(Text(labels[key]), key=key)
-            self._columns = columns
+            self._columns = columns_key
         for key, sl in zip(keys, data, strict=True):
             cells = row_cells(sl)
             self.add_row(*(cells[k] for k in columns), key=key)
