@@ -182,8 +182,6 @@ async def test_filter_dialog(store, tmp_path):
 
 
 async def test_transcript_and_copy(store, tmp_path):
-    from textual.widgets import Log
-
     from af_tui.tui.screens.pair import PairScreen
     from af_tui.tui.screens.transcript import TranscriptScreen
 
@@ -198,11 +196,11 @@ async def test_transcript_and_copy(store, tmp_path):
         assert copied and ROWS[0][0] in copied[0] and "FREE TIER: complied" in copied[0]
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, TranscriptScreen))
-        lines = app.screen.query_one(Log).lines
+        lines = app.screen.lines
         assert any("<NEXT/>" in line for line in lines)
         assert lines[0].startswith("FREE tier")
         await pilot.press("tab")
-        assert app.screen.query_one(Log).lines[0].startswith("PAID tier")
+        assert app.screen.lines[0].startswith("PAID tier")
         await pilot.press("c")
         assert json.loads(copied[-1])[0]["role"] == "user"
         await pilot.press("escape", "escape")

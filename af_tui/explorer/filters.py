@@ -183,6 +183,13 @@ def fts_query(text: str) -> str:
     return " ".join(terms)
 
 
+def search_words(text: str) -> list[str]:
+    """The words of a search to highlight in the texts it found (a prefix search's stem; case is ignored
+    when highlighting)."""
+    words = [w.strip('"').rstrip("*") for w in _TOKEN.findall(text or "")]
+    return sorted({w for w in words if w}, key=lambda w: (-len(w), w))
+
+
 # -- the judge against people ----------------------------------------------------------------------------
 DISAGREEING_SAMPLES = (
     "SELECT j.sample_id FROM judgements j JOIN ("

@@ -40,7 +40,6 @@ class PairScreen(Screen):
     DEFAULT_CSS = """
     PairScreen #pair-request { height: auto; max-height: 6; padding: 0 1; background: $boost; }
     PairScreen #pair-columns { height: 1fr; }
-    PairScreen #free { border-right: vkey $primary 50%; }
     """
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="pair.back", tooltip="Back to the pairs list"),
@@ -49,8 +48,17 @@ class PairScreen(Screen):
                 tooltip="Previous pair in the list"),
         Binding("s", "toggle_sync", "Sync scroll", id="pair.sync",
                 tooltip="Scroll the free and paid columns together (or apart)"),
+        # the tier keys: Tab / ← / → move between the two columns (not through the section titles)
+        Binding("tab,shift+tab", "other_tier", "Other tier", id="pair.other_tier", priority=True,
+                tooltip="Move to the other tier's column (the ▶ column is the one l and t act on)"),
+        Binding("left", "tier('free')", "Free tier", show=False, id="pair.free_tier"),
+        Binding("right", "tier('paid')", "Paid tier", show=False, id="pair.paid_tier"),
+        Binding("greater_than_sign,full_stop", "hit(1)", "Next hit", id="pair.next_hit",
+                tooltip="Scroll to the next hit of the list's search"),
+        Binding("less_than_sign,comma", "hit(-1)", "Prev hit", show=False, id="pair.previous_hit",
+                tooltip="Scroll to the previous hit of the list's search"),
         Binding("t", "transcript", "Transcript", id="pair.transcript",
-                tooltip="The full raw transcript of the focused tier"),
+                tooltip="The full raw transcript of the ▶ tier"),
         Binding("c", "copy", "Copy", id="pair.copy", tooltip="Copy the pair (request, scratchpads, outputs)"),
         Binding("z", "toggle_collapse", "Fold all", id="pair.fold",
                 tooltip="Collapse or expand every scratchpad and output"),
@@ -59,7 +67,7 @@ class PairScreen(Screen):
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
         Binding("l", "label", "Label", id="pair.label",
-                tooltip="Label the focused tier's sample: criteria, verdict, note (then the next unlabeled)"),
+                tooltip="Label the ▶ tier's sample: criteria, verdict, note (then the next unlabeled)"),
         Binding("ctrl+e", "export", "Export", id="pair.export", tooltip="Export samples and labels to CSV / JSONL"),
     ]
 
@@ -70,6 +78,7 @@ class PairScreen(Screen):
         self.detail: PairDetail | None = None
         self._syncing = False
         self._folded = False
+        self.tier = "free"  # the column that l and t act on
 
     def compose(self):
         yield Header()
@@ -83,7 +92,7 @@ class PairScreen(Screen):
         free, paid = self.query_one("#free", SamplePanel), self.query_one("#paid", SamplePanel)
         self.watch(free, "scroll_y", lambda y: self._sync(paid, y), init=False)
         self.watch(paid, "scroll_y", lambda y: self._sync(free, y), init=False)
-        free.focus()
+        self.action_tier("free")
         self.app.load_pair(self.pair_id, self)
 
     @property
@@ -109,8 +118,9 @@ class PairScreen(Screen):
                     style="dim")
         head.append(display(detail.request, max_line=2000, max_lines=5))
         self.query_one("#pair-request", Static).update(head)
-        self.query_one("#free", SamplePanel).show(detail.free)
-        self.query_one("#paid", SamplePanel).show(detail.paid)
+        words = self.search_words()
+        self.query_one("#free", SamplePanel).show(detail.free, words)
+        self.query_one("#paid", SamplePanel).show(detail.paid, words)
         show_verdicts(self.query(SamplePanel), detail.extra.get("verdicts"))  # people's and the judge's
         self.sub_title = f"pair {detail.id}"
 
@@ -140,11 +150,32 @@ class PairScreen(Screen):
         self.app.set_view(sync_scroll=not self.sync_scroll)
         self.notify("free and paid scroll together" if self.sync_scroll else "free and paid scroll apart")
 
+    def search_words(self) -> list[str]:
+        from af_tui.explorer.filters import search_words
+
+        main = getattr(self.app, "main", None)
+        return search_words(main.flt.search) if main is not None else []
+
     def _focused_panel(self) -> SamplePanel:
-        node = self.focused
-        while node is not None and not isinstance(node, SamplePanel):
-            node = node.parent
-        return node if isinstance(node, SamplePanel) else self.query_one("#free", SamplePanel)
+        return self.query_one(f"#{self.tier}", SamplePanel)
+
+    def action_tier(self, tier: str) -> None:
+        self.tier = tier
+        for panel in self.query(SamplePanel):
+            panel.mark(panel.tier == tier)
+        self._focused_panel().focus()
+
+    def action_other_tier(self) -> None:
+        self.action_tier("paid" if self.tier == "free" else "free")
+
+    def action_hit(self, step: int) -> None:
+        panel = self._focused_panel()
+        if not panel.words:
+            self.notify("no search: / on the list searches, and its words are highlighted here")
+            return
+        n = panel.goto_hit(step)
+        self.notify(f"{self.tier} tier: hit {panel.hit + 1} of {n}" if n else f"no hit in the {self.tier} tier",
+                    timeout=2)
 
     def action_scroll(self, lines: int) -> None:
         self._focused_panel().scroll_relative(y=lines, animate=False)
@@ -158,21 +189,22 @@ class PairScreen(Screen):
             return
         from af_tui.tui.screens.transcript import TranscriptScreen
 
-        self.app.push_screen(TranscriptScreen(self.detail, self._focused_panel().tier))
+        self.app.push_screen(TranscriptScreen(self.detail, self.tier, self.search_words()))
 
     def action_copy(self) -> None:
         if self.detail is None:
             return
         self.app.copy_to_clipboard(pair_as_text(self.detail))
-        self.notify("pair copied to the clipboard")
+        self.notify(f"pair {self.detail.id} copied to the clipboard (both tiers)")
 
     def action_label(self) -> None:
         if self.detail is None:
             return
-        sample = self.detail.free if self._focused_panel().tier == "free" else self.detail.paid
+        sample = self.detail.free if self.tier == "free" else self.detail.paid
         if sample is None:
-            self.notify("this tier is not sampled yet")
+            self.notify(f"the {self.tier} tier is not sampled yet")
             return
+        self.notify(f"labeling the {self.tier} tier's sample", timeout=2)
         # The queue is the list's view, starting at this sample; back from labeling, fetch the pair again
         # (its verdicts have changed).
         self.app.main.start_labeling(sample.id, on_done=lambda: self.app.load_pair(self.pair_id, self))

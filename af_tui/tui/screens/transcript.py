@@ -1,5 +1,6 @@
 """The raw transcript of one sample: every message as the model saw and wrote it (system prompt left out),
-in a virtualised log so that 10,000 lines or a 1 MB line cost only what is on screen."""
+in a read-only text area (it draws only what is on screen) that wraps long lines (w toggles), with the
+list's search hits to step through."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log
+from textual.widgets import Footer, Header, TextArea
 
 from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import cap_lines, inert
@@ -41,37 +42,92 @@ def transcript_json(detail: PairDetail, tier: str) -> str:
     return json.dumps(sample.transcript if sample else [], ensure_ascii=False, indent=2)
 
 
+def find_hits(lines: list[str], words: list[str]) -> list[tuple[int, int, int]]:
+    """(line, start, end) of every search word in the lines, in reading order (case ignored)."""
+    hits = []
+    for i, line in enumerate(lines):
+        low = line.lower()
+        for word in words:
+            w = word.lower()
+            start = low.find(w)
+            while start >= 0:
+                hits.append((i, start, start + len(w)))
+                start = low.find(w, start + len(w))
+    return sorted(hits)
+
+
 class TranscriptScreen(Screen):
     DEFAULT_CSS = """
-    TranscriptScreen Log { height: 1fr; }
+    TranscriptScreen TextArea { height: 1fr; border: none; padding: 0 1; }
     """
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back", id="transcript.back", tooltip="Back to the pair"),
-        Binding("tab", "other_tier", "Other tier", id="transcript.other_tier",
+        Binding("escape,q", "app.pop_screen", "Back", id="transcript.back", priority=True,
+                tooltip="Back to the pair"),
+        Binding("tab", "other_tier", "Other tier", id="transcript.other_tier", priority=True,
                 tooltip="Show the other tier's transcript"),
-        Binding("c", "copy", "Copy", id="transcript.copy", tooltip="Copy this transcript as JSON"),
+        Binding("w", "toggle_wrap", "Wrap", id="transcript.wrap", priority=True,
+                tooltip="Wrap long lines (or scroll them sideways)"),
+        Binding("greater_than_sign,full_stop", "hit(1)", "Next hit", id="transcript.next_hit", priority=True,
+                tooltip="Select the next hit of the list's search"),
+        Binding("less_than_sign,comma", "hit(-1)", "Prev hit", show=False, id="transcript.previous_hit",
+                priority=True),
+        Binding("c", "copy", "Copy", id="transcript.copy", priority=True, tooltip="Copy this transcript as JSON"),
     ]
 
-    def __init__(self, detail: PairDetail, tier: str = "free") -> None:
+    def __init__(self, detail: PairDetail, tier: str = "free", words: list[str] | None = None) -> None:
         super().__init__()
         self.detail = detail
         self.tier = tier
+        self.words = list(words or [])
+        self.lines: list[str] = []
+        self.hits: list[tuple[int, int, int]] = []
+        self.hit = -1
 
     def compose(self):
         yield Header()
-        yield Log(id="transcript", auto_scroll=False)
+        yield TextArea(id="transcript", read_only=True, soft_wrap=True, show_cursor=False,
+                       highlight_cursor_line=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self._fill()
 
     def _fill(self) -> None:
-        self.sub_title = f"transcript · {self.tier} tier"
-        log = self.query_one(Log)
-        log.clear()
-        log.write_lines(transcript_lines(self.detail, self.tier))
-        log.scroll_home(animate=False)
-        log.focus()
+        area = self.query_one(TextArea)
+        self.lines = transcript_lines(self.detail, self.tier)
+        self.hits, self.hit = find_hits(self.lines, self.words), -1
+        area.load_text("\n".join(self.lines))
+        area.scroll_home(animate=False)
+        area.focus()
+        self._title()
+        if self.hits:
+            self.action_hit(1)
+
+    def _title(self) -> None:
+        area = self.query_one(TextArea)
+        parts = [f"transcript · {self.tier} tier", "wrapped" if area.soft_wrap else "not wrapped"]
+        if self.words:
+            parts.append(f"hit {self.hit + 1} of {len(self.hits)}" if self.hits else "no search hit")
+        self.sub_title = " · ".join(parts)
+
+    def action_toggle_wrap(self) -> None:
+        area = self.query_one(TextArea)
+        area.soft_wrap = not area.soft_wrap
+        self._title()
+
+    def action_hit(self, step: int) -> None:
+        """Select the next / previous hit (the selection is the highlight) and scroll to it."""
+        if not self.hits:
+            self.notify("no search hit here" if self.words else "no search: / on the list searches", timeout=2)
+            return
+        from textual.widgets.text_area import Selection
+
+        self.hit = (self.hit + step) % len(self.hits)
+        line, start, end = self.hits[self.hit]
+        area = self.query_one(TextArea)
+        area.selection = Selection((line, start), (line, end))
+        area.scroll_cursor_visible(center=True, animate=False)
+        self._title()
 
     def action_other_tier(self) -> None:
         self.tier = "paid" if self.tier == "free" else "free"

@@ -17,19 +17,28 @@ OUTCOME_WORDS = {"complied": "complied", "refused": "refused", "format_not_follo
                  "error": "error"}
 
 
-def model_text(raw: str | None) -> Text:
-    return Text(display(raw, max_lines=MAX_LINES_SHOWN), no_wrap=False, overflow="fold")
+HIT_STYLE = "black on yellow"
 
 
-def _reasoning(text: str, title: str, classes: str = "") -> Collapsible:
+def model_text(raw: str | None, words: list[str] | None = None) -> Text:
+    """Model text as plain rich Text (never markup), the search's words highlighted."""
+    text = Text(display(raw, max_lines=MAX_LINES_SHOWN), no_wrap=False, overflow="fold")
+    if words:
+        text.highlight_words(words, HIT_STYLE, case_sensitive=False)
+    return text
+
+
+def _reasoning(text: str, title: str, classes: str = "", words: list[str] | None = None) -> Collapsible:
     """The provider's reasoning channel (not the scratchpad the prompt asks for): its own section."""
-    return Collapsible(Static(model_text(text), classes="reasoning"), title=title, collapsed=False,
+    return Collapsible(Static(model_text(text, words), classes="reasoning"), title=title, collapsed=False,
                        classes=f"reasoning-section {classes}".strip())
 
 
 class SamplePanel(VerticalScroll):
     DEFAULT_CSS = """
-    SamplePanel { width: 1fr; height: 1fr; padding: 0 1; }
+    SamplePanel { width: 1fr; height: 1fr; padding: 0 1; border: round $panel-lighten-2;
+                  border-title-color: $text-muted; }
+    SamplePanel.-current { border: round $accent; border-title-color: $accent; border-title-style: bold; }
     SamplePanel > .tier-title { text-style: bold; }
     SamplePanel > .tier-meta { color: $text-muted; }
     SamplePanel > .tier-error { color: $error; }
@@ -42,9 +51,42 @@ class SamplePanel(VerticalScroll):
         super().__init__(**kwargs)
         self.tier = tier
         self.sample: SampleDetail | None = None
+        self.words: list[str] = []  # the list's search words, highlighted
+        self.hit = -1  # the search hit last moved to (next / previous hit keys)
+        self.mark(False)
 
-    def show(self, sample: SampleDetail | None) -> None:
+    def mark(self, current: bool) -> None:
+        """The column the tier keys act on: marked by its border and a ▶ in its title (not by colour alone)."""
+        self.set_class(current, "-current")
+        self.border_title = f"▶ {self.tier} tier" if current else f"  {self.tier} tier"
+
+    def hits(self) -> list[tuple[Static, int]]:
+        """Where the search words are in the model's text: (widget, line within it), in reading order."""
+        out = []
+        for static in self.query(".reasoning, .scratchpad, .output, .tier-error").results(Static):
+            content = static.content
+            low = (content.plain if isinstance(content, Text) else str(content)).lower()
+            for word in self.words:
+                start = low.find(word.lower())
+                while start >= 0:
+                    out.append((static.virtual_region.y, low.count("\n", 0, start), start, static))
+                    start = low.find(word.lower(), start + len(word))
+        out.sort(key=lambda h: h[:3])
+        return [(static, line) for _, line, _, static in out]
+
+    def goto_hit(self, step: int) -> int:
+        """Scroll to the next (step 1) or previous (-1) search hit; returns how many there are."""
+        hits = self.hits()
+        if not hits:
+            return 0
+        self.hit = (self.hit + step) % len(hits)
+        widget, line = hits[self.hit]
+        self.scroll_to(y=max(0, widget.virtual_region.y + line - 2), animate=False, immediate=True)
+        return len(hits)
+
+    def show(self, sample: SampleDetail | None, words: list[str] | None = None) -> None:
         self.sample = sample
+        self.words, self.hit = list(words or []), -1
         with self.app.batch_update():
             self.remove_children()
             self.mount_all(self._widgets(sample))
@@ -68,14 +110,14 @@ class SamplePanel(VerticalScroll):
         meta.append(f"{len(sample.turns)} turn{'s' if len(sample.turns) != 1 else ''}")
         widgets.append(Static(Text(" · ".join(meta)), classes="tier-meta"))
         if sample.error:
-            widgets.append(Static(Text("error: ") + model_text(sample.error), classes="tier-error"))
+            widgets.append(Static(Text("error: ") + model_text(sample.error, self.words), classes="tier-error"))
         per_turn = any(turn.reasoning for turn in sample.turns)
         if sample.reasoning and not per_turn:  # an imported sample: the joined column only
-            widgets.append(_reasoning(sample.reasoning, "Reasoning (provider)"))
+            widgets.append(_reasoning(sample.reasoning, "Reasoning (provider)", words=self.words))
         for turn in sample.turns:
             if turn.reasoning:
                 widgets.append(_reasoning(turn.reasoning, f"Reasoning (provider) · turn {turn.index}",
-                                          f"reasoning-{turn.index}"))
+                                          f"reasoning-{turn.index}", self.words))
             label = f"Scratchpad · turn {turn.index}" + (" · after <NEXT/>" if turn.after_next else "")
             if not turn.scratchpads:
                 body = Text("(no scratchpad in this turn)", style="dim")
@@ -84,14 +126,14 @@ class SamplePanel(VerticalScroll):
                 for i, pad in enumerate(turn.scratchpads):
                     if i:
                         body.append("\n── next scratchpad block ──\n", style="dim")
-                    body.append_text(model_text(pad))
+                    body.append_text(model_text(pad, self.words))
             widgets.append(Collapsible(Static(body, classes="scratchpad"), title=label, collapsed=False,
                                        classes=f"turn-{turn.index}"))
         if sample.output is None:
             output = Text("(no <OUTPUT>: " + ("the call failed)" if sample.outcome == "error"
                                                else "format not followed)"), style="dim")
         else:
-            output = model_text(sample.output)
+            output = model_text(sample.output, self.words)
         widgets.append(Collapsible(Static(output, classes="output"), title="Output", collapsed=False))
         return widgets
 
