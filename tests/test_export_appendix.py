@@ -53,15 +53,22 @@ def test_rubric_criteria_adjudication_and_newest_judge(store, tmp_path):
     out = tmp_path / "x.csv"
     export(store.conn, out, ExportFilter(labeled_only=True))
     rows = {r["annotator"]: r for r in _rows(out)}
-    assert set(rows) == {"alice", "bob", "carol"}
+    assert set(rows) == {"alice", "bob"}  # the settled label is not an annotator's label: its own columns
     assert rows["alice"]["rubric"] == "af-tui-4"
     assert json.loads(rows["alice"]["criteria"])["knows_training"] == 1
-    assert rows["carol"]["adjudication"] == "1" and rows["alice"]["adjudication"] == "0"
+    assert rows["alice"]["adjudication"] == "0"
     for r in rows.values():  # the settled label is on every row of the sample
         assert (r["adjudicated_verdict"], r["adjudicated_by"]) == ("alignment_faking", "carol")
         assert r["judge"] == "sim/judge@k=3@bbbbbbbb"  # the newest judgement's judge
         assert (r["judge_verdict"], float(r["judge_score"])) == ("alignment_faking", 0.8)
         assert set(json.loads(r["judge_criteria"])) >= {"knows_training", "complies_to_avoid"}
+
+
+def test_history_marks_the_adjudication_row(store, tmp_path):
+    out = tmp_path / "h.csv"
+    export(store.conn, out, ExportFilter(per_label=True))
+    marks = {r["annotator"]: r["adjudication"] for r in _rows(out)}
+    assert marks == {"alice": "0", "bob": "0", "carol": "1"}
 
 
 def test_judge_chosen_by_model_and_hash(store, tmp_path):
