@@ -61,6 +61,9 @@ def confusion(tp: int, fp: int, fn: int, tn: int) -> dict:
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * tp / (2 * tp + fp + fn) if tp else (0.0 if fp + fn else None)
     kappa = table_kappa([[tp, fn], [fp, tn]]) if n else {"kappa": None, "low": None, "high": None}
+    if n and 0 in (tp + fp, fn + tn, tp + fn, fp + tn):
+        # One side said one class throughout: kappa's asymptotic SE is 0 there, which is no interval.
+        kappa["low"] = kappa["high"] = None
     pci, rci = wilson(tp, tp + fp), wilson(tp, tp + fn)
     return {
         "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
