@@ -62,7 +62,7 @@ def test_sources_af_among_refusals_and_adjudicated(store):
         f, r = sl.af.get("free"), sl.af_refused.get("paid")
         return sl.af_source, (f.judged, f.af) if f else None, (r.judged, r.af) if r else None
 
-    # people: ana's labels; "lead" (adjudicated row) is an annotator too (3 people verdicts on free)
+    # people: the annotators' labels on free 0 and 1 (whatever the settled row does to sample 1, one AF)
     assert counts("people") == ("people", (2, 1), (1, 1))
     assert counts("judge") == ("judge", (3, 2), (1, 1))
     assert counts("judge:sim/judge@abab") == ("judge:sim/judge@abab", (2, 1), (1, 1))
