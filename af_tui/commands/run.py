@@ -341,7 +341,7 @@ def run(models, system_prompts, user_template, dataset, limit, epochs, concurren
             plan(spec, store)  # 'running' now; the child takes over its heartbeat in a few seconds
         proc = _start_child(["run", *args, "--workers", str(workers)], _log_path(db, run_name))
         code = _open_app_with(db, proc, _log_path(db, run_name))
-        if code not in (None, DONE, FAILURES_LEFT, STOPPED, -signal.SIGINT):
+        if code not in (None, DONE, FAILURES_LEFT, STOPPED, BUDGET_REACHED, -signal.SIGINT):
             raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
         return
     _execute(spec, db, resume)
