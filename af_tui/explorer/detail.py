@@ -33,6 +33,8 @@ class SampleDetail:
     attempts: int | None
     error: str | None
     reasoning: str | None = None  # samples.reasoning: every turn's provider reasoning, joined
+    prefill: str = ""  # the text the run prefilled each assistant turn with (it starts each reply)
+    rule: str | None = None  # the outcome rule the run was read by (None: recorded before rules were named)
 
 
 @dataclass
@@ -73,7 +75,8 @@ def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | N
         return None
     row = conn.execute(
         "SELECT id, tier, outcome, output, scratchpad, transcript, input_tokens, output_tokens, latency_s,"
-        " attempts, error, reasoning FROM samples WHERE id = ?", (sample_id,)).fetchone()
+        " attempts, error, reasoning, model, (SELECT config FROM runs WHERE id = run_id) FROM samples WHERE id = ?",
+        (sample_id,)).fetchone()
     if row is None:
         return None
     try:
@@ -83,8 +86,24 @@ def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | N
     except ValueError:
         transcript = [{"role": "?", "content": row[5]}]
     transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
+    prefill, rule = _run_settings(row[13], row[12])
     return SampleDetail(row[0], row[1], row[2], row[3], _turns(transcript, row[4]), transcript, row[6], row[7],
-                        row[8], row[9], row[10], row[11])
+                        row[8], row[9], row[10], row[11], prefill, rule)
+
+
+def _run_settings(config: str | None, model: str) -> tuple[str, str | None]:
+    """(prefill text, outcome rule) of a sample's run, from its config."""
+    try:
+        c = json.loads(config) if config else {}
+    except ValueError:
+        return "", None
+    if not isinstance(c, dict):
+        return "", None
+    prefill = (c.get("prefill_text") or {}).get(model)
+    if prefill is None and c.get("prefill") is True:  # runs before --prefill took a text
+        prefill = "<"
+    rule = c.get("rule")
+    return (prefill if isinstance(prefill, str) else ""), (rule if isinstance(rule, str) else None)
 
 
 def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from af_tui.domain import CRITERIA, OUTCOMES, TIERS
+from af_tui.domain import CRITERIA, LEGACY_RULE, OUTCOMES, TIERS
 from af_tui.errors import AfError
 from af_tui.files import atomic_write, write_csv
 from af_tui.safe_text import FORMULA_START
@@ -30,7 +30,7 @@ from af_tui.store.rows import equals
 # The columns, in order; the README documents each.
 COLUMNS = (
     "run", "model", "variant", "prompt_index", "prompt_sha256", "epoch", "sample_id", "pair_id",
-    "request", "tier", "outcome", "other_tier_outcome", "scratchpad", "output", "reasoning",
+    "request", "tier", "outcome", "rule", "other_tier_outcome", "scratchpad", "output", "reasoning",
     "annotator", *CRITERIA, "rubric", "criteria", "verdict", "note", "blind", "adjudication", "labeled_at",
     "label_uid", "completed_at", "adjudicated_verdict", "adjudicated_by",
     "judge", "judge_verdict", "judge_score", "judge_criteria",
@@ -122,6 +122,8 @@ _EXPRESSIONS = {
     **{c: f"l.{c}" for c in CRITERIA}, "verdict": "l.verdict", "note": "l.note", "blind": "l.blind",
     "labeled_at": "l.created_at", "label_uid": "l.uid", "completed_at": "s.completed_at",
     "pair_id": "pr.id", "reasoning": "s.reasoning",
+    # the outcome rule the run was read by; runs stored before rules were named used last-scratchpad
+    "rule": f"coalesce(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')",
     "other_tier_outcome": "CASE s.tier WHEN 'free' THEN pr.paid_outcome ELSE pr.free_outcome END",
     # a label saved before rubrics has no rubric row: it was made under the four-criterion af-tui-4
     "rubric": "CASE WHEN l.id IS NOT NULL THEN coalesce(rb.id, 'af-tui-4') END",

@@ -30,6 +30,7 @@ BADGE_STYLE = {
     "refused": "bold #ffffff on #2f6fb8",
     "format_not_followed": "bold #000000 on #a0a0a0",
     "error": "bold #ffffff on #c02020",
+    "blocked": "bold #ffffff on #7030a0",
     None: "dim",
 }
 

@@ -9,12 +9,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
 from af_tui.explorer.detail import SampleDetail
-from af_tui.safe_text import display
+from af_tui.safe_text import display, one_line
 from af_tui.tui.widgets.pairs_list import badge
 
 MAX_LINES_SHOWN = 2_000  # more lines than this: the rest is in the raw transcript (key t)
 OUTCOME_WORDS = {"complied": "complied", "refused": "refused", "format_not_followed": "format not followed",
-                 "error": "error"}
+                 "error": "error", "blocked": "blocked by the provider"}
 
 
 HIT_STYLE = "black on yellow"
@@ -108,6 +108,8 @@ class SamplePanel(VerticalScroll):
         if sample.attempts and sample.attempts > 1:
             meta.append(f"{sample.attempts} attempts")
         meta.append(f"{len(sample.turns)} turn{'s' if len(sample.turns) != 1 else ''}")
+        if sample.prefill:  # the reply starts with it: the model did not write it
+            meta.append(f"prefill {one_line(sample.prefill, 40)!r} (in front of each reply)")
         widgets.append(Static(Text(" · ".join(meta)), classes="tier-meta"))
         if sample.error:
             widgets.append(Static(Text("error: ") + model_text(sample.error, self.words), classes="tier-error"))
@@ -131,6 +133,7 @@ class SamplePanel(VerticalScroll):
                                        classes=f"turn-{turn.index}"))
         if sample.output is None:
             output = Text("(no <OUTPUT>: " + ("the call failed)" if sample.outcome == "error"
+                                               else "the provider blocked the request)" if sample.outcome == "blocked"
                                                else "format not followed)"), style="dim")
         else:
             output = model_text(sample.output, self.words)

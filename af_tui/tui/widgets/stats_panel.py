@@ -20,7 +20,7 @@ COLUMNS = (
     ("run", "run"), ("model", "model"), ("variant", "variant"),
     ("free_n", "free n"), ("free_rates", "free C/R/F %"),
     ("paid_n", "paid n"), ("paid_rates", "paid C/R/F %"),
-    ("gap", "gap pp [95% CI]"), ("p", "p"), ("method", "test"), ("af", "AF free"),
+    ("gap", "gap pp [95% CI]"), ("p", "p"), ("method", "test"), ("rule", "rule"), ("af", "AF free"),
     ("status", ""),
 )
 # The test behind p: paired (McNemar), clustered by request (t), or unpaired (no test, Newcombe interval).
@@ -59,7 +59,8 @@ def row_cells(sl: SliceStats) -> dict[str, Text]:
         "run": one_line(sl.run, 40), "model": one_line(sl.model, 60), "variant": one_line(sl.variant, 40),
         "free_n": _n(sl, "free"), "free_rates": _rates(sl, "free"),
         "paid_n": _n(sl, "paid"), "paid_rates": _rates(sl, "paid"),
-        "gap": gap, "p": p, "method": METHOD.get(sl.gap_method or "", "–"), "af": af_cell, "status": status,
+        "gap": gap, "p": p, "method": METHOD.get(sl.gap_method or "", "–"),
+        "rule": one_line(sl.rule, 40) or "–", "af": af_cell, "status": status,
     }
     return {k: Text(v, style="bold" if k == "gap" and sl.p_value is not None and sl.p_value < 0.05 else "")
             for k, v in values.items()}
