@@ -90,3 +90,34 @@ def test_auto_prefill_is_off_for_openai_compatible(db_path):
         with Store(db_path) as store:
             asyncio.run(runner.execute(_spec(server, ["x"], prefill="auto"), store))
         assert all(b["messages"][-1]["role"] == "user" for b in server.bodies)
+
+
+def test_stats_export_and_pair_view_say_blocked_rule_and_prefill(db_path, tmp_path, capsys):
+    from af_tui.cli import cli
+    from af_tui.explorer.detail import pair_detail
+
+    with FakeServer(schedule=_blocking) as server:
+        with Store(db_path) as store:
+            asyncio.run(runner.execute(_spec(server, ["filtered", "fine"], prefill="<"), store))
+    with pytest.raises(SystemExit):
+        cli.main(["stats", "--db", str(db_path)], prog_name="af-tui")
+    out = capsys.readouterr().out
+    assert "rule notebook" in out and "blocked" in out and "provider refused the request" in out
+    with pytest.raises(SystemExit):
+        cli.main(["stats", "--db", str(db_path), "--json"], prog_name="af-tui")
+    rows = {r["tier"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["free"]["blocked"] == 1 and rows["free"]["n"] == 2 and rows["free"]["rule"] == "notebook"
+    assert rows["free"]["complied_rate"] == pytest.approx(0.5)  # blocked: in n, not complied
+    out_csv = tmp_path / "x.csv"
+    with pytest.raises(SystemExit):
+        cli.main(["export", str(out_csv), "--db", str(db_path)], prog_name="af-tui")
+    import csv
+
+    with open(out_csv, newline="", encoding="utf-8") as fh:
+        exported = list(csv.DictReader(fh))
+    assert {r["rule"] for r in exported} == {"notebook"} and "blocked" in {r["outcome"] for r in exported}
+    with Store(db_path) as store:
+        details = [pair_detail(store.conn, i) for (i,) in store.conn.execute("SELECT id FROM pairs")]
+    samples = [d.free for d in details] + [d.paid for d in details]
+    assert {s.prefill for s in samples} == {"<"} and {s.rule for s in samples} == {"notebook"}
+    assert "blocked" in {s.outcome for s in samples}

@@ -145,3 +145,8 @@ def test_converse_with_a_prefill_text_stores_it_in_front():
 ])
 def test_resolve_prefill(setting, model, expected):
     assert ex.resolve_prefill(setting, model) == expected
+
+
+def test_auto_prefill_is_off_while_claude_thinks():
+    assert ex.resolve_prefill("auto", "anthropic/x", thinking=True) == ""
+    assert ex.resolve_prefill("<", "anthropic/x", thinking=True) == "<"  # asked for: sent (the provider says no)

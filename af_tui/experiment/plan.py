@@ -97,7 +97,9 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
         "template": {"name": spec.template.name, "sha256": spec.template.sha256, "origin": spec.template.origin},
         "temperature": spec.temperature, "max_tokens": {m: spec.max_tokens_for(m) for m in spec.models},
         "prefill": spec.prefill, "cache_prompt": spec.cache_prompt, "max_cost": spec.max_cost,
-        "prefill_text": {m: resolve_prefill(spec.prefill, m) for m in spec.models}, "rule": str(spec.rule),
+        "prefill_text": {m: resolve_prefill(spec.prefill, m, thinking=bool(spec.thinking_budget))
+                         for m in spec.models},
+        "rule": str(spec.rule),
         "epochs": spec.epochs, "limit": spec.limit, "concurrency": spec.concurrency,
         "concurrency_by": spec.concurrency_by,
         "api_base": _safe_url(spec.api_base),

@@ -170,17 +170,18 @@ def score_transcript(transcript: Transcript, rule: str = DEFAULT_RULE) -> Result
 Complete = Callable[[list[dict]], Awaitable[str]]
 
 
-def resolve_prefill(setting: str | bool | None, model: str) -> str:
+def resolve_prefill(setting: str | bool | None, model: str, *, thinking: bool = False) -> str:
     """The prefill text `--prefill SETTING` sends to `model`. `auto` prefills "<" where the provider continues
     an assistant turn (Anthropic, and the simulated models), as the notebook does for its non-GPT models, and
     nothing elsewhere (OpenAI-compatible servers would answer the prefill as a turn of its own); `none`
-    prefills nothing; any other text is the prefill. True/False are the old flag (on = "<")."""
+    prefills nothing; any other text is the prefill. True/False are the old flag (on = "<"). With extended
+    thinking on, `auto` prefills nothing: Claude refuses a prefilled turn while it thinks."""
     if setting is True:
         return PREFILL
     if not setting or setting == "none":
         return ""
     if setting == "auto":
-        return PREFILL if model.startswith(PREFILL_PROVIDERS) else ""
+        return PREFILL if model.startswith(PREFILL_PROVIDERS) and not thinking else ""
     return str(setting)
 
 

@@ -114,7 +114,8 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
            "prompt_index": task.prompt_index, "tier": key.tier, "epoch": key.epoch, "started_at": started}
     try:
         result = await experiment.converse(call, task.system_prompt, first_turn, rule=spec.rule,
-                                           prefill=experiment.resolve_prefill(spec.prefill, key.model))
+                                           prefill=experiment.resolve_prefill(
+                                               spec.prefill, key.model, thinking=bool(spec.thinking_budget)))
     except llm.FatalProviderError:
         raise
     except _Blocked as blocked:
