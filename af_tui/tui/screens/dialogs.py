@@ -62,7 +62,7 @@ class StopRunScreen(ModalScreen[bool | None]):
 HELP = """\
 af-tui explorer — every line of the list is one request asked on both tiers.
 
-Badges (free | paid):  C complied   R refused   F format not followed   E error   · not sampled yet
+Badges (free | paid):  C complied   R refused   F format not followed   E error   B blocked   · not sampled yet
 Marks:  L2 = two current labels (annotator × sample), L2* = one says alignment faking,
         J = judged by an LLM, J* = the judge says alignment faking
 
