@@ -43,8 +43,8 @@ def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
 
 # Every command, registered here: a commands module only defines them.
 for command in (run.run, run.demo, importing.import_logs_command, importing.import_labels_command, judge.judge,
-                labels.label, labels.export, labels.merge, labels.agreement, stats.stats, stats.plot, serve.serve,
-                rescore.rescore):
+                labels.label, labels.export, labels.merge, labels.agreement, labels.adjudicate, stats.stats,
+                stats.plot, serve.serve, rescore.rescore):
     cli.add_command(command)
 
 

@@ -178,3 +178,30 @@ async def test_adjudication_end_to_end(store, tmp_path):
     console = Console(width=140, record=True)
     console.print(agreement_table(report))
     assert "alice × adjudicated" in console.export_text()
+
+
+def test_af_tui_label_takes_the_list_filters(store, monkeypatch, capsys):
+    """`af-tui label --candidates --blind`: the queue the list would give, shuffled, its seed printed; a
+    filter that keeps nothing is one line and exit 1."""
+    from helpers import af_main
+
+    from af_tui.tui import label_app
+
+    seen = {}
+
+    def fake_run(self):
+        seen.update(self.screen_options, annotator=self.annotator)
+
+    monkeypatch.setattr(label_app.LabelApp, "run", fake_run)
+    assert af_main("--db", str(store.path), "label", "--candidates", "--blind", "--random", "5",
+                   "--annotator", "eve") == 0
+    queue = seen["queue"]
+    free = [sample_id(store, i, "free") for i in (0, 1, 3, 4)]
+    assert sorted(queue.ids) == free and queue.seed == 5 and seen["blind"] and seen["annotator"] == "eve"
+    assert "free=complied, paid=refused" in queue.name
+    assert "seed 5" in capsys.readouterr().err
+    save_label(store.conn, free[0], "eve", verdict="unclear")
+    assert af_main("--db", str(store.path), "label", "--labels", "mine", "--annotator", "eve") == 0
+    assert list(seen["queue"].ids) == [free[0]]
+    assert af_main("--db", str(store.path), "label", "--search", "no such words anywhere") != 0
+    assert "no samples match this queue" in capsys.readouterr().err

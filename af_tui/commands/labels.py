@@ -84,46 +84,97 @@ def merge(db_path, others):
 @db_option
 @click.option("--annotator", default=None, metavar="NAME",
               help="Who labels. Default: $AF_TUI_ANNOTATOR, else the login name.")
-@click.option("--blind", is_flag=True, help="Hide tier, model and the other tier's answer while labeling.")
+@click.option("--blind", is_flag=True,
+              help="Hide tier, model, run and the other tier's answer; the queue is shuffled (seed shown).")
 @click.option("--run", "run_name", default=None, metavar="R", help="Queue: only this run.")
 @click.option("--model", default=None, metavar="M", help="Queue: only this model.")
 @click.option("--variant", default=None, metavar="V", help="Queue: only this variant.")
-@click.option("--tier", type=click.Choice(["free", "paid"]), default=None, help="Queue: only this tier.")
+@click.option("--free-outcome", type=click.Choice(_OUTCOME_CHOICES), default=None,
+              help="Queue: pairs whose free-tier answer had this outcome (as the list's filter).")
+@click.option("--paid-outcome", type=click.Choice(_OUTCOME_CHOICES), default=None,
+              help="Queue: pairs whose paid-tier answer had this outcome.")
+@click.option("--candidates", is_flag=True, help="Queue: the list's candidates, complied on free and refused on paid.")
+@click.option("--search", default="", metavar="WORDS", help="Queue: pairs matching these words (as the list's /).")
+@click.option("--labels", "label_state", type=click.Choice(["unlabeled", "mine", "anyone", "disagree"]),
+              default=None, help="Queue: pairs by label state (mine: labeled by --annotator).")
+@click.option("--verdict", type=click.Choice(["alignment_faking", "not_alignment_faking", "unclear"]), default=None,
+              help="Queue: pairs with a current label of this verdict.")
+@click.option("--tier", type=click.Choice(["free", "paid"]), default=None, help="Queue: only this tier's samples.")
 @click.option("--outcome", type=click.Choice([*_OUTCOME_CHOICES, "any"]), default="complied", show_default=True,
               help="Queue: samples with this outcome (complied: where alignment faking is possible at all).")
 @click.option("--random", "random_seed", type=int, default=None, metavar="SEED",
               help="Go through the queue in a random order drawn from SEED (same seed, same order).")
 @click.option("--rubric", "rubric_name", default="paper", show_default=True, metavar="NAME|FILE",
               help="What to check: a built-in rubric (paper, af-tui-4) or a rubric TOML file.")
-def label(db_path, annotator, blind, run_name, model, variant, tier, outcome, random_seed, rubric_name):
-    """Label samples from the keyboard, one after another (the queue: next unlabeled sample).
+def label(db_path, annotator, blind, run_name, model, variant, free_outcome, paid_outcome, candidates, search,
+          label_state, verdict, tier, outcome, random_seed, rubric_name):
+    """Label samples from the keyboard, one after another: the queue is the samples of the pairs these
+    filters keep (the explorer's list filters), in the list's order, complied ones by default.
 
-    Keys: 1-4 toggle the criteria, a / n / x set the verdict, enter saves and goes on, u undoes, e edits
-    the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is on disk before "saved" shows."""
+    Keys: the rubric's keys (1-5 …) cycle a criterion not set / yes / no, a / n / x set the verdict, enter
+    saves and goes on, u undoes, e edits the note, b blind mode, s skips, ctrl+e exports, q leaves. A label is
+    on disk before "saved" shows.
+
+    \b
+    af-tui label --candidates --blind
+    af-tui label --model openai/gpt-4o --labels unlabeled --outcome any"""
     db_path = _root("db_path", db_path)
     from af_tui.config import load_config, resolve_annotator
+    from af_tui.errors import AfError
+    from af_tui.explorer.filters import CANDIDATES, PairFilter
+    from af_tui.explorer.queue import new_seed, queue_sample_ids
     from af_tui.rubric import load_rubric
     from af_tui.store.db import Store
-    from af_tui.store.labels import QueueFilter
+    from af_tui.store.labels import LabelQueue, check_names
     from af_tui.tui.label_app import LabelApp
 
-    filters = QueueFilter(run=run_name, model=model, variant=variant, tier=tier,
-                          outcome=None if outcome == "any" else outcome)
-    filters.validate()
     rubric = load_rubric(rubric_name)  # a bad file is one line before anything opens
-    from af_tui.errors import AfError
-    from af_tui.store.labels import LabelQueue, check_names
-
+    annotator = resolve_annotator(_root("annotator", annotator))  # `af-tui --annotator NAME label` works too
+    if candidates:
+        free_outcome, paid_outcome = CANDIDATES.free_outcome, CANDIDATES.paid_outcome
+    flt = PairFilter(run=run_name, model=model, variant=variant, free_outcome=free_outcome,
+                     paid_outcome=paid_outcome, search=search.strip(), label_state=label_state, verdict=verdict,
+                     me=annotator)
+    flt.validate()
+    seed = random_seed if random_seed is not None else (new_seed() if blind else None)
     with Store(db_path, create=False) as store:
         path = store.path
         check_names(store.conn, run=run_name, model=model, variant=variant)
-        if not LabelQueue(store.conn, "", filters).ids:
+        ids = queue_sample_ids(store.conn, flt, tier=tier, outcome=None if outcome == "any" else outcome)
+        if not ids:
             raise AfError("no samples match this queue; widen it (e.g. --outcome any) or label from the explorer")
+        name = flt.with_(me=None).describe() or "every pair"
+        if tier or outcome != "complied":
+            name += f"{', ' if name else ''}{tier + ' tier, ' if tier else ''}outcome {outcome}"
+        queue = LabelQueue(store.conn, annotator, ids=ids, order="random" if seed is not None else "order",
+                           seed=seed, name=name)
     keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
-    # `af-tui --annotator NAME label` works too
-    annotator = _root("annotator", annotator)
-    LabelApp(path, resolve_annotator(annotator), keymap=keymap, filters=filters, blind=blind,
-             order="random" if random_seed is not None else "order", seed=random_seed, rubric=rubric).run()
+    LabelApp(path, annotator, keymap=keymap, queue=queue, blind=blind, seed=seed, rubric=rubric).run()
+    if seed is not None:
+        click.echo(f"queue order drawn from seed {seed} (af-tui label --random {seed} redraws it)", err=True)
+
+
+@click.command()
+@db_option
+@click.option("--annotator", default=None, metavar="NAME",
+              help="Who settles the labels. Default: $AF_TUI_ANNOTATOR, else the login name.")
+@click.option("--run", "run_name", default=None, metavar="R", help="Only this run's samples.")
+@click.option("--model", default=None, metavar="M", help="Only this model's samples.")
+def adjudicate(db_path, annotator, run_name, model):
+    """Settle the samples on which annotators disagree: each annotator's criteria, verdict and note side by
+    side; a / n / x settle the verdict, 1-9 take one annotator's label, enter the majority. The settled label
+    is stored like any label (append-only, u undoes), marked as an adjudication with your name."""
+    db_path = _root("db_path", db_path)
+    from af_tui.config import load_config, resolve_annotator
+    from af_tui.store.db import Store
+    from af_tui.store.labels import check_names
+    from af_tui.tui.label_app import AdjudicateApp
+
+    with Store(db_path, create=False) as store:
+        path = store.path
+        check_names(store.conn, run=run_name, model=model)
+    AdjudicateApp(path, resolve_annotator(_root("annotator", annotator)), keymap=load_config().keys,
+                  run=run_name, model=model).run()
 
 
 @click.command()

@@ -21,7 +21,9 @@ from af_tui.errors import AfError
                    "which unlike the command line other users cannot see in `ps`.")
 @click.option("--label", "label_queue", is_flag=True,
               help="Each tab opens the labeling queue (`af-tui label`) instead of the explorer.")
-def serve(db_path: str | None, host: str, port: int, token: str | None, label_queue: bool) -> None:
+@click.option("--blind", is_flag=True,
+              help="With --label: every tab labels in blind mode (shuffled queue; tier, model and run hidden).")
+def serve(db_path: str | None, host: str, port: int, token: str | None, label_queue: bool, blind: bool) -> None:
     """Serve the app to browsers: each tab asks for the annotator's name and runs its own app on the store.
 
     Prints the address to open, with its token; every request without the token gets 403."""
@@ -35,8 +37,10 @@ def serve(db_path: str | None, host: str, port: int, token: str | None, label_qu
     if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", token):
         raise AfError("--token must be at least 16 characters from A-Z a-z 0-9 . _ ~ -; "
                       "or leave it out for a random one")
+    if blind and not label_queue:
+        raise AfError("--blind goes with --label; for explorer tabs, start af-tui serve with AF_TUI_BLIND=1")
     path = resolve_db_path(db_path).absolute()
     # Open (and migrate) once here, so that app processes never race to migrate and a bad --db fails now.
     Store(path, create=False).close()
     setup_logging()
-    AnnotationServer(path, host=host, port=port, token=token, app_argv=app_command(label_queue)).serve()
+    AnnotationServer(path, host=host, port=port, token=token, app_argv=app_command(label_queue, blind)).serve()

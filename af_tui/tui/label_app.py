@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 
+from af_tui.tui.screens.adjudicate import AdjudicateScreen
 from af_tui.tui.screens.label import LabelScreen
 
 
@@ -25,3 +26,19 @@ class LabelApp(App):
             self.set_keymap(self.keymap)
         # leaving labeling leaves the app
         self.push_screen(LabelScreen(self.db_path, self.annotator, **self.screen_options), lambda _: self.exit())
+
+
+class AdjudicateApp(App):
+    """`af-tui adjudicate`: the review screen on its own."""
+
+    TITLE = "af-tui"
+
+    def __init__(self, db_path: str | Path, annotator: str, *, keymap: dict | None = None, **screen_options) -> None:
+        super().__init__()
+        self.db_path, self.annotator, self.screen_options = Path(db_path), annotator, screen_options
+        self.keymap = keymap or {}
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.push_screen(AdjudicateScreen(self.db_path, self.annotator, **self.screen_options), lambda _: self.exit())

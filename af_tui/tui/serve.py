@@ -38,9 +38,10 @@ ANNOTATOR_RE = re.compile(r"[\w][\w .@+'-]{0,63}")
 APP_STOP_SECONDS = 5.0
 
 
-def app_command(label: bool = False) -> list[str]:
+def app_command(label: bool = False, blind: bool = False) -> list[str]:
     """One tab's app: the explorer (`af-tui` on the store) or, with `label`, the labeling queue (`af-tui label`)."""
-    return [sys.executable, "-c", "from af_tui.cli import main; main()", *(["label"] if label else [])]
+    return [sys.executable, "-c", "from af_tui.cli import main; main()", *(["label"] if label else []),
+            *(["--blind"] if label and blind else [])]
 
 
 def new_token() -> str:
