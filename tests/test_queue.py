@@ -205,3 +205,32 @@ def test_af_tui_label_takes_the_list_filters(store, monkeypatch, capsys):
     assert list(seen["queue"].ids) == [free[0]]
     assert af_main("--db", str(store.path), "label", "--search", "no such words anywhere") != 0
     assert "no samples match this queue" in capsys.readouterr().err
+
+
+async def test_filter_dialog_label_state_and_on_off_checkboxes(store, tmp_path):
+    from textual.widgets import Checkbox, Select
+
+    from af_tui.tui.screens.filters import FilterScreen
+
+    save_label(store.conn, sample_id(store, 1, "free"), "dora", verdict="alignment_faking")
+    app = ExplorerApp(store.path, annotator="dora", config=Config(path=tmp_path / "c.toml"), poll_s=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.pairs_list is not None and app.main.loaded)
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FilterScreen))
+        dialog = app.screen
+        box = dialog.query_one("#errors_only", Checkbox)
+        assert str(box.label).startswith("[ ] ")
+        box.toggle()
+        await pilot.pause()
+        assert str(box.label).startswith("[x] ")
+        box.toggle()
+        dialog.query_one("#label_state", Select).value = "mine"
+        await pilot.pause()
+        dialog.action_apply()
+        await until(pilot, lambda: app.screen is app.main and app.pairs_list.count == 1)
+        assert app.main.flt.label_state == "mine" and app.main.flt.me == "dora"
+        assert "labeled by me" in str(app.main.query_one("#status").render())
+        await pilot.press("l")  # the queue is the view: the one pair's complied sample, labeled already
+        await until(pilot, lambda: isinstance(app.screen, LabelScreen))
+        assert list(app.screen.queue.ids) == [sample_id(store, 1, "free")]

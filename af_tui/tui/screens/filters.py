@@ -1,5 +1,6 @@
-"""The filter dialog: run, model, variant, outcome on each tier, errors only, format-not-followed only,
-search. Returns a `PairFilter` (or None when cancelled)."""
+"""The filter dialog: run, model, variant, outcome on each tier, search, label state and verdict, errors only,
+format-not-followed only, judge ≠ people. Returns a `PairFilter` (or None when cancelled). Checkboxes say
+[x] or [ ] in their label, so that on and off read the same without colour."""
 
 from __future__ import annotations
 
@@ -9,9 +10,24 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
-from af_tui.domain import OUTCOMES
-from af_tui.explorer.filters import PairFilter
+from af_tui.domain import OUTCOMES, VERDICT_WORDS
+from af_tui.explorer.filters import LABEL_STATES, PairFilter
 from af_tui.safe_text import one_line
+
+
+class OnOff(Checkbox):
+    """A checkbox whose label starts [x] or [ ]: readable without colour (and by a screen reader)."""
+
+    def __init__(self, words: str, value: bool, **kwargs) -> None:
+        self.words = words
+        super().__init__(self._marked(value), value, **kwargs)
+
+    def _marked(self, value: bool) -> Text:
+        return Text(f"[{'x' if value else ' '}] {self.words}")
+
+    def watch_value(self) -> None:
+        super().watch_value()
+        self.label = self._marked(self.value)
 
 
 class FilterScreen(ModalScreen[PairFilter | None]):
@@ -34,8 +50,9 @@ class FilterScreen(ModalScreen[PairFilter | None]):
         self.current = current
         self.facets = facets
 
-    def _select(self, name: str, values: list[str], value: str | None) -> Select:
-        options = [(Text(one_line(v, 60)), v) for v in values]  # Text: names are never markup
+    def _select(self, name: str, values: list[str], value: str | None, words: dict | None = None) -> Select:
+        # Text: names are never markup
+        options = [(Text(one_line((words or {}).get(v, v), 60)), v) for v in values]
         return Select(options, value=value if value in values else Select.NULL, prompt="any", id=name)
 
     def compose(self):
@@ -52,9 +69,13 @@ class FilterScreen(ModalScreen[PairFilter | None]):
                 yield self._select("paid_outcome", list(OUTCOMES), c.paid_outcome)
                 yield Label("search")
                 yield Input(c.search, placeholder="words in requests, scratchpads, outputs", id="search")
-            yield Checkbox("errors only", c.errors_only, id="errors_only")
-            yield Checkbox("format not followed only", c.format_not_followed_only, id="fnf_only")
-            yield Checkbox("judge and human disagree", c.judge_disagrees, id="judge_disagrees")
+                yield Label("labels")
+                yield self._select("label_state", list(LABEL_STATES), c.label_state, LABEL_STATES)
+                yield Label("verdict")
+                yield self._select("verdict", list(VERDICT_WORDS), c.verdict, VERDICT_WORDS)
+            yield OnOff("errors only", c.errors_only, id="errors_only")
+            yield OnOff("format not followed only", c.format_not_followed_only, id="fnf_only")
+            yield OnOff("judge and people disagree", c.judge_disagrees, id="judge_disagrees")
             with Horizontal():
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Clear all", id="clear")
@@ -72,6 +93,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
             format_not_followed_only=self.query_one("#fnf_only", Checkbox).value,
             search=self.query_one("#search", Input).value.strip(),
             judge_disagrees=self.query_one("#judge_disagrees", Checkbox).value,
+            label_state=self._value("label_state"), verdict=self._value("verdict"), me=self.current.me,
         ))
 
     def action_cancel(self) -> None:

@@ -92,6 +92,8 @@ class MainScreen(QueueStarter, Screen):
 
     # -- the filter ------------------------------------------------------------------------------------
     def set_filter(self, flt: PairFilter) -> None:
+        if flt.me is None:  # "labeled by me" is this app's annotator
+            flt = flt.with_(me=self.app.annotator)
         self.flt = flt
         search = self.query_one("#search", Input)
         if search.value != flt.search:
