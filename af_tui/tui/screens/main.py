@@ -26,6 +26,7 @@ Fill it with one of:
   af-tui import LOG.eval            an Inspect log
 
 The explorer stays open and shows the samples as they arrive."""
+SHORT = 40  # rows: below this the run monitor, statistics and judge panels shrink so the list keeps 18+ rows
 STARTING = """\
 Starting the run… (the demo's simulated models answer in a few seconds)
 
@@ -57,6 +58,10 @@ class MainScreen(QueueStarter, Screen):
         Binding("A", "adjudicate", "Adjudicate", show=False, id="pairs.adjudicate",
                 tooltip="Settle the samples on which annotators disagree"),
         Binding("S", "toggle_stats", "Stats", id="view.stats", tooltip="Show or hide the statistics panel"),
+        Binding("M", "fold('#monitor')", "Fold monitor", show=False, id="view.fold_monitor",
+                tooltip="Fold the run monitor to one line (again: unfold)"),
+        Binding("J", "fold('#judge-figures')", "Fold judge", show=False, id="view.fold_judge",
+                tooltip="Fold the judge's figures to one line (again: unfold)"),
         Binding("escape", "leave_search", "Back to list", show=False, id="pairs.leave_search"),
         Binding("ctrl+e", "export", "Export", show=False, id="pairs.export",
                 tooltip="Export samples and labels to CSV / JSONL"),
@@ -84,6 +89,11 @@ class MainScreen(QueueStarter, Screen):
         yield StatsPanel(id="stats")
         yield JudgeFigures(id="judge-figures")  # hidden until the store has judgements
         yield Footer()
+
+    def on_resize(self, event) -> None:
+        # short or narrow terminals: the panels fold to a line and the request column gets the room
+        self.set_class(event.size.height < SHORT, "-short")
+        self.query_one("#list-header", Static).update(header_text(event.size.width))
 
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
@@ -167,6 +177,12 @@ class MainScreen(QueueStarter, Screen):
 
         self.app.push_screen(AdjudicateScreen(self.app.db_path, self.app.annotator),
                              lambda _: self.labeling_done())
+
+    def action_fold(self, selector: str) -> None:
+        box = self.query_one(selector)
+        box.toggle_class("-folded")
+        self.notify(("folded to one line" if box.has_class("-folded") else "unfolded") + f" ({selector[1:]})",
+                    timeout=2)
 
     def action_toggle_stats(self) -> None:
         stats = self.query_one("#stats")

@@ -40,12 +40,21 @@ def badge(outcome: str | None) -> Text:
 
 
 COLUMNS = ((" #", 7), ("free", 4), ("paid", 4), ("model", 22), ("variant", 14), ("marks", 7))
+WIDE = 140  # below this many columns, model and variant give room to the request (cut with …)
 
 
-def header_text() -> Text:
+def columns(width: int | None = None) -> tuple[tuple[str, int], ...]:
+    """The list's columns at a terminal width; the request takes what is left."""
+    if width is None or width >= WIDE:
+        return COLUMNS
+    narrow = {"model": 16 if width >= 100 else 12, "variant": 9 if width >= 100 else 7}
+    return tuple((title, narrow.get(title, w)) for title, w in COLUMNS)
+
+
+def header_text(width: int | None = None) -> Text:
     text = Text(" ")
-    for title, width in COLUMNS:
-        text.append(title.ljust(width)[:width] + " ", style="bold")
+    for title, w in columns(width):
+        text.append(title.ljust(w)[:w] + " ", style="bold")
     text.append("request", style="bold")
     return text
 
@@ -55,9 +64,12 @@ def _fit(value: str, width: int) -> str:
     return (value[: width - 1] + "…") if len(value) > width else value.ljust(width)
 
 
-def row_text(position: int, row: PairRow | None) -> Text:
+def row_text(pair_id: int, row: PairRow | None, width: int | None = None) -> Text:
+    """One line of the list; `#` is the pair's id, the number the pair view, the label screen and the export
+    use too."""
+    widths = dict(columns(width))
     text = Text(" ")
-    text.append(f"{position + 1:>7} ", style="dim")
+    text.append(f"{pair_id:>7} ", style="dim")
     if row is None:
         text.append("…", style="dim")
         return text
@@ -65,8 +77,8 @@ def row_text(position: int, row: PairRow | None) -> Text:
     text.append("  ")
     text.append_text(badge(row.paid_outcome))
     text.append("  ")
-    text.append(_fit(row.model, 22) + " ")
-    text.append(_fit(row.variant, 14) + " ", style="dim")
+    text.append(_fit(row.model, widths["model"]) + " ")
+    text.append(_fit(row.variant, widths["variant"]) + " ", style="dim")
     text.append(_fit(row.marks, 7) + " ", style="bold magenta")
     text.append(one_line(row.request, 240))
     return text
@@ -173,13 +185,13 @@ class PairsList(ScrollView, can_focus=True):
         base = self.rich_style
         if position >= len(self.ids):
             if position < self.count:  # the rest of the ids is on its way
-                return Strip([Segment(f" {position + 1:>7} …", base)]).crop_extend(scroll_x, scroll_x + width, base)
+                return Strip([Segment("         …", base)]).crop_extend(scroll_x, scroll_x + width, base)
             return Strip.blank(width, base)
         pair_id = self.ids[position]
         row = self.rows.get(pair_id)
         if row is None and pair_id not in self._asked:
             self._ask_page()
-        text = row_text(position, row)
+        text = row_text(pair_id, row, width)
         if position == self.cursor:
             style = self.get_component_rich_style("pairs-list--cursor")
             text.stylize(style)

@@ -1,0 +1,79 @@
+"""Small terminals: at 100×30 the list keeps 18 rows or more (the panels shrink), the request column gets
+the room, every box folds; one pair number everywhere; snapshots of the main screen and the pair view at
+160×48, 100×30 and 80×24."""
+
+from __future__ import annotations
+
+import pytest
+from test_app import ROWS, build_store, loaded, make_app, until
+
+from af_tui.tui.widgets.pairs_list import columns, row_text
+
+SIZES = [(160, 48), (100, 30), (80, 24)]
+MANY = [(f"Request number {i}: a long request whose words run on well past the model column", "sim/faker",
+         "complied", "refused") for i in range(60)]
+
+
+def test_narrow_columns_give_the_request_room():
+    wide, narrow = dict(columns(160)), dict(columns(100))
+    assert narrow["model"] < wide["model"] and narrow["variant"] < wide["variant"]
+    assert dict(columns(80))["model"] <= narrow["model"]
+    assert row_text(20, None).plain.split()[0] == "20"  # `#` is the pair id, as in the pair view's title
+
+
+async def test_list_keeps_18_rows_at_100x30_and_boxes_fold(tmp_path):
+    app = make_app(build_store(tmp_path / "s.sqlite", rows=MANY, status="running"), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.pause(0.2)
+        assert app.main.has_class("-short")
+        assert app.pairs_list.size.height >= 18
+        monitor = app.main.query_one("#monitor")
+        await pilot.press("M")
+        await pilot.pause(0.1)
+        assert monitor.has_class("-folded") and monitor.size.height <= 1
+        await pilot.press("J")
+        assert app.main.query_one("#judge-figures").has_class("-folded")
+        await pilot.press("S")
+        assert not app.main.query_one("#stats").display
+
+
+async def test_list_number_is_the_pair_id(tmp_path):
+    from af_tui.tui.screens.pair import PairScreen
+
+    app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+        pair_id = app.screen.detail.id
+        assert app.screen.sub_title == f"pair {pair_id}"
+        assert row_text(pair_id, None).plain.split()[0] == str(pair_id) == str(app.pairs_list.ids[1])
+
+
+def _settled(app):
+    async def run_before(pilot):
+        await until(pilot, lambda: loaded(app))
+        await pilot.pause(0.3)
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_main_screen_sizes(tmp_path, snap_compare, size):
+    app = make_app(build_store(tmp_path / "s.sqlite", rows=ROWS + MANY[:30]), tmp_path)
+    assert snap_compare(app, terminal_size=size, run_before=_settled(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_pair_view_sizes(tmp_path, snap_compare, size):
+    from af_tui.tui.screens.pair import PairScreen
+
+    app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
+
+    async def run_before(pilot):
+        await _settled(app)(pilot)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
