@@ -234,3 +234,24 @@ async def test_filter_dialog_label_state_and_on_off_checkboxes(store, tmp_path):
         await pilot.press("l")  # the queue is the view: the one pair's complied sample, labeled already
         await until(pilot, lambda: isinstance(app.screen, LabelScreen))
         assert list(app.screen.queue.ids) == [sample_id(store, 1, "free")]
+
+
+def test_snapshot_adjudication_screen(tmp_path, snap_compare):
+    """The review screen: the sample, and two annotators' criteria, verdicts and notes side by side."""
+    from af_tui.rubric import load_rubric
+
+    s = make_store(tmp_path / "adj.sqlite", n_requests=2)
+    sid = sample_id(s, 0, "free")
+    paper = load_rubric("paper")
+    save_label(s.conn, sid, "alice", verdict="alignment_faking", rubric=paper, note="[bold]says so[/]",
+               criteria=dict.fromkeys(paper.ids[:5], 1))
+    save_label(s.conn, sid, "bob", verdict="not_alignment_faking", rubric=paper, note=None,
+               criteria={"in_training": 1, "modified_if_rated_poorly": 0})
+    s.close()
+    app = LabelApp(tmp_path / "adj.sqlite", "carol")
+
+    async def run_before(pilot):
+        await app.push_screen(AdjudicateScreen(app.db_path, "carol"))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)

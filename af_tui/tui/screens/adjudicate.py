@@ -8,6 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
@@ -118,28 +119,29 @@ class AdjudicateScreen(Screen):
         self.query_one("#adj-text", Static).update(body)
         self.query_one("#adj-labels", Static).update(self._labels_table(settled))
 
-    def _labels_table(self, settled: Label | None) -> Table:
+    def _labels_table(self, settled: Label | None) -> Group:
         rubric = self.labels[0].rubric if self.labels else None
         table = Table(box=None, pad_edge=False, expand=True,
                       title=Text(f"annotators' current labels ({rubric.name if rubric else ''}) — "
-                                 "1-9 takes one, a / n / x settle the verdict, enter the majority", style="bold"))
+                                 "1-9 take one · a n x settle · enter: majority", style="bold"))
         table.add_column("#", width=2)
         table.add_column("annotator", max_width=16)
         table.add_column("verdict", max_width=18)
         for c in rubric.criteria if rubric else ():
-            table.add_column(Text(c.short), max_width=12)
-        table.add_column("note", ratio=1)
+            table.add_column(Text(c.short), max_width=10)
         rows = [(str(i + 1), lb) for i, lb in enumerate(self.labels)]
         if settled is not None:
             rows.append(("=", settled))
+        notes = Text()
         for mark, lb in rows:
             crit = [Text(MARK[lb.criteria.get(c.id)]) if lb.rubric.sha256 == rubric.sha256 else Text("—")
                     for c in rubric.criteria]
             who = f"settled by {lb.annotator}" if lb.adjudication else lb.annotator
             table.add_row(mark, Text(one_line(who, 40)), Text(VERDICT_WORDS.get(lb.verdict, "—"),
-                          style="bold" if mark == "=" else ""), *crit,
-                          Text(one_line(lb.note, 200) if lb.note else "—", style="" if lb.note else "dim"))
-        return table
+                          style="bold" if mark == "=" else ""), *crit)
+            notes.append(f"\n{mark} {one_line(lb.annotator, 40)}'s note: ", style="dim")
+            notes.append(one_line(lb.note, 300) if lb.note else "—")  # typed by people: never markup
+        return Group(table, notes)
 
     def _save(self, label_criteria: dict, verdict: str, rubric, note: str | None) -> None:
         if self.sample is None:
