@@ -77,3 +77,24 @@ def test_snapshot_pair_view_sizes(tmp_path, snap_compare, size):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_filter_dialog_buttons_reachable_at_80x24(tmp_path):
+    from textual.widgets import Button
+
+    from af_tui.tui.screens.filters import FilterScreen
+
+    app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FilterScreen))
+        await pilot.pause(0.2)
+        box = app.screen.query_one("FilterScreen > Vertical")
+        assert box.outer_size.height <= 24 and box.outer_size.width <= 80  # the dialog fits; its body scrolls
+        apply = app.screen.query_one("#apply", Button)
+        box.scroll_to_widget(apply, animate=False)
+        await pilot.pause(0.1)
+        assert apply.region.y + apply.region.height <= 24  # on screen once scrolled to
+        await pilot.press("ctrl+s")  # and ctrl+s applies from anywhere
+        await until(pilot, lambda: app.screen is app.main)

@@ -33,8 +33,8 @@ class OnOff(Checkbox):
 class FilterScreen(ModalScreen[PairFilter | None]):
     DEFAULT_CSS = """
     FilterScreen { align: center middle; }
-    FilterScreen > Vertical { width: 80; height: auto; border: thick $primary; background: $surface;
-                              padding: 1 2; }
+    FilterScreen > Vertical { width: 80; max-width: 100%; height: auto; max-height: 100%; overflow-y: auto;
+                              border: thick $primary; background: $surface; padding: 1 2; }
     FilterScreen Grid { grid-size: 2; grid-columns: 14 1fr; grid-rows: 3; height: auto; }
     FilterScreen Label { padding: 1 0; }
     FilterScreen Horizontal { height: auto; margin-top: 1; }
