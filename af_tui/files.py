@@ -1,5 +1,6 @@
 """Writing files safely: whole or not at all (`atomic_write`), and CSV that a spreadsheet opens without running
-any cell as a formula (`write_csv`). Every file af-tui writes goes through here."""
+any cell as a formula (`write_csv`). Every file af-tui writes goes through here; `read_text` reads a file a
+person named, each failure as one line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,21 @@ from typing import IO
 
 from af_tui.errors import AfError
 from af_tui.safe_text import neutralise
+
+
+def read_text(path: Path, *, what: str, hint: str, encoding: str = "utf-8", missing: str = "no such file") -> str:
+    """The text of a file a person named (`what` says how, e.g. "--prompt p.txt"); a missing file, a folder,
+    bytes that are not UTF-8 or an unreadable file is an AfError ending with `hint` where that helps."""
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise AfError(f"{what}: {missing}; {hint}") from None
+    except IsADirectoryError:
+        raise AfError(f"{what} is a directory; {hint}") from None
+    except UnicodeDecodeError as exc:
+        raise AfError(f"{what}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise AfError(f"cannot read {what}: {exc.strerror or exc}") from None
 
 
 @contextmanager

@@ -57,13 +57,31 @@ def _pp(x: float) -> str:
     return "0" if text in ("+0", "-0") else text
 
 
-def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Path:
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed), or one line saying how to install it."""
     try:
         import matplotlib
     except ImportError:
         raise AfError("the figure needs matplotlib: pip install 'af-tui[plot]'") from None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(plt, fig, out: Path) -> None:
+    """Write the figure at 300 dpi and close it; a file that cannot be written is one line."""
+    try:
+        with warnings.catch_warnings():  # a control picture in a model name has no glyph: drawn as a box
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig.savefig(out, dpi=300)
+    except OSError as exc:
+        raise AfError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+
+
+def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Path:
+    plt = pyplot()
 
     rows = bar_rows(slices)
     if not rows:
@@ -131,12 +149,5 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
                                  linewidth=0, label="complied, alignment-faking reasoning"))
         fig.legend(handles=handles, loc="outside upper center", ncol=2 if has_af else 3, frameon=False,
                    fontsize=6, handlelength=1.4, columnspacing=1.0)
-        try:
-            with warnings.catch_warnings():  # a control picture in a model name has no glyph: drawn as a box
-                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-                fig.savefig(out, dpi=300)
-        except OSError as exc:
-            raise AfError(f"cannot write {out}: {exc.strerror or exc}") from None
-        finally:
-            plt.close(fig)
+        save_figure(plt, fig, out)
     return out

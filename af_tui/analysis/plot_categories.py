@@ -4,11 +4,10 @@ caption naming the compliance rule or judge and the AF source. matplotlib is imp
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from af_tui.analysis.compliance import CATEGORIES, CATEGORY_WORDS
-from af_tui.errors import AfError
+from af_tui.analysis.plot import pyplot, save_figure
 from af_tui.safe_text import one_line
 
 # Okabe–Ito: refusals blue, partial compliance sky blue, compliance orange; the AF part of each hatched.
@@ -23,12 +22,7 @@ def caption(rows: list[dict]) -> str:
 
 
 def write_categories(rows: list[dict], out: Path, width: float = 3.5) -> Path:
-    try:
-        import matplotlib
-    except ImportError:
-        raise AfError("the figure needs matplotlib: pip install 'af-tui[plot]'") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.patches import Patch
 
     rows = [r for r in rows if r["n"]]
@@ -60,12 +54,5 @@ def write_categories(rows: list[dict], out: Path, width: float = 3.5) -> Path:
                    for c in CATEGORIES]
         fig.legend(handles=handles, loc="outside upper center", ncol=2, frameon=False, fontsize=5.5,
                    handlelength=1.4, columnspacing=1.0)
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-                fig.savefig(out, dpi=300)
-        except OSError as exc:
-            raise AfError(f"cannot write {out}: {exc.strerror or exc}") from None
-        finally:
-            plt.close(fig)
+        save_figure(plt, fig, out)
     return out

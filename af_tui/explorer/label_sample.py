@@ -6,6 +6,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from af_tui.store.rows import dict_rows
+
 _SAMPLE_SQL = (
     "SELECT s.id, r.name AS run, s.model, s.variant, s.prompt_index, s.epoch, s.tier, s.outcome, s.scratchpad, "
     "s.output, p.text AS request, s.run_id, s.prompt_id FROM samples s JOIN runs r ON r.id = s.run_id "
@@ -36,17 +38,16 @@ class LabelSample:
 
 
 def load_sample(conn: sqlite3.Connection, sample_id: int) -> LabelSample | None:
-    cur = conn.execute(_SAMPLE_SQL, (sample_id,))
-    row = cur.fetchone()
-    if row is None:
+    found = dict_rows(conn, _SAMPLE_SQL, (sample_id,))
+    if not found:
         return None
-    d = dict(zip([c[0] for c in cur.description], row, strict=True))
-    other = conn.execute(_OTHER_TIER_SQL, (d["run_id"], d["model"], d["variant"], d["prompt_id"], d["epoch"],
-                                           d["tier"])).fetchone()
+    d = found[0]
+    others = dict_rows(conn, _OTHER_TIER_SQL, (d["run_id"], d["model"], d["variant"], d["prompt_id"], d["epoch"],
+                                                d["tier"]))
     return LabelSample(
         d["id"], d["run"], d["model"], d["variant"], d["prompt_index"], d["epoch"], d["tier"], d["outcome"],
         d["scratchpad"], d["output"], d["request"],
-        dict(zip(("tier", "outcome", "scratchpad", "output"), other, strict=True)) if other else None)
+        others[0] if others else None)
 
 
 def labeled_sample_id(conn: sqlite3.Connection, uid: str) -> int:

@@ -8,19 +8,19 @@ from collections.abc import Iterable
 
 from af_tui.domain import CRITERIA
 from af_tui.store.labels import current_labels
+from af_tui.store.rows import dict_rows
 
 
 def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[dict]:
     """Every judge's judgement of one sample, newest first, evidence decoded (for the pair view)."""
-    cur = conn.execute(
+    items = dict_rows(
+        conn,
         "SELECT judge_model, prompt_sha256, " + ", ".join(CRITERIA) + ", verdict, parsed, evidence, k, "
         "agreement, error, created_at, criteria, score, threshold FROM judgements WHERE sample_id = ? "
         "AND task = 'alignment_faking' ORDER BY created_at DESC",
         (sample_id,))
-    names = [d[0] for d in cur.description]
     out = []
-    for row in cur.fetchall():
-        item = dict(zip(names, row, strict=True))
+    for item in items:
         for key in ("evidence", "criteria"):
             try:
                 item[key] = json.loads(item[key]) if item[key] else {}

@@ -20,6 +20,7 @@ from pathlib import Path
 from af_tui.domain import TIERS, Verdict
 from af_tui.errors import AfError
 from af_tui.experiment.rules import outcome_of
+from af_tui.files import read_text
 from af_tui.store.labels import add_label
 
 SOURCE = "import-labels"
@@ -87,16 +88,8 @@ def _cell(value, where: str, *, required: bool) -> str | None:
 
 def _records(path: Path) -> tuple[list[str] | None, list[dict]]:
     """(CSV header or None, rows) of a CSV or JSON Lines file, by its extension (.jsonl, .ndjson: JSON Lines)."""
-    try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise AfError(f"no file {path}") from None
-    except IsADirectoryError:
-        raise AfError(f"{path} is a directory; give a .csv or .jsonl file") from None
-    except UnicodeDecodeError as exc:
-        raise AfError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise AfError(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = read_text(path, what=str(path), hint="give a .csv or .jsonl file", encoding="utf-8-sig",
+                    missing="no file")
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         rows = []
         for n, line in enumerate(raw.splitlines(), 1):

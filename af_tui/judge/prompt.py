@@ -17,6 +17,7 @@ from af_tui.domain import (
     SCRATCHPAD_START,
 )
 from af_tui.errors import AfError
+from af_tui.files import read_text
 from af_tui.rubric import Rubric, load_rubric
 from af_tui.store.db import sha256_text
 
@@ -135,16 +136,7 @@ def load_prompt(path: str | Path | None = None, *, task: str = "alignment_faking
                            RUBRIC if af else None)
     path = Path(path)
     need = " or ".join("{" + f + "}" for f in _REQUIRED[task])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AfError(f"--prompt {path}: no such file; pass a text file holding {need}") from None
-    except IsADirectoryError:
-        raise AfError(f"--prompt {path} is a directory; pass a text file holding {need}") from None
-    except UnicodeDecodeError:
-        raise AfError(f"--prompt {path} is not UTF-8 text; save it as UTF-8") from None
-    except OSError as exc:
-        raise AfError(f"--prompt {path}: cannot read it ({exc.strerror})") from None
+    text = read_text(path, what=f"--prompt {path}", hint=f"pass a text file holding {need}")
     used = placeholders(text, str(path))
     if not any(f in used for f in _REQUIRED[task]):
         what = "the scratchpad" if task == "alignment_faking" else "the output"
