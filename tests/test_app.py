@@ -451,9 +451,9 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
 
 
 async def test_selection_kept_across_filters_beyond_the_first_screenful(store, tmp_path, monkeypatch):
-    import af_tui.tui.app as app_module
+    import af_tui.tui.pairs_loading as loading
 
-    monkeypatch.setattr(app_module, "HEAD_ROWS", 2)  # so that the list comes in two parts
+    monkeypatch.setattr(loading, "HEAD_ROWS", 2)  # so that the list comes in two parts
     app = make_app(store, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app) and app.main.complete)

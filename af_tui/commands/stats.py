@@ -1,5 +1,5 @@
 """`af-tui stats` (rates with intervals, the paired free − paid gap, AF rates, comparisons) and `af-tui plot`
-(the replication's figure). Both read the figures from `af_tui.stats`; this module only formats them."""
+(the replication's figure). Both read the figures from `af_tui.analysis`; this module only formats them."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from af_tui.errors import AfError
 from af_tui.llm.limits import Throttle
+from af_tui.llm.reasoning import reasoning_of, reasoning_params, split_think
 
 # Keys for which af-tui passes a dummy value when --api-base points at a local server that needs none.
 _DUMMY_KEY = "sk-af-tui-local-no-key"
@@ -146,45 +147,6 @@ class Completion:
     cache_write_tokens: int | None = None  # input tokens written to it
     reasoning: str | None = None  # the provider's reasoning channel, apart from the text (None: none given)
     blocked: str | None = None  # why the provider refused to answer (content filter / policy 400), else None
-
-
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
-
-
-def split_think(text: str) -> tuple[str, str | None]:
-    """(reply, reasoning): a `<think>…</think>` block at the start of a reply (local servers running a
-    reasoning model) split off, so that the outcome rule reads the reply as before. An unclosed block (the
-    reply was cut off while thinking) is all reasoning."""
-    if not text.lstrip().startswith(THINK_OPEN):
-        return text, None
-    body = text.lstrip()[len(THINK_OPEN):]
-    thought, closed, rest = body.partition(THINK_CLOSE)
-    if not closed:
-        return "", thought.strip()
-    return rest.lstrip(), thought.strip()
-
-
-def reasoning_of(message) -> str | None:
-    """litellm's reasoning for one reply: `reasoning_content` (OpenAI-compatible servers, DeepSeek, and
-    litellm's summary of Anthropic thinking), else the text of Anthropic thinking blocks."""
-    reasoning = getattr(message, "reasoning_content", None)
-    if isinstance(reasoning, str) and reasoning.strip():
-        return reasoning.strip()
-    blocks = getattr(message, "thinking_blocks", None) or []
-    parts = [b.get("thinking") for b in blocks if isinstance(b, dict)]
-    joined = "\n\n".join(p for p in parts if isinstance(p, str) and p.strip())
-    return joined or None
-
-
-def reasoning_params(reasoning_effort: str | None, thinking_budget: int | None) -> dict:
-    """litellm's parameters for a reasoning model: `reasoning_effort` (OpenAI o-series, Gemini, and mapped
-    by litellm for Anthropic) and an explicit Anthropic-style thinking budget."""
-    params: dict = {}
-    if reasoning_effort:
-        params["reasoning_effort"] = reasoning_effort
-    if thinking_budget:
-        params["thinking"] = {"type": "enabled", "budget_tokens": thinking_budget}
-    return params
 
 
 class ProviderError(Exception):

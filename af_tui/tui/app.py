@@ -3,7 +3,7 @@
 Each read runs in a thread worker on a connection of the store reader (store_reader.py) and reports back with
 a message from messages.py; a failed read becomes a notification, in one handler (on_worker_state_changed).
 When another process commits, the app re-reads only what changed: the pairs touched by new samples, the rows
-in view, the statistics, the run monitor.
+in view, the statistics, the run monitor. The pairs list's loading is in pairs_loading.py.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from array import array
-from bisect import bisect_left
 from pathlib import Path
 
 from textual import work
@@ -25,20 +23,17 @@ from af_tui.explorer import pairs as q
 from af_tui.explorer.detail import pair_detail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
-from af_tui.explorer.pair_ids import read_pair_ids
 from af_tui.explorer.verdicts import pair_verdicts
 from af_tui.store.db import Store
 from af_tui.tui.messages import (
     FacetsLoaded,
     MonitorLoaded,
-    PageLoaded,
-    PairIdsChanged,
-    PairIdsLoaded,
     PairLoaded,
     StatsLoaded,
     StoreChanged,
     WorkerFailed,
 )
+from af_tui.tui.pairs_loading import PairsLoading
 from af_tui.tui.screens.chart import ChartScreen
 from af_tui.tui.screens.main import MainScreen
 from af_tui.tui.store_reader import Coalescer, StoreReader
@@ -47,8 +42,6 @@ from af_tui.tui.widgets.run_monitor import RunMonitor
 from af_tui.tui.widgets.stats_panel import StatsPanel
 
 POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
-HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
-FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
 # What a failed worker of each group was doing, for its notification. A store error (sqlite3.Error) becomes a
 # notification; any other exception is a bug and stops the app with its traceback, except in the statistics,
 # whose estimators must never take the explorer down.
@@ -62,7 +55,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ExplorerApp(App):
+class ExplorerApp(PairsLoading, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "af-tui"
     BINDINGS = [
@@ -203,114 +196,6 @@ class ExplorerApp(App):
         screen = self.screen
         if hasattr(screen, "refresh_pair"):
             screen.refresh_pair()
-
-    # -- the pairs list --------------------------------------------------------------------------------
-    def load_pair_ids(self, flt: PairFilter) -> None:
-        self._generation += 1
-        self._ids_filter = flt
-        # The previous filter's answer is not wanted: free the CPU for this one, and drop its failure (a
-        # cancelled worker reports none; the ids worker is exclusive, so the newer one cancels it).
-        self.reader.interrupt_ids()
-        self.workers.cancel_group(self, "ids-rest")
-        pairs = self.pairs_list
-        keep = pairs.current_id if pairs is not None and not pairs.follow else None
-        self._load_ids(self._generation, flt, keep)
-
-    @work(thread=True, exclusive=True, group="ids", exit_on_error=False)
-    def _load_ids(self, generation: int, flt: PairFilter, keep: int | None = None) -> None:
-        started = time.perf_counter()
-        with self.reader.ids_connection() as conn:
-            if generation != self._generation:
-                return
-            head = read_pair_ids(conn, flt, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
-        # An incomplete head: the rest follows once it is drawn (see on_pair_ids_loaded).
-        self.post_message(PairIdsLoaded(generation, flt, head.ids, head.total, head.last_change,
-                                        time.perf_counter() - started, head.count, head.rows))
-
-    @work(thread=True, exclusive=True, group="ids-rest", exit_on_error=False)
-    def _load_rest(self, head: PairIdsLoaded) -> None:
-        """The ids after the first screenful. Read in a later snapshot: pairs changed in between are put
-        right by the live update, which starts from the head's snapshot (head.last_change)."""
-        started = time.perf_counter()
-        with self.reader.ids_connection() as conn:
-            if head.generation != self._generation:
-                return
-            ids = array("q", head.ids)
-            ids.extend(q.pair_ids(conn, head.flt, after_id=ids[-1]))
-        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.last_change,
-                                        head.seconds + time.perf_counter() - started))
-
-    def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
-        if message.generation != self._generation:
-            return
-        self._last_change = message.last_change
-        self.main.total = message.total
-        self.main.loaded = True
-        self.main.complete = message.complete
-        pairs = self.pairs_list
-        if message.rows:
-            pairs.update_rows(message.rows)
-            if self.first_rows_at is None:
-                self.first_rows_at = time.perf_counter()
-        pairs.set_ids(message.ids, count=message.count)
-        self.list_version += 1
-        self.main.update_status()
-        if self.stats_version == 0 and not self.loads.busy("stats"):
-            self.call_after_refresh(self._first_stats)
-        if not message.complete:
-            self.call_after_refresh(self._load_rest, message)
-        elif self.changes_seen:
-            self.loads.kick("changes")  # catch up with commits made while the list was loading
-
-    @work(thread=True, group="changes", exit_on_error=False)
-    def _load_changes(self) -> None:
-        generation, since, flt = self._generation, self._last_change, self.main.flt
-        with self.reader.connection() as conn:
-            conn.execute("BEGIN")
-            changed, newest = q.changed_pairs(conn, since)
-            keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
-            total = q.total_pairs(conn)
-            conn.rollback()
-        self.post_message(PairIdsChanged(generation, since, newest, changed, keep, total))
-
-    def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
-        self.loads.done("changes")
-        if (message.generation != self._generation or message.since != self._last_change
-                or not self.main.complete):
-            return  # asked for another filter or an older snapshot: the newer answer is on its way
-        self._last_change = message.last_change
-        self.main.total = message.total
-        pairs = self.pairs_list
-        ids = pairs.ids
-        added = False
-        for pair_id in message.changed:
-            i = bisect_left(ids, pair_id)
-            present = i < len(ids) and ids[i] == pair_id
-            if pair_id in message.keep and not present:
-                ids.insert(i, pair_id)
-                added = True
-            elif pair_id not in message.keep and present:
-                del ids[i]
-        # Rows in view are being read again (on_store_changed) and stay on screen until then; cached rows
-        # out of view are dropped, to be read when shown.
-        visible = set(pairs.visible_ids())
-        pairs.forget([pair_id for pair_id in message.changed if pair_id not in visible])
-        pairs.set_ids(ids)
-        if added and pairs.follow:
-            pairs.move_to(len(ids) - 1)
-        self.list_version += 1
-        self.main.update_status()
-
-    @work(thread=True, group="page", exit_on_error=False)
-    def load_page(self, ids: list[int]) -> None:
-        with self.reader.connection() as conn:
-            rows = q.pair_rows(conn, ids)
-        self.post_message(PageLoaded(rows))
-
-    def on_page_loaded(self, message: PageLoaded) -> None:
-        self.pairs_list.update_rows(message.rows)
-        if self.first_rows_at is None and message.rows:
-            self.first_rows_at = time.perf_counter()
 
     def on_pairs_list_open(self, message: PairsList.Open) -> None:
         from af_tui.tui.screens.pair import PairScreen

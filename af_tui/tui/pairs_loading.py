@@ -1,0 +1,129 @@
+"""The explorer app's pairs list, loaded and kept live: the filtered ids (the first screenful ahead of the
+rest), the pairs that new commits touch, and the rows in view. A mixin of ExplorerApp (app.py), which owns the
+store reader, the main screen and the generation counters it uses."""
+
+from __future__ import annotations
+
+import time
+from array import array
+from bisect import bisect_left
+
+from textual import work
+
+from af_tui.explorer import pairs as q
+from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.pair_ids import read_pair_ids
+from af_tui.tui.messages import PageLoaded, PairIdsChanged, PairIdsLoaded
+
+HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
+FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
+
+
+class PairsLoading:
+    def load_pair_ids(self, flt: PairFilter) -> None:
+        self._generation += 1
+        self._ids_filter = flt
+        # The previous filter's answer is not wanted: free the CPU for this one, and drop its failure (a
+        # cancelled worker reports none; the ids worker is exclusive, so the newer one cancels it).
+        self.reader.interrupt_ids()
+        self.workers.cancel_group(self, "ids-rest")
+        pairs = self.pairs_list
+        keep = pairs.current_id if pairs is not None and not pairs.follow else None
+        self._load_ids(self._generation, flt, keep)
+
+    @work(thread=True, exclusive=True, group="ids", exit_on_error=False)
+    def _load_ids(self, generation: int, flt: PairFilter, keep: int | None = None) -> None:
+        started = time.perf_counter()
+        with self.reader.ids_connection() as conn:
+            if generation != self._generation:
+                return
+            head = read_pair_ids(conn, flt, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
+        # An incomplete head: the rest follows once it is drawn (see on_pair_ids_loaded).
+        self.post_message(PairIdsLoaded(generation, flt, head.ids, head.total, head.last_change,
+                                        time.perf_counter() - started, head.count, head.rows))
+
+    @work(thread=True, exclusive=True, group="ids-rest", exit_on_error=False)
+    def _load_rest(self, head: PairIdsLoaded) -> None:
+        """The ids after the first screenful. Read in a later snapshot: pairs changed in between are put
+        right by the live update, which starts from the head's snapshot (head.last_change)."""
+        started = time.perf_counter()
+        with self.reader.ids_connection() as conn:
+            if head.generation != self._generation:
+                return
+            ids = array("q", head.ids)
+            ids.extend(q.pair_ids(conn, head.flt, after_id=ids[-1]))
+        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.last_change,
+                                        head.seconds + time.perf_counter() - started))
+
+    def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self._last_change = message.last_change
+        self.main.total = message.total
+        self.main.loaded = True
+        self.main.complete = message.complete
+        pairs = self.pairs_list
+        if message.rows:
+            pairs.update_rows(message.rows)
+            if self.first_rows_at is None:
+                self.first_rows_at = time.perf_counter()
+        pairs.set_ids(message.ids, count=message.count)
+        self.list_version += 1
+        self.main.update_status()
+        if self.stats_version == 0 and not self.loads.busy("stats"):
+            self.call_after_refresh(self._first_stats)
+        if not message.complete:
+            self.call_after_refresh(self._load_rest, message)
+        elif self.changes_seen:
+            self.loads.kick("changes")  # catch up with commits made while the list was loading
+
+    @work(thread=True, group="changes", exit_on_error=False)
+    def _load_changes(self) -> None:
+        generation, since, flt = self._generation, self._last_change, self.main.flt
+        with self.reader.connection() as conn:
+            conn.execute("BEGIN")
+            changed, newest = q.changed_pairs(conn, since)
+            keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
+            total = q.total_pairs(conn)
+            conn.rollback()
+        self.post_message(PairIdsChanged(generation, since, newest, changed, keep, total))
+
+    def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
+        self.loads.done("changes")
+        if (message.generation != self._generation or message.since != self._last_change
+                or not self.main.complete):
+            return  # asked for another filter or an older snapshot: the newer answer is on its way
+        self._last_change = message.last_change
+        self.main.total = message.total
+        pairs = self.pairs_list
+        ids = pairs.ids
+        added = False
+        for pair_id in message.changed:
+            i = bisect_left(ids, pair_id)
+            present = i < len(ids) and ids[i] == pair_id
+            if pair_id in message.keep and not present:
+                ids.insert(i, pair_id)
+                added = True
+            elif pair_id not in message.keep and present:
+                del ids[i]
+        # Rows in view are being read again (on_store_changed) and stay on screen until then; cached rows
+        # out of view are dropped, to be read when shown.
+        visible = set(pairs.visible_ids())
+        pairs.forget([pair_id for pair_id in message.changed if pair_id not in visible])
+        pairs.set_ids(ids)
+        if added and pairs.follow:
+            pairs.move_to(len(ids) - 1)
+        self.list_version += 1
+        self.main.update_status()
+
+    @work(thread=True, group="page", exit_on_error=False)
+    def load_page(self, ids: list[int]) -> None:
+        with self.reader.connection() as conn:
+            rows = q.pair_rows(conn, ids)
+        self.post_message(PageLoaded(rows))
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        self.pairs_list.update_rows(message.rows)
+        if self.first_rows_at is None and message.rows:
+            self.first_rows_at = time.perf_counter()
+
