@@ -149,3 +149,22 @@ def test_snapshot_chart_screen(db_path, snap_compare):
         data = compute(store.conn, af_source="judge")
     assert next(s for s in data if s.model == "sim/faker").af["free"].judged == len(ids)
     assert snap_compare(FedChartApp(data), terminal_size=(100, 36))
+
+
+async def test_panel_refresh_touches_only_changed_cells(db_path):
+    # A sweep has hundreds of slices: a refresh that changes nothing must not update (and so re-measure)
+    # every cell, and one that changes many cells rebuilds the table with the new values.
+    models = [f"sim/m{i:02d}" for i in range(40)]
+    first = _fill(db_path, models, 3)
+    app = PanelApp()
+    async with app.run_test(size=(160, 20)) as pilot:
+        panel = app.query_one(StatsPanel)
+        panel.update_stats(first)
+        await pilot.pause()
+        panel._updated_cells.clear()
+        panel.update_stats(first)
+        assert not panel._updated_cells  # same figures: no cell updated
+        more = _fill(db_path, models, 9)  # every slice's counts change: rebuilt, not 40 × columns updates
+        panel.update_stats(more)
+        await pilot.pause()
+        assert panel.row_count == 40 and str(panel.get_cell("r1\x1fsim/m07\x1fv", "free_n")) == "9"

@@ -66,6 +66,14 @@ def row_cells(sl: SliceStats) -> dict[str, Text]:
             for k, v in values.items()}
 
 
+MAX_IN_PLACE = 60  # changed cells updated in place; more, and the table is rebuilt (linear in its cells)
+
+
+def _same(old, new: Text) -> bool:
+    return (isinstance(old, Text) and old.plain == new.plain and old.style == new.style
+            and old.spans == new.spans)
+
+
 class StatsPanel(DataTable):
     DEFAULT_CSS = """
     StatsPanel { height: auto; max-height: 12; }
@@ -85,12 +93,16 @@ class StatsPanel(DataTable):
         columns_key = (*columns, source)
         current = [row.key.value for row in self.ordered_rows]
         if keys == current and columns_key == self._columns:
-            # Same slices: change the cells in place (no flicker, cursor and scroll untouched).
-            for key, sl in zip(keys, data, strict=True):
-                for col, cell in row_cells(sl).items():
-                    if col in columns:
-                        self.update_cell(key, col, cell, update_width=True)
-            return
+            # Same slices: change in place only the cells that changed (no flicker, cursor and scroll
+            # untouched). Not every cell: DataTable re-measures a whole column for each updated cell that
+            # got narrower, which at 250 slices (a sweep) blocked the UI thread for 20 s per refresh.
+            changed = [(key, col, cell) for key, sl in zip(keys, data, strict=True)
+                       for col, cell in row_cells(sl).items()
+                       if col in columns and not _same(self.get_cell(key, col), cell)]
+            if len(changed) <= MAX_IN_PLACE:
+                for key, col, cell in changed:
+                    self.update_cell(key, col, cell, update_width=True)
+                return
         scroll = (self.scroll_x, self.scroll_y)
         selected = current[self.cursor_row] if current and 0 <= self.cursor_row < len(current) else None
         self.clear(columns=columns_key != self._columns)
