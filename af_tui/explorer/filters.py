@@ -49,6 +49,11 @@ class PairFilter:
         return bool(self.free_outcome or self.paid_outcome or self.errors_only or self.format_not_followed_only
                     or self.search or self.judge_disagrees or self.label_state or self.verdict)
 
+    @property
+    def by_slice_and_outcome(self) -> bool:
+        """True when only run, model, variant and outcomes filter: the store's `pair_counts` can count it."""
+        return not (self.search or self.judge_disagrees or self.label_state or self.verdict)
+
     def with_(self, **changes) -> PairFilter:
         return replace(self, **changes)
 

@@ -33,13 +33,22 @@ def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit
 
 
 def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
-    """How many pairs the filter keeps (counted inside SQLite: no row reaches Python)."""
+    """How many pairs the filter keeps (counted inside SQLite: no row reaches Python). A filter on run,
+    model, variant and outcomes only is summed from `pair_counts` (the store's triggers keep it; about 2,000
+    rows in a sweep, 0.3 ms) instead of counting the pairs (5–30 ms at a million samples)."""
     where, params = flt.where(conn)
-    return conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
+    if flt.by_slice_and_outcome:
+        # pair_counts has the pairs' column names; a missing tier is '' there, NULL in pairs, and no
+        # condition of such a filter tells them apart
+        sql = f"SELECT COALESCE(SUM(p.n), 0) FROM pair_counts p WHERE {where}"
+    else:
+        sql = f"SELECT COUNT(*) FROM pairs p WHERE {where}"
+    return conn.execute(sql, params).fetchone()[0]
 
 
 def total_pairs(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+    """Pairs in the store, from the counts the triggers keep (a COUNT(*) of the pairs took 7–15 ms at 1M)."""
+    return conn.execute("SELECT COALESCE(SUM(n), 0) FROM pair_counts").fetchone()[0]
 
 
 def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[int]:
