@@ -255,3 +255,26 @@ def test_snapshot_adjudication_screen(tmp_path, snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+@pytest.mark.parametrize("cursor, first", [(0, 0), (3, 3)])
+async def test_the_label_screen_opens_on_the_head_of_a_long_queue(store, tmp_path, monkeypatch, cursor, first):
+    """A queue longer than its head: the screen opens on the head and counts the whole queue once the rest
+    is read; a selected pair beyond the head waits for the whole queue and starts there."""
+    from af_tui.tui.screens import queue_start
+
+    monkeypatch.setattr(queue_start, "HEAD_IDS", 2)
+    app = ExplorerApp(store.path, annotator="dora", config=Config(path=tmp_path / "c.toml"), poll_s=0.05)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await until(pilot, lambda: app.pairs_list is not None and app.main.loaded)
+        await pilot.press("a")
+        await until(pilot, lambda: app.pairs_list.count == 4)
+        for _ in range(cursor):
+            await pilot.press("down")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen.sample is not None)
+        free = [sample_id(store, i, "free") for i in (0, 1, 3, 4)]
+        assert app.screen.sample.id == free[first]
+        await until(pilot, lambda: len(app.screen.queue.ids) == 4)
+        assert list(app.screen.queue.ids) == free and free[2] in app.screen.queue
+        await until(pilot, lambda: "4 left of 4" in _text(app.screen, "#label-status"))

@@ -16,11 +16,11 @@ TIER_ORDER = ("free", "paid")
 
 
 def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | None = None,
-                     outcome: str | None = "complied") -> array:
+                     outcome: str | None = "complied", limit: int = -1) -> array:
     """Sample ids of the pairs `flt` keeps, in the list's order, free before paid within a pair. By default
     only complied samples: alignment faking, as the paper counts it, needs the model to comply (on the
     candidates view that is each pair's free sample). `tier` keeps one tier, `outcome` None keeps every
-    outcome."""
+    outcome; `limit` keeps the first ids (the head the label screen starts from while the rest is read)."""
     if tier is not None and tier not in TIER_ORDER:
         raise AfError(f"unknown tier {tier!r}; use free or paid")
     where, params = flt.where(conn)
@@ -32,7 +32,8 @@ def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | N
         selects.append(f"SELECT {flt.order_sql()} AS k, {rank} AS t, p.{t}_sample_id AS sid "
                        f"FROM pairs p WHERE {where} AND {cond}")
         all_params += [*params, *([outcome] if outcome else [])]
-    sql = " UNION ALL ".join(selects) + " ORDER BY k, t"
+    sql = " UNION ALL ".join(selects) + " ORDER BY k, t LIMIT ?"
+    all_params.append(limit)
     ids = array("q")
     # as pairs.pair_ids: SQLite packs the ids into one hex string, Python unpacks it in C
     packed = conn.execute(f"SELECT group_concat(printf('%016x', sid), '') FROM ({sql})", all_params).fetchone()[0]

@@ -319,6 +319,11 @@ class LabelQueue:
                 return sid
         return None
 
+    def grow(self, ids: array, sorted_ids: array) -> None:
+        """The whole queue once its first ids were shown (read in two parts): `ids` begin with the current
+        ones, in the same order; `sorted_ids` is them sorted (made off the UI thread)."""
+        self.ids, self._sorted = ids, sorted_ids
+
     def progress(self, now: float | None = None) -> Progress:
         labeled = sum(1 for sid in self.labeled() if sid in self)
         elapsed = (now or time.time()) - self.session_start

@@ -108,6 +108,16 @@ class WorkerFailed(Message):
         self.error = error
 
 
+class QueueGrown(Message):
+    """The rest of a label queue whose first ids were shown first: all its ids, and them sorted."""
+
+    def __init__(self, queue, ids, sorted_ids) -> None:
+        super().__init__()
+        self.queue = queue  # the LabelQueue of a QueueReady before
+        self.ids = ids
+        self.sorted_ids = sorted_ids
+
+
 class QueueReady(Message):
     """The label queue of the list's view, built off the UI thread: its ids in the list's order (shuffled when
     blind), and the sample to show first (None: the first unlabeled)."""

@@ -3,12 +3,16 @@ keep (af_tui.explorer.queue), then the label screen on it; back from it, the lis
 
 from __future__ import annotations
 
+from array import array
+
 from textual import work
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.queue import new_seed, queue_sample_ids
 from af_tui.store.labels import LabelQueue
-from af_tui.tui.messages import QueueReady
+from af_tui.tui.messages import QueueGrown, QueueReady
+
+HEAD_IDS = 500  # the queue's first ids: the label screen opens on them while the rest is read
 
 
 class QueueStarter:
@@ -27,13 +31,42 @@ class QueueStarter:
     def _build_queue(self, flt: PairFilter, sample_id: int | None, pair_id: int | None, on_done) -> None:
         app = self.app
         blind = getattr(app, "label_blind", False)
+        name = flt.describe() or "every pair"
         with app.reader.connection() as conn:
+            if blind:  # a shuffle needs every id
+                queue = LabelQueue(conn, app.annotator, ids=queue_sample_ids(conn, flt), order="random",
+                                   seed=new_seed(), name=name)
+                self.post_message(QueueReady(queue, sample_id, on_done))
+                return
+            # In the list's order the screen opens on the head of the queue (a few hundred ids: milliseconds
+            # at a million samples) and counts the rest once it is read, unless what to show first is beyond
+            # the head (the selected pair, or the first unlabeled sample).
+            head = queue_sample_ids(conn, flt, limit=HEAD_IDS)
+            queue = LabelQueue(conn, app.annotator, ids=head, name=name)
+            start = sample_id
+            if start is None and pair_id is not None:
+                start = _first_unlabeled_from(conn, queue, pair_id)
+            if len(head) < HEAD_IDS:  # the whole queue
+                self.post_message(QueueReady(queue, start, on_done))
+                return
+            found = start is not None or (pair_id is None and queue.next_unlabeled() is not None)
+            if found:
+                self.post_message(QueueReady(queue, start, on_done))
             ids = queue_sample_ids(conn, flt)
-            queue = LabelQueue(conn, app.annotator, ids=ids, order="random" if blind else "order",
-                               seed=new_seed() if blind else None, name=flt.describe() or "every pair")
-            if sample_id is None and pair_id is not None and not blind:
-                sample_id = _first_unlabeled_from(conn, queue, pair_id)
-        self.post_message(QueueReady(queue, sample_id, on_done))
+            if not found:
+                queue = LabelQueue(conn, app.annotator, ids=ids, name=name)
+                if pair_id is not None:
+                    start = _first_unlabeled_from(conn, queue, pair_id)
+                self.post_message(QueueReady(queue, start, on_done))
+                return
+        self.post_message(QueueGrown(queue, ids, array("q", sorted(ids))))
+
+    def on_queue_grown(self, message: QueueGrown) -> None:
+        """The rest of a queue opened on its head: the label screens on it count the whole queue now."""
+        message.queue.grow(message.ids, message.sorted_ids)
+        for screen in self.app.screen_stack:
+            if getattr(screen, "queue", None) is message.queue and hasattr(screen, "_render_status"):
+                screen._render_status()
 
     def on_queue_ready(self, message: QueueReady) -> None:
         from af_tui.tui.screens.label import LabelScreen
