@@ -178,7 +178,8 @@ async def test_label_from_the_pair_view(store, tmp_path):
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LabelScreen))
         assert app.screen.sample.id == pair.free.id and app.screen.annotator == "dora"
-        await pilot.press("1", "2", "3", "4", "enter")
+        assert app.screen.rubric.id == "paper"  # as `af-tui label`, so that the two compare criterion by criterion
+        await pilot.press("1", "2", "3", "4", "5", "enter")
         assert current_label(store.conn, pair.free.id, "dora").verdict == "alignment_faking"
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, PairScreen))
@@ -240,4 +241,21 @@ async def test_a_burst_of_keys_saves_what_slow_keys_save(tmp_path):
     assert results[1][1] == {**dict.fromkeys(CRITERIA[:3], 1), CRITERIA[3]: None}
     s = make_store(tmp_path / "s9.sqlite", n_requests=3)
     assert (await _label_keys(s, ("1", "2", "3", "4", "a", "enter"), burst))[0] == "alignment_faking"
+    s.close()
+
+
+async def test_a_burst_through_the_note_keeps_every_key(tmp_path):
+    """`e`, the note's text and enter typed without a pause: the text reaches the note (it was lost while the
+    note's input was still being mounted), and the keys after it reach the label screen."""
+    from helpers import burst
+
+    s = make_store(tmp_path / "s.sqlite", n_requests=3)
+    app = LabelApp(s.path, "alice")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        first = screen.sample.id
+        await burst(pilot, "1", "e", "h", "i", "enter", "n", "enter")
+        await pilot.pause(0.1)
+        label = current_label(s.conn, first, "alice")
+        assert label is not None and label.note == "hi" and label.verdict == "not_alignment_faking"
     s.close()

@@ -25,6 +25,7 @@ from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
 from af_tui.explorer.verdicts import pair_verdicts
 from af_tui.store.db import Store
+from af_tui.tui.keys import KeysInOrder
 from af_tui.tui.messages import (
     FacetsLoaded,
     MonitorLoaded,
@@ -55,7 +56,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class ExplorerApp(PairsLoading, App):
+class ExplorerApp(KeysInOrder, PairsLoading, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "af-tui"
     BINDINGS = [

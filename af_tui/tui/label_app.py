@@ -6,11 +6,12 @@ from pathlib import Path
 
 from textual.app import App
 
+from af_tui.tui.keys import KeysInOrder
 from af_tui.tui.screens.adjudicate import AdjudicateScreen
 from af_tui.tui.screens.label import LabelScreen
 
 
-class LabelApp(App):
+class LabelApp(KeysInOrder, App):
     """`af-tui label`: the labeling screen on its own, with the keymap of the config file."""
 
     TITLE = "af-tui"
@@ -28,7 +29,7 @@ class LabelApp(App):
         self.push_screen(LabelScreen(self.db_path, self.annotator, **self.screen_options), lambda _: self.exit())
 
 
-class AdjudicateApp(App):
+class AdjudicateApp(KeysInOrder, App):
     """`af-tui adjudicate`: the review screen on its own."""
 
     TITLE = "af-tui"

@@ -333,6 +333,8 @@ class LabelScreen(Screen):
 
     def action_toggle_blind(self) -> None:
         self.blind = not self.blind
+        if hasattr(self.app, "label_blind"):  # the explorer: the next queue of this session starts blind too
+            self.app.label_blind = self.blind
         if self.blind and self.queue.order != "random":  # the order would give away what blind mode hides
             old = self.queue
             self.queue = LabelQueue(self.store.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),

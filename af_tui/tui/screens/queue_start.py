@@ -9,6 +9,7 @@ from textual import work
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.queue import new_seed, queue_sample_ids
+from af_tui.rubric import DEFAULT_RUBRIC, load_rubric
 from af_tui.store.labels import LabelQueue
 from af_tui.tui.messages import QueueGrown, QueueReady
 
@@ -82,8 +83,11 @@ class QueueStarter:
             if message.on_done is not None:
                 message.on_done()
 
+        # the rubric `af-tui label` uses by default, so that labels made here and there compare criterion by
+        # criterion (the screen's own default, af-tui-4, is for labels made before rubrics)
         app.push_screen(LabelScreen(app.db_path, app.annotator, sample_id=message.sample_id, queue=queue,
-                                    blind=getattr(app, "label_blind", False)), done)
+                                    blind=getattr(app, "label_blind", False),
+                                    rubric=load_rubric(DEFAULT_RUBRIC)), done)
 
     def labeling_done(self) -> None:
         """Back from labeling: the same list position; the marks (and a label-state filter) read again."""
