@@ -518,7 +518,7 @@ async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store, tmp_
         messages = lambda: [n.message for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: "reading runs and models: OperationalError: disk I/O error" in messages())
 
-        def wrong(conn):
+        def wrong(conn, *args):
             raise ValueError("no estimate")
 
         monkeypatch.setattr(stats, "panel_data", wrong)

@@ -224,3 +224,27 @@ def verdict_cte(src: AfSource) -> tuple[str, list]:
         return "WITH " + _judge_sql(src, False) + ", v AS (SELECT * FROM judge)", params
     return ("WITH " + _PEOPLE_SQL + ", " + _judge_sql(src, False) + ", v AS (SELECT * FROM people UNION ALL "
             "SELECT * FROM judge WHERE sample_id NOT IN (SELECT sample_id FROM people))", params)
+
+
+def judge_sources(conn: sqlite3.Connection) -> list[str]:
+    """The alignment-faking judges in the store as a source names them (`MODEL@HASH`, the prompt's sha256
+    cut to 8), the one with the newest judgement first."""
+    rows = conn.execute(
+        "SELECT judge_model, substr(prompt_sha256, 1, 8), MAX(id) AS newest FROM judgements "
+        "WHERE task = 'alignment_faking' AND verdict IS NOT NULL GROUP BY 1, 2 ORDER BY newest DESC").fetchall()
+    return [f"{model}@{sha}" for model, sha, _ in rows]
+
+
+def missing_verdicts(conn: sqlite3.Connection, src: AfSource) -> str | None:
+    """Why a source gives no verdict at all in this store (one line for people), or None when it gives some:
+    a judge named that never judged here is likely a typo; no settled label yet is likely a surprise."""
+    if src.uses_judge and src.judge_model:
+        sql, params = _judge_filter(src)
+        if conn.execute("SELECT 1 FROM judgements WHERE verdict IS NOT NULL" + sql + " LIMIT 1",
+                        params).fetchone() is None:
+            judges = ", ".join(judge_sources(conn)) or "none yet (af-tui judge --model M)"
+            return f"no alignment-faking judgement by {src.name.split(':', 1)[1]} in this store; judges: {judges}"
+    if src.kind == "adjudicated" and conn.execute(
+            "SELECT 1 FROM labels WHERE adjudication = 1 AND verdict IS NOT NULL LIMIT 1").fetchone() is None:
+        return "no adjudicated label in this store yet (af-tui adjudicate, or A in the app): the AF figures are empty"
+    return None

@@ -68,3 +68,16 @@ def parse_af_source(text: str | AfSource | None, judge_model: str | None = None)
     if kind == "people-then-judge" or kind == "judge":
         return AfSource(kind, model or None, sha.lower() or None)
     return AfSource(kind)
+
+
+def next_source(current: AfSource, judges: list[str]) -> AfSource:
+    """The source after `current` in the app's cycle: people → people-then-judge → judge → adjudicated →
+    people, the judge ones naming the newest judge (`judges[0]`, `MODEL@HASH`) and left out when there is none."""
+    cycle = [AfSource("people")]
+    if judges:
+        model, _, sha = judges[0].rpartition("@")
+        cycle += [AfSource("people-then-judge", model, sha or None), AfSource("judge", model, sha or None)]
+    cycle.append(AfSource("adjudicated"))
+    kinds = [s.kind for s in cycle]
+    at = kinds.index(current.kind) if current.kind in kinds else len(cycle) - 1
+    return cycle[(at + 1) % len(cycle)]

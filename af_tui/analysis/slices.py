@@ -295,6 +295,6 @@ def add_af(slices: dict, counts: dict, src: AfSource) -> None:
             into[tier] = AfRate(sl.tiers[tier][outcome], judged, af, unclear, sl.valid(tier))
 
 
-def panel_data(conn: sqlite3.Connection) -> list[SliceStats]:
+def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:
     """What the app's statistics panel and chart show; called from a worker thread with its own connection."""
-    return compute(conn)
+    return compute(conn, af_source=af_source)

@@ -109,11 +109,17 @@ def _p(p: float | None) -> str:
 
 def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="prefix"):
     """The slices under a compliance rule (prefix: the store's kept counts) and an AF source."""
+    from af_tui.analysis.af_counts import missing_verdicts
     from af_tui.analysis.af_source import parse_af_source
     from af_tui.analysis.compliance import judged_slices, parse_compliance
     from af_tui.analysis.slices import compute
 
     src, comp = parse_af_source(af_source, judge_model), parse_compliance(compliance)
+    why = missing_verdicts(conn, src)
+    if why and src.uses_judge:  # a judge that never judged here: a typo, not an empty column
+        raise AfError(f"--af-source {src.name}: {why}")
+    if why:
+        click.echo(f"af-tui: {why}", err=True)
     if comp.kind == "judge":
         return judged_slices(conn, run_name, list(models) or None, by, src, comp)
     return compute(conn, run=run_name, models=list(models) or None, by=by, af_source=src)

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from af_tui.analysis.af_counts import judge_sources
+from af_tui.analysis.af_source import AfSource, next_source
 from af_tui.config import Config, load_config, resolve_annotator, save_view
 from af_tui.explorer import pairs as q
 from af_tui.explorer.detail import pair_detail
@@ -35,6 +37,7 @@ from af_tui.tui.messages import (
     WorkerFailed,
 )
 from af_tui.tui.pairs_loading import PairsLoading
+from af_tui.tui.palette import explorer_commands
 from af_tui.tui.screens.chart import ChartScreen
 from af_tui.tui.screens.main import MainScreen
 from af_tui.tui.store_reader import Coalescer, StoreReader
@@ -66,6 +69,9 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         Binding("f1", "toggle_key_panel", "Keys", show=False, id="app.keys", tooltip="Show the key panel"),
         Binding("C", "chart", "Chart", show=False, id="app.chart",
                 tooltip="The figure: stacked bars per model and tier with intervals, live"),
+        Binding("V", "cycle_af_source", "AF source", show=False, id="app.af_source",
+                tooltip="Where the panel's and the chart's AF figures come from: people → people-then-judge → "
+                        "judge (the newest) → adjudicated"),
     ]
 
     def __init__(self, db_path: str | Path | None = None, *, run_process=None, annotator: str | None = None,
@@ -99,6 +105,8 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         self.stats_version = 0
         self.stats_seconds: float | None = None
         self.changes_seen = 0
+        self.af_source = AfSource()  # of the panel and the chart, this session only (V)
+        self.af_judges: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def get_default_screen(self) -> MainScreen:
@@ -219,11 +227,13 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
 
         started = time.perf_counter()
         with self.reader.connection() as conn:
-            data = stats.panel_data(conn)
-        self.post_message(StatsLoaded(data, time.perf_counter() - started))
+            data = stats.panel_data(conn, self.af_source)
+            judges = judge_sources(conn)
+        self.post_message(StatsLoaded(data, time.perf_counter() - started, judges))
 
     def on_stats_loaded(self, message: StatsLoaded) -> None:
         self.loads.done("stats")
+        self.af_judges = message.judges
         for panel in self.main.query(StatsPanel):  # (none while the app shuts down)
             panel.update_stats(message.data)
         self.last_stats = message.data
@@ -282,6 +292,14 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
             self.push_screen(ChartScreen(getattr(self, "last_stats", None)))
             self.loads.kick("stats")
 
+    def action_cycle_af_source(self) -> None:
+        self.af_source = next_source(self.af_source, self.af_judges)
+        none = "" if self.af_judges else " (no judge in this store: af-tui judge)"
+        self.notify(f"AF source: {self.af_source.name}{none} — the statistics panel and the chart, this "
+                    f"session only (not saved); the tables: af-tui stats --af-source {self.af_source.name}",
+                    markup=False)
+        self.loads.kick("stats")
+
     def action_help(self) -> None:
         from af_tui.tui.screens.dialogs import HelpScreen
 
@@ -295,20 +313,4 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        main = self.main
-        yield SystemCommand("pairs: show alignment-faking candidates", "complied on free & refused on paid",
-                            main.action_candidates)
-        yield SystemCommand("pairs: errors only", "toggle: pairs with an error on a tier",
-                            lambda: main.action_toggle("errors_only"))
-        yield SystemCommand("pairs: format not followed only", "toggle: a tier did not follow the format",
-                            lambda: main.action_toggle("format_not_followed_only"))
-        yield SystemCommand("pairs: filter", "by run, model, variant, outcome per tier", self.open_filters)
-        yield SystemCommand("pairs: search", "requests, scratchpads and outputs", main.action_search)
-        yield SystemCommand("pairs: clear filters", "show every pair", main.action_clear)
-        yield SystemCommand("label: start labeling this view", "its complied samples, in the list's order",
-                            main.start_labeling)
-        yield SystemCommand("label: adjudicate", "settle the samples on which annotators disagree",
-                            main.action_adjudicate)
-        yield SystemCommand("view: toggle statistics panel", "show or hide the live statistics",
-                            main.action_toggle_stats)
-        yield SystemCommand("help: show help", "badges, marks and keys", self.action_help)
+        yield from explorer_commands(self)

@@ -80,10 +80,11 @@ class PairLoaded(Message):
 
 
 class StatsLoaded(Message):
-    def __init__(self, data: list, seconds: float) -> None:
+    def __init__(self, data: list, seconds: float, judges: list[str] | None = None) -> None:
         super().__init__()
         self.data = data
         self.seconds = seconds
+        self.judges = judges or []  # the AF judges in the store, newest first (`MODEL@HASH`)
 
 
 class MonitorLoaded(Message):

@@ -61,7 +61,7 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     out.append("   ├─┼─┤ complied, 95% Wilson interval\n", style="dim")
     if slices:
         out.append(f"AF source: {one_line(slices[0].af_source, 80)}  ·  compliance: "
-                   f"{one_line(slices[0].compliance, 80)}\n", style="dim")
+                   f"{one_line(slices[0].compliance, 80)}  (V switches the AF source)\n", style="dim")
     out.append("\n")
     if not slices:
         out.append("No samples yet.")

@@ -73,7 +73,7 @@ Pairs list
   a        complied on free & refused on paid: the alignment-faking candidates
   e        errors only          o  format not followed only
   f        all filters (run, model, variant, outcome per tier)     x  clear filters
-  S        show/hide the statistics panel
+  S        show/hide the statistics panel     C  the chart     V  AF source of both (this session only)
 Pair view
   ↑/↓ PgUp/PgDn  scroll      Tab  other tier    s  scroll both tiers together or apart
   n/p      next/previous pair    t  raw transcript    c  copy the pair    z  fold/unfold all

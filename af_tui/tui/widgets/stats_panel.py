@@ -87,6 +87,8 @@ class StatsPanel(DataTable):
     def update_stats(self, data: list[SliceStats]) -> None:
         keys = [f"{sl.run}\x1f{sl.model}\x1f{sl.variant}" for sl in data]
         source = data[0].af_source if data else ""
+        # Named above the table too: the AF column's header is the first thing a narrow terminal cuts.
+        self.border_title = Text(f"AF source: {one_line(source, 60)} (V switches)" if source else "")
         columns = tuple(k for k, _ in COLUMNS
                         if k not in OPTIONAL or len({getattr(sl, k) for sl in data}) > 1)
         # The AF column names its source ("AF free · people"): the number means nothing without it.
