@@ -47,7 +47,7 @@ Against the throughput goals (af-tui ≥ 3× Inspect's samples/s and ≥ half of
 (shared/PACKAGES.md); af-tui's rate is in the table above (3× Inspect's at a load average of 6–9 before the
 batched commits, 7× after, at a load average of 4), and one free core's ceiling is about 350/s (17×). Half
 of the ideal at concurrency 64 (320/s) is within that ceiling but was not reached here (140/s, 22%): the
-fake server and other engineers' work share the 2 cores, so the run gets part of one. `--workers N` splits
+fake server and other work share the 2 cores, so the run gets part of one. `--workers N` splits
 the run over processes sharing the store (each imports litellm, about 4 s of CPU), which pays only when
 cores are free — on this shared 2-core machine it was slower.
 """

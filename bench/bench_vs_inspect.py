@@ -214,7 +214,7 @@ def main() -> None:
              f"{args.concurrency}, `tests/fakeserver.py` (script `{args.script}`, a thread of the otherwise idle "
              f"benchmark process) with {int(args.latency * 1000)} ms latency; the same template, stand-in system "
              f"prompt and <NEXT/> loop ({calls_per_sample:g} calls a sample). Load average {load:.1f} on "
-             f"{os.cpu_count()} cores at the start (other engineers' work shared the machine). Ideal = concurrency "
+             f"{os.cpu_count()} cores at the start (other work shared the machine). Ideal = concurrency "
              f"÷ (latency × calls a sample) = {ideal:.0f} samples/s. samples/s: first request to last reply at the "
              "server; CPU per request: marginal over a 2-sample run (start-up excluded).", "",
              "Inspect 0.3.285's OpenAI provider needs openai ≥ 3.4 while litellm keeps openai 2.x in the venv: the script installs openai 3 and httpx2 (no other dependency) into ~/.cache/af-tui-bench/openai3 once and puts it on the Inspect process's PYTHONPATH only; Inspect uses the chat-completions route (`-M responses_api=false`), as af-tui does.", "",
