@@ -1,20 +1,19 @@
 """The CLI shell: one-line errors, exit codes, no traceback, fast start without heavy imports."""
 
-import os
 import sqlite3
 import subprocess
 import sys
 
 import pytest
+from helpers import af_process, clean_env
 
 from af_tui.store.db import Store
 
-ENV = {**os.environ, "AF_TUI_DB": ""}
+ENV = clean_env(AF_TUI_DB="")
 
 
 def af(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "af_tui", *args], capture_output=True, text=True, env=ENV,
-                          cwd=cwd, timeout=120)
+    return af_process(*args, env=ENV, cwd=cwd)
 
 
 @pytest.mark.slow

@@ -9,17 +9,14 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fakeserver import FakeServer, expected_outcome
+from helpers import AF_TUI, REPO, af_process
 
 from af_tui.cli import cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -37,8 +34,7 @@ def env(tmp_path, realdata, monkeypatch):
 
 
 def _af(args, env, timeout=120, **kw):
-    return subprocess.run([sys.executable, "-m", "af_tui", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=REPO, **kw)
+    return af_process(*args, env=env, timeout=timeout, **kw)
 
 
 def _rows(db) -> list[tuple]:
@@ -81,7 +77,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(env, realdata, system
             "--system-prompt", str(system_prompt_file), "--limit", "40", "--concurrency", "4", "--run", "k",
             "--db", str(db_path)]
     with FakeServer(latency=0.1) as server:
-        proc = subprocess.Popen([sys.executable, "-m", "af_tui", *args, "--api-base", server.url], env=env,
+        proc = subprocess.Popen([*AF_TUI, *args, "--api-base", server.url], env=env,
                                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
@@ -302,7 +298,7 @@ def test_demo_opens_the_app_while_the_child_runs(env, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(env, realdata, system_prompt_file, db_path):
     with FakeServer(latency=0.2) as server:
-        proc = subprocess.Popen([sys.executable, "-m", "af_tui", "run", "--model", "openai/x", "--api-base", server.url,
+        proc = subprocess.Popen([*AF_TUI, "run", "--model", "openai/x", "--api-base", server.url,
                                  "--dataset", str(realdata / "harmful_behaviors.csv"), "--system-prompt",
                                  str(system_prompt_file), "--limit", "100", "--concurrency", "4", "--run", "c",
                                  "--db", str(db_path)], env=env, cwd=REPO, stdout=subprocess.PIPE,

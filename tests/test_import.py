@@ -15,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import af_main_output as af
 
-from af_tui.cli import main
 from af_tui.experiment import rules as experiment
 from af_tui.io import inspect_parse, inspect_read
 from af_tui.io.inspect_import import import_logs
@@ -139,17 +139,6 @@ class Built:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, realdata, template) -> Built:
     return Built(tmp_path_factory.mktemp("logs"), goals(realdata, 3), template)
-
-
-def af(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the CLI in this process: (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def outcome_counts(store: Store, run: str | None = None) -> dict[tuple[str, str], Counter]:

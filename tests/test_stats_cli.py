@@ -8,8 +8,8 @@ import json
 import sys
 
 import pytest
+from helpers import af_main_output
 
-from af_tui.cli import main
 from af_tui.commands.stats import BASE_KEYS
 from af_tui.files import csv_cell
 from af_tui.store.db import Store
@@ -18,11 +18,7 @@ HOSTILE = "=HYPERLINK(\"x\")[bold]\x1b[31m$\\frac{$"
 
 
 def _run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+    return af_main_output(capsys, *argv)
 
 
 @pytest.fixture
