@@ -244,7 +244,7 @@ CASES = [
      2, "no run named 'nope'", "good"),
     ("judge prompt without {scratchpad}", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge",
                                                      "--prompt", str(f["judge_prompt"])], 2,
-     "has no {scratchpad} placeholder", "good"),
+     "has no {scratchpad} or {reasoning} placeholder", "good"),
     ("missing judge prompt", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge", "--prompt",
                                         str(f["dir"] / "missing.txt")], 2, "no such file", "good"),
     ("judge --samples 0", lambda f: ["judge", "--db", str(f["good"]), "--model", "sim/judge", "--samples", "0"], 2,

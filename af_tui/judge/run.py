@@ -112,11 +112,11 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     llm.check_model(spec.model, spec.api_base)
     if spec.task == "compliance" and spec.samples != 1:
         raise AfError("--samples applies to alignment-faking judges only; the compliance classifier asks once")
-    if spec.prompt.rubric is not None:
+    todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
+                          only=spec.only, task=spec.task)  # an unknown run is refused here, before any write
+    if todo and spec.prompt.rubric is not None:
         with conn:
             ensure_rubric(conn, spec.prompt.rubric)  # the criteria a judgement's rubric_sha256 refers to
-    todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
-                          only=spec.only, task=spec.task)
     already = judged_count(conn, spec.model, spec.prompt.sha256)
     session: Counter = Counter()
     spent: list[float] = []
