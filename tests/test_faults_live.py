@@ -137,7 +137,7 @@ async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt
     print(f"{len(open_pair_s)} rounds; pair view opened in {min(open_pair_s):.2f}-{max(open_pair_s):.2f} s; "
           f"labels: alice {alice_saved}, bob {bob.saved}; pairs listed {seen_counts[0]} -> {seen_counts[-1]}")
     assert run.returncode == 130, err[-2000:]
-    assert "locked" not in err.lower() and "Traceback" not in err, err[-2000:]
+    assert "database is locked" not in err.lower() and "Traceback" not in err, err[-2000:]
     assert not bob.errors, bob.errors
     assert bob.saved > 20 and alice_saved >= 2
     assert _count(db, "SELECT COUNT(*) FROM labels WHERE annotator = 'bob'") == bob.saved

@@ -163,8 +163,9 @@ def _report(result, resume: str) -> int:
     """The closing lines of a run, and its exit code: 0 done, 1 errors left, 4 budget reached, 130 stopped."""
     for model, counts in result.counts.items():
         click.echo(f"{model}: " + ", ".join(f"{o} {counts.get(o, 0)}" for o in OUTCOMES), err=True)
-    spent = "no provider cost stored" if result.spent is None else f"${result.spent:.4f} stored provider cost"
-    click.echo(f"af-tui: run {result.name} has spent {spent} (all its sessions)", err=True)
+    if result.spent is not None:  # a simulated or local model reports no cost: nothing to say
+        click.echo(f"af-tui: run {result.name} has spent ${result.spent:.4f} stored provider cost (all its "
+                   "sessions)", err=True)
     if result.budget_reached:
         click.echo(f"af-tui: run {result.name} stopped before passing --max-cost; raise --max-cost to go on "
                    f"(the same command resumes): {resume}", err=True)
