@@ -1,9 +1,11 @@
-"""The pairs list's counts taken from the store's trigger-kept `pair_counts` agree with counting the pairs."""
+"""The pairs list's first read at scale: counts from the trigger-kept `pair_counts` agree with counting the
+pairs; a selected pair beyond the first screenful costs the ids up to it, not all of them."""
 
 from label_store import make_store
 
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import CANDIDATES, PairFilter
+from af_tui.explorer.pair_ids import read_pair_ids
 
 
 def test_counts_from_pair_counts_match_the_pairs(tmp_path):
@@ -21,5 +23,25 @@ def test_counts_from_pair_counts_match_the_pairs(tmp_path):
             assert q.count_pairs(conn, flt) == counted, flt
         assert q.total_pairs(conn) == conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] > 0
         assert not PairFilter(search="x").by_slice_and_outcome and not PairFilter(verdict="unclear").by_slice_and_outcome
+    finally:
+        store.close()
+
+
+def test_a_selected_pair_beyond_the_head_reads_ids_up_to_it_not_all(tmp_path):
+    store = make_store(tmp_path / "s.sqlite", n_requests=12)
+    conn = store.conn
+    try:
+        every = list(q.pair_ids(conn, PairFilter()))
+        keep = every[6]
+        snap = read_pair_ids(conn, PairFilter(), keep, head_rows=2, first_page=4)
+        conn.rollback()
+        assert list(snap.ids) == every[:9] and snap.count == len(every)  # up to the pair, 2 after it
+        assert keep in snap.rows
+        snap = read_pair_ids(conn, PairFilter(), None, head_rows=2, first_page=4)
+        conn.rollback()
+        assert list(snap.ids) == every[:2] and snap.count == len(every)
+        snap = read_pair_ids(conn, PairFilter(), every[-2], head_rows=2, first_page=4)
+        conn.rollback()
+        assert list(snap.ids) == every and snap.count is None  # it reached the end: complete
     finally:
         store.close()

@@ -42,13 +42,14 @@ def read_pair_ids(conn: sqlite3.Connection, flt: PairFilter, keep: int | None, *
         ids = q.pair_ids(conn, flt)
     else:
         # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring the
-        # rest of the ids — unless the selected pair lies beyond that first screenful.
+        # rest of the ids once it is drawn: reading 500k ids takes CPU that the first paint needs more.
         head_count = q.count_pairs(conn, flt)
         ids = q.pair_ids(conn, flt, limit=head_rows)
-        if len(ids) < head_count and (keep is None or keep <= ids[-1]):
-            # The rest comes once this screenful is drawn: reading 100k ids takes CPU that the first paint
-            # needs more.
+        if len(ids) < head_count and keep is not None and keep > ids[-1]:
+            # The selected pair lies beyond the first screenful: the ids up to it and a screenful after it
+            # (not all of them: switching a filter off on a selected pair read 500k ids before drawing).
+            ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], up_to=keep))
+            ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], limit=head_rows))
+        if len(ids) < head_count:
             count = head_count
-        elif len(ids) < head_count:
-            ids.extend(q.pair_ids(conn, flt, after_id=ids[-1]))
     return IdsSnapshot(ids, total, newest, count, rows_near(conn, ids, keep, first_page))

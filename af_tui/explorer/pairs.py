@@ -13,10 +13,13 @@ from af_tui.explorer.filters import PairFilter
 from af_tui.store.labels import NEWEST_LABEL
 
 
-def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1) -> array:
-    """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived)."""
+def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1,
+             up_to: int | None = None) -> array:
+    """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived), after
+    `after_id` and, with `up_to`, up to that id."""
     where, params = flt.where(conn)
-    select = f"SELECT p.id FROM pairs p WHERE p.id > ? AND {where} ORDER BY p.id LIMIT ?"
+    below = "" if up_to is None else f" AND p.id <= {int(up_to)}"
+    select = f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY p.id LIMIT ?"
     ids = array("q")
     if 0 <= limit <= 1000:
         ids.extend(r[0] for r in conn.execute(select, [after_id, *params, limit]))
