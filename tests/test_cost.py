@@ -92,7 +92,14 @@ def test_dry_run_on_the_command_line_sends_and_writes_nothing(capsys, tmp_path, 
     assert "dry run: nothing is sent" in out and "4 samples per model" in out
     assert "--typical-output 500 a reply: your estimate" in out
     assert "without prompt caching" in out and "with the system prompt cached" in out
-    assert "litellm has no price for this model" in out
+    assert "not in litellm's cost map" in out and "models without a price not included" in out
+    # what is bought: the sources with their hashes, and how each sample is asked (prefill per provider)
+    assert "requests           goals.csv (" in out and "user template      tpl (" in out
+    assert "system prompt      sys (" in out and "prefill ''/'<' (auto)" in out
+    code, out, _ = af_main_output(
+        capsys, "run", "--model", "openai/some-local-model", "--dry-run", "--dataset", str(dataset),
+        "--system-prompt", str(tmp_path / "sys.txt"), "--user-template", str(tmp_path / "tpl.txt"), "--db", str(db))
+    assert code == 0 and "no price: litellm's cost map lists none of these models" in out and "$0.0000" not in out
 
 
 def test_anthropic_system_prompt_cached_and_prefilled_cache_tokens_stored(template, db_path, monkeypatch):

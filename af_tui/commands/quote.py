@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from af_tui.experiment.quote import ModelQuote, quote
+from af_tui.experiment.rules import resolve_prefill
+from af_tui.safe_text import one_line
 
 
 def _usd(x: float | None) -> str:
@@ -17,12 +19,30 @@ def _per_m(x: float | None) -> str:
     return "–" if x is None else f"${x * 1e6:g}"
 
 
+def _sources(spec) -> list[str]:
+    """What each sample is made of and how it is asked, as the run will store it."""
+    def named(t) -> str:
+        return f"{one_line(t.name, 60)} ({one_line(t.origin, 120)}, sha256 {t.sha256[:12]})"
+
+    lines = [f"  requests           {named(spec.dataset)}",
+             f"  user template      {named(spec.template)}"]
+    lines += [f"  system prompt      {named(v)}" for v in spec.variants]
+    maxes = sorted({spec.max_tokens_for(m) for m in spec.models})
+    thinking = bool(spec.thinking_budget)
+    prefills = sorted({repr(resolve_prefill(spec.prefill, m, thinking=thinking)) for m in spec.models})
+    lines.append(f"  asked with         temperature {spec.temperature:g} · max_tokens {'/'.join(map(str, maxes))}"
+                 f" · prefill {one_line('/'.join(prefills), 40)} ({one_line(str(spec.prefill or 'none'), 20)})"
+                 f" · outcome rule {spec.rule}" + (f" · {one_line(spec.api_base, 80)}" if spec.api_base else ""))
+    return lines
+
+
 def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
     n_requests = quotes[0].samples // (2 * len(spec.variants) * spec.epochs) if quotes else 0
     lines = [
         f"af-tui run {spec.name} — dry run: nothing is sent and nothing is written.",
         f"  {n_requests} requests × 2 tiers × {len(spec.variants)} system prompt(s) × {spec.epochs} epoch(s)"
         f" = {quotes[0].samples if quotes else 0} samples per model, {len(quotes)} model(s)",
+        *_sources(spec),
         "",
     ]
     total = total_cached = 0.0
@@ -35,8 +55,8 @@ def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
         lines.append(f"  output tokens      {q.output_tokens:,}  ({q.output_basis})")
         if q.price is None:
             priced_all = False
-            lines.append("  price              litellm has no price for this model (a local server's is free; "
-                         "otherwise check the provider's page)")
+            lines.append("  price              not in litellm's cost map (a retired model leaves it; a local "
+                         "server's is free): see the provider's page")
         else:
             p = q.price
             lines.append(f"  price per M tokens input {_per_m(p.input)} · output {_per_m(p.output)} · cache read "
@@ -48,8 +68,11 @@ def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
             total += q.cost or 0.0
             total_cached += cached if cached is not None else (q.cost or 0.0)
         lines.append("")
-    lines.append(f"total                {_usd(total)} without caching, {_usd(total_cached)} with"
-                 + ("" if priced_all else "  (models without a price not included)"))
+    if not any(q.price for q in quotes):
+        lines.append("total                no price: litellm's cost map lists none of these models")
+    else:
+        lines.append(f"total                {_usd(total)} without caching, {_usd(total_cached)} with"
+                     + ("" if priced_all else "  (models without a price not included)"))
     lines.append("Not included: each <NEXT/> turn (the notebook's loop, up to four turns) sends the history again, "
                  "and retries after errors; --max-cost USD stops a run before it passes a budget.")
     return lines
