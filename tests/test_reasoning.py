@@ -172,6 +172,9 @@ async def test_pair_view_shows_reasoning_on_both_tiers_and_search_finds_it(db_pa
             shown = str(sections[0].query_one(".reasoning").render())
             assert f"{tier} tier, turn 1: weighing the request quietly." in shown
             assert any(f"{tier} tier, turn 1" in line for line in transcript_lines(detail, tier))
+            # one request a turn and no retry: the meta line says turns, not "2 attempts"
+            meta = str(panel.query_one(".tier-meta").render())
+            assert f"{len(sample.turns)} turn" in meta and "attempt" not in meta and "retr" not in meta, meta
         assert "--- reasoning (provider), turn 1 ---" in pair_as_text(detail)
 
 

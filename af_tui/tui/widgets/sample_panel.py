@@ -105,9 +105,12 @@ class SamplePanel(VerticalScroll):
             meta.append(f"tokens {sample.input_tokens or 0} in / {sample.output_tokens or 0} out")
         if sample.latency_s is not None:
             meta.append(f"{sample.latency_s:.1f} s")
-        if sample.attempts and sample.attempts > 1:
-            meta.append(f"{sample.attempts} attempts")
-        meta.append(f"{len(sample.turns)} turn{'s' if len(sample.turns) != 1 else ''}")
+        turns = len(sample.turns)
+        meta.append(f"{turns} turn{'s' if turns != 1 else ''}")
+        # `attempts` counts requests, one per turn: only the ones beyond that were retries.
+        retries = (sample.attempts or 0) - max(turns, 1)
+        if retries > 0:
+            meta.append(f"{retries} retr{'ies' if retries > 1 else 'y'} ({sample.attempts} requests)")
         if sample.prefill:  # the reply starts with it: the model did not write it
             meta.append(f"prefill {one_line(sample.prefill, 40)!r} (in front of each reply)")
         widgets.append(Static(Text(" · ".join(meta)), classes="tier-meta"))
