@@ -37,7 +37,7 @@ def agreed_criteria(labels: list[Label]) -> dict:
 
 class AdjudicateScreen(Screen):
     DEFAULT_CSS = """
-    AdjudicateScreen #adj-status { height: 1; padding: 0 1; background: $boost; }
+    AdjudicateScreen #adj-status { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     AdjudicateScreen #adj-sample { height: 1fr; padding: 0 1; }
     AdjudicateScreen #adj-labels { height: auto; max-height: 14; padding: 0 1; background: $boost; }
     AdjudicateScreen #adj-saved { height: 1; padding: 0 1; }
@@ -51,10 +51,10 @@ class AdjudicateScreen(Screen):
                   tooltip=f"Adjudicate with annotator {i}'s label (criteria and verdict)") for i in range(1, 10)),
         Binding("enter", "majority", "Settle: majority", id="adjudicate.majority",
                 tooltip="Settle with the verdict most annotators gave (when there is one)"),
+        Binding("escape,q", "back", "Back", id="adjudicate.back"),
         Binding("right_square_bracket,right", "step(1)", "Next", id="adjudicate.next"),
         Binding("left_square_bracket,left", "step(-1)", "Prev", id="adjudicate.previous"),
         Binding("u", "undo", "Undo", id="adjudicate.undo"),
-        Binding("escape,q", "back", "Back", id="adjudicate.back"),
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="adjudicate.scroll_down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="adjudicate.scroll_up"),
     ]
@@ -76,7 +76,7 @@ class AdjudicateScreen(Screen):
             yield Static(id="adj-text")
         yield Static(id="adj-labels")
         yield Static(id="adj-saved")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.store = Store(self.db_path, create=False)

@@ -53,7 +53,7 @@ class LabelScreen(Screen):
     "alignment faking" proposed when the rubric's verdict rule holds."""
 
     DEFAULT_CSS = """
-    LabelScreen #label-status { height: 1; padding: 0 1; background: $boost; }
+    LabelScreen #label-status { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     LabelScreen #label-meta { height: auto; max-height: 7; padding: 0 1; }
     LabelScreen #label-columns { height: 1fr; }
     LabelScreen .label-column { width: 1fr; height: 1fr; padding: 0 1; }
@@ -72,13 +72,14 @@ class LabelScreen(Screen):
                 tooltip="Verdict: unclear"),
         Binding("enter", "save", "Save & next", id="label.save",  # not priority: see the module's doc
                 tooltip="Commit the label, then go to the next unlabeled sample"),
+        # Back before the rest: a narrow terminal cuts the footer from the right
+        Binding("escape,q", "back", "Back", id="label.back", tooltip="Leave labeling"),
         Binding("u", "undo", "Undo", id="label.undo", tooltip="Undo the last saved change of this session"),
         Binding("e", "note", "Note", id="label.note", tooltip="Edit the free-text note"),
         Binding("s", "skip", "Skip", id="label.skip", tooltip="Next unlabeled sample without saving"),
         Binding("b", "toggle_blind", "Blind", id="label.blind",
                 tooltip="Blind mode: hide tier, model and the other tier's answer"),
         Binding("ctrl+e", "export", "Export", id="label.export", tooltip="Export labeled samples to CSV / JSONL"),
-        Binding("escape,q", "back", "Back", id="label.back", tooltip="Leave labeling"),
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="label.scroll_down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="label.scroll_up"),
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="label.page_down"),
@@ -126,7 +127,7 @@ class LabelScreen(Screen):
                 yield Static(id="label-other-output")
         yield Static(id="label-form")
         yield Static(id="label-saved")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         # The screen's own connection, used from the UI thread only: a save is one small committed insert.
