@@ -53,6 +53,17 @@ def write_requests(path: Path, goals: list[str]) -> Path:
     return path
 
 
+async def until(pilot, condition, timeout: float = 15.0) -> None:
+    """Wait (letting the app run) until condition() is true."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not get there in time")
+        await pilot.pause(0.05)
+
+
 async def burst(pilot, *keys: str) -> None:
     """Send keys as one burst, as a fast typist, key repeat or a paste does: every key event is queued before
     the app handles the first (pilot.press waits for the app to go idle after each key), then wait."""

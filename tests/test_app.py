@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import until
 
 from af_tui.config import Config
 from af_tui.errors import AfError
@@ -72,15 +73,6 @@ def make_app(db: Path, tmp_path: Path, **kwargs):
     from af_tui.tui.app import ExplorerApp
 
     return ExplorerApp(db, config=Config(path=tmp_path / "config.toml"), poll_s=0.05, **kwargs)
-
-
-async def until(pilot, condition, timeout: float = 15.0) -> None:
-    """Wait (letting the app run) until condition() is true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the app did not get there in time")
-        await pilot.pause(0.05)
 
 
 def loaded(app) -> bool:

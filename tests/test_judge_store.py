@@ -15,6 +15,7 @@ from itertools import count
 import pytest
 from fakeserver import FakeServer
 from helpers import af_main as af
+from helpers import af_process, clean_env
 from label_store import make_store, sample_id
 
 from af_tui.analysis.judge_vs_people import MAJORITY, judge_vs_humans
@@ -122,8 +123,7 @@ def test_samples_k_stores_majority_and_agreement(store_path):
 ])
 def test_bad_input_gets_one_line_and_stores_nothing(store_path, args, words, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--db", str(store_path), *args],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "AF_TUI_DB": ""})
+    proc = af_process("judge", "--db", str(store_path), *args, env=clean_env(AF_TUI_DB=""))
     assert proc.returncode == 2, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
     assert rows(store_path) == []
@@ -131,16 +131,14 @@ def test_bad_input_gets_one_line_and_stores_nothing(store_path, args, words, mon
 
 @pytest.mark.slow
 def test_unreachable_api_base_and_the_demo_store_hint(store_path, tmp_path):
-    env = {**os.environ, "AF_TUI_DB": ""}
-    proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--db", str(store_path), "--model", "openai/x",
-                           "--api-base", "http://127.0.0.1:9/v1"], capture_output=True, text=True, env=env,
-                          timeout=120)
+    env = clean_env(AF_TUI_DB="")
+    proc = af_process("judge", "--db", str(store_path), "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1",
+                      env=env)
     assert proc.returncode == 2 and "cannot reach --api-base" in proc.stderr and rows(store_path) == []
     # a newcomer ran `af-tui demo` (db/demo.sqlite) and then `af-tui judge` with no --db
     (tmp_path / "db").mkdir()
     Store(tmp_path / "db" / "demo.sqlite").close()
-    proc = subprocess.run([sys.executable, "-m", "af_tui", "judge", "--model", "sim/judge"], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=tmp_path)
+    proc = af_process("judge", "--model", "sim/judge", env=env, cwd=tmp_path)
     assert proc.returncode == 2 and "add --db db/demo.sqlite" in proc.stderr
     assert not (tmp_path / "db" / "af_tui.sqlite").exists()
 

@@ -2,6 +2,7 @@
 keys, export from the app."""
 
 import pytest
+from helpers import until
 from label_store import make_store, sample_id
 from textual.widgets import Static
 
@@ -157,17 +158,10 @@ async def test_hostile_text_is_inert(tmp_path):
 
 async def test_label_from_the_pair_view(store, tmp_path):
     """Explorer → pair → l opens labeling on the focused tier's sample; escape goes back to the pair."""
-    import time
 
     from af_tui.config import Config
     from af_tui.tui.app import ExplorerApp
     from af_tui.tui.screens.pair import PairScreen
-
-    async def until(pilot, condition, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert time.monotonic() < deadline, "the app did not get there in time"
-            await pilot.pause(0.05)
 
     app = ExplorerApp(store.path, annotator="dora", config=Config(path=tmp_path / "config.toml"), poll_s=0.05)
     async with app.run_test(size=(160, 45)) as pilot:

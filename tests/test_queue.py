@@ -1,10 +1,9 @@
 """The label queue follows the view: the queue from the list's filter, label-state filters, blind mode's
 shuffled order, adjudication end to end (two annotators disagree, settled, used by agreement)."""
 
-import time
 
 import pytest
-from helpers import burst
+from helpers import burst, until
 from label_store import make_store, sample_id
 from textual.widgets import Static
 
@@ -31,13 +30,6 @@ def store(tmp_path):
 
 def _text(screen, wid) -> str:
     return str(screen.query_one(wid, Static).render())
-
-
-async def until(pilot, condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the app did not get there in time"
-        await pilot.pause(0.05)
 
 
 def test_queue_ids_follow_the_list(store):
