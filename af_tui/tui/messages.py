@@ -7,6 +7,7 @@ late answer to an old filter is dropped.
 
 from __future__ import annotations
 
+import threading
 from array import array
 
 from textual.message import Message
@@ -128,3 +129,4 @@ class QueueReady(Message):
         self.queue = queue  # af_tui.store.labels.LabelQueue
         self.sample_id = sample_id
         self.on_done = on_done
+        self.shown = threading.Event()  # set once the label screen is drawn

@@ -14,6 +14,7 @@ from af_tui.store.labels import LabelQueue
 from af_tui.tui.messages import QueueGrown, QueueReady
 
 HEAD_IDS = 500  # the queue's first ids: the label screen opens on them while the rest is read
+SHOWN_WAIT_S = 2.0  # at most this long the rest waits for the first sample to be drawn
 
 
 class QueueStarter:
@@ -52,7 +53,10 @@ class QueueStarter:
                 return
             found = start is not None or (pair_id is None and queue.next_unlabeled() is not None)
             if found:
-                self.post_message(QueueReady(queue, start, on_done))
+                ready = QueueReady(queue, start, on_done)
+                self.post_message(ready)
+                # The rest once the first sample is drawn: reading it takes CPU the label screen needs more.
+                ready.shown.wait(SHOWN_WAIT_S)
             ids = queue_sample_ids(conn, flt)
             if not found:
                 queue = LabelQueue(conn, app.annotator, ids=ids, name=name)
@@ -88,6 +92,7 @@ class QueueStarter:
         app.push_screen(LabelScreen(app.db_path, app.annotator, sample_id=message.sample_id, queue=queue,
                                     blind=getattr(app, "label_blind", False),
                                     rubric=load_rubric(DEFAULT_RUBRIC)), done)
+        self.call_after_refresh(message.shown.set)  # the worker reads the rest of the queue then
 
     def labeling_done(self) -> None:
         """Back from labeling: the same list position; the marks (and a label-state filter) read again."""
