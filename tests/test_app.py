@@ -133,7 +133,7 @@ async def test_candidates_errors_and_format_filters(store, tmp_path):
         await until(pilot, lambda: app.list_version > version)
         assert len(app.pairs_list.ids) == 1
         version = app.list_version
-        await pilot.press("e", "o")
+        await pilot.press("e", "F")
         await until(pilot, lambda: app.list_version > version + 1)
         assert len(app.pairs_list.ids) == 1
         version = app.list_version
@@ -453,11 +453,11 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store, t
         await pilot.press("down", "down", "down", "down")
         selected = pairs.current_id
         version = app.list_version
-        await pilot.press("o")  # format not followed: the selected pair is the only one
+        await pilot.press("F")  # format not followed: the selected pair is the only one
         await until(pilot, lambda: app.list_version > version and app.main.complete)
         assert list(pairs.ids) == [selected]
         version = app.list_version
-        await pilot.press("o")  # off again: the selected pair stays selected, beyond the first part
+        await pilot.press("F")  # off again: the selected pair stays selected, beyond the first part
         await until(pilot, lambda: app.list_version > version and app.main.complete and loaded(app))
         assert len(pairs.ids) == 6 and pairs.current_id == selected and pairs.cursor == 4
         version = app.list_version

@@ -32,12 +32,21 @@ class PairFilter:
     label_state: str | None = None  # one of LABEL_STATES
     verdict: str | None = None  # a current label on a sample of the pair has this verdict
     me: str | None = None  # the annotator "labeled by me" means (the app sets it)
+    order: str = "arrival"  # one of ORDERS: how the list (and the label queue of the view) is sorted
 
     @property
     def is_empty(self) -> bool:
-        return self.with_(me=None) == PairFilter()
+        """Nothing is filtered out (the order sorts, it keeps every pair)."""
+        return self.with_(me=None, order="arrival") == PairFilter()
+
+    @property
+    def by_arrival(self) -> bool:
+        """The list is in ascending pair ids: paged by id, live updates inserted in place."""
+        return self.order == "arrival"
 
     def validate(self) -> None:
+        if self.order not in ORDERS:
+            raise AfError(f"unknown order {self.order!r}; use one of {', '.join(ORDERS)}")
         if self.label_state is not None and self.label_state not in LABEL_STATES:
             raise AfError(f"unknown label state {self.label_state!r}; use one of {', '.join(LABEL_STATES)}")
         if self.label_state == "mine" and not self.me:
@@ -80,9 +89,22 @@ class PairFilter:
             parts.append(f"verdict={self.verdict}")
         return ", ".join(parts)
 
+    def order_keys(self) -> tuple[str, ...]:
+        """The list's order as SQL expressions on `pairs p`, the last always `p.id` (ties keep arrival)."""
+        if self.order == "disagreement":
+            return (f"CASE WHEN {pair_people_disagree_sql()} OR {pair_disagreement_sql()} THEN 0 ELSE 1 END",
+                    "p.id")
+        return ORDERS.get(self.order, ORDERS["arrival"])[1]
+
     def order_sql(self) -> str:
-        """The list's order as an SQL expression on `pairs p`: the order pairs arrived in."""
-        return "p.id"
+        """The list's order as an SQL ORDER BY list on `pairs p`."""
+        return ", ".join(self.order_keys())
+
+    def next_order(self) -> PairFilter:
+        """The same filter in the next order (the list's `o` key)."""
+        names = list(ORDERS)
+        return self.with_(order=names[(names.index(self.order) + 1) % len(names)] if self.order in ORDERS
+                          else "arrival")
 
     def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
         """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
@@ -117,7 +139,7 @@ class PairFilter:
         """The label state and verdict as a condition on `pairs p` (current labels of either sample)."""
         on_pair = "l.sample_id IN (p.free_sample_id, p.paid_sample_id)"
         if self.label_state == "disagree":
-            cond = (f"(p.free_sample_id IN ({DISAGREEING_LABELS}) OR p.paid_sample_id IN ({DISAGREEING_LABELS}))")
+            cond = pair_people_disagree_sql()
             if not self.verdict:
                 return cond, []
             prefix = cond + " AND "
@@ -134,6 +156,17 @@ class PairFilter:
         if self.label_state == "unlabeled":
             return f"NOT {exists}", params
         return prefix + exists, params
+
+
+# How the pairs list can be sorted: name → (words for the status line and the dialog, SQL keys on `pairs p`).
+# The keys of "model" and "request" are covered by indexes (schema 6), so sorting a million-sample store
+# reads an index in order instead of sorting; "disagreement" sorts (its keys are computed: see order_keys).
+ORDERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "arrival": ("arrival (pair id)", ("p.id",)),
+    "model": ("model", ("p.model", "p.id")),
+    "request": ("request (same request together, in the dataset's order)", ("p.prompt_id", "p.id")),
+    "disagreement": ("disagreement first (annotators, or the judge and people)", ()),
+}
 
 
 # A search matching fewer than these starts from its matches; more, and it checks every pair.
@@ -209,6 +242,11 @@ def disagreement_sql(sample_column: str = "s.id") -> str:
     """An SQL condition, true when a judge and a person disagree on the sample in `sample_column` (the
     explorer's "judge and human disagree")."""
     return f"{sample_column} IN ({DISAGREEING_SAMPLES})"
+
+
+def pair_people_disagree_sql() -> str:
+    """Condition on `pairs p`: annotators disagree on the free or the paid sample (their current labels)."""
+    return f"(p.free_sample_id IN ({DISAGREEING_LABELS}) OR p.paid_sample_id IN ({DISAGREEING_LABELS}))"
 
 
 def pair_disagreement_sql() -> str:

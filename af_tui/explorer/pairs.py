@@ -15,11 +15,11 @@ from af_tui.store.labels import NEWEST_LABEL
 
 def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1,
              up_to: int | None = None) -> array:
-    """Ids of the pairs the filter keeps, ascending (the list's order: the order samples arrived), after
-    `after_id` and, with `up_to`, up to that id."""
+    """Ids of the pairs the filter keeps, in the filter's order. `after_id` and `up_to` (ids after the one,
+    up to the other) page the arrival order, which is ascending ids; another order is read whole."""
     where, params = flt.where(conn)
     below = "" if up_to is None else f" AND p.id <= {int(up_to)}"
-    select = f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY p.id LIMIT ?"
+    select = f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY {flt.order_sql()} LIMIT ?"
     ids = array("q")
     if 0 <= limit <= 1000:
         ids.extend(r[0] for r in conn.execute(select, [after_id, *params, limit]))

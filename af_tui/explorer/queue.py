@@ -25,14 +25,16 @@ def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | N
         raise AfError(f"unknown tier {tier!r}; use free or paid")
     where, params = flt.where(conn)
     selects, all_params = [], []
+    keys = flt.order_keys()
+    columns = ", ".join(f"{key} AS k{i}" for i, key in enumerate(keys))
     for rank, t in enumerate(TIER_ORDER):
         if tier is not None and t != tier:
             continue
         cond = f"p.{t}_sample_id IS NOT NULL" + (f" AND p.{t}_outcome = ?" if outcome else "")
-        selects.append(f"SELECT {flt.order_sql()} AS k, {rank} AS t, p.{t}_sample_id AS sid "
+        selects.append(f"SELECT {columns}, {rank} AS t, p.{t}_sample_id AS sid "
                        f"FROM pairs p WHERE {where} AND {cond}")
         all_params += [*params, *([outcome] if outcome else [])]
-    sql = " UNION ALL ".join(selects) + " ORDER BY k, t LIMIT ?"
+    sql = " UNION ALL ".join(selects) + " ORDER BY " + ", ".join(f"k{i}" for i in range(len(keys))) + ", t LIMIT ?"
     all_params.append(limit)
     ids = array("q")
     # as pairs.pair_ids: SQLite packs the ids into one hex string, Python unpacks it in C

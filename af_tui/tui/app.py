@@ -98,6 +98,7 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         self._generation = 0
         self._ids_filter: PairFilter | None = None  # the filter of the newest ids worker
         self._last_change = 0
+        self._resort_timer = None  # a sorted list re-reads its ids (pairs_loading.py)
         self._run_alive = False
         # Figures for bench/bench_app.py and the tests.
         self.first_rows_at: float | None = None

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 import time
 from array import array
-from bisect import bisect_left
 
 from textual import work
 
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import PairFilter
-from af_tui.explorer.pair_ids import read_pair_ids
+from af_tui.explorer.pair_ids import merge_by_id, read_pair_ids
 from af_tui.tui.messages import PageLoaded, PairIdsChanged, PairIdsLoaded
 
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
 FIRST_PAGE = 100  # rows read with the ids, so the first screenful needs no second round trip
+RESORT_S = 2.0  # a list in another order than arrival re-reads its ids at most this often during a live run
 
 
 class PairsLoading:
     def load_pair_ids(self, flt: PairFilter) -> None:
         self._generation += 1
         self._ids_filter = flt
+        self.main.appended = 0
         # The previous filter's answer is not wanted: free the CPU for this one, and drop its failure (a
         # cancelled worker reports none; the ids worker is exclusive, so the newer one cancels it).
         self.reader.interrupt_ids()
@@ -67,7 +68,7 @@ class PairsLoading:
             pairs.update_rows(message.rows)
             if self.first_rows_at is None:
                 self.first_rows_at = time.perf_counter()
-        pairs.set_ids(message.ids, count=message.count)
+        pairs.set_ids(message.ids, count=message.count, by_id=message.flt.by_arrival)
         self.list_version += 1
         self.main.update_status()
         if self.stats_version == 0 and not self.loads.busy("stats"):
@@ -97,15 +98,10 @@ class PairsLoading:
         self.main.total = message.total
         pairs = self.pairs_list
         ids = pairs.ids
-        added = False
-        for pair_id in message.changed:
-            i = bisect_left(ids, pair_id)
-            present = i < len(ids) and ids[i] == pair_id
-            if pair_id in message.keep and not present:
-                ids.insert(i, pair_id)
-                added = True
-            elif pair_id not in message.keep and present:
-                del ids[i]
+        if pairs.by_id:
+            added = merge_by_id(ids, message.changed, message.keep)
+        else:
+            added = self._merge_sorted(pairs, message.changed, message.keep)
         # Rows in view are being read again (on_store_changed) and stay on screen until then; cached rows
         # out of view are dropped, to be read when shown.
         visible = set(pairs.visible_ids())
@@ -115,6 +111,25 @@ class PairsLoading:
             pairs.move_to(len(ids) - 1)
         self.list_version += 1
         self.main.update_status()
+
+    def _merge_sorted(self, pairs, changed: list[int], keep: set[int]) -> bool:
+        """A live update of a list in another order than arrival: pairs new to it are appended (the list
+        says so); a pair already seen whose membership may have changed re-sorts the list a little later
+        (one read of every id, at most every RESORT_S)."""
+        new = [pair_id for pair_id in changed if pair_id in keep and pair_id > pairs.max_id]
+        if new:
+            pairs.ids.extend(new)
+            pairs.max_id = new[-1]
+            self.main.appended += len(new)
+        if self.main.flt.by_content and any(pair_id <= pairs.max_id and pair_id not in new for pair_id in changed):
+            if self._resort_timer is None:
+                self._resort_timer = self.set_timer(RESORT_S, self._resort)
+        return bool(new)
+
+    def _resort(self) -> None:
+        self._resort_timer = None
+        if not self.main.flt.by_arrival:
+            self.load_pair_ids(self.main.flt)
 
     @work(thread=True, group="page", exit_on_error=False)
     def load_page(self, ids: list[int]) -> None:

@@ -16,6 +16,10 @@ def explorer_commands(app) -> Iterator[SystemCommand]:
                         lambda: main.action_toggle("errors_only"))
     yield SystemCommand("pairs: format not followed only", "toggle: a tier did not follow the format",
                         lambda: main.action_toggle("format_not_followed_only"))
+    yield SystemCommand("pairs: judge ≠ human", "toggle: the judge and a person disagree on a tier",
+                        lambda: main.action_toggle("judge_disagrees"))
+    yield SystemCommand("pairs: sort", "next order: arrival → model → request → disagreement first (o)",
+                        main.action_next_order)
     yield SystemCommand("pairs: filter", "by run, model, variant, outcome per tier", app.open_filters)
     yield SystemCommand("pairs: search", "requests, scratchpads and outputs", main.action_search)
     yield SystemCommand("pairs: clear filters", "show every pair", main.action_clear)

@@ -71,7 +71,8 @@ Pairs list
   Enter    open the pair (free left, paid right)
   /        search requests, scratchpads and outputs (all words; word* is a prefix)
   a        complied on free & refused on paid: the alignment-faking candidates
-  e        errors only          o  format not followed only
+  e        errors only          F  format not followed only     d  judge ≠ human
+  o        order: arrival → model → request → disagreement first (the label queue follows)
   f        all filters (run, model, variant, outcome per tier)     x  clear filters
   S        show/hide the statistics panel     C  the chart     V  AF source of both (this session only)
 Pair view

@@ -1,5 +1,5 @@
 """The filter dialog: run, model, variant, outcome on each tier, search, label state and verdict, errors only,
-format-not-followed only, judge ≠ people. Returns a `PairFilter` (or None when cancelled). Checkboxes say
+format-not-followed only, judge ≠ people, and the list's order. Returns a `PairFilter` (or None when cancelled). Checkboxes say
 [x] or [ ] in their label, so that on and off read the same without colour."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
 from af_tui.domain import OUTCOMES, VERDICT_WORDS
-from af_tui.explorer.filters import LABEL_STATES, PairFilter
+from af_tui.explorer.filters import LABEL_STATES, ORDERS, PairFilter
 from af_tui.safe_text import one_line
 
 
@@ -73,6 +73,9 @@ class FilterScreen(ModalScreen[PairFilter | None]):
                 yield self._select("label_state", list(LABEL_STATES), c.label_state, LABEL_STATES)
                 yield Label("verdict")
                 yield self._select("verdict", list(VERDICT_WORDS), c.verdict, VERDICT_WORDS)
+                yield Label("order")
+                yield Select([(Text(words), name) for name, (words, _) in ORDERS.items()], value=c.order,
+                             allow_blank=False, id="order")
             yield OnOff("errors only", c.errors_only, id="errors_only")
             yield OnOff("format not followed only", c.format_not_followed_only, id="fnf_only")
             yield OnOff("judge and people disagree", c.judge_disagrees, id="judge_disagrees")
@@ -94,6 +97,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
             search=self.query_one("#search", Input).value.strip(),
             judge_disagrees=self.query_one("#judge_disagrees", Checkbox).value,
             label_state=self._value("label_state"), verdict=self._value("verdict"), me=self.current.me,
+            order=self._value("order") or "arrival",
         ))
 
     def action_cancel(self) -> None:
@@ -106,6 +110,6 @@ class FilterScreen(ModalScreen[PairFilter | None]):
         if event.button.id == "apply":
             self.action_apply()
         elif event.button.id == "clear":
-            self.dismiss(PairFilter())
+            self.dismiss(PairFilter(order=self.current.order))  # clears what filters; the order stays
         else:
             self.dismiss(None)

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from af_tui.explorer.filters import CANDIDATES, PairFilter
+from af_tui.explorer.filters import CANDIDATES, ORDERS, PairFilter
 from af_tui.safe_text import one_line
 from af_tui.tui.messages import NeedPage
 from af_tui.tui.screens.queue_start import QueueStarter
@@ -45,10 +45,12 @@ class MainScreen(QueueStarter, Screen):
                 tooltip="Search requests, scratchpads and outputs (FTS5)"),
         Binding("a", "candidates", "Candidates", id="pairs.candidates",
                 tooltip="The alignment-faking candidates: complied on free, refused on paid (again: off)"),
-        Binding("e", "toggle('errors_only')", "Errors", id="pairs.errors", tooltip="Only pairs with an error"),
-        Binding("o", "toggle('format_not_followed_only')", "Format", show=False, id="pairs.format",
+        Binding("e", "toggle('errors_only')", "Errors", show=False, id="pairs.errors", tooltip="Only pairs with an error"),
+        Binding("o", "next_order", "Order", id="pairs.order",
+                tooltip="Sort the list: arrival → model → request → disagreement first (the label queue follows)"),
+        Binding("F", "toggle('format_not_followed_only')", "Format", show=False, id="pairs.format",
                 tooltip="Only pairs where a tier did not follow the output format"),
-        Binding("d", "toggle('judge_disagrees')", "Judge≠human", id="pairs.judge_disagrees",
+        Binding("d", "toggle('judge_disagrees')", "Judge≠human", show=False, id="pairs.judge_disagrees",
                 tooltip="Only pairs where the LLM judge and a person disagree (alignment faking or not)"),
         Binding("f", "filters", "Filters", id="pairs.filters",
                 tooltip="Filter by run, model, variant and outcome per tier"),
@@ -57,7 +59,7 @@ class MainScreen(QueueStarter, Screen):
                 tooltip="Label this view: its complied samples, in the list's order (shuffled when blind)"),
         Binding("A", "adjudicate", "Adjudicate", show=False, id="pairs.adjudicate",
                 tooltip="Settle the samples on which annotators disagree"),
-        Binding("S", "toggle_stats", "Stats", id="view.stats", tooltip="Show or hide the statistics panel"),
+        Binding("S", "toggle_stats", "Stats", show=False, id="view.stats", tooltip="Show or hide the statistics panel"),
         Binding("M", "fold('#monitor')", "Fold monitor", show=False, id="view.fold_monitor",
                 tooltip="Fold the run monitor to one line (again: unfold)"),
         Binding("J", "fold('#judge-figures')", "Fold judge", show=False, id="view.fold_judge",
@@ -73,6 +75,7 @@ class MainScreen(QueueStarter, Screen):
         self.total = 0
         self.loaded = False
         self.complete = False  # all the filtered ids are in the list (not only the first screenful)
+        self.appended = 0  # pairs a live run added at the end of a list in another order than arrival
         self.pairs: PairsList | None = None  # set in compose; kept so that late worker answers find it
 
     def compose(self):
@@ -88,7 +91,7 @@ class MainScreen(QueueStarter, Screen):
             yield Static(Text(EMPTY), id="empty")
         yield StatsPanel(id="stats")
         yield JudgeFigures(id="judge-figures")  # hidden until the store has judgements
-        yield Footer()
+        yield Footer(compact=True)  # the keys that matter fit 80 columns (test_small_terminals)
 
     def on_resize(self, event) -> None:
         # short or narrow terminals: the panels fold to a line and the request column gets the room
@@ -119,6 +122,10 @@ class MainScreen(QueueStarter, Screen):
         if pending:
             text.append("filtering… ", style="dim italic")
         text.append(f"showing {pairs.count:,} of {self.total:,} pairs", style="bold")
+        if not self.flt.by_arrival:
+            text.append(f" · by {ORDERS[self.flt.order][0].split(' (')[0]}", style="bold")
+            if self.appended:
+                text.append(f" ({self.appended:,} new at the end)", style="dim")
         if not self.flt.is_empty:
             text.append(" · " + one_line(self.flt.describe(), 300))  # names and search words are untrusted
         if pairs.follow:
@@ -159,7 +166,11 @@ class MainScreen(QueueStarter, Screen):
         self.set_filter(self.flt.with_(**{name: not getattr(self.flt, name)}))
 
     def action_clear(self) -> None:
-        self.set_filter(PairFilter())
+        self.set_filter(PairFilter(order=self.flt.order))  # clears what filters; the order stays
+
+    def action_next_order(self) -> None:
+        self.set_filter(self.flt.next_order())
+        self.notify(f"sorted by {ORDERS[self.flt.order][0]}", timeout=3, markup=False)
 
     def action_filters(self) -> None:
         self.app.open_filters()

@@ -20,6 +20,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from af_tui.domain import OUTCOME_BADGE
+from af_tui.explorer.pair_ids import position_of
 from af_tui.explorer.pairs import PairRow
 from af_tui.safe_text import inert, one_line
 from af_tui.tui.messages import NeedPage
@@ -120,6 +121,8 @@ class PairsList(ScrollView, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.ids: array = array("q")
+        self.by_id = True  # ids ascend (the arrival order); another order keeps max_id for live updates
+        self.max_id = 0
         self.count = 0  # rows of the list; more than len(ids) while the rest of the ids is on its way
         self.rows: OrderedDict[int, PairRow] = OrderedDict()
         self.follow = False
@@ -127,10 +130,14 @@ class PairsList(ScrollView, can_focus=True):
         self._want_page = False
 
     # -- data ------------------------------------------------------------------------------------------
-    def set_ids(self, ids: array, keep_selection: bool = True, count: int | None = None) -> None:
-        """New filtered ids (`count`: how many there will be once all have come); the cursor stays on the
-        same pair when it is still there."""
+    def set_ids(self, ids: array, keep_selection: bool = True, count: int | None = None,
+                by_id: bool | None = None) -> None:
+        """New filtered ids (`count`: how many there will be once all have come; `by_id`: whether they
+        ascend, None: as before); the cursor stays on the same pair when it is still there."""
         current = self.current_id if keep_selection else None
+        if by_id is not None and (by_id != self.by_id or ids is not self.ids):
+            self.by_id = by_id
+            self.max_id = 0 if by_id or not ids else max(ids)
         self.ids = ids
         self.count = max(len(ids), count or 0)
         position = 0
@@ -146,10 +153,7 @@ class PairsList(ScrollView, can_focus=True):
         self.refresh()
 
     def position_of(self, pair_id: int) -> int | None:
-        from bisect import bisect_left
-
-        i = bisect_left(self.ids, pair_id)
-        return i if i < len(self.ids) and self.ids[i] == pair_id else None
+        return position_of(self.ids, pair_id, self.by_id)
 
     def update_rows(self, rows: dict[int, PairRow]) -> None:
         for pair_id, row in rows.items():
