@@ -124,7 +124,7 @@ class ChartScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Chart(self._data, id="chart")
-        yield Footer()
+        yield Footer(compact=True)  # the main keys fit 80 columns
 
     def update_stats(self, data: list[SliceStats]) -> None:
         self._data = data

@@ -46,29 +46,31 @@ class PairScreen(Screen):
         Binding("n,right_square_bracket", "step(1)", "Next pair", id="pair.next", tooltip="Next pair in the list"),
         Binding("p,left_square_bracket", "step(-1)", "Prev pair", id="pair.previous",
                 tooltip="Previous pair in the list"),
-        Binding("s", "toggle_sync", "Sync scroll", id="pair.sync",
+        Binding("l", "label", "Label", id="pair.label",
+                tooltip="Label the ▶ tier's sample: criteria, verdict, note (then the next unlabeled)"),
+        Binding("s", "toggle_sync", "Sync scroll", show=False, id="pair.sync",
                 tooltip="Scroll the free and paid columns together (or apart)"),
         # the tier keys: Tab / ← / → move between the two columns (not through the section titles)
         Binding("tab,shift+tab", "other_tier", "Other tier", id="pair.other_tier", priority=True,
                 tooltip="Move to the other tier's column (the ▶ column is the one l and t act on)"),
         Binding("left", "tier('free')", "Free tier", show=False, id="pair.free_tier"),
         Binding("right", "tier('paid')", "Paid tier", show=False, id="pair.paid_tier"),
-        Binding("greater_than_sign,full_stop", "hit(1)", "Next hit", id="pair.next_hit",
+        Binding("greater_than_sign,full_stop", "hit(1)", "Next hit", show=False, id="pair.next_hit",
                 tooltip="Scroll to the next hit of the list's search"),
         Binding("less_than_sign,comma", "hit(-1)", "Prev hit", show=False, id="pair.previous_hit",
                 tooltip="Scroll to the previous hit of the list's search"),
         Binding("t", "transcript", "Transcript", id="pair.transcript",
                 tooltip="The full raw transcript of the ▶ tier"),
-        Binding("c", "copy", "Copy", id="pair.copy", tooltip="Copy the pair (request, scratchpads, outputs)"),
-        Binding("z", "toggle_collapse", "Fold all", id="pair.fold",
+        Binding("c", "copy", "Copy", show=False, id="pair.copy",
+                tooltip="Copy the pair (request, scratchpads, outputs)"),
+        Binding("z", "toggle_collapse", "Fold all", show=False, id="pair.fold",
                 tooltip="Collapse or expand every scratchpad and output"),
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="pair.scroll_down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="pair.scroll_up"),
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="pair.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="pair.page_up"),
-        Binding("l", "label", "Label", id="pair.label",
-                tooltip="Label the ▶ tier's sample: criteria, verdict, note (then the next unlabeled)"),
-        Binding("ctrl+e", "export", "Export", id="pair.export", tooltip="Export samples and labels to CSV / JSONL"),
+        Binding("ctrl+e", "export", "Export", show=False, id="pair.export",
+                tooltip="Export samples and labels to CSV / JSONL"),
     ]
 
     def __init__(self, pair_id: int, position: int | None = None) -> None:
@@ -86,7 +88,7 @@ class PairScreen(Screen):
         with Horizontal(id="pair-columns"):
             yield SamplePanel("free", id="free")
             yield SamplePanel("paid", id="paid")
-        yield Footer()
+        yield Footer(compact=True)  # the main keys fit 80 columns
 
     def on_mount(self) -> None:
         free, paid = self.query_one("#free", SamplePanel), self.query_one("#paid", SamplePanel)

@@ -87,7 +87,7 @@ class TranscriptScreen(Screen):
         yield Header()
         yield TextArea(id="transcript", read_only=True, soft_wrap=True, show_cursor=False,
                        highlight_cursor_line=False)
-        yield Footer()
+        yield Footer(compact=True)  # the main keys fit 80 columns
 
     def on_mount(self) -> None:
         self._fill()
