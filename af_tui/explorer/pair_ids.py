@@ -23,7 +23,7 @@ class IdsSnapshot:
 
 def position_of(ids: array, pair_id: int | None, by_id: bool = True) -> int | None:
     """Where `pair_id` is in the list's `ids`: a bisection when they ascend (the arrival order), else a scan
-    (about 10 ms for a million ids; done on a new filter or order, not per key)."""
+    (linear: tens of ms for 500k ids, on a new filter or order and on n/p in the pair view)."""
     if pair_id is None:
         return None
     if by_id:
