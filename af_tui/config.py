@@ -105,15 +105,14 @@ def save_view(config: Config, **settings) -> Path | None:
 
 
 def _put(table, name: str, value) -> None:
-    """Set a key; a new one goes after the table's last key, not below the comments that head the next
-    table (which tomlkit counts as the end of this one)."""
-    if name in table or not table:
+    """Set a key; a new one goes after the table's last key, not below the blank lines and comments that
+    head the next table (which tomlkit keeps at the end of this one)."""
+    body = table.value.body
+    keyed = [i for i, (key, _) in enumerate(body) if key is not None]
+    if name in table or not keyed or keyed[-1] == len(body) - 1:
         table[name] = value
-        return
-    try:
-        table.value._insert_after(list(table)[-1], name, value)
-    except AttributeError:  # a tomlkit without that helper: append at the table's end
-        table[name] = value
+    else:
+        table.value._insert_at(keyed[-1] + 1, name, value)
 
 
 def _table(doc, name: str):
