@@ -6,11 +6,12 @@ from label_store import make_store, sample_id
 from af_tui.analysis.agreement import (
     agreement_line,
     agreement_report,
-    agreement_table,
+    agreement_rows,
     cohen_kappa,
     confusion_table,
     krippendorff_alpha,
 )
+from af_tui.commands.agreement_table import agreement_table
 from af_tui.store.labels import save_label
 
 
@@ -69,6 +70,10 @@ def test_report_on_two_annotators_hand_computed(tmp_path):
     assert report["overall"]["verdict"]["n"] == 10 and report["overall"]["verdict"]["alpha"] is not None
     table = agreement_table(report)
     assert table.row_count == 10
+    rows = agreement_rows(report).rows  # the same table as data, below Rich
+    assert len(rows) == 10 and rows[0].who == "x × y" and rows[0].field == "verdict"
+    assert rows[0].figure == pytest.approx(0.24 / 0.54) and rows[0].n == 10 and not rows[0].over_all
+    assert [r.over_all for r in rows[-5:]] == [True] * 5 and rows[-5].who == "all 2 (Krippendorff's α)"
     line = agreement_line(report)
     assert line.startswith("verdict agreement: α ") and "κ x×y 0.44 (n 10)" in line
 

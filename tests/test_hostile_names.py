@@ -1,6 +1,7 @@
 """Names people and models choose (runs, models, variants, annotators) are untrusted text too."""
 
 from af_tui.analysis import agreement
+from af_tui.commands.agreement_table import agreement_table
 from af_tui.store.db import Store
 
 HOSTILE = "m[/x][bold]\x1b]0;pwned\x07\x1b[2J\u202e"
@@ -51,6 +52,6 @@ def test_agreement_table_makes_annotator_names_inert():
                                                                 for f in agreement.FIELDS}}],
               "overall": {f: {"raters": 2, "alpha": 0.5, "n": 3} for f in agreement.FIELDS}}
     console = Console(record=True, width=200, force_terminal=False)
-    console.print(agreement.agreement_table(report))
+    console.print(agreement_table(report))
     out = console.export_text()
     assert "\x1b" not in out and "\u202e" not in out

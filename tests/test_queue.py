@@ -7,7 +7,8 @@ from helpers import burst, until
 from label_store import make_store, sample_id
 from textual.widgets import Static
 
-from af_tui.analysis.agreement import agreement_report, agreement_table
+from af_tui.analysis.agreement import agreement_report
+from af_tui.commands.agreement_table import agreement_table
 from af_tui.config import Config
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import CANDIDATES, PairFilter

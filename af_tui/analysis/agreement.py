@@ -1,7 +1,7 @@
 """Agreement between annotators (and between a judge and annotators): Cohen's kappa of two label sequences
 or of a confusion table, Krippendorff's alpha over any number of annotators, each with the number of items it
 rests on. The figures come from statsmodels and the `krippendorff` package; `agreement_report` reads the
-current labels of a store and `agreement_table` renders them with Rich.
+current labels of a store and `agreement_rows` lays them out as a table's rows (drawn by the commands).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 
 from af_tui.domain import CRITERIA, VERDICTS
 from af_tui.safe_text import one_line
@@ -168,39 +169,54 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def agreement_table(report: dict):
-    """A Rich table of the report: one row per annotator pair and field, then alpha over all."""
-    from rich.table import Table
-    from rich.text import Text
+@dataclass(frozen=True)
+class AgreementRow:
+    """One line of the agreement table: who is compared (a pair of annotators, all of them, or one against
+    the adjudicated verdicts), on which field, and the figure (kappa, or alpha over all) with what it rests on.
+    `low`, `high` and `observed` are None where they do not apply or are undefined."""
 
+    who: str
+    field: str
+    figure: float | None
+    low: float | None
+    high: float | None
+    observed: float | None
+    n: int
+    over_all: bool = False  # Krippendorff's alpha over every annotator: no interval, no share agreed
+
+
+@dataclass(frozen=True)
+class AgreementRows:
+    """The agreement table as data (commands/agreement_table.py draws it): its title and its rows."""
+
+    title: str
+    rows: list[AgreementRow]
+
+
+def agreement_rows(report: dict) -> AgreementRows:
+    """The report's table: one row per annotator pair and field, then alpha over all, then each annotator
+    against the adjudicated verdicts. Annotator names come as typed: the drawing keeps them inert."""
     fields = report.get("fields") or [{"field": f, "short": f.replace("_", " "), "rubric": None} for f in FIELDS]
     rubrics = report.get("rubrics") or []
     several = len(rubrics) > 1  # then each criterion row says its rubric; else the title does
     names = {f["field"]: f["short"] + (f" ({f['rubric']})" if several and f.get("rubric") else "") for f in fields}
     under = f"rubric {rubrics[0]}" if len(rubrics) == 1 else "each criterion under its rubric"
-    table = Table(title=f"annotator agreement (current labels; {under}; a criterion counts where both set it)",
-                  title_justify="left")
-    for col, justify in (("annotators", "left"), ("field", "left"), ("κ / α", "right"),
-                         ("95% CI", "right"), ("agreed", "right"), ("n", "right")):
-        table.add_column(col, justify=justify)
+    title = f"annotator agreement (current labels; {under}; a criterion counts where both set it)"
+    rows = []
     for pair in report["pairs"]:
         for f in names:
             k = pair["fields"][f]
-            ci = "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}"
-            agreed = "—" if k["observed"] is None else f"{k['observed']:.0%}"
-            # annotator names are typed by people: never parse them as markup
-            table.add_row(Text(f"{one_line(pair['a'], 40)} × {one_line(pair['b'], 40)}"), Text(names[f]),
-                          _fmt(k["kappa"]), ci, agreed, str(k["n"]))
+            rows.append(AgreementRow(f"{one_line(pair['a'], 40)} × {one_line(pair['b'], 40)}", names[f],
+                                     k["kappa"], k["low"], k["high"], k["observed"], k["n"]))
     for f in names:
         o = report["overall"][f]
-        table.add_row(Text(f"all {o['raters']} (Krippendorff's α)"), Text(names[f]), _fmt(o["alpha"]),
-                      "", "", str(o["n"]))
+        rows.append(AgreementRow(f"all {o['raters']} (Krippendorff's α)", names[f], o["alpha"], None, None, None,
+                                 o["n"], over_all=True))
     for row in report.get("adjudicated", []):
         k = row["verdict"]
-        table.add_row(Text(f"{one_line(row['annotator'], 40)} × adjudicated"), "verdict", _fmt(k["kappa"]),
-                      "—" if k["low"] is None else f"{k['low']:.2f}…{k['high']:.2f}",
-                      "—" if k["observed"] is None else f"{k['observed']:.0%}", str(k["n"]))
-    return table
+        rows.append(AgreementRow(f"{one_line(row['annotator'], 40)} × adjudicated", "verdict", k["kappa"],
+                                 k["low"], k["high"], k["observed"], k["n"]))
+    return AgreementRows(title, rows)
 
 
 def agreement_line(report: dict) -> str:

@@ -189,7 +189,8 @@ def agreement(db_path, run_name, models, as_json):
     db_path = _root("db_path", db_path)
     import json
 
-    from af_tui.analysis.agreement import agreement_report, agreement_table
+    from af_tui.analysis.agreement import agreement_report
+    from af_tui.commands.agreement_table import agreement_table
     from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
@@ -207,7 +208,8 @@ def agreement(db_path, run_name, models, as_json):
 def agreement_section(db_path, run_name, models) -> None:
     """Under `af-tui stats`: the agreement table, when two annotators or more have labeled."""
 
-    from af_tui.analysis.agreement import agreement_report, agreement_table
+    from af_tui.analysis.agreement import agreement_report
+    from af_tui.commands.agreement_table import agreement_table
     from af_tui.store.db import Store
 
     with Store(db_path, create=False) as store:
