@@ -26,6 +26,37 @@ def test_import_contracts_are_kept(monkeypatch, capsys):
     assert re.search(r"Contracts: [1-9]\d* kept, 0 broken", report), report
 
 
+# The app and the commands ask store/, explorer/, judge/, io/ and analysis/ in the researcher's words: no SQL
+# up there (pyproject.toml's contract keeps the sqlite3 and sqlite_utils imports out; this keeps the SQL out).
+NO_SQL_PACKAGES = ("af_tui.commands",)
+SQL_IN_A_CALL = re.compile(r"""\.(?:execute|executemany|executescript)\(\s*[rfbu]*(?:"|')|"""
+                           r"""["'](?:\s*(?:SELECT|INSERT|UPDATE|DELETE|BEGIN|PRAGMA|CREATE|WITH)\b[^"']*)""")
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted(REPO.joinpath(*package.split(".")).rglob("*.py"))
+
+
+def _sql_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if SQL_IN_A_CALL.search(line)]
+
+
+@pytest.mark.parametrize("package", NO_SQL_PACKAGES)
+def test_no_sql_in_the_app_and_the_commands(package):
+    found = [f"{path.relative_to(REPO)}: {line}" for path in _sources(package)
+             for line in _sql_lines(path.read_text(encoding="utf-8"))]
+    assert not found, "SQL outside store/ and explorer/ (give it a named function there):\n" + "\n".join(found)
+
+
+def test_the_sql_finder_finds_sql():
+    assert _sql_lines('row = conn.execute("SELECT 1 FROM pairs").fetchone()')
+    assert _sql_lines("conn.execute('BEGIN')")
+    assert _sql_lines('    conn.execute(f"UPDATE labels SET x = 1")')
+    assert _sql_lines('query = "SELECT id FROM samples"')
+    assert not _sql_lines("asyncio.run(execute(spec, store))")
+    assert not _sql_lines('help="The store (SQLite file)."')
+
+
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative: no recursion limit)."""
     index: dict[str, int] = {}

@@ -211,9 +211,10 @@ def agreement_section(db_path, run_name, models) -> None:
     from af_tui.analysis.agreement import agreement_report
     from af_tui.commands.agreement_table import agreement_table
     from af_tui.store.db import Store
+    from af_tui.store.labels import anyone_has_labeled
 
     with Store(db_path, create=False) as store:
-        if not store.conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone():
+        if not anyone_has_labeled(store.conn):
             return
         report = agreement_report(store.conn, run=run_name, models=models)
     if len(report["annotators"]) >= 2:

@@ -43,6 +43,11 @@ def select_samples(conn: sqlite3.Connection, *, judge_model: str, prompt_sha256:
     return [r[0] for r in conn.execute(sql, [*params, judge_model, prompt_sha256])]
 
 
+def any_judgement(conn: sqlite3.Connection) -> bool:
+    """Whether any judge has judged anything in this store (failed judgements count: the table is not empty)."""
+    return conn.execute("SELECT 1 FROM judgements LIMIT 1").fetchone() is not None
+
+
 def judged_count(conn: sqlite3.Connection, judge_model: str, prompt_sha256: str) -> int:
     """Finished judgements (failed ones left out) of this model and prompt, over the whole store."""
     return conn.execute(

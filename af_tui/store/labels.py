@@ -163,6 +163,11 @@ def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
     return None
 
 
+def anyone_has_labeled(conn: sqlite3.Connection) -> bool:
+    """Whether the store holds any label row (cleared and adjudicated ones count)."""
+    return conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None
+
+
 def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, run: str | None = None,
                    model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[dict]:
     """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
