@@ -116,7 +116,7 @@ def test_cli_export_and_bad_input(labeled, tmp_path, capsys):
         ([str(tmp_path)], "is a directory"),
         ([str(tmp_path / "nope" / "x.csv")], "does not exist"),
         ([db], "the store itself"),
-        ([str(out), "--run", "nope"], "unknown run 'nope'"),
+        ([str(out), "--run", "nope"], "no run named 'nope'"),
         ([str(out), "--model", "nope"], "unknown model"),
         ([str(out), "--annotator", "carol"], "unknown annotator"),
         ([str(out), "--outcome", "maybe"], "unknown outcome"),

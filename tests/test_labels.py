@@ -130,7 +130,7 @@ def test_cli_label_bad_queue_is_one_line(tmp_path, capsys):
     store.close()
     for args, message in ((["--model", "nope"], "unknown model 'nope'"),
                           (["--tier", "paid", "--outcome", "format_not_followed"], "no samples match"),
-                          (["--run", "r9"], "unknown run")):
+                          (["--run", "r9"], "no run named 'r9'")):
         with pytest.raises(SystemExit) as exc:
             main(["label", "--db", str(tmp_path / "s.sqlite"), *args])
         err = capsys.readouterr().err

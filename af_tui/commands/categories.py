@@ -15,11 +15,12 @@ def _rows(db_path, run_name, models, af_source, compliance, judge_model) -> list
     from af_tui.analysis.af_source import parse_af_source
     from af_tui.analysis.compliance import categories, parse_compliance
     from af_tui.store.db import Store
+    from af_tui.store.runs import require_run
 
     src, comp = parse_af_source(af_source, judge_model), parse_compliance(compliance)
     with Store(db_path, create=False) as store:
-        if run_name and store.run_id(run_name) is None:
-            raise AfError(f"no run named {run_name!r} in {store.path}; see `af-tui stats` for the runs")
+        if run_name:
+            require_run(store.conn, run_name)
         return categories(store.conn, run_name, list(models) or None, src, comp)
 
 

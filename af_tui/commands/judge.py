@@ -120,13 +120,13 @@ def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `
 
 def _open_report(db_path, run_name, models) -> dict:
     from af_tui.analysis.judge_vs_people import report
-    from af_tui.errors import AfError
     from af_tui.judge.repository import any_judgement
     from af_tui.store.db import Store
+    from af_tui.store.runs import require_run
 
     with Store(db_path, create=False) as store:
-        if run_name and store.run_id(run_name) is None:
-            raise AfError(f"no run named {run_name!r} in {store.path}; see `af-tui stats` for the runs")
+        if run_name:
+            require_run(store.conn, run_name)
         if not any_judgement(store.conn):
             return {"judges": [], "agreement": []}
         return report(store.conn, run=run_name, models=models)

@@ -128,11 +128,11 @@ def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False, compliance="prefix"):
     """The slices; an empty store is fine for `stats` (no rows), not for `plot` (require)."""
     from af_tui.store.db import Store
+    from af_tui.store.runs import require_run
 
     with Store(db_path, create=False) as store:
-        if run_name and store.run_id(run_name) is None:
-            names = ", ".join(r["name"] for r in store.runs()) or "none"
-            raise AfError(f"no run named {run_name!r} in {store.path} (runs: {names})")
+        if run_name:
+            require_run(store.conn, run_name)
         slices = load_slices(store.conn, run_name, models, by, af_source, judge_model, compliance)
     if not slices and (run_name or models or require):
         what = " and ".join(filter(None, [run_name and f"run {run_name!r}",

@@ -10,6 +10,7 @@ from af_tui.domain import LEGACY_RULE
 from af_tui.errors import AfError
 from af_tui.experiment.rules import Transcript, check_rule, score_transcript
 from af_tui.store import outcomes
+from af_tui.store.runs import require_run
 
 
 @dataclass
@@ -31,10 +32,11 @@ def rescore(conn, rule: str, run: str | None = None) -> RescoreReport:
         rule = check_rule(rule)
     except ValueError as exc:
         raise AfError(str(exc)) from None
+    if run:
+        require_run(conn, run)
     runs = outcomes.runs_named(conn, run)
     if not runs:
-        names = ", ".join(n for _, n, _ in outcomes.runs_named(conn, None)) or "none"
-        raise AfError(f"no run named {run!r} (runs: {names})" if run else "no runs in the store yet")
+        raise AfError("no runs in the store yet")
     report = RescoreReport(str(rule))
     for run_id, name, config in runs:
         report.runs.append((name, config.get("rule", str(LEGACY_RULE))))

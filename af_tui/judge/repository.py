@@ -11,6 +11,7 @@ import uuid
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
 from af_tui.judge.vote import Judgement
+from af_tui.store.runs import require_run
 
 ONLY_CHOICES = ("complied", "all")
 
@@ -26,13 +27,8 @@ def select_samples(conn: sqlite3.Connection, *, judge_model: str, prompt_sha256:
     where = [f"{text} IS NOT NULL", f"TRIM({text}) != ''", "s.outcome != 'error'"]
     params: list = []
     if run is not None:
-        row = conn.execute("SELECT id FROM runs WHERE name = ?", (run,)).fetchone()
-        if row is None:
-            names = [r[0] for r in conn.execute("SELECT name FROM runs ORDER BY id LIMIT 6")]
-            raise AfError(f"no run named {run!r} in this store" + (
-                f"; runs: {', '.join(names)}" if names else "; the store has no runs yet"))
         where.append("s.run_id = ?")
-        params.append(row[0])
+        params.append(require_run(conn, run))
     if only == "complied":
         where.append("s.outcome = 'complied'")
     sql = (

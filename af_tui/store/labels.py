@@ -28,6 +28,7 @@ from af_tui.store.rubrics import (
     legacy_rubric,
     read_criteria,
 )
+from af_tui.store.runs import listed, require_run
 
 # The current label: each annotator's newest row on a sample (ties on created_at go to the later row id; a
 # row with verdict NULL there clears it). Two forms of the one rule: a predicate on `labels l` for a few
@@ -209,7 +210,9 @@ def check_names(conn: sqlite3.Connection, *, run: str | None = None, model: str 
                 variant: str | None = None, annotator: str | None = None) -> None:
     """A filter naming a run, model, variant or annotator the store does not have is a typo: say so, with
     what the store does have, instead of showing or exporting nothing."""
-    checks = (("run", run, "SELECT name FROM runs"), ("model", model, "SELECT DISTINCT model FROM samples"),
+    if run is not None:
+        require_run(conn, run)
+    checks = (("model", model, "SELECT DISTINCT model FROM samples"),
               ("variant", variant, "SELECT name FROM variants"),
               ("annotator", annotator, "SELECT DISTINCT annotator FROM labels"))
     for what, value, sql in checks:
@@ -217,8 +220,7 @@ def check_names(conn: sqlite3.Connection, *, run: str | None = None, model: str 
             continue
         known = sorted(r[0] for r in conn.execute(sql))
         if value not in known:
-            listed = ", ".join(known[:10]) + (" …" if len(known) > 10 else "") if known else "none yet"
-            raise AfError(f"unknown {what} {value!r}; the store has: {listed}")
+            raise AfError(f"unknown {what} {value!r}; the store has: {listed(known)}")
 
 
 # -- the queue ---------------------------------------------------------------------------------------------
