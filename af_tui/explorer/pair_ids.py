@@ -10,6 +10,17 @@ from dataclasses import dataclass
 
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import PairFilter
+from af_tui.store.reader import snapshot
+
+
+@dataclass
+class PairChanges:
+    """What commits since a live list's last read changed, from one snapshot."""
+
+    changed: list[int]  # pairs touched by samples after `since`, ascending
+    last_change: int  # the newest sample: the next update starts after it
+    keep: set[int]  # of `changed`, those the filter keeps
+    total: int  # pairs in the store
 
 
 @dataclass
@@ -60,22 +71,31 @@ def read_pair_ids(conn: sqlite3.Connection, flt: PairFilter, keep: int | None, *
                   first_page: int) -> IdsSnapshot:
     """The filter's ids and the rows the list will show first: around the selected pair `keep` (the list
     keeps it selected when the new filter keeps it), else the top."""
-    conn.execute("BEGIN")  # ids, counts and newest sample from one snapshot
-    newest = q.last_change(conn)
-    total = q.total_pairs(conn)
-    count = None
-    if flt.search or not flt.by_arrival:  # a search runs once; another order is one sort, read whole
-        ids = q.pair_ids(conn, flt)
-    else:
-        # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring the
-        # rest of the ids once it is drawn: reading 500k ids takes CPU that the first paint needs more.
-        head_count = q.count_pairs(conn, flt)
-        ids = q.pair_ids(conn, flt, limit=head_rows)
-        if len(ids) < head_count and keep is not None and keep > ids[-1]:
-            # The selected pair lies beyond the first screenful: the ids up to it and a screenful after it
-            # (not all of them: switching a filter off on a selected pair read 500k ids before drawing).
-            ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], up_to=keep))
-            ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], limit=head_rows))
-        if len(ids) < head_count:
-            count = head_count
-    return IdsSnapshot(ids, total, newest, count, rows_near(conn, ids, keep, first_page, flt.by_arrival))
+    with snapshot(conn):  # ids, counts and newest sample that agree with one another
+        newest = q.last_change(conn)
+        total = q.total_pairs(conn)
+        count = None
+        if flt.search or not flt.by_arrival:  # a search runs once; another order is one sort, read whole
+            ids = q.pair_ids(conn, flt)
+        else:
+            # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring
+            # the rest of the ids once it is drawn: reading 500k ids takes CPU that the first paint needs more.
+            head_count = q.count_pairs(conn, flt)
+            ids = q.pair_ids(conn, flt, limit=head_rows)
+            if len(ids) < head_count and keep is not None and keep > ids[-1]:
+                # The selected pair lies beyond the first screenful: the ids up to it and a screenful after
+                # it (not all of them: switching a filter off on a selected pair read 500k ids before drawing).
+                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], up_to=keep))
+                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], limit=head_rows))
+            if len(ids) < head_count:
+                count = head_count
+        return IdsSnapshot(ids, total, newest, count, rows_near(conn, ids, keep, first_page, flt.by_arrival))
+
+
+def pair_changes(conn: sqlite3.Connection, flt: PairFilter, since: int) -> PairChanges:
+    """The pairs that samples after `since` touched, which of them the filter keeps, and the store's total,
+    from one snapshot."""
+    with snapshot(conn):
+        changed, newest = q.changed_pairs(conn, since)
+        keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
+        return PairChanges(changed, newest, keep, q.total_pairs(conn))

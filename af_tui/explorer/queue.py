@@ -11,6 +11,7 @@ from array import array
 
 from af_tui.errors import AfError
 from af_tui.explorer.filters import PairFilter
+from af_tui.store.labels import LabelQueue
 
 TIER_ORDER = ("free", "paid")
 
@@ -49,3 +50,14 @@ def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | N
 def new_seed() -> int:
     """A seed for a shuffled queue when the annotator gave none; it is shown so the order can be redrawn."""
     return random.SystemRandom().randrange(1, 1_000_000)
+
+
+def first_unlabeled_from_pair(conn: sqlite3.Connection, queue: LabelQueue, pair_id: int) -> int | None:
+    """The first sample of the queue not yet labeled, from the selected pair's samples on (None when neither
+    of the pair's samples is in the queue)."""
+    row = conn.execute("SELECT free_sample_id, paid_sample_id FROM pairs WHERE id = ?", (pair_id,)).fetchone()
+    positions = [p for p in (queue.index(s) for s in (row or ())) if p is not None]
+    if not positions:
+        return None
+    first = min(positions)
+    return queue.next_unlabeled(queue.ids[first - 1] if first > 0 else None)

@@ -43,6 +43,11 @@ sqlite_utils = _import_sqlite_utils_without_pandas()
 
 BUSY_TIMEOUT_MS = 30_000
 
+# What the layers above catch, so that they need not import sqlite3: any failure of the store, and a write the
+# store refused (disk full, a read-only store, a lock held too long) after which it is unchanged.
+StoreError = sqlite3.Error
+StoreRefused = sqlite3.OperationalError
+
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,6 +1,6 @@
 """The explorer app: reads the store (never calls a model), follows it live, and owns every database worker.
 
-Each read runs in a thread worker on a connection of the store reader (store_reader.py) and reports back with
+Each read runs in a thread worker on a connection of the store reader (store/reader.py) and reports back with
 a message from messages.py; a failed read becomes a notification, in one handler (on_worker_state_changed).
 When another process commits, the app re-reads only what changed: the pairs touched by new samples, the rows
 in view, the statistics, the run monitor. The pairs list's loading is in pairs_loading.py.
@@ -9,7 +9,6 @@ in view, the statistics, the run monitor. The pairs list's loading is in pairs_l
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from pathlib import Path
 
@@ -26,7 +25,9 @@ from af_tui.explorer.detail import pair_detail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
 from af_tui.explorer.verdicts import pair_verdicts
-from af_tui.store.db import Store
+from af_tui.store.db import Store, StoreError
+from af_tui.store.reader import StoreReader
+from af_tui.tui.coalescer import Coalescer
 from af_tui.tui.keys import KeysInOrder
 from af_tui.tui.messages import (
     FacetsLoaded,
@@ -40,13 +41,12 @@ from af_tui.tui.pairs_loading import PairsLoading
 from af_tui.tui.palette import explorer_commands
 from af_tui.tui.screens.chart import ChartScreen
 from af_tui.tui.screens.main import MainScreen
-from af_tui.tui.store_reader import Coalescer, StoreReader
 from af_tui.tui.widgets.pairs_list import PairsList
 from af_tui.tui.widgets.run_monitor import RunMonitor
 from af_tui.tui.widgets.stats_panel import StatsPanel
 
 POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
-# What a failed worker of each group was doing, for its notification. A store error (sqlite3.Error) becomes a
+# What a failed worker of each group was doing, for its notification. A store error (StoreError) becomes a
 # notification; any other exception is a bug and stops the app with its traceback, except in the statistics,
 # whose estimators must never take the explorer down.
 FAILURES = {"ids": "filtering the pairs", "ids-rest": "filtering the pairs", "changes": "reading new samples",
@@ -166,7 +166,7 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         if worker.group in self.loads:
             self.loads.done(worker.group)  # a later request of this kind may run
         error = worker.error
-        if not isinstance(error, sqlite3.Error) and worker.group not in ANY_ERROR:
+        if not isinstance(error, StoreError) and worker.group not in ANY_ERROR:
             raise error
         what = FAILURES[worker.group]
         if worker.group == "ids" and self._ids_filter is not None and self._ids_filter.search:

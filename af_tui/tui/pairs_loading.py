@@ -11,7 +11,7 @@ from textual import work
 
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import PairFilter
-from af_tui.explorer.pair_ids import merge_by_id, read_pair_ids
+from af_tui.explorer.pair_ids import merge_by_id, pair_changes, read_pair_ids
 from af_tui.tui.messages import PageLoaded, PairIdsChanged, PairIdsLoaded
 
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
@@ -82,12 +82,9 @@ class PairsLoading:
     def _load_changes(self) -> None:
         generation, since, flt = self._generation, self._last_change, self.main.flt
         with self.reader.connection() as conn:
-            conn.execute("BEGIN")
-            changed, newest = q.changed_pairs(conn, since)
-            keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
-            total = q.total_pairs(conn)
-            conn.rollback()
-        self.post_message(PairIdsChanged(generation, since, newest, changed, keep, total))
+            changes = pair_changes(conn, flt, since)
+        self.post_message(PairIdsChanged(generation, since, changes.last_change, changes.changed, changes.keep,
+                                         changes.total))
 
     def on_pair_ids_changed(self, message: PairIdsChanged) -> None:
         self.loads.done("changes")

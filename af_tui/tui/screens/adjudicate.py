@@ -4,7 +4,6 @@ adjudication (labels.adjudication = 1) with who settled it."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from af_tui.domain import VERDICT_WORDS
 from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
 from af_tui.safe_text import display, one_line
 from af_tui.store.adjudication import adjudicated_label, annotator_labels, disagreeing_samples
-from af_tui.store.db import Store
+from af_tui.store.db import Store, StoreRefused
 from af_tui.store.labels import Label, save_label, undo_label
 
 MARK = {None: "·", 1: "yes", 0: "no"}
@@ -149,7 +148,7 @@ class AdjudicateScreen(Screen):
         try:
             label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=label_criteria,
                                verdict=verdict, note=note, rubric=rubric, adjudication=True)
-        except sqlite3.OperationalError as exc:
+        except StoreRefused as exc:
             self.notify(f"adjudication not saved: {exc}", severity="error")
             return
         self.undo_stack.append(label.uid)

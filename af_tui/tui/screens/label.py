@@ -9,7 +9,6 @@ before the keys ahead of them in the queue (a burst `1 2 3 4 a enter` saved befo
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sa
 from af_tui.explorer.queue import new_seed
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
 from af_tui.safe_text import display, one_line
-from af_tui.store.db import Store
+from af_tui.store.db import Store, StoreRefused
 from af_tui.store.labels import (
     LabelQueue,
     QueueFilter,
@@ -282,7 +281,7 @@ class LabelScreen(Screen):
         try:
             label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=self.criteria,
                                verdict=verdict, note=self.note, blind=self.blind, rubric=self.rubric)
-        except sqlite3.OperationalError as exc:  # disk full, read-only store, a lock held too long
+        except StoreRefused as exc:  # disk full, read-only store, a lock held too long
             self._say(f"NOT saved: the store refused the label ({exc}); it is unchanged, try again", "bold red")
             self.notify(f"label not saved: {exc}", severity="error")
             return
@@ -309,7 +308,7 @@ class LabelScreen(Screen):
         uid = self.undo_stack[-1]
         try:
             restored = undo_label(self.store.conn, uid)
-        except sqlite3.OperationalError as exc:  # as in action_save: the store is unchanged, the app goes on
+        except StoreRefused as exc:  # as in action_save: the store is unchanged, the app goes on
             self._say(f"NOT undone: the store refused the change ({exc}); try again", "bold red")
             self.notify(f"undo not saved: {exc}", severity="error")
             return

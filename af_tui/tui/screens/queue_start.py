@@ -8,7 +8,7 @@ from array import array
 from textual import work
 
 from af_tui.explorer.filters import PairFilter
-from af_tui.explorer.queue import new_seed, queue_sample_ids
+from af_tui.explorer.queue import first_unlabeled_from_pair, new_seed, queue_sample_ids
 from af_tui.rubric import DEFAULT_RUBRIC, load_rubric
 from af_tui.store.labels import LabelQueue
 from af_tui.tui.messages import QueueGrown, QueueReady
@@ -47,7 +47,7 @@ class QueueStarter:
             queue = LabelQueue(conn, app.annotator, ids=head, name=name)
             start = sample_id
             if start is None and pair_id is not None:
-                start = _first_unlabeled_from(conn, queue, pair_id)
+                start = first_unlabeled_from_pair(conn, queue, pair_id)
             if len(head) < HEAD_IDS:  # the whole queue
                 self.post_message(QueueReady(queue, start, on_done))
                 return
@@ -61,7 +61,7 @@ class QueueStarter:
             if not found:
                 queue = LabelQueue(conn, app.annotator, ids=ids, name=name)
                 if pair_id is not None:
-                    start = _first_unlabeled_from(conn, queue, pair_id)
+                    start = first_unlabeled_from_pair(conn, queue, pair_id)
                 self.post_message(QueueReady(queue, start, on_done))
                 return
         self.post_message(QueueGrown(queue, ids, array("q", sorted(ids))))
@@ -102,12 +102,3 @@ class QueueStarter:
             self.app.load_page(self.pairs.visible_ids())
         self.app.loads.kick("stats")
 
-
-def _first_unlabeled_from(conn, queue: LabelQueue, pair_id: int) -> int | None:
-    """The first sample of the queue not yet labeled, from the selected pair's samples on."""
-    row = conn.execute("SELECT free_sample_id, paid_sample_id FROM pairs WHERE id = ?", (pair_id,)).fetchone()
-    positions = [p for p in (queue.index(s) for s in (row or ())) if p is not None]
-    if not positions:
-        return None
-    first = min(positions)
-    return queue.next_unlabeled(queue.ids[first - 1] if first > 0 else None)

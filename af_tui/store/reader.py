@@ -1,5 +1,6 @@
-"""The app's reader of the store: pooled connections for worker threads, the pairs' ids connection, a watcher
-thread that reports commits by other processes, and the coalescing of repeated reads of one kind."""
+"""Reading the store from an app's worker threads: pooled connections, the connection of the pairs' ids
+queries (interruptible), a watcher thread that reports commits by other processes, and snapshot reads (several
+queries that see the store as of one moment)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ from af_tui.store.db import Store
 
 def _open(db_path: Path) -> sqlite3.Connection:
     return Store(db_path, create=False, check_same_thread=False).conn
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Reads in one transaction: every query inside sees the store as of the first one, whatever a run
+    commits meanwhile (ids, counts and the newest sample that agree with one another)."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.rollback()
 
 
 class StoreReader:
@@ -92,12 +104,12 @@ class StoreReader:
             self._pool.clear()
 
     def _watch(self) -> None:
-        conn = _open(self.db_path)
+        store = Store(self.db_path, create=False, check_same_thread=False)
         try:
-            last = conn.execute("PRAGMA data_version").fetchone()[0]
+            last = store.data_version()
             while not self._stop.wait(self.poll_s):
                 try:
-                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                    version = store.data_version()
                 except sqlite3.Error as exc:
                     self.on_error(exc)
                     self._stop.wait(2)
@@ -106,33 +118,4 @@ class StoreReader:
                     last = version
                     self.on_change(version, time.perf_counter())
         finally:
-            conn.close()
-
-
-class Coalescer:
-    """One read of a kind at a time: a request meanwhile runs once after it, however many came. `start` maps
-    each kind to the function that starts its worker; the worker's answer (or failure) calls `done`."""
-
-    def __init__(self, start: dict[str, Callable[[], object]]) -> None:
-        self._start = start
-        self._busy: set[str] = set()
-        self._pending: set[str] = set()
-
-    def __contains__(self, kind: str) -> bool:
-        return kind in self._start
-
-    def busy(self, kind: str) -> bool:
-        return kind in self._busy
-
-    def kick(self, kind: str) -> None:
-        if kind in self._busy:
-            self._pending.add(kind)
-            return
-        self._busy.add(kind)
-        self._start[kind]()
-
-    def done(self, kind: str) -> None:
-        self._busy.discard(kind)
-        if kind in self._pending:
-            self._pending.discard(kind)
-            self.kick(kind)
+            store.close()
