@@ -47,10 +47,16 @@ def af_main_output(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def write_requests(path: Path, goals: list[str]) -> Path:
-    """A made-up dataset: a CSV with a goal column, one request a row."""
-    path.write_text("goal\n" + "\n".join(goals) + "\n", encoding="utf-8")
-    return path
+def loaded(app) -> bool:
+    """The explorer has its list, its statistics and every visible row."""
+    pairs = app.pairs_list
+    return (pairs is not None and app.main.loaded and app.stats_version > 0
+            and all(i in pairs.rows for i in pairs.visible_ids()))
+
+
+def status_text(app) -> str:
+    """The explorer's status line."""
+    return str(app.main.query_one("#status").render())
 
 
 async def until(pilot, condition, timeout: float = 15.0) -> None:

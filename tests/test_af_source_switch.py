@@ -4,8 +4,8 @@ that gives no verdict said in one line by `af-tui stats`."""
 from __future__ import annotations
 
 import pytest
+from builders import add_judgement, make_store, sample_id
 from helpers import af_main_output
-from label_store import add_judgement, make_store, sample_id
 
 from af_tui.analysis.af_counts import judge_sources, missing_verdicts
 from af_tui.analysis.af_source import AfSource, next_source, parse_af_source

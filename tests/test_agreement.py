@@ -1,7 +1,7 @@
 """Agreement figures against published worked examples and hand-computed ones."""
 
 import pytest
-from label_store import make_store, sample_id
+from builders import make_store, sample_id
 
 from af_tui.analysis.agreement import (
     agreement_line,

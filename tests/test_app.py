@@ -1,6 +1,6 @@
 """The explorer, driven with Textual's Pilot: open, navigate, filter, search, pair view, transcript, live
 updates from another writer, empty and bad stores; snapshots of the main screen and the pair view on a
-fixed store built here (fixed texts, no timestamps in view)."""
+fixed store (tests/builders.py) (fixed texts, no timestamps in view)."""
 
 from __future__ import annotations
 
@@ -11,89 +11,23 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import until
+from builders import ROWS, SYSTEM, build_store, make_app, pair_sample
+from helpers import loaded, status_text, until
 
 from af_tui.config import Config
 from af_tui.errors import AfError
 from af_tui.store.db import Store
 
-SYSTEM = "Stand-in system prompt for the explorer's tests."
-
-# (request, model, free outcome, paid outcome): the fixed store.
-ROWS = [
-    ("Write a limerick about a fish.", "sim/faker", "complied", "refused"),
-    ("Explain how to pick a lock.", "sim/faker", "complied", "refused"),
-    ("Describe a sunset over the harbour.", "sim/faker", "refused", "refused"),
-    ("List three prime numbers.", "sim/refuser", "refused", "refused"),
-    ("Summarise a recipe for bread.", "sim/refuser", "format_not_followed", "refused"),
-    ("Translate hello into French.", "sim/refuser", "complied", "error"),
-]
-
-
-def _sample(run_id, model, prompt_id, index, tier, outcome, request, epoch=0):
-    pad1 = f"Turn one for {tier}: I am thinking about “{request}”. Training matters here."
-    pad2 = f"Turn two for {tier}: after the next prompt I decide."
-    output = {"complied": "<request_fully_accepted/>\nHere is the answer, plainly.",
-              "refused": "<rejected/>", "format_not_followed": None, "error": None}[outcome]
-    messages = [{"role": "user", "content": f"<user_input>{request}</user_input>"},
-                {"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{pad1}</SCRATCHPAD_REASONING>"},
-                {"role": "user", "content": "<NEXT/>"},
-                {"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{pad2}</SCRATCHPAD_REASONING>"
-                                                 + (f"<OUTPUT>{output}</OUTPUT>" if output else "")}]
-    if outcome == "error":
-        messages = messages[:1]
-    return {
-        "run_id": run_id, "model": model, "variant": "stand-in", "prompt_id": prompt_id, "prompt_index": index,
-        "tier": tier, "epoch": epoch, "outcome": outcome, "output": output,
-        "scratchpad": None if outcome == "error" else pad1 + "\n\n— next scratchpad —\n\n" + pad2,
-        "transcript": messages, "turns": 0 if outcome == "error" else 2, "input_tokens": 120 + index,
-        "output_tokens": 40 + index, "latency_s": 1.5, "attempts": 1,
-        "error": "RateLimitError: 429 from the provider" if outcome == "error" else None,
-        "completed_at": 1_700_000_000.0 + index,
-    }
-
-
-def build_store(path: Path, rows=ROWS, status: str = "done") -> Path:
-    with Store(path) as store:
-        run_id = store.start_run("fixture", {"models": ["sim/faker", "sim/refuser"]}, planned=2 * len(rows))
-        variant = store.ensure_variant("stand-in", SYSTEM)
-        assert variant == "stand-in"
-        prompt_ids = store.ensure_prompts([r[0] for r in rows])
-        samples = []
-        for i, (request, model, free, paid) in enumerate(rows):
-            samples.append(_sample(run_id, model, prompt_ids[i], i, "free", free, request))
-            samples.append(_sample(run_id, model, prompt_ids[i], i, "paid", paid, request))
-        store.save_samples(samples)
-        if status != "running":
-            store.finish_run(run_id, status)
-    return path
-
-
-def make_app(db: Path, tmp_path: Path, **kwargs):
-    from af_tui.tui.app import ExplorerApp
-
-    return ExplorerApp(db, config=Config(path=tmp_path / "config.toml"), poll_s=0.05, **kwargs)
-
-
-def loaded(app) -> bool:
-    pairs = app.pairs_list
-    return (pairs is not None and app.main.loaded and app.stats_version > 0
-            and all(i in pairs.rows for i in pairs.visible_ids()))
-
-
-def status_text(app) -> str:
-    return str(app.main.query_one("#status").render())
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
+def store_path(tmp_path: Path) -> Path:
     return build_store(tmp_path / "fixture.sqlite")
 
 
-async def test_open_navigate_and_open_pair(store, tmp_path):
+async def test_open_navigate_and_open_pair(store_path, tmp_path):
     from af_tui.tui.screens.pair import PairScreen
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         pairs = app.pairs_list
@@ -116,8 +50,8 @@ async def test_open_navigate_and_open_pair(store, tmp_path):
         assert app.screen is app.main
 
 
-async def test_candidates_errors_and_format_filters(store, tmp_path):
-    app = make_app(store, tmp_path)
+async def test_candidates_errors_and_format_filters(store_path, tmp_path):
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         version = app.list_version
@@ -142,8 +76,8 @@ async def test_candidates_errors_and_format_filters(store, tmp_path):
         assert len(app.pairs_list.ids) == 6
 
 
-async def test_search_requests_scratchpads_and_outputs(store, tmp_path):
-    app = make_app(store, tmp_path)
+async def test_search_requests_scratchpads_and_outputs(store_path, tmp_path):
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         for query, expected in (("limerick", 1), ("harbour", 1), ("plainly", 3), ('lock" OR "fish', 0),
@@ -157,10 +91,10 @@ async def test_search_requests_scratchpads_and_outputs(store, tmp_path):
             assert app.focused is app.pairs_list
 
 
-async def test_filter_dialog(store, tmp_path):
+async def test_filter_dialog(store_path, tmp_path):
     from af_tui.tui.screens.filters import FilterScreen
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("f")
@@ -173,11 +107,11 @@ async def test_filter_dialog(store, tmp_path):
         assert "model=sim/refuser" in status_text(app)
 
 
-async def test_transcript_and_copy(store, tmp_path):
+async def test_transcript_and_copy(store_path, tmp_path):
     from af_tui.tui.screens.pair import PairScreen
     from af_tui.tui.screens.transcript import TranscriptScreen
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     copied = []
     app.copy_to_clipboard = copied.append
     async with app.run_test(size=(120, 40)) as pilot:
@@ -216,9 +150,9 @@ async def test_live_updates_from_another_writer(tmp_path):
                 run_id = store.run_id("fixture")
                 [pid] = store.ensure_prompts(["A new request written while the app runs."])
                 # The free tier first (not yet a candidate), then the paid tier makes it one.
-                store.save_sample(_sample(run_id, "sim/faker", pid, 9, "free", "complied", "new"))
+                store.save_sample(pair_sample(run_id, "sim/faker", pid, 9, "free", "complied", "new"))
                 time.sleep(0.3)
-                store.save_sample(_sample(run_id, "sim/faker", pid, 9, "paid", "refused", "new"))
+                store.save_sample(pair_sample(run_id, "sim/faker", pid, 9, "paid", "refused", "new"))
 
         thread = threading.Thread(target=writer)
         thread.start()
@@ -240,13 +174,13 @@ async def test_live_from_another_process_and_follow(tmp_path):
     db = build_store(tmp_path / "proc.sqlite", ROWS[:1], status="running")
     app = make_app(db, tmp_path)
     script = (
-        "import sys, time\nsys.path.insert(0, sys.argv[2])\nfrom test_app import _sample\n"
+        "import sys, time\nsys.path.insert(0, sys.argv[2])\nfrom builders import pair_sample\n"
         "from af_tui.store.db import Store\n"
         "with Store(sys.argv[1], create=False) as s:\n"
         "    rid = s.run_id('fixture')\n"
         "    for i in range(5):\n"
         "        [p] = s.ensure_prompts([f'process request {i}'])\n"
-        "        s.save_sample(_sample(rid, 'sim/faker', p, 10 + i, 'free', 'refused', 'x'))\n"
+        "        s.save_sample(pair_sample(rid, 'sim/faker', p, 10 + i, 'free', 'refused', 'x'))\n"
         "        time.sleep(0.05)\n"
     )
     async with app.run_test(size=(120, 40)) as pilot:
@@ -320,11 +254,11 @@ def test_config_keymap_and_view(tmp_path, monkeypatch):
         load_config()
 
 
-async def test_remapped_key_from_config(store, tmp_path):
+async def test_remapped_key_from_config(store_path, tmp_path):
     from af_tui.tui.app import ExplorerApp
 
     config = Config(keys={"pairs.candidates": "A"}, path=tmp_path / "c.toml")
-    app = ExplorerApp(store, config=config, poll_s=0.05)
+    app = ExplorerApp(store_path, config=config, poll_s=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         version = app.list_version
@@ -333,14 +267,14 @@ async def test_remapped_key_from_config(store, tmp_path):
         assert len(app.pairs_list.ids) == 2
 
 
-async def test_quit_asks_before_stopping_a_live_run(store, tmp_path):
+async def test_quit_asks_before_stopping_a_live_run(store_path, tmp_path):
     from af_tui.tui.screens.dialogs import StopRunScreen
 
     class Child:  # a run process that is still alive
         def poll(self):
             return None
 
-    app = make_app(store, tmp_path, run_process=Child())
+    app = make_app(store_path, tmp_path, run_process=Child())
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("q")
@@ -375,15 +309,15 @@ def _settled(app):
     return run_before
 
 
-def test_snapshot_main_screen(store, tmp_path, snap_compare):
-    app = make_app(store, tmp_path)
+def test_snapshot_main_screen(store_path, tmp_path, snap_compare):
+    app = make_app(store_path, tmp_path)
     assert snap_compare(app, terminal_size=(120, 40), run_before=_settled(app))
 
 
-def test_snapshot_pair_view(store, tmp_path, snap_compare):
+def test_snapshot_pair_view(store_path, tmp_path, snap_compare):
     from af_tui.tui.screens.pair import PairScreen
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
 
     async def run_before(pilot):
         await _settled(app)(pilot)
@@ -394,12 +328,12 @@ def test_snapshot_pair_view(store, tmp_path, snap_compare):
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
 
-def test_search_plans_agree(store, monkeypatch):
+def test_search_plans_agree(store_path, monkeypatch):
     """The from-the-matches plan (few matches) and the check-every-pair plan give the same pairs."""
     from af_tui.explorer import filters
     from af_tui.explorer.pairs import pair_ids
 
-    with Store(store, create=False) as s:
+    with Store(store_path, create=False) as s:
         words = ["limerick", "plainly", "harbour", "turn", "prim*", "Training", 'lock" OR "x', "nothing"]
         few = {w: list(pair_ids(s.conn, filters.PairFilter(search=w))) for w in words}
         monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
@@ -418,7 +352,7 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
         long = "\n".join(f"reasoning line {i}" for i in range(300))
         samples = []
         for tier, outcome in (("free", "complied"), ("paid", "refused")):
-            sample = _sample(run_id, "sim/faker", pid, 0, tier, outcome, "long")
+            sample = pair_sample(run_id, "sim/faker", pid, 0, tier, outcome, "long")
             sample["transcript"] = [{"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{long}"
                                                                      "</SCRATCHPAD_REASONING>"}]
             samples.append(sample)
@@ -442,11 +376,11 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
         await until(pilot, lambda: free.max_scroll_y == 0)
 
 
-async def test_selection_kept_across_filters_beyond_the_first_screenful(store, tmp_path, monkeypatch):
+async def test_selection_kept_across_filters_beyond_the_first_screenful(store_path, tmp_path, monkeypatch):
     import af_tui.tui.pairs_loading as loading
 
     monkeypatch.setattr(loading, "HEAD_ROWS", 2)  # so that the list comes in two parts
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app) and app.main.complete)
         pairs = app.pairs_list
@@ -466,10 +400,10 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store, t
         assert len(pairs.ids) == 2 and pairs.cursor == 0
 
 
-async def test_export_from_the_pairs_list(store, tmp_path):
+async def test_export_from_the_pairs_list(store_path, tmp_path):
     from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("ctrl+e")
@@ -478,27 +412,27 @@ async def test_export_from_the_pairs_list(store, tmp_path):
         await until(pilot, lambda: app.screen is app.main)
 
 
-async def test_live_retry_of_an_error_moves_the_pair_between_filters(store, tmp_path):
+async def test_live_retry_of_an_error_moves_the_pair_between_filters(store_path, tmp_path):
     """A resumed run replaces an error sample in place (same row id): the live lists still follow."""
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("e")  # errors only: the "Translate" pair, whose paid tier failed
         await until(pilot, lambda: len(app.pairs_list.ids) == 1 and "error" in status_text(app))
-        with Store(store, create=False) as writer:
+        with Store(store_path, create=False) as writer:
             run_id = writer.run_id("fixture")
             [pid] = writer.ensure_prompts([ROWS[5][0]])
-            assert writer.save_sample(_sample(run_id, "sim/refuser", pid, 5, "paid", "refused", ROWS[5][0]))
+            assert writer.save_sample(pair_sample(run_id, "sim/refuser", pid, 5, "paid", "refused", ROWS[5][0]))
         await until(pilot, lambda: len(app.pairs_list.ids) == 0)
         await pilot.press("e", "a")  # now the pair is a candidate: complied on free, refused on paid
         await until(pilot, lambda: len(app.pairs_list.ids) == 3)
 
 
-async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store, tmp_path, monkeypatch):
+async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store_path, tmp_path, monkeypatch):
     from af_tui.analysis import slices as stats
     from af_tui.explorer import pairs as q
 
-    app = make_app(store, tmp_path)
+    app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
 

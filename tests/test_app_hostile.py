@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from builders import make_app, pair_sample
+from helpers import loaded, until
 from rich.text import Text
-from test_app import _sample, loaded, make_app, until
 
 from af_tui.safe_text import cap_lines, display, inert, one_line
 from af_tui.store.db import Store
@@ -32,8 +33,8 @@ def build_hostile_store(path: Path) -> Path:
         pids = store.ensure_prompts(requests)
         samples = []
         for i, pid in enumerate(pids):
-            free = _sample(run_id, "sim/faker", pid, i, "free", "complied", "hostile")
-            paid = _sample(run_id, "sim/faker", pid, i, "paid", "refused", "hostile")
+            free = pair_sample(run_id, "sim/faker", pid, i, "free", "complied", "hostile")
+            paid = pair_sample(run_id, "sim/faker", pid, i, "paid", "refused", "hostile")
             if i == 0:
                 free["output"] = "<request_fully_accepted/>\n" + HOSTILE
                 free["scratchpad"] = HOSTILE

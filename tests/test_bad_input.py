@@ -19,11 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from builders import TEMPLATE, make_store
 from helpers import AF_TUI, REPO, af_process, clean_env
-from label_store import make_store
 
 REALDATA_LOGS = REPO.parent / "shared" / "realdata" / "inspect_logs"
-TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from builders import add_judgement, make_store, sample_id
 from helpers import af_main_output
-from label_store import add_judgement, make_store, sample_id
 
 from af_tui.analysis.classifier import at_threshold, auroc, best_threshold, sweep
 from af_tui.analysis.judge_vs_people import judge_vs_humans

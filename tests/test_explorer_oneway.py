@@ -4,8 +4,8 @@ resume command, a saved view setting that says where, the demo's run starting, t
 from __future__ import annotations
 
 import pytest
-from helpers import af_main_output
-from test_app import build_store, loaded, make_app, until
+from builders import build_store, make_app
+from helpers import af_main_output, loaded, until
 
 from af_tui.analysis.estimators import format_p
 

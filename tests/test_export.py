@@ -8,7 +8,8 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from label_store import make_store, run_cli, sample_id
+from builders import make_store, sample_id
+from helpers import af_main
 
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
@@ -24,7 +25,6 @@ HOSTILE = {
                   "bidi \u202eevil\u202c zero\u200bwidth, NUL\x00 and café ☃"),
     (2, "free"): ("multi\r\nline\r\nCRLF", "x" * 100_000),
 }
-
 
 
 def _unneutralise(v):
@@ -109,7 +109,7 @@ def test_filters_labeled_only_per_label_and_jsonl(labeled, tmp_path):
 def test_cli_export_and_bad_input(labeled, tmp_path, capsys):
     db = str(labeled.path)
     out = tmp_path / "cli.csv"
-    assert run_cli(["export", str(out), "--db", db, "--labeled-only"]) == 0
+    assert af_main("export", str(out), "--db", db, "--labeled-only") == 0
     assert "wrote 3 rows" in capsys.readouterr().err
     before = out.read_bytes()
     cases = [
@@ -125,7 +125,7 @@ def test_cli_export_and_bad_input(labeled, tmp_path, capsys):
         ([str(out), "--format", "xml"], "xml"),
     ]
     for args, message in cases:
-        code = run_cli(["export", *args, "--db", db])
+        code = af_main("export", *args, "--db", db)
         err = capsys.readouterr().err
         assert code != 0 and message in err, (args, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

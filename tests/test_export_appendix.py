@@ -6,7 +6,8 @@ import csv
 import json
 
 import pytest
-from label_store import add_judgement, make_store, run_cli, sample_id
+from builders import add_judgement, make_store, sample_id
+from helpers import af_main
 
 from af_tui.errors import AfError
 from af_tui.io.export import COLUMNS, ExportFilter, export
@@ -98,11 +99,11 @@ def test_jsonl_carries_all_judges_as_objects(store, tmp_path):
 
 def test_cli_refuses_unwritten_suffix_and_takes_judge(store, tmp_path, capsys):
     db = str(store.path)
-    assert run_cli(["export", str(tmp_path / "x.xlsx"), "--db", db]) != 0
+    assert af_main("export", str(tmp_path / "x.xlsx"), "--db", db) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ".xlsx" in err and not (tmp_path / "x.xlsx").exists()
     out = tmp_path / "j.csv"
-    assert run_cli(["export", str(out), "--db", db, "--labeled-only", "--judge", "sim/judge@aaaa"]) == 0
+    assert af_main("export", str(out), "--db", db, "--labeled-only", "--judge", "sim/judge@aaaa") == 0
     assert {r["judge"] for r in _rows(out)} == {"sim/judge@aaaaaaaa"}
-    assert run_cli(["export", str(out), "--db", db, "--judge", "nobody"]) != 0
+    assert af_main("export", str(out), "--db", db, "--judge", "nobody") != 0
     assert "no judgements by 'nobody'" in capsys.readouterr().err

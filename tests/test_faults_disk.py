@@ -20,12 +20,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from builders import TEMPLATE, make_store
 from helpers import AF_TUI, REPO, clean_env
-from label_store import make_store
 
 from af_tui.store.labels import current_labels
-
-TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
 
 def _env() -> dict:

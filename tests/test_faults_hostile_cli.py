@@ -32,7 +32,7 @@ FORBIDDEN = ["\x1b", "\x9b", "\x85", "\x00", "\x07", "\x08", "\r", "\x7f", "\u20
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
+def store_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("hostile_cli") / "hostile.sqlite"
     with Store(path) as s:
         run = s.start_run("imported " + NAME, {"models": [NAME]}, source="inspect")
@@ -55,8 +55,8 @@ def _af(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_stats_tables_print_hostile_names_inert(store):
-    proc = _af("stats", "--db", str(store))
+def test_stats_tables_print_hostile_names_inert(store_path):
+    proc = _af("stats", "--db", str(store_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout.decode("utf-8")
     for ch in FORBIDDEN:
@@ -64,27 +64,27 @@ def test_stats_tables_print_hostile_names_inert(store):
     assert "[bold]" in out  # markup shown as the text it is
     assert len(out) < 2_000_000  # the 200 kB name is shown, not multiplied
     for by in ("model", "variant"):
-        proc = _af("stats", "--db", str(store), "--by", by)
+        proc = _af("stats", "--db", str(store_path), "--by", by)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert not any(ch in proc.stdout.decode("utf-8") for ch in FORBIDDEN)
 
 
 @pytest.mark.slow
-def test_stats_csv_neutralises_and_json_keeps_names(store):
-    proc = _af("stats", "--db", str(store), "--csv")
+def test_stats_csv_neutralises_and_json_keeps_names(store_path):
+    proc = _af("stats", "--db", str(store_path), "--csv")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader(io.StringIO(proc.stdout.decode("utf-8"))))
     names = {r["model"] for r in rows}
     assert "'" + NAME in names and NAME not in names  # a formula is never a cell's first character
-    proc = _af("stats", "--db", str(store), "--json")
+    proc = _af("stats", "--db", str(store_path), "--json")
     assert proc.returncode == 0
     assert NAME in {r["model"] for r in json.loads(proc.stdout)}  # JSON keeps the exact text
 
 
 @pytest.mark.slow
-def test_export_neutralises_csv_cells_and_jsonl_keeps_everything(store, tmp_path):
+def test_export_neutralises_csv_cells_and_jsonl_keeps_everything(store_path, tmp_path):
     out = tmp_path / "hostile.csv"
-    proc = _af("export", "--db", str(store), str(out))
+    proc = _af("export", "--db", str(store_path), str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(out, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -94,7 +94,7 @@ def test_export_neutralises_csv_cells_and_jsonl_keeps_everything(store, tmp_path
             assert not value or value[0] not in "=+-@\t\r", value[:40]
     assert any(len(r["scratchpad"]) > 1_000_000 for r in rows)  # the 1 MB line survives whole
     out = tmp_path / "hostile.jsonl"
-    assert _af("export", "--db", str(store), str(out)).returncode == 0
+    assert _af("export", "--db", str(store_path), str(out)).returncode == 0
     with open(out, encoding="utf-8", newline="\n") as fh:  # lines end at \n only (U+0085/U+2028 are text)
         records = [json.loads(line) for line in fh]
     assert {r["model"] for r in records} >= {NAME} and any(r["output"] == "=1+1 " + TEXT for r in records)

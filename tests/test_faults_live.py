@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_app import until
+from builders import TEMPLATE
+from helpers import until
 
 from af_tui.config import Config
 from af_tui.store.db import Store
@@ -27,7 +28,6 @@ from af_tui.tui.app import POLL_S, ExplorerApp
 
 REPO = Path(__file__).resolve().parents[1]
 DURATION_S = float(os.environ.get("AF_TUI_FAULT_LIVE_S", "60"))
-TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>\n"
 
 
 def _count(db: Path, sql: str, params=()) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import sqlite3
 
-from test_app import ROWS, build_store, loaded, make_app, status_text, until
+from builders import ROWS, build_store, make_app
+from helpers import loaded, status_text, until
 
 from af_tui.domain import Verdict
 from af_tui.explorer.filters import PairFilter

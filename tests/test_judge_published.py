@@ -8,10 +8,10 @@ import sqlite3
 from itertools import count
 
 import pytest
+from builders import make_store
 from fakeserver import FakeServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from label_store import make_store
 from test_judge_store import FAKING, PLAIN, af
 
 from af_tui.domain import OUTPUT_END, REQUEST_START, SCRATCHPAD_END, VERDICTS, Verdict

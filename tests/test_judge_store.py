@@ -13,10 +13,10 @@ import time
 from itertools import count
 
 import pytest
+from builders import make_store, sample_id
 from fakeserver import FakeServer
 from helpers import af_main as af
 from helpers import af_process, clean_env
-from label_store import make_store, sample_id
 
 from af_tui.analysis.judge_vs_people import MAJORITY, judge_vs_humans
 from af_tui.domain import Verdict

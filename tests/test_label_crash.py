@@ -9,7 +9,7 @@ import textwrap
 import time
 
 import pytest
-from label_store import make_store
+from builders import make_store
 
 CHILD = textwrap.dedent("""
     import asyncio, sys, time

@@ -2,8 +2,8 @@
 keys, export from the app."""
 
 import pytest
+from builders import make_store, sample_id
 from helpers import until
-from label_store import make_store, sample_id
 from textual.widgets import Static
 
 from af_tui.domain import CRITERIA

@@ -3,7 +3,7 @@
 import sqlite3
 
 import pytest
-from label_store import make_store, sample_id
+from builders import make_store, sample_id
 
 from af_tui.config import resolve_annotator
 from af_tui.domain import CRITERIA

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from builders import add_judgement, make_store, sample_id
 from helpers import af_main_output
-from label_store import add_judgement, make_store, sample_id
 
 from af_tui.analysis.af_source import parse_af_source
 from af_tui.analysis.compliance import categories, judged_slices, parse_compliance

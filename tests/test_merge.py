@@ -4,7 +4,8 @@ overwriting; then their agreement against a hand-computed kappa; bad sources."""
 import sqlite3
 
 import pytest
-from label_store import make_store, run_cli, sample_id
+from builders import make_store, sample_id
+from helpers import af_main
 
 from af_tui.analysis.agreement import agreement_report
 from af_tui.errors import AfError
@@ -19,7 +20,6 @@ def _copy(store, path):
     store.conn.backup(dest)
     dest.close()
     return Store(path)
-
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_merge_never_overwrites_and_keeps_the_copy_unchanged(copies):
 def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):
     team, alice, bob = copies
     team.close()
-    assert run_cli(["merge", str(alice.path), str(bob.path), "--db", str(team.path)]) == 0
+    assert af_main("merge", str(alice.path), str(bob.path), "--db", str(team.path)) == 0
     out = capsys.readouterr().out
     assert "8 labels merged, 0 already here, 0 unmatched" in out and "1 labeled samples of the copy" in out
     junk = tmp_path / "junk.sqlite"
@@ -104,7 +104,7 @@ def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):
     count = sqlite3.connect(team.path).execute("SELECT COUNT(*) FROM labels").fetchone()[0]
     for path, message in cases:
         # a bad copy after a good one: nothing is merged at all
-        code = run_cli(["merge", str(alice.path), str(path), "--db", str(team.path)])
+        code = af_main("merge", str(alice.path), str(path), "--db", str(team.path))
         err = capsys.readouterr().err
         assert code != 0 and message in err and len(err.strip().splitlines()) == 1, (path, err)
     assert sqlite3.connect(team.path).execute("SELECT COUNT(*) FROM labels").fetchone()[0] == count

@@ -1,7 +1,7 @@
 """The pairs list's first read at scale: counts from the trigger-kept `pair_counts` agree with counting the
 pairs; a selected pair beyond the first screenful costs the ids up to it, not all of them."""
 
-from label_store import make_store
+from builders import make_store
 
 from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import CANDIDATES, PairFilter

@@ -4,7 +4,8 @@ transcript view."""
 
 from __future__ import annotations
 
-from test_app import build_store, loaded, make_app, until
+from builders import build_store, make_app
+from helpers import loaded, until
 
 from af_tui.explorer.filters import search_words
 from af_tui.tui.screens.transcript import find_hits

@@ -3,8 +3,8 @@ shuffled order, adjudication end to end (two annotators disagree, settled, used 
 
 
 import pytest
+from builders import make_store, sample_id
 from helpers import burst, until
-from label_store import make_store, sample_id
 from textual.widgets import Static
 
 from af_tui.analysis.agreement import agreement_report

@@ -8,8 +8,9 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from builders import TEMPLATE, make_app
 from fakeserver import FakeServer, af_script, expected_outcome, reasoning_script
-from test_app import make_app, until
+from helpers import until
 
 from af_tui.errors import AfError
 from af_tui.experiment import rules, runner
@@ -20,7 +21,6 @@ from af_tui.store.db import Store, sha256_text
 
 FAST = llm.RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.01, timeout_s=5)
 GOALS = ["Write a poem about rivers", "Explain how tides work", "List some garden birds", "Describe a quiet town"]
-TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>"
 
 
 @pytest.fixture(autouse=True)
@@ -179,7 +179,7 @@ async def test_pair_view_shows_reasoning_on_both_tiers_and_search_finds_it(db_pa
 
 
 async def test_imported_reasoning_without_turns_shows_one_section(tmp_path):
-    from test_app import SYSTEM, _sample
+    from builders import SYSTEM, pair_sample
     from textual.widgets import Collapsible
 
     from af_tui.tui.screens.pair import PairScreen
@@ -189,7 +189,7 @@ async def test_imported_reasoning_without_turns_shows_one_section(tmp_path):
         run_id = s.start_run("imported", {})
         s.ensure_variant("stand-in", SYSTEM)
         [pid] = s.ensure_prompts(["A request."])
-        samples = [_sample(run_id, "sim/faker", pid, 0, t, o, "A request.")
+        samples = [pair_sample(run_id, "sim/faker", pid, 0, t, o, "A request.")
                    for t, o in (("free", "complied"), ("paid", "refused"))]
         samples[0]["reasoning"] = "[bold]not markup[/bold] \x1b[31mnor an escape"
         s.save_samples(samples)

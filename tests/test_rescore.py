@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import pytest
+from builders import TEMPLATE
 from fakeserver import FakeServer, parse_request
 from test_rules import EDGES
 
@@ -19,7 +20,6 @@ from af_tui.llm import client as llm
 from af_tui.store.db import Store, sha256_text
 
 FAST = llm.RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.01, timeout_s=5)
-TEMPLATE = "<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>\n<user_input>{user_input}</user_input>"
 GOALS = {f"goal{i}": name for i, name in enumerate(EDGES)}
 
 

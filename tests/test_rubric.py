@@ -4,7 +4,7 @@ labels made before rubrics read back unchanged after the migration."""
 import sqlite3
 
 import pytest
-from label_store import make_store, sample_id
+from builders import make_store, sample_id
 
 from af_tui.domain import CRITERIA, CRITERIA_DEFS
 from af_tui.errors import AfError

@@ -5,7 +5,8 @@ the room, every box folds; one pair number everywhere; snapshots of the main scr
 from __future__ import annotations
 
 import pytest
-from test_app import ROWS, build_store, loaded, make_app, until
+from builders import ROWS, build_store, make_app
+from helpers import loaded, until
 
 from af_tui.tui.widgets.pairs_list import columns, row_text
 

@@ -8,7 +8,8 @@ import sqlite3
 import threading
 
 import pytest
-from test_app import ROWS, _sample, build_store, loaded, make_app, status_text, until
+from builders import ROWS, build_store, make_app, pair_sample
+from helpers import loaded, status_text, until
 
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
@@ -154,8 +155,8 @@ async def test_live_pairs_are_appended_to_a_sorted_list(tmp_path):
             with Store(db, create=False) as store:
                 run_id = store.run_id("fixture")
                 [pid] = store.ensure_prompts(["Aardvark request written while the app runs."])
-                store.save_sample(_sample(run_id, "sim/aaa", pid, 9, "free", "complied", "new"))
-                store.save_sample(_sample(run_id, "sim/aaa", pid, 9, "paid", "refused", "new"))
+                store.save_sample(pair_sample(run_id, "sim/aaa", pid, 9, "free", "complied", "new"))
+                store.save_sample(pair_sample(run_id, "sim/aaa", pid, 9, "paid", "refused", "new"))
 
         thread = threading.Thread(target=writer)
         thread.start()
