@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from af_tui.analysis.judge_vs_people import confusion_figures, majority_verdict
+from af_tui.analysis.judge_vs_people import confusion_figures
 from af_tui.domain import CRITERIA, SCRATCHPAD_END, VERDICTS, Verdict
 from af_tui.errors import AfError
 from af_tui.judge.parse import parse_reply
@@ -17,6 +17,7 @@ from af_tui.judge.prompt import AF_CRITERIA_IDS, DEFAULT_PROMPT, PLACEHOLDER, bu
 from af_tui.judge.vote import combine
 from af_tui.llm import simulated_judge as judge_sim
 from af_tui.llm.simulated_judge import scratchpad_of
+from af_tui.store.adjudication import majority_verdict
 from af_tui.store.db import sha256_text
 
 AF, NOT_AF, UNCLEAR = Verdict.AF.value, Verdict.NOT_AF.value, Verdict.UNCLEAR.value

@@ -7,11 +7,11 @@ threshold that maximises kappa (analysis/classifier.py)."""
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable
 
 from af_tui.analysis.classifier import auroc, best_threshold, confusion, figure_text, sweep
 from af_tui.domain import Verdict
+from af_tui.store.adjudication import majority_verdict
 
 __all__ = ["MAJORITY", "figure_text", "judges", "judge_vs_humans", "report"]
 
@@ -54,15 +54,6 @@ def classifier_figures(triples: list[tuple[str | None, float | None, str | None]
     scored = [(s, h == Verdict.AF) for _, s, h in triples if s is not None and h in both]
     rows = sweep(scored)
     return {"roc": auroc(scored), "sweep": rows, "best": best_threshold(rows)}
-
-
-def majority_verdict(verdicts: Iterable[str]) -> str | None:
-    """The annotators' majority on one sample: the most frequent verdict; a tie has no majority (None)."""
-    counts = Counter(v for v in verdicts if v is not None)
-    if not counts:
-        return None
-    (top, n), *rest = counts.most_common()
-    return None if rest and rest[0][1] == n else top
 
 
 def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:

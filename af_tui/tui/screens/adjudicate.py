@@ -18,20 +18,19 @@ from textual.widgets import Footer, Header, Static
 from af_tui.domain import VERDICT_WORDS
 from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
 from af_tui.safe_text import display, one_line
-from af_tui.store.adjudication import adjudicated_label, annotator_labels, disagreeing_samples
+from af_tui.store.adjudication import (
+    Settlement,
+    adjudicated_label,
+    annotator_labels,
+    disagreeing_samples,
+    settle_by_majority,
+    settle_by_taking,
+    settle_with_verdict,
+)
 from af_tui.store.db import Store, StoreRefused
 from af_tui.store.labels import Label, save_label, undo_label
 
 MARK = {None: "·", 1: "yes", 0: "no"}
-
-
-def agreed_criteria(labels: list[Label]) -> dict:
-    """The criteria of the first label's rubric on which every label under that rubric agrees (others not
-    set): what an adjudication by verdict alone keeps."""
-    rubric = labels[0].rubric
-    same = [lb for lb in labels if lb.rubric.sha256 == rubric.sha256]
-    return {c: (same[0].criteria.get(c) if len({lb.criteria.get(c) for lb in same}) == 1 else None)
-            for c in rubric.ids}
 
 
 class AdjudicateScreen(Screen):
@@ -142,18 +141,19 @@ class AdjudicateScreen(Screen):
             notes.append(one_line(lb.note, 300) if lb.note else "—")  # typed by people: never markup
         return Group(table, notes)
 
-    def _save(self, label_criteria: dict, verdict: str, rubric, note: str | None) -> None:
+    def _save(self, settlement: Settlement) -> None:
         if self.sample is None:
             return
         try:
-            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=label_criteria,
-                               verdict=verdict, note=note, rubric=rubric, adjudication=True)
+            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=settlement.criteria,
+                               verdict=settlement.verdict, note=settlement.note, rubric=settlement.rubric,
+                               adjudication=True)
         except StoreRefused as exc:
             self.notify(f"adjudication not saved: {exc}", severity="error")
             return
         self.undo_stack.append(label.uid)
         self.query_one("#adj-saved", Static).update(Text(
-            f"settled ✓ sample {self.sample.id}: {VERDICT_WORDS[verdict]} at {time.strftime('%H:%M:%S')}",
+            f"settled ✓ sample {self.sample.id}: {VERDICT_WORDS[settlement.verdict]} at {time.strftime('%H:%M:%S')}",
             style="bold green"))
         if self.position < len(self.ids) - 1:
             self.position += 1
@@ -161,21 +161,18 @@ class AdjudicateScreen(Screen):
 
     def action_settle(self, verdict: str) -> None:
         if self.labels:
-            self._save(agreed_criteria(self.labels), verdict, self.labels[0].rubric, None)
+            self._save(settle_with_verdict(self.labels, verdict))
 
     def action_take(self, index: int) -> None:
         if 0 <= index < len(self.labels):
-            lb = self.labels[index]
-            self._save(lb.criteria, lb.verdict, lb.rubric, f"adjudicated: {lb.annotator}'s label"
-                       + (f" — {lb.note}" if lb.note else ""))
+            self._save(settle_by_taking(self.labels[index]))
 
     def action_majority(self) -> None:
-        verdicts = [lb.verdict for lb in self.labels]
-        counts = sorted(((verdicts.count(v), v) for v in set(verdicts)), reverse=True)
-        if not counts or (len(counts) > 1 and counts[0][0] == counts[1][0]):
+        settlement = settle_by_majority(self.labels)
+        if settlement is None:
             self.notify("no majority: settle with a / n / x, or take one annotator's label with 1-9")
             return
-        self.action_settle(counts[0][1])
+        self._save(settlement)
 
     def action_step(self, delta: int) -> None:
         if self.ids:
