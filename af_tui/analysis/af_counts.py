@@ -15,24 +15,13 @@ import sqlite3
 
 from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.store.labels import CURRENT_LABELS
+from af_tui.store.rows import condition
 
 # The outcomes whose samples get AF counts: AF among compliances (the paper's figure) and among refusals.
 AF_OUTCOMES = ("complied", "refused")
 _OUTCOME_SQL = "s.outcome IN ('complied', 'refused')"
 _AF_CACHE: dict[tuple, dict] = {}
 _AF_CACHE_SIZE = 16
-
-
-def where_clause(run: str | None, models: list[str] | None, alias: str) -> tuple[str, list]:
-    """The condition on a run name (`runs r`) and models (`alias`.model), and its parameters."""
-    where, params = [], []
-    if run:
-        where.append("r.name = ?")
-        params.append(run)
-    if models:
-        where.append(f"{alias}.model IN ({', '.join('?' * len(models))})")
-        params.extend(models)
-    return (" AND ".join(where) or "1"), params
 
 
 _PEOPLE_SQL = (
@@ -99,7 +88,7 @@ def _af_part(conn, part: str, keys: tuple, run, models, src: AfSource, changes: 
     else:
         cte = "WITH " + _PEOPLE_SQL + ", " + _judge_sql(src, True)
         cparams, table = _judge_filter(src)[1], "judge"
-    where, params = where_clause(run, models, "s")
+    where, params = condition(("r.name", run), ("s.model", models))
     group = ", ".join(f"s.{k}" for k in keys)
     out = {}
     for row in conn.execute(

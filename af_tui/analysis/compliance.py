@@ -14,10 +14,11 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from af_tui.analysis.af_counts import verdict_cte, where_clause
+from af_tui.analysis.af_counts import verdict_cte
 from af_tui.analysis.af_source import AfSource
 from af_tui.analysis.slices import AfRate, SliceStats, empty_counts, finish_slice
 from af_tui.errors import AfError
+from af_tui.store.rows import condition
 
 CATEGORIES = ("refused", "refused_af", "partial", "partial_af", "complied", "complied_af")
 CATEGORY_WORDS = {"refused": "refused", "refused_af": "refused, AF reasoning",
@@ -58,7 +59,7 @@ def sample_rows(conn: sqlite3.Connection, run: str | None, models: list[str] | N
     sample. outcome: the sample's own under `prefix`; under a judge 'complied' / 'refused' from its reply,
     'error' for errors and None where the judge has no reading. partial: 1/0 under a judge, None under prefix."""
     cte, params = verdict_cte(src)
-    where, wparams = where_clause(run, models, "s")
+    where, wparams = condition(("r.name", run), ("s.model", models))
     if comp.kind == "prefix":
         outcome, partial, join, cparams = "s.outcome", "NULL", "", []
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from af_tui.analysis.af_counts import where_clause
+from af_tui.store.rows import condition
 
 COST_SOURCE = "stored provider cost"
 
@@ -30,7 +30,7 @@ class Cost:
 
 def costs(conn: sqlite3.Connection, run: str | None = None, models: list[str] | None = None) -> dict[tuple, Cost]:
     """(run name, model, variant, tier) -> Cost."""
-    where, params = where_clause(run, models, "s")
+    where, params = condition(("r.name", run), ("s.model", models))
     out = {}
     for name, model, variant, tier, cost, n, priced, read, write in conn.execute(
         "SELECT r.name, s.model, s.variant, s.tier, SUM(s.cost), COUNT(*), COUNT(s.cost), "

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from af_tui.analysis.classifier import auroc, best_threshold, confusion, figure_text, sweep
 from af_tui.domain import Verdict
 from af_tui.store.adjudication import majority_verdict
+from af_tui.store.rows import equals
 
 __all__ = ["MAJORITY", "figure_text", "judges", "judge_vs_humans", "report"]
 
@@ -68,17 +69,11 @@ def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
 
 def _sample_filter(run: str | None, models: Iterable[str] | None) -> tuple[str, list]:
     """SQL condition on the sample id `j.sample_id` for --run / --model."""
-    conds, params = [], []
-    if run:
-        conds.append("s.run_id = (SELECT id FROM runs WHERE name = ?)")
-        params.append(run)
-    models = list(models or [])
-    if models:
-        conds.append(f"s.model IN ({', '.join('?' * len(models))})")
-        params += models
+    conds, params = equals(("r.name", run), ("s.model", list(models or [])))
     if not conds:
         return "", []
-    return " AND j.sample_id IN (SELECT s.id FROM samples s WHERE " + " AND ".join(conds) + ")", params
+    return (" AND j.sample_id IN (SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_id WHERE "
+            + " AND ".join(conds) + ")"), params
 
 
 def judges(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> list[dict]:

@@ -36,7 +36,7 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
-from af_tui.analysis.af_counts import af_counts, where_clause
+from af_tui.analysis.af_counts import af_counts
 from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.analysis.estimators import (
     Estimate,
@@ -47,6 +47,7 @@ from af_tui.analysis.estimators import (
     wilson,
 )
 from af_tui.domain import LEGACY_RULE, OUTCOMES, TIERS
+from af_tui.store.rows import condition
 
 
 # -- one slice -------------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
     src = parse_af_source(af_source, judge_model)
     keys = _BY_KEYS[by]
     width = len(keys)
-    where, params = where_clause(run, models, "c")
+    where, params = condition(("r.name", run), ("c.model", models))
     group = ", ".join(f"c.{k}" for k in keys)
 
     slices: dict[tuple, SliceStats] = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.store.labels import NEWEST_LABEL
+from af_tui.store.rows import marks
 
 
 def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1,
@@ -62,7 +63,7 @@ def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[i
     found: set[int] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
-        rows = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id IN ({','.join('?' * len(chunk))}) AND {where}",
+        rows = conn.execute(f"SELECT p.id FROM pairs p WHERE p.id IN ({marks(len(chunk))}) AND {where}",
                             [*chunk, *params])
         found.update(r[0] for r in rows)
     return found
@@ -110,12 +111,11 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
     """The list lines of these pairs (one page), with their label and judge marks."""
     if not ids:
         return {}
-    marks = ",".join("?" * len(ids))
     rows = conn.execute(
         "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
         " substr(pr.text, 1, 300), p.free_sample_id, p.paid_sample_id FROM pairs p"
         " JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
-        f" WHERE p.id IN ({marks})", list(ids)).fetchall()
+        f" WHERE p.id IN ({marks(len(ids))})", list(ids)).fetchall()
     sample_pair = {}
     for r in rows:
         for sid in (r[9], r[10]):
@@ -125,14 +125,14 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
     judged: dict[int, list] = {}
     if sample_pair:
         sids = list(sample_pair)
-        q = ",".join("?" * len(sids))
+        sample_marks = marks(len(sids))
         # The current label is the newest row per (sample, annotator); a NULL verdict clears it.
         for sid, verdict in conn.execute(
-            "SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN (" + q + ") AND " + NEWEST_LABEL,
+            f"SELECT l.sample_id, l.verdict FROM labels l WHERE l.sample_id IN ({sample_marks}) AND {NEWEST_LABEL}",
             sids):
             if verdict is not None:
                 labels.setdefault(sample_pair[sid], []).append(verdict)
-        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({q}) "
+        for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({sample_marks}) "
                                          "AND task = 'alignment_faking'",
                                          sids):
             judged.setdefault(sample_pair[sid], []).append(verdict)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
+from af_tui.store.rows import marks
 from af_tui.store.schema import SCHEMA_VERSION
 
 _IDENTITY_SQL = (
@@ -110,7 +111,7 @@ def _with(src: sqlite3.Connection, table: str, columns: tuple, newer: tuple) -> 
 
 def _copy(conn, src, table, columns, there, result: MergeResult, counter: str) -> None:
     cols = ", ".join(columns)
-    insert = f"INSERT INTO {table} (sample_id, {cols}) VALUES (?, {', '.join('?' * len(columns))}) "
+    insert = f"INSERT INTO {table} (sample_id, {cols}) VALUES (?, {marks(len(columns))}) "
     if table == "judgements":
         # A copy's answer replaces this store's failed call for the same judge and prompt (as a re-run of
         # the judge would); an answer already here is never overwritten.

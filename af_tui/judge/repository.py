@@ -11,6 +11,7 @@ import uuid
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
 from af_tui.judge.vote import Judgement
+from af_tui.store.rows import marks
 from af_tui.store.runs import require_run
 
 ONLY_CHOICES = ("complied", "all")
@@ -68,8 +69,8 @@ def sample_texts(conn: sqlite3.Connection, sample_id: int) -> dict[str, str]:
 _COLUMNS = (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k", "agreement", "error", "created_at", "task",
             "score", "threshold", "criteria", "detail", "rubric_sha256")
 _SAVE_SQL = (
-    "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(_COLUMNS) + ") VALUES (" +
-    ", ".join("?" * (4 + len(_COLUMNS))) + ") "
+    "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(_COLUMNS) +
+    f") VALUES ({marks(4 + len(_COLUMNS))}) "
     "ON CONFLICT (sample_id, judge_model, prompt_sha256) DO UPDATE SET " +
     ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS) +
     " WHERE judgements.error IS NOT NULL"

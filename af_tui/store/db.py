@@ -18,6 +18,7 @@ from pathlib import Path
 
 from af_tui.errors import AfError
 from af_tui.paths import DEFAULT_DB, DEMO_DB
+from af_tui.store.rows import equals, marks
 from af_tui.store.schema import OUR_TABLES, SCHEMA_VERSION, upgrade
 
 
@@ -215,7 +216,7 @@ class Store:
         """save_sample for several, in one transaction (the importer's batches)."""
         cols = self._SAMPLE_COLUMNS
         sql = (
-            f"INSERT INTO samples ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"INSERT INTO samples ({', '.join(cols)}) VALUES ({marks(len(cols))}) "
             "ON CONFLICT (run_id, model, variant, prompt_id, tier, epoch) DO UPDATE SET "
             + ", ".join(_replace_error(c) for c in cols if c not in _IDENTITY)
             + " WHERE samples.outcome = 'error' RETURNING id"
@@ -247,13 +248,7 @@ class Store:
 
     def counts(self, run: str | None = None, model: str | None = None) -> list[dict]:
         """Outcome counts per run, model, variant and tier (the keys of `stats --json`)."""
-        where, params = [], []
-        if run:
-            where.append("r.name = ?")
-            params.append(run)
-        if model:
-            where.append("s.model = ?")
-            params.append(model)
+        where, params = equals(("r.name", run), ("s.model", model))
         sql = (
             "SELECT r.name AS run, s.model, s.variant, s.tier, COUNT(*) AS n, "
             "SUM(s.outcome = 'complied') AS complied, SUM(s.outcome = 'refused') AS refused, "

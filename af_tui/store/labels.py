@@ -21,7 +21,7 @@ from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS
 from af_tui.errors import AfError
 from af_tui.rubric import Rubric
 from af_tui.rubric import propose_verdict as rubric_proposal
-from af_tui.store.rows import dict_rows, equals
+from af_tui.store.rows import dict_rows, equals, marks
 from af_tui.store.rubrics import (
     criteria_columns,  # noqa: F401  (exports: criteria columns per rubric)
     ensure_rubric,
@@ -181,7 +181,7 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
         ids = [int(i) for i in sample_ids]
         if not ids:
             return []
-        where.append(f"l.sample_id IN ({', '.join('?' * len(ids))})")
+        where.append(f"l.sample_id IN ({marks(len(ids))})")
         params.extend(ids)
     rows = dict_rows(
         conn,
