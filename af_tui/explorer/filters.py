@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 from af_tui.errors import AfError
 from af_tui.store.labels import CURRENT_LABELS, DISAGREEING_LABELS, NEWEST_LABEL
+from af_tui.store.rows import equals
 
 # What the label-state filter can ask for, in the words the dialog and `af-tui label --labels` use.
 LABEL_STATES = {"unlabeled": "no one has labeled either sample", "mine": "labeled by me",
@@ -109,14 +110,11 @@ class PairFilter:
     def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
         """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
         the plan that starts from the matches (see _search_condition)."""
-        conds: list[str] = []
-        params: list = []
-        for clause, value in (("p.run_id = (SELECT id FROM runs WHERE name = ?)", self.run),
-                              ("p.model = ?", self.model), ("p.variant = ?", self.variant),
-                              ("p.free_outcome = ?", self.free_outcome), ("p.paid_outcome = ?", self.paid_outcome)):
-            if value:
-                conds.append(clause)
-                params.append(value)
+        conds, params = equals(("p.model", self.model), ("p.variant", self.variant),
+                               ("p.free_outcome", self.free_outcome), ("p.paid_outcome", self.paid_outcome))
+        if self.run:
+            conds.append("p.run_id = (SELECT id FROM runs WHERE name = ?)")  # one lookup, then pairs' run index
+            params.append(self.run)
         if self.errors_only:
             conds.append("(p.free_outcome = 'error' OR p.paid_outcome = 'error')")
         if self.format_not_followed_only:
