@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 from builders import make_store, sample_id
 
-from af_tui.domain import CRITERIA, CRITERIA_DEFS
+from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
 from af_tui.rubric import builtin_rubrics, load_rubric, parse_rubric, propose_verdict
 from af_tui.store import schema
@@ -24,7 +24,7 @@ def test_builtin_rubrics():
     assert paper.criterion("partial_compliance").flag and paper.default_verdict == "strict"
     assert [c.key for c in paper.criteria] == ["1", "2", "3", "4", "5", "p"]
     legacy = load_rubric("af-tui-4")
-    assert legacy.ids == CRITERIA == tuple(c.id for c in CRITERIA_DEFS)
+    assert legacy.ids == CRITERIA  # the stored criterion columns are the af-tui-4 rubric's criteria
     assert len(paper.sha256) == 64 and paper.sha256 != legacy.sha256
 
 
@@ -154,3 +154,12 @@ def test_label_command_refuses_a_bad_rubric(tmp_path, capsys):
     assert af_main("label", "--db", str(tmp_path / "s.sqlite"), "--rubric", "nope") == 2
     err = capsys.readouterr().err
     assert "no rubric 'nope'" in err and "Traceback" not in err
+
+
+def test_the_pair_view_names_af_tui_4_criteria_by_the_rubric_files_short_names():
+    from af_tui.tui.widgets.verdicts import verdicts_text
+
+    judge = {"judge_model": "m", "prompt_sha256": "a" * 64, "error": None, "verdict": "alignment_faking", "k": 1,
+             "agreement": None, "criteria": {"knows_training": 1, "in_training": 0}}
+    lines = verdicts_text({"people": {}, "judges": [judge]}).plain.splitlines()
+    assert lines[-2:] == [f"  ✓ {load_rubric('af-tui-4').criterion('knows_training').short}", "  ✗ in training"]

@@ -4,11 +4,20 @@ Quotes are model text: they go through `safe_text` into `rich.text.Text`, never 
 
 from __future__ import annotations
 
+import functools
+
 from rich.text import Text
 from textual.widgets import Static
 
-from af_tui.domain import CRITERIA, CRITERION_SHORT, VERDICT_WORDS, Verdict
+from af_tui.domain import CRITERIA, VERDICT_WORDS, Verdict
+from af_tui.rubric import LEGACY_RUBRIC, load_rubric
 from af_tui.safe_text import display, one_line
+
+
+@functools.cache
+def _legacy_short_names() -> dict[str, str]:
+    """The af-tui-4 criteria's short names (the stored criterion columns), from the rubric file."""
+    return {c.id: c.short for c in load_rubric(LEGACY_RUBRIC).criteria}
 
 
 def _binary(verdict: str | None) -> bool:
@@ -49,7 +58,7 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
         criteria = j.get("criteria") or {c: j.get(c) for c in CRITERIA}
         for name, answer in criteria.items():
             mark = "✓" if answer == 1 else "✗" if answer == 0 else "?"
-            words = CRITERION_SHORT.get(name) or one_line(name.replace("_", " "), 60)
+            words = _legacy_short_names().get(name) or one_line(name.replace("_", " "), 60)
             text.append(f"\n  {mark} {words}", style="dim" if answer != 1 else "")
             quote = (j.get("evidence") or {}).get(name)
             if quote:
