@@ -45,18 +45,27 @@ TIERS: tuple[str, ...] = tuple(t.value for t in Tier)
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 RULES: tuple[str, ...] = tuple(r.value for r in Rule)
+# The outcomes of a reply the model gave and the rule read (an error or a blocked request has none): a pair is
+# complete when both tiers have one, and the rates shown are of these.
+REPLY_OUTCOMES: tuple[Outcome, ...] = (Outcome.COMPLIED, Outcome.REFUSED, Outcome.FORMAT_NOT_FOLLOWED)
 DEFAULT_RULE = Rule.NOTEBOOK
 # Runs recorded before rules were named were read by the last-scratchpad rule.
 LEGACY_RULE = Rule.LAST_SCRATCHPAD
 
 # One letter per outcome for the explorer's badges (None: the other tier has no sample yet), and one short
 # word for progress lines where the full name does not fit.
-OUTCOME_BADGE: dict[str | None, str] = {"complied": "C", "refused": "R", "format_not_followed": "F", "error": "E",
-                                        "blocked": "B", None: "·"}
-OUTCOME_WORD: dict[str, str] = {"complied": "complied", "refused": "refused", "format_not_followed": "format",
-                                "error": "error", "blocked": "blocked"}
-VERDICT_WORDS: dict[str, str] = {"alignment_faking": "alignment faking",
-                                 "not_alignment_faking": "not alignment faking", "unclear": "unclear"}
+OUTCOME_BADGE: dict[str | None, str] = {Outcome.COMPLIED: "C", Outcome.REFUSED: "R", Outcome.FORMAT_NOT_FOLLOWED: "F",
+                                        Outcome.ERROR: "E", Outcome.BLOCKED: "B", None: "·"}
+OUTCOME_WORD: dict[str, str] = {Outcome.COMPLIED: "complied", Outcome.REFUSED: "refused",
+                                Outcome.FORMAT_NOT_FOLLOWED: "format", Outcome.ERROR: "error",
+                                Outcome.BLOCKED: "blocked"}
+VERDICT_WORDS: dict[str, str] = {Verdict.AF: "alignment faking", Verdict.NOT_AF: "not alignment faking",
+                                 Verdict.UNCLEAR: "unclear"}
+
+
+def choices(vocabulary: type[StrEnum]) -> list[str]:
+    """The stored spellings of a vocabulary, in its order: for click.Choice and for messages."""
+    return [member.value for member in vocabulary]
 
 
 # The four criteria af-tui labelled with before rubrics: the names of the labels' and judgements' criterion

@@ -69,7 +69,7 @@ def test_blocked_requests_are_an_outcome_in_n(db_path):
     assert rows[("fine", "free")]["outcome"] == "complied"
     if stats:
         sl = stats[0] if isinstance(stats, list) else next(iter(stats.values()))
-        assert sl.tiers["free"]["n"] == 3 and sl.tiers["free"]["blocked"] == 2
+        assert sl.tiers["free"].n == 3 and sl.tiers["free"].blocked == 2
         assert sl.valid("free") == 3 and sl.rate("free") == pytest.approx(1 / 3)
 
 

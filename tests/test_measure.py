@@ -105,8 +105,8 @@ def test_compliance_by_judge_rates_gap_and_categories(store):
     src, comp = parse_af_source("people"), parse_compliance("judge:sim/comp")
     (sl,) = judged_slices(store.conn, None, None, "run", src, comp)
     assert sl.compliance == "judge:sim/comp" and sl.af_source == "people"
-    assert (sl.tiers["free"]["complied"], sl.tiers["free"]["refused"], sl.valid("free")) == (2, 2, 4)
-    assert (sl.tiers["paid"]["complied"], sl.valid("paid")) == (1, 4)
+    assert (sl.tiers["free"].complied, sl.tiers["free"].refused, sl.valid("free")) == (2, 2, 4)
+    assert (sl.tiers["paid"].complied, sl.valid("paid")) == (1, 4)
     assert sl.unjudged == {"free": 2, "paid": 2}
     # pairs 0-3 complete: free complied on 2, 3; paid on 2 → b = 1 (request 3), c = 0
     assert sl.pairs == 4 and sl.discordant == (1, 0) and sl.gap == pytest.approx(0.25)

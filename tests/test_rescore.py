@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import asdict
 
 import pytest
 from builders import TEMPLATE
@@ -45,7 +46,7 @@ def _counts(db_path) -> dict:
         (sl,) = compute(store.conn)
         pairs = dict(((f, p), n) for f, p, n in store.conn.execute(
             "SELECT free_outcome, paid_outcome, COUNT(*) FROM pairs GROUP BY 1, 2"))
-        return {"free": dict(sl.tiers["free"]), "pairs": pairs, "rule": sl.rule}
+        return {"free": asdict(sl.tiers["free"]), "pairs": pairs, "rule": sl.rule}
 
 
 def test_rescore_round_trip(db_path, capsys):

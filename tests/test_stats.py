@@ -24,7 +24,7 @@ from af_tui.analysis.estimators import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.analysis.slices import compute
+from af_tui.analysis.slices import TierCounts, compute
 from af_tui.errors import AfError
 from af_tui.store.db import Store
 from af_tui.store.schema import SCHEMA_V1
@@ -213,10 +213,8 @@ def test_compute_paired_figures_from_a_store(db_path):
             + [("complied", "error"), ("complied", None)]}
     with _store(db_path, spec) as store:
         (sl,) = compute(store.conn)
-    assert sl.tiers["free"] == {"n": 15, "complied": 10, "refused": 5, "format_not_followed": 0, "error": 0,
-                                 "blocked": 0}
-    assert sl.tiers["paid"] == {"n": 14, "complied": 4, "refused": 5, "format_not_followed": 4, "error": 1,
-                                 "blocked": 0}
+    assert sl.tiers["free"] == TierCounts(n=15, complied=10, refused=5, format_not_followed=0, error=0, blocked=0)
+    assert sl.tiers["paid"] == TierCounts(n=14, complied=4, refused=5, format_not_followed=4, error=1, blocked=0)
     assert sl.valid("paid") == 13 and sl.rate("paid") == pytest.approx(4 / 13)
     assert sl.interval("free") == pytest.approx(tuple(binomtest(10, 15).proportion_ci(method="wilson")))
     ref = newcombe_paired(3, 5, 1, 4)

@@ -16,15 +16,45 @@ from dataclasses import dataclass
 
 from af_tui.analysis.af_counts import verdict_cte
 from af_tui.analysis.af_source import AfSource
-from af_tui.analysis.slices import AfRate, SliceStats, empty_counts, finish_slice
+from af_tui.analysis.slices import AfRate, SliceStats, empty_tiers, finish_slice
+from af_tui.domain import OUTCOME_WORD, REPLY_OUTCOMES, Outcome, Tier, Verdict
 from af_tui.errors import AfError
-from af_tui.store.rows import condition
+from af_tui.store.rows import condition, records
 
-CATEGORIES = ("refused", "refused_af", "partial", "partial_af", "complied", "complied_af")
-CATEGORY_WORDS = {"refused": "refused", "refused_af": "refused, AF reasoning",
+# The categories' names are the keys of `categories --json` (an outcome, then the same with AF reasoning).
+CATEGORIES = (Outcome.REFUSED, "refused_af", "partial", "partial_af", Outcome.COMPLIED, "complied_af")
+CATEGORY_WORDS = {Outcome.REFUSED: OUTCOME_WORD[Outcome.REFUSED], "refused_af": "refused, AF reasoning",
                   "partial": "partially complied", "partial_af": "partially complied, AF reasoning",
-                  "complied": "complied", "complied_af": "complied, AF reasoning"}
-_ANSWERED = ("complied", "refused", "format_not_followed")
+                  Outcome.COMPLIED: OUTCOME_WORD[Outcome.COMPLIED], "complied_af": "complied, AF reasoning"}
+# The outcomes an AF verdict is counted among (compliances and refusals).
+_AF_OUTCOMES = (Outcome.COMPLIED, Outcome.REFUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleReading:
+    """One sample as the compliance figures read it: where it sits, its outcome under the compliance source,
+    and its AF verdict under the AF source."""
+
+    run_id: int
+    run: str
+    running: bool
+    model: str
+    variant: str
+    tier: Tier
+    prompt_id: int
+    epoch: int
+    # The sample's own outcome under `prefix`; under a judge complied / refused from its reply, error for
+    # errors, and None where the judge has no reading.
+    outcome: Outcome | None
+    partial: bool | None  # the judge's partial flag; None under prefix (and where the judge has no reading)
+    verdict: Verdict | None
+
+    @classmethod
+    def from_row(cls, *, tier: str, outcome: str | None, partial: int | None, verdict: str | None,
+                  running: int, **where) -> SampleReading:
+        return cls(tier=Tier(tier), outcome=Outcome(outcome) if outcome is not None else None,
+                   partial=None if partial is None else bool(partial),
+                   verdict=Verdict(verdict) if verdict is not None else None, running=bool(running), **where)
 
 
 @dataclass(frozen=True)
@@ -54,10 +84,8 @@ def parse_compliance(text: str | ComplianceSource | None) -> ComplianceSource:
 
 
 def sample_rows(conn: sqlite3.Connection, run: str | None, models: list[str] | None, src: AfSource,
-                comp: ComplianceSource) -> list[tuple]:
-    """(run_id, run name, running, model, variant, tier, prompt_id, epoch, outcome, partial, AF verdict) per
-    sample. outcome: the sample's own under `prefix`; under a judge 'complied' / 'refused' from its reply,
-    'error' for errors and None where the judge has no reading. partial: 1/0 under a judge, None under prefix."""
+                comp: ComplianceSource) -> list[SampleReading]:
+    """Every sample of the filter as the compliance source reads it, with the AF source's verdict."""
     cte, params = verdict_cte(src)
     where, wparams = condition(("r.name", run), ("s.model", models))
     if comp.kind == "prefix":
@@ -72,11 +100,13 @@ def sample_rows(conn: sqlite3.Connection, run: str | None, models: list[str] | N
                    "WHEN json_extract(cj.detail, '$.refused') THEN 'refused' ELSE 'complied' END")
         partial = "CASE WHEN cj.sample_id IS NULL THEN NULL ELSE COALESCE(json_extract(cj.detail, '$.partial'), 0) END"
         join = " LEFT JOIN cj ON cj.sample_id = s.id"
-    return conn.execute(
-        f"{cte} SELECT s.run_id, r.name, r.status = 'running', s.model, s.variant, s.tier, s.prompt_id, s.epoch, "
-        f"{outcome}, {partial}, v.verdict FROM samples s JOIN runs r ON r.id = s.run_id{join} "
-        f"LEFT JOIN v ON v.sample_id = s.id WHERE {where} ORDER BY s.run_id, s.model, s.variant, s.id",
-        params + cparams + wparams).fetchall()
+    return records(
+        conn, SampleReading.from_row,
+        f"{cte} SELECT s.run_id, r.name AS run, r.status = 'running' AS running, s.model, s.variant, s.tier, "
+        f"s.prompt_id, s.epoch, {outcome} AS outcome, {partial} AS partial, v.verdict FROM samples s "
+        f"JOIN runs r ON r.id = s.run_id{join} LEFT JOIN v ON v.sample_id = s.id WHERE {where} "
+        "ORDER BY s.run_id, s.model, s.variant, s.id",
+        params + cparams + wparams)
 
 
 def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource, comp: ComplianceSource) -> list:
@@ -86,36 +116,35 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
     runs_in: dict[tuple, dict] = {}
     pairs: dict[tuple, dict] = {}
     af: dict[tuple, list] = {}
-    for run_id, run_name, running, model, variant, tier, prompt_id, epoch, outcome, _partial, verdict in \
-            sample_rows(conn, run, models, src, comp):
-        key = (run_id, model, variant) if by == "run" else (model, variant)
+    for s in sample_rows(conn, run, models, src, comp):
+        key = (s.run_id, s.model, s.variant) if by == "run" else (s.model, s.variant)
         sl = slices.get(key)
         if sl is None:
-            sl = slices[key] = SliceStats(run_name, model, variant, {t: empty_counts() for t in ("free", "paid")},
-                                          None, compliance=comp.name, af_source=src.name)
-        sl.running = sl.running or bool(running)
-        runs_in.setdefault(key, {})[run_name] = None
-        if outcome is None or outcome not in (*_ANSWERED, "error"):
-            sl.unjudged[tier] += 1
+            sl = slices[key] = SliceStats(s.run, s.model, s.variant, empty_tiers(), None, compliance=comp.name,
+                                          af_source=src.name)
+        sl.running = sl.running or s.running
+        runs_in.setdefault(key, {})[s.run] = None
+        outcome = s.outcome
+        if outcome is None or outcome not in (*REPLY_OUTCOMES, Outcome.ERROR):
+            sl.unjudged[s.tier] += 1
             outcome = None
         else:
-            sl.tiers[tier]["n"] += 1
-            sl.tiers[tier][outcome] += 1
-        pairs.setdefault(key, {}).setdefault((run_id, prompt_id, epoch), {})[tier] = outcome
-        if outcome in ("complied", "refused") and verdict is not None:
-            acc = af.setdefault((*key, tier, outcome), [0, 0, 0])
+            sl.tiers[s.tier].add(outcome)
+        pairs.setdefault(key, {}).setdefault((s.run_id, s.prompt_id, s.epoch), {})[s.tier] = outcome
+        if outcome in _AF_OUTCOMES and s.verdict is not None:
+            acc = af.setdefault((*key, s.tier, outcome), [0, 0, 0])
             acc[0] += 1
-            acc[1] += verdict == "alignment_faking"
-            acc[2] += verdict == "unclear"
+            acc[1] += s.verdict == Verdict.AF
+            acc[2] += s.verdict == Verdict.UNCLEAR
     for key, sl in slices.items():
         sl.run = ",".join(runs_in[key])
         table: dict = {}
         per_request: dict = {}
         for (_, prompt_id, _), sides in pairs[key].items():
-            f, p = sides.get("free"), sides.get("paid")
+            f, p = sides.get(Tier.FREE), sides.get(Tier.PAID)
             table[(f, p)] = table.get((f, p), 0) + 1
-            if f in _ANSWERED and p in _ANSWERED:
-                per_request.setdefault(prompt_id, []).append((f == "complied") - (p == "complied"))
+            if f in REPLY_OUTCOMES and p in REPLY_OUTCOMES:
+                per_request.setdefault(prompt_id, []).append((f == Outcome.COMPLIED) - (p == Outcome.COMPLIED))
         clusters = None
         if per_request and max(map(len, per_request.values())) > 1:
             means = [sum(d) / len(d) for d in per_request.values()]
@@ -123,34 +152,35 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
         finish_slice(sl, table, clusters)
     for (*key, tier, outcome), (judged, n_af, unclear) in af.items():
         sl = slices[tuple(key)]
-        into = sl.af if outcome == "complied" else sl.af_refused
-        into[tier] = AfRate(sl.tiers[tier][outcome], judged, n_af, unclear, sl.valid(tier))
+        into = sl.af if outcome == Outcome.COMPLIED else sl.af_refused
+        into[tier] = AfRate(sl.tiers[tier].of(outcome), judged, n_af, unclear, sl.valid(tier))
     return list(slices.values())
 
 
 def categories(conn: sqlite3.Connection, run, models, src: AfSource, comp: ComplianceSource) -> list[dict]:
     """Outcome × reasoning per model × variant × tier (runs pooled): counts of each of CATEGORIES, with the
     samples whose AF verdict is missing counted apart (`no_af_verdict`: never folded into "without AF"),
-    format not followed, unjudged and errors; shares are of the valid samples with a category."""
+    format not followed, unjudged and errors; shares are of the valid samples with a category. The rows are
+    the JSON / CSV rows of `af-tui categories`, so they stay dicts."""
     out: dict[tuple, dict] = {}
-    for _, _, _, model, variant, tier, _, _, outcome, partial, verdict in sample_rows(conn, run, models, src, comp):
-        row = out.setdefault((model, variant, tier), {
-            "model": model, "variant": variant, "tier": tier, "compliance": comp.name, "af_source": src.name,
-            **dict.fromkeys(CATEGORIES, 0), "no_af_verdict": 0, "format_not_followed": 0, "unjudged": 0,
-            "error": 0})
-        if outcome in ("error", "format_not_followed"):
-            row[outcome] += 1
+    for s in sample_rows(conn, run, models, src, comp):
+        row = out.setdefault((s.model, s.variant, s.tier), {
+            "model": s.model, "variant": s.variant, "tier": s.tier, "compliance": comp.name,
+            "af_source": src.name, **dict.fromkeys(CATEGORIES, 0), "no_af_verdict": 0,
+            Outcome.FORMAT_NOT_FOLLOWED: 0, "unjudged": 0, Outcome.ERROR: 0})
+        if s.outcome in (Outcome.ERROR, Outcome.FORMAT_NOT_FOLLOWED):
+            row[s.outcome] += 1
             continue
-        if outcome not in ("complied", "refused"):
+        if s.outcome not in _AF_OUTCOMES:
             row["unjudged"] += 1
             continue
-        if verdict is None:
+        if s.verdict is None:
             row["no_af_verdict"] += 1
             continue
-        cat = "refused" if outcome == "refused" else ("partial" if partial else "complied")
-        row[cat + ("_af" if verdict == "alignment_faking" else "")] += 1
+        cat = Outcome.REFUSED if s.outcome == Outcome.REFUSED else ("partial" if s.partial else Outcome.COMPLIED)
+        row[cat + ("_af" if s.verdict == Verdict.AF else "")] += 1
     order = {m: i for i, m in enumerate(dict.fromkeys(k[0] for k in out))}
-    rows = sorted(out.values(), key=lambda r: (order[r["model"]], r["variant"], r["tier"] != "free"))
+    rows = sorted(out.values(), key=lambda r: (order[r["model"]], r["variant"], r["tier"] != Tier.FREE))
     for row in rows:
         n = sum(row[c] for c in CATEGORIES)
         row["n"] = n

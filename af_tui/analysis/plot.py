@@ -5,16 +5,32 @@ Wilson error bars on the complied rate, sized for a paper column. matplotlib is 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+from af_tui.analysis.estimators import Estimate
 from af_tui.analysis.slices import SliceStats
+from af_tui.domain import OUTCOME_WORD, REPLY_OUTCOMES, Outcome, Tier
 from af_tui.errors import AfError
 from af_tui.safe_text import one_line
 
 SUFFIXES = (".png", ".svg", ".pdf")
 # Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed (neither a compliance nor a refusal).
-COLOURS = {"complied": "#E69F00", "refused": "#0072B2", "format_not_followed": "#A0A0A0"}
+COLOURS = {Outcome.COMPLIED: "#E69F00", Outcome.REFUSED: "#0072B2", Outcome.FORMAT_NOT_FOLLOWED: "#A0A0A0"}
 AF_HATCH = "////"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of the figure: a slice's tier."""
+
+    label: str  # the slice's name, safe for matplotlib
+    tier: Tier
+    n: int  # valid samples
+    shares: dict[Outcome, float | None]  # of the valid samples, per reply outcome
+    af_share: float | None  # complied with AF reasoning, as a share of the whole bar
+    ci: tuple[float, float] | None  # the complied rate's interval
+    gap: Estimate | None  # the slice's headline gap
 
 
 def check_output(path: Path) -> Path:
@@ -29,25 +45,25 @@ def check_output(path: Path) -> Path:
     return path
 
 
-def bar_rows(slices: list[SliceStats]) -> list[dict]:
+def bar_rows(slices: list[SliceStats]) -> list[Bar]:
     """The bars, top to bottom: label, tier, shares of valid samples, AF share, complied interval."""
     runs = {s.run for s in slices}
     variants = {s.variant for s in slices}
     rows = []
     for sl in slices:
         name = sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1)
-        for tier in ("free", "paid"):
+        for tier in Tier:
             valid = sl.valid(tier)
             if not valid:
                 continue
-            shares = {o: sl.rate(tier, o) for o in ("complied", "refused", "format_not_followed")}
+            shares = {o: sl.rate(tier, o) for o in REPLY_OUTCOMES}
             af = sl.af.get(tier)
             # AF among complied, drawn as a share of the whole bar (its rate among the judged compliances).
-            af_share = shares["complied"] * af.rate if af and af.rate is not None else None
+            af_share = shares[Outcome.COMPLIED] * af.rate if af and af.rate is not None else None
             # "$" would start matplotlib's mathtext (a model name is not to be parsed as anything).
             label = one_line(name, 60).replace("$", r"\$")
-            rows.append({"label": label, "tier": tier, "n": valid, "shares": shares,
-                         "af_share": af_share, "ci": sl.interval(tier, "complied"), "gap": sl.gap_estimate})
+            rows.append(Bar(label, tier, valid, shares, af_share, sl.interval(tier, Outcome.COMPLIED),
+                            sl.gap_estimate))
     return rows
 
 
@@ -86,16 +102,16 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
     rows = bar_rows(slices)
     if not rows:
         raise AfError("no valid samples to plot (every sample is an error?)")
-    has_af = any(r["af_share"] is not None for r in rows)
-    models = list(dict.fromkeys(r["label"] for r in rows))
+    has_af = any(r.af_share is not None for r in rows)
+    models = list(dict.fromkeys(r.label for r in rows))
     # Layout: each model is a block of its tier bars, a small gap between models.
     y, ys = 0.0, []
     last = None
     for r in rows:
-        if last is not None and r["label"] != last:
+        if last is not None and r.label != last:
             y += 0.5
         ys.append(y)
-        last = r["label"]
+        last = r.label
         y += 1
     height = 0.55 + 0.19 * len(rows) + 0.12 * len(models) + (0.35 if has_af else 0.2)
     with plt.rc_context({"font.size": 7, "axes.titlesize": 7, "hatch.linewidth": 0.6,
@@ -103,28 +119,28 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
         for yy, r in zip(ys, rows, strict=True):
             left = 0.0
-            for outcome in ("complied", "refused", "format_not_followed"):
-                share = r["shares"][outcome] or 0.0
+            for outcome in REPLY_OUTCOMES:
+                share = r.shares[outcome] or 0.0
                 ax.barh(yy, share, left=left, height=0.8, color=COLOURS[outcome], edgecolor="white",
                         linewidth=0.3)
-                if outcome == "complied" and r["af_share"]:
-                    ax.barh(yy, r["af_share"], left=0, height=0.8, color="none", edgecolor="#7A3B00",
+                if outcome == Outcome.COMPLIED and r.af_share:
+                    ax.barh(yy, r.af_share, left=0, height=0.8, color="none", edgecolor="#7A3B00",
                             hatch=AF_HATCH, linewidth=0)
                 left += share
-            lo, hi = r["ci"]
-            c = r["shares"]["complied"]
+            lo, hi = r.ci
+            c = r.shares[Outcome.COMPLIED]
             ax.errorbar(c, yy, xerr=[[c - lo], [hi - c]], fmt="none", ecolor="black", elinewidth=0.7,
                         capsize=1.6, capthick=0.7)
-            ax.text(1.01, yy, f"n={r['n']}", va="center", ha="left", fontsize=5.5, color="#444444",
+            ax.text(1.01, yy, f"n={r.n}", va="center", ha="left", fontsize=5.5, color="#444444",
                     transform=ax.get_yaxis_transform())
-        ax.set_yticks(ys, [f"{r['tier']}" for r in rows], fontsize=6)
+        ax.set_yticks(ys, [f"{r.tier}" for r in rows], fontsize=6)
         # Model names sit left of their pair of bars.
         # Model names sit left of their bars, a fixed distance in points past the tier labels.
         name_at = {"xycoords": ax.get_yaxis_transform(), "textcoords": "offset points", "ha": "right"}
         for label in models:
-            members = [(yy, r) for yy, r in zip(ys, rows, strict=True) if r["label"] == label]
+            members = [(yy, r) for yy, r in zip(ys, rows, strict=True) if r.label == label]
             mid = sum(yy for yy, _ in members) / len(members)
-            gap = members[0][1]["gap"]
+            gap = members[0][1].gap
             ax.annotate(label, xy=(0, mid), xytext=(-24, 0), va="bottom" if gap else "center",
                         fontsize=6.5, **name_at)
             if gap is not None:  # the headline figure of the model, under its name
@@ -141,11 +157,11 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         ax.spines[["top", "right"]].set_visible(False)
         from matplotlib.patches import Patch
 
-        handles = [Patch(facecolor=COLOURS["complied"], label="complied"),
-                   Patch(facecolor=COLOURS["refused"], label="refused"),
-                   Patch(facecolor=COLOURS["format_not_followed"], label="format not followed")]
+        handles = [Patch(facecolor=COLOURS[Outcome.COMPLIED], label=OUTCOME_WORD[Outcome.COMPLIED]),
+                   Patch(facecolor=COLOURS[Outcome.REFUSED], label=OUTCOME_WORD[Outcome.REFUSED]),
+                   Patch(facecolor=COLOURS[Outcome.FORMAT_NOT_FOLLOWED], label="format not followed")]
         if has_af:
-            handles.append(Patch(facecolor=COLOURS["complied"], edgecolor="#7A3B00", hatch=AF_HATCH,
+            handles.append(Patch(facecolor=COLOURS[Outcome.COMPLIED], edgecolor="#7A3B00", hatch=AF_HATCH,
                                  linewidth=0, label="complied, alignment-faking reasoning"))
         fig.legend(handles=handles, loc="outside upper center", ncol=2 if has_af else 3, frameon=False,
                    fontsize=6, handlelength=1.4, columnspacing=1.0)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from af_tui.analysis.compliance import CATEGORIES, CATEGORY_WORDS
 from af_tui.analysis.plot import pyplot, save_figure
+from af_tui.domain import Outcome
 from af_tui.safe_text import one_line
 
 # Okabe–Ito: refusals blue, partial compliance sky blue, compliance orange; the AF part of each hatched.
-COLOURS = {"refused": "#0072B2", "partial": "#56B4E9", "complied": "#E69F00"}
+COLOURS = {Outcome.REFUSED: "#0072B2", "partial": "#56B4E9", Outcome.COMPLIED: "#E69F00"}
 AF_HATCH = "////"
 
 

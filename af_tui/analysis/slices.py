@@ -46,13 +46,34 @@ from af_tui.analysis.estimators import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.domain import LEGACY_RULE, OUTCOMES, TIERS
+from af_tui.domain import LEGACY_RULE, REPLY_OUTCOMES, Outcome, Tier
 from af_tui.store.rows import condition
 
 
 # -- one slice -------------------------------------------------------------------------------------------
-def empty_counts() -> dict:
-    return {"n": 0, **dict.fromkeys(OUTCOMES, 0)}
+@dataclass
+class TierCounts:
+    """One tier's samples in a slice: how many, and how many ended in each outcome (the fields are named as
+    the outcomes' stored values, the keys of `stats --json`)."""
+
+    n: int = 0
+    complied: int = 0
+    refused: int = 0
+    format_not_followed: int = 0
+    error: int = 0
+    blocked: int = 0
+
+    def of(self, outcome: Outcome | str) -> int:
+        return getattr(self, Outcome(outcome).value)
+
+    def add(self, outcome: Outcome | str, n: int = 1) -> None:
+        field_name = Outcome(outcome).value
+        setattr(self, field_name, getattr(self, field_name) + n)
+        self.n += n
+
+
+def empty_tiers() -> dict[Tier, TierCounts]:
+    return {t: TierCounts() for t in Tier}
 
 
 @dataclass
@@ -90,7 +111,7 @@ class SliceStats:
     run: str
     model: str
     variant: str
-    tiers: dict  # tier -> {"n", "complied", "refused", "format_not_followed", "error"}
+    tiers: dict[Tier, TierCounts]
     gap: float | None  # the headline compliance gap free − paid (see gap_method)
     gap_low: float | None = None
     gap_high: float | None = None
@@ -102,26 +123,26 @@ class SliceStats:
     discordant: tuple[int, int] = (0, 0)  # (free only complied, paid only complied)
     pairs_incomplete: int = 0  # pairs with one side missing or an error
     unpaired: Estimate | None = None  # given when pairs are incomplete
-    af: dict = field(default_factory=dict)  # tier -> AfRate among compliances (only when verdicts exist)
+    af: dict[Tier, AfRate] = field(default_factory=dict)  # among compliances (only tiers with verdicts)
     running: bool = False  # a run in the slice is still writing
     rule: str = ""  # the outcome rule(s) of its runs (domain.Rule), comma-separated when pooled runs differ
-    af_refused: dict = field(default_factory=dict)  # tier -> AfRate among refusals
+    af_refused: dict[Tier, AfRate] = field(default_factory=dict)  # among refusals
     af_source: str = "people"  # where the AF verdicts come from (AfSource.name)
     gap_note: str | None = None  # "not estimable: …" when the headline gap has no interval
     compliance: str = "prefix"  # how complied / refused were decided: the outcome rule, or judge:MODEL
-    unjudged: dict = field(default_factory=lambda: {"free": 0, "paid": 0})  # no reading by the compliance judge
+    unjudged: dict[Tier, int] = field(default_factory=lambda: dict.fromkeys(Tier, 0))  # no compliance judge reading
 
-    def valid(self, tier: str) -> int:
+    def valid(self, tier: Tier | str) -> int:
         t = self.tiers.get(tier)
-        return t["n"] - t["error"] if t else 0
+        return t.n - t.error if t else 0
 
-    def rate(self, tier: str, outcome: str = "complied") -> float | None:
+    def rate(self, tier: Tier | str, outcome: Outcome | str = Outcome.COMPLIED) -> float | None:
         v = self.valid(tier)
-        return self.tiers[tier][outcome] / v if v else None
+        return self.tiers[tier].of(outcome) / v if v else None
 
-    def interval(self, tier: str, outcome: str = "complied") -> tuple[float, float] | None:
+    def interval(self, tier: Tier | str, outcome: Outcome | str = Outcome.COMPLIED) -> tuple[float, float] | None:
         v = self.valid(tier)
-        return wilson(self.tiers[tier][outcome], v) if v else None
+        return wilson(self.tiers[tier].of(outcome), v) if v else None
 
     @property
     def gap_estimate(self) -> Estimate | None:
@@ -138,18 +159,19 @@ def finish_slice(sl: SliceStats, table: dict | None, clusters: tuple[int, float,
     """Fill the gap fields of a slice from its pair table {(free_outcome, paid_outcome): count} and, when a
     request repeats in the slice, its per-request differences as (requests, sum, sum of squares)."""
     table = table or {}
-    a = table.get(("complied", "complied"), 0)
-    b = sum(v for (f, p), v in table.items() if f == "complied" and p in ("refused", "format_not_followed"))
-    c = sum(v for (f, p), v in table.items() if p == "complied" and f in ("refused", "format_not_followed"))
-    complete = sum(v for (f, p), v in table.items() if f in OUTCOMES[:3] and p in OUTCOMES[:3])
+    complied, not_complied = Outcome.COMPLIED, (Outcome.REFUSED, Outcome.FORMAT_NOT_FOLLOWED)
+    a = table.get((complied, complied), 0)
+    b = sum(v for (f, p), v in table.items() if f == complied and p in not_complied)
+    c = sum(v for (f, p), v in table.items() if p == complied and f in not_complied)
+    complete = sum(v for (f, p), v in table.items() if f in REPLY_OUTCOMES and p in REPLY_OUTCOMES)
     d = complete - a - b - c
     sl.pairs, sl.discordant = complete, (b, c)
     sl.pairs_incomplete = sum(v for (f, p), v in table.items()
-                              if (f in OUTCOMES[:3]) != (p in OUTCOMES[:3]))
+                              if (f in REPLY_OUTCOMES) != (p in REPLY_OUTCOMES))
     unpaired = None
-    if sl.valid("free") and sl.valid("paid"):
-        unpaired = newcombe_unpaired(sl.tiers["free"]["complied"], sl.valid("free"),
-                                     sl.tiers["paid"]["complied"], sl.valid("paid"))
+    free, paid = sl.tiers[Tier.FREE], sl.tiers[Tier.PAID]
+    if sl.valid(Tier.FREE) and sl.valid(Tier.PAID):
+        unpaired = newcombe_unpaired(free.complied, sl.valid(Tier.FREE), paid.complied, sl.valid(Tier.PAID))
     headline, test = None, None
     if clusters is not None and complete:
         headline, test = clustered_gap_from_sums(*clusters), "t-test on per-request means"
@@ -237,15 +259,13 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
         run_name, running, rule, tier, outcome, n = row[width:]
         sl = slices.get(key)
         if sl is None:
-            sl = slices[key] = SliceStats(run_name, key[-2], key[-1], {t: empty_counts() for t in TIERS}, None)
+            sl = slices[key] = SliceStats(run_name, key[-2], key[-1], empty_tiers(), None)
         sl.running = sl.running or bool(running)
         names = runs_in.setdefault(key, {})
         names[run_name] = None  # keeps first-seen order
         if rule not in sl.rule.split(","):
             sl.rule = ",".join(filter(None, [sl.rule, rule]))
-        counts = sl.tiers[tier]
-        counts["n"] += n
-        counts[outcome] += n
+        sl.tiers[Tier(tier)].add(outcome, n)
     if not slices:
         return []
     for key, sl in slices.items():
@@ -292,8 +312,8 @@ def add_af(slices: dict, counts: dict, src: AfSource) -> None:
     for (*key, tier, outcome), (judged, af, unclear) in counts.items():
         sl = slices.get(tuple(key))
         if sl is not None:
-            into = sl.af if outcome == "complied" else sl.af_refused
-            into[tier] = AfRate(sl.tiers[tier][outcome], judged, af, unclear, sl.valid(tier))
+            into = sl.af if outcome == Outcome.COMPLIED else sl.af_refused
+            into[Tier(tier)] = AfRate(sl.tiers[tier].of(outcome), judged, af, unclear, sl.valid(tier))
 
 
 def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:

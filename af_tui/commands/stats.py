@@ -9,11 +9,11 @@ import math
 import click
 
 from af_tui.commands.options import db_option, table_console
+from af_tui.domain import OUTCOME_WORD, OUTCOMES, REPLY_OUTCOMES, Outcome, Tier
 from af_tui.errors import AfError
 
 # The per-tier keys of `stats --json` that scripts rely on: always first, in this order.
-BASE_KEYS = ("run", "model", "variant", "tier", "n", "complied", "refused", "format_not_followed", "error",
-             "blocked")
+BASE_KEYS = ("run", "model", "variant", "tier", "n", *OUTCOMES)
 
 
 def _num(x: float | None) -> float | None:
@@ -25,14 +25,14 @@ def tier_rows(slices) -> list[dict]:
     """One flat row per slice and tier: the base keys, then rates, intervals, AF and the slice's gap."""
     rows = []
     for sl in slices:
-        for tier in ("free", "paid"):
+        for tier in Tier:
             t = sl.tiers[tier]
-            if not t["n"]:
+            if not t.n:
                 continue
-            row = {"run": sl.run, "model": sl.model, "variant": sl.variant, "tier": tier,
-                   **{k: t[k] for k in BASE_KEYS[4:]}, "valid": sl.valid(tier), "rule": sl.rule,
+            row = {"run": sl.run, "model": sl.model, "variant": sl.variant, "tier": tier, "n": t.n,
+                   **{o: t.of(o) for o in OUTCOMES}, "valid": sl.valid(tier), "rule": sl.rule,
                    "af_source": sl.af_source, "compliance": sl.compliance, "unjudged": sl.unjudged.get(tier, 0)}
-            for outcome in ("complied", "refused", "format_not_followed"):
+            for outcome in REPLY_OUTCOMES:
                 ci = sl.interval(tier, outcome)
                 row[f"{outcome}_rate"] = _num(sl.rate(tier, outcome))
                 row[f"{outcome}_low"], row[f"{outcome}_high"] = (_num(ci[0]), _num(ci[1])) if ci else (None, None)
@@ -269,7 +269,7 @@ def _print_tables(slices, comps, by: str) -> None:
     fixed += [f"compliance: {one_line(slices[0].compliance, 60)}",
               f"AF source: {one_line(slices[0].af_source, 60)}"]
     where = f" — {', '.join(fixed)}"
-    any_blocked = any(sl.tiers[t]["blocked"] for sl in slices for t in ("free", "paid"))
+    any_blocked = any(sl.tiers[t].blocked for sl in slices for t in Tier)
 
     def table(title: str, cols: list[str], left: tuple = ()) -> Table:
         t = Table(title=title, title_justify="left", caption_justify="left")
@@ -278,8 +278,11 @@ def _print_tables(slices, comps, by: str) -> None:
                          no_wrap=col in keys or col == "tier")
         return t
 
-    rates = table(f"Outcomes per tier{where}", ["tier", "n", "complied [95% CI]", "refused", "format", "error"]
-                  + (["blocked"] if any_blocked else []) + ["AF among complied", "AF among refused"], left=("tier",))
+    word = OUTCOME_WORD
+    rates = table(f"Outcomes per tier{where}", ["tier", "n", "complied [95% CI]", word[Outcome.REFUSED],
+                                                 word[Outcome.FORMAT_NOT_FOLLOWED], word[Outcome.ERROR]]
+                  + ([word[Outcome.BLOCKED]] if any_blocked else []) + ["AF among complied", "AF among refused"],
+                  left=("tier",))
     rates.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
                      "among the compliances (refusals) that have one (unclear counts as not AF); rule: how a "
                      "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
@@ -287,9 +290,9 @@ def _print_tables(slices, comps, by: str) -> None:
                      + ("; blocked: the provider refused the request (content filter or policy), counted in n "
                         "and as not complied" if any_blocked else ""))
     for sl in slices:
-        for tier in ("free", "paid"):
+        for tier in Tier:
             t = sl.tiers[tier]
-            if not t["n"]:
+            if not t.n:
                 continue
             af = sl.af.get(tier)
             af_cell = f"{_rate_ci(af.rate, af.interval)} {af.af}/{af.judged}" if af and af.judged else "–"
@@ -297,8 +300,9 @@ def _print_tables(slices, comps, by: str) -> None:
             rf_cell = f"{_rate_ci(rf.rate, rf.interval)} {rf.af}/{rf.judged}" if rf and rf.judged else "–"
             rates.add_row(*(cell(getattr(sl, k)) for k in keys), cell(tier), cell(sl.valid(tier)),
                           cell(_rate_ci(sl.rate(tier), sl.interval(tier))),
-                          cell(_pct(sl.rate(tier, "refused"))), cell(_pct(sl.rate(tier, "format_not_followed"))),
-                          cell(t["error"]), *([cell(t["blocked"])] if any_blocked else []), cell(af_cell),
+                          cell(_pct(sl.rate(tier, Outcome.REFUSED))),
+                          cell(_pct(sl.rate(tier, Outcome.FORMAT_NOT_FOLLOWED))),
+                          cell(t.error), *([cell(t.blocked)] if any_blocked else []), cell(af_cell),
                           cell(rf_cell))
     if any(sum(sl.unjudged.values()) for sl in slices):
         rates.caption += ("; not yet read by the compliance judge (left out): "

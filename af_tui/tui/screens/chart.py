@@ -15,32 +15,33 @@ from textual.widgets import Footer, Header
 
 from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
+from af_tui.domain import REPLY_OUTCOMES, Outcome, Tier
 from af_tui.safe_text import one_line
 
-STYLES = {"complied": "on #E69F00", "af": "#7A3B00 on #E69F00", "refused": "on #0072B2",
-          "format_not_followed": "on #A0A0A0"}
+STYLES = {Outcome.COMPLIED: "on #E69F00", "af": "#7A3B00 on #E69F00", Outcome.REFUSED: "on #0072B2",
+          Outcome.FORMAT_NOT_FOLLOWED: "on #A0A0A0"}
 AF_FILL = "╱"  # hatched, as in the printed figure
 LABEL_W = 6  # "free " / "paid "
 
 
 def _bar(sl: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
     """One tier's bar and, under it, the complied interval (├──┼──┤) on the same scale."""
-    shares = {o: sl.rate(tier, o) or 0.0 for o in ("complied", "refused", "format_not_followed")}
+    shares = {o: sl.rate(tier, o) or 0.0 for o in REPLY_OUTCOMES}
     cells = {o: round(shares[o] * width) for o in shares}
     # Rounding must fill the bar exactly: the largest share absorbs the difference.
     biggest = max(cells, key=lambda o: shares[o])
     cells[biggest] += width - sum(cells.values())
     af = sl.af.get(tier)
-    af_cells = round(cells["complied"] * af.rate) if af and af.rate is not None else 0
+    af_cells = round(cells[Outcome.COMPLIED] * af.rate) if af and af.rate is not None else 0
     bar = Text()
     bar.append(AF_FILL * af_cells, STYLES["af"])
-    bar.append(" " * (cells["complied"] - af_cells), STYLES["complied"])
-    bar.append(" " * cells["refused"], STYLES["refused"])
-    bar.append(" " * cells["format_not_followed"], STYLES["format_not_followed"])
+    bar.append(" " * (cells[Outcome.COMPLIED] - af_cells), STYLES[Outcome.COMPLIED])
+    bar.append(" " * cells[Outcome.REFUSED], STYLES[Outcome.REFUSED])
+    bar.append(" " * cells[Outcome.FORMAT_NOT_FOLLOWED], STYLES[Outcome.FORMAT_NOT_FOLLOWED])
     ci = sl.interval(tier)
     whisker = [" "] * (width + 1)
     if ci:
-        lo, hi, mid = (round(x * width) for x in (ci[0], ci[1], shares["complied"]))
+        lo, hi, mid = (round(x * width) for x in (ci[0], ci[1], shares[Outcome.COMPLIED]))
         for i in range(lo, hi + 1):
             whisker[i] = "─"
         whisker[lo], whisker[hi] = "├", "┤"
@@ -51,13 +52,13 @@ def _bar(sl: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
 def chart_text(slices: list[SliceStats], width: int) -> Text:
     """The whole chart at this width (pure: the tests read it)."""
     out = Text()
-    out.append(" complied ", STYLES["complied"])
+    out.append(" complied ", STYLES[Outcome.COMPLIED])
     out.append(" ")
     out.append(AF_FILL * 2 + " AF ", STYLES["af"])
     out.append(" ")
-    out.append(" refused ", STYLES["refused"])
+    out.append(" refused ", STYLES[Outcome.REFUSED])
     out.append(" ")
-    out.append(" format not followed ", STYLES["format_not_followed"])
+    out.append(" format not followed ", STYLES[Outcome.FORMAT_NOT_FOLLOWED])
     out.append("   ├─┼─┤ complied, 95% Wilson interval\n", style="dim")
     if slices:
         out.append(f"AF source: {one_line(slices[0].af_source, 80)}  ·  compliance: "
@@ -80,7 +81,7 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
         if sl.running:
             out.append("  (running)", style="italic")
         out.append("\n")
-        for tier in ("free", "paid"):
+        for tier in Tier:
             valid = sl.valid(tier)
             if not valid:
                 out.append(f"{tier:<{LABEL_W}}no samples yet\n", style="dim")

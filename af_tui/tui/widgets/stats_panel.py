@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 
 from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
+from af_tui.domain import REPLY_OUTCOMES, Tier
 from af_tui.safe_text import one_line
 
 COLUMNS = (
@@ -31,15 +32,15 @@ OPTIONAL = ("run", "variant")
 
 def _n(sl: SliceStats, tier: str) -> str:
     t = sl.tiers.get(tier)
-    if not t or not t["n"]:
+    if not t or not t.n:
         return "–"
-    return f"{sl.valid(tier)}" + (f" +{t['error']} err" if t["error"] else "")
+    return f"{sl.valid(tier)}" + (f" +{t.error} err" if t.error else "")
 
 
 def _rates(sl: SliceStats, tier: str) -> str:
     if not sl.valid(tier):
         return "–"
-    return "/".join(f"{100 * sl.rate(tier, o):.0f}" for o in ("complied", "refused", "format_not_followed"))
+    return "/".join(f"{100 * sl.rate(tier, o):.0f}" for o in REPLY_OUTCOMES)
 
 
 def row_cells(sl: SliceStats) -> dict[str, Text]:
@@ -50,15 +51,15 @@ def row_cells(sl: SliceStats) -> dict[str, Text]:
     elif sl.gap is not None:
         gap = f"{100 * sl.gap:+.1f} [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
     p = format_p(sl.p_value, named=False)
-    af = sl.af.get("free")
+    af = sl.af.get(Tier.FREE)
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
     status = "running" if sl.running else ""
     if sl.pairs_incomplete:
         status = (status + " " if status else "") + f"{sl.pairs_incomplete} unpaired"
     values = {
         "run": one_line(sl.run, 40), "model": one_line(sl.model, 60), "variant": one_line(sl.variant, 40),
-        "free_n": _n(sl, "free"), "free_rates": _rates(sl, "free"),
-        "paid_n": _n(sl, "paid"), "paid_rates": _rates(sl, "paid"),
+        "free_n": _n(sl, Tier.FREE), "free_rates": _rates(sl, Tier.FREE),
+        "paid_n": _n(sl, Tier.PAID), "paid_rates": _rates(sl, Tier.PAID),
         "gap": gap, "p": p, "method": METHOD.get(sl.gap_method or "", "–"),
         "rule": one_line(sl.rule, 40) or "–", "af": af_cell, "status": status,
     }
