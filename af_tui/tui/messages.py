@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from textual.message import Message
 
@@ -16,117 +18,121 @@ from af_tui.explorer.detail import PairDetail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import RunProgress
 from af_tui.explorer.pairs import PairRow
+from af_tui.store.labels import LabelQueue
 
 
+@dataclass
 class StoreChanged(Message):
     """Another connection committed (PRAGMA data_version moved)."""
 
-    def __init__(self, data_version: int, noticed_at: float) -> None:
-        super().__init__()
-        self.data_version = data_version
-        self.noticed_at = noticed_at
+    data_version: int
+    noticed_at: float
 
 
+@dataclass
 class PairIdsLoaded(Message):
-    """The filtered pair ids (ids only: 8 bytes a pair): first the head of the list, for a fast first
-    paint, then all of them, from the same snapshot."""
+    """The filtered pair ids (8 bytes a pair): the head of the list for a fast first paint, then all of them."""
 
-    def __init__(self, generation: int, flt: PairFilter, ids: array, total: int, last_change: int,
-                 seconds: float, count: int | None = None, rows: dict | None = None) -> None:
-        super().__init__()
-        self.rows = rows or {}  # the first screenful's rows, read with the ids (no second round trip)
-        self.count = len(ids) if count is None else count  # pairs the filter keeps
-        self.complete = len(ids) >= self.count  # False: the first screenful, the rest follows
-        self.generation = generation
-        self.flt = flt
-        self.ids = ids
-        self.total = total
-        self.last_change = last_change
-        self.seconds = seconds
+    generation: int
+    flt: PairFilter
+    ids: array
+    total: int
+    last_change: int
+    seconds: float
+    count: int | None = None  # pairs the filter keeps (None: all of them are in `ids`)
+    rows: dict = field(default_factory=dict)  # the first screenful's rows, read with the ids (no second trip)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.count is None:
+            self.count = len(self.ids)
+
+    @property
+    def complete(self) -> bool:
+        """False: these are the first screenful's ids, the rest follows (from the same snapshot)."""
+        return len(self.ids) >= self.count
 
 
+@dataclass
 class PairIdsChanged(Message):
     """Live update: pairs touched by samples after `since`; `keep` are those the filter keeps."""
 
-    def __init__(self, generation: int, since: int, last_change: int, changed: list[int], keep: set[int],
-                 total: int) -> None:
-        super().__init__()
-        self.generation = generation
-        self.since = since
-        self.last_change = last_change
-        self.changed = changed
-        self.keep = keep
-        self.total = total
+    generation: int
+    since: int
+    last_change: int
+    changed: list[int]
+    keep: set[int]
+    total: int
 
 
+@dataclass
 class NeedPage(Message):
     """The pairs list shows rows it has not fetched yet."""
 
-    def __init__(self, ids: list[int]) -> None:
-        super().__init__()
-        self.ids = ids
+    ids: list[int]
 
 
+@dataclass
 class PageLoaded(Message):
-    def __init__(self, rows: dict[int, PairRow]) -> None:
-        super().__init__()
-        self.rows = rows
+    """The list rows of a page of pairs, by pair id."""
+
+    rows: dict[int, PairRow]
 
 
+@dataclass
 class PairLoaded(Message):
-    def __init__(self, pair_id: int, detail: PairDetail | None) -> None:
-        super().__init__()
-        self.pair_id = pair_id
-        self.detail = detail
+    """One pair's detail for the pair view (None: the pair is no longer in the store)."""
+
+    pair_id: int
+    detail: PairDetail | None
 
 
+@dataclass
 class StatsLoaded(Message):
-    def __init__(self, data: list, seconds: float, judges: list[str] | None = None) -> None:
-        super().__init__()
-        self.data = data
-        self.seconds = seconds
-        self.judges = judges or []  # the AF judges in the store, newest first (`MODEL@HASH`)
+    """The statistics panel's slices, how long they took, and the AF judges in the store (newest first)."""
+
+    data: list
+    seconds: float
+    judges: list[str] = field(default_factory=list)  # `MODEL@HASH`
 
 
+@dataclass
 class MonitorLoaded(Message):
-    def __init__(self, runs: list[RunProgress], at: float) -> None:
-        super().__init__()
-        self.runs = runs
-        self.at = at
+    """The run monitor's progress of each run, read at `at` (time.monotonic)."""
+
+    runs: list[RunProgress]
+    at: float
 
 
+@dataclass
 class FacetsLoaded(Message):
-    def __init__(self, facets: dict[str, list[str]]) -> None:
-        super().__init__()
-        self.facets = facets
+    """The values the filter dialog offers (runs, models, variants), by field."""
+
+    facets: dict[str, list[str]]
 
 
+@dataclass
 class WorkerFailed(Message):
     """A store read failed: shown as a notification, never a crash."""
 
-    def __init__(self, what: str, error: str) -> None:
-        super().__init__()
-        self.what = what
-        self.error = error
+    what: str
+    error: str
 
 
+@dataclass
 class QueueGrown(Message):
     """The rest of a label queue whose first ids were shown first: all its ids, and them sorted."""
 
-    def __init__(self, queue, ids, sorted_ids) -> None:
-        super().__init__()
-        self.queue = queue  # the LabelQueue of a QueueReady before
-        self.ids = ids
-        self.sorted_ids = sorted_ids
+    queue: LabelQueue  # the queue of a QueueReady before
+    ids: array
+    sorted_ids: array
 
 
+@dataclass
 class QueueReady(Message):
-    """The label queue of the list's view, built off the UI thread: its ids in the list's order (shuffled when
-    blind), and the sample to show first (None: the first unlabeled)."""
+    """The list's label queue, built off the UI thread, and the sample to show first (None: first unlabeled)."""
 
-    def __init__(self, queue, sample_id: int | None, on_done=None) -> None:
-        super().__init__()
-        self.queue = queue  # af_tui.store.labels.LabelQueue
-        self.sample_id = sample_id
-        self.on_done = on_done
-        self.shown = threading.Event()  # set once the label screen is drawn
+    queue: LabelQueue  # its ids in the list's order (shuffled when blind)
+    sample_id: int | None
+    on_done: Callable[..., object] | None = None
+    shown: threading.Event = field(default_factory=threading.Event, init=False)  # set once the screen is drawn
