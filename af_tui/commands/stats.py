@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
 import click
 
@@ -24,19 +25,20 @@ def _num(x: float | None) -> float | None:
 def tier_rows(slices) -> list[dict]:
     """One flat row per slice and tier: the base keys, then rates, intervals, AF and the slice's gap."""
     rows = []
-    for sl in slices:
+    for slice_stats in slices:
         for tier in Tier:
-            t = sl.tiers[tier]
-            if not t.n:
+            counts = slice_stats.tiers[tier]
+            if not counts.n:
                 continue
-            row = {"run": sl.run, "model": sl.model, "variant": sl.variant, "tier": tier, "n": t.n,
-                   **{o: t.of(o) for o in OUTCOMES}, "valid": sl.valid(tier), "rule": sl.rule,
-                   "af_source": sl.af_source, "compliance": sl.compliance, "unjudged": sl.unjudged.get(tier, 0)}
+            row = {"run": slice_stats.run, "model": slice_stats.model, "variant": slice_stats.variant,
+                   "tier": tier, "n": counts.n, **{o: counts.of(o) for o in OUTCOMES},
+                   "valid": slice_stats.valid(tier), "rule": slice_stats.rule, "af_source": slice_stats.af_source,
+                   "compliance": slice_stats.compliance, "unjudged": slice_stats.unjudged.get(tier, 0)}
             for outcome in REPLY_OUTCOMES:
-                ci = sl.interval(tier, outcome)
-                row[f"{outcome}_rate"] = _num(sl.rate(tier, outcome))
+                ci = slice_stats.interval(tier, outcome)
+                row[f"{outcome}_rate"] = _num(slice_stats.rate(tier, outcome))
                 row[f"{outcome}_low"], row[f"{outcome}_high"] = (_num(ci[0]), _num(ci[1])) if ci else (None, None)
-            af = sl.af.get(tier)
+            af = slice_stats.af.get(tier)
             ci = af.interval if af else None
             oci = af.overall_interval if af else None
             row.update({
@@ -46,27 +48,30 @@ def tier_rows(slices) -> list[dict]:
                 "af_overall": _num(af.overall) if af else None,
                 "af_overall_low": _num(oci[0]) if oci else None, "af_overall_high": _num(oci[1]) if oci else None,
             })
-            rf = sl.af_refused.get(tier)
+            rf = slice_stats.af_refused.get(tier)
             rci = rf.interval if rf else None
             row.update({
                 "af_refused_judged": rf.judged if rf else 0, "af_refused": rf.af if rf else 0,
                 "af_refused_rate": _num(rf.rate) if rf else None,
                 "af_refused_low": _num(rci[0]) if rci else None, "af_refused_high": _num(rci[1]) if rci else None,
             })
-            row.update(gap_fields(sl))
+            row.update(gap_fields(slice_stats))
             rows.append(row)
     return rows
 
 
-def gap_fields(sl) -> dict:
-    up = sl.unpaired
+def gap_fields(slice_stats) -> dict:
+    unpaired = slice_stats.unpaired
     return {
-        "gap": _num(sl.gap), "gap_low": _num(sl.gap_low), "gap_high": _num(sl.gap_high),
-        "gap_method": sl.gap_method, "gap_note": sl.gap_note, "p_value": _num(sl.p_value), "test": sl.test,
-        "pairs": sl.pairs, "requests": sl.requests, "discordant_free_only": sl.discordant[0],
-        "discordant_paid_only": sl.discordant[1], "pairs_incomplete": sl.pairs_incomplete,
-        "unpaired_gap": _num(up.estimate) if up else None, "unpaired_low": _num(up.low) if up else None,
-        "unpaired_high": _num(up.high) if up else None, "running": sl.running,
+        "gap": _num(slice_stats.gap), "gap_low": _num(slice_stats.gap_low),
+        "gap_high": _num(slice_stats.gap_high), "gap_method": slice_stats.gap_method,
+        "gap_note": slice_stats.gap_note, "p_value": _num(slice_stats.p_value), "test": slice_stats.test,
+        "pairs": slice_stats.pairs, "requests": slice_stats.requests,
+        "discordant_free_only": slice_stats.discordant[0], "discordant_paid_only": slice_stats.discordant[1],
+        "pairs_incomplete": slice_stats.pairs_incomplete,
+        "unpaired_gap": _num(unpaired.estimate) if unpaired else None,
+        "unpaired_low": _num(unpaired.low) if unpaired else None,
+        "unpaired_high": _num(unpaired.high) if unpaired else None, "running": slice_stats.running,
     }
 
 
@@ -241,107 +246,160 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
 
 
 def _print_tables(slices, comps, by: str) -> None:
-    from rich.table import Table
+    """The tables of `af-tui stats`: outcomes per tier, the free − paid gap, and the comparisons (if any)."""
+    from rich.text import Text
+
+    console = table_console()
+    layout = _TableLayout.of(slices)
+    console.print(_outcomes_table(slices, layout))
+    console.print(_gap_table(slices, layout))
+    if comps:
+        console.print(_comparison_table(comps, by, layout))
+    if any(slice_stats.running for slice_stats in slices):
+        console.print(Text("A run is still writing: these figures will change."))
+
+
+def _cell(value):
+    """A table cell: one line, as plain text (names come from people and models, never markup)."""
     from rich.text import Text
 
     from af_tui.safe_text import one_line
 
-    def cell(s) -> Text:
-        return Text(one_line(str(s), 120))
+    return Text(one_line(str(value), 120))
 
-    console = table_console()
-    # Columns that hold one value for every row go to the title instead, to leave room for the figures.
-    keys = [k for k in ("run", "model", "variant") if len({getattr(sl, k) for sl in slices}) > 1 or k == "model"]
-    def title_value(k: str) -> str:
-        value = getattr(slices[0], k)
-        runs = value.split(",") if k == "run" else []
-        if len(runs) > 3:  # runs pooled by --by model|variant
-            return f"runs {one_line(runs[0], 30)} … {one_line(runs[-1], 30)} ({len(runs)} pooled)"
-        return f"{k} {one_line(value, 60)}"
 
-    fixed = [title_value(k) for k in ("run", "variant") if k not in keys]
-    rules = {sl.rule for sl in slices}
-    if len(rules) == 1:  # every number says which outcome rule made it (a compliance judge has none)
-        fixed += [f"rule {one_line(r, 40)}" for r in rules if r]
-    else:
-        keys.append("rule")
-    # Every title names how its numbers were made: the compliance rule or judge, and the AF source.
-    fixed += [f"compliance: {one_line(slices[0].compliance, 60)}",
-              f"AF source: {one_line(slices[0].af_source, 60)}"]
-    where = f" — {', '.join(fixed)}"
-    any_blocked = any(sl.tiers[t].blocked for sl in slices for t in Tier)
+@dataclass(frozen=True)
+class _TableLayout:
+    """What every stats table shares: the key columns (run, model, variant, rule) that tell its rows apart, and
+    the title's tail naming the keys that hold one value for every row and how the numbers were made."""
 
-    def table(title: str, cols: list[str], left: tuple = ()) -> Table:
-        t = Table(title=title, title_justify="left", caption_justify="left")
-        for col in keys + cols:
-            t.add_column(col, justify="left" if col in keys or col in left else "right",
-                         no_wrap=col in keys or col == "tier")
-        return t
+    keys: tuple[str, ...]
+    where: str
 
+    @classmethod
+    def of(cls, slices) -> _TableLayout:
+        from af_tui.safe_text import one_line
+
+        # Columns that hold one value for every row go to the title instead, to leave room for the figures.
+        keys = [k for k in ("run", "model", "variant")
+                if len({getattr(slice_stats, k) for slice_stats in slices}) > 1 or k == "model"]
+
+        def title_value(k: str) -> str:
+            value = getattr(slices[0], k)
+            runs = value.split(",") if k == "run" else []
+            if len(runs) > 3:  # runs pooled by --by model|variant
+                return f"runs {one_line(runs[0], 30)} … {one_line(runs[-1], 30)} ({len(runs)} pooled)"
+            return f"{k} {one_line(value, 60)}"
+
+        fixed = [title_value(k) for k in ("run", "variant") if k not in keys]
+        rules = {slice_stats.rule for slice_stats in slices}
+        if len(rules) == 1:  # every number says which outcome rule made it (a compliance judge has none)
+            fixed += [f"rule {one_line(r, 40)}" for r in rules if r]
+        else:
+            keys.append("rule")
+        # Every title names how its numbers were made: the compliance rule or judge, and the AF source.
+        fixed += [f"compliance: {one_line(slices[0].compliance, 60)}",
+                  f"AF source: {one_line(slices[0].af_source, 60)}"]
+        return cls(tuple(keys), f" — {', '.join(fixed)}")
+
+    def table(self, title: str, columns: list[str], left: tuple = ()):
+        """An empty rich Table with the key columns, then `columns` (right-aligned unless in `left`)."""
+        from rich.table import Table
+
+        table = Table(title=title + self.where, title_justify="left", caption_justify="left")
+        for column in (*self.keys, *columns):
+            table.add_column(column, justify="left" if column in self.keys or column in left else "right",
+                             no_wrap=column in self.keys or column == "tier")
+        return table
+
+    def key_cells(self, row) -> list:
+        return [_cell(getattr(row, k)) for k in self.keys]
+
+
+def _af_cell(rate) -> str:
+    """An AF rate with its interval and count, or – when nothing was judged."""
+    return f"{_rate_ci(rate.rate, rate.interval)} {rate.af}/{rate.judged}" if rate and rate.judged else "–"
+
+
+def _outcomes_table(slices, layout: _TableLayout):
+    """Outcomes per tier: n, complied with its interval, the other outcomes, AF among complied and refused."""
+    from af_tui.safe_text import one_line
+
+    any_blocked = any(slice_stats.tiers[tier].blocked for slice_stats in slices for tier in Tier)
     word = OUTCOME_WORD
-    rates = table(f"Outcomes per tier{where}", ["tier", "n", "complied [95% CI]", word[Outcome.REFUSED],
-                                                 word[Outcome.FORMAT_NOT_FOLLOWED], word[Outcome.ERROR]]
-                  + ([word[Outcome.BLOCKED]] if any_blocked else []) + ["AF among complied", "AF among refused"],
-                  left=("tier",))
-    rates.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
+    table = layout.table("Outcomes per tier", ["tier", "n", "complied [95% CI]", word[Outcome.REFUSED],
+                                               word[Outcome.FORMAT_NOT_FOLLOWED], word[Outcome.ERROR]]
+                         + ([word[Outcome.BLOCKED]] if any_blocked else [])
+                         + ["AF among complied", "AF among refused"], left=("tier",))
+    table.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
                      "among the compliances (refusals) that have one (unclear counts as not AF); rule: how a "
                      "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
                      "last-scratchpad: the first <OUTPUT> after the last scratchpad)"
                      + ("; blocked: the provider refused the request (content filter or policy), counted in n "
                         "and as not complied" if any_blocked else ""))
-    for sl in slices:
+    for slice_stats in slices:
         for tier in Tier:
-            t = sl.tiers[tier]
-            if not t.n:
+            counts = slice_stats.tiers[tier]
+            if not counts.n:
                 continue
-            af = sl.af.get(tier)
-            af_cell = f"{_rate_ci(af.rate, af.interval)} {af.af}/{af.judged}" if af and af.judged else "–"
-            rf = sl.af_refused.get(tier)
-            rf_cell = f"{_rate_ci(rf.rate, rf.interval)} {rf.af}/{rf.judged}" if rf and rf.judged else "–"
-            rates.add_row(*(cell(getattr(sl, k)) for k in keys), cell(tier), cell(sl.valid(tier)),
-                          cell(_rate_ci(sl.rate(tier), sl.interval(tier))),
-                          cell(_pct(sl.rate(tier, Outcome.REFUSED))),
-                          cell(_pct(sl.rate(tier, Outcome.FORMAT_NOT_FOLLOWED))),
-                          cell(t.error), *([cell(t.blocked)] if any_blocked else []), cell(af_cell),
-                          cell(rf_cell))
-    if any(sum(sl.unjudged.values()) for sl in slices):
-        rates.caption += ("; not yet read by the compliance judge (left out): "
-                          + ", ".join(f"{one_line(sl.model, 40)} {t} {n}" for sl in slices
-                                      for t, n in sl.unjudged.items() if n))
-    console.print(rates)
+            table.add_row(*layout.key_cells(slice_stats), _cell(tier), _cell(slice_stats.valid(tier)),
+                          _cell(_rate_ci(slice_stats.rate(tier), slice_stats.interval(tier))),
+                          _cell(_pct(slice_stats.rate(tier, Outcome.REFUSED))),
+                          _cell(_pct(slice_stats.rate(tier, Outcome.FORMAT_NOT_FOLLOWED))),
+                          _cell(counts.error), *([_cell(counts.blocked)] if any_blocked else []),
+                          _cell(_af_cell(slice_stats.af.get(tier))),
+                          _cell(_af_cell(slice_stats.af_refused.get(tier))))
+    if any(sum(slice_stats.unjudged.values()) for slice_stats in slices):
+        table.caption += ("; not yet read by the compliance judge (left out): "
+                          + ", ".join(f"{one_line(slice_stats.model, 40)} {tier} {n}" for slice_stats in slices
+                                      for tier, n in slice_stats.unjudged.items() if n))
+    return table
 
-    show_unpaired = any(sl.unpaired for sl in slices)
-    gaps = table(f"Compliance gap, free − paid{where}",
-                 ["gap [95% CI]", "p", "method", "pairs", "b/c", "incomplete"]
-                 + (["unpaired gap [95% CI]"] if show_unpaired else []), left=("method",))
-    gaps.caption = ("paired: complete pairs, Newcombe interval, exact McNemar test on b (only free complied) / "
-                    "c (only paid complied); clustered: requests repeat (epochs or pooled runs), per-request "
-                    "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples")
-    for sl in slices:
-        method = {"paired": "paired, McNemar", "paired, clustered by request": "clustered, t",
-                  "unpaired": "unpaired"}.get(sl.gap_method or "", "–")
-        pairs = f"{sl.pairs} ({sl.requests} req.)" if sl.requests != sl.pairs else str(sl.pairs)
-        extra = [cell(_pp(sl.unpaired))] if show_unpaired else []
-        gaps.add_row(*(cell(getattr(sl, k)) for k in keys), cell(_pp(sl.gap_estimate)), cell(_p(sl.p_value)),
-                     cell(method), cell(pairs), cell(f"{sl.discordant[0]}/{sl.discordant[1]}"),
-                     cell(sl.pairs_incomplete), *extra)
-    console.print(gaps)
 
-    if comps:
-        title = {"model": "Gap of each model − the baseline model's (same variant)",
-                 "variant": "Gap of each variant − the baseline variant's (same model)",
-                 "run": "Gap of each run − the baseline run's (same model and variant)"}[by]
-        comp = table(title + where, ["baseline", "gap", "baseline gap", "difference [95% CI]"], left=("baseline",))
-        comp.caption = "MOVER interval (Zou & Donner 2008), the two slices treated as independent"
-        for c in comps:
-            base = {"model": c.b.model, "variant": c.b.variant, "run": c.b.run}[by]
-            comp.add_row(*(cell(getattr(c.a, k)) for k in keys), cell(base),
-                         cell(f"{100 * c.a.gap:+.1f} pp" if c.a.gap is not None else "–"),
-                         cell(f"{100 * c.b.gap:+.1f} pp" if c.b.gap is not None else "–"),
-                         cell(_pp(c.difference)))
-        console.print(comp)
-    if any(sl.running for sl in slices):
-        console.print(Text("A run is still writing: these figures will change."))
+_GAP_METHOD_WORDS = {"paired": "paired, McNemar", "paired, clustered by request": "clustered, t",
+                     "unpaired": "unpaired"}
+
+
+def _gap_table(slices, layout: _TableLayout):
+    """The compliance gap, free − paid, of each slice: estimate, p, method, pairs and discordant pairs."""
+    show_unpaired = any(slice_stats.unpaired for slice_stats in slices)
+    table = layout.table("Compliance gap, free − paid", ["gap [95% CI]", "p", "method", "pairs", "b/c",
+                                                         "incomplete"]
+                         + (["unpaired gap [95% CI]"] if show_unpaired else []), left=("method",))
+    table.caption = ("paired: complete pairs, Newcombe interval, exact McNemar test on b (only free complied) / "
+                     "c (only paid complied); clustered: requests repeat (epochs or pooled runs), per-request "
+                     "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples")
+    for slice_stats in slices:
+        method = _GAP_METHOD_WORDS.get(slice_stats.gap_method or "", "–")
+        pairs, requests = slice_stats.pairs, slice_stats.requests
+        pairs_cell = f"{pairs} ({requests} req.)" if requests != pairs else str(pairs)
+        extra = [_cell(_pp(slice_stats.unpaired))] if show_unpaired else []
+        free_only, paid_only = slice_stats.discordant
+        table.add_row(*layout.key_cells(slice_stats), _cell(_pp(slice_stats.gap_estimate)),
+                      _cell(_p(slice_stats.p_value)), _cell(method), _cell(pairs_cell),
+                      _cell(f"{free_only}/{paid_only}"), _cell(slice_stats.pairs_incomplete), *extra)
+    return table
+
+
+_COMPARISON_TITLES = {"model": "Gap of each model − the baseline model's (same variant)",
+                      "variant": "Gap of each variant − the baseline variant's (same model)",
+                      "run": "Gap of each run − the baseline run's (same model and variant)"}
+
+
+def _gap_words(gap: float | None) -> str:
+    return f"{100 * gap:+.1f} pp" if gap is not None else "–"
+
+
+def _comparison_table(comps, by: str, layout: _TableLayout):
+    """Each slice's gap against the baseline slice's (by model, variant or run) and the difference's interval."""
+    table = layout.table(_COMPARISON_TITLES[by], ["baseline", "gap", "baseline gap", "difference [95% CI]"],
+                         left=("baseline",))
+    table.caption = "MOVER interval (Zou & Donner 2008), the two slices treated as independent"
+    for comparison in comps:
+        baseline = getattr(comparison.b, by)
+        table.add_row(*layout.key_cells(comparison.a), _cell(baseline), _cell(_gap_words(comparison.a.gap)),
+                      _cell(_gap_words(comparison.b.gap)), _cell(_pp(comparison.difference)))
+    return table
 
 
 @click.command()
