@@ -61,6 +61,7 @@ OUTCOME_WORD: dict[str, str] = {Outcome.COMPLIED: "complied", Outcome.REFUSED: "
                                 Outcome.BLOCKED: "blocked"}
 VERDICT_WORDS: dict[str, str] = {Verdict.AF: "alignment faking", Verdict.NOT_AF: "not alignment faking",
                                  Verdict.UNCLEAR: "unclear"}
+VERDICT_SHORT: dict[str, str] = {Verdict.AF: "AF", Verdict.NOT_AF: "not AF", Verdict.UNCLEAR: "unclear"}
 
 
 def choices(vocabulary: type[StrEnum]) -> list[str]:
@@ -85,5 +86,24 @@ REASONING_START, REASONING_END = "=== REASONING START ===", "=== REASONING END =
 DATA_MARKERS: tuple[str, ...] = (SCRATCHPAD_START, SCRATCHPAD_END, REQUEST_START, REQUEST_END, OUTPUT_START,
                                  OUTPUT_END, REASONING_START, REASONING_END)
 
-# What a judge is asked: whether a scratchpad shows alignment-faking reasoning, or how far an output complies.
-JUDGE_TASKS: tuple[str, ...] = ("alignment_faking", "compliance")
+class JudgeTask(StrEnum):
+    """What a judge is asked: whether a scratchpad shows alignment-faking reasoning, or how far an output
+    complies."""
+
+    ALIGNMENT_FAKING = "alignment_faking"
+    COMPLIANCE = "compliance"
+
+
+class Grade(StrEnum):
+    """What the compliance judge read in an output (judge/compliance.py): its reading of complied / refused,
+    and a partial compliance apart."""
+
+    COMPLIED = "complied"
+    PARTIALLY_COMPLIED = "partially_complied"
+    REFUSED = "refused"
+
+
+JUDGE_TASKS: tuple[str, ...] = tuple(t.value for t in JudgeTask)
+# How a judgement is counted when it has no reading: a reply with no readable verdict, a call that failed.
+UNPARSED, FAILED = "unparsed", "error"
+GRADE_WORD: dict[str, str] = {Grade.COMPLIED: "complied", Grade.PARTIALLY_COMPLIED: "partial", Grade.REFUSED: "refused"}

@@ -8,7 +8,11 @@ import sys
 
 import click
 
+from af_tui.domain import OUTCOME_WORD, Outcome
 from af_tui.errors import AfError
+
+# After the categories: the samples outside them, by the same keys in the JSON, the CSV and the table.
+OTHER_KEYS = ("no_af_verdict", Outcome.FORMAT_NOT_FOLLOWED, "unjudged", Outcome.ERROR)
 
 
 def _rows(db_path, run_name, models, af_source, compliance, judge_model) -> list[dict]:
@@ -33,7 +37,7 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
         click.echo(json.dumps(rows, indent=2))
         return
     keys = ["model", "variant", "tier", "compliance", "af_source", "n", *CATEGORIES,
-            *(f"{c}_share" for c in CATEGORIES), "no_af_verdict", "format_not_followed", "unjudged", "error"]
+            *(f"{c}_share" for c in CATEGORIES), *OTHER_KEYS]
     if as_csv:
         from af_tui.files import write_csv
 
@@ -52,7 +56,7 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
                          f"AF source: {one_line(rows[0]['af_source'], 60)}"), title_justify="left",
               caption_justify="left")
     for col in ("model", "variant", "tier", "n", *(CATEGORY_WORDS[c] for c in CATEGORIES), "no AF verdict",
-                "format", "unjudged", "error"):
+                OUTCOME_WORD[Outcome.FORMAT_NOT_FOLLOWED], "unjudged", OUTCOME_WORD[Outcome.ERROR]):
         t.add_column(col, justify="left" if col in ("model", "variant", "tier") else "right")
     t.caption = ("n: samples with an outcome and an AF verdict; each category: count (share of n); no AF "
                  "verdict: complied or refused samples the AF source has not read (left out of n); partially "
@@ -61,7 +65,7 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
         t.add_row(Text(one_line(r["model"], 40)), Text(one_line(r["variant"], 30)), Text(r["tier"]),
                   Text(str(r["n"])),
                   *(Text(f"{r[c]} ({100 * r[c + '_share']:.0f}%)" if r["n"] else "0") for c in CATEGORIES),
-                  *(Text(str(r[k])) for k in ("no_af_verdict", "format_not_followed", "unjudged", "error")))
+                  *(Text(str(r[k])) for k in OTHER_KEYS))
     Console().print(t)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from af_tui.commands.options import db_option
+from af_tui.domain import Outcome, Tier, choices
 from af_tui.errors import AfError
 
 
@@ -61,8 +62,8 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
             parts.append(f"{r.duplicates} duplicates kept once")
         click.echo(
             f"{show(r.path.name)} → run {show(r.run)} ({show(', '.join(r.models))}): " + ", ".join(parts)
-            + f"; complied {o.get('complied', 0)}, refused {o.get('refused', 0)}, "
-            f"format not followed {o.get('format_not_followed', 0)}, error {o.get('error', 0)}; "
+            + f"; complied {o.get(Outcome.COMPLIED, 0)}, refused {o.get(Outcome.REFUSED, 0)}, "
+            f"format not followed {o.get(Outcome.FORMAT_NOT_FOLLOWED, 0)}, error {o.get(Outcome.ERROR, 0)}; "
             f"{r.disagreements} disagree with the log's own score answer"
         )
     if failed:
@@ -108,7 +109,7 @@ class _progress_bar:
 @click.option("--model", "model_col", default=None, metavar="COL", help="The column naming the model.")
 @click.option("--annotator", default=None, metavar="NAME", help="Whose labels these are. Default: the run's name.")
 @click.option("--run", "run_name", default=None, metavar="NAME", help="The new run. Default: the file's name.")
-@click.option("--tier", type=click.Choice(["free", "paid"]), default="free", show_default=True,
+@click.option("--tier", type=click.Choice(choices(Tier)), default=Tier.FREE.value, show_default=True,
               help="The tier the samples are stored under.")
 def import_labels_command(db_path, file, text_col, label_col, request_col, output_col, model_col, annotator,
                           run_name, tier) -> None:

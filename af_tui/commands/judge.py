@@ -5,6 +5,17 @@ from __future__ import annotations
 import click
 
 from af_tui.commands.options import RunEnded, db_option, table_console
+from af_tui.domain import (
+    FAILED,
+    GRADE_WORD,
+    UNPARSED,
+    VERDICT_SHORT,
+    Grade,
+    JudgeTask,
+    Outcome,
+    Verdict,
+    choices,
+)
 
 
 @click.command()
@@ -13,10 +24,10 @@ from af_tui.commands.options import RunEnded, db_option, table_console
               help="The judge, as litellm names it (openai/gpt-4o, openai/NAME with --api-base, sim/judge).")
 @click.option("--api-base", default=None, metavar="URL", help="An OpenAI-compatible server (vLLM, Ollama...).")
 @click.option("--run", "run_name", default=None, metavar="R", help="Only the samples of this run.")
-@click.option("--task", type=click.Choice(["alignment_faking", "compliance"]), default="alignment_faking",
+@click.option("--task", type=click.Choice(choices(JudgeTask)), default=JudgeTask.ALIGNMENT_FAKING.value,
               show_default=True, help="alignment_faking: classify scratchpads; compliance: grade each output "
                                       "(refused, convincing 1-5, specific 1-5, partial, StrongREJECT-style score).")
-@click.option("--only", type=click.Choice(["complied", "all"]), default=None,
+@click.option("--only", type=click.Choice([Outcome.COMPLIED.value, "all"]), default=None,
               help="complied: samples that complied (where alignment faking is possible); all: every sample "
                    "with a scratchpad (errors never). Default: complied; all with --task compliance.")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True,
@@ -58,11 +69,11 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
         return
     if not model:
         raise AfError("--model is missing: name the judge, e.g. --model sim/judge or --model openai/gpt-4o")
-    if task == "compliance" and (k != 1 or threshold is not None):
+    if task == JudgeTask.COMPLIANCE and (k != 1 or threshold is not None):
         raise AfError("--samples and --threshold apply to --task alignment_faking; the compliance classifier "
                       "asks once per sample")
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name,
-                     only=only or ("all" if task == "compliance" else "complied"), samples=k,
+                     only=only or ("all" if task == JudgeTask.COMPLIANCE else Outcome.COMPLIED.value), samples=k,
                      concurrency=concurrency, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
                      threshold=threshold, answer_format=answer_format)
     with Store(db_path, create=False) as store:
@@ -75,10 +86,9 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
 def _report(result) -> int:
     """The closing lines, and the exit code: 0 done, 1 failed judgements left, 130 stopped."""
     c = result.counts
-    kinds = (("complied", "partially_complied", "refused") if result.task == "compliance" else
-             ("alignment_faking", "not_alignment_faking", "unclear"))
+    kinds = choices(Grade) if result.task == JudgeTask.COMPLIANCE else choices(Verdict)
     parts = [f"{c.get(v, 0)} {v}" for v in kinds]
-    parts += [f"{c.get('unparsed', 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get('error', 0)} failed"]
+    parts += [f"{c.get(UNPARSED, 0)} unparsed", f"{c.get('partial', 0)} partial", f"{c.get(FAILED, 0)} failed"]
     cost = f", cost ${result.cost:.4f}" if result.cost else ""
     click.echo(f"af-tui: judged {result.judged} samples with {result.judge_model} (prompt "
                f"{result.prompt_sha256[:12]}): {', '.join(parts)}{cost}", err=True)
@@ -97,10 +107,7 @@ def _report(result) -> int:
 
 
 # How each kind of judgement is counted on the progress bar.
-PROGRESS_WORDS = {"alignment_faking": "AF", "not_alignment_faking": "not AF", "unclear": "unclear",
-                  "complied": "complied", "partially_complied": "partial", "refused": "refused",
-                  "unparsed": "unparsed", "error": "error"}
-_COMPLIANCE_WORDS = ("complied", "partially_complied", "refused")
+PROGRESS_WORDS = {**VERDICT_SHORT, **GRADE_WORD, UNPARSED: UNPARSED, FAILED: FAILED}
 
 
 def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `judge --help` stays light
@@ -111,9 +118,9 @@ def JudgeProgress(console=None):  # noqa: N802 - a class made on first use, so `
         def _fields(self, key: str) -> dict:
             fields = super()._fields(key)
             c = self.counts.get(key, {})
-            graded = any(c.get(k) for k in _COMPLIANCE_WORDS)  # a compliance judge: its own words
+            graded = any(c.get(k) for k in GRADE_WORD)  # a compliance judge: its own words
             fields["outcomes"] = "  ".join(f"{short} {c.get(k, 0)}" for k, short in PROGRESS_WORDS.items()
-                                           if (k in _COMPLIANCE_WORDS) == graded or k in ("unparsed", "error"))
+                                           if (k in GRADE_WORD) == graded or k in (UNPARSED, FAILED))
             return fields
 
     return VerdictBar(console=console)

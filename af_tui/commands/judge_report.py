@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from af_tui.analysis.classifier import auroc_text, best_text, figure_text, with_ci
 from af_tui.analysis.judge_vs_people import MAJORITY
+from af_tui.domain import FAILED, UNPARSED, VERDICT_WORDS, VERDICTS, Verdict
 from af_tui.safe_text import one_line
 
 
@@ -17,14 +18,13 @@ def tables(data: dict) -> list:
     out = []
     if data["judges"]:
         t = Table(title="LLM judges", title_justify="left", caption_justify="left")
-        for col in ("judge", "judged", "AF", "not AF", "unclear", "unparsed", "failed"):
+        for col in ("judge", "judged", "AF", "not AF", VERDICT_WORDS[Verdict.UNCLEAR], "unparsed", "failed"):
             t.add_column(col, justify="left" if col == "judge" else "right")
         t.caption = ("judge: model @ prompt sha256; unparsed: replies with no readable verdict (kept, never "
                      "guessed); failed: the call failed after retries (asked again on the next run)")
         for j in data["judges"]:
             t.add_row(Text(one_line(j["judge_model"], 40) + "\n@" + j["prompt_sha256"][:8]),
-                      *(Text(str(j[k])) for k in ("n", "alignment_faking", "not_alignment_faking", "unclear",
-                                                  "unparsed", "error")))
+                      *(Text(str(j[k])) for k in ("n", *VERDICTS, UNPARSED, FAILED)))
         out.append(t)
     if data["agreement"]:
         t = Table(title="Judge against people (positive: alignment faking; reference: the person)",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from af_tui.commands.options import db_option, table_console
+from af_tui.domain import Outcome, Tier, Verdict, choices
 
-_OUTCOME_CHOICES = ["complied", "refused", "format_not_followed", "error"]
+# The outcomes the label queue and the export name in their options (blocked is not offered there).
+_OUTCOME_CHOICES = [o for o in choices(Outcome) if o != Outcome.BLOCKED]
 
 
 def _root(name: str, value):
@@ -97,10 +99,10 @@ def merge(db_path, others):
 @click.option("--search", default="", metavar="WORDS", help="Queue: pairs matching these words (as the list's /).")
 @click.option("--labels", "label_state", type=click.Choice(["unlabeled", "mine", "anyone", "disagree"]),
               default=None, help="Queue: pairs by label state (mine: labeled by --annotator).")
-@click.option("--verdict", type=click.Choice(["alignment_faking", "not_alignment_faking", "unclear"]), default=None,
+@click.option("--verdict", type=click.Choice(choices(Verdict)), default=None,
               help="Queue: pairs with a current label of this verdict.")
-@click.option("--tier", type=click.Choice(["free", "paid"]), default=None, help="Queue: only this tier's samples.")
-@click.option("--outcome", type=click.Choice([*_OUTCOME_CHOICES, "any"]), default="complied", show_default=True,
+@click.option("--tier", type=click.Choice(choices(Tier)), default=None, help="Queue: only this tier's samples.")
+@click.option("--outcome", type=click.Choice([*_OUTCOME_CHOICES, "any"]), default=Outcome.COMPLIED.value, show_default=True,
               help="Queue: samples with this outcome (complied: where alignment faking is possible at all).")
 @click.option("--random", "random_seed", type=int, default=None, metavar="SEED",
               help="Go through the queue in a random order drawn from SEED (same seed, same order).")
@@ -144,7 +146,7 @@ def label(db_path, annotator, blind, run_name, model, variant, free_outcome, pai
         if not ids:
             raise AfError("no samples match this queue; widen it (e.g. --outcome any) or label from the explorer")
         name = flt.with_(me=None).describe() or "every pair"
-        if tier or outcome != "complied":
+        if tier or outcome != Outcome.COMPLIED:
             name += f"{', ' if name else ''}{tier + ' tier, ' if tier else ''}outcome {outcome}"
         queue = LabelQueue(store.conn, annotator, ids=ids, order="random" if seed is not None else "order",
                            seed=seed, name=name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from af_tui.domain import OUTCOME_WORD
+from af_tui.domain import OUTCOME_WORD, Outcome
 
 
 class LiveProgress:
@@ -65,7 +65,7 @@ class LiveProgress:
         """Count a sample, after it is committed. Errors are not done: a rerun retries them."""
         self.counts.setdefault(key, {})
         self.counts[key][outcome] = self.counts[key].get(outcome, 0) + 1
-        if outcome != "error":
+        if outcome != Outcome.ERROR:
             self.done[key] = self.done.get(key, 0) + 1
         self.session[key] = self.session.get(key, 0) + 1
         if self._progress is not None:

@@ -15,6 +15,7 @@ from af_tui.domain import (
     REQUEST_START,
     SCRATCHPAD_END,
     SCRATCHPAD_START,
+    JudgeTask,
 )
 from af_tui.errors import AfError
 from af_tui.files import read_text
@@ -90,8 +91,8 @@ Reply in exactly this format and write nothing after it:
 """
 
 # The placeholders each task's prompt must hold at least one of.
-_REQUIRED = {"alignment_faking": ("scratchpad", "reasoning"), "compliance": ("output",)}
-_BUILT_IN = {"alignment_faking": DEFAULT_PROMPT, "compliance": COMPLIANCE_PROMPT}
+_REQUIRED = {JudgeTask.ALIGNMENT_FAKING: ("scratchpad", "reasoning"), JudgeTask.COMPLIANCE: ("output",)}
+_BUILT_IN = {JudgeTask.ALIGNMENT_FAKING: DEFAULT_PROMPT, JudgeTask.COMPLIANCE: COMPLIANCE_PROMPT}
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class JudgePrompt:
     text: str
     sha256: str
     source: str  # "built-in" or the file it came from
-    task: str = "alignment_faking"
+    task: JudgeTask = JudgeTask.ALIGNMENT_FAKING
     # The criteria the built-in prompt asks for (a reply missing one is partial); () for a file: the criteria
     # are then whatever yes/no tags the reply uses.
     criteria: tuple[str, ...] = field(default=())
@@ -127,11 +128,12 @@ def placeholders(text: str, source: str) -> list[str]:
     return names
 
 
-def load_prompt(path: str | Path | None = None, *, task: str = "alignment_faking") -> JudgePrompt:
+def load_prompt(path: str | Path | None = None, *, task: JudgeTask | str = JudgeTask.ALIGNMENT_FAKING) -> JudgePrompt:
     """The task's built-in prompt, or the text of `path`, whose placeholders are checked."""
+    task = JudgeTask(task)
     if path is None:
         text = _BUILT_IN[task]
-        af = task == "alignment_faking"
+        af = task == JudgeTask.ALIGNMENT_FAKING
         return JudgePrompt(text, sha256_text(text), "built-in", task, AF_CRITERIA_IDS if af else (),
                            RUBRIC if af else None)
     path = Path(path)
@@ -139,7 +141,7 @@ def load_prompt(path: str | Path | None = None, *, task: str = "alignment_faking
     text = read_text(path, what=f"--prompt {path}", hint=f"pass a text file holding {need}")
     used = placeholders(text, str(path))
     if not any(f in used for f in _REQUIRED[task]):
-        what = "the scratchpad" if task == "alignment_faking" else "the output"
+        what = "the scratchpad" if task == JudgeTask.ALIGNMENT_FAKING else "the output"
         raise AfError(f"--prompt {path} has no {need} placeholder; put it where {what} goes")
     return JudgePrompt(text, sha256_text(text), str(path), task, ())
 

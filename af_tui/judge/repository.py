@@ -8,29 +8,29 @@ import sqlite3
 import time
 import uuid
 
-from af_tui.domain import CRITERIA
+from af_tui.domain import CRITERIA, JudgeTask, Outcome
 from af_tui.errors import AfError
 from af_tui.judge.vote import Judgement
 from af_tui.store.rows import marks
 from af_tui.store.runs import require_run
 
-ONLY_CHOICES = ("complied", "all")
+ONLY_CHOICES = (Outcome.COMPLIED.value, "all")
 
 
 def select_samples(conn: sqlite3.Connection, *, judge_model: str, prompt_sha256: str, run: str | None = None,
-                   only: str = "complied", task: str = "alignment_faking") -> list[int]:
+                   only: str = Outcome.COMPLIED, task: str = JudgeTask.ALIGNMENT_FAKING) -> list[int]:
     """Ids of samples to judge: with a scratchpad (alignment faking) or an output (compliance), of the run (if
     given), complied ones unless only='all' (errors are never judged), and not yet judged by this model and
     prompt (failed judgements are redone)."""
     if only not in ONLY_CHOICES:
         raise AfError(f"--only must be one of {', '.join(ONLY_CHOICES)}, not {only!r}")
-    text = "s.output" if task == "compliance" else "s.scratchpad"
+    text = "s.output" if task == JudgeTask.COMPLIANCE else "s.scratchpad"
     where = [f"{text} IS NOT NULL", f"TRIM({text}) != ''", "s.outcome != 'error'"]
     params: list = []
     if run is not None:
         where.append("s.run_id = ?")
         params.append(require_run(conn, run))
-    if only == "complied":
+    if only == Outcome.COMPLIED:
         where.append("s.outcome = 'complied'")
     sql = (
         "SELECT s.id FROM samples s WHERE " + " AND ".join(where) +

@@ -8,7 +8,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
-from af_tui.domain import VERDICTS
+from af_tui.domain import FAILED, UNPARSED, VERDICTS, Grade, JudgeTask, Outcome
 from af_tui.errors import AfError
 from af_tui.judge.compliance import combine_compliance
 from af_tui.judge.prompt import JudgePrompt, build_messages
@@ -18,8 +18,8 @@ from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_si
 from af_tui.store.rubrics import ensure_rubric
 
 # What a judgement counts as in the progress and the session's counts.
-PROGRESS_KEYS = (*VERDICTS, "unparsed", "error")
-COMPLIANCE_KEYS = ("complied", "partially_complied", "refused", "unparsed", "error")
+PROGRESS_KEYS = (*VERDICTS, UNPARSED, FAILED)
+COMPLIANCE_KEYS = (*(g.value for g in Grade), UNPARSED, FAILED)
 
 
 @dataclass
@@ -29,7 +29,7 @@ class JudgeSpec:
     model: str
     prompt: JudgePrompt
     run: str | None = None
-    only: str = "complied"
+    only: str = Outcome.COMPLIED
     samples: int = 1  # K: answers asked per scratchpad
     concurrency: int = 8
     api_base: str | None = None
@@ -40,7 +40,7 @@ class JudgeSpec:
     answer_format: str = "auto"  # auto | verdict | final_answer: which reply form is read
 
     @property
-    def task(self) -> str:
+    def task(self) -> JudgeTask:
         return self.prompt.task
 
 
@@ -56,17 +56,17 @@ class JudgeResult:
     cost: float | None
     last_error: str | None = None
     stop_reason: str | None = None  # why it stopped early (Ctrl-C, or too many failures in a row)
-    task: str = "alignment_faking"
+    task: JudgeTask = JudgeTask.ALIGNMENT_FAKING
 
 
 def progress_key(judgement: Judgement) -> str:
     if judgement.error:
-        return "error"
+        return FAILED
     if not judgement.parsed:
-        return "unparsed"
-    if judgement.task == "compliance":
+        return UNPARSED
+    if judgement.task == JudgeTask.COMPLIANCE:
         d = judgement.detail
-        return "refused" if d.get("refused") else "partially_complied" if d.get("partial") else "complied"
+        return Grade.REFUSED if d.get(Grade.REFUSED) else Grade.PARTIALLY_COMPLIED if d.get("partial") else Grade.COMPLIED
     return judgement.verdict
 
 
@@ -97,7 +97,7 @@ async def judge_one(spec: JudgeSpec, sample: str | dict[str, str]) -> tuple[Judg
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         return failed(errors[0].message, spec.samples, texts, spec.task), cost
-    if spec.task == "compliance":
+    if spec.task == JudgeTask.COMPLIANCE:
         return combine_compliance(texts), cost
     return combine(texts, criteria=spec.prompt.criteria, answer_format=spec.answer_format,
                    threshold=spec.threshold), cost
@@ -110,7 +110,7 @@ async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: Pr
     from af_tui.llm import client as llm
 
     llm.check_model(spec.model, spec.api_base)
-    if spec.task == "compliance" and spec.samples != 1:
+    if spec.task == JudgeTask.COMPLIANCE and spec.samples != 1:
         raise AfError("--samples applies to alignment-faking judges only; the compliance classifier asks once")
     todo = select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
                           only=spec.only, task=spec.task)  # an unknown run is refused here, before any write

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from af_tui.domain import VERDICT_WORDS
+from af_tui.domain import VERDICT_WORDS, Verdict
 from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
 from af_tui.explorer.queue import new_seed
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
@@ -36,7 +36,7 @@ from af_tui.tui.screens.export_labels import ExportLabelsScreen
 from af_tui.tui.screens.note import NoteScreen
 
 MAX_LINES_SHOWN = 2_000
-VERDICT_KEYS = {"alignment_faking": "a", "not_alignment_faking": "n", "unclear": "x"}
+VERDICT_KEYS = {Verdict.AF: "a", Verdict.NOT_AF: "n", Verdict.UNCLEAR: "x"}
 NEXT_STATE = {None: 1, 1: 0, 0: None}  # a criterion key cycles: not set -> yes -> no -> not set
 STATE_MARK = {None: "[ ]", 1: "[y]", 0: "[n]"}
 

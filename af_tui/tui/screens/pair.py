@@ -8,6 +8,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from af_tui.domain import Tier
 from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import display
 from af_tui.tui.messages import PairLoaded
@@ -80,21 +81,21 @@ class PairScreen(Screen):
         self.detail: PairDetail | None = None
         self._syncing = False
         self._folded = False
-        self.tier = "free"  # the column that l and t act on
+        self.tier = Tier.FREE  # the column that l and t act on
 
     def compose(self):
         yield Header()
         yield Static(Text("loading…", style="dim"), id="pair-request")
         with Horizontal(id="pair-columns"):
-            yield SamplePanel("free", id="free")
-            yield SamplePanel("paid", id="paid")
+            yield SamplePanel(Tier.FREE, id=Tier.FREE.value)
+            yield SamplePanel(Tier.PAID, id=Tier.PAID.value)
         yield Footer(compact=True)  # the main keys fit 80 columns
 
     def on_mount(self) -> None:
         free, paid = self.query_one("#free", SamplePanel), self.query_one("#paid", SamplePanel)
         self.watch(free, "scroll_y", lambda y: self._sync(paid, y), init=False)
         self.watch(paid, "scroll_y", lambda y: self._sync(free, y), init=False)
-        self.action_tier("free")
+        self.action_tier(Tier.FREE)
         self.app.load_pair(self.pair_id, self)
 
     @property
@@ -168,7 +169,7 @@ class PairScreen(Screen):
         self._focused_panel().focus()
 
     def action_other_tier(self) -> None:
-        self.action_tier("paid" if self.tier == "free" else "free")
+        self.action_tier(Tier.PAID if self.tier == Tier.FREE else Tier.FREE)
 
     def action_hit(self, step: int) -> None:
         panel = self._focused_panel()
@@ -202,7 +203,7 @@ class PairScreen(Screen):
     def action_label(self) -> None:
         if self.detail is None:
             return
-        sample = self.detail.free if self.tier == "free" else self.detail.paid
+        sample = self.detail.free if self.tier == Tier.FREE else self.detail.paid
         if sample is None:
             self.notify(f"the {self.tier} tier is not sampled yet")
             return

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TextArea
 
+from af_tui.domain import Tier
 from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import cap_lines, inert
 
@@ -17,7 +18,7 @@ MAX_LINE = 20_000  # characters of one line drawn here; copy (c) gives the whole
 
 
 def transcript_lines(detail: PairDetail, tier: str) -> list[str]:
-    sample = detail.free if tier == "free" else detail.paid
+    sample = detail.free if tier == Tier.FREE else detail.paid
     if sample is None:
         return [f"({tier} tier not sampled yet)"]
     lines = [f"{tier.upper()} tier · {sample.outcome} · {len(sample.transcript)} messages"]
@@ -38,7 +39,7 @@ def transcript_lines(detail: PairDetail, tier: str) -> list[str]:
 
 def transcript_json(detail: PairDetail, tier: str) -> str:
     """One tier's transcript as JSON, for the clipboard."""
-    sample = detail.free if tier == "free" else detail.paid
+    sample = detail.free if tier == Tier.FREE else detail.paid
     return json.dumps(sample.transcript if sample else [], ensure_ascii=False, indent=2)
 
 
@@ -74,7 +75,7 @@ class TranscriptScreen(Screen):
         Binding("c", "copy", "Copy", id="transcript.copy", priority=True, tooltip="Copy this transcript as JSON"),
     ]
 
-    def __init__(self, detail: PairDetail, tier: str = "free", words: list[str] | None = None) -> None:
+    def __init__(self, detail: PairDetail, tier: str = Tier.FREE, words: list[str] | None = None) -> None:
         super().__init__()
         self.detail = detail
         self.tier = tier
@@ -130,7 +131,7 @@ class TranscriptScreen(Screen):
         self._title()
 
     def action_other_tier(self) -> None:
-        self.tier = "paid" if self.tier == "free" else "free"
+        self.tier = Tier.PAID if self.tier == Tier.FREE else Tier.FREE
         self._fill()
 
     def action_copy(self) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from af_tui.analysis.classifier import auroc_text, best_text, figure_text, with_ci
 from af_tui.analysis.judge_vs_people import MAJORITY, report
+from af_tui.domain import FAILED, UNPARSED, Verdict
 from af_tui.safe_text import one_line
 
 
@@ -29,8 +30,7 @@ def panel_renderable(data: dict):
         by_judge.setdefault((a["judge_model"], a["prompt_sha256"]), []).append(a)
     for j in data["judges"]:
         name = Text(f"{one_line(j['judge_model'], 40)} @{j['prompt_sha256'][:8]}")
-        counts = Text(f"{j['n']} / {j['alignment_faking']} / {j['unparsed']}"
-                      + (f" ({j['error']} failed)" if j["error"] else ""))
+        counts = Text(f"{j['n']} / {j[Verdict.AF]} / {j[UNPARSED]}" + (f" ({j[FAILED]} failed)" if j[FAILED] else ""))
         rows = by_judge.get((j["judge_model"], j["prompt_sha256"]), [])
         if not rows:
             t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 8, counts)

@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from af_tui.domain import OUTCOME_BADGE
+from af_tui.domain import OUTCOME_BADGE, Outcome, Tier
 from af_tui.explorer.pair_ids import position_of
 from af_tui.explorer.pairs import PairRow
 from af_tui.safe_text import inert, one_line
@@ -27,11 +27,11 @@ from af_tui.tui.messages import NeedPage
 
 ROW_CACHE = 4096  # pair rows kept (a few pages each way)
 BADGE_STYLE = {
-    "complied": "bold #000000 on #e0b000",
-    "refused": "bold #ffffff on #2f6fb8",
-    "format_not_followed": "bold #000000 on #a0a0a0",
-    "error": "bold #ffffff on #c02020",
-    "blocked": "bold #ffffff on #7030a0",
+    Outcome.COMPLIED: "bold #000000 on #e0b000",
+    Outcome.REFUSED: "bold #ffffff on #2f6fb8",
+    Outcome.FORMAT_NOT_FOLLOWED: "bold #000000 on #a0a0a0",
+    Outcome.ERROR: "bold #ffffff on #c02020",
+    Outcome.BLOCKED: "bold #ffffff on #7030a0",
     None: "dim",
 }
 
@@ -40,7 +40,7 @@ def badge(outcome: str | None) -> Text:
     return Text(f" {OUTCOME_BADGE.get(outcome, '?')} ", style=BADGE_STYLE.get(outcome, "dim"))
 
 
-COLUMNS = ((" #", 7), ("free", 4), ("paid", 4), ("model", 22), ("variant", 14), ("marks", 7))
+COLUMNS = ((" #", 7), (Tier.FREE.value, 4), (Tier.PAID.value, 4), ("model", 22), ("variant", 14), ("marks", 7))
 WIDE = 140  # below this many columns, model and variant give room to the request (cut with …)
 
 

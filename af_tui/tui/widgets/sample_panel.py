@@ -8,13 +8,15 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
+from af_tui.domain import Outcome
 from af_tui.explorer.detail import SampleDetail
 from af_tui.safe_text import display, one_line
 from af_tui.tui.widgets.pairs_list import badge
 
 MAX_LINES_SHOWN = 2_000  # more lines than this: the rest is in the raw transcript (key t)
-OUTCOME_WORDS = {"complied": "complied", "refused": "refused", "format_not_followed": "format not followed",
-                 "error": "error", "blocked": "blocked by the provider"}
+OUTCOME_WORDS = {Outcome.COMPLIED: "complied", Outcome.REFUSED: "refused",
+                 Outcome.FORMAT_NOT_FOLLOWED: "format not followed", Outcome.ERROR: "error",
+                 Outcome.BLOCKED: "blocked by the provider"}
 
 
 HIT_STYLE = "black on yellow"
@@ -135,8 +137,8 @@ class SamplePanel(VerticalScroll):
             widgets.append(Collapsible(Static(body, classes="scratchpad"), title=label, collapsed=False,
                                        classes=f"turn-{turn.index}"))
         if sample.output is None:
-            output = Text("(no <OUTPUT>: " + ("the call failed)" if sample.outcome == "error"
-                                               else "the provider blocked the request)" if sample.outcome == "blocked"
+            output = Text("(no <OUTPUT>: " + ("the call failed)" if sample.outcome == Outcome.ERROR
+                                               else "the provider blocked the request)" if sample.outcome == Outcome.BLOCKED
                                                else "format not followed)"), style="dim")
         else:
             output = model_text(sample.output, self.words)
