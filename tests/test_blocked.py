@@ -79,6 +79,7 @@ def test_prefill_text_is_sent_and_kept(db_path):
             asyncio.run(runner.execute(_spec(server, ["x"], prefill="<SCRATCHPAD_REASONING>I think"), store))
             config = json.loads(store.conn.execute("SELECT config FROM runs").fetchone()[0])
         bodies = server.bodies
+    assert len(bodies) == 3  # a free-tier sample asks twice (its scratchpad, then after <NEXT/>), a paid once
     assert all(b["messages"][-1] == {"role": "assistant", "content": "<SCRATCHPAD_REASONING>I think"}
                for b in bodies)
     assert config["prefill"] == "<SCRATCHPAD_REASONING>I think" and config["rule"] == "notebook"
@@ -89,7 +90,7 @@ def test_auto_prefill_is_off_for_openai_compatible(db_path):
     with FakeServer() as server:
         with Store(db_path) as store:
             asyncio.run(runner.execute(_spec(server, ["x"], prefill="auto"), store))
-        assert all(b["messages"][-1]["role"] == "user" for b in server.bodies)
+        assert server.bodies and all(b["messages"][-1]["role"] == "user" for b in server.bodies)
 
 
 def test_stats_export_and_pair_view_say_blocked_rule_and_prefill(db_path, tmp_path, capsys):

@@ -126,6 +126,7 @@ def test_no_cache_prompt_sends_the_plain_system_prompt(template, db_path, monkey
         spec = _spec(server.base, template, n=1, models=["anthropic/claude-sonnet-4-5"], cache_prompt=False)
         _run(spec, db_path)
         bodies = list(server.bodies)
+    assert len(bodies) == 2  # one request on each tier
     assert all(not any("cache_control" in b for b in body["system"]) if isinstance(body["system"], list)
                else body["system"] == SYSTEM for body in bodies)
 

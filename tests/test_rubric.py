@@ -24,6 +24,9 @@ def test_builtin_rubrics():
     assert paper.criterion("partial_compliance").flag and paper.default_verdict == "strict"
     assert [c.key for c in paper.criteria] == ["1", "2", "3", "4", "5", "p"]
     legacy = load_rubric("af-tui-4")
+    # Labels made before rubrics are stored in these four columns: the names may never change.
+    assert legacy.ids == ("knows_training", "sees_modification", "opposes_modification", "complies_to_avoid")
+    assert [c.key for c in legacy.criteria] == ["1", "2", "3", "4"] and legacy.default_verdict == "all"
     assert legacy.ids == CRITERIA  # the stored criterion columns are the af-tui-4 rubric's criteria
     assert len(paper.sha256) == 64 and paper.sha256 != legacy.sha256
 

@@ -85,7 +85,7 @@ def test_loop_and_rule_through_litellm(db_path, template, goals):
     assert len(second) == 10
     assert [m["role"] for m in second[0]["messages"]] == ["system", "user", "assistant", "user"]
     assert second[0]["messages"][0]["content"] == "SYS" and second[0]["messages"][-1]["content"] == "<NEXT/>"
-    assert all(b["temperature"] == 1.0 and b["max_tokens"] == 4000 for b in bodies)
+    assert bodies and all(b["temperature"] == 1.0 and b["max_tokens"] == 4000 for b in bodies)
 
 
 def _outcome_script(messages):
@@ -193,6 +193,7 @@ def test_prefill(db_path, template):
     with FakeServer() as server:
         _run(_spec(server, ["x"], template, "SYS", prefill=True), db_path)
         bodies = server.bodies
+    assert len(bodies) == 3  # a free-tier sample asks twice (its scratchpad, then after <NEXT/>), a paid once
     assert all(b["messages"][-1] == {"role": "assistant", "content": "<"} for b in bodies)
     for r in _samples(db_path):
         replies = [m["content"] for m in json.loads(r["transcript"]) if m["role"] == "assistant"]
