@@ -400,7 +400,7 @@ async def test_selection_kept_across_filters_beyond_the_first_screenful(store_pa
         assert len(pairs.ids) == 2 and pairs.cursor == 0
 
 
-async def test_export_from_the_pairs_list(store_path, tmp_path):
+async def test_export_dialog_from_the_pairs_list_opens_and_cancels(store_path, tmp_path):
     from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
     app = make_app(store_path, tmp_path)
@@ -410,6 +410,34 @@ async def test_export_from_the_pairs_list(store_path, tmp_path):
         await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main)
+
+
+async def test_export_from_the_pairs_list(store_path, tmp_path):
+    """ctrl+e on the list, every sample (not only labeled ones) to a CSV: the file has the store's samples."""
+    import csv
+
+    from textual.widgets import Checkbox, Input
+
+    from af_tui.tui.screens.export_labels import ExportLabelsScreen
+
+    out = tmp_path / "from_the_list.csv"
+    app = make_app(store_path, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
+        app.screen.query_one("#label-export-path", Input).value = str(out)
+        app.screen.query_one("#label-export-labeled", Checkbox).value = False
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: app.screen is app.main)
+        assert any(f"wrote {2 * len(ROWS)} rows to {out}" in n.message for n in app._notifications)
+    with out.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(ROWS)
+    assert {(r["request"], r["tier"], r["outcome"]) for r in rows} == {
+        (request, tier, outcome) for request, _, free, paid in ROWS
+        for tier, outcome in (("free", free), ("paid", paid))}
 
 
 async def test_live_retry_of_an_error_moves_the_pair_between_filters(store_path, tmp_path):
