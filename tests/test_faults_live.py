@@ -2,7 +2,8 @@
 process of its own) fills at full speed, while the explorer's annotator labels from the pair view and a second
 annotator labels from a thread: no "database is locked", no crash, no lost label, the list keeps up.
 
-AF_TUI_FAULT_LIVE_S sets how long the run writes (default 60 s; e.g. 10 for a quick try).
+The test writes for 10 s (AF_TUI_FAULT_LIVE_S sets another figure); the 60-second soak is
+`python bench/bench_live_soak.py` (its figures in bench/README.md).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from af_tui.store.labels import save_label
 from af_tui.tui.app import POLL_S, ExplorerApp
 
 REPO = Path(__file__).resolve().parents[1]
-DURATION_S = float(os.environ.get("AF_TUI_FAULT_LIVE_S", "60"))
+DURATION_S = float(os.environ.get("AF_TUI_FAULT_LIVE_S", "10"))
 
 
 def _count(db: Path, sql: str, params=()) -> int:
@@ -60,8 +61,9 @@ class Annotator(threading.Thread):
             self.errors.append(repr(exc))
 
 
-@pytest.mark.slow
-async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt_file):
+async def live_scenario(tmp_path: Path, system_prompt_file: Path, duration_s: float) -> dict:
+    """The run writes, alice labels from the app, bob from a thread, for duration_s; checks that nothing was
+    locked, crashed or lost and returns the figures for a report."""
     from af_tui.tui.screens.label import LabelScreen
     from af_tui.tui.screens.pair import PairScreen
 
@@ -92,10 +94,11 @@ async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt
         app = ExplorerApp(db, config=Config(path=tmp_path / "config.toml"), annotator="alice", poll_s=POLL_S)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.main.loaded and app.pairs_list is not None, timeout=60)
+            seen_counts.append(len(app.pairs_list.ids))
             bob.start()
             started = time.monotonic()
             rng = random.Random(2)
-            while time.monotonic() - started < DURATION_S:
+            while time.monotonic() - started < duration_s:
                 assert run.poll() is None, "the run stopped early: " + run.stderr.read()[-2000:]
                 pressed = time.monotonic()
                 await pilot.press("end", "home", *["down"] * rng.randint(0, 40), "enter")
@@ -125,6 +128,7 @@ async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt
             bob.join(30)
             written = _count(db, "SELECT COUNT(*) FROM samples")
             await until(pilot, lambda: len(app.pairs_list.ids) * 2 >= written - 200, timeout=60)  # keeps up
+            seen_counts.append(len(app.pairs_list.ids))
     finally:
         stop.set()
         if run.poll() is None:
@@ -134,15 +138,23 @@ async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt
         except subprocess.TimeoutExpired:
             run.kill()
             _, err = run.communicate()
-    print(f"{len(open_pair_s)} rounds; pair view opened in {min(open_pair_s):.2f}-{max(open_pair_s):.2f} s; "
-          f"labels: alice {alice_saved}, bob {bob.saved}; pairs listed {seen_counts[0]} -> {seen_counts[-1]}")
     assert run.returncode == 130, err[-2000:]
     assert "database is locked" not in err.lower() and "Traceback" not in err, err[-2000:]
     assert not bob.errors, bob.errors
-    assert bob.saved > 20 and alice_saved >= 2
+    assert bob.saved > 20 and alice_saved >= 1
     assert _count(db, "SELECT COUNT(*) FROM labels WHERE annotator = 'bob'") == bob.saved
     assert _count(db, "SELECT COUNT(*) FROM labels WHERE annotator = 'alice'") == alice_saved
     assert seen_counts[-1] > seen_counts[0]  # the list followed the run
-    assert _count(db, "SELECT COUNT(*) FROM samples") > 500
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return {"rounds": len(open_pair_s), "open_pair_s": (min(open_pair_s), max(open_pair_s)),
+            "alice": alice_saved, "bob": bob.saved, "listed": (seen_counts[0], seen_counts[-1]),
+            "samples": _count(db, "SELECT COUNT(*) FROM samples")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+async def test_app_and_two_annotators_while_a_run_writes(tmp_path, system_prompt_file):
+    report = await live_scenario(tmp_path, system_prompt_file, DURATION_S)
+    print(report)
+    assert report["samples"] > 200  # the run wrote at full speed all along

@@ -1,38 +1,51 @@
-"""Crash and resume: `af-tui run` against the fake server, SIGKILLed at random moments at least 20 times and
-resumed each time. At the end every sample is in the store exactly once, no completed sample was asked for
-again, and the outcomes equal those of an uninterrupted run against the same deterministic server.
+"""Crash and resume: `af-tui run` against the fake server, SIGKILLed at three chosen moments — when its first
+request reaches the server (nothing stored yet), mid-run (half the samples stored, two in flight) and as
+the last samples are stored — and resumed each time. At the end every sample is in the store exactly once,
+no completed sample was asked for again, and the outcomes equal those of an uninterrupted run against the
+same deterministic server.
 
-AF_TUI_FAULT_KILLS sets the number of kills (default 20). Most of the test's time is the runner's start-up
-(importing litellm), paid once per kill.
+The soak — twenty kills at random moments of a 150-request run — is `python bench/bench_crash_resume.py`
+(its figure in bench/README.md). Most of the time is the runner's start-up (importing litellm), paid once
+per kill.
 """
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import sqlite3
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from builders import ACCEPT_TEMPLATE, write_requests
 from fakeserver import FakeServer, expected_outcome, parse_request
-from helpers import AF_TUI, REPO, af_process, clean_env
+from helpers import AF_TUI, REPO, af_main, af_process, clean_env
 
-KILLS = int(os.environ.get("AF_TUI_FAULT_KILLS", "20"))
-N_REQUESTS = 150
+# Two in flight: a commit (the runner batches them every 50 ms) stores at most two samples, so that the kill
+# "as the last samples are stored" always finds the run still going.
+CONCURRENCY = 2
 
 
-def _inputs(tmp_path: Path, system_prompt_file: Path) -> list[str]:
+@dataclass
+class Moment:
+    """Where one incarnation of the run stands, polled every few milliseconds until its kill."""
+
+    stored: int  # samples in the store
+    total: int  # samples the run makes in all
+    since_first_request: float | None  # seconds since this incarnation's first request reached the server
+
+
+def _inputs(tmp_path: Path, system_prompt_file: Path, n_requests: int) -> list[str]:
     dataset = write_requests(tmp_path / "made_up.csv",
-                             [f"Made-up request number {i} for the crash test" for i in range(N_REQUESTS)])
+                             [f"Made-up request number {i} for the crash test" for i in range(n_requests)])
     template = tmp_path / "template.txt"
     template.write_text(ACCEPT_TEMPLATE, encoding="utf-8")
     return ["run", "--model", "openai/x", "--dataset", str(dataset), "--user-template", str(template),
-            "--system-prompt", str(system_prompt_file), "--limit", str(N_REQUESTS), "--run", "crash"]
+            "--system-prompt", str(system_prompt_file), "--limit", str(n_requests), "--run", "crash"]
 
 
 def _samples(db: Path) -> dict[tuple[str, str], tuple]:
@@ -52,35 +65,57 @@ def _samples(db: Path) -> dict[tuple[str, str], tuple]:
     return out
 
 
+def _stored(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(db)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # no store yet, or no schema yet
+        return 0
+
+
 def _asked(bodies: list[dict]) -> list[tuple[str, str, int]]:
     return [parse_request(b["messages"]) for b in bodies]
 
 
-@pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_resends_nothing(tmp_path, system_prompt_file):
-    rng = random.Random(int(os.environ.get("AF_TUI_FAULT_SEED", "9")))
-    base = _inputs(tmp_path, system_prompt_file)
+def crash_and_resume(tmp_path: Path, system_prompt_file: Path, kills: Iterable[Callable[[Moment], bool]], *,
+                     n_requests: int, latency: float, concurrency: int = CONCURRENCY) -> dict:
+    """Start the run, SIGKILL it when kill(moment) says so, check what it left, once per kill; then resume it
+    to the end and compare with an uninterrupted run. Returns figures for a report."""
+    base = _inputs(tmp_path, system_prompt_file, n_requests)
+    total = 2 * n_requests
     env = clean_env()
     db = tmp_path / "crash.sqlite"
-    with FakeServer(latency=0.25) as server:
-        for _ in range(KILLS):
+    stored_at_kill = []
+    started = time.monotonic()
+    with FakeServer(latency=latency) as server:
+        for kill in kills:
             done_before = _samples(db)
             first = len(server.bodies)
-            proc = subprocess.Popen([*AF_TUI, *base, "--api-base", server.url,
-                                     "--concurrency", "4", "--db", str(db)], env=env, cwd=REPO,
+            proc = subprocess.Popen([*AF_TUI, *base, "--api-base", server.url, "--concurrency", str(concurrency),
+                                     "--db", str(db)], env=env, cwd=REPO,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 deadline = time.monotonic() + 60
-                while len(server.bodies) == first and proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                time.sleep(rng.uniform(0.0, 0.8))  # a random moment while samples are in flight
+                first_request_at = None
+                while proc.poll() is None and time.monotonic() < deadline:
+                    if first_request_at is None and len(server.bodies) > first:
+                        first_request_at = time.monotonic()
+                    since = None if first_request_at is None else time.monotonic() - first_request_at
+                    if kill(Moment(_stored(db), total, since)):
+                        break
+                    time.sleep(0.005)
                 proc.send_signal(signal.SIGKILL)
             finally:
                 proc.wait()
+                stderr = proc.stderr.read().decode(errors="replace")
                 proc.stderr.close()
-            assert proc.returncode == -signal.SIGKILL, "the run finished before it was killed: slow the server"
+            assert proc.returncode == -signal.SIGKILL, "the run ended before its kill: " + stderr[-2000:]
             time.sleep(0.1)  # requests already on the wire reach the server's log
             done_after = _samples(db)
+            stored_at_kill.append(len(done_after))
             # A committed sample is never lost or changed by a later kill.
             assert all(done_after.get(k) == v for k, v in done_before.items())
             # This incarnation asked only for samples that were not done when it started.
@@ -93,19 +128,37 @@ def test_sigkill_at_random_moments_loses_and_resends_nothing(tmp_path, system_pr
         resent = [(g, t) for g, t, _ in _asked(server.bodies[first:]) if (g, t) in done_before]
         assert not resent
         asked = Counter(_asked(server.bodies))
+        crashed_s = time.monotonic() - started
 
-        clean_db = tmp_path / "clean.sqlite"
-        clean = af_process(*base, "--api-base", server.url, "--concurrency", "32", "--db", str(clean_db),
-                           timeout=300)
-        assert clean.returncode == 0, clean.stderr[-2000:]
+        clean_db = tmp_path / "clean.sqlite"  # uninterrupted, in this process (no second litellm start-up)
+        assert af_main(*base, "--api-base", server.url, "--concurrency", "32", "--db", str(clean_db)) == 0
 
     crashed, uninterrupted = _samples(db), _samples(clean_db)
-    assert len(crashed) == len(uninterrupted) == 2 * N_REQUESTS
+    assert len(crashed) == len(uninterrupted) == total
     for key, row in crashed.items():
         goal, tier = key
         assert row[1] == expected_outcome(goal, tier)
         assert row[1:5] == uninterrupted[key][1:5]  # outcome, output, scratchpad, turns
     # Each (request, tier, turn) was asked once, except samples in flight at a kill: at most once per kill.
     repeats = sum(n - 1 for n in asked.values())
-    assert repeats <= KILLS * 4 * 2  # 4 in flight per kill, free-tier samples take two calls
+    assert repeats <= len(stored_at_kill) * concurrency * 2  # free-tier samples take two calls
     assert all(asked[(g, t, 0)] >= 1 for g, t in crashed)
+    return {"kills": len(stored_at_kill), "stored_at_kill": stored_at_kill, "repeats": repeats,
+            "calls": sum(asked.values()), "samples": total, "seconds": crashed_s}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_sigkill_before_the_first_sample_mid_run_and_at_the_end_loses_and_resends_nothing(tmp_path,
+                                                                                          system_prompt_file):
+    n_requests = 16
+    total = 2 * n_requests
+    report = crash_and_resume(tmp_path, system_prompt_file, [
+        lambda m: m.since_first_request is not None,  # its first request is on the wire; nothing stored
+        lambda m: m.stored >= total // 2,  # mid-run: half stored, two samples in flight
+        lambda m: m.stored >= total - 2,  # the last samples are being answered and stored
+    ], n_requests=n_requests, latency=0.2)
+    first, mid, last = report["stored_at_kill"]
+    assert first == 0
+    assert total // 2 <= mid < total
+    assert total - 2 <= last < total
