@@ -1,12 +1,16 @@
 """A flaky provider: the fake server answers one request in five with 429, 500 or 503 and, now and then, hangs
-past `--timeout`, closes the connection, sends malformed JSON or no choices; a few requests fail every time.
-The run completes; every failure is retried with backoff (the server sees the attempts the store counts) or
-stored as an error row with its message; `run` exits 1 and prints the command that retries them; running that
-command against the healed server leaves no error.
+past `--timeout`, closes the connection, sends malformed JSON or no choices (each kind at least once); one
+request fails every time. The run completes; every failure is retried with backoff (the server sees the
+attempts the store counts) or stored as an error row with its message; `run` exits 1 and prints the command
+that retries them; running that command against the healed server leaves no error.
+
+`af-tui run` runs in this process with the backoff's base delay cut from 1 s to 0.2 s (the same policy, only
+faster), on ten requests.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import shlex
@@ -19,10 +23,14 @@ from pathlib import Path
 import pytest
 from builders import ACCEPT_TEMPLATE, write_requests
 from fakeserver import FakeServer, expected_outcome, parse_request
-from helpers import af_process
+from helpers import af_main_output
 
-N_REQUESTS = 30
-BROKEN = {f"Made-up flaky request {i}" for i in (3, 17)}  # their paid-tier sample fails on every attempt
+from af_tui.llm import client as llm
+
+N_REQUESTS = 10
+BROKEN = {"Made-up flaky request 3"}  # its paid-tier sample fails on every attempt
+BASE_DELAY_S = 0.2  # the backoff's base (1 s in af-tui): retry n waits up to 0.2 × 2^(n-1) s
+FAULTS = [429, 500, 503, "hang", "drop", "malformed", "empty"]
 
 
 class Flaky:
@@ -34,6 +42,7 @@ class Flaky:
         self.lock = threading.Lock()
         self.log: list[tuple[float, tuple, object]] = []  # (time, (goal, tier, turn), action)
         self.faults: dict[tuple, int] = {}
+        self.unseen = list(FAULTS)  # the first faults take each kind in turn, so that every kind is seen
 
     def __call__(self, n: int, messages: list[dict]):
         key = parse_request(messages)
@@ -49,6 +58,8 @@ class Flaky:
                 action = ((429 if r < 0.07 else 500 if r < 0.14 else 503) if r < 0.20 else
                           "hang" if r < 0.23 else "drop" if r < 0.26 else "malformed" if r < 0.29 else
                           "empty" if r < 0.32 else "ok")
+                if action != "ok" and self.unseen:
+                    action = self.unseen.pop(0)
             if action != "ok":
                 self.faults[key] = self.faults.get(key, 0) + 1
             self.log.append((time.monotonic(), key, action))
@@ -66,7 +77,8 @@ def _rows(db: Path) -> dict[tuple[str, str], tuple]:
 
 
 @pytest.mark.slow
-def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_prompt_file):
+def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_prompt_file, capsys, monkeypatch):
+    monkeypatch.setattr(llm, "RetryPolicy", functools.partial(llm.RetryPolicy, base_delay_s=BASE_DELAY_S))
     dataset = write_requests(tmp_path / "made_up.csv", [f"Made-up flaky request {i}" for i in range(N_REQUESTS)])
     template = tmp_path / "template.txt"
     template.write_text(ACCEPT_TEMPLATE)
@@ -76,16 +88,16 @@ def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_
         args = ["run", "--model", "openai/x", "--api-base", server.url, "--dataset", str(dataset),
                 "--user-template", str(template), "--system-prompt", str(system_prompt_file), "--run", "flaky",
                 "--concurrency", "16", "--timeout", "1", "--db", str(db)]
-        first = af_process(*args, timeout=300)
+        code, _, stderr = af_main_output(capsys, *args)
         log = list(flaky.log)
         rows = _rows(db)
 
         # The run completed: every sample is stored, and exits 1 naming the command that retries the errors.
         assert len(rows) == 2 * N_REQUESTS
-        assert first.returncode == 1, first.stderr[-2000:]
-        assert "Traceback" not in first.stderr
-        last = first.stderr.strip().splitlines()[-1]
-        assert "2 samples failed after retries" in last and "retry them with the same command" in last
+        assert code == 1, stderr[-2000:]
+        assert "Traceback" not in stderr
+        last = stderr.strip().splitlines()[-1]
+        assert "1 samples failed after retries" in last and "retry them with the same command" in last
         retry_cmd = shlex.split(last.split("the same command: ", 1)[1])
         assert retry_cmd[:2] == ["af-tui", "run"] and "--run" in retry_cmd and "--timeout" in retry_cmd
 
@@ -105,19 +117,19 @@ def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_
                 assert outcome == expected_outcome(goal, tier), (goal, tier, error)
                 for k in turns:
                     assert attempts[k][-1][1] == "ok"  # a fault was always followed by another attempt
-        # With backoff: retries wait (full jitter up to 1 s, 2 s, ...), not hammer the server.
+        # With backoff: retries wait (full jitter up to 0.2 s, 0.4 s, ...), not hammer the server.
         gaps = [b[0] - a[0] for seq in attempts.values() for a, b in zip(seq, seq[1:], strict=False)
                 if a[1] not in ("hang",)]
-        assert gaps and sum(gaps) / len(gaps) > 0.2
+        assert gaps and sum(gaps) / len(gaps) > 0.2 * BASE_DELAY_S
 
         # The retry command against the healed server leaves no error and sends only the failed samples.
         flaky.healed = True
         before = len(flaky.log)
-        again = af_process(*retry_cmd[1:], timeout=300)
-        assert again.returncode == 0, again.stderr[-2000:]
+        code, _, again = af_main_output(capsys, *retry_cmd[1:])
+        assert code == 0, again[-2000:]
         resent = {key[:2] for _, key, _ in flaky.log[before:]}
     assert resent == {(g, "paid") for g in BROKEN}
     rows = _rows(db)
     assert len(rows) == 2 * N_REQUESTS
     assert all(outcome == expected_outcome(g, t) and error is None for (g, t), (outcome, error, _) in rows.items())
-    assert re.search(r"run flaky done", again.stderr)
+    assert re.search(r"run flaky done", again)
