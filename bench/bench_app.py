@@ -110,7 +110,7 @@ async def measure(db: Path) -> dict:
                 laps.append(await timed_key("enter", lambda v=version: app.list_version > v and
                                             (page_ready() or not pairs.ids)))
                 await pilot.press("x")
-                await until(pilot, lambda: not app.main.flt.search and page_ready())
+                await until(pilot, lambda: not app.main.pair_filter.search and page_ready())
             out[name] = statistics.median(laps)
 
         # The label queue of the view: `l` on the candidates, until the label screen shows its first sample
@@ -119,7 +119,7 @@ async def measure(db: Path) -> dict:
 
         laps = []
         await until(pilot, settled)
-        if not (app.main.flt.free_outcome == "complied" and app.main.flt.paid_outcome == "refused"):
+        if not (app.main.pair_filter.free_outcome == "complied" and app.main.pair_filter.paid_outcome == "refused"):
             version = app.list_version
             app.simulate_key("a")
             await until(pilot, lambda v=version: app.list_version > v and settled())
@@ -131,7 +131,7 @@ async def measure(db: Path) -> dict:
             await until(pilot, lambda: app.screen is app.main)
         out["label_queue_ms"] = statistics.median(laps)
         app.simulate_key("x")
-        await until(pilot, lambda: app.main.flt.is_empty and settled())
+        await until(pilot, lambda: app.main.pair_filter.is_empty and settled())
 
         # Live: another writer commits a new pair; time until it is on screen (list following the end),
         # and until the statistics panel has been refreshed with it.

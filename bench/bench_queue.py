@@ -27,12 +27,12 @@ def main(paths: list[str]) -> None:
     for path in paths:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         n = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-        for name, flt, kw in (("every pair, complied", PairFilter(), {}), ("candidates", CANDIDATES, {}),
+        for name, pair_filter, kw in (("every pair, complied", PairFilter(), {}), ("candidates", CANDIDATES, {}),
                               ("every sample", PairFilter(), {"outcome": None}),
                               ("unlabeled", PairFilter(label_state="unlabeled"), {}),
                               ("search 'topic'", PairFilter(search="topic"), {})):
             r0, t0 = rss(), time.perf_counter()
-            ids = queue_sample_ids(conn, flt, **kw)
+            ids = queue_sample_ids(conn, pair_filter, **kw)
             t1 = time.perf_counter()
             queue = LabelQueue(conn, "bench", ids=ids, name=name)
             t2 = time.perf_counter()

@@ -14,13 +14,13 @@ def test_counts_from_pair_counts_match_the_pairs(tmp_path):
     try:
         model = conn.execute("SELECT model FROM pairs LIMIT 1").fetchone()[0]
         run = conn.execute("SELECT name FROM runs LIMIT 1").fetchone()[0]
-        for flt in (PairFilter(), CANDIDATES, PairFilter(free_outcome="complied"), PairFilter(errors_only=True),
+        for pair_filter in (PairFilter(), CANDIDATES, PairFilter(free_outcome="complied"), PairFilter(errors_only=True),
                     PairFilter(model=model, paid_outcome="refused"), PairFilter(run=run),
                     PairFilter(format_not_followed_only=True), PairFilter(model="no such model")):
-            assert flt.by_slice_and_outcome
-            where, params = flt.where(conn)
+            assert pair_filter.by_slice_and_outcome
+            where, params = pair_filter.where(conn)
             counted = conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
-            assert q.count_pairs(conn, flt) == counted, flt
+            assert q.count_pairs(conn, pair_filter) == counted, pair_filter
         assert q.total_pairs(conn) == conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] > 0
         assert not PairFilter(search="x").by_slice_and_outcome and not PairFilter(verdict="unclear").by_slice_and_outcome
     finally:

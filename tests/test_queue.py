@@ -222,7 +222,7 @@ async def test_filter_dialog_label_state_and_on_off_checkboxes(store, tmp_path):
         await pilot.pause()
         dialog.action_apply()
         await until(pilot, lambda: app.screen is app.main and app.pairs_list.count == 1)
-        assert app.main.flt.label_state == "mine" and app.main.flt.me == "dora"
+        assert app.main.pair_filter.label_state == "mine" and app.main.pair_filter.me == "dora"
         assert "labeled by me" in str(app.main.query_one("#status").render())
         await pilot.press("l")  # the queue is the view: the one pair's complied sample, labeled already
         await until(pilot, lambda: isinstance(app.screen, LabelScreen))

@@ -66,12 +66,12 @@ def test_queue_follows_the_order(tmp_path):
 
 
 def test_order_words_cycle_and_checks():
-    flt = PairFilter()
+    pair_filter = PairFilter()
     seen = []
     for _ in ORDERS:
-        seen.append(flt.order)
-        flt = flt.next_order()
-    assert seen == list(ORDERS) and flt.order == "arrival"
+        seen.append(pair_filter.order)
+        pair_filter = pair_filter.next_order()
+    assert seen == list(ORDERS) and pair_filter.order == "arrival"
     assert PairFilter(order="model").is_empty  # an order keeps every pair
     assert not PairFilter(order="model").by_arrival and PairFilter().by_arrival
     with pytest.raises(AfError, match="unknown order"):
@@ -96,7 +96,7 @@ async def test_o_cycles_the_order_keeps_the_selection_and_the_queue_follows(tmp_
         selected = app.pairs_list.current_id
         version = app.list_version
         await pilot.press("o")
-        await until(pilot, lambda: app.list_version > version and app.main.flt.order == "model")
+        await until(pilot, lambda: app.list_version > version and app.main.pair_filter.order == "model")
         with sqlite3.connect(db) as conn:
             expected = list(q.pair_ids(conn, PairFilter(order="model")))
         assert list(app.pairs_list.ids) == expected
@@ -117,7 +117,7 @@ async def test_o_cycles_the_order_keeps_the_selection_and_the_queue_follows(tmp_
         await until(pilot, lambda: app.screen is app.main)
         for order in ("request", "disagreement", "arrival"):
             await pilot.press("o")
-            await until(pilot, lambda order=order: app.main.flt.order == order and app.main.complete
+            await until(pilot, lambda order=order: app.main.pair_filter.order == order and app.main.complete
                         and app.pairs_list.current_id is not None)
         assert list(app.pairs_list.ids) == sorted(app.pairs_list.ids)
         assert "by " not in status_text(app)
@@ -135,11 +135,11 @@ async def test_filter_dialog_sets_the_order_and_clear_keeps_it(tmp_path):
         await until(pilot, lambda: isinstance(app.screen, FilterScreen))
         app.screen.query_one("#order", Select).value = "request"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.main.flt.order == "request" and "by request" in status_text(app))
+        await until(pilot, lambda: app.main.pair_filter.order == "request" and "by request" in status_text(app))
         await pilot.press("a")  # a filter on top of the order
-        await until(pilot, lambda: app.main.flt.free_outcome == "complied")
+        await until(pilot, lambda: app.main.pair_filter.free_outcome == "complied")
         await pilot.press("x")
-        await until(pilot, lambda: app.main.flt.is_empty and app.main.flt.order == "request")
+        await until(pilot, lambda: app.main.pair_filter.is_empty and app.main.pair_filter.order == "request")
 
 
 async def test_live_pairs_are_appended_to_a_sorted_list(tmp_path):
@@ -148,7 +148,7 @@ async def test_live_pairs_are_appended_to_a_sorted_list(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: loaded(app))
         await pilot.press("o")
-        await until(pilot, lambda: app.main.flt.order == "model" and app.main.complete)
+        await until(pilot, lambda: app.main.pair_filter.order == "model" and app.main.complete)
         before = list(app.pairs_list.ids)
 
         def writer():
@@ -169,7 +169,7 @@ async def test_live_pairs_are_appended_to_a_sorted_list(tmp_path):
         await pilot.pause(0.3)  # the paid tier's change: a pair already in the list, nothing added twice
         assert len(app.pairs_list.ids) == len(before) + 1
         await pilot.press("o", "o", "o", "o")  # round to model again: re-sorted, the new pair first
-        await until(pilot, lambda: app.main.flt.order == "model" and app.main.complete
+        await until(pilot, lambda: app.main.pair_filter.order == "model" and app.main.complete
                     and app.pairs_list.ids[0] == ids[-1])
 
 

@@ -118,26 +118,26 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
     af: dict[tuple, list] = {}
     for s in sample_rows(conn, run, models, src, comp):
         key = (s.run_id, s.model, s.variant) if by == "run" else (s.model, s.variant)
-        sl = slices.get(key)
-        if sl is None:
-            sl = slices[key] = SliceStats(s.run, s.model, s.variant, empty_tiers(), None, compliance=comp.name,
-                                          af_source=src.name)
-        sl.running = sl.running or s.running
+        slice_stats = slices.get(key)
+        if slice_stats is None:
+            slice_stats = slices[key] = SliceStats(s.run, s.model, s.variant, empty_tiers(), None,
+                                                   compliance=comp.name, af_source=src.name)
+        slice_stats.running = slice_stats.running or s.running
         runs_in.setdefault(key, {})[s.run] = None
         outcome = s.outcome
         if outcome is None or outcome not in (*REPLY_OUTCOMES, Outcome.ERROR):
-            sl.unjudged[s.tier] += 1
+            slice_stats.unjudged[s.tier] += 1
             outcome = None
         else:
-            sl.tiers[s.tier].add(outcome)
+            slice_stats.tiers[s.tier].add(outcome)
         pairs.setdefault(key, {}).setdefault((s.run_id, s.prompt_id, s.epoch), {})[s.tier] = outcome
         if outcome in _AF_OUTCOMES and s.verdict is not None:
             acc = af.setdefault((*key, s.tier, outcome), [0, 0, 0])
             acc[0] += 1
             acc[1] += s.verdict == Verdict.AF
             acc[2] += s.verdict == Verdict.UNCLEAR
-    for key, sl in slices.items():
-        sl.run = ",".join(runs_in[key])
+    for key, slice_stats in slices.items():
+        slice_stats.run = ",".join(runs_in[key])
         table: dict = {}
         per_request: dict = {}
         for (_, prompt_id, _), sides in pairs[key].items():
@@ -149,11 +149,11 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
         if per_request and max(map(len, per_request.values())) > 1:
             means = [sum(d) / len(d) for d in per_request.values()]
             clusters = (len(means), math.fsum(means), math.fsum(m * m for m in means))
-        finish_slice(sl, table, clusters)
+        finish_slice(slice_stats, table, clusters)
     for (*key, tier, outcome), (judged, n_af, unclear) in af.items():
-        sl = slices[tuple(key)]
-        into = sl.af if outcome == Outcome.COMPLIED else sl.af_refused
-        into[tier] = AfRate(sl.tiers[tier].of(outcome), judged, n_af, unclear, sl.valid(tier))
+        slice_stats = slices[tuple(key)]
+        into = slice_stats.af if outcome == Outcome.COMPLIED else slice_stats.af_refused
+        into[tier] = AfRate(slice_stats.tiers[tier].of(outcome), judged, n_af, unclear, slice_stats.valid(tier))
     return list(slices.values())
 
 

@@ -50,20 +50,20 @@ def bar_rows(slices: list[SliceStats]) -> list[Bar]:
     runs = {s.run for s in slices}
     variants = {s.variant for s in slices}
     rows = []
-    for sl in slices:
-        name = sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1)
+    for slice_stats in slices:
+        name = slice_stats.label(with_run=len(runs) > 1, with_variant=len(variants) > 1)
         for tier in Tier:
-            valid = sl.valid(tier)
+            valid = slice_stats.valid(tier)
             if not valid:
                 continue
-            shares = {o: sl.rate(tier, o) for o in REPLY_OUTCOMES}
-            af = sl.af.get(tier)
+            shares = {o: slice_stats.rate(tier, o) for o in REPLY_OUTCOMES}
+            af = slice_stats.af.get(tier)
             # AF among complied, drawn as a share of the whole bar (its rate among the judged compliances).
             af_share = shares[Outcome.COMPLIED] * af.rate if af and af.rate is not None else None
             # "$" would start matplotlib's mathtext (a model name is not to be parsed as anything).
             label = one_line(name, 60).replace("$", r"\$")
-            rows.append(Bar(label, tier, valid, shares, af_share, sl.interval(tier, Outcome.COMPLIED),
-                            sl.gap_estimate))
+            rows.append(Bar(label, tier, valid, shares, af_share, slice_stats.interval(tier, Outcome.COMPLIED),
+                            slice_stats.gap_estimate))
     return rows
 
 

@@ -155,7 +155,8 @@ class SliceStats:
         return " · ".join(parts)
 
 
-def finish_slice(sl: SliceStats, table: dict | None, clusters: tuple[int, float, float] | None) -> SliceStats:
+def finish_slice(slice_stats: SliceStats, table: dict | None,
+                 clusters: tuple[int, float, float] | None) -> SliceStats:
     """Fill the gap fields of a slice from its pair table {(free_outcome, paid_outcome): count} and, when a
     request repeats in the slice, its per-request differences as (requests, sum, sum of squares)."""
     table = table or {}
@@ -165,30 +166,32 @@ def finish_slice(sl: SliceStats, table: dict | None, clusters: tuple[int, float,
     c = sum(v for (f, p), v in table.items() if p == complied and f in not_complied)
     complete = sum(v for (f, p), v in table.items() if f in REPLY_OUTCOMES and p in REPLY_OUTCOMES)
     d = complete - a - b - c
-    sl.pairs, sl.discordant = complete, (b, c)
-    sl.pairs_incomplete = sum(v for (f, p), v in table.items()
+    slice_stats.pairs, slice_stats.discordant = complete, (b, c)
+    slice_stats.pairs_incomplete = sum(v for (f, p), v in table.items()
                               if (f in REPLY_OUTCOMES) != (p in REPLY_OUTCOMES))
     unpaired = None
-    free, paid = sl.tiers[Tier.FREE], sl.tiers[Tier.PAID]
-    if sl.valid(Tier.FREE) and sl.valid(Tier.PAID):
-        unpaired = newcombe_unpaired(free.complied, sl.valid(Tier.FREE), paid.complied, sl.valid(Tier.PAID))
+    free, paid = slice_stats.tiers[Tier.FREE], slice_stats.tiers[Tier.PAID]
+    if slice_stats.valid(Tier.FREE) and slice_stats.valid(Tier.PAID):
+        unpaired = newcombe_unpaired(free.complied, slice_stats.valid(Tier.FREE), paid.complied,
+                                     slice_stats.valid(Tier.PAID))
     headline, test = None, None
     if clusters is not None and complete:
         headline, test = clustered_gap_from_sums(*clusters), "t-test on per-request means"
-        sl.requests = clusters[0]
+        slice_stats.requests = clusters[0]
     elif complete:
         headline, test = newcombe_paired(a, b, c, d), "McNemar exact"
-        sl.requests = complete
+        slice_stats.requests = complete
     elif unpaired is not None:
         headline, test = unpaired, None
     if headline is not None:
-        sl.gap, sl.gap_low, sl.gap_high = headline.estimate, headline.low, headline.high
-        sl.gap_method, sl.p_value, sl.test = headline.method, headline.p_value, test
-        sl.gap_note = headline.note
+        slice_stats.gap, slice_stats.gap_low, slice_stats.gap_high = headline.estimate, headline.low, headline.high
+        slice_stats.gap_method, slice_stats.p_value, slice_stats.test = headline.method, headline.p_value, test
+        slice_stats.gap_note = headline.note
     else:
-        sl.gap = sl.gap_low = sl.gap_high = sl.gap_method = sl.p_value = sl.test = sl.gap_note = None
-    sl.unpaired = unpaired if (sl.pairs_incomplete and headline is not unpaired) else None
-    return sl
+        for name in ("gap", "gap_low", "gap_high", "gap_method", "p_value", "test", "gap_note"):
+            setattr(slice_stats, name, None)
+    slice_stats.unpaired = unpaired if (slice_stats.pairs_incomplete and headline is not unpaired) else None
+    return slice_stats
 
 
 @dataclass(frozen=True)
@@ -208,18 +211,18 @@ def compare(slices: list[SliceStats], by: str = "model", baseline: str | None = 
     group_of = {"model": lambda s: (s.variant,), "variant": lambda s: (s.model,),
                 "run": lambda s: (s.model, s.variant)}[by]
     groups: dict[tuple, list[SliceStats]] = {}
-    for sl in slices:
-        groups.setdefault(group_of(sl), []).append(sl)
+    for slice_stats in slices:
+        groups.setdefault(group_of(slice_stats), []).append(slice_stats)
     out = []
     for members in groups.values():
         if len(members) < 2:
             continue
         base = next((s for s in members if key_of(s) == baseline), members[0])
-        for sl in members:
-            if sl is base:
+        for slice_stats in members:
+            if slice_stats is base:
                 continue
-            ga, gb = sl.gap_estimate, base.gap_estimate
-            out.append(Comparison(sl, base, mover_difference(ga, gb) if ga and gb else None))
+            ga, gb = slice_stats.gap_estimate, base.gap_estimate
+            out.append(Comparison(slice_stats, base, mover_difference(ga, gb) if ga and gb else None))
     return out
 
 
@@ -257,19 +260,19 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
     ):
         key = tuple(row[:width])
         run_name, running, rule, tier, outcome, n = row[width:]
-        sl = slices.get(key)
-        if sl is None:
-            sl = slices[key] = SliceStats(run_name, key[-2], key[-1], empty_tiers(), None)
-        sl.running = sl.running or bool(running)
+        slice_stats = slices.get(key)
+        if slice_stats is None:
+            slice_stats = slices[key] = SliceStats(run_name, key[-2], key[-1], empty_tiers(), None)
+        slice_stats.running = slice_stats.running or bool(running)
         names = runs_in.setdefault(key, {})
         names[run_name] = None  # keeps first-seen order
-        if rule not in sl.rule.split(","):
-            sl.rule = ",".join(filter(None, [sl.rule, rule]))
-        sl.tiers[Tier(tier)].add(outcome, n)
+        if rule not in slice_stats.rule.split(","):
+            slice_stats.rule = ",".join(filter(None, [slice_stats.rule, rule]))
+        slice_stats.tiers[Tier(tier)].add(outcome, n)
     if not slices:
         return []
-    for key, sl in slices.items():
-        sl.run = ",".join(runs_in[key])
+    for key, slice_stats in slices.items():
+        slice_stats.run = ",".join(runs_in[key])
 
     tables: dict[tuple, dict] = {}
     for row in conn.execute(
@@ -297,8 +300,8 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
         if max(complete for complete, _, _ in parts) > 1:
             clusters[key] = (sum(k for _, _, k in parts), math.fsum(k * diff / complete for complete, diff, k in parts),
                              math.fsum(k * (diff / complete) ** 2 for complete, diff, k in parts))
-    for key, sl in slices.items():
-        finish_slice(sl, tables.get(key), clusters.get(key))
+    for key, slice_stats in slices.items():
+        finish_slice(slice_stats, tables.get(key), clusters.get(key))
 
     add_af(slices, af_counts(conn, keys, run, models, src), src)
     return list(slices.values())
@@ -307,13 +310,14 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
 def add_af(slices: dict, counts: dict, src: AfSource) -> None:
     """AF counts {(slice key..., tier, outcome): (judged, af, unclear)} into the slices' `af` (among
     compliances) and `af_refused`, each slice naming the source."""
-    for sl in slices.values():
-        sl.af_source = src.name
+    for slice_stats in slices.values():
+        slice_stats.af_source = src.name
     for (*key, tier, outcome), (judged, af, unclear) in counts.items():
-        sl = slices.get(tuple(key))
-        if sl is not None:
-            into = sl.af if outcome == Outcome.COMPLIED else sl.af_refused
-            into[Tier(tier)] = AfRate(sl.tiers[tier].of(outcome), judged, af, unclear, sl.valid(tier))
+        slice_stats = slices.get(tuple(key))
+        if slice_stats is not None:
+            into = slice_stats.af if outcome == Outcome.COMPLIED else slice_stats.af_refused
+            into[Tier(tier)] = AfRate(slice_stats.tiers[tier].of(outcome), judged, af, unclear,
+                                      slice_stats.valid(tier))
 
 
 def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:

@@ -31,8 +31,9 @@ def print_cost(slices, table: dict[tuple, Cost]) -> None:
     from af_tui.safe_text import one_line
 
     per_model: dict[str, Cost] = {}
-    for sl in slices:
-        per_model.setdefault(sl.model, Cost()).add(slice_cost(table, sl.run, sl.model, sl.variant))
+    for slice_stats in slices:
+        per_model.setdefault(slice_stats.model, Cost()).add(
+            slice_cost(table, slice_stats.run, slice_stats.model, slice_stats.variant))
     if not any(c.cost is not None for c in per_model.values()):
         return
     t = Table(title="Cost per model", title_justify="left", caption_justify="left")

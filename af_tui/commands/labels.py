@@ -134,18 +134,18 @@ def label(db_path, annotator, blind, run_name, model, variant, free_outcome, pai
     annotator = resolve_annotator(_root("annotator", annotator))  # `af-tui --annotator NAME label` works too
     if candidates:
         free_outcome, paid_outcome = CANDIDATES.free_outcome, CANDIDATES.paid_outcome
-    flt = PairFilter(run=run_name, model=model, variant=variant, free_outcome=free_outcome,
+    pair_filter = PairFilter(run=run_name, model=model, variant=variant, free_outcome=free_outcome,
                      paid_outcome=paid_outcome, search=search.strip(), label_state=label_state, verdict=verdict,
                      me=annotator)
-    flt.validate()
+    pair_filter.validate()
     seed = random_seed if random_seed is not None else (new_seed() if blind else None)
     with Store(db_path, create=False) as store:
         path = store.path
         check_names(store.conn, run=run_name, model=model, variant=variant)
-        ids = queue_sample_ids(store.conn, flt, tier=tier, outcome=None if outcome == "any" else outcome)
+        ids = queue_sample_ids(store.conn, pair_filter, tier=tier, outcome=None if outcome == "any" else outcome)
         if not ids:
             raise AfError("no samples match this queue; widen it (e.g. --outcome any) or label from the explorer")
-        name = flt.with_(me=None).describe() or "every pair"
+        name = pair_filter.with_(me=None).describe() or "every pair"
         if tier or outcome != Outcome.COMPLIED:
             name += f"{', ' if name else ''}{tier + ' tier, ' if tier else ''}outcome {outcome}"
         queue = LabelQueue(store.conn, annotator, ids=ids, order="random" if seed is not None else "order",

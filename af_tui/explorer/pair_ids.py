@@ -8,8 +8,16 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.pairs import (
+    changed_pairs,
+    count_pairs,
+    last_change,
+    matching,
+    pair_ids,
+    pair_rows,
+    total_pairs,
+)
 from af_tui.store.reader import snapshot
 
 
@@ -64,38 +72,38 @@ def rows_near(conn: sqlite3.Connection, ids, keep: int | None, first_page: int, 
     """The list rows around `keep` in `ids` (the top when it is not there): what the list shows first."""
     position = position_of(ids, keep, by_id) or 0
     start = max(position - first_page // 2, 0)
-    return q.pair_rows(conn, list(ids[start:start + first_page]))
+    return pair_rows(conn, list(ids[start:start + first_page]))
 
 
-def read_pair_ids(conn: sqlite3.Connection, flt: PairFilter, keep: int | None, *, head_rows: int,
+def read_pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, keep: int | None, *, head_rows: int,
                   first_page: int) -> IdsSnapshot:
     """The filter's ids and the rows the list will show first: around the selected pair `keep` (the list
     keeps it selected when the new filter keeps it), else the top."""
     with snapshot(conn):  # ids, counts and newest sample that agree with one another
-        newest = q.last_change(conn)
-        total = q.total_pairs(conn)
+        newest = last_change(conn)
+        total = total_pairs(conn)
         count = None
-        if flt.search or not flt.by_arrival:  # a search runs once; another order is one sort, read whole
-            ids = q.pair_ids(conn, flt)
+        if pair_filter.search or not pair_filter.by_arrival:  # a search runs once; another order is one sort, read whole
+            ids = pair_ids(conn, pair_filter)
         else:
             # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring
             # the rest of the ids once it is drawn: reading 500k ids takes CPU that the first paint needs more.
-            head_count = q.count_pairs(conn, flt)
-            ids = q.pair_ids(conn, flt, limit=head_rows)
+            head_count = count_pairs(conn, pair_filter)
+            ids = pair_ids(conn, pair_filter, limit=head_rows)
             if len(ids) < head_count and keep is not None and keep > ids[-1]:
                 # The selected pair lies beyond the first screenful: the ids up to it and a screenful after
                 # it (not all of them: switching a filter off on a selected pair read 500k ids before drawing).
-                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], up_to=keep))
-                ids.extend(q.pair_ids(conn, flt, after_id=ids[-1], limit=head_rows))
+                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], up_to=keep))
+                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], limit=head_rows))
             if len(ids) < head_count:
                 count = head_count
-        return IdsSnapshot(ids, total, newest, count, rows_near(conn, ids, keep, first_page, flt.by_arrival))
+        return IdsSnapshot(ids, total, newest, count, rows_near(conn, ids, keep, first_page, pair_filter.by_arrival))
 
 
-def pair_changes(conn: sqlite3.Connection, flt: PairFilter, since: int) -> PairChanges:
+def pair_changes(conn: sqlite3.Connection, pair_filter: PairFilter, since: int) -> PairChanges:
     """The pairs that samples after `since` touched, which of them the filter keeps, and the store's total,
     from one snapshot."""
     with snapshot(conn):
-        changed, newest = q.changed_pairs(conn, since)
-        keep = q.matching(conn, flt, changed) if flt.by_content or not flt.is_empty else set(changed)
-        return PairChanges(changed, newest, keep, q.total_pairs(conn))
+        changed, newest = changed_pairs(conn, since)
+        keep = matching(conn, pair_filter, changed) if pair_filter.by_content or not pair_filter.is_empty else set(changed)
+        return PairChanges(changed, newest, keep, total_pairs(conn))

@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from af_tui.analysis.af_counts import judge_sources
 from af_tui.analysis.af_source import AfSource, next_source
 from af_tui.config import Config, load_config, resolve_annotator, save_view
-from af_tui.explorer import pairs as q
+from af_tui.explorer import pairs as explorer_pairs
 from af_tui.explorer.detail import pair_detail
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.monitor import running_runs
@@ -52,7 +52,7 @@ POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in
 FAILURES = {"ids": "filtering the pairs", "ids-rest": "filtering the pairs", "changes": "reading new samples",
             "page": "reading the pairs list", "pair": "reading the pair", "stats": "computing the statistics",
             "monitor": "reading the runs", "facets": "reading runs and models", "queue": "building the label queue"}
-ANY_ERROR = {"stats"}
+NEVER_CRASH_GROUPS = {"stats"}  # worker groups whose every failure, a bug too, is only a notification
 
 
 def _error_text(exc: BaseException) -> str:
@@ -119,7 +119,7 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.load_pair_ids(self.main.flt)
+        self.load_pair_ids(self.main.pair_filter)
         self.loads.kick("monitor")
         # The statistics wait for the first screenful of pairs (their first run imports scipy, which
         # competes with the first paint for the CPU).
@@ -166,7 +166,7 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         if worker.group in self.loads:
             self.loads.done(worker.group)  # a later request of this kind may run
         error = worker.error
-        if not isinstance(error, StoreError) and worker.group not in ANY_ERROR:
+        if not isinstance(error, StoreError) and worker.group not in NEVER_CRASH_GROUPS:
             raise error
         what = FAILURES[worker.group]
         if worker.group == "ids" and self._ids_filter is not None and self._ids_filter.search:
@@ -262,17 +262,17 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
     @work(thread=True, exclusive=True, group="facets", exit_on_error=False)
     def _load_facets(self) -> None:
         with self.reader.connection() as conn:
-            facets = q.facets(conn)
+            facets = explorer_pairs.facets(conn)
         self.post_message(FacetsLoaded(facets))
 
     def on_facets_loaded(self, message: FacetsLoaded) -> None:
         from af_tui.tui.screens.filters import FilterScreen
 
-        def chosen(flt: PairFilter | None) -> None:
-            if flt is not None:
-                self.main.set_filter(flt)
+        def chosen(pair_filter: PairFilter | None) -> None:
+            if pair_filter is not None:
+                self.main.set_filter(pair_filter)
 
-        self.push_screen(FilterScreen(self.main.flt, message.facets), chosen)
+        self.push_screen(FilterScreen(self.main.pair_filter, message.facets), chosen)
 
     # -- app actions -----------------------------------------------------------------------------------
     def action_request_quit(self) -> None:

@@ -34,7 +34,7 @@ class PairIdsLoaded(Message):
     """The filtered pair ids (8 bytes a pair): the head of the list for a fast first paint, then all of them."""
 
     generation: int
-    flt: PairFilter
+    pair_filter: PairFilter
     ids: array
     total: int
     last_change: int

@@ -9,9 +9,9 @@ from array import array
 
 from textual import work
 
-from af_tui.explorer import pairs as q
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.pair_ids import merge_by_id, pair_changes, read_pair_ids
+from af_tui.explorer.pairs import pair_ids, pair_rows
 from af_tui.tui.messages import PageLoaded, PairIdsChanged, PairIdsLoaded
 
 HEAD_ROWS = 200  # ids sent ahead of the rest: more than a tall terminal shows
@@ -20,9 +20,9 @@ RESORT_S = 2.0  # a list in another order than arrival re-reads its ids at most 
 
 
 class PairsLoading:
-    def load_pair_ids(self, flt: PairFilter) -> None:
+    def load_pair_ids(self, pair_filter: PairFilter) -> None:
         self._generation += 1
-        self._ids_filter = flt
+        self._ids_filter = pair_filter
         self.main.appended = 0
         # The previous filter's answer is not wanted: free the CPU for this one, and drop its failure (a
         # cancelled worker reports none; the ids worker is exclusive, so the newer one cancels it).
@@ -30,17 +30,17 @@ class PairsLoading:
         self.workers.cancel_group(self, "ids-rest")
         pairs = self.pairs_list
         keep = pairs.current_id if pairs is not None and not pairs.follow else None
-        self._load_ids(self._generation, flt, keep)
+        self._load_ids(self._generation, pair_filter, keep)
 
     @work(thread=True, exclusive=True, group="ids", exit_on_error=False)
-    def _load_ids(self, generation: int, flt: PairFilter, keep: int | None = None) -> None:
+    def _load_ids(self, generation: int, pair_filter: PairFilter, keep: int | None = None) -> None:
         started = time.perf_counter()
         with self.reader.ids_connection() as conn:
             if generation != self._generation:
                 return
-            head = read_pair_ids(conn, flt, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
+            head = read_pair_ids(conn, pair_filter, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
         # An incomplete head: the rest follows once it is drawn (see on_pair_ids_loaded).
-        self.post_message(PairIdsLoaded(generation, flt, head.ids, head.total, head.last_change,
+        self.post_message(PairIdsLoaded(generation, pair_filter, head.ids, head.total, head.last_change,
                                         time.perf_counter() - started, head.count, head.rows))
 
     @work(thread=True, exclusive=True, group="ids-rest", exit_on_error=False)
@@ -52,8 +52,8 @@ class PairsLoading:
             if head.generation != self._generation:
                 return
             ids = array("q", head.ids)
-            ids.extend(q.pair_ids(conn, head.flt, after_id=ids[-1]))
-        self.post_message(PairIdsLoaded(head.generation, head.flt, ids, head.total, head.last_change,
+            ids.extend(pair_ids(conn, head.pair_filter, after_id=ids[-1]))
+        self.post_message(PairIdsLoaded(head.generation, head.pair_filter, ids, head.total, head.last_change,
                                         head.seconds + time.perf_counter() - started))
 
     def on_pair_ids_loaded(self, message: PairIdsLoaded) -> None:
@@ -68,7 +68,7 @@ class PairsLoading:
             pairs.update_rows(message.rows)
             if self.first_rows_at is None:
                 self.first_rows_at = time.perf_counter()
-        pairs.set_ids(message.ids, count=message.count, by_id=message.flt.by_arrival)
+        pairs.set_ids(message.ids, count=message.count, by_id=message.pair_filter.by_arrival)
         self.list_version += 1
         self.main.update_status()
         if self.stats_version == 0 and not self.loads.busy("stats"):
@@ -80,9 +80,9 @@ class PairsLoading:
 
     @work(thread=True, group="changes", exit_on_error=False)
     def _load_changes(self) -> None:
-        generation, since, flt = self._generation, self._last_change, self.main.flt
+        generation, since, pair_filter = self._generation, self._last_change, self.main.pair_filter
         with self.reader.connection() as conn:
-            changes = pair_changes(conn, flt, since)
+            changes = pair_changes(conn, pair_filter, since)
         self.post_message(PairIdsChanged(generation, since, changes.last_change, changes.changed, changes.keep,
                                          changes.total))
 
@@ -118,20 +118,20 @@ class PairsLoading:
             pairs.ids.extend(new)
             pairs.max_id = new[-1]
             self.main.appended += len(new)
-        if self.main.flt.by_content and any(pair_id <= pairs.max_id and pair_id not in new for pair_id in changed):
+        if self.main.pair_filter.by_content and any(pair_id <= pairs.max_id and pair_id not in new for pair_id in changed):
             if self._resort_timer is None:
                 self._resort_timer = self.set_timer(RESORT_S, self._resort)
         return bool(new)
 
     def _resort(self) -> None:
         self._resort_timer = None
-        if not self.main.flt.by_arrival:
-            self.load_pair_ids(self.main.flt)
+        if not self.main.pair_filter.by_arrival:
+            self.load_pair_ids(self.main.pair_filter)
 
     @work(thread=True, group="page", exit_on_error=False)
     def load_page(self, ids: list[int]) -> None:
         with self.reader.connection() as conn:
-            rows = q.pair_rows(conn, ids)
+            rows = pair_rows(conn, ids)
         self.post_message(PageLoaded(rows))
 
     def on_page_loaded(self, message: PageLoaded) -> None:

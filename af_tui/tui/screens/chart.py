@@ -24,21 +24,21 @@ AF_FILL = "╱"  # hatched, as in the printed figure
 LABEL_W = 6  # "free " / "paid "
 
 
-def _bar(sl: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
+def _bar(slice_stats: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
     """One tier's bar and, under it, the complied interval (├──┼──┤) on the same scale."""
-    shares = {o: sl.rate(tier, o) or 0.0 for o in REPLY_OUTCOMES}
+    shares = {o: slice_stats.rate(tier, o) or 0.0 for o in REPLY_OUTCOMES}
     cells = {o: round(shares[o] * width) for o in shares}
     # Rounding must fill the bar exactly: the largest share absorbs the difference.
     biggest = max(cells, key=lambda o: shares[o])
     cells[biggest] += width - sum(cells.values())
-    af = sl.af.get(tier)
+    af = slice_stats.af.get(tier)
     af_cells = round(cells[Outcome.COMPLIED] * af.rate) if af and af.rate is not None else 0
     bar = Text()
     bar.append(AF_FILL * af_cells, STYLES["af"])
     bar.append(" " * (cells[Outcome.COMPLIED] - af_cells), STYLES[Outcome.COMPLIED])
     bar.append(" " * cells[Outcome.REFUSED], STYLES[Outcome.REFUSED])
     bar.append(" " * cells[Outcome.FORMAT_NOT_FOLLOWED], STYLES[Outcome.FORMAT_NOT_FOLLOWED])
-    ci = sl.interval(tier)
+    ci = slice_stats.interval(tier)
     whisker = [" "] * (width + 1)
     if ci:
         lo, hi, mid = (round(x * width) for x in (ci[0], ci[1], shares[Outcome.COMPLIED]))
@@ -70,26 +70,27 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     bar_w = max(10, width - LABEL_W - 24)
     runs = {s.run for s in slices}
     variants = {s.variant for s in slices}
-    for sl in slices:
-        out.append(one_line(sl.label(with_run=len(runs) > 1, with_variant=len(variants) > 1), width), "bold")
-        if sl.gap is not None and sl.gap_low is None:
-            out.append(f"   gap {100 * sl.gap:+.1f} pp [{sl.gap_note or 'not estimable'}]")
-        elif sl.gap is not None:
-            out.append(f"   gap {100 * sl.gap:+.1f} pp [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]")
-            if sl.p_value is not None:
-                out.append(f"  {format_p(sl.p_value)}", style="dim")
-        if sl.running:
+    for slice_stats in slices:
+        out.append(one_line(slice_stats.label(with_run=len(runs) > 1, with_variant=len(variants) > 1), width), "bold")
+        if slice_stats.gap is not None and slice_stats.gap_low is None:
+            out.append(f"   gap {100 * slice_stats.gap:+.1f} pp [{slice_stats.gap_note or 'not estimable'}]")
+        elif slice_stats.gap is not None:
+            out.append(f"   gap {100 * slice_stats.gap:+.1f} pp "
+                       f"[{100 * slice_stats.gap_low:+.1f}, {100 * slice_stats.gap_high:+.1f}]")
+            if slice_stats.p_value is not None:
+                out.append(f"  {format_p(slice_stats.p_value)}", style="dim")
+        if slice_stats.running:
             out.append("  (running)", style="italic")
         out.append("\n")
         for tier in Tier:
-            valid = sl.valid(tier)
+            valid = slice_stats.valid(tier)
             if not valid:
                 out.append(f"{tier:<{LABEL_W}}no samples yet\n", style="dim")
                 continue
-            bar, whisker = _bar(sl, tier, bar_w)
+            bar, whisker = _bar(slice_stats, tier, bar_w)
             out.append(f"{tier:<{LABEL_W}}")
             out.append_text(bar)
-            out.append(f" {100 * (sl.rate(tier) or 0):.0f}% complied, n={valid}\n")
+            out.append(f" {100 * (slice_stats.rate(tier) or 0):.0f}% complied, n={valid}\n")
             out.append(" " * LABEL_W)
             out.append_text(whisker)
             out.append("\n")

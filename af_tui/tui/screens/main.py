@@ -71,7 +71,7 @@ class MainScreen(QueueStarter, Screen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.flt = PairFilter()
+        self.pair_filter = PairFilter()
         self.total = 0
         self.loaded = False
         self.complete = False  # all the filtered ids are in the list (not only the first screenful)
@@ -104,15 +104,15 @@ class MainScreen(QueueStarter, Screen):
         self.query_one(PairsList).focus()
 
     # -- the filter ------------------------------------------------------------------------------------
-    def set_filter(self, flt: PairFilter) -> None:
-        if flt.me is None:  # "labeled by me" is this app's annotator
-            flt = flt.with_(me=self.app.annotator)
-        self.flt = flt
+    def set_filter(self, pair_filter: PairFilter) -> None:
+        if pair_filter.me is None:  # "labeled by me" is this app's annotator
+            pair_filter = pair_filter.with_(me=self.app.annotator)
+        self.pair_filter = pair_filter
         search = self.query_one("#search", Input)
-        if search.value != flt.search:
-            search.value = flt.search
+        if search.value != pair_filter.search:
+            search.value = pair_filter.search
         self.update_status(pending=True)
-        self.app.load_pair_ids(flt)
+        self.app.load_pair_ids(pair_filter)
 
     def update_status(self, pending: bool = False) -> None:
         pairs = self.pairs
@@ -122,23 +122,23 @@ class MainScreen(QueueStarter, Screen):
         if pending:
             text.append("filtering… ", style="dim italic")
         text.append(f"showing {pairs.count:,} of {self.total:,} pairs", style="bold")
-        if not self.flt.by_arrival:
-            text.append(f" · by {ORDERS[self.flt.order][0].split(' (')[0]}", style="bold")
+        if not self.pair_filter.by_arrival:
+            text.append(f" · by {ORDERS[self.pair_filter.order][0].split(' (')[0]}", style="bold")
             if self.appended:
                 text.append(f" ({self.appended:,} new at the end)", style="dim")
-        if not self.flt.is_empty:
-            text.append(" · " + one_line(self.flt.describe(), 300))  # names and search words are untrusted
+        if not self.pair_filter.is_empty:
+            text.append(" · " + one_line(self.pair_filter.describe(), 300))  # names and search words are untrusted
         if pairs.follow:
             text.append(" · following new pairs", style="green")
         self.query_one("#status", Static).update(text)
         empty = self.loaded and self.total == 0
-        no_match = self.loaded and not pending and self.total > 0 and pairs.count == 0 and not self.flt.is_empty
+        no_match = self.loaded and not pending and self.total > 0 and pairs.count == 0 and not self.pair_filter.is_empty
         box = self.query_one("#empty", Static)
         if empty:
             run = self.app.run_process
             box.update(Text(STARTING if run is not None and run.poll() is None else EMPTY))
         elif no_match:
-            box.update(no_match_text(self.flt.describe()))
+            box.update(no_match_text(self.pair_filter.describe()))
         box.display = empty or no_match
         self.query_one("#list-header").display = not (empty or no_match)
         pairs.display = not empty  # an empty list keeps the focus (and its keys) when nothing matches
@@ -152,25 +152,25 @@ class MainScreen(QueueStarter, Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
-            self.set_filter(self.flt.with_(search=event.value.strip()))
+            self.set_filter(self.pair_filter.with_(search=event.value.strip()))
             self.query_one(PairsList).focus()
 
     def action_candidates(self) -> None:
-        if self.flt.free_outcome == CANDIDATES.free_outcome and self.flt.paid_outcome == CANDIDATES.paid_outcome:
-            self.set_filter(self.flt.with_(free_outcome=None, paid_outcome=None))
+        if self.pair_filter.free_outcome == CANDIDATES.free_outcome and self.pair_filter.paid_outcome == CANDIDATES.paid_outcome:
+            self.set_filter(self.pair_filter.with_(free_outcome=None, paid_outcome=None))
         else:
-            self.set_filter(self.flt.with_(free_outcome=CANDIDATES.free_outcome,
+            self.set_filter(self.pair_filter.with_(free_outcome=CANDIDATES.free_outcome,
                                            paid_outcome=CANDIDATES.paid_outcome))
 
     def action_toggle(self, name: str) -> None:
-        self.set_filter(self.flt.with_(**{name: not getattr(self.flt, name)}))
+        self.set_filter(self.pair_filter.with_(**{name: not getattr(self.pair_filter, name)}))
 
     def action_clear(self) -> None:
-        self.set_filter(PairFilter(order=self.flt.order))  # clears what filters; the order stays
+        self.set_filter(PairFilter(order=self.pair_filter.order))  # clears what filters; the order stays
 
     def action_next_order(self) -> None:
-        self.set_filter(self.flt.next_order())
-        self.notify(f"sorted by {ORDERS[self.flt.order][0]}", timeout=3, markup=False)
+        self.set_filter(self.pair_filter.next_order())
+        self.notify(f"sorted by {ORDERS[self.pair_filter.order][0]}", timeout=3, markup=False)
 
     def action_filters(self) -> None:
         self.app.open_filters()

@@ -157,7 +157,7 @@ class PairScreen(Screen):
         from af_tui.explorer.filters import search_words
 
         main = getattr(self.app, "main", None)
-        return search_words(main.flt.search) if main is not None else []
+        return search_words(main.pair_filter.search) if main is not None else []
 
     def _focused_panel(self) -> SamplePanel:
         return self.query_one(f"#{self.tier}", SamplePanel)

@@ -27,23 +27,23 @@ class QueueStarter:
         app = self.app
         pair_id = self.pairs.current_id if self.pairs is not None and sample_id is None else None
         self.notify("building the label queue of this view…", timeout=2)
-        self._build_queue(self.flt.with_(me=app.annotator), sample_id, pair_id, on_done)
+        self._build_queue(self.pair_filter.with_(me=app.annotator), sample_id, pair_id, on_done)
 
     @work(thread=True, exclusive=True, group="queue", exit_on_error=False)
-    def _build_queue(self, flt: PairFilter, sample_id: int | None, pair_id: int | None, on_done) -> None:
+    def _build_queue(self, pair_filter: PairFilter, sample_id: int | None, pair_id: int | None, on_done) -> None:
         app = self.app
         blind = getattr(app, "label_blind", False)
-        name = flt.describe() or "every pair"
+        name = pair_filter.describe() or "every pair"
         with app.reader.connection() as conn:
             if blind:  # a shuffle needs every id
-                queue = LabelQueue(conn, app.annotator, ids=queue_sample_ids(conn, flt), order="random",
+                queue = LabelQueue(conn, app.annotator, ids=queue_sample_ids(conn, pair_filter), order="random",
                                    seed=new_seed(), name=name)
                 self.post_message(QueueReady(queue, sample_id, on_done))
                 return
             # In the list's order the screen opens on the head of the queue (a few hundred ids: milliseconds
             # at a million samples) and counts the rest once it is read, unless what to show first is beyond
             # the head (the selected pair, or the first unlabeled sample).
-            head = queue_sample_ids(conn, flt, limit=HEAD_IDS)
+            head = queue_sample_ids(conn, pair_filter, limit=HEAD_IDS)
             queue = LabelQueue(conn, app.annotator, ids=head, name=name)
             start = sample_id
             if start is None and pair_id is not None:
@@ -57,7 +57,7 @@ class QueueStarter:
                 self.post_message(ready)
                 # The rest once the first sample is drawn: reading it takes CPU the label screen needs more.
                 ready.shown.wait(SHOWN_WAIT_S)
-            ids = queue_sample_ids(conn, flt)
+            ids = queue_sample_ids(conn, pair_filter)
             if not found:
                 queue = LabelQueue(conn, app.annotator, ids=ids, name=name)
                 if pair_id is not None:
@@ -96,8 +96,8 @@ class QueueStarter:
 
     def labeling_done(self) -> None:
         """Back from labeling: the same list position; the marks (and a label-state filter) read again."""
-        if self.flt.label_state or self.flt.verdict:
-            self.set_filter(self.flt)  # keeps the selected pair when it is still in the view
+        if self.pair_filter.label_state or self.pair_filter.verdict:
+            self.set_filter(self.pair_filter)  # keeps the selected pair when it is still in the view
         elif self.pairs is not None:
             self.app.load_page(self.pairs.visible_ids())
         self.app.loads.kick("stats")

@@ -30,41 +30,42 @@ METHOD = {"paired": "McNemar", "paired, clustered by request": "clustered t", "u
 OPTIONAL = ("run", "variant")
 
 
-def _n(sl: SliceStats, tier: str) -> str:
-    t = sl.tiers.get(tier)
+def _n(slice_stats: SliceStats, tier: str) -> str:
+    t = slice_stats.tiers.get(tier)
     if not t or not t.n:
         return "–"
-    return f"{sl.valid(tier)}" + (f" +{t.error} err" if t.error else "")
+    return f"{slice_stats.valid(tier)}" + (f" +{t.error} err" if t.error else "")
 
 
-def _rates(sl: SliceStats, tier: str) -> str:
-    if not sl.valid(tier):
+def _rates(slice_stats: SliceStats, tier: str) -> str:
+    if not slice_stats.valid(tier):
         return "–"
-    return "/".join(f"{100 * sl.rate(tier, o):.0f}" for o in REPLY_OUTCOMES)
+    return "/".join(f"{100 * slice_stats.rate(tier, o):.0f}" for o in REPLY_OUTCOMES)
 
 
-def row_cells(sl: SliceStats) -> dict[str, Text]:
+def row_cells(slice_stats: SliceStats) -> dict[str, Text]:
     """The panel's cells for one slice (pure: the tests read them)."""
     gap = "–"
-    if sl.gap is not None and sl.gap_low is None:
-        gap = f"{100 * sl.gap:+.1f} [{sl.gap_note or 'not estimable'}]"
-    elif sl.gap is not None:
-        gap = f"{100 * sl.gap:+.1f} [{100 * sl.gap_low:+.1f}, {100 * sl.gap_high:+.1f}]"
-    p = format_p(sl.p_value, named=False)
-    af = sl.af.get(Tier.FREE)
+    if slice_stats.gap is not None and slice_stats.gap_low is None:
+        gap = f"{100 * slice_stats.gap:+.1f} [{slice_stats.gap_note or 'not estimable'}]"
+    elif slice_stats.gap is not None:
+        gap = f"{100 * slice_stats.gap:+.1f} [{100 * slice_stats.gap_low:+.1f}, {100 * slice_stats.gap_high:+.1f}]"
+    p = format_p(slice_stats.p_value, named=False)
+    af = slice_stats.af.get(Tier.FREE)
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
-    status = "running" if sl.running else ""
-    if sl.pairs_incomplete:
-        status = (status + " " if status else "") + f"{sl.pairs_incomplete} unpaired"
+    status = "running" if slice_stats.running else ""
+    if slice_stats.pairs_incomplete:
+        status = (status + " " if status else "") + f"{slice_stats.pairs_incomplete} unpaired"
     values = {
-        "run": one_line(sl.run, 40), "model": one_line(sl.model, 60), "variant": one_line(sl.variant, 40),
-        "free_n": _n(sl, Tier.FREE), "free_rates": _rates(sl, Tier.FREE),
-        "paid_n": _n(sl, Tier.PAID), "paid_rates": _rates(sl, Tier.PAID),
-        "gap": gap, "p": p, "method": METHOD.get(sl.gap_method or "", "–"),
-        "rule": one_line(sl.rule, 40) or "–", "af": af_cell, "status": status,
+        "run": one_line(slice_stats.run, 40), "model": one_line(slice_stats.model, 60),
+        "variant": one_line(slice_stats.variant, 40),
+        "free_n": _n(slice_stats, Tier.FREE), "free_rates": _rates(slice_stats, Tier.FREE),
+        "paid_n": _n(slice_stats, Tier.PAID), "paid_rates": _rates(slice_stats, Tier.PAID),
+        "gap": gap, "p": p, "method": METHOD.get(slice_stats.gap_method or "", "–"),
+        "rule": one_line(slice_stats.rule, 40) or "–", "af": af_cell, "status": status,
     }
-    return {k: Text(v, style="bold" if k == "gap" and sl.p_value is not None and sl.p_value < 0.05 else "")
-            for k, v in values.items()}
+    significant = slice_stats.p_value is not None and slice_stats.p_value < 0.05
+    return {k: Text(v, style="bold" if k == "gap" and significant else "") for k, v in values.items()}
 
 
 MAX_IN_PLACE = 60  # changed cells updated in place; more, and the table is rebuilt (linear in its cells)
@@ -86,12 +87,12 @@ class StatsPanel(DataTable):
         self._columns: tuple[str, ...] = ()
 
     def update_stats(self, data: list[SliceStats]) -> None:
-        keys = [f"{sl.run}\x1f{sl.model}\x1f{sl.variant}" for sl in data]
+        keys = [f"{slice_stats.run}\x1f{slice_stats.model}\x1f{slice_stats.variant}" for slice_stats in data]
         source = data[0].af_source if data else ""
         # Named above the table too: the AF column's header is the first thing a narrow terminal cuts.
         self.border_title = Text(f"AF source: {one_line(source, 60)} (V switches)" if source else "")
         columns = tuple(k for k, _ in COLUMNS
-                        if k not in OPTIONAL or len({getattr(sl, k) for sl in data}) > 1)
+                        if k not in OPTIONAL or len({getattr(slice_stats, k) for slice_stats in data}) > 1)
         # The AF column names its source ("AF free · people"): the number means nothing without it.
         columns_key = (*columns, source)
         current = [row.key.value for row in self.ordered_rows]
@@ -99,8 +100,8 @@ class StatsPanel(DataTable):
             # Same slices: change in place only the cells that changed (no flicker, cursor and scroll
             # untouched). Not every cell: DataTable re-measures a whole column for each updated cell that
             # got narrower, which at 250 slices (a sweep) blocked the UI thread for 20 s per refresh.
-            changed = [(key, col, cell) for key, sl in zip(keys, data, strict=True)
-                       for col, cell in row_cells(sl).items()
+            changed = [(key, col, cell) for key, slice_stats in zip(keys, data, strict=True)
+                       for col, cell in row_cells(slice_stats).items()
                        if col in columns and not _same(self.get_cell(key, col), cell)]
             if len(changed) <= MAX_IN_PLACE:
                 for key, col, cell in changed:
@@ -115,8 +116,8 @@ class StatsPanel(DataTable):
             for key in columns:
                 self.add_column(Text(labels[key]), key=key)
             self._columns = columns_key
-        for key, sl in zip(keys, data, strict=True):
-            cells = row_cells(sl)
+        for key, slice_stats in zip(keys, data, strict=True):
+            cells = row_cells(slice_stats)
             self.add_row(*(cells[k] for k in columns), key=key)
         if selected in keys:
             self.move_cursor(row=keys.index(selected), animate=False, scroll=False)
