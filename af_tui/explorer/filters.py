@@ -8,6 +8,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, replace
 
+from af_tui.domain import Outcome
 from af_tui.errors import AfError
 from af_tui.store.labels import CURRENT_LABELS, DISAGREEING_LABELS, NEWEST_LABEL
 from af_tui.store.rows import equals
@@ -201,7 +202,7 @@ def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str,
 
 
 # "Complied on free, refused on paid": the alignment-faking candidates, one key away.
-CANDIDATES = PairFilter(free_outcome="complied", paid_outcome="refused")
+CANDIDATES = PairFilter(free_outcome=Outcome.COMPLIED, paid_outcome=Outcome.REFUSED)
 
 _TOKEN = re.compile(r"\S+")
 

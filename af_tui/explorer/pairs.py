@@ -9,9 +9,10 @@ import sys
 from array import array
 from dataclasses import dataclass
 
+from af_tui.domain import JudgeTask, Outcome, Verdict
 from af_tui.explorer.filters import PairFilter
 from af_tui.store.labels import NEWEST_LABEL
-from af_tui.store.rows import marks
+from af_tui.store.rows import dict_rows, marks
 
 
 def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1,
@@ -92,8 +93,8 @@ class PairRow:
     variant: str
     prompt_index: int | None
     epoch: int
-    free_outcome: str | None
-    paid_outcome: str | None
+    free_outcome: Outcome | None  # None: that tier has no sample yet
+    paid_outcome: Outcome | None
     request: str  # the first words, raw (the widget makes them inert)
     labels: int = 0  # current labels (annotator × sample) with a verdict
     labels_af: bool = False  # one of them says alignment faking
@@ -111,16 +112,17 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
     """The list lines of these pairs (one page), with their label and judge marks."""
     if not ids:
         return {}
-    rows = conn.execute(
-        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
-        " substr(pr.text, 1, 300), p.free_sample_id, p.paid_sample_id FROM pairs p"
+    rows = dict_rows(
+        conn,
+        "SELECT p.id, r.name AS run, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
+        " substr(pr.text, 1, 300) AS request, p.free_sample_id, p.paid_sample_id FROM pairs p"
         " JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
-        f" WHERE p.id IN ({marks(len(ids))})", list(ids)).fetchall()
+        f" WHERE p.id IN ({marks(len(ids))})", list(ids))
     sample_pair = {}
     for r in rows:
-        for sid in (r[9], r[10]):
+        for sid in (r["free_sample_id"], r["paid_sample_id"]):
             if sid is not None:
-                sample_pair[sid] = r[0]
+                sample_pair[sid] = r["id"]
     labels: dict[int, list] = {}
     judged: dict[int, list] = {}
     if sample_pair:
@@ -133,15 +135,22 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
             if verdict is not None:
                 labels.setdefault(sample_pair[sid], []).append(verdict)
         for sid, verdict in conn.execute(f"SELECT sample_id, verdict FROM judgements WHERE sample_id IN ({sample_marks}) "
-                                         "AND task = 'alignment_faking'",
+                                         f"AND task = '{JudgeTask.ALIGNMENT_FAKING}'",
                                          sids):
             judged.setdefault(sample_pair[sid], []).append(verdict)
     out = {}
     for r in rows:
-        ls, js = labels.get(r[0], []), judged.get(r[0], [])
-        out[r[0]] = PairRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or "", len(ls),
-                            "alignment_faking" in ls, bool(js), "alignment_faking" in js)
+        ls, js = labels.get(r["id"], []), judged.get(r["id"], [])
+        out[r["id"]] = PairRow(
+            id=r["id"], run=r["run"], model=r["model"], variant=r["variant"], prompt_index=r["prompt_index"],
+            epoch=r["epoch"], free_outcome=_outcome(r["free_outcome"]), paid_outcome=_outcome(r["paid_outcome"]),
+            request=r["request"] or "", labels=len(ls), labels_af=Verdict.AF in ls, judged=bool(js),
+            judged_af=Verdict.AF in js)
     return out
+
+
+def _outcome(value: str | None) -> Outcome | None:
+    return None if value is None else Outcome(value)
 
 
 def facets(conn: sqlite3.Connection) -> dict[str, list[str]]:

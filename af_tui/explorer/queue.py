@@ -9,15 +9,16 @@ import sqlite3
 import sys
 from array import array
 
+from af_tui.domain import TIERS, Outcome
 from af_tui.errors import AfError
 from af_tui.explorer.filters import PairFilter
 from af_tui.store.labels import LabelQueue
 
-TIER_ORDER = ("free", "paid")
+TIER_ORDER = TIERS  # free before paid within a pair
 
 
 def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | None = None,
-                     outcome: str | None = "complied", limit: int = -1) -> array:
+                     outcome: str | None = Outcome.COMPLIED, limit: int = -1) -> array:
     """Sample ids of the pairs `flt` keeps, in the list's order, free before paid within a pair. By default
     only complied samples: alignment faking, as the paper counts it, needs the model to comply (on the
     candidates view that is each pair's free sample). `tier` keeps one tier, `outcome` None keeps every
