@@ -4,6 +4,7 @@ import sqlite3
 
 import pytest
 
+from af_tui.domain import Outcome, Tier
 from af_tui.errors import AfError
 from af_tui.store.db import Store
 from af_tui.store.schema import SCHEMA_VERSION
@@ -103,3 +104,13 @@ def test_a_retried_error_keeps_what_the_failed_tries_spent(tmp_path):
         store.save_sample(_sample(run, pid, "free", "complied", attempts=2, cost=0.02))
         attempts, cost, outcome = store.conn.execute("SELECT attempts, cost, outcome FROM samples").fetchone()
         assert (attempts, outcome) == (8, "complied") and abs(cost - 0.03) < 1e-12
+
+
+def test_the_sample_record_names_every_column_the_store_writes():
+    from af_tui.store.sample import SAMPLE_FIELDS, Sample
+
+    assert set(SAMPLE_FIELDS) == set(Store._SAMPLE_COLUMNS)
+    sample = Sample(run_id=1, model="m", variant="v", prompt_id=2, tier="free", outcome="complied")
+    assert (sample.tier, sample.outcome) == (Tier.FREE, Outcome.COMPLIED)
+    with pytest.raises(ValueError):
+        Sample(run_id=1, model="m", variant="v", prompt_id=2, tier="gratis", outcome="complied")

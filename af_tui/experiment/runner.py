@@ -11,6 +11,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
+from af_tui.domain import Outcome
 from af_tui.errors import AfError
 from af_tui.experiment import rules as experiment
 from af_tui.experiment.budget import Budget
@@ -19,6 +20,7 @@ from af_tui.llm import client as llm
 from af_tui.llm.limits import Throttle
 from af_tui.llm.tasks import ProgressSink, SilentProgress, run_grouped, stop_on_signals
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 HEARTBEAT_S = 5.0
 # Finished samples are committed together every BATCH_S or BATCH_ROWS, whichever comes first: one commit
@@ -68,7 +70,7 @@ def attach_reasoning(messages: list[dict], reasonings: list[str | None]) -> str 
 
 def counts_without_errors(store: Store, run_id: int) -> dict[str, dict[str, int]]:
     """The counts a resumed run starts its bars from: error rows are sent again, so they start at zero."""
-    return {m: {o: n for o, n in c.items() if o != "error"} for m, c in existing_counts(store, run_id).items()}
+    return {m: {o: n for o, n in c.items() if o != Outcome.ERROR} for m, c in existing_counts(store, run_id).items()}
 
 
 class _Blocked(Exception):
@@ -77,7 +79,7 @@ class _Blocked(Exception):
         self.reason = reason
 
 
-async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | None = None) -> dict:
+async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | None = None) -> Sample:
     """One sample through the loop; a provider failure after retries becomes an error row."""
     key = task.key
     totals = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0, "latency_s": 0.0, "attempts": 0,
@@ -110,8 +112,6 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
 
     started = time.time()
     first_turn = experiment.user_turn(spec.template.text, task.request, key.tier)
-    row = {"run_id": run_id, "model": key.model, "variant": key.variant, "prompt_id": key.prompt_id,
-           "prompt_index": task.prompt_index, "tier": key.tier, "epoch": key.epoch, "started_at": started}
     try:
         result = await experiment.converse(call, task.system_prompt, first_turn, rule=spec.rule,
                                            prefill=experiment.resolve_prefill(
@@ -123,23 +123,23 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
         transcript = [m for m in last_messages if m.get("role") != "system"]
         if transcript and transcript[-1]["role"] == "assistant":
             transcript.pop()  # the prefill the provider did not continue
-        row.update(outcome=experiment.BLOCKED, error=f"blocked by the provider: {blocked.reason}",
-                   transcript=transcript, turns=sum(m["role"] == "assistant" for m in transcript))
+        ending = dict(outcome=Outcome.BLOCKED, error=f"blocked by the provider: {blocked.reason}",
+                      transcript=transcript, turns=sum(m["role"] == "assistant" for m in transcript))
     except llm.ProviderError as exc:
         totals["attempts"] += exc.attempts
         transcript = [m for m in last_messages if m.get("role") != "system"] or [
             {"role": "user", "content": first_turn}]
-        row.update(outcome=experiment.ERROR, error=exc.message, transcript=transcript, turns=0,
-                   reasoning=attach_reasoning(transcript, reasonings))
+        ending = dict(outcome=Outcome.ERROR, error=exc.message, transcript=transcript, turns=0,
+                      reasoning=attach_reasoning(transcript, reasonings))
     else:
-        row.update(outcome=result.outcome, output=result.output, scratchpad=result.scratchpad,
-                   transcript=result.transcript.messages, turns=result.turns,
-                   reasoning=attach_reasoning(result.transcript.messages, reasonings))
-    row.update(totals)
+        ending = dict(outcome=result.outcome, output=result.output, scratchpad=result.scratchpad,
+                      transcript=result.transcript.messages, turns=result.turns,
+                      reasoning=attach_reasoning(result.transcript.messages, reasonings))
     if not seen_cost:
-        row["cost"] = None
-    row["completed_at"] = time.time()
-    return row
+        totals["cost"] = None
+    return Sample(run_id=run_id, model=key.model, variant=key.variant, prompt_id=key.prompt_id,
+                  prompt_index=task.prompt_index, tier=key.tier, epoch=key.epoch, started_at=started,
+                  **ending, **totals, completed_at=time.time())
 
 
 async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None = None,
@@ -173,19 +173,19 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
     progress.start(planned_per_model, done_per_model, counts_without_errors(store, run_id),
                    f"run {spec.name}: {len(todo)} of {len(tasks)} samples to send")
 
-    pending: list[dict] = []
+    pending: list[Sample] = []
 
     def flush() -> None:
         """Commit the finished samples, then count them: never counted before they are on disk."""
         nonlocal sent
         if not pending:
             return
-        rows = pending[:]
+        samples = pending[:]
         pending.clear()
-        store.save_samples(rows)
-        for row in rows:
+        store.save_samples(samples)
+        for sample in samples:
             sent += 1
-            progress.add(row["model"], row["outcome"])
+            progress.add(sample.model, sample.outcome)
 
     async def flusher() -> None:
         while True:
@@ -201,9 +201,9 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
             stop.set()
             return
         async with throttles[model]:
-            row = await _sample(spec, run_id, task, throttles[model])
-        budget.finished(model, row.get("cost"))
-        pending.append(row)
+            sample = await _sample(spec, run_id, task, throttles[model])
+        budget.finished(model, sample.cost)
+        pending.append(sample)
         if len(pending) >= BATCH_ROWS:
             flush()
 

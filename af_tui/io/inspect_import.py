@@ -22,6 +22,7 @@ from af_tui.io.inspect_read import (
     require_inspect,
 )
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 _RUN_STATUS = {"success": "done", "error": "failed", "cancelled": "stopped", "started": "stopped"}
 
@@ -104,7 +105,7 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
 
     seen: set[tuple] = set()
 
-    def rows() -> Iterator[dict]:
+    def rows() -> Iterator[Sample]:
         for line in read.spool:
             row = json.loads(line)
             row["run_id"], row["variant"] = run_id, variants[row.pop("system_sha256")]
@@ -119,7 +120,7 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
             if before is not None and (before != Outcome.ERROR or row["outcome"] == Outcome.ERROR):
                 report.present += 1  # nothing new: a re-import adds nothing
                 continue
-            yield row
+            yield Sample(**row)
 
     ids = store.save_samples(rows())  # one transaction: all of this file's new samples or none
     report.added = sum(i is not None for i in ids)

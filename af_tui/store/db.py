@@ -12,13 +12,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from af_tui.errors import AfError
 from af_tui.paths import DEFAULT_DB, DEMO_DB
 from af_tui.store.rows import equals, marks
+from af_tui.store.sample import Sample
 from af_tui.store.schema import OUR_TABLES, SCHEMA_VERSION, upgrade
 
 
@@ -206,14 +207,15 @@ class Store:
         "reasoning",
     )
 
-    def save_sample(self, sample: dict) -> int | None:
+    def save_sample(self, sample: Sample | Mapping[str, object]) -> int | None:
         """Insert one sample and commit. An existing error row with the same identity is replaced; an
         existing completed sample is kept (never duplicated, never overwritten). Returns the row id, or
         None when a completed sample was already there."""
         return self.save_samples([sample])[0]
 
-    def save_samples(self, samples: list[dict]) -> list[int | None]:
-        """save_sample for several, in one transaction (the importer's batches)."""
+    def save_samples(self, samples: Iterable[Sample | Mapping[str, object]]) -> list[int | None]:
+        """save_sample for several, in one transaction (the importer's batches). A mapping with Sample's field
+        names is read as a Sample (tests and scripts)."""
         cols = self._SAMPLE_COLUMNS
         sql = (
             f"INSERT INTO samples ({', '.join(cols)}) VALUES ({marks(len(cols))}) "
@@ -223,16 +225,15 @@ class Store:
         )
         ids: list[int | None] = []
         with self.conn:
-            for sample in samples:
-                values = [sample.get(c) for c in cols]
-                t = cols.index("transcript")
-                if values[t] is not None and not isinstance(values[t], str):
-                    values[t] = json.dumps(values[t], ensure_ascii=False)
-                if values[cols.index("completed_at")] is None:
-                    values[cols.index("completed_at")] = time.time()
-                if values[cols.index("epoch")] is None:
-                    values[cols.index("epoch")] = 0
-                row = self.conn.execute(sql, values).fetchone()
+            for sample in map(Sample.of, samples):
+                values = {c: getattr(sample, c) for c in cols}
+                if sample.transcript is not None and not isinstance(sample.transcript, str):
+                    values["transcript"] = json.dumps(sample.transcript, ensure_ascii=False)
+                if sample.completed_at is None:
+                    values["completed_at"] = time.time()
+                if sample.epoch is None:
+                    values["epoch"] = 0
+                row = self.conn.execute(sql, [values[c] for c in cols]).fetchone()
                 ids.append(row[0] if row else None)
         return ids
 
