@@ -8,7 +8,9 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
+from af_tui.domain import Outcome, Tier
 from af_tui.experiment.rules import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+from af_tui.store.rows import dict_rows
 
 
 @dataclass
@@ -22,8 +24,8 @@ class Turn:
 @dataclass
 class SampleDetail:
     id: int
-    tier: str
-    outcome: str
+    tier: Tier
+    outcome: Outcome
     output: str | None
     turns: list[Turn]
     transcript: list[dict]
@@ -73,22 +75,27 @@ def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
 def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | None:
     if sample_id is None:
         return None
-    row = conn.execute(
+    rows = dict_rows(
+        conn,
         "SELECT id, tier, outcome, output, scratchpad, transcript, input_tokens, output_tokens, latency_s,"
-        " attempts, error, reasoning, model, (SELECT config FROM runs WHERE id = run_id) FROM samples WHERE id = ?",
-        (sample_id,)).fetchone()
-    if row is None:
+        " attempts, error, reasoning, model, (SELECT config FROM runs WHERE id = run_id) AS config FROM samples"
+        " WHERE id = ?", (sample_id,))
+    if not rows:
         return None
+    row = rows[0]
     try:
-        transcript = json.loads(row[5]) if row[5] else []
+        transcript = json.loads(row["transcript"]) if row["transcript"] else []
         if not isinstance(transcript, list):
             transcript = []
     except ValueError:
-        transcript = [{"role": "?", "content": row[5]}]
+        transcript = [{"role": "?", "content": row["transcript"]}]
     transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
-    prefill, rule = _run_settings(row[13], row[12])
-    return SampleDetail(row[0], row[1], row[2], row[3], _turns(transcript, row[4]), transcript, row[6], row[7],
-                        row[8], row[9], row[10], row[11], prefill, rule)
+    prefill, rule = _run_settings(row["config"], row["model"])
+    return SampleDetail(
+        id=row["id"], tier=Tier(row["tier"]), outcome=Outcome(row["outcome"]), output=row["output"],
+        turns=_turns(transcript, row["scratchpad"]), transcript=transcript, input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"], latency_s=row["latency_s"], attempts=row["attempts"],
+        error=row["error"], reasoning=row["reasoning"], prefill=prefill, rule=rule)
 
 
 def _run_settings(config: str | None, model: str) -> tuple[str, str | None]:
@@ -107,10 +114,14 @@ def _run_settings(config: str | None, model: str) -> tuple[str, str | None]:
 
 
 def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:
-    row = conn.execute(
-        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, pr.text, p.free_sample_id,"
-        " p.paid_sample_id FROM pairs p JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
-        " WHERE p.id = ?", (pair_id,)).fetchone()
-    if row is None:
+    rows = dict_rows(
+        conn,
+        "SELECT p.id, r.name AS run, p.model, p.variant, p.prompt_index, p.epoch, pr.text AS request,"
+        " p.free_sample_id, p.paid_sample_id FROM pairs p JOIN runs r ON r.id = p.run_id"
+        " JOIN prompts pr ON pr.id = p.prompt_id WHERE p.id = ?", (pair_id,))
+    if not rows:
         return None
-    return PairDetail(*row[:7], free=_sample(conn, row[7]), paid=_sample(conn, row[8]))
+    row = rows[0]
+    return PairDetail(id=row["id"], run=row["run"], model=row["model"], variant=row["variant"],
+                      prompt_index=row["prompt_index"], epoch=row["epoch"], request=row["request"],
+                      free=_sample(conn, row["free_sample_id"]), paid=_sample(conn, row["paid_sample_id"]))
