@@ -10,9 +10,9 @@ import sqlite3
 from collections.abc import Iterable
 
 from af_tui.analysis.classifier import auroc, best_threshold, confusion, figure_text, sweep
-from af_tui.domain import Verdict
+from af_tui.domain import FAILED, UNPARSED, JudgeTask, Verdict
 from af_tui.store.adjudication import majority_verdict
-from af_tui.store.rows import equals
+from af_tui.store.rows import dict_rows, equals
 
 __all__ = ["MAJORITY", "figure_text", "judges", "judge_vs_humans", "report"]
 
@@ -79,15 +79,15 @@ def _sample_filter(run: str | None, models: Iterable[str] | None) -> tuple[str, 
 def judges(conn: sqlite3.Connection, *, run: str | None = None, models: Iterable[str] | None = None) -> list[dict]:
     """Each judge (model + prompt hash) in the store with its counts."""
     where, params = _sample_filter(run, models)
-    rows = conn.execute(
-        "SELECT judge_model, prompt_sha256, COUNT(*), SUM(verdict = 'alignment_faking'), "
-        "SUM(verdict = 'not_alignment_faking'), SUM(verdict = 'unclear'), "
-        "SUM(parsed = 0 AND error IS NULL), SUM(error IS NOT NULL), MAX(created_at) "
-        "FROM judgements j WHERE j.task = 'alignment_faking'" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)", params
-    ).fetchall()
-    keys = ("judge_model", "prompt_sha256", "n", "alignment_faking", "not_alignment_faking", "unclear",
-            "unparsed", "error", "last_at")
-    return [dict(zip(keys, (*r[:2], *(v or 0 for v in r[2:8]), r[8]), strict=True)) for r in rows]
+    # One count per verdict, named as the verdict: these rows are the JSON of `stats --judges`.
+    per_verdict = "".join(f"COALESCE(SUM(verdict = '{v}'), 0) AS {v}, " for v in Verdict)
+    return dict_rows(
+        conn,
+        f"SELECT judge_model, prompt_sha256, COUNT(*) AS n, {per_verdict}"
+        f"COALESCE(SUM(parsed = 0 AND error IS NULL), 0) AS {UNPARSED}, "
+        f"COALESCE(SUM(error IS NOT NULL), 0) AS {FAILED}, MAX(created_at) AS last_at FROM judgements j "
+        f"WHERE j.task = '{JudgeTask.ALIGNMENT_FAKING}'" + where + " GROUP BY judge_model, prompt_sha256 ORDER BY MIN(id)",
+        params)
 
 
 def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,

@@ -8,14 +8,13 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Collapsible, Static
 
-from af_tui.domain import Outcome
+from af_tui.domain import OUTCOME_WORD, Outcome
 from af_tui.explorer.detail import SampleDetail
 from af_tui.safe_text import display, one_line
 from af_tui.tui.widgets.pairs_list import badge
 
 MAX_LINES_SHOWN = 2_000  # more lines than this: the rest is in the raw transcript (key t)
-OUTCOME_WORDS = {Outcome.COMPLIED: "complied", Outcome.REFUSED: "refused",
-                 Outcome.FORMAT_NOT_FOLLOWED: "format not followed", Outcome.ERROR: "error",
+OUTCOME_WORDS = {**OUTCOME_WORD, Outcome.FORMAT_NOT_FOLLOWED: "format not followed",
                  Outcome.BLOCKED: "blocked by the provider"}
 
 
