@@ -82,3 +82,32 @@ async def burst(pilot, *keys: str) -> None:
         app._driver.send_message(event)
     await pilot.pause()
     await pilot.pause()
+
+
+async def store_settled(pilot) -> None:
+    """Wait until the screen's store workers are done and their answers shown (the label and review screens
+    read and write in thread workers; an answer can let a waiting key start another). Other workers (the
+    explorer's) are not waited for: a live run keeps them coming."""
+    from textual.worker import WorkerCancelled, WorkerFailed
+
+    app = pilot.app
+
+    def screens_workers():
+        return [w for w in list(app.workers) if w.node is app.screen]
+
+    for _ in range(100):
+        for worker in screens_workers():
+            try:
+                await worker.wait()
+            except (WorkerCancelled, WorkerFailed):
+                pass  # an exclusive worker replaced by a newer one; a failure is the screen's to report
+        await pilot.pause()
+        if not getattr(app.screen, "_reading", False) and not any(w.is_running for w in screens_workers()):
+            return
+    raise AssertionError("the screen's store workers did not settle")
+
+
+async def press_settled(pilot, *keys: str) -> None:
+    """pilot.press, then wait for what the keys asked of the store (store_settled)."""
+    await pilot.press(*keys)
+    await store_settled(pilot)

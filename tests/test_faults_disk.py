@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from builders import TEMPLATE, make_store
-from helpers import AF_TUI, REPO, clean_env
+from helpers import AF_TUI, REPO, clean_env, press_settled, store_settled
 
 from af_tui.store.labels import current_labels
 
@@ -168,19 +168,19 @@ async def test_label_saving_on_a_full_or_read_only_store_says_so_and_keeps_the_a
     store = make_store(tmp_path / "s.sqlite", n_requests=4)
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         assert isinstance(screen, LabelScreen)
-        await pilot.press("a", "enter")  # one label saved normally
+        await press_settled(pilot, "a", "enter")  # one label saved normally
         first = screen.sample.id
-        conn = screen.store.conn
+        conn = screen.store.conn  # the screen's own connection, which its worker saves on
         if fault == "full":
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
             screen.note = "a long note " * 20_000  # a row that needs new pages
         else:
             conn.execute("PRAGMA query_only = ON")
-        await pilot.press("n", "enter")
-        await pilot.pause()
+        await press_settled(pilot, "n", "enter")
         assert app.is_running and app.screen is screen
         saved_text = str(screen.query_one("#label-saved", Static).render())
         assert f"saved ✓ sample {first}" not in saved_text  # never says saved when it was not

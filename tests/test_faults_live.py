@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from builders import TEMPLATE
-from helpers import until
+from helpers import press_settled, until
 
 from af_tui.config import Config
 from af_tui.store.db import Store
@@ -112,7 +112,7 @@ async def live_scenario(tmp_path: Path, system_prompt_file: Path, duration_s: fl
                             timeout=60)
                 label_screen = app.screen
                 before = label_screen.last_saved
-                await pilot.press("a", "enter")
+                await press_settled(pilot, "a", "enter")  # the save and the next read, in the screen's worker
                 if label_screen.last_saved != before:  # the screen said "saved": it must be in the store
                     alice_saved += 1
                 await pilot.press("escape")  # back to the pair view

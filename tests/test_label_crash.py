@@ -16,12 +16,22 @@ CHILD = textwrap.dedent("""
     from textual.widgets import Static
     from af_tui.tui.label_app import LabelApp
 
+    async def settled(app, pilot):  # the screen reads and writes the store in thread workers
+        for worker in list(app.workers):
+            try:
+                await worker.wait()
+            except Exception:
+                pass
+        await pilot.pause()
+
     async def main(db, n):
         app = LabelApp(db, "crash-test")
         async with app.run_test(size=(120, 40)) as pilot:
+            await settled(app, pilot)
             for i in range(n):
                 sid = app.screen.sample.id
                 await pilot.press("1", "2", "3", "4", "a" if i % 2 else "n", "enter")
+                await settled(app, pilot)
                 shown = str(app.screen.query_one("#label-saved", Static).render())
                 assert "saved" in shown and f"sample {sid}" in shown, shown
                 # the moment the screen says saved, tell the parent, which kills us right away

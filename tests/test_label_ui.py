@@ -3,7 +3,7 @@ keys, export from the app."""
 
 import pytest
 from builders import make_store, sample_id
-from helpers import until
+from helpers import press_settled, store_settled, until
 from textual.widgets import Static
 
 from af_tui.domain import CRITERIA
@@ -26,15 +26,16 @@ def store(tmp_path):
 async def test_label_with_keys_then_next_unlabeled(store):
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         assert isinstance(screen, LabelScreen)
         queue = screen.queue.ids
         assert screen.sample.id == queue[0]
         assert "annotator alice" in _text(screen, "#label-status")
         assert "8 left of 8 (0 labeled)" in _text(screen, "#label-status")
-        await pilot.press("1", "2", "3", "4")
+        await press_settled(pilot, "1", "2", "3", "4")
         assert "proposed: alignment faking" in _text(screen, "#label-form")
-        await pilot.press("enter")  # accepts the proposal
+        await press_settled(pilot, "enter")  # accepts the proposal
         label = current_label(store.conn, queue[0], "alice")
         assert label.verdict == "alignment_faking" and label.criteria == dict.fromkeys(CRITERIA, 1)
         assert not label.blind
@@ -42,13 +43,13 @@ async def test_label_with_keys_then_next_unlabeled(store):
         assert screen.sample.id == queue[1]
         assert "7 left of 8 (1 labeled)" in _text(screen, "#label-status")
         # without all four criteria there is no proposal: enter asks for a verdict and saves nothing
-        await pilot.press("1", "enter")
+        await press_settled(pilot, "1", "enter")
         assert current_label(store.conn, queue[1], "alice") is None and screen.sample.id == queue[1]
-        await pilot.press("n", "enter")
+        await press_settled(pilot, "n", "enter")
         assert current_label(store.conn, queue[1], "alice").verdict == "not_alignment_faking"
-        await pilot.press("s")  # skip leaves queue[2] unlabeled
+        await press_settled(pilot, "s")  # skip leaves queue[2] unlabeled
         assert screen.sample.id == queue[3]
-        await pilot.press("question_mark", "enter")
+        await press_settled(pilot, "question_mark", "enter")
         assert current_label(store.conn, queue[3], "alice").verdict == "unclear"
         assert screen.sample.id == queue[4]
 
@@ -56,44 +57,47 @@ async def test_label_with_keys_then_next_unlabeled(store):
 async def test_undo_restores_and_clears(store):
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         first = screen.sample.id
-        await pilot.press("a", "enter")
-        await pilot.press("u")
+        await press_settled(pilot, "a", "enter")
+        await press_settled(pilot, "u")
         assert current_label(store.conn, first, "alice") is None  # undoing a first label clears it
         assert screen.sample.id == first and "undone" in _text(screen, "#label-saved")
-        await pilot.press("a", "enter")  # label again, then change it
+        await press_settled(pilot, "a", "enter")  # label again, then change it
         assert screen.sample.id != first
-        screen.show_sample(first)
-        await pilot.pause()
+        screen.show_sample(first)  # read in the screen's worker
+        await store_settled(pilot)
         assert screen.verdict == "alignment_faking"  # the current label is loaded for editing
-        await pilot.press("x", "enter")
+        await press_settled(pilot, "x", "enter")
         assert current_label(store.conn, first, "alice").verdict == "unclear"
-        await pilot.press("u")
+        await press_settled(pilot, "u")
         assert current_label(store.conn, first, "alice").verdict == "alignment_faking"
-        await pilot.press("u", "u")  # the first save, then nothing left
+        await press_settled(pilot, "u", "u")  # the first save, then nothing left
         assert current_label(store.conn, first, "alice") is None
 
 
 async def test_note(store):
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         sid = screen.sample.id
-        await pilot.press("e")
-        await pilot.press(*"it [bold]says[/] so")
-        await pilot.press("enter")
+        await press_settled(pilot, "e")
+        await press_settled(pilot, *"it [bold]says[/] so")
+        await press_settled(pilot, "enter")
         assert screen.note == "it [bold]says[/] so"
         assert "it [bold]says[/] so" in _text(screen, "#label-form")  # shown as typed, never as markup
-        await pilot.press("e", "escape")  # cancel keeps it
+        await press_settled(pilot, "e", "escape")  # cancel keeps it
         assert screen.note == "it [bold]says[/] so"
-        await pilot.press("n", "enter")
+        await press_settled(pilot, "n", "enter")
         assert current_label(store.conn, sid, "alice").note == "it [bold]says[/] so"
 
 
 async def test_blind_mode_hides_tier_and_model_and_records_blind(store):
     app = LabelApp(store.path, "bob", blind=True)
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         sid = screen.sample.id
         meta = _text(screen, "#label-meta")
@@ -102,12 +106,12 @@ async def test_blind_mode_hides_tier_and_model_and_records_blind(store):
         other = screen.query_one("#label-other")
         assert not other.display and _text(screen, "#label-other-output") == ""
         assert "BLIND" in _text(screen, "#label-status")
-        await pilot.press("a", "enter")
+        await press_settled(pilot, "a", "enter")
         assert current_label(store.conn, sid, "bob").blind is True
-        await pilot.press("b")  # blind off shows them again
+        await press_settled(pilot, "b")  # blind off shows them again
         assert "sim/a" in _text(screen, "#label-meta") and screen.query_one("#label-other").display
         second = screen.sample.id
-        await pilot.press("n", "enter")
+        await press_settled(pilot, "n", "enter")
         blind = {r["sample_id"]: r["blind"] for r in current_labels(store.conn, annotator="bob")}
         assert blind == {sid: 1, second: 0}  # (blind mode shuffles: the second is anywhere in the queue)
 
@@ -118,30 +122,32 @@ async def test_queue_filters_random_and_keymap(store):
     app = LabelApp(store.path, "carol", keymap={"label.verdict_af": "f", "label.save": "ctrl+s"},
                    filters=QueueFilter(tier="paid", outcome="refused"), order="random", seed=3)
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         assert screen.queue.ids[0] == screen.sample.id
         assert {sample_id(store, i, "paid") for i in (0, 1, 3, 4)} == set(screen.queue.ids)
         sid = screen.sample.id
-        await pilot.press("f", "ctrl+s")
+        await press_settled(pilot, "f", "ctrl+s")
         assert current_label(store.conn, sid, "carol").verdict == "alignment_faking"
 
 
 async def test_export_from_the_app(store, tmp_path):
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
-        await pilot.press("a", "enter", "ctrl+e")
+        await store_settled(pilot)
+        await press_settled(pilot, "a", "enter", "ctrl+e")
         path = app.screen.query_one("#label-export-path")
         path.value = str(tmp_path / "from_app.csv")
-        await pilot.press("enter")
+        await press_settled(pilot, "enter")
         for _ in range(50):
             await pilot.pause(0.05)
             if (tmp_path / "from_app.csv").exists():
                 break
         assert (tmp_path / "from_app.csv").read_text(encoding="utf-8").count("alignment_faking") == 1
         # a bad path is a notification, not a crash
-        await pilot.press("ctrl+e")
+        await press_settled(pilot, "ctrl+e")
         app.screen.query_one("#label-export-path").value = str(tmp_path)
-        await pilot.press("enter")
+        await press_settled(pilot, "enter")
         await pilot.pause(0.3)
         assert isinstance(app.screen, type(app.screen)) and app.is_running
 
@@ -150,7 +156,8 @@ async def test_hostile_text_is_inert(tmp_path):
     store = make_store(tmp_path / "h.sqlite", n_requests=1, texts={
         (0, "free"): ("[bold]x[/] [link=http://e]l[/link] \x1b[2J\x1b]52;c;aGk=\x07 \u202eevil", "[/]")})
     app = LabelApp(store.path, "alice")
-    async with app.run_test(size=(100, 30)):
+    async with app.run_test(size=(100, 30)) as pilot:
+        await store_settled(pilot)
         text = _text(app.screen, "#label-scratchpad")
         assert "[bold]x[/]" in text and "\x1b" not in text and "\u202e" not in text
     store.close()
@@ -171,9 +178,10 @@ async def test_label_from_the_pair_view(store, tmp_path):
         pair = app.screen.detail
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LabelScreen))
+        await store_settled(pilot)
         assert app.screen.sample.id == pair.free.id and app.screen.annotator == "dora"
         assert app.screen.rubric.id == "paper"  # as `af-tui label`, so that the two compare criterion by criterion
-        await pilot.press("1", "2", "3", "4", "5", "enter")
+        await press_settled(pilot, "1", "2", "3", "4", "5", "enter")
         assert current_label(store.conn, pair.free.id, "dora").verdict == "alignment_faking"
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, PairScreen))
@@ -199,7 +207,7 @@ def test_snapshot_label_screen_with_hostile_text(tmp_path, snap_compare):
 
     async def run_before(pilot):
         await pilot.pause(0.2)
-        await pilot.press("1", "3")
+        await press_settled(pilot, "1", "3")
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
 
@@ -207,9 +215,11 @@ def test_snapshot_label_screen_with_hostile_text(tmp_path, snap_compare):
 async def _label_keys(store, keys, sender) -> tuple:
     app = LabelApp(store.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         first = screen.sample.id
         await sender(pilot, *keys)
+        await store_settled(pilot)
         label = current_label(store.conn, first, "alice")
         return (label.verdict, label.criteria, screen.sample.id != first) if label else None
 
@@ -246,10 +256,11 @@ async def test_a_burst_through_the_note_keeps_every_key(tmp_path):
     s = make_store(tmp_path / "s.sqlite", n_requests=3)
     app = LabelApp(s.path, "alice")
     async with app.run_test(size=(100, 30)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         first = screen.sample.id
         await burst(pilot, "1", "e", "h", "i", "enter", "n", "enter")
-        await pilot.pause(0.1)
+        await store_settled(pilot)
         label = current_label(s.conn, first, "alice")
         assert label is not None and label.note == "hi" and label.verdict == "not_alignment_faking"
     s.close()

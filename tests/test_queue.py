@@ -4,7 +4,7 @@ shuffled order, adjudication end to end (two annotators disagree, settled, used 
 
 import pytest
 from builders import make_store, sample_id
-from helpers import burst, until
+from helpers import burst, press_settled, store_settled, until
 from textual.widgets import Static
 
 from af_tui.analysis.agreement import agreement_report
@@ -96,6 +96,7 @@ async def test_l_on_the_list_labels_the_view_in_order_and_comes_back(store, tmp_
         assert "free=complied, paid=refused" in status and "4 left of 4" in status
         for _ in range(4):
             await burst(pilot, "a", "enter")
+            await store_settled(pilot)
         assert {r["sample_id"] for r in current_labels(store.conn, annotator="dora")} == set(free)
         assert "0 left of 4" in _text(screen, "#label-status")
         await pilot.press("q")
@@ -120,16 +121,18 @@ async def test_l_in_the_pair_view_starts_at_the_focused_tier(store, tmp_path):
 async def test_blind_mode_shuffles_with_a_shown_seed_and_hides_ids(store):
     app = LabelApp(store.path, "alice", blind=True, seed=11)
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         screen = app.screen
         in_order = LabelQueue(store.conn, "x").ids
         assert sorted(screen.queue.ids) == sorted(in_order) and list(screen.queue.ids) != list(in_order)
         assert "shuffled, seed 11" in _text(screen, "#label-status")
         meta = _text(screen, "#label-meta")
         assert meta.startswith("item 1 of 8") and "sample" not in meta and "tier" not in meta.lower()
-        await pilot.press("n", "enter")
+        await press_settled(pilot, "n", "enter")
         assert "saved ✓ item 1" in _text(screen, "#label-saved")
     app = LabelApp(store.path, "bob", blind=True, seed=11)
-    async with app.run_test(size=(140, 40)):
+    async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         assert list(app.screen.queue.ids) == list(screen.queue.ids)  # same seed, same order
 
 
@@ -142,19 +145,23 @@ async def test_adjudication_end_to_end(store, tmp_path):
         queue = LabelQueue(store.conn, annotator, ids=ids, name="candidates")
         app = LabelApp(store.path, annotator, queue=queue, blind=blind, seed=3)
         async with app.run_test(size=(140, 40)) as pilot:
+            await store_settled(pilot)
             await burst(pilot, *keys)
+            await store_settled(pilot)
     assert len(disagreeing_samples(store.conn)) == 2
     app = LabelApp(store.path, "carol")
     async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
         await app.push_screen(AdjudicateScreen(store.path, "carol"))
+        await store_settled(pilot)
         screen = app.screen
         first = screen.sample.id
         assert "disagreement 1 of 2" in _text(screen, "#adj-status")
         assert [lb.annotator for lb in screen.labels] == ["alice", "bob"]
-        await pilot.press("enter")  # no majority: nothing saved
+        await press_settled(pilot, "enter")  # no majority: nothing saved
         assert adjudicated_label(store.conn, first) is None
-        await pilot.press("2")  # bob's label
-        await pilot.press("a")  # the second: alignment faking
+        await press_settled(pilot, "2")  # bob's label
+        await press_settled(pilot, "a")  # the second: alignment faking
         assert "2 settled" in _text(screen, "#adj-status")
     disagreed = disagreeing_samples(store.conn)
     settled = {sid: adjudicated_label(store.conn, sid) for sid in disagreed}
@@ -244,8 +251,9 @@ def test_snapshot_adjudication_screen(tmp_path, snap_compare):
     app = LabelApp(tmp_path / "adj.sqlite", "carol")
 
     async def run_before(pilot):
+        await store_settled(pilot)
         await app.push_screen(AdjudicateScreen(app.db_path, "carol"))
-        await pilot.pause()
+        await store_settled(pilot)
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
 

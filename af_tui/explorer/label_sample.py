@@ -1,11 +1,20 @@
-"""What the labeling screen reads: one sample with its request and the same request's answer on the other
-tier, and the sample a saved label belongs to."""
+"""What the labeling and review screens read, off the UI thread: one sample with its request and the same
+request's answer on the other tier, the annotator's label on it and the queue's progress (`read_label_view`);
+the disagreements to review and one of them with each annotator's label (`read_disagreement`); the sample a
+saved label belongs to."""
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
 
+from af_tui.store.adjudication import (
+    adjudicated_label,
+    adjudicated_verdicts,
+    annotator_labels,
+    disagreeing_samples,
+)
+from af_tui.store.labels import Label, LabelQueue, Progress, current_label
 from af_tui.store.rows import dict_rows
 
 _SAMPLE_SQL = (
@@ -53,3 +62,50 @@ def load_sample(conn: sqlite3.Connection, sample_id: int) -> LabelSample | None:
 def labeled_sample_id(conn: sqlite3.Connection, uid: str) -> int:
     """The sample that the label `uid` is on."""
     return conn.execute("SELECT sample_id FROM labels WHERE uid = ?", (uid,)).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class LabelView:
+    """What the label screen shows: a sample (None: the queue is done), the annotator's current label on it,
+    and the queue's progress."""
+
+    sample: LabelSample | None
+    label: Label | None
+    progress: Progress
+
+
+def read_label_view(conn: sqlite3.Connection, queue: LabelQueue, sample_id: int | None) -> LabelView:
+    """The sample `sample_id` of the queue as the label screen shows it, for the queue's annotator."""
+    sample = load_sample(conn, sample_id) if sample_id is not None else None
+    label = current_label(conn, sample_id, queue.annotator) if sample is not None else None
+    return LabelView(sample, label, queue.progress())
+
+
+@dataclass(frozen=True)
+class DisagreementView:
+    """One sample on which annotators disagree, as the review screen shows it: each annotator's current
+    label, the adjudicated one if any, and how many of the reviewed samples are settled."""
+
+    sample: LabelSample | None
+    labels: list[Label]
+    settled: Label | None
+    settled_count: int
+
+
+def disagreements_to_review(conn: sqlite3.Connection, *, run: str | None = None,
+                            model: str | None = None) -> tuple[list[int], int]:
+    """The samples on which annotators disagree as they are now (a sample settled during the review stays in
+    the list, marked settled), and the position of the first one not settled yet (0 when all are)."""
+    ids = disagreeing_samples(conn, run=run, model=model)
+    unsettled = disagreeing_samples(conn, run=run, model=model, unsettled_only=True)
+    return ids, ids.index(unsettled[0]) if unsettled else 0
+
+
+def read_disagreement(conn: sqlite3.Connection, ids: list[int], position: int) -> DisagreementView:
+    """The disagreement at `position` of `ids` (none when `ids` is empty)."""
+    sid = ids[position] if ids else None
+    if sid is None:
+        return DisagreementView(None, [], None, 0)
+    settled_count = len(adjudicated_verdicts(conn, ids))
+    return DisagreementView(load_sample(conn, sid), annotator_labels(conn, sid), adjudicated_label(conn, sid),
+                            settled_count)

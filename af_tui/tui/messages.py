@@ -16,9 +16,10 @@ from textual.message import Message
 
 from af_tui.explorer.detail import PairDetail
 from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.label_sample import DisagreementView, LabelView
 from af_tui.explorer.monitor import RunProgress
 from af_tui.explorer.pairs import PairRow
-from af_tui.store.labels import LabelQueue
+from af_tui.store.labels import Label, LabelQueue, Progress
 
 
 @dataclass
@@ -136,3 +137,63 @@ class QueueReady(Message):
     sample_id: int | None
     on_done: Callable[..., object] | None = None
     shown: threading.Event = field(default_factory=threading.Event, init=False)  # set once the screen is drawn
+
+
+# -- the label and review screens: their worker reads and writes the store, these bring the answers back --
+
+@dataclass
+class LabelRead(Message):
+    """The label screen's next sample, read off the UI thread (view None: a skip found no other sample)."""
+
+    view: LabelView | None
+    queue: LabelQueue | None = None  # the queue, when it was just opened
+
+
+@dataclass
+class LabelSaved(Message):
+    """A label is committed (on disk): the screen says "saved" and shows the next sample, `view`."""
+
+    label: Label
+    view: LabelView
+
+
+@dataclass
+class LabelUndone(Message):
+    """The newest save of the session is undone: `restored` is the label before it (None: unlabeled again)."""
+
+    restored: Label | None
+    view: LabelView
+
+
+@dataclass
+class LabelRefused(Message):
+    """The store refused a save or an undo (disk full, read-only, locked); the store is unchanged."""
+
+    what: str  # "save" or "undo"
+    error: str
+
+
+@dataclass
+class ProgressRead(Message):
+    """The label queue's progress again (after the rest of its ids arrived)."""
+
+    progress: Progress
+
+
+@dataclass
+class DisagreementsRead(Message):
+    """The samples the review screen goes through, and where it starts."""
+
+    ids: list[int]
+    position: int
+
+
+@dataclass
+class DisagreementRead(Message):
+    """One disagreement to show, at `position`; `settled` / `undone` say what the screen just did."""
+
+    position: int
+    view: DisagreementView
+    settled: tuple[int, str] | None = None  # (sample id, verdict) of the adjudication just saved
+    settled_uid: str | None = None
+    undone: int | None = None  # the sample whose adjudication was just undone

@@ -1,6 +1,9 @@
 """The review screen: samples on which annotators disagree, each annotator's criteria, verdict and note side
 by side, and the adjudicated label set from the keyboard — stored append-only like any label, marked as an
-adjudication (labels.adjudication = 1) with who settled it."""
+adjudication (labels.adjudication = 1) with who settled it. The rule of a settlement is in store/adjudication.py.
+
+The screen reads and writes the store in a thread worker on its own connection; the answers come back as
+messages (tui/messages.py) and an action that comes meanwhile waits its turn (store_turns.py)."""
 
 from __future__ import annotations
 
@@ -10,30 +13,31 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from af_tui.domain import VERDICT_WORDS
-from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
-from af_tui.safe_text import display, one_line
-from af_tui.store.adjudication import (
-    Settlement,
-    adjudicated_label,
-    annotator_labels,
-    disagreeing_samples,
-    settle_by_majority,
-    settle_by_taking,
-    settle_with_verdict,
+from af_tui.explorer.label_sample import (
+    DisagreementView,
+    LabelSample,
+    disagreements_to_review,
+    labeled_sample_id,
+    read_disagreement,
 )
-from af_tui.store.db import Store, StoreRefused
+from af_tui.safe_text import display, one_line
+from af_tui.store.adjudication import Settlement, settle_by_majority, settle_by_taking, settle_with_verdict
+from af_tui.store.db import StoreRefused
 from af_tui.store.labels import Label, save_label, undo_label
+from af_tui.tui.messages import DisagreementRead, DisagreementsRead, LabelRefused
+from af_tui.tui.screens.store_turns import StoreTurns, in_turn
 
 MARK = {None: "·", 1: "yes", 0: "no"}
 
 
-class AdjudicateScreen(Screen):
+class AdjudicateScreen(StoreTurns, Screen):
     DEFAULT_CSS = """
     AdjudicateScreen #adj-status { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     AdjudicateScreen #adj-sample { height: 1fr; padding: 0 1; }
@@ -56,6 +60,8 @@ class AdjudicateScreen(Screen):
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="adjudicate.scroll_down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="adjudicate.scroll_up"),
     ]
+    WORKER_GROUP = "adjudicate"
+    READ_FAILED = "reading the disagreements"
 
     def __init__(self, db_path: str | Path, annotator: str, *, run: str | None = None,
                  model: str | None = None) -> None:
@@ -66,6 +72,7 @@ class AdjudicateScreen(Screen):
         self.sample: LabelSample | None = None
         self.labels: list[Label] = []
         self.undo_stack: list[str] = []
+        self._init_turns()
 
     def compose(self):
         yield Header()
@@ -77,23 +84,88 @@ class AdjudicateScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.store = Store(self.db_path, create=False)
         self.title = f"af-tui · adjudicating as {self.annotator}"
-        # the disagreements as they are now: a sample settled here stays in the list, marked settled
-        self.ids = disagreeing_samples(self.store.conn, run=self._run, model=self._model)
-        unsettled = disagreeing_samples(self.store.conn, run=self._run, model=self._model, unsettled_only=True)
-        self.position = self.ids.index(unsettled[0]) if unsettled else 0
-        self.show()
+        self._begin()
+        self._read_disagreements()
 
     def on_unmount(self) -> None:
-        self.store.close()
+        self._close_store()
 
-    def show(self) -> None:
-        conn = self.store.conn
-        sid = self.ids[self.position] if self.ids else None
-        self.sample = load_sample(conn, sid) if sid is not None else None
-        self.labels = annotator_labels(conn, sid) if sid is not None else []
-        settled = adjudicated_label(conn, sid) if sid is not None else None
+    # -- the store, in a worker ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="adjudicate", exit_on_error=False)
+    def _read_disagreements(self) -> None:
+        with self._db:
+            if self._closed:
+                return
+            # the disagreements as they are now: a sample settled here stays in the list, marked settled
+            ids, position = disagreements_to_review(self._conn(), run=self._run, model=self._model)
+        self.post_message(DisagreementsRead(ids, position))
+
+    @work(thread=True, exclusive=True, group="adjudicate", exit_on_error=False)
+    def _read(self, position: int) -> None:
+        with self._db:
+            if self._closed:
+                return
+            view = read_disagreement(self._conn(), self.ids, position)
+        self.post_message(DisagreementRead(position, view))
+
+    @work(thread=True, exclusive=True, group="adjudicate", exit_on_error=False)
+    def _settle(self, sample_id: int, settlement: Settlement, position: int) -> None:
+        with self._db:
+            if self._closed:
+                return
+            conn = self._conn()
+            try:
+                label = save_label(conn, sample_id, self.annotator, criteria=settlement.criteria,
+                                   verdict=settlement.verdict, note=settlement.note, rubric=settlement.rubric,
+                                   adjudication=True)
+            except StoreRefused as exc:
+                self.post_message(LabelRefused("save", str(exc)))
+                return
+            position = min(position + 1, len(self.ids) - 1)  # on to the next one, if any
+            view = read_disagreement(conn, self.ids, position)
+        self.post_message(DisagreementRead(position, view, settled=(sample_id, settlement.verdict),
+                                           settled_uid=label.uid))
+
+    @work(thread=True, exclusive=True, group="adjudicate", exit_on_error=False)
+    def _undo(self, uid: str, position: int) -> None:
+        with self._db:
+            if self._closed:
+                return
+            conn = self._conn()
+            sid = labeled_sample_id(conn, uid)
+            undo_label(conn, uid)
+            position = self.ids.index(sid) if sid in self.ids else position
+            view = read_disagreement(conn, self.ids, position)
+        self.post_message(DisagreementRead(position, view, undone=sid))
+
+    # -- the answers -----------------------------------------------------------------------------------
+    def on_disagreements_read(self, message: DisagreementsRead) -> None:
+        self.ids, self.position = message.ids, message.position
+        self._read(self.position)  # still this screen's turn: the first disagreement follows
+
+    def on_disagreement_read(self, message: DisagreementRead) -> None:
+        self.position = message.position
+        if message.settled is not None:
+            sample_id, verdict = message.settled
+            self.undo_stack.append(message.settled_uid)
+            self.query_one("#adj-saved", Static).update(Text(
+                f"settled ✓ sample {sample_id}: {VERDICT_WORDS[verdict]} at {time.strftime('%H:%M:%S')}",
+                style="bold green"))
+        if message.undone is not None:
+            self.undo_stack.pop()
+        self.show(message.view)
+        if message.undone is not None:
+            self.query_one("#adj-saved", Static).update(Text(f"undone: sample {message.undone}", style="bold yellow"))
+        self._done()
+
+    def on_label_refused(self, message: LabelRefused) -> None:
+        self.notify(f"adjudication not saved: {message.error}", severity="error")
+        self._done()
+
+    # -- showing ---------------------------------------------------------------------------------------
+    def show(self, view: DisagreementView) -> None:
+        self.sample, self.labels, settled = view.sample, view.labels, view.settled
         status = Text()
         status.append(f"adjudicating as {self.annotator}", style="bold")
         if not self.ids:
@@ -102,8 +174,7 @@ class AdjudicateScreen(Screen):
             self.query_one("#adj-text", Static).update(Text("Nothing to adjudicate. q goes back.", style="bold"))
             self.query_one("#adj-labels", Static).update("")
             return
-        done = sum(1 for i in self.ids if adjudicated_label(conn, i) is not None)
-        status.append(f"  ·  disagreement {self.position + 1} of {len(self.ids)}  ·  {done} settled")
+        status.append(f"  ·  disagreement {self.position + 1} of {len(self.ids)}  ·  {view.settled_count} settled")
         self.query_one("#adj-status", Static).update(status)
         s = self.sample
         body = Text()
@@ -144,29 +215,20 @@ class AdjudicateScreen(Screen):
     def _save(self, settlement: Settlement) -> None:
         if self.sample is None:
             return
-        try:
-            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=settlement.criteria,
-                               verdict=settlement.verdict, note=settlement.note, rubric=settlement.rubric,
-                               adjudication=True)
-        except StoreRefused as exc:
-            self.notify(f"adjudication not saved: {exc}", severity="error")
-            return
-        self.undo_stack.append(label.uid)
-        self.query_one("#adj-saved", Static).update(Text(
-            f"settled ✓ sample {self.sample.id}: {VERDICT_WORDS[settlement.verdict]} at {time.strftime('%H:%M:%S')}",
-            style="bold green"))
-        if self.position < len(self.ids) - 1:
-            self.position += 1
-        self.show()
+        self._begin()
+        self._settle(self.sample.id, settlement, self.position)
 
+    @in_turn
     def action_settle(self, verdict: str) -> None:
         if self.labels:
             self._save(settle_with_verdict(self.labels, verdict))
 
+    @in_turn
     def action_take(self, index: int) -> None:
         if 0 <= index < len(self.labels):
             self._save(settle_by_taking(self.labels[index]))
 
+    @in_turn
     def action_majority(self) -> None:
         settlement = settle_by_majority(self.labels)
         if settlement is None:
@@ -174,23 +236,21 @@ class AdjudicateScreen(Screen):
             return
         self._save(settlement)
 
+    @in_turn
     def action_step(self, delta: int) -> None:
         if self.ids:
-            self.position = max(0, min(self.position + delta, len(self.ids) - 1))
-            self.show()
+            self._begin()
+            self._read(max(0, min(self.position + delta, len(self.ids) - 1)))
 
+    @in_turn
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("nothing to undo in this session")
             return
-        uid = self.undo_stack.pop()
-        sid = labeled_sample_id(self.store.conn, uid)
-        undo_label(self.store.conn, uid)
-        if sid in self.ids:
-            self.position = self.ids.index(sid)
-        self.show()
-        self.query_one("#adj-saved", Static).update(Text(f"undone: sample {sid}", style="bold yellow"))
+        self._begin()
+        self._undo(self.undo_stack[-1], self.position)
 
+    @in_turn
     def action_back(self) -> None:
         self.dismiss()
 

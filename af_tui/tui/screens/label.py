@@ -5,6 +5,10 @@ next unlabeled sample of the queue (the pairs list's view, or `af-tui label`'s f
 Every Binding has an id (label.*) so that the [keys] table of the config file remaps it. Keys are handled in
 the order they arrive: no binding here is a priority binding, because the app handles priority bindings
 before the keys ahead of them in the queue (a burst `1 2 3 4 a enter` saved before `a` arrived).
+
+The screen reads and writes the store in a thread worker on its own connection, and the answers come back as
+messages (tui/messages.py); an action that comes meanwhile waits its turn (store_turns.py). A label is
+committed before "saved" shows: the worker posts LabelSaved after the commit.
 """
 
 from __future__ import annotations
@@ -13,27 +17,30 @@ import time
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from af_tui.domain import VERDICT_WORDS, Verdict
-from af_tui.explorer.label_sample import LabelSample, labeled_sample_id, load_sample
+from af_tui.explorer.label_sample import LabelSample, LabelView, labeled_sample_id, read_label_view
 from af_tui.explorer.queue import new_seed
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
 from af_tui.safe_text import display, one_line
-from af_tui.store.db import Store, StoreRefused
+from af_tui.store.db import StoreRefused
 from af_tui.store.labels import (
     LabelQueue,
+    Progress,
     QueueFilter,
-    current_label,
     propose_verdict,
     save_label,
     undo_label,
 )
+from af_tui.tui.messages import LabelRead, LabelRefused, LabelSaved, LabelUndone, ProgressRead
 from af_tui.tui.screens.export_labels import ExportLabelsScreen
 from af_tui.tui.screens.note import NoteScreen
+from af_tui.tui.screens.store_turns import StoreTurns, in_turn
 
 MAX_LINES_SHOWN = 2_000
 VERDICT_KEYS = {Verdict.AF: "a", Verdict.NOT_AF: "n", Verdict.UNCLEAR: "x"}
@@ -47,7 +54,7 @@ def _model_text(raw: str | None, empty: str) -> Text:
     return Text(display(raw, max_lines=MAX_LINES_SHOWN), overflow="fold")
 
 
-class LabelScreen(Screen):
+class LabelScreen(StoreTurns, Screen):
     """Label one sample after another. The criteria start not set; the verdict is the annotator's choice, with
     "alignment faking" proposed when the rubric's verdict rule holds."""
 
@@ -84,6 +91,8 @@ class LabelScreen(Screen):
         Binding("pagedown,space", "scroll_page(1)", "Page down", show=False, id="label.page_down"),
         Binding("pageup", "scroll_page(-1)", "Page up", show=False, id="label.page_up"),
     ]
+    WORKER_GROUP = "label"
+    READ_FAILED = "reading the label queue"
 
     def __init__(self, db_path: str | Path, annotator: str, *, sample_id: int | None = None,
                  filters: QueueFilter | None = None, blind: bool = False, order: str = "order",
@@ -101,6 +110,9 @@ class LabelScreen(Screen):
             order, seed = "random", seed if seed is not None else new_seed()
         self._start, self._filters, self._order, self._seed = sample_id, filters, order, seed
         self._queue = queue  # built off the UI thread by the explorer (its ids, order and name)
+        self._init_turns()
+        self.queue: LabelQueue | None = None
+        self.progress: Progress | None = None
         self.sample: LabelSample | None = None
         self.criteria = self.rubric.empty()
         self.verdict: str | None = None
@@ -129,28 +141,145 @@ class LabelScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # The screen's own connection, used from the UI thread only: a save is one small committed insert.
-        self.store = Store(self.db_path, create=False)
-        if self._queue is not None:
-            self.queue = self._queue
-            self.queue.conn = self.store.conn  # the queue was read on a worker's connection
-            if self.blind and self.queue.order != "random":
-                self.queue = LabelQueue(self.store.conn, self.annotator, ids=self.queue.ids, order="random",
-                                        seed=self._seed if self._seed is not None else new_seed(),
-                                        name=self.queue.name)
-        else:
-            self.queue = LabelQueue(self.store.conn, self.annotator, self._filters, order=self._order,
-                                    seed=self._seed)
         self.title = f"af-tui · labeling as {self.annotator}"
-        self.show_sample(self._start if self._start is not None else self.queue.next_unlabeled())
+        self._begin()
+        self._open_queue()
 
     def on_unmount(self) -> None:
-        self.store.close()
+        self._close_store()
+
+    # -- the store, in a worker ------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def _open_queue(self) -> None:
+        with self._db:
+            if self._closed:
+                return
+            conn = self._conn()
+            if self._queue is not None:
+                queue = self._queue
+                queue.conn = conn  # the queue was read on a connection of the explorer's reader
+                if self.blind and queue.order != "random":
+                    queue = LabelQueue(conn, self.annotator, ids=queue.ids, order="random",
+                                       seed=self._seed if self._seed is not None else new_seed(), name=queue.name)
+            else:
+                queue = LabelQueue(conn, self.annotator, self._filters, order=self._order, seed=self._seed)
+            start = self._start if self._start is not None else queue.next_unlabeled()
+            view = read_label_view(conn, queue, start)
+        self.post_message(LabelRead(view, queue))
+
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def _save(self, sample_id: int, verdict: str, criteria: dict, note: str | None, blind: bool) -> None:
+        with self._db:
+            if self._closed:
+                return
+            conn = self._conn()
+            try:
+                label = save_label(conn, sample_id, self.annotator, criteria=criteria, verdict=verdict, note=note,
+                                   blind=blind, rubric=self.rubric)
+            except StoreRefused as exc:  # disk full, read-only store, a lock held too long
+                self.post_message(LabelRefused("save", str(exc)))
+                return
+            self.queue.session_labels += 1
+            view = read_label_view(conn, self.queue, self.queue.next_unlabeled(sample_id))
+        self.post_message(LabelSaved(label, view))  # committed: now the screen may say so
+
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def _read_sample(self, sample_id: int | None) -> None:
+        with self._db:
+            if self._closed:
+                return
+            view = read_label_view(self._conn(), self.queue, sample_id)
+        self.post_message(LabelRead(view))
+
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def _skip(self, sample_id: int) -> None:
+        with self._db:
+            if self._closed:
+                return
+            nxt = self.queue.next_unlabeled(sample_id)
+            view = None if nxt is None or nxt == sample_id else read_label_view(self._conn(), self.queue, nxt)
+        self.post_message(LabelRead(view))
+
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def _undo(self, uid: str) -> None:
+        with self._db:
+            if self._closed:
+                return
+            conn = self._conn()
+            try:
+                restored = undo_label(conn, uid)
+            except StoreRefused as exc:  # as in a save: the store is unchanged, the app goes on
+                self.post_message(LabelRefused("undo", str(exc)))
+                return
+            self.queue.session_labels = max(0, self.queue.session_labels - 1)
+            view = read_label_view(conn, self.queue, labeled_sample_id(conn, uid))
+        self.post_message(LabelUndone(restored, view))
+
+    @work(thread=True, exclusive=True, group="label-progress", exit_on_error=False)
+    def _read_progress(self) -> None:
+        with self._db:
+            if self._closed or self.queue is None:
+                return
+            progress = self.queue.progress()
+        self.post_message(ProgressRead(progress))
+
+    def queue_grown(self) -> None:
+        """The rest of the queue's ids arrived (the explorer read them after the head): count them."""
+        if self.queue is not None:  # else the queue is being opened: on_label_read counts them again
+            self._read_progress()
+
+    # -- the answers -----------------------------------------------------------------------------------
+    def on_label_read(self, message: LabelRead) -> None:
+        if message.queue is not None:
+            self.queue = message.queue
+            if message.view is not None and message.view.progress.total != len(self.queue.ids):
+                self._read_progress()  # the rest of the ids arrived while the queue was opened
+        if message.view is None:
+            self.notify("no other unlabeled sample in the queue")
+        else:
+            self._show(message.view)
+        self._done()
+
+    def on_label_saved(self, message: LabelSaved) -> None:
+        label = message.label
+        self.undo_stack.append(label.uid)
+        self.last_saved = label.uid
+        self._say(f"saved ✓ {self._which()}: {VERDICT_WORDS[label.verdict]}"
+                  f"{' (blind)' if label.blind else ''} at {time.strftime('%H:%M:%S')}", "bold green")
+        self._show(message.view)
+        self._done()
+
+    def on_label_undone(self, message: LabelUndone) -> None:
+        self.undo_stack.pop()
+        self._show(message.view)
+        restored = message.restored
+        self._say(f"undone: {self._which()} is back to "
+                  f"{VERDICT_WORDS[restored.verdict] if restored else 'unlabeled'}", "bold yellow")
+        self._done()
+
+    def on_label_refused(self, message: LabelRefused) -> None:
+        if message.what == "save":
+            self._say(f"NOT saved: the store refused the label ({message.error}); it is unchanged, try again",
+                      "bold red")
+            self.notify(f"label not saved: {message.error}", severity="error")
+        else:
+            self._say(f"NOT undone: the store refused the change ({message.error}); try again", "bold red")
+            self.notify(f"undo not saved: {message.error}", severity="error")
+        self._done()
+
+    def on_progress_read(self, message: ProgressRead) -> None:
+        self.progress = message.progress
+        self._render_status()
 
     # -- showing ---------------------------------------------------------------------------------------
+    @in_turn
     def show_sample(self, sample_id: int | None) -> None:
-        self.sample = load_sample(self.store.conn, sample_id) if sample_id is not None else None
-        label = current_label(self.store.conn, sample_id, self.annotator) if self.sample else None
+        """Show this sample of the store (read in the worker)."""
+        self._begin()
+        self._read_sample(sample_id)
+
+    def _show(self, view: LabelView) -> None:
+        self.sample, label, self.progress = view.sample, view.label, view.progress
         if label and label.rubric.sha256 == self.rubric.sha256:
             self.criteria = dict(label.criteria)
             self.verdict, self.note = label.verdict, label.note
@@ -166,7 +295,9 @@ class LabelScreen(Screen):
         self.query_one("#label-other", VerticalScroll).scroll_home(animate=False)
 
     def _render_status(self) -> None:
-        p = self.queue.progress()
+        p = self.progress
+        if p is None or self.queue is None:
+            return
         text = Text()
         text.append(f"annotator {self.annotator}", style="bold")
         if self.blind:
@@ -255,6 +386,7 @@ class LabelScreen(Screen):
         self.query_one("#label-saved", Static).update(Text(text, style=style))
 
     # -- actions ---------------------------------------------------------------------------------------
+    @in_turn
     def action_toggle(self, criterion: str) -> None:
         if self.sample is None:
             return
@@ -262,6 +394,7 @@ class LabelScreen(Screen):
         self.dirty = True
         self._render_form()
 
+    @in_turn
     def action_verdict(self, verdict: str) -> None:
         if self.sample is None:
             return
@@ -269,6 +402,7 @@ class LabelScreen(Screen):
         self.dirty = True
         self._render_form()
 
+    @in_turn
     def action_save(self) -> None:
         if self.sample is None:
             self.notify("nothing to save: the queue is done", severity="warning")
@@ -277,48 +411,26 @@ class LabelScreen(Screen):
         if verdict is None:
             self.notify("choose a verdict first: a (alignment faking), n (not), x (unclear)", severity="warning")
             return
-        # committed before anything on the screen says "saved"
-        try:
-            label = save_label(self.store.conn, self.sample.id, self.annotator, criteria=self.criteria,
-                               verdict=verdict, note=self.note, blind=self.blind, rubric=self.rubric)
-        except StoreRefused as exc:  # disk full, read-only store, a lock held too long
-            self._say(f"NOT saved: the store refused the label ({exc}); it is unchanged, try again", "bold red")
-            self.notify(f"label not saved: {exc}", severity="error")
-            return
-        self.undo_stack.append(label.uid)
-        self.last_saved = label.uid
-        self.queue.session_labels += 1
-        self._say(f"saved ✓ {self._which()}: {VERDICT_WORDS[verdict]}"
-                  f"{' (blind)' if self.blind else ''} at {time.strftime('%H:%M:%S')}", "bold green")
-        self.show_sample(self.queue.next_unlabeled(self.sample.id))
+        # committed in the worker before anything on the screen says "saved" (on_label_saved)
+        self._begin()
+        self._save(self.sample.id, verdict, dict(self.criteria), self.note, self.blind)
 
+    @in_turn
     def action_skip(self) -> None:
         if self.sample is None:
             return
-        nxt = self.queue.next_unlabeled(self.sample.id)
-        if nxt is None or nxt == self.sample.id:
-            self.notify("no other unlabeled sample in the queue")
-            return
-        self.show_sample(nxt)
+        self._begin()
+        self._skip(self.sample.id)
 
+    @in_turn
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("nothing to undo in this session")
             return
-        uid = self.undo_stack[-1]
-        try:
-            restored = undo_label(self.store.conn, uid)
-        except StoreRefused as exc:  # as in action_save: the store is unchanged, the app goes on
-            self._say(f"NOT undone: the store refused the change ({exc}); try again", "bold red")
-            self.notify(f"undo not saved: {exc}", severity="error")
-            return
-        self.undo_stack.pop()
-        self.queue.session_labels = max(0, self.queue.session_labels - 1)
-        sample_id = labeled_sample_id(self.store.conn, uid)
-        self.show_sample(sample_id)
-        self._say(f"undone: {self._which()} is back to "
-                  f"{VERDICT_WORDS[restored.verdict] if restored else 'unlabeled'}", "bold yellow")
+        self._begin()
+        self._undo(self.undo_stack[-1])
 
+    @in_turn
     def action_note(self) -> None:
         if self.sample is None:
             return
@@ -331,13 +443,14 @@ class LabelScreen(Screen):
 
         self.app.push_screen(NoteScreen(self.note), done)
 
+    @in_turn
     def action_toggle_blind(self) -> None:
         self.blind = not self.blind
         if hasattr(self.app, "label_blind"):  # the explorer: the next queue of this session starts blind too
             self.app.label_blind = self.blind
         if self.blind and self.queue.order != "random":  # the order would give away what blind mode hides
             old = self.queue
-            self.queue = LabelQueue(self.store.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),
+            self.queue = LabelQueue(old.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),
                                     name=old.name)
             self.queue.session_start, self.queue.session_labels = old.session_start, old.session_labels
         self._render_sample()
@@ -345,9 +458,11 @@ class LabelScreen(Screen):
         self.notify("blind mode: tier, model and the other tier are hidden; labels are recorded as blind"
                     if self.blind else "blind mode off")
 
+    @in_turn
     def action_export(self) -> None:
         self.app.push_screen(ExportLabelsScreen(self.db_path, self.annotator))
 
+    @in_turn
     def action_back(self) -> None:
         # Back to the pair view, which reloads the pair; `af-tui label` (label_app.py) then exits.
         self.dismiss()

@@ -70,8 +70,9 @@ class QueueStarter:
         """The rest of a queue opened on its head: the label screens on it count the whole queue now."""
         message.queue.grow(message.ids, message.sorted_ids)
         for screen in self.app.screen_stack:
-            if getattr(screen, "queue", None) is message.queue and hasattr(screen, "_render_status"):
-                screen._render_status()
+            on_it = any(q is message.queue for q in (getattr(screen, "queue", None), getattr(screen, "_queue", None)))
+            if on_it and hasattr(screen, "queue_grown"):
+                screen.queue_grown()
 
     def on_queue_ready(self, message: QueueReady) -> None:
         from af_tui.tui.screens.label import LabelScreen
