@@ -57,6 +57,36 @@ def test_the_sql_finder_finds_sql():
     assert not _sql_lines('help="The store (SQLite file)."')
 
 
+@pytest.mark.parametrize("importer, imported, contract", [
+    ("af_tui.analysis.agreement", "rich", "Below the app and the commands, nothing draws"),
+    ("af_tui.store.labels", "textual", "Below the app and the commands, nothing draws"),
+    ("af_tui.tui.app", "sqlite3", "The app and the commands speak no SQL"),
+    ("af_tui.commands.stats", "sqlite_utils", "The app and the commands speak no SQL"),
+])
+def test_a_forbidden_import_breaks_its_contract(monkeypatch, capsys, importer, imported, contract):
+    """The contracts catch what they forbid: the real graph plus one deliberate import (`import rich` in
+    af_tui/analysis, sqlite3 in the app, …) fails lint-imports, naming the broken contract."""
+    from importlinter.adapters.building import GraphBuilder
+
+    real_build = GraphBuilder.build
+
+    def build_with_the_import(self, *args, **kwargs):
+        graph = real_build(self, *args, **kwargs)
+        if imported not in graph.modules:
+            graph.add_module(imported, is_squashed=True)
+        graph.add_import(importer=importer, imported=imported, line_number=1, line_contents=f"import {imported}")
+        return graph
+
+    monkeypatch.setattr(GraphBuilder, "build", build_with_the_import)
+    monkeypatch.chdir(REPO)
+    monkeypatch.syspath_prepend(str(REPO))
+    status = lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True, no_logo=True)
+    report = capsys.readouterr().out
+    assert status == 1, report
+    assert f"{contract}" in report and f"{importer} -> {imported}" in report, report
+    assert re.search(r"Contracts: \d+ kept, 1 broken", report), report
+
+
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan, iterative: no recursion limit)."""
     index: dict[str, int] = {}
