@@ -27,6 +27,7 @@ from af_tui.analysis.estimators import (
 from af_tui.analysis.slices import TierCounts, compute
 from af_tui.errors import AfError
 from af_tui.store.db import Store
+from af_tui.store.rows import dict_rows
 from af_tui.store.schema import SCHEMA_V1
 
 TOL = 1e-9
@@ -326,7 +327,7 @@ def test_trigger_kept_counts_follow_inserts_retries_and_deletes(db_path):
     with _store(db_path, {"m": _random_pairs(rng, 40, 2), "n": _random_pairs(rng, 10, 2)}, epochs=2) as store:
         assert _kept_counts(store.conn) == _direct_counts(store.conn)
         # A resumed run replaces error samples (same identity, new outcome): the upsert path.
-        errors = list(store.db.query("SELECT * FROM samples WHERE outcome = 'error'"))
+        errors = dict_rows(store.conn, "SELECT * FROM samples WHERE outcome = 'error'")
         assert errors
         for row in errors:
             row["outcome"] = rng.choice(["complied", "refused"])

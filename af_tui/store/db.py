@@ -18,30 +18,9 @@ from pathlib import Path
 
 from af_tui.errors import AfError
 from af_tui.paths import DEFAULT_DB, DEMO_DB
-from af_tui.store.rows import equals, marks
+from af_tui.store.rows import dict_rows, equals, iter_dict_rows, marks
 from af_tui.store.sample import Sample
 from af_tui.store.schema import OUR_TABLES, SCHEMA_VERSION, upgrade
-
-
-def _import_sqlite_utils_without_pandas():
-    """sqlite-utils imports pandas at import time when it is installed (statsmodels brings it), for
-    DataFrame support af-tui never uses: 1–3 s on every command. Import it with pandas hidden; pandas stays
-    importable afterwards for whoever needs it."""
-    import sys
-
-    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
-        import sqlite_utils
-
-        return sqlite_utils
-    sys.modules["pandas"] = None  # `import pandas` raises ImportError, which sqlite-utils handles
-    try:
-        import sqlite_utils
-    finally:
-        del sys.modules["pandas"]
-    return sqlite_utils
-
-
-sqlite_utils = _import_sqlite_utils_without_pandas()
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -81,7 +60,6 @@ class Store:
                  check_same_thread: bool = True):
         self.path = resolve_db_path(path)
         self.conn = _connect(self.path, create=create, check_same_thread=check_same_thread)
-        self.db = sqlite_utils.Database(self.conn)
         try:
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -159,7 +137,7 @@ class Store:
         return row[0] if row else None
 
     def runs(self) -> list[dict]:
-        return list(self.db.query("SELECT * FROM runs ORDER BY id"))
+        return dict_rows(self.conn, "SELECT * FROM runs ORDER BY id")
 
     # -- prompts and variants --------------------------------------------------------------------------
     def ensure_prompts(self, texts: Iterable[str], source: str | None = None) -> list[int]:
@@ -238,9 +216,9 @@ class Store:
         return ids
 
     def sample(self, sample_id: int) -> dict | None:
-        rows = list(self.db.query(
-            "SELECT s.*, r.name AS run, p.text AS request FROM samples s JOIN runs r ON r.id = s.run_id "
-            "JOIN prompts p ON p.id = s.prompt_id WHERE s.id = ?", [sample_id]))
+        rows = dict_rows(
+            self.conn, "SELECT s.*, r.name AS run, p.text AS request FROM samples s JOIN runs r ON r.id = s.run_id "
+            "JOIN prompts p ON p.id = s.prompt_id WHERE s.id = ?", [sample_id])
         if not rows:
             return None
         row = rows[0]
@@ -259,10 +237,11 @@ class Store:
             + ("WHERE " + " AND ".join(where) + " " if where else "")
             + "GROUP BY s.run_id, s.model, s.variant, s.tier ORDER BY r.id, s.model, s.variant, s.tier DESC"
         )
-        return list(self.db.query(sql, params))
+        return dict_rows(self.conn, sql, params)
 
     def iter_query(self, sql: str, params: Iterable = ()) -> Iterator[dict]:
-        return self.db.query(sql, list(params))
+        """The query's rows as dicts, one at a time."""
+        return iter_dict_rows(self.conn, sql, list(params))
 
 
 _IDENTITY = ("run_id", "model", "variant", "prompt_id", "tier", "epoch")
@@ -304,6 +283,9 @@ def _connect(path: Path, *, create: bool, check_same_thread: bool) -> sqlite3.Co
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable at commit against app crashes
+        # As every store connection has had since sqlite-utils set it: a trigger's writes fire triggers again
+        # (none of today's triggers writes its own table, and nothing uses REPLACE, so it changes nothing).
+        conn.execute("PRAGMA recursive_triggers = ON")
         return conn
     except sqlite3.Error as exc:
         if "readonly" in str(exc):  # SQLite writes beside a WAL store even to read it

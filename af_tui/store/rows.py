@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 R = TypeVar("R")
@@ -38,12 +38,18 @@ def condition(*filters: tuple[str, object]) -> tuple[str, list]:
     return " AND ".join(where) or "1", params
 
 
-def dict_rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
-    """The query's rows as dicts keyed by column name (without changing the connection's row_factory,
-    which other readers share)."""
+def iter_dict_rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> Iterator[dict]:
+    """The query's rows as dicts keyed by column name, one at a time (without changing the connection's
+    row_factory, which other readers share)."""
     cur = conn.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur]
+    for row in cur:
+        yield dict(zip(names, row, strict=True))
+
+
+def dict_rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
+    """The query's rows as dicts keyed by column name (see iter_dict_rows)."""
+    return list(iter_dict_rows(conn, sql, params))
 
 
 def records(conn: sqlite3.Connection, record: Callable[..., R], sql: str, params: Sequence = ()) -> list[R]:
