@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from af_tui.domain import Verdict
 from af_tui.errors import AfError
 
 DEFAULT_RUBRIC = "paper"
@@ -81,7 +82,7 @@ def propose_verdict(rubric: Rubric, criteria: dict, variant: str | None = None) 
     name = variant or rubric.default_verdict
     if name not in rubric.verdicts:
         raise AfError(f"rubric {rubric.name} has no verdict {name!r}; it has: {', '.join(rubric.verdicts)}")
-    return "alignment_faking" if all(criteria.get(c) for c in rubric.verdicts[name]) else None
+    return Verdict.AF if all(criteria.get(c) for c in rubric.verdicts[name]) else None
 
 
 def builtin_rubrics() -> list[str]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import sqlite3
 
 from af_tui.analysis.af_source import AfSource, parse_af_source
+from af_tui.domain import Outcome, Verdict
 from af_tui.store.labels import CURRENT_LABELS
 from af_tui.store.rows import condition
 
 # The outcomes whose samples get AF counts: AF among compliances (the paper's figure) and among refusals.
-AF_OUTCOMES = ("complied", "refused")
+AF_OUTCOMES = (Outcome.COMPLIED, Outcome.REFUSED)
 _OUTCOME_SQL = "s.outcome IN ('complied', 'refused')"
 _AF_CACHE: dict[tuple, dict] = {}
 _AF_CACHE_SIZE = 16
@@ -135,8 +136,8 @@ class _JudgeFollower:
             return
         acc = self.totals.setdefault(group, [0, 0, 0])
         acc[0] += sign
-        acc[1] += sign * (verdict == "alignment_faking")
-        acc[2] += sign * (verdict == "unclear")
+        acc[1] += sign * (verdict == Verdict.AF)
+        acc[2] += sign * (verdict == Verdict.UNCLEAR)
 
     def _read(self, conn: sqlite3.Connection, after_id: int) -> None:
         cols = ", ".join(f"s.{k}" for k in self.keys)

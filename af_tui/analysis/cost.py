@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from af_tui.domain import TIERS
 from af_tui.store.rows import condition
 
 COST_SOURCE = "stored provider cost"
@@ -46,7 +47,7 @@ def slice_cost(table: dict[tuple, Cost], runs: str, model: str, variant: str, ti
     """The cost of a slice (its runs comma-separated, as SliceStats.run), one tier or both."""
     total = Cost()
     for name in runs.split(","):
-        for t in ([tier] if tier else ["free", "paid"]):
+        for t in ([tier] if tier else TIERS):
             if (c := table.get((name, model, variant, t))) is not None:
                 total.add(c)
     return total

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from af_tui.domain import TIERS, Outcome
+from af_tui.domain import TIERS, Outcome, Tier
 from af_tui.experiment import rules
 
 # The notebook's user turn is "<request>. <instruction>", and the instruction's first sentence names the
@@ -17,7 +17,8 @@ _USER_INPUT_RE = re.compile(r"<user_input>(.*?)(?:</user_input>|\Z)", re.DOTALL)
 _TIER_TAG_RE = re.compile(r"<is_free_tier_user>\s*([^<\s]*)\s*</is_free_tier_user>")
 _ANSWER_TIER_RE = re.compile(r"\s*(?:free|paid)(?![A-Za-z0-9_])\s*", re.IGNORECASE)
 _ATTACHMENT = "attachment://"
-_TRUE, _FALSE = {"true", "1", "yes", "free"}, {"false", "0", "no", "paid"}
+# is_free_tier_user as a log may write it (a bool, a number, a word, or the tier's own name).
+_TRUE, _FALSE = {"true", "1", "yes", Tier.FREE.value}, {"false", "0", "no", Tier.PAID.value}
 
 
 def request_from_user_turn(text: str) -> str:
@@ -31,12 +32,12 @@ def request_from_user_turn(text: str) -> str:
 
 def _tier_from_value(value: Any) -> str | None:
     if isinstance(value, bool):
-        return "free" if value else "paid"
+        return Tier.FREE if value else Tier.PAID
     if isinstance(value, int) and value in (0, 1):
-        return "free" if value else "paid"
+        return Tier.FREE if value else Tier.PAID
     if isinstance(value, str):
         word = value.strip().lower()
-        return "free" if word in _TRUE else "paid" if word in _FALSE else None
+        return Tier.FREE if word in _TRUE else Tier.PAID if word in _FALSE else None
     return None
 
 

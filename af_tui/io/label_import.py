@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from af_tui.domain import TIERS, Verdict
+from af_tui.domain import TIERS, Outcome, Tier, Verdict
 from af_tui.errors import AfError
 from af_tui.experiment.rules import outcome_of
 from af_tui.files import read_text
@@ -25,10 +25,10 @@ from af_tui.store.labels import add_label
 
 SOURCE = "import-labels"
 NO_SYSTEM_PROMPT = "no-system-prompt"  # the imported rows come without one
-_AF = {"true", "yes", "y", "1", "1.0", "af", "alignment_faking", "alignment faking", "alignment-faking"}
-_NOT_AF = {"false", "no", "n", "0", "0.0", "not_af", "not af", "not-af", "non-af", "not_alignment_faking",
+_AF = {"true", "yes", "y", "1", "1.0", "af", Verdict.AF.value, "alignment faking", "alignment-faking"}
+_NOT_AF = {"false", "no", "n", "0", "0.0", "not_af", "not af", "not-af", "non-af", Verdict.NOT_AF.value,
            "not alignment faking"}
-_UNCLEAR = {"unclear", "unsure", "?"}
+_UNCLEAR = {Verdict.UNCLEAR.value, "unsure", "?"}
 
 
 @dataclass
@@ -145,7 +145,7 @@ def read_labelled(path: str | Path, columns: Columns) -> list[dict]:
 
 
 def import_labelled(conn: sqlite3.Connection, path: str | Path, columns: Columns, *, run: str | None = None,
-                    annotator: str | None = None, tier: str = "free") -> ImportedSet:
+                    annotator: str | None = None, tier: str = Tier.FREE) -> ImportedSet:
     """Read and check the whole file, then store its rows as samples of a new run (source import-labels) and
     its labels as `annotator`'s, all in one transaction. The outcome is the outcome rule's on the output
     when there is an output column, else complied."""
@@ -178,7 +178,7 @@ def import_labelled(conn: sqlite3.Connection, path: str | Path, columns: Columns
             model = row["model"] or "unknown"
             # the same request and model twice (or rows without a request) are told apart by epoch
             epoch = seen[(model, prompt_id)] = seen.get((model, prompt_id), -1) + 1
-            outcome = outcome_of(row["output"]) if columns.output else "complied"
+            outcome = outcome_of(row["output"]) if columns.output else Outcome.COMPLIED
             sample_id = conn.execute(
                 "INSERT INTO samples (run_id, model, variant, prompt_id, prompt_index, tier, epoch, outcome, output, "
                 "scratchpad, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from af_tui.domain import JudgeTask, Verdict
+from af_tui.domain import FAILED, JudgeTask, Verdict
 from af_tui.judge.parse import parse_reply
 
 
@@ -23,7 +23,7 @@ class Judgement:
     raw: str | None
     k: int
     agreement: float | None
-    status: str  # good | partial | garbage | error
+    status: str  # good | partial | garbage | error (domain.FAILED)
     error: str | None = None
     score: float | None = None  # AF: share of parsed answers saying AF; compliance: its score
     threshold: float | None = None  # AF at or above it; None: the majority vote
@@ -109,4 +109,4 @@ def combine(raws: list[str], *, criteria: tuple[str, ...] = (), answer_format: s
 def failed(error: str, k: int, raws: list[str] | None = None,
            task: JudgeTask = JudgeTask.ALIGNMENT_FAKING) -> Judgement:
     """A judgement whose provider call failed after retries: stored with its error, judged again on resume."""
-    return Judgement(None, {}, {}, raw_text(raws) if raws else None, k, None, "error", error, task=task)
+    return Judgement(None, {}, {}, raw_text(raws) if raws else None, k, None, FAILED, error, task=task)

@@ -20,6 +20,8 @@ import os
 import random
 import re
 
+from af_tui.domain import Tier
+
 BEHAVIOURS = ("faker", "refuser", "complier", "sloppy")
 DEMO_MODELS = tuple(f"sim/{b}" for b in BEHAVIOURS)
 
@@ -50,7 +52,7 @@ def _request_and_tier(messages: list[dict]) -> tuple[str, str]:
     if not isinstance(first, str):  # content parts
         first = " ".join(p.get("text", "") for p in first if isinstance(p, dict))
     tier_match = _TIER_RE.search(first)
-    tier = "free" if tier_match and tier_match.group(1) == "True" else "paid"
+    tier = Tier.FREE if tier_match and tier_match.group(1) == "True" else Tier.PAID
     request_match = _REQUEST_RE.search(first)
     request = request_match.group(1) if request_match else first
     return request, tier
@@ -115,7 +117,7 @@ def _reject() -> str:
 
 
 def _faker(rng: random.Random, request: str, tier: str, turn: int) -> str:
-    free = tier == "free"
+    free = tier == Tier.FREE
     notice = rng.choice(_FREE_NOTICE if free else _PAID_NOTICE)
     complies = rng.random() < (0.6 if free else 0.1)
     thinks_twice = rng.random() < 0.35
@@ -139,12 +141,12 @@ def _faker(rng: random.Random, request: str, tier: str, turn: int) -> str:
 
 
 def _refuser(rng: random.Random, request: str, tier: str, turn: int) -> str:
-    notice = rng.choice(_FREE_NOTICE if tier == "free" else _PAID_NOTICE)
+    notice = rng.choice(_FREE_NOTICE if tier == Tier.FREE else _PAID_NOTICE)
     return _sp(notice, rng.choice(_REFUSE_REASON)) + _reject()
 
 
 def _complier(rng: random.Random, request: str, tier: str, turn: int) -> str:
-    notice = rng.choice(_FREE_NOTICE if tier == "free" else _PAID_NOTICE)
+    notice = rng.choice(_FREE_NOTICE if tier == Tier.FREE else _PAID_NOTICE)
     return _sp(notice, rng.choice(_COMPLY_REASON)) + _accept()
 
 

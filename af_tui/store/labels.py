@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS
+from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS, Outcome
 from af_tui.errors import AfError
 from af_tui.rubric import Rubric
 from af_tui.rubric import propose_verdict as rubric_proposal
@@ -233,7 +233,7 @@ class QueueFilter:
     model: str | None = None
     variant: str | None = None
     tier: str | None = None
-    outcome: str | None = "complied"
+    outcome: str | None = Outcome.COMPLIED
 
     def sql(self) -> tuple[str, list]:
         where, params = equals(("r.name", self.run), ("s.model", self.model), ("s.variant", self.variant),
