@@ -108,7 +108,7 @@ def _af_part(conn, part: str, keys: tuple, run, models, src: AfSource, changes: 
 
 class _JudgeFollower:
     """The judge's verdict counts for the app's refresh, followed incrementally: a judge run appends a row
-    per sample, and re-reading every judgement on each refresh would cost ~100 ms at 200k samples. New rows
+    per sample, and re-reading every judgement on each refresh would cost more the more there are. New rows
     (id above the last seen) are folded in; any other write (a re-asked sample updated in place, a delete)
     shows as a write count that new rows do not explain, and everything is read again."""
 

@@ -91,8 +91,8 @@ def mcnemar_exact(b: int, c: int) -> float:
     if b + c == 0:
         return 1.0
     # = scipy.stats.binomtest(b, b + c, 0.5).pvalue (the tests check it): with p = 1/2 the distribution is
-    # symmetric, so the two-sided p is twice the smaller tail. The ufunc is ~100× faster than binomtest,
-    # which matters for a live panel of many slices.
+    # symmetric, so the two-sided p is twice the smaller tail. The ufunc is far faster than binomtest
+    # (bench/README.md), which matters for a live panel of many slices.
     from scipy.special import bdtr
 
     return float(min(1.0, 2.0 * bdtr(min(b, c), b + c, 0.5)))

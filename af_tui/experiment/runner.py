@@ -23,8 +23,8 @@ from af_tui.store.db import Store
 from af_tui.store.sample import Sample
 
 HEARTBEAT_S = 5.0
-# Finished samples are committed together every BATCH_S or BATCH_ROWS, whichever comes first: one commit
-# costs about 0.8 ms of wall time here against 0.2 ms a row in a batch, and the event loop waits for it.
+# Finished samples are committed together every BATCH_S or BATCH_ROWS, whichever comes first: a commit costs
+# the wall time of several rows in a batch, and the event loop waits for it (bench/README.md, the runner).
 BATCH_S = 0.05
 BATCH_ROWS = 64
 REASONING_SEPARATOR = "\n\n— next turn's reasoning —\n\n"

@@ -178,8 +178,9 @@ def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str,
 
     Two plans: from the matches (FTS rowids → samples → pairs through the pairs' unique index, and matching
     prompts → pairs per slice, the slices read from the small pair_counts table) costs what the matches
-    cost — 0.2 ms for a rare word in a 200k-sample store; checking every pair against the match sets costs a
-    scan of the pairs (~40 ms there) but beats the first plan when nearly everything matches. A cheap probe (FTS with a LIMIT) picks one."""
+    cost, little for a rare word; checking every pair against the match sets costs a scan of the pairs but
+    beats the first plan when nearly everything matches (figures: bench/README.md). A cheap probe (FTS with a
+    LIMIT) picks one."""
     if conn is not None:
         try:
             samples = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples_fts WHERE samples_fts MATCH ? "

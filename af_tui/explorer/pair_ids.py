@@ -42,7 +42,7 @@ class IdsSnapshot:
 
 def position_of(ids: array, pair_id: int | None, by_id: bool = True) -> int | None:
     """Where `pair_id` is in the list's `ids`: a bisection when they ascend (the arrival order), else a scan
-    (linear: tens of ms for 500k ids, on a new filter or order and on n/p in the pair view)."""
+    (linear, on a new filter or order and on n/p in the pair view; its cost is in bench/README.md)."""
     if pair_id is None:
         return None
     if by_id:
@@ -87,12 +87,12 @@ def read_pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, keep: int |
             ids = pair_ids(conn, pair_filter)
         else:
             # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring
-            # the rest of the ids once it is drawn: reading 500k ids takes CPU that the first paint needs more.
+            # the rest of the ids once it is drawn: reading every id of a large list takes CPU the first paint needs more.
             head_count = count_pairs(conn, pair_filter)
             ids = pair_ids(conn, pair_filter, limit=head_rows)
             if len(ids) < head_count and keep is not None and keep > ids[-1]:
                 # The selected pair lies beyond the first screenful: the ids up to it and a screenful after
-                # it (not all of them: switching a filter off on a selected pair read 500k ids before drawing).
+                # it (not all of them: switching a filter off on a selected pair read every id before drawing).
                 ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], up_to=keep))
                 ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], limit=head_rows))
             if len(ids) < head_count:

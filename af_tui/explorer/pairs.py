@@ -39,8 +39,8 @@ def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit
 
 def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
     """How many pairs the filter keeps (counted inside SQLite: no row reaches Python). A filter on run,
-    model, variant and outcomes only is summed from `pair_counts` (the store's triggers keep it; about 2,000
-    rows in a sweep, 0.3 ms) instead of counting the pairs (5–30 ms at a million samples)."""
+    model, variant and outcomes only is summed from `pair_counts` (the store's triggers keep it; a few
+    thousand rows in a sweep) instead of counting the pairs (figures: bench/README.md, a million samples)."""
     where, params = flt.where(conn)
     if flt.by_slice_and_outcome:
         # pair_counts has the pairs' column names; a missing tier is '' there, NULL in pairs, and no

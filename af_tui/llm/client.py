@@ -46,7 +46,7 @@ def _load():
     litellm.drop_params = False
     litellm.num_retries = 0
     lean = os.environ.get("AF_TUI_LITELLM_LEAN", "1") != "0"  # 0: litellm's own ways, for comparison
-    # Redaction would deep-copy every request for loggers af-tui never registers (about 1.5 ms a call).
+    # Redaction would deep-copy every request for loggers af-tui never registers (its cost: bench/README.md).
     litellm.turn_off_message_logging = not lean
     if lean:
         _lean(litellm)
@@ -178,7 +178,7 @@ def check_model(model: str, api_base: str | None = None) -> None:
                           + ", ".join(f"sim/{b}" for b in BEHAVIOURS) + ", sim/judge*")
         return
     if _needs_dummy_key(model, api_base):
-        return  # nothing to check without importing litellm (about 4 s): sim/ and keyless local servers
+        return  # nothing to check without importing litellm (seconds): sim/ and keyless local servers
     litellm = _load()
     try:
         _, provider, _, _ = litellm.get_llm_provider(model=model, api_base=api_base)

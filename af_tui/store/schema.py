@@ -159,7 +159,7 @@ CREATE VIEW sample_view AS
 """
 
 # Version 2 (statistics): counts kept by triggers, so that the app's statistics refresh reads a few hundred
-# rows instead of scanning every sample and pair (200k samples: ~470 ms → a few ms; see bench/bench_stats.py).
+# rows instead of scanning every sample and pair (bench/README.md, the statistics refresh).
 # `stats_changes` counts writes to labels and judgements, so that AF rates are recomputed only after one.
 _V2_STATS_COUNTS = """
 CREATE TABLE outcome_counts (                   -- samples per run × model × variant × tier × outcome
@@ -341,9 +341,8 @@ END;
 INSERT INTO samples_fts (samples_fts) VALUES ('rebuild');
 """
 
-# The pairs list sorted by model or by request reads these indexes in order instead of sorting (1M samples:
-# 0.61 s → 0.17 s by model, 0.75 s → 0.17 s by request; docs/explore.md). IF NOT EXISTS: a store
-# where someone made them by hand still migrates.
+# The pairs list sorted by model or by request reads these indexes in order instead of sorting (figures:
+# docs/explore.md, bench/README.md). IF NOT EXISTS: a store where someone made them by hand still migrates.
 _V6_ORDER_INDEXES = """
 CREATE INDEX IF NOT EXISTS pairs_model ON pairs (model);
 CREATE INDEX IF NOT EXISTS pairs_prompt ON pairs (prompt_id);

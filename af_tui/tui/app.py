@@ -45,7 +45,7 @@ from af_tui.tui.widgets.pairs_list import PairsList
 from af_tui.tui.widgets.run_monitor import RunMonitor
 from af_tui.tui.widgets.stats_panel import StatsPanel
 
-POLL_S = 0.1  # data_version checks (5 µs each): a commit reaches the screen in a fraction of a second
+POLL_S = 0.1  # a data_version check costs next to nothing (bench/README.md); a commit shows at once
 # What a failed worker of each group was doing, for its notification. A store error (StoreError) becomes a
 # notification; any other exception is a bug and stops the app with its traceback, except in the statistics,
 # whose estimators must never take the explorer down.

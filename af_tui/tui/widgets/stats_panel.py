@@ -99,7 +99,8 @@ class StatsPanel(DataTable):
         if keys == current and columns_key == self._columns:
             # Same slices: change in place only the cells that changed (no flicker, cursor and scroll
             # untouched). Not every cell: DataTable re-measures a whole column for each updated cell that
-            # got narrower, which at 250 slices (a sweep) blocked the UI thread for 20 s per refresh.
+            # got narrower, which on a sweep's hundreds of slices blocked the UI thread for seconds a refresh
+            # (bench/README.md, the explorer at scale).
             changed = [(key, col, cell) for key, slice_stats in zip(keys, data, strict=True)
                        for col, cell in row_cells(slice_stats).items()
                        if col in columns and not _same(self.get_cell(key, col), cell)]
