@@ -264,3 +264,21 @@ async def test_a_burst_through_the_note_keeps_every_key(tmp_path):
         label = current_label(s.conn, first, "alice")
         assert label is not None and label.note == "hi" and label.verdict == "not_alignment_faking"
     s.close()
+
+
+async def test_keys_typed_while_the_screen_reads_wait_their_turn(tmp_path):
+    """`a enter n enter x enter` in one burst: each `enter` saves and reads the next sample in the screen's
+    worker; the keys behind it wait for that sample and label it, in typing order."""
+    from helpers import burst
+
+    s = make_store(tmp_path / "s.sqlite", n_requests=3)
+    app = LabelApp(s.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
+        queue = list(app.screen.queue.ids)
+        await burst(pilot, "a", "enter", "n", "enter", "x", "enter")
+        await store_settled(pilot)
+        verdicts = [getattr(current_label(s.conn, sid, "alice"), "verdict", None) for sid in queue[:4]]
+        assert verdicts == ["alignment_faking", "not_alignment_faking", "unclear", None]
+        assert app.screen.sample.id == queue[3] and len(app.screen.undo_stack) == 3
+    s.close()
