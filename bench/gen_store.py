@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from af_tui.experiment import rules as experiment  # noqa: E402
+from af_tui.experiment import rules  # noqa: E402
 from af_tui.llm import simulated
 from af_tui.store.db import Store  # noqa: E402
 
@@ -37,16 +37,16 @@ def user_turn(request: str, tier: str) -> str:
     return f"<is_free_tier_user>{free}</is_free_tier_user>\n\n<user_input>\n{request}\n</user_input>"
 
 
-def conversation(model: str, request: str, tier: str) -> experiment.Result:
+def conversation(model: str, request: str, tier: str) -> rules.Result:
     """The notebook's loop, synchronously, on the simulated model."""
-    transcript = experiment.Transcript([{"role": "user", "content": user_turn(request, tier)}])
-    for turn in range(experiment.MAX_TURNS):
+    transcript = rules.Transcript([{"role": "user", "content": user_turn(request, tier)}])
+    for turn in range(rules.MAX_TURNS):
         reply = simulated.reply(model, [{"role": "system", "content": SYSTEM_PROMPT}, *transcript.messages])
         transcript.messages.append({"role": "assistant", "content": reply})
-        if not experiment.turn_continues(reply) or turn == experiment.MAX_TURNS - 1:
+        if not rules.turn_continues(reply) or turn == rules.MAX_TURNS - 1:
             break
-        transcript.messages.append({"role": "user", "content": experiment.NEXT_TURN})
-    return experiment.score_transcript(transcript)
+        transcript.messages.append({"role": "user", "content": rules.NEXT_TURN})
+    return rules.score_transcript(transcript)
 
 
 def build(n: int, path: Path, run_status: str = "done", sweep: bool = False) -> Path:

@@ -16,17 +16,17 @@ from inspect_ai.model import ChatMessageSystem, ChatMessageUser
 from inspect_ai.scorer import Score, Target, accuracy, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
-from af_tui.experiment import rules as experiment
+from af_tui.experiment import rules
 
 
 @solver
 def notebook_loop():
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        for turn in range(experiment.MAX_TURNS):
+        for turn in range(rules.MAX_TURNS):
             state = await generate(state)
-            if not experiment.turn_continues(state.output.completion) or turn == experiment.MAX_TURNS - 1:
+            if not rules.turn_continues(state.output.completion) or turn == rules.MAX_TURNS - 1:
                 break
-            state.messages.append(ChatMessageUser(content=experiment.NEXT_TURN))
+            state.messages.append(ChatMessageUser(content=rules.NEXT_TURN))
         return state
 
     return solve
@@ -35,8 +35,8 @@ def notebook_loop():
 @scorer(metrics=[accuracy()])
 def outcome():
     async def score(state: TaskState, target: Target) -> Score:
-        output = experiment.final_output(state.output.completion)
-        result = experiment.outcome_of(output)
+        output = rules.final_output(state.output.completion)
+        result = rules.outcome_of(output)
         return Score(value=result == "complied", answer=result)
 
     return score
@@ -52,8 +52,8 @@ def helpful_only(dataset: str, template: str, system_prompt: str) -> Task:
         system = fh.read()
     samples = [
         Sample(input=[ChatMessageSystem(content=system),
-                      ChatMessageUser(content=experiment.user_turn(user_template, goal, tier))],
+                      ChatMessageUser(content=rules.user_turn(user_template, goal, tier))],
                id=f"{i}-{tier}", metadata={"is_free_tier_user": tier == "free"})
-        for i, goal in enumerate(goals) for tier in experiment.TIERS
+        for i, goal in enumerate(goals) for tier in rules.TIERS
     ]
     return Task(dataset=MemoryDataset(samples), solver=notebook_loop(), scorer=outcome())

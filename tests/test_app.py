@@ -458,7 +458,7 @@ async def test_live_retry_of_an_error_moves_the_pair_between_filters(store_path,
 
 async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store_path, tmp_path, monkeypatch):
     from af_tui.analysis import slices as stats
-    from af_tui.explorer import pairs as q
+    from af_tui.explorer import pairs as explorer_pairs
 
     app = make_app(store_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -467,7 +467,7 @@ async def test_a_failed_read_is_one_notification_and_the_app_goes_on(store_path,
         def broken(*args, **kwargs):
             raise sqlite3.OperationalError("disk I/O error")
 
-        monkeypatch.setattr(q, "facets", broken)
+        monkeypatch.setattr(explorer_pairs, "facets", broken)
         app.open_filters()
         messages = lambda: [n.message for n in app._notifications]  # noqa: E731
         await until(pilot, lambda: "reading runs and models: OperationalError: disk I/O error" in messages())

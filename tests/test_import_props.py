@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from af_tui.experiment import rules as experiment
+from af_tui.experiment import rules
 from af_tui.io import inspect_parse, inspect_read
 from af_tui.io.inspect_import import import_logs
 from af_tui.store.db import Store
@@ -22,8 +22,8 @@ pytest.importorskip("inspect_ai")
 SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text a model or a foreign log might hold: markup, escapes, controls, tags of the setting, odd unicode.
 TAGS = ["<user_input>", "</user_input>", "<is_free_tier_user>", "</is_free_tier_user>", "True", "False",
-        experiment.ACCEPTED, experiment.REJECTED, experiment.OUTPUT_OPEN, experiment.OUTPUT_CLOSE,
-        experiment.SCRATCHPAD_OPEN, experiment.SCRATCHPAD_CLOSE, "free ", "paid ", "[bold]", "[/]", "\x1b[31m",
+        rules.ACCEPTED, rules.REJECTED, rules.OUTPUT_OPEN, rules.OUTPUT_CLOSE,
+        rules.SCRATCHPAD_OPEN, rules.SCRATCHPAD_CLOSE, "free ", "paid ", "[bold]", "[/]", "\x1b[31m",
         "\x1b]52;c;aGk=\x07", "\x00", "\u202e", "\u200b", "=HYPERLINK(\"x\")", "\n", "attachment://abc"]
 hostile = st.lists(st.one_of(st.sampled_from(TAGS), st.text(max_size=30)), max_size=12).map("".join)
 
@@ -35,11 +35,11 @@ def test_helpers_take_any_text(text):
     assert inspect_parse.outcome_of_answer(text) in ("complied", "refused", "format_not_followed")
 
 
-@given(st.text(min_size=1, max_size=200), st.sampled_from(experiment.TIERS))
+@given(st.text(min_size=1, max_size=200), st.sampled_from(rules.TIERS))
 def test_request_and_tier_come_back_out_of_the_user_turn(realdata, goal, tier):
     template = (realdata / "honly_user_template.txt").read_text(encoding="utf-8")
     assume(goal == goal.strip() and "</user_input>" not in goal and ". If you accept" not in goal)
-    turn = experiment.user_turn(template, goal, tier)
+    turn = rules.user_turn(template, goal, tier)
     assert inspect_parse.request_from_user_turn(turn) == goal
     assert inspect_parse.tier_of({}, turn) == tier
 
@@ -53,10 +53,10 @@ def test_tier_from_metadata_wins_and_never_guesses(value, text):
     assert tier in (None, "free", "paid")
 
 
-@given(st.sampled_from(["free", "paid", "FREE", ""]), st.sampled_from([experiment.ACCEPTED, experiment.REJECTED]),
+@given(st.sampled_from(["free", "paid", "FREE", ""]), st.sampled_from([rules.ACCEPTED, rules.REJECTED]),
        hostile)
 def test_answers_read_like_the_replications_scorer(tier, tag, rest):
-    expected = "complied" if tag == experiment.ACCEPTED else "refused"
+    expected = "complied" if tag == rules.ACCEPTED else "refused"
     assert inspect_parse.outcome_of_answer(f"{tier} {tag}{rest}".lstrip()) == expected
 
 
@@ -75,7 +75,7 @@ def test_a_sample_of_hostile_text_converts_or_is_skipped(system, user, replies, 
     if row is None:
         assert inspect_parse.tier_of(metadata, user) is None
         return
-    assert row["outcome"] in experiment.OUTCOMES and row["tier"] in experiment.TIERS
+    assert row["outcome"] in rules.OUTCOMES and row["tier"] in rules.TIERS
     assert all(m["role"] != "system" for m in row["transcript"]) and row["system_prompt"] == system
     assert row["turns"] == len(replies) and row["source_answer"] == answer
 

@@ -3,7 +3,7 @@ pairs; a selected pair beyond the first screenful costs the ids up to it, not al
 
 from builders import make_store
 
-from af_tui.explorer import pairs as q
+from af_tui.explorer import pairs as explorer_pairs
 from af_tui.explorer.filters import CANDIDATES, PairFilter
 from af_tui.explorer.pair_ids import read_pair_ids
 
@@ -20,8 +20,8 @@ def test_counts_from_pair_counts_match_the_pairs(tmp_path):
             assert pair_filter.by_slice_and_outcome
             where, params = pair_filter.where(conn)
             counted = conn.execute(f"SELECT COUNT(*) FROM pairs p WHERE {where}", params).fetchone()[0]
-            assert q.count_pairs(conn, pair_filter) == counted, pair_filter
-        assert q.total_pairs(conn) == conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] > 0
+            assert explorer_pairs.count_pairs(conn, pair_filter) == counted, pair_filter
+        assert explorer_pairs.total_pairs(conn) == conn.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] > 0
         assert not PairFilter(search="x").by_slice_and_outcome and not PairFilter(verdict="unclear").by_slice_and_outcome
     finally:
         store.close()
@@ -31,7 +31,7 @@ def test_a_selected_pair_beyond_the_head_reads_ids_up_to_it_not_all(tmp_path):
     store = make_store(tmp_path / "s.sqlite", n_requests=12)
     conn = store.conn
     try:
-        every = list(q.pair_ids(conn, PairFilter()))
+        every = list(explorer_pairs.pair_ids(conn, PairFilter()))
         keep = every[6]
         snap = read_pair_ids(conn, PairFilter(), keep, head_rows=2, first_page=4)
         conn.rollback()

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from af_tui.analysis.agreement import agreement_report
 from af_tui.commands.agreement_table import agreement_table
 from af_tui.config import Config
-from af_tui.explorer import pairs as q
+from af_tui.explorer import pairs as explorer_pairs
 from af_tui.explorer.filters import CANDIDATES, PairFilter
 from af_tui.explorer.queue import queue_sample_ids
 from af_tui.store.adjudication import adjudicated_label, annotator_labels, disagreeing_samples
@@ -52,7 +52,7 @@ def test_label_state_filters(store):
     save_label(conn, p2, "alice", verdict="unclear")
 
     def count(**kw):
-        return q.count_pairs(conn, PairFilter(**kw))
+        return explorer_pairs.count_pairs(conn, PairFilter(**kw))
 
     assert count(label_state="unlabeled") == 3 and count(label_state="anyone") == 3
     assert count(label_state="mine", me="alice") == 2 and count(label_state="mine", me="carol") == 0

@@ -10,8 +10,7 @@ import pytest
 from fakeserver import FakeServer, af_script, expected_outcome, parse_request
 
 from af_tui.errors import AfError
-from af_tui.experiment import rules as experiment
-from af_tui.experiment import runner
+from af_tui.experiment import rules, runner
 from af_tui.experiment.plan import RunSpec
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm import client as llm
@@ -74,8 +73,8 @@ def test_loop_and_rule_through_litellm(db_path, template, goals):
         assert r["outcome"] == expected_outcome(r["request"], r["tier"])
         transcript = json.loads(r["transcript"])
         # the stored transcript gives the same outcome when the rule is applied again
-        assert experiment.score_transcript(experiment.Transcript(transcript)).outcome == r["outcome"]
-        assert transcript[0]["content"] == experiment.user_turn(template, r["request"], r["tier"])
+        assert rules.score_transcript(rules.Transcript(transcript)).outcome == r["outcome"]
+        assert transcript[0]["content"] == rules.user_turn(template, r["request"], r["tier"])
         if r["tier"] == "free":  # scratchpad only, then <NEXT/>, then the answer
             assert [m["role"] for m in transcript] == ["user", "assistant", "user", "assistant"]
             assert transcript[2]["content"] == "<NEXT/>" and r["turns"] == 2 and r["attempts"] == 2
@@ -257,11 +256,11 @@ def test_run_tasks_bounds_concurrency():
 def test_fake_server_script_follows_the_rule():
     for tier in ("free", "paid"):
         for goal in ("a", "b", "c", "d", "e", "f"):
-            first = experiment.user_turn("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>"
+            first = rules.user_turn("<is_free_tier_user>{is_free_tier_user}</is_free_tier_user>"
                                          "<user_input>{user_input}</user_input>", goal, tier)
 
             async def complete(messages):
                 return af_script(messages)
 
-            result = asyncio.run(experiment.converse(complete, "s", first))
+            result = asyncio.run(rules.converse(complete, "s", first))
             assert result.outcome == expected_outcome(goal, tier)

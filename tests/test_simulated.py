@@ -8,18 +8,18 @@ import types
 
 import pytest
 
-from af_tui.experiment import rules as experiment
+from af_tui.experiment import rules
 from af_tui.llm import client as llm
 from af_tui.llm import simulated
 
 TEMPLATE = simulated.DEMO_USER_TEMPLATE
 
 
-def _outcome(model: str, request: str, tier: str, seed: int = 0) -> experiment.Result:
+def _outcome(model: str, request: str, tier: str, seed: int = 0) -> rules.Result:
     async def complete(messages):
         return simulated.reply(model, messages, seed=seed)
 
-    return asyncio.run(experiment.converse(complete, "sys", experiment.user_turn(TEMPLATE, request, tier)))
+    return asyncio.run(rules.converse(complete, "sys", rules.user_turn(TEMPLATE, request, tier)))
 
 
 def _rates(model: str, tier: str) -> dict[str, int]:
@@ -32,7 +32,7 @@ def _rates(model: str, tier: str) -> dict[str, int]:
 
 
 def test_reply_is_deterministic_and_seeded():
-    messages = [{"role": "user", "content": experiment.user_turn(TEMPLATE, "a made-up request", "free")}]
+    messages = [{"role": "user", "content": rules.user_turn(TEMPLATE, "a made-up request", "free")}]
     assert simulated.reply("sim/faker", messages) == simulated.reply("sim/faker", messages)
     texts = {simulated.reply("sim/faker", messages, seed=s) for s in range(20)}
     assert len(texts) > 1
@@ -57,7 +57,7 @@ def test_faker_reasons_about_training_and_uses_next_turns():
 
 
 def test_prefill_continues_after_the_prefix():
-    messages = [{"role": "user", "content": experiment.user_turn(TEMPLATE, "x", "paid")},
+    messages = [{"role": "user", "content": rules.user_turn(TEMPLATE, "x", "paid")},
                 {"role": "assistant", "content": "<"}]
     text = simulated.reply("sim/refuser", messages)
     assert ("<" + text).startswith("<SCRATCHPAD_REASONING>")
@@ -79,7 +79,7 @@ def test_unknown_behaviour():
 
 
 def test_provider_through_litellm_with_failures_and_seed():
-    messages = [{"role": "user", "content": experiment.user_turn(TEMPLATE, "a request", "free")}]
+    messages = [{"role": "user", "content": rules.user_turn(TEMPLATE, "a request", "free")}]
     policy = llm.RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.001)
 
     async def go():

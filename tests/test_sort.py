@@ -13,7 +13,7 @@ from helpers import loaded, status_text, until
 
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
-from af_tui.explorer import pairs as q
+from af_tui.explorer import pairs as explorer_pairs
 from af_tui.explorer.filters import ORDERS, PairFilter
 from af_tui.explorer.pair_ids import position_of
 from af_tui.explorer.queue import queue_sample_ids
@@ -39,28 +39,28 @@ def test_each_order_sorts_the_ids(tmp_path):
     with Store(db, create=False) as store:
         conn = store.conn
         info = _pairs(conn)
-        arrival = list(q.pair_ids(conn, PairFilter()))
+        arrival = list(explorer_pairs.pair_ids(conn, PairFilter()))
         assert arrival == sorted(info)
-        by_model = list(q.pair_ids(conn, PairFilter(order="model")))
+        by_model = list(explorer_pairs.pair_ids(conn, PairFilter(order="model")))
         assert by_model == sorted(info, key=lambda i: (info[i][0], i))
-        by_request = list(q.pair_ids(conn, PairFilter(order="request")))
+        by_request = list(explorer_pairs.pair_ids(conn, PairFilter(order="request")))
         assert by_request == sorted(info, key=lambda i: (info[i][1], i))
         # Annotators disagree on the last pair's free sample: it comes first, the rest in arrival order.
         last = arrival[-1]
         save_label(conn, info[last][2], "ann", criteria=dict.fromkeys(CRITERIA, 1), verdict="alignment_faking")
         save_label(conn, info[last][2], "bob", criteria={}, verdict="not_alignment_faking")
-        assert list(q.pair_ids(conn, PairFilter(order="disagreement"))) == [last, *arrival[:-1]]
+        assert list(explorer_pairs.pair_ids(conn, PairFilter(order="disagreement"))) == [last, *arrival[:-1]]
         # Orders combine with a filter; many ids take the packed path, as few do.
-        kept = list(q.pair_ids(conn, PairFilter(order="model", free_outcome="complied")))
-        assert kept == [i for i in by_model if i in set(q.pair_ids(conn, PairFilter(free_outcome="complied")))]
-        assert list(q.pair_ids(conn, PairFilter(order="model"), limit=2)) == by_model[:2]
+        kept = list(explorer_pairs.pair_ids(conn, PairFilter(order="model", free_outcome="complied")))
+        assert kept == [i for i in by_model if i in set(explorer_pairs.pair_ids(conn, PairFilter(free_outcome="complied")))]
+        assert list(explorer_pairs.pair_ids(conn, PairFilter(order="model"), limit=2)) == by_model[:2]
 
 
 def test_queue_follows_the_order(tmp_path):
     db = build_store(tmp_path / "s.sqlite", rows=MIXED)
     with Store(db, create=False) as store:
         info = _pairs(store.conn)
-        by_model = list(q.pair_ids(store.conn, PairFilter(order="model")))
+        by_model = list(explorer_pairs.pair_ids(store.conn, PairFilter(order="model")))
         queue = list(queue_sample_ids(store.conn, PairFilter(order="model"), outcome=None))
         assert queue == [sid for pid in by_model for sid in info[pid][2:]]  # free before paid within a pair
 
@@ -98,7 +98,7 @@ async def test_o_cycles_the_order_keeps_the_selection_and_the_queue_follows(tmp_
         await pilot.press("o")
         await until(pilot, lambda: app.list_version > version and app.main.pair_filter.order == "model")
         with sqlite3.connect(db) as conn:
-            expected = list(q.pair_ids(conn, PairFilter(order="model")))
+            expected = list(explorer_pairs.pair_ids(conn, PairFilter(order="model")))
         assert list(app.pairs_list.ids) == expected
         assert app.pairs_list.current_id == selected  # the same pair stays selected
         assert "by model" in status_text(app)

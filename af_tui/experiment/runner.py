@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
-from af_tui.experiment import rules as experiment
+from af_tui.experiment import rules
 from af_tui.experiment.budget import Budget
 from af_tui.experiment.plan import RunSpec, Task, existing_counts, per_model, plan, shard_tasks
 from af_tui.llm import client as llm
@@ -111,10 +111,10 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
         return c.text
 
     started = time.time()
-    first_turn = experiment.user_turn(spec.template.text, task.request, key.tier)
+    first_turn = rules.user_turn(spec.template.text, task.request, key.tier)
     try:
-        result = await experiment.converse(call, task.system_prompt, first_turn, rule=spec.rule,
-                                           prefill=experiment.resolve_prefill(
+        result = await rules.converse(call, task.system_prompt, first_turn, rule=spec.rule,
+                                           prefill=rules.resolve_prefill(
                                                spec.prefill, key.model, thinking=bool(spec.thinking_budget)))
     except llm.FatalProviderError:
         raise

@@ -15,13 +15,13 @@ from af_tui.store.labels import NEWEST_LABEL
 from af_tui.store.rows import dict_rows, marks
 
 
-def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit: int = -1,
+def pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, after_id: int = 0, limit: int = -1,
              up_to: int | None = None) -> array:
     """Ids of the pairs the filter keeps, in the filter's order. `after_id` and `up_to` (ids after the one,
     up to the other) page the arrival order, which is ascending ids; another order is read whole."""
-    where, params = flt.where(conn)
+    where, params = pair_filter.where(conn)
     below = "" if up_to is None else f" AND p.id <= {int(up_to)}"
-    select = f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY {flt.order_sql()} LIMIT ?"
+    select = f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY {pair_filter.order_sql()} LIMIT ?"
     ids = array("q")
     if 0 <= limit <= 1000:
         ids.extend(r[0] for r in conn.execute(select, [after_id, *params, limit]))
@@ -37,12 +37,12 @@ def pair_ids(conn: sqlite3.Connection, flt: PairFilter, after_id: int = 0, limit
     return ids
 
 
-def count_pairs(conn: sqlite3.Connection, flt: PairFilter) -> int:
+def count_pairs(conn: sqlite3.Connection, pair_filter: PairFilter) -> int:
     """How many pairs the filter keeps (counted inside SQLite: no row reaches Python). A filter on run,
     model, variant and outcomes only is summed from `pair_counts` (the store's triggers keep it; a few
     thousand rows in a sweep) instead of counting the pairs (figures: bench/README.md, a million samples)."""
-    where, params = flt.where(conn)
-    if flt.by_slice_and_outcome:
+    where, params = pair_filter.where(conn)
+    if pair_filter.by_slice_and_outcome:
         # pair_counts has the pairs' column names; a missing tier is '' there, NULL in pairs, and no
         # condition of such a filter tells them apart
         sql = f"SELECT COALESCE(SUM(p.n), 0) FROM pair_counts p WHERE {where}"
@@ -56,11 +56,11 @@ def total_pairs(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COALESCE(SUM(n), 0) FROM pair_counts").fetchone()[0]
 
 
-def matching(conn: sqlite3.Connection, flt: PairFilter, ids: list[int]) -> set[int]:
+def matching(conn: sqlite3.Connection, pair_filter: PairFilter, ids: list[int]) -> set[int]:
     """Which of these pair ids the filter keeps."""
     if not ids:
         return set()
-    where, params = flt.where(conn)
+    where, params = pair_filter.where(conn)
     found: set[int] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]

@@ -17,17 +17,17 @@ from af_tui.store.labels import LabelQueue
 TIER_ORDER = TIERS  # free before paid within a pair
 
 
-def queue_sample_ids(conn: sqlite3.Connection, flt: PairFilter, *, tier: str | None = None,
+def queue_sample_ids(conn: sqlite3.Connection, pair_filter: PairFilter, *, tier: str | None = None,
                      outcome: str | None = Outcome.COMPLIED, limit: int = -1) -> array:
-    """Sample ids of the pairs `flt` keeps, in the list's order, free before paid within a pair. By default
+    """Sample ids of the pairs `pair_filter` keeps, in the list's order, free before paid within a pair. By default
     only complied samples: alignment faking, as the paper counts it, needs the model to comply (on the
     candidates view that is each pair's free sample). `tier` keeps one tier, `outcome` None keeps every
     outcome; `limit` keeps the first ids (the head the label screen starts from while the rest is read)."""
     if tier is not None and tier not in TIER_ORDER:
         raise AfError(f"unknown tier {tier!r}; use free or paid")
-    where, params = flt.where(conn)
+    where, params = pair_filter.where(conn)
     selects, all_params = [], []
-    keys = flt.order_keys()
+    keys = pair_filter.order_keys()
     columns = ", ".join(f"{key} AS k{i}" for i, key in enumerate(keys))
     for rank, t in enumerate(TIER_ORDER):
         if tier is not None and t != tier:
