@@ -283,7 +283,7 @@ def test_judge_vs_humans_per_annotator_and_majority(tmp_path):
 
     disagree = {r[0] for r in conn.execute(f"SELECT s.id FROM samples s WHERE {disagreement_sql('s.id')}")}
     assert disagree == {ids[1], ids[2]}  # 1: judge AF, ana/bo not. 2: judge not, ana/cy AF.
-    assert [j["verdict"] for j in judgement_for(conn, ids[0])] == [AF]
+    assert [j.verdict for j in judgement_for(conn, ids[0])] == [AF]
     store.close()
 
 

@@ -160,9 +160,11 @@ def test_label_command_refuses_a_bad_rubric(tmp_path, capsys):
 
 
 def test_the_pair_view_names_af_tui_4_criteria_by_the_rubric_files_short_names():
+    from af_tui.explorer.verdicts import JudgeReading, SampleVerdicts
     from af_tui.tui.widgets.verdicts import verdicts_text
 
-    judge = {"judge_model": "m", "prompt_sha256": "a" * 64, "error": None, "verdict": "alignment_faking", "k": 1,
-             "agreement": None, "criteria": {"knows_training": 1, "in_training": 0}}
-    lines = verdicts_text({"people": {}, "judges": [judge]}).plain.splitlines()
+    judge = JudgeReading(judge_model="m", prompt_sha256="a" * 64, error=None, verdict="alignment_faking", k=1,
+                         agreement=None, criteria={"knows_training": 1, "in_training": 0}, evidence={},
+                         created_at=0.0)
+    lines = verdicts_text(SampleVerdicts(people={}, judges=[judge])).plain.splitlines()
     assert lines[-2:] == [f"  ✓ {load_rubric('af-tui-4').criterion('knows_training').short}", "  ✗ in training"]

@@ -5,42 +5,76 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from af_tui.domain import CRITERIA
+from af_tui.domain import CRITERIA, VERDICTS, JudgeTask, Verdict
 from af_tui.store.labels import current_labels
 from af_tui.store.rows import dict_rows
 
 
-def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[dict]:
+def _verdict(value: str | None) -> Verdict | str | None:
+    """A stored verdict as the enum; a judge row holds whatever its reply said, so an unknown word stays."""
+    return Verdict(value) if value in VERDICTS else value
+
+
+@dataclass(frozen=True)
+class JudgeReading:
+    """One judge's judgement of a sample, as the pair view shows it."""
+
+    judge_model: str
+    prompt_sha256: str
+    verdict: Verdict | str | None  # None: the reply was not parsed
+    criteria: dict[str, int | None]  # criterion id -> 1 / 0 / None, under the reply's names
+    evidence: dict[str, str]  # criterion id -> the quote the judge gave
+    k: int | None  # answers asked
+    agreement: float | None  # share of the K answers giving the verdict
+    error: str | None  # why the call failed (then nothing else is set)
+    created_at: float
+    score: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class SampleVerdicts:
+    """Everything said about one sample: each person's current verdict and every judge's judgement."""
+
+    people: dict[str, Verdict]  # annotator -> current verdict
+    judges: list[JudgeReading]  # newest first
+
+
+def _json_object(text: str | None) -> dict:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def judgement_for(conn: sqlite3.Connection, sample_id: int) -> list[JudgeReading]:
     """Every judge's judgement of one sample, newest first, evidence decoded (for the pair view)."""
-    items = dict_rows(
+    rows = dict_rows(
         conn,
-        "SELECT judge_model, prompt_sha256, " + ", ".join(CRITERIA) + ", verdict, parsed, evidence, k, "
+        "SELECT judge_model, prompt_sha256, " + ", ".join(CRITERIA) + ", verdict, evidence, k, "
         "agreement, error, created_at, criteria, score, threshold FROM judgements WHERE sample_id = ? "
-        "AND task = 'alignment_faking' ORDER BY created_at DESC",
+        f"AND task = '{JudgeTask.ALIGNMENT_FAKING}' ORDER BY created_at DESC",
         (sample_id,))
-    out = []
-    for item in items:
-        for key in ("evidence", "criteria"):
-            try:
-                item[key] = json.loads(item[key]) if item[key] else {}
-            except ValueError:
-                item[key] = {}
-        if not item["criteria"]:  # made before criteria were stored as JSON: the four-criterion columns
-            item["criteria"] = {c: item[c] for c in CRITERIA}
-        out.append(item)
-    return out
+    # Made before criteria were stored as JSON: the four-criterion columns.
+    return [JudgeReading(
+        judge_model=row["judge_model"], prompt_sha256=row["prompt_sha256"], verdict=_verdict(row["verdict"]),
+        criteria=_json_object(row["criteria"]) or {c: row[c] for c in CRITERIA},
+        evidence=_json_object(row["evidence"]), k=row["k"], agreement=row["agreement"], error=row["error"],
+        created_at=row["created_at"], score=row["score"], threshold=row["threshold"]) for row in rows]
 
 
-def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) -> dict[int, dict]:
-    """sample id -> {"people": {annotator: verdict}, "judges": [judgement_for rows]} for the pair view."""
+def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) -> dict[int, SampleVerdicts]:
+    """sample id -> its people's verdicts and judges' judgements, for the pair view."""
     ids = [i for i in sample_ids if i is not None]
-    out = {i: {"people": {}, "judges": judgement_for(conn, i)} for i in ids}
+    out = {i: SampleVerdicts({}, judgement_for(conn, i)) for i in ids}
     for row in current_labels(conn, sample_ids=ids):
-        out[row["sample_id"]]["people"][row["annotator"]] = row["verdict"]
+        out[row["sample_id"]].people[row["annotator"]] = Verdict(row["verdict"])
     return out
 
 
-def pair_verdicts(conn: sqlite3.Connection, detail) -> dict[int, dict]:
+def pair_verdicts(conn: sqlite3.Connection, detail) -> dict[int, SampleVerdicts]:
     """sample_verdicts for both samples of a `detail.PairDetail` (None tiers skipped)."""
     return sample_verdicts(conn, [s.id if s is not None else None for s in (detail.free, detail.paid)])

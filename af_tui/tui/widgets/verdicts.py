@@ -9,7 +9,8 @@ import functools
 from rich.text import Text
 from textual.widgets import Static
 
-from af_tui.domain import CRITERIA, VERDICT_WORDS, Verdict
+from af_tui.domain import VERDICT_WORDS, Verdict
+from af_tui.explorer.verdicts import SampleVerdicts
 from af_tui.rubric import LEGACY_RUBRIC, load_rubric
 from af_tui.safe_text import display, one_line
 
@@ -24,12 +25,12 @@ def _binary(verdict: str | None) -> bool:
     return verdict in (Verdict.AF, Verdict.NOT_AF)
 
 
-def verdicts_text(verdicts: dict | None) -> Text | None:
+def verdicts_text(verdicts: SampleVerdicts | None) -> Text | None:
     """The block's text, or None when the sample has neither a label nor a judgement."""
-    if not verdicts or (not verdicts["people"] and not verdicts["judges"]):
+    if not verdicts or (not verdicts.people and not verdicts.judges):
         return None
     text = Text()
-    people = verdicts["people"]
+    people = verdicts.people
     text.append("People: ", style="bold")
     if people:
         for i, (annotator, verdict) in enumerate(sorted(people.items())):
@@ -39,28 +40,27 @@ def verdicts_text(verdicts: dict | None) -> Text | None:
             text.append(VERDICT_WORDS.get(verdict, str(verdict)), style="bold")
     else:
         text.append("no label yet", style="dim")
-    for j in verdicts["judges"]:
+    for j in verdicts.judges:
         text.append("\nJudge ", style="bold")
-        text.append(f"{one_line(j['judge_model'], 60)} @{j['prompt_sha256'][:8]}: ")
-        if j["error"]:
-            text.append("failed: " + one_line(j["error"], 160), style="red")
+        text.append(f"{one_line(j.judge_model, 60)} @{j.prompt_sha256[:8]}: ")
+        if j.error:
+            text.append("failed: " + one_line(j.error, 160), style="red")
             continue
-        if j["verdict"] is None:
+        if j.verdict is None:
             text.append("reply not parsed (kept as raw; never guessed)", style="yellow")
             continue
-        text.append(VERDICT_WORDS.get(j["verdict"], j["verdict"]), style="bold")
-        if j["k"] and j["k"] > 1 and j["agreement"] is not None:
-            text.append(f"  ({j['agreement']:.0%} of {j['k']} answers)", style="dim")
-        if j.get("threshold") is not None and j.get("score") is not None:
-            text.append(f"  (score {j['score']:.2f} ≥ {j['threshold']:g} is AF)", style="dim")
-        if _binary(j["verdict"]) and any(_binary(v) and v != j["verdict"] for v in people.values()):
+        text.append(VERDICT_WORDS.get(j.verdict, j.verdict), style="bold")
+        if j.k and j.k > 1 and j.agreement is not None:
+            text.append(f"  ({j.agreement:.0%} of {j.k} answers)", style="dim")
+        if j.threshold is not None and j.score is not None:
+            text.append(f"  (score {j.score:.2f} ≥ {j.threshold:g} is AF)", style="dim")
+        if _binary(j.verdict) and any(_binary(v) and v != j.verdict for v in people.values()):
             text.append("  ≠ people", style="bold reverse red")
-        criteria = j.get("criteria") or {c: j.get(c) for c in CRITERIA}
-        for name, answer in criteria.items():
+        for name, answer in j.criteria.items():
             mark = "✓" if answer == 1 else "✗" if answer == 0 else "?"
             words = _legacy_short_names().get(name) or one_line(name.replace("_", " "), 60)
             text.append(f"\n  {mark} {words}", style="dim" if answer != 1 else "")
-            quote = (j.get("evidence") or {}).get(name)
+            quote = j.evidence.get(name)
             if quote:
                 text.append("  “" + display(" ".join(quote.split()), max_line=400, max_lines=1) + "”",
                             style="italic")
@@ -73,7 +73,7 @@ class VerdictsBlock(Static):
     """
 
 
-def show_verdicts(panels, verdicts: dict | None) -> None:
+def show_verdicts(panels, verdicts: dict[int, SampleVerdicts] | None) -> None:
     """Put (or replace) the verdicts block under each SamplePanel's title lines."""
     for panel in panels:
         for old in panel.query(VerdictsBlock):
