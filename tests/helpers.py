@@ -59,15 +59,38 @@ def status_text(app) -> str:
     return str(app.main.query_one("#status").render())
 
 
+async def wait_for_workers(app) -> None:
+    """Until the app's running workers end, however they end (a failure is the app's to report)."""
+    import asyncio
+
+    from textual.worker import WorkerState
+
+    running = [w for w in app.workers if w.state == WorkerState.RUNNING]
+    await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)
+
+
 async def until(pilot, condition, timeout: float = 15.0) -> None:
-    """Wait (letting the app run) until condition() is true."""
+    """Wait until condition() is true: after the app's workers (its database reads) complete and it has handled
+    their messages; only what a timer or another thread brings (the store watcher, a writer) needs a few more
+    rounds."""
     import time
 
+    app = pilot.app
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError("the app did not get there in time")
-        await pilot.pause(0.05)
+        await wait_for_workers(app)
+        await pilot.pause()
+        if not condition():
+            await pilot.pause(0.01)
+
+
+async def settle(pilot) -> None:
+    """The app at rest: its workers done, their messages handled, its animations over (instead of a sleep)."""
+    await wait_for_workers(pilot.app)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
 
 
 async def burst(pilot, *keys: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from builders import add_judgement, make_store, sample_id
-from helpers import af_main_output
+from helpers import af_main_output, settle, until
 
 from af_tui.analysis.af_counts import judge_sources, missing_verdicts
 from af_tui.analysis.af_source import AfSource, next_source, parse_af_source
@@ -75,14 +75,11 @@ async def test_v_cycles_the_panel_and_the_chart_and_names_the_source(store):
     add_judgement(conn, free[1], AF, model="sim/j", sha="ab" * 32)
     app = ExplorerApp(store.path, poll_s=0.05)
 
-    async def settle(version: int) -> None:
-        for _ in range(80):
-            await pilot.pause(0.05)
-            if app.stats_version > version:
-                return
+    async def stats_after(version: int) -> None:
+        await until(pilot, lambda: app.stats_version > version, timeout=4)
 
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(0)
+        await stats_after(0)
         panel = app.main.query_one(StatsPanel)
         assert str(panel.border_title).startswith("AF source: people")
         assert app.last_stats[0].af["free"].af == 0
@@ -90,7 +87,7 @@ async def test_v_cycles_the_panel_and_the_chart_and_names_the_source(store):
         for _ in range(4):
             version = app.stats_version
             await pilot.press("V")
-            await settle(version)
+            await stats_after(version)
             sl = app.last_stats[0]
             seen.append((sl.af_source, sl.af["free"].af if "free" in sl.af else None))
             assert str(panel.border_title).startswith(f"AF source: {sl.af_source}")
@@ -100,9 +97,9 @@ async def test_v_cycles_the_panel_and_the_chart_and_names_the_source(store):
         palette = {c.title: c for c in app.get_system_commands(app.screen)}
         assert "now people" in palette["stats: switch AF source"].help
         await pilot.press("C")
-        await pilot.pause(0.1)
+        await settle(pilot)
         version = app.stats_version
         await pilot.press("V")
-        await settle(version)
+        await stats_after(version)
         chart = app.screen.query_one(Chart)
         assert chart.data[0].af_source == "people-then-judge:sim/j@abababab"

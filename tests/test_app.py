@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from builders import ROWS, SYSTEM, build_store, make_app, pair_sample
-from helpers import loaded, status_text, until
+from helpers import loaded, settle, status_text, until
 
 from af_tui.config import Config
 from af_tui.errors import AfError
@@ -282,7 +282,7 @@ async def test_quit_asks_before_stopping_a_live_run(store_path, tmp_path):
         await pilot.press("n")
         assert app.screen is app.main and not app.stop_run
         await pilot.press("q", "y")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert app.stop_run
 
 
@@ -305,7 +305,7 @@ def test_stop_run_sends_sigint_then_waits(tmp_path):
 def _settled(app):
     async def run_before(pilot):
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.2)
+        await settle(pilot)
     return run_before
 
 
@@ -323,7 +323,7 @@ def test_snapshot_pair_view(store_path, tmp_path, snap_compare):
         await _settled(app)(pilot)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
@@ -362,7 +362,7 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
         await until(pilot, lambda: loaded(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
         free, paid = app.screen.query_one("#free"), app.screen.query_one("#paid")
         await pilot.press("pagedown", "pagedown")
         await until(pilot, lambda: free.scroll_y > 0 and paid.scroll_y == free.scroll_y)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from builders import make_app, pair_sample
-from helpers import loaded, until
+from helpers import loaded, settle, until
 from rich.text import Text
 
 from af_tui.safe_text import cap_lines, display, inert, one_line
@@ -106,7 +106,7 @@ async def test_hostile_text_is_inert_in_list_pair_view_and_transcript(hostile, t
         # The pair with markup, escapes, controls and bidi.
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
         screen = _screen_text(app)
         assert "\x1b" not in screen and "\x00" not in screen and "\u202e" not in screen
         assert "[bold]bold?[/bold]" in screen and "␛[31mred␛[0m" in screen and "⟨U+202E⟩" in screen
@@ -116,7 +116,7 @@ async def test_hostile_text_is_inert_in_list_pair_view_and_transcript(hostile, t
         # The 1 MB line: shown capped, the layout holds, keys still work.
         await pilot.press("n")
         await until(pilot, lambda: app.screen.detail is not None and app.screen.detail.request.endswith("1 MB"))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.screen.query_one("#paid").region.x == paid.region.x
         assert "AAAA" in _screen_text(app)
         await pilot.press("t")
@@ -149,7 +149,7 @@ def test_snapshot_hostile_pair_view(hostile, tmp_path, snap_compare):
         await until(pilot, lambda: loaded(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
 
@@ -159,6 +159,6 @@ def test_snapshot_hostile_main_screen(hostile, tmp_path, snap_compare):
 
     async def run_before(pilot):
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.2)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

@@ -1,5 +1,7 @@
 """Names people and models choose (runs, models, variants, annotators) are untrusted text too."""
 
+from helpers import settle, until
+
 from af_tui.analysis import agreement
 from af_tui.commands.agreement_table import agreement_table
 from af_tui.store.db import Store
@@ -27,19 +29,13 @@ async def test_filter_dialog_with_markup_in_names(tmp_path):
     db = _store(tmp_path / "s.sqlite")
     app = ExplorerApp(db, config=Config(path=tmp_path / "c.toml"), poll_s=0.05)
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(100):
-            if app.main.loaded:
-                break
-            await pilot.pause(0.05)
+        await until(pilot, lambda: app.main.loaded)
         await pilot.press("f")
-        for _ in range(100):
-            if isinstance(app.screen, FilterScreen):
-                break
-            await pilot.pause(0.05)
+        await until(pilot, lambda: isinstance(app.screen, FilterScreen))
         select = app.screen.query_one("#model")
         select.focus()
         await pilot.press("enter")  # opens the dropdown: its options are drawn
-        await pilot.pause(0.5)
+        await settle(pilot)
         assert select.expanded
         assert isinstance(app.screen, FilterScreen)  # no MarkupError took the app down
 

@@ -7,7 +7,7 @@ import io
 import sqlite3
 
 from builders import ROWS, build_store, make_app
-from helpers import loaded, status_text, until
+from helpers import loaded, settle, status_text, until
 
 from af_tui.domain import Verdict
 from af_tui.explorer.filters import PairFilter
@@ -89,8 +89,10 @@ async def test_stats_panel_shows_the_judge_against_people(tmp_path):
     app = make_app(plain, tmp_path)
     async with app.run_test(size=(140, 45)) as pilot:
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.8)
-        assert not app.main.query_one(JudgeFigures).display  # no judgements: nothing shown
+        figures = app.main.query_one(JudgeFigures)
+        await until(pilot, lambda: figures._seen_version == app.stats_version)  # its check read the figures
+        await settle(pilot)
+        assert not figures.display  # no judgements: nothing shown
 
     path = judged_store(tmp_path)
     app = make_app(path, tmp_path)

@@ -3,7 +3,7 @@ keys, export from the app."""
 
 import pytest
 from builders import make_store, sample_id
-from helpers import press_settled, store_settled, until
+from helpers import press_settled, settle, store_settled, until
 from textual.widgets import Static
 
 from af_tui.domain import CRITERIA
@@ -139,16 +139,13 @@ async def test_export_from_the_app(store, tmp_path):
         path = app.screen.query_one("#label-export-path")
         path.value = str(tmp_path / "from_app.csv")
         await press_settled(pilot, "enter")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if (tmp_path / "from_app.csv").exists():
-                break
+        await until(pilot, lambda: (tmp_path / "from_app.csv").exists())
         assert (tmp_path / "from_app.csv").read_text(encoding="utf-8").count("alignment_faking") == 1
         # a bad path is a notification, not a crash
         await press_settled(pilot, "ctrl+e")
         app.screen.query_one("#label-export-path").value = str(tmp_path)
         await press_settled(pilot, "enter")
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert isinstance(app.screen, type(app.screen)) and app.is_running
 
 
@@ -206,7 +203,7 @@ def test_snapshot_label_screen_with_hostile_text(tmp_path, snap_compare):
     app = LabelApp(tmp_path / "h.sqlite", "alice")
 
     async def run_before(pilot):
-        await pilot.pause(0.2)
+        await store_settled(pilot)
         await press_settled(pilot, "1", "3")
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
@@ -231,8 +228,7 @@ async def test_a_burst_of_keys_saves_what_slow_keys_save(tmp_path):
 
     async def slow(pilot, *keys):
         for key in keys:
-            await pilot.press(key)
-            await pilot.pause(0.03)
+            await press_settled(pilot, key)  # each key handled, and its store work done, before the next
 
     keys = ("1", "2", "3", "n", "enter")
     results = []

@@ -5,7 +5,7 @@ transcript view."""
 from __future__ import annotations
 
 from builders import build_store, make_app
-from helpers import loaded, until
+from helpers import loaded, settle, until
 
 from af_tui.explorer.filters import search_words
 from af_tui.tui.screens.transcript import find_hits
@@ -25,7 +25,7 @@ async def _open_pair(pilot, app):
 
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-    await pilot.pause(0.1)
+    await settle(pilot)
     return app.screen
 
 

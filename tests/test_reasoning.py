@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from builders import TEMPLATE, make_app
 from fakeserver import FakeServer, af_script, expected_outcome, reasoning_script
-from helpers import until
+from helpers import settle, until
 
 from af_tui.errors import AfError
 from af_tui.experiment import rules, runner
@@ -161,7 +161,7 @@ async def test_pair_view_shows_reasoning_on_both_tiers_and_search_finds_it(db_pa
         await until(pilot, lambda: len(app.pairs_list.ids) == len(GOALS))
         await pilot.press("home", "enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
         detail = app.screen.detail
         for tier in ("free", "paid"):
             panel = app.screen.query_one(f"#{tier}")
@@ -198,7 +198,7 @@ async def test_imported_reasoning_without_turns_shows_one_section(tmp_path):
         await until(pilot, lambda: listed(app))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
         free = [c for c in app.screen.query_one("#free").query(Collapsible) if "reasoning-section" in c.classes]
         paid = [c for c in app.screen.query_one("#paid").query(Collapsible) if "reasoning-section" in c.classes]
         assert [c.title for c in free] == ["Reasoning (provider)"] and paid == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from builders import ROWS, build_store, make_app
-from helpers import loaded, until
+from helpers import loaded, settle, until
 
 from af_tui.tui.widgets.pairs_list import columns, row_text
 
@@ -26,12 +26,12 @@ async def test_list_keeps_18_rows_at_100x30_and_boxes_fold(tmp_path):
     app = make_app(build_store(tmp_path / "s.sqlite", rows=MANY, status="running"), tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.main.has_class("-short")
         assert app.pairs_list.size.height >= 18
         monitor = app.main.query_one("#monitor")
         await pilot.press("M")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert monitor.has_class("-folded") and monitor.size.height <= 1
         await pilot.press("J")
         assert app.main.query_one("#judge-figures").has_class("-folded")
@@ -55,7 +55,7 @@ async def test_list_number_is_the_pair_id(tmp_path):
 def _settled(app):
     async def run_before(pilot):
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.3)
+        await settle(pilot)
     return run_before
 
 
@@ -75,7 +75,7 @@ def test_snapshot_pair_view_sizes(tmp_path, snap_compare, size):
         await _settled(app)(pilot)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -90,12 +90,12 @@ async def test_filter_dialog_buttons_reachable_at_80x24(tmp_path):
         await until(pilot, lambda: loaded(app))
         await pilot.press("f")
         await until(pilot, lambda: isinstance(app.screen, FilterScreen))
-        await pilot.pause(0.2)
+        await settle(pilot)
         box = app.screen.query_one("FilterScreen > Vertical")
         assert box.outer_size.height <= 24 and box.outer_size.width <= 80  # the dialog fits; its body scrolls
         apply = app.screen.query_one("#apply", Button)
         box.scroll_to_widget(apply, animate=False)
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert apply.region.y + apply.region.height <= 24  # on screen once scrolled to
         await pilot.press("ctrl+s")  # and ctrl+s applies from anywhere
         await until(pilot, lambda: app.screen is app.main)

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from builders import ROWS, build_store, make_app, pair_sample
-from helpers import loaded, status_text, until
+from helpers import loaded, settle, status_text, until
 
 from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
@@ -190,19 +190,19 @@ async def test_footers_keep_the_main_keys(tmp_path, size):
     app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: loaded(app))
-        await pilot.pause(0.2)
+        await settle(pilot)
         keys = _footer_keys(app.screen)
         for key in ("⏎", "/", "a", "o", "f", "l", "q", "?"):
             assert key in keys, (key, keys)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        await pilot.pause(0.2)
+        await settle(pilot)
         keys = _footer_keys(app.screen)
         for key in ("tab", "esc", "n", "p", "l", "t"):
             assert key in keys, (key, keys)
         await pilot.press("l")
         await until(pilot, lambda: isinstance(app.screen, LabelScreen))
-        await pilot.pause(0.2)
+        await settle(pilot)
         keys = _footer_keys(app.screen)
         for key in ("a", "n", "x", "⏎", "u", "s", "esc"):
             assert key in keys, (key, keys)

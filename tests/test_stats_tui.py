@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from helpers import settle, until
 from textual.app import App
 
 from af_tui.analysis.slices import compute
@@ -110,21 +111,14 @@ async def test_explorer_opens_the_chart_and_feeds_it(db_path):
     _fill(db_path, ["sim/a", "sim/b"], 6)
     app = ExplorerApp(db_path, poll_s=0.05)
     async with app.run_test(size=(140, 40)) as pilot:
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if app.stats_version:
-                break
+        await until(pilot, lambda: app.stats_version > 0)
         await pilot.press("C")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert isinstance(app.screen, ChartScreen)
         chart = app.screen.query_one(Chart)
         assert [s.model for s in chart.data] == ["sim/a", "sim/b"]
         _fill(db_path, ["sim/a", "sim/b"], 9)  # another process's samples: the chart follows
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if chart.data[0].valid("free") == 9:
-                break
-        assert chart.data[0].valid("free") == 9
+        await until(pilot, lambda: chart.data[0].valid("free") == 9, timeout=3)
 
 
 class FedChartApp(App):
