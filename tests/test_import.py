@@ -6,6 +6,7 @@ a .json log, logs without tier metadata, truncated and foreign files, re-import 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import re
 import sqlite3
@@ -22,7 +23,8 @@ from af_tui.io import inspect_parse, inspect_read
 from af_tui.io.inspect_import import import_logs
 from af_tui.store.db import Store
 
-pytest.importorskip("inspect_ai")
+# (find_spec, not importorskip: importing inspect_ai takes a second in every worker that collects this file)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("inspect_ai") is None, reason="needs inspect_ai")
 
 STAND_IN_SYSTEM_PROMPT = "(Stand-in for af-tui's import tests.) Free-tier chats train you; paid-tier chats never do."
 HOSTILE = '[bold red]x[/bold red] \x1b[31mred\x1b[0m =HYPERLINK("http://x")'

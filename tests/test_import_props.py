@@ -4,6 +4,8 @@ import, never a crash and never half a file."""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import random
 import tempfile
 from pathlib import Path
@@ -17,7 +19,7 @@ from af_tui.io import inspect_parse, inspect_read
 from af_tui.io.inspect_import import import_logs
 from af_tui.store.db import Store
 
-pytest.importorskip("inspect_ai")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("inspect_ai") is None, reason="needs inspect_ai")
 
 SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Text a model or a foreign log might hold: markup, escapes, controls, tags of the setting, odd unicode.
@@ -122,13 +124,21 @@ def test_damaged_real_logs_import_whole_or_not_at_all(realdata, data):
         assert samples == 30 and runs == 1
 
 
+@functools.cache
+def _sloppy_log(realdata: Path):
+    """The shared sloppy log, read once (each example edits a deep copy)."""
+    from inspect_ai.log import read_eval_log
+
+    return read_eval_log(str(realdata / "inspect_logs" / "openai-api-fake-fake-sloppy.eval"))
+
+
 @SLOW
 @given(st.lists(st.tuples(hostile, hostile, st.one_of(st.none(), hostile)), min_size=1, max_size=6))
 def test_a_json_log_with_hostile_samples_imports_without_crashing(realdata, edits):
-    from inspect_ai.log import read_eval_log, write_eval_log
+    from inspect_ai.log import write_eval_log
     from inspect_ai.scorer import Score
 
-    log = read_eval_log(str(realdata / "inspect_logs" / "openai-api-fake-fake-sloppy.eval"))
+    log = _sloppy_log(realdata).model_copy(deep=True)
     for sample, (user, reply, answer) in zip(log.samples, edits, strict=False):
         sample.messages[1].content = user
         sample.messages[-1].content = reply

@@ -76,6 +76,7 @@ def _open_and_close(path):
     return True
 
 
+@pytest.mark.slow
 def test_concurrent_opens_of_an_old_store_migrate_once(tmp_path):
     """Several processes (served tabs, a run, the app) opening a store from an older af-tui at once."""
     from concurrent.futures import ProcessPoolExecutor
