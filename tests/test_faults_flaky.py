@@ -77,6 +77,7 @@ def _rows(db: Path) -> dict[tuple[str, str], tuple]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_flaky_provider_retries_stores_errors_and_reruns_clean(tmp_path, system_prompt_file, capsys, monkeypatch):
     monkeypatch.setattr(llm, "RetryPolicy", functools.partial(llm.RetryPolicy, base_delay_s=BASE_DELAY_S))
     dataset = write_requests(tmp_path / "made_up.csv", [f"Made-up flaky request {i}" for i in range(N_REQUESTS)])

@@ -387,6 +387,7 @@ def _wait_for(predicate, timeout: float = 20.0):
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_label_in_a_browser_tab(browser, store_path, tmp_path):
     server = ServeProcess(store_path, "--label")
     try:
@@ -427,6 +428,7 @@ def test_label_in_a_browser_tab(browser, store_path, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.slow
+@pytest.mark.timeout(120)
 def test_label_from_the_explorer_in_two_tabs_at_once(browser, store_path):
     """The default: each tab runs the explorer; two annotators label the same pair at the same time."""
     server = ServeProcess(store_path)
