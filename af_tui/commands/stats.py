@@ -119,15 +119,15 @@ def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="
     from af_tui.analysis.compliance import judged_slices, parse_compliance
     from af_tui.analysis.slices import compute
 
-    src, comp = parse_af_source(af_source, judge_model), parse_compliance(compliance)
-    why = missing_verdicts(conn, src)
-    if why and src.uses_judge:  # a judge that never judged here: a typo, not an empty column
-        raise AfError(f"--af-source {src.name}: {why}")
+    parsed_af_source, parsed_compliance = parse_af_source(af_source, judge_model), parse_compliance(compliance)
+    why = missing_verdicts(conn, parsed_af_source)
+    if why and parsed_af_source.uses_judge:  # a judge that never judged here: a typo, not an empty column
+        raise AfError(f"--af-source {parsed_af_source.name}: {why}")
     if why:
         click.echo(f"af-tui: {why}", err=True)
-    if comp.kind == "judge":
-        return judged_slices(conn, run_name, list(models) or None, by, src, comp)
-    return compute(conn, run=run_name, models=list(models) or None, by=by, af_source=src)
+    if parsed_compliance.kind == "judge":
+        return judged_slices(conn, run_name, list(models) or None, by, parsed_af_source, parsed_compliance)
+    return compute(conn, run=run_name, models=list(models) or None, by=by, af_source=parsed_af_source)
 
 
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False, compliance="prefix"):
@@ -214,11 +214,11 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         return print_categories(db_path, run_name, models, af_source, compliance, judge_model,
                                 as_json=as_json, as_csv=as_csv)
     slices = _load(db_path, run_name, models, by, af_source, judge_model, compliance=compliance)
-    comps = compare(slices, by=by, baseline=baseline)
+    gap_comparisons = compare(slices, by=by, baseline=baseline)
     if as_json or as_csv:
         from af_tui.commands.cost_section import add_cost, cost_table
 
-        rows = comparison_rows(comps, by) if comparisons else add_cost(
+        rows = comparison_rows(gap_comparisons, by) if comparisons else add_cost(
             tier_rows(slices), cost_table(db_path, run_name, models))
         if as_json:
             click.echo(json.dumps(rows, indent=2))
@@ -233,7 +233,7 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
     if not slices:
         click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")
         return
-    _print_tables(slices, comps, by)
+    _print_tables(slices, gap_comparisons, by)
     from af_tui.commands.cost_section import cost_table, print_cost
 
     print_cost(slices, cost_table(db_path, run_name, models))
@@ -245,7 +245,7 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         section(db_path=db_path, run_name=run_name, models=models)
 
 
-def _print_tables(slices, comps, by: str) -> None:
+def _print_tables(slices, gap_comparisons, by: str) -> None:
     """The tables of `af-tui stats`: outcomes per tier, the free − paid gap, and the comparisons (if any)."""
     from rich.text import Text
 
@@ -253,8 +253,8 @@ def _print_tables(slices, comps, by: str) -> None:
     layout = _TableLayout.of(slices)
     console.print(_outcomes_table(slices, layout))
     console.print(_gap_table(slices, layout))
-    if comps:
-        console.print(_comparison_table(comps, by, layout))
+    if gap_comparisons:
+        console.print(_comparison_table(gap_comparisons, by, layout))
     if any(slice_stats.running for slice_stats in slices):
         console.print(Text("A run is still writing: these figures will change."))
 
@@ -390,12 +390,12 @@ def _gap_words(gap: float | None) -> str:
     return f"{100 * gap:+.1f} pp" if gap is not None else "–"
 
 
-def _comparison_table(comps, by: str, layout: _TableLayout):
+def _comparison_table(gap_comparisons, by: str, layout: _TableLayout):
     """Each slice's gap against the baseline slice's (by model, variant or run) and the difference's interval."""
     table = layout.table(_COMPARISON_TITLES[by], ["baseline", "gap", "baseline gap", "difference [95% CI]"],
                          left=("baseline",))
     table.caption = "MOVER interval (Zou & Donner 2008), the two slices treated as independent"
-    for comparison in comps:
+    for comparison in gap_comparisons:
         baseline = getattr(comparison.b, by)
         table.add_row(*layout.key_cells(comparison.a), _cell(baseline), _cell(_gap_words(comparison.a.gap)),
                       _cell(_gap_words(comparison.b.gap)), _cell(_pp(comparison.difference)))

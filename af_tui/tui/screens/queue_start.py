@@ -70,7 +70,8 @@ class QueueStarter:
         """The rest of a queue opened on its head: the label screens on it count the whole queue now."""
         message.queue.grow(message.ids, message.sorted_ids)
         for screen in self.app.screen_stack:
-            on_it = any(q is message.queue for q in (getattr(screen, "queue", None), getattr(screen, "_queue", None)))
+            on_it = any(queue is message.queue
+                        for queue in (getattr(screen, "queue", None), getattr(screen, "_queue", None)))
             if on_it and hasattr(screen, "queue_grown"):
                 screen.queue_grown()
 
