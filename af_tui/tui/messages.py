@@ -136,7 +136,7 @@ class QueueReady(Message):
     queue: LabelQueue  # its ids in the list's order (shuffled when blind)
     sample_id: int | None
     on_done: Callable[..., object] | None = None
-    shown: threading.Event = field(default_factory=threading.Event, init=False)  # set once the screen is drawn
+    shown: threading.Event = field(default_factory=threading.Event, init=False)  # set once its first sample is drawn
 
 
 # -- the label and review screens: their worker reads and writes the store, these bring the answers back --

@@ -13,6 +13,7 @@ committed before "saved" shows: the worker posts LabelSaved after the commit.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -96,7 +97,8 @@ class LabelScreen(StoreTurns, Screen):
 
     def __init__(self, db_path: str | Path, annotator: str, *, sample_id: int | None = None,
                  filters: QueueFilter | None = None, blind: bool = False, order: str = "order",
-                 seed: int | None = None, rubric: Rubric | None = None, queue: LabelQueue | None = None) -> None:
+                 seed: int | None = None, rubric: Rubric | None = None, queue: LabelQueue | None = None,
+                 shown: threading.Event | None = None) -> None:
         super().__init__()
         self.db_path, self.annotator = Path(db_path), annotator
         self.rubric = rubric or load_rubric(LEGACY_RUBRIC)
@@ -110,6 +112,7 @@ class LabelScreen(StoreTurns, Screen):
             order, seed = "random", seed if seed is not None else new_seed()
         self._start, self._filters, self._order, self._seed = sample_id, filters, order, seed
         self._queue = queue  # built off the UI thread by the explorer (its ids, order and name)
+        self._shown = shown  # set once the first sample is drawn: the explorer then reads the rest of the queue
         self._init_turns()
         self.queue: LabelQueue | None = None
         self.progress: Progress | None = None
@@ -146,6 +149,8 @@ class LabelScreen(StoreTurns, Screen):
         self._open_queue()
 
     def on_unmount(self) -> None:
+        if self._shown is not None:
+            self._shown.set()  # never drawn (left at once): the explorer need not wait any longer
         self._close_store()
 
     # -- the store, in a worker ------------------------------------------------------------------------
@@ -238,6 +243,8 @@ class LabelScreen(StoreTurns, Screen):
             self.notify("no other unlabeled sample in the queue")
         else:
             self._show(message.view)
+        if message.queue is not None and self._shown is not None:
+            self.call_after_refresh(self._shown.set)
         self._done()
 
     def on_label_saved(self, message: LabelSaved) -> None:

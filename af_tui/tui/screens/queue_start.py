@@ -93,8 +93,7 @@ class QueueStarter:
         # criterion (the screen's own default, af-tui-4, is for labels made before rubrics)
         app.push_screen(LabelScreen(app.db_path, app.annotator, sample_id=message.sample_id, queue=queue,
                                     blind=getattr(app, "label_blind", False),
-                                    rubric=load_rubric(DEFAULT_RUBRIC)), done)
-        self.call_after_refresh(message.shown.set)  # the worker reads the rest of the queue then
+                                    rubric=load_rubric(DEFAULT_RUBRIC), shown=message.shown), done)
 
     def labeling_done(self) -> None:
         """Back from labeling: the same list position; the marks (and a label-state filter) read again."""
