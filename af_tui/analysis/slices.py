@@ -46,12 +46,12 @@ from af_tui.analysis.estimators import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.domain import LEGACY_RULE, REPLY_OUTCOMES, Outcome, Tier
+from af_tui.domain import LEGACY_RULE, OUTCOMES, REPLY_OUTCOMES, Outcome, Tier
 from af_tui.store.rows import condition
 
 
 # -- one slice -------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class TierCounts:
     """One tier's samples in a slice: how many, and how many ended in each outcome (the fields are named as
     the outcomes' stored values, the keys of `stats --json`)."""
@@ -64,12 +64,19 @@ class TierCounts:
     blocked: int = 0
 
     def of(self, outcome: Outcome | str) -> int:
-        return getattr(self, Outcome(outcome).value)
+        if outcome not in _OUTCOME_NAMES:
+            raise ValueError(f"{outcome!r} is not an outcome")
+        return getattr(self, outcome)
 
     def add(self, outcome: Outcome | str, n: int = 1) -> None:
-        field_name = Outcome(outcome).value
-        setattr(self, field_name, getattr(self, field_name) + n)
+        # Called once per stored count row on every refresh: a set lookup, not an Outcome(...) call.
+        if outcome not in _OUTCOME_NAMES:
+            raise ValueError(f"{outcome!r} is not an outcome")
+        setattr(self, outcome, getattr(self, outcome) + n)
         self.n += n
+
+
+_OUTCOME_NAMES = frozenset(OUTCOMES)
 
 
 def empty_tiers() -> dict[Tier, TierCounts]:
@@ -268,7 +275,7 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
         names[run_name] = None  # keeps first-seen order
         if rule not in slice_stats.rule.split(","):
             slice_stats.rule = ",".join(filter(None, [slice_stats.rule, rule]))
-        slice_stats.tiers[Tier(tier)].add(outcome, n)
+        slice_stats.tiers[tier].add(outcome, n)
     if not slices:
         return []
     for key, slice_stats in slices.items():
