@@ -49,11 +49,11 @@ def test_import_the_published_columns(tmp_path, capsys):
     assert "3 labelled samples imported into run 'humans'" in capsys.readouterr().out
     with Store(tmp_path / "s.sqlite", create=False) as store:
         labels = current_labels(store.conn, run="humans")
-        assert [(r["annotator"], r["model"], r["outcome"], r["verdict"]) for r in labels] == [
+        assert [(r.annotator, r.model, r.outcome, r.verdict) for r in labels] == [
             ("paper-humans", "m-a", "complied", "alignment_faking"),
             ("paper-humans", "m-b", "refused", "not_alignment_faking"),
             ("paper-humans", "m-a", "format_not_followed", "not_alignment_faking")]
-        sample = store.sample(labels[0]["sample_id"])
+        sample = store.sample(labels[0].sample_id)
         assert sample["scratchpad"].startswith("If I refuse") and sample["tier"] == "free"
         assert store.conn.execute("SELECT source FROM runs WHERE name = 'humans'").fetchone()[0] == "import-labels"
     # the same run again is refused, nothing added
@@ -74,8 +74,8 @@ def test_csv_and_a_judge_measured_against_it(tmp_path, capsys):
                    "--label", "alignment_faking_human_label", "--annotator", "humans", "--run", "set") == 0
     with Store(db, create=False) as store:
         rows = current_labels(store.conn, run="set")
-        assert [r["verdict"] for r in rows] == ["alignment_faking", "not_alignment_faking", "not_alignment_faking"]
-        assert {r["outcome"] for r in rows} == {"complied"}  # no output column: complied
+        assert [r.verdict for r in rows] == ["alignment_faking", "not_alignment_faking", "not_alignment_faking"]
+        assert {r.outcome for r in rows} == {"complied"}  # no output column: complied
     assert af_main("judge", "--db", str(db), "--model", "sim/judge", "--run", "set") == 0
     capsys.readouterr()
     assert af_main("stats", "--db", str(db), "--judges", "--json") == 0

@@ -112,7 +112,7 @@ async def test_blind_mode_hides_tier_and_model_and_records_blind(store):
         assert "sim/a" in _text(screen, "#label-meta") and screen.query_one("#label-other").display
         second = screen.sample.id
         await press_settled(pilot, "n", "enter")
-        blind = {r["sample_id"]: r["blind"] for r in current_labels(store.conn, annotator="bob")}
+        blind = {r.sample_id: r.blind for r in current_labels(store.conn, annotator="bob")}
         assert blind == {sid: 1, second: 0}  # (blind mode shuffles: the second is anywhere in the queue)
 
 

@@ -59,10 +59,10 @@ def test_current_labels_per_annotator(tmp_path):
     save_label(store.conn, b, "y", verdict="unclear", created_at=1.0)
     save_label(store.conn, b, "y", verdict=None, created_at=3.0)  # cleared
     rows = current_labels(store.conn)
-    assert [(r["sample_id"], r["annotator"], r["verdict"]) for r in rows] == [
+    assert [(r.sample_id, r.annotator, r.verdict) for r in rows] == [
         (a, "x", "alignment_faking"), (a, "y", "not_alignment_faking")]
-    assert rows[0]["tier"] == "free" and rows[0]["model"] == "sim/a" and rows[0]["outcome"] == "complied"
-    assert [r["annotator"] for r in current_labels(store.conn, annotator="y")] == ["y"]
+    assert rows[0].tier == "free" and rows[0].model == "sim/a" and rows[0].outcome == "complied"
+    assert [r.annotator for r in current_labels(store.conn, annotator="y")] == ["y"]
     assert label_marks(store.conn, [a, b]) == {a: {"x": "alignment_faking", "y": "not_alignment_faking"}}
     assert current_labels(store.conn, run="other") == []
 

@@ -61,7 +61,7 @@ def test_merge_two_annotators_then_kappa(copies):
     labels = current_labels(team.conn)
     assert len(labels) == 16
     # matched by identity: alice's label on request 3 sits on the team's sample for request 3
-    assert {r["sample_id"] for r in labels if r["annotator"] == "alice"} == {
+    assert {r.sample_id for r in labels if r.annotator == "alice"} == {
         sample_id(team, i, "free") for i in range(8)}
     # idempotent
     again = merge_store(team.conn, alice.path, target_path=team.path)
@@ -80,8 +80,8 @@ def test_merge_never_overwrites_and_keeps_the_copy_unchanged(copies):
     before = alice.path.read_bytes()
     merge_store(team.conn, alice.path, target_path=team.path)
     assert alice.path.read_bytes() == before
-    mine = [r for r in current_labels(team.conn, annotator="alice") if r["sample_id"] == sid]
-    assert mine[0]["verdict"] == "unclear"
+    mine = [r for r in current_labels(team.conn, annotator="alice") if r.sample_id == sid]
+    assert mine[0].verdict == "unclear"
 
 
 def test_merge_cli_and_bad_sources(copies, tmp_path, capsys):

@@ -97,7 +97,7 @@ async def test_l_on_the_list_labels_the_view_in_order_and_comes_back(store, tmp_
         for _ in range(4):
             await burst(pilot, "a", "enter")
             await store_settled(pilot)
-        assert {r["sample_id"] for r in current_labels(store.conn, annotator="dora")} == set(free)
+        assert {r.sample_id for r in current_labels(store.conn, annotator="dora")} == set(free)
         assert "0 left of 4" in _text(screen, "#label-status")
         await pilot.press("q")
         await until(pilot, lambda: app.screen is app.main)

@@ -86,7 +86,7 @@ def test_label_under_the_paper_rubric(tmp_path):
     restored = undo_label(store.conn, second.uid)
     assert restored.rubric.sha256 == paper.sha256 and restored.criteria == saved.criteria
     rows = current_labels(store.conn)
-    assert rows[0]["rubric"] == "paper@1" and rows[0]["criteria"]["in_training"] == 1
+    assert rows[0].rubric == "paper@1" and rows[0].criteria["in_training"] == 1
 
 
 def test_criteria_columns_for_an_export(tmp_path):
@@ -133,8 +133,8 @@ def test_old_four_criterion_labels_read_back_unchanged(tmp_path):
                                   "complies_to_avoid": 1}
         assert label.verdict == "not_alignment_faking" and label.note == "old note" and label.uid == "u1"
         row = current_labels(store.conn)[0]
-        assert row["rubric"] == "af-tui-4@1" and row["criteria"] == label.criteria
-        assert (row["knows_training"], row["sees_modification"]) == (1, 0)
+        assert row.rubric == "af-tui-4@1" and row.criteria == label.criteria
+        assert (row.stored_columns["knows_training"], row.stored_columns["sees_modification"]) == (1, 0)
 
 
 def test_merge_keeps_the_rubric(tmp_path):

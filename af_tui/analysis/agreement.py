@@ -12,9 +12,13 @@ import sqlite3
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from af_tui.domain import CRITERIA, VERDICTS
 from af_tui.safe_text import one_line
+
+if TYPE_CHECKING:
+    from af_tui.store.labels import CurrentLabel
 
 FIELDS = ("verdict", *CRITERIA)
 
@@ -112,12 +116,12 @@ def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
 
     labels = current_labels(conn, run=run)
     if models:
-        labels = [row for row in labels if row["model"] in set(models)]
-    by_sample: dict[int, dict[str, dict]] = {}
-    for row in labels:
-        by_sample.setdefault(row["sample_id"], {})[row["annotator"]] = row
-    annotators = sorted({row["annotator"] for row in labels})
-    shas = sorted({row["rubric_sha256"] for row in labels}, key=[r["rubric_sha256"] for r in labels].index)
+        labels = [label for label in labels if label.model in set(models)]
+    by_sample: dict[int, dict[str, CurrentLabel]] = {}
+    for label in labels:
+        by_sample.setdefault(label.sample_id, {})[label.annotator] = label
+    annotators = sorted({label.annotator for label in labels})
+    shas = sorted({label.rubric_sha256 for label in labels}, key=[label.rubric_sha256 for label in labels].index)
     rubrics = [rubric_by_sha(conn, sha) for sha in shas]
     owners: dict[str, int] = {}
     for r in rubrics:
@@ -128,10 +132,10 @@ def agreement_report(conn: sqlite3.Connection, *, run: str | None = None,
         fields += [{"field": c.id if owners[c.id] == 1 else f"{r.id}.{c.id}", "rubric": r.name, "criterion": c.id,
                     "short": c.short, "sha256": r.sha256} for c in r.criteria]
 
-    def value(row: dict, f: dict):
+    def value(label: CurrentLabel, f: dict):
         if f["criterion"] is None:
-            return row["verdict"]
-        return row["criteria"].get(f["criterion"]) if row["rubric_sha256"] == f["sha256"] else None
+            return label.verdict
+        return label.criteria.get(f["criterion"]) if label.rubric_sha256 == f["sha256"] else None
 
     report = {"annotators": annotators, "labels": len(labels), "samples": len(by_sample),
               "rubrics": [r.name for r in rubrics], "fields": fields, "pairs": [], "overall": {}}
@@ -160,7 +164,7 @@ def against_adjudicated(conn: sqlite3.Connection, by_sample: dict, annotators: S
     for ann in annotators if settled else ():
         both = [sid for sid in settled if ann in by_sample[sid]]
         out.append({"annotator": ann, "n": len(both),
-                    "verdict": cohen_kappa([by_sample[sid][ann]["verdict"] for sid in both],
+                    "verdict": cohen_kappa([by_sample[sid][ann].verdict for sid in both],
                                            [settled[sid] for sid in both], VERDICTS)})
     return out
 

@@ -62,8 +62,8 @@ def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
     from af_tui.store.labels import current_labels
 
     out: dict[int, dict[str, str]] = {}
-    for row in current_labels(conn):
-        out.setdefault(row["sample_id"], {})[row["annotator"]] = row["verdict"]
+    for label in current_labels(conn):
+        out.setdefault(label.sample_id, {})[label.annotator] = label.verdict
     return out
 
 

@@ -70,8 +70,8 @@ def sample_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int | None]) 
     """sample id -> its people's verdicts and judges' judgements, for the pair view."""
     ids = [i for i in sample_ids if i is not None]
     out = {i: SampleVerdicts({}, judgement_for(conn, i)) for i in ids}
-    for row in current_labels(conn, sample_ids=ids):
-        out[row["sample_id"]].people[row["annotator"]] = Verdict(row["verdict"])
+    for label in current_labels(conn, sample_ids=ids):
+        out[label.sample_id].people[label.annotator] = label.verdict
     return out
 
 

@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS, Outcome
+from af_tui.domain import CRITERIA, OUTCOMES, TIERS, VERDICTS, Outcome, Tier, Verdict
 from af_tui.errors import AfError
 from af_tui.rubric import Rubric
 from af_tui.rubric import propose_verdict as rubric_proposal
@@ -169,12 +169,34 @@ def anyone_has_labeled(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None
 
 
+@dataclass(frozen=True)
+class CurrentLabel:
+    """A person's current verdict on a sample (cleared labels have none), with where the sample sits: what the
+    AF rates, the agreement figures and the pair view read."""
+
+    sample_id: int
+    annotator: str
+    verdict: Verdict
+    criteria: dict[str, int | None]  # criterion id -> 1 (yes) / 0 (no) / None (not set), under `rubric`
+    rubric: str  # id@version
+    rubric_sha256: str  # af-tui-4's for labels made before rubrics
+    note: str | None
+    blind: bool
+    adjudication: bool
+    created_at: float
+    uid: str
+    run: str
+    model: str
+    variant: str
+    tier: Tier
+    outcome: Outcome
+    stored_columns: dict[str, int | None]  # the four af-tui-4 criterion columns, as stored
+
+
 def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, run: str | None = None,
-                   model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[dict]:
-    """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome:
-    what the AF-rate per model and tier and the agreement figures are computed from. Each row also has
-    `rubric` (id@version), `rubric_sha256` (af-tui-4's for labels made before rubrics) and `criteria`
-    ({criterion id: 1 | 0 | None} under that rubric); the four legacy columns stay as stored."""
+                   model: str | None = None, sample_ids: Iterable[int] | None = None) -> list[CurrentLabel]:
+    """Every current label (cleared ones left out) with its sample's run, model, variant, tier and outcome,
+    and its criteria under its rubric."""
     where, params = equals(("l.annotator", annotator), ("r.name", run), ("s.model", model))
     where += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if sample_ids is not None:
@@ -192,17 +214,24 @@ def current_labels(conn: sqlite3.Connection, *, annotator: str | None = None, ru
         f"WHERE {' AND '.join(where)} ORDER BY l.sample_id, l.annotator",
         params,
     )
+    out = []
     for row in rows:
-        rubric, row["criteria"] = read_criteria(conn, row)
-        row["rubric"], row["rubric_sha256"] = rubric.name, rubric.sha256
-    return rows
+        rubric, criteria = read_criteria(conn, row)
+        out.append(CurrentLabel(
+            sample_id=row["sample_id"], annotator=row["annotator"], verdict=Verdict(row["verdict"]),
+            criteria=criteria, rubric=rubric.name, rubric_sha256=rubric.sha256, note=row["note"],
+            blind=bool(row["blind"]), adjudication=bool(row["adjudication"]), created_at=row["created_at"],
+            uid=row["uid"], run=row["run"], model=row["model"], variant=row["variant"], tier=Tier(row["tier"]),
+            outcome=Outcome(row["outcome"]), stored_columns={c: row[c] for c in CRITERIA}))
+    return out
 
 
-def label_marks(conn: sqlite3.Connection, sample_ids: Iterable[int], annotator: str | None = None) -> dict:
+def label_marks(conn: sqlite3.Connection, sample_ids: Iterable[int],
+                annotator: str | None = None) -> dict[int, dict[str, Verdict]]:
     """sample id -> the current verdicts on it ({annotator: verdict}), for the pairs list's label column."""
-    marks: dict[int, dict[str, str]] = {}
-    for row in current_labels(conn, annotator=annotator, sample_ids=sample_ids):
-        marks.setdefault(row["sample_id"], {})[row["annotator"]] = row["verdict"]
+    marks: dict[int, dict[str, Verdict]] = {}
+    for label in current_labels(conn, annotator=annotator, sample_ids=sample_ids):
+        marks.setdefault(label.sample_id, {})[label.annotator] = label.verdict
     return marks
 
 
