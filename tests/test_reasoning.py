@@ -151,8 +151,8 @@ async def test_pair_view_shows_reasoning_on_both_tiers_and_search_finds_it(db_pa
         for query, expected in (("quietly", len(GOALS)), ("weighing", len(GOALS)), ("nowhere", 0)):
             version = app.list_version
             await pilot.press("slash")
-            app.main.query_one("#search").value = ""
-            await pilot.press(*query, "enter")
+            app.main.query_one("#search").value = query  # (typing into the box: test_app.py's search test)
+            await pilot.press("enter")
             await until(pilot, lambda v=version: app.list_version > v)
             assert len(app.pairs_list.ids) == expected, query  # "quietly" is only in the reasoning channel
         await pilot.press("slash")
