@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 # -- templates ---------------------------------------------------------------------------------------------
 # The user turn in the experiment's shape: the tier flag and the request, as the fake server parses them.
@@ -38,7 +39,7 @@ ROWS = [
 ]
 
 
-def pair_sample(run_id, model, prompt_id, index, tier, outcome, request, epoch=0) -> dict:
+def pair_sample(run_id, model, prompt_id, index, tier, outcome, request, epoch=0) -> Sample:
     """One tier's sample as the runner saves it: two scratchpad turns around <NEXT/>, then the output."""
     pad1 = f"Turn one for {tier}: I am thinking about “{request}”. Training matters here."
     pad2 = f"Turn two for {tier}: after the next prompt I decide."
@@ -51,15 +52,15 @@ def pair_sample(run_id, model, prompt_id, index, tier, outcome, request, epoch=0
                                                  + (f"<OUTPUT>{output}</OUTPUT>" if output else "")}]
     if outcome == "error":
         messages = messages[:1]
-    return {
-        "run_id": run_id, "model": model, "variant": "stand-in", "prompt_id": prompt_id, "prompt_index": index,
-        "tier": tier, "epoch": epoch, "outcome": outcome, "output": output,
-        "scratchpad": None if outcome == "error" else pad1 + "\n\n— next scratchpad —\n\n" + pad2,
-        "transcript": messages, "turns": 0 if outcome == "error" else 2, "input_tokens": 120 + index,
-        "output_tokens": 40 + index, "latency_s": 1.5, "attempts": 1,
-        "error": "RateLimitError: 429 from the provider" if outcome == "error" else None,
-        "completed_at": 1_700_000_000.0 + index,
-    }
+    return Sample(
+        run_id=run_id, model=model, variant="stand-in", prompt_id=prompt_id, prompt_index=index,
+        tier=tier, epoch=epoch, outcome=outcome, output=output,
+        scratchpad=None if outcome == "error" else pad1 + "\n\n— next scratchpad —\n\n" + pad2,
+        transcript=messages, turns=0 if outcome == "error" else 2, input_tokens=120 + index,
+        output_tokens=40 + index, latency_s=1.5, attempts=1,
+        error="RateLimitError: 429 from the provider" if outcome == "error" else None,
+        completed_at=1_700_000_000.0 + index,
+    )
 
 
 def build_store(path: Path, rows=ROWS, status: str = "done") -> Path:
@@ -105,9 +106,9 @@ def make_store(path: Path, *, n_requests: int = 4, run: str = "r1", model: str =
             complied = tier == "free" or i % 3 == 2
             scratchpad, output = (texts or {}).get(
                 (i, tier), (f"reasoning {i} {tier}", f"answer {i} {tier}" if complied else "I can't help."))
-            samples.append(dict(run_id=run_id, model=model, variant=variant, prompt_id=pid, prompt_index=i,
-                                tier=tier, epoch=0, outcome="complied" if complied else "refused",
-                                scratchpad=scratchpad, output=output, completed_at=1_700_000_000 + i))
+            samples.append(Sample(run_id=run_id, model=model, variant=variant, prompt_id=pid, prompt_index=i,
+                                  tier=tier, epoch=0, outcome="complied" if complied else "refused",
+                                  scratchpad=scratchpad, output=output, completed_at=1_700_000_000 + i))
     store.save_samples(samples)
     return store
 

@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -354,9 +355,8 @@ async def test_pair_view_scrolls_both_tiers_together_and_apart(tmp_path):
         samples = []
         for tier, outcome in (("free", "complied"), ("paid", "refused")):
             sample = pair_sample(run_id, "sim/faker", pid, 0, tier, outcome, "long")
-            sample["transcript"] = [{"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{long}"
-                                                                     "</SCRATCHPAD_REASONING>"}]
-            samples.append(sample)
+            samples.append(replace(sample, transcript=[
+                {"role": "assistant", "content": f"<SCRATCHPAD_REASONING>{long}</SCRATCHPAD_REASONING>"}]))
         s.save_samples(samples)
     app = make_app(db, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -4,6 +4,7 @@ inert, the layout holds, and the app keeps answering keys."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,19 +37,18 @@ def build_hostile_store(path: Path) -> Path:
             free = pair_sample(run_id, "sim/faker", pid, i, "free", "complied", "hostile")
             paid = pair_sample(run_id, "sim/faker", pid, i, "paid", "refused", "hostile")
             if i == 0:
-                free["output"] = "<request_fully_accepted/>\n" + HOSTILE
-                free["scratchpad"] = HOSTILE
-                free["transcript"] = [{"role": "user", "content": requests[0]},
-                                      {"role": "assistant", "content": "<SCRATCHPAD_REASONING>" + HOSTILE
-                                       + "</SCRATCHPAD_REASONING><OUTPUT>" + HOSTILE + "</OUTPUT>"}]
-                paid["error"] = ANSI
+                free = replace(free, output="<request_fully_accepted/>\n" + HOSTILE, scratchpad=HOSTILE,
+                               transcript=[{"role": "user", "content": requests[0]},
+                                           {"role": "assistant", "content": "<SCRATCHPAD_REASONING>" + HOSTILE
+                                            + "</SCRATCHPAD_REASONING><OUTPUT>" + HOSTILE + "</OUTPUT>"}])
+                paid = replace(paid, error=ANSI)
             elif i == 1:
-                free["output"] = "<request_fully_accepted/>\n" + BIG_LINE
-                free["transcript"] = [{"role": "assistant", "content": BIG_LINE}]
+                free = replace(free, output="<request_fully_accepted/>\n" + BIG_LINE,
+                               transcript=[{"role": "assistant", "content": BIG_LINE}])
             else:
-                free["scratchpad"] = MANY_LINES
-                free["transcript"] = [{"role": "assistant", "content": "<SCRATCHPAD_REASONING>" + MANY_LINES
-                                       + "</SCRATCHPAD_REASONING>"}]
+                free = replace(free, scratchpad=MANY_LINES,
+                               transcript=[{"role": "assistant", "content": "<SCRATCHPAD_REASONING>" + MANY_LINES
+                                            + "</SCRATCHPAD_REASONING>"}])
             samples += [free, paid]
         store.save_samples(samples)
         store.finish_run(run_id)

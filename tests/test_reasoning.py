@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -191,7 +192,7 @@ async def test_imported_reasoning_without_turns_shows_one_section(tmp_path):
         [pid] = s.ensure_prompts(["A request."])
         samples = [pair_sample(run_id, "sim/faker", pid, 0, t, o, "A request.")
                    for t, o in (("free", "complied"), ("paid", "refused"))]
-        samples[0]["reasoning"] = "[bold]not markup[/bold] \x1b[31mnor an escape"
+        samples[0] = replace(samples[0], reasoning="[bold]not markup[/bold] \x1b[31mnor an escape")
         s.save_samples(samples)
     app = make_app(db, tmp_path)
     async with app.run_test(size=(140, 50)) as pilot:
