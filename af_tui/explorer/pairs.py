@@ -78,9 +78,9 @@ def last_change(conn: sqlite3.Connection) -> int:
 def changed_pairs(conn: sqlite3.Connection, after: int) -> tuple[list[int], int]:
     """Pairs that changed after the watermark `after` — new pairs, a second tier arriving, an error sample
     replaced by its retry — and the new watermark. The log is kept by the store's triggers."""
-    rows = conn.execute("SELECT seq, pair_id FROM pair_changes WHERE seq > ?", (after,)).fetchall()
+    rows = conn.execute("SELECT seq, pair_id FROM pair_changes WHERE seq > ? ORDER BY seq", (after,)).fetchall()
     newest = rows[-1][0] if rows else after
-    return sorted({r[1] for r in rows}), newest
+    return sorted({pair_id for _, pair_id in rows}), newest
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,10 @@ def resolve_judge(conn: sqlite3.Connection, spec: str | None) -> tuple[str, str]
             "SELECT DISTINCT judge_model, prompt_sha256 FROM judgements WHERE task = 'alignment_faking' "
             "ORDER BY 1, 2 LIMIT 20")]
         raise AfError(f"no judgements by {spec!r}; judges in this store: {', '.join(known) or 'none'}")
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    judge_model, prompt_sha256 = row
+    return judge_model, prompt_sha256
 
 
 def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:

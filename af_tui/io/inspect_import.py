@@ -93,9 +93,10 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
     run_id = store.start_run(name, config, source="inspect", planned=planned)
     report.run = name
 
-    known = {tuple(r[:5]): r[5] for r in store.conn.execute(
-        "SELECT model, variant, prompt_id, tier, epoch, outcome FROM samples WHERE run_id = ?", (run_id,))}
-    index = {r[0]: r[1] for r in store.conn.execute(
+    known = {(model, variant, prompt_id, tier, epoch): outcome for model, variant, prompt_id, tier, epoch, outcome
+             in store.conn.execute("SELECT model, variant, prompt_id, tier, epoch, outcome FROM samples "
+                                   "WHERE run_id = ?", (run_id,))}
+    index = {prompt_id: first for prompt_id, first in store.conn.execute(
         "SELECT prompt_id, MIN(prompt_index) FROM samples WHERE run_id = ? GROUP BY prompt_id", (run_id,))}
     next_index = max((i for i in index.values() if i is not None), default=-1) + 1
     for request in read.requests:

@@ -105,7 +105,7 @@ def merge_store(conn: sqlite3.Connection, source: str | os.PathLike, *, target_p
 
 
 def _with(src: sqlite3.Connection, table: str, columns: tuple, newer: tuple) -> tuple:
-    have = {r[1] for r in src.execute(f"PRAGMA table_info({table})")}
+    have = {name for _, name, *_ in src.execute(f"PRAGMA table_info({table})")}
     return (*columns, *(c for c in newer if c in have))
 
 
@@ -120,12 +120,12 @@ def _copy(conn, src, table, columns, there, result: MergeResult, counter: str) -
                    + " WHERE judgements.error IS NOT NULL AND excluded.error IS NULL")
     else:
         insert += "ON CONFLICT DO NOTHING"
-    for row in src.execute(f"SELECT sample_id, {cols} FROM {table} ORDER BY id"):
-        target_id = there.get(row[0])
+    for sample_id, *values in src.execute(f"SELECT sample_id, {cols} FROM {table} ORDER BY id"):
+        target_id = there.get(sample_id)
         if target_id is None:
             setattr(result, f"{counter}_unmatched", getattr(result, f"{counter}_unmatched") + 1)
-            result.unmatched_samples.add(row[0])
+            result.unmatched_samples.add(sample_id)
             continue
-        added = conn.execute(insert, (target_id, *row[1:])).rowcount
+        added = conn.execute(insert, (target_id, *values)).rowcount
         name = f"{counter}_merged" if added else f"{counter}_already"
         setattr(result, name, getattr(result, name) + 1)
