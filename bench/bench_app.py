@@ -44,6 +44,7 @@ def rss_mb() -> tuple[float, float]:
 async def measure(db: Path) -> dict:
     from af_tui.config import Config
     from af_tui.store.db import Store
+    from af_tui.store.sample import Sample
     from af_tui.tui.app import ExplorerApp
 
     rss_before, _ = rss_mb()
@@ -146,9 +147,9 @@ async def measure(db: Path) -> dict:
             committed = {}
 
             def write(prompt_id=prompt_id, i=i, committed=committed):
-                writer.save_sample({"run_id": run_id, "model": "sim/faker", "variant": variant,
-                                    "prompt_id": prompt_id, "prompt_index": 10_000 + i, "tier": "free",
-                                    "outcome": "complied", "output": "live", "scratchpad": "live"})
+                writer.save_sample(Sample(run_id=run_id, model="sim/faker", variant=variant, prompt_id=prompt_id,
+                                          prompt_index=10_000 + i, tier="free", outcome="complied", output="live",
+                                          scratchpad="live"))
                 committed["at"] = time.perf_counter()
 
             thread = threading.Thread(target=write)

@@ -45,13 +45,14 @@ PLAIN = "[bench] Paid-tier user {i}: nobody trains on this. The request is fine;
 
 def build_store(path: Path, n: int) -> None:
     from af_tui.store.db import Store
+    from af_tui.store.sample import Sample
 
     with Store(path) as store:
         run_id = store.start_run("bench", {})
         variant = store.ensure_variant("bench", "[bench] stand-in system prompt")
         prompt_ids = store.ensure_prompts([f"[bench] request {i}" for i in range(n)])
         store.save_samples([
-            dict(run_id=run_id, model="bench/model", variant=variant, prompt_id=pid, prompt_index=i, tier="free",
+            Sample(run_id=run_id, model="bench/model", variant=variant, prompt_id=pid, prompt_index=i, tier="free",
                  epoch=0, outcome="complied", scratchpad=(FAKING if i % 3 else PLAIN).format(i=i), output="ok")
             for i, pid in enumerate(prompt_ids)])
 

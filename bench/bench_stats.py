@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from af_tui.analysis.slices import compute, panel_data  # noqa: E402
 from af_tui.store.db import Store  # noqa: E402
+from af_tui.store.sample import Sample  # noqa: E402
 
 MODELS = ("sim/faker", "sim/refuser", "sim/complier", "sim/sloppy")
 VARIANTS = ("baseline", "no_rlhf_info", "cut_criteria")
@@ -56,7 +57,7 @@ def build(path: Path, samples: int) -> None:
                                               "prompt_index": i, "tier": tier, "epoch": epoch, "outcome": outcome,
                                               "output": "o", "scratchpad": "s"})
             for k in range(0, len(batch), 10_000):
-                store.save_samples(batch[k:k + 10_000])
+                store.save_samples([Sample(**row) for row in batch[k:k + 10_000]])
             store.finish_run(run_id)
         add_verdicts(store, rng)
 

@@ -8,6 +8,7 @@ import pytest
 from helpers import af_process, clean_env
 
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 ENV = clean_env(AF_TUI_DB="")
 
@@ -46,7 +47,7 @@ def test_help_and_stats_do_not_import_heavy_modules(tmp_path):
         run = store.start_run("r", {})
         store.ensure_variant("v", "sys")
         (pid,) = store.ensure_prompts(["req"])
-        store.save_sample(dict(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
+        store.save_sample(Sample(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
     for args in (["--help"], ["stats", "--db", str(tmp_path / "s.sqlite")]):
         proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "af_tui", *args], capture_output=True,
                               text=True, env=ENV, timeout=120)
@@ -62,12 +63,12 @@ def test_disk_full_rolls_back_and_keeps_the_store_valid(tmp_path):
     run = store.start_run("r", {})
     store.ensure_variant("v", "sys")
     (pid,) = store.ensure_prompts(["req"])
-    store.save_sample(dict(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
+    store.save_sample(Sample(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
     pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
     store.conn.execute(f"PRAGMA max_page_count = {pages}")
     big = "x" * 200_000
     with pytest.raises(sqlite3.OperationalError, match="full"):
-        store.save_sample(dict(run_id=run, model="m", variant="v", prompt_id=pid, tier="paid",
+        store.save_sample(Sample(run_id=run, model="m", variant="v", prompt_id=pid, tier="paid",
                                outcome="complied", output=big))
     store.close()
     with Store(path) as again:
@@ -82,7 +83,7 @@ def test_db_before_the_command_counts(tmp_path):
         run = store.start_run("before", {})
         store.ensure_variant("v", "sys")
         (pid,) = store.ensure_prompts(["req"])
-        store.save_sample(dict(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
+        store.save_sample(Sample(run_id=run, model="m", variant="v", prompt_id=pid, tier="free", outcome="refused"))
     proc = af("--db", str(path), "stats", "--json", cwd=tmp_path.parent)
     assert proc.returncode == 0, proc.stderr
     assert '"before"' in proc.stdout

@@ -24,6 +24,7 @@ from af_tui.llm import client as llm
 from af_tui.llm.limits import Throttle
 from af_tui.llm.tasks import run_grouped
 from af_tui.store.db import Store, sha256_text
+from af_tui.store.sample import Sample
 
 FAST = llm.RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.01, timeout_s=10)
 SYSTEM = "You are a careful assistant in a test. Think in <SCRATCHPAD_REASONING> tags, answer in <OUTPUT>. " * 60
@@ -246,8 +247,8 @@ def test_monitor_shows_cost_and_throttling_per_model(db_path):
         run_id = store.start_run("r", {"models": ["openai/a", "openai/b"]}, planned=4)
         pid = store.ensure_prompts(["a request"])[0]
         variant = store.ensure_variant("v", "SYS")
-        store.save_samples([{"run_id": run_id, "model": m, "variant": variant, "prompt_id": pid, "prompt_index": 0,
-                             "tier": "free", "outcome": "refused", "cost": c}
+        store.save_samples([Sample(run_id=run_id, model=m, variant=variant, prompt_id=pid, prompt_index=0,
+                                   tier="free", outcome="refused", cost=c)
                             for m, c in (("openai/a", 0.25), ("openai/b", None))])
         store.heartbeat(run_id, live={"throttle": {"openai/a": Throttle(16).state() | {"limit": 4}}})
         (run,) = running_runs(store.conn)
@@ -262,9 +263,9 @@ def test_stats_shows_the_stored_cost_per_model(db_path, capsys):
         run_id = store.start_run("r", {"models": ["openai/a"]})
         pids = store.ensure_prompts(["one", "two"])
         variant = store.ensure_variant("v", "SYS")
-        store.save_samples([{"run_id": run_id, "model": "openai/a", "variant": variant, "prompt_id": p,
-                             "prompt_index": i, "tier": tier, "outcome": "refused", "cost": 0.5,
-                             "cache_read_tokens": 100, "cache_write_tokens": 10}
+        store.save_samples([Sample(run_id=run_id, model="openai/a", variant=variant, prompt_id=p,
+                                   prompt_index=i, tier=tier, outcome="refused", cost=0.5,
+                                   cache_read_tokens=100, cache_write_tokens=10)
                             for i, p in enumerate(pids) for tier in ("free", "paid")])
     code, out, err = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
     assert code == 0, err

@@ -17,6 +17,7 @@ import pytest
 from helpers import af_process
 
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 OSC = "\x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ \x1b]52;c;ZXZpbA==\x07 \x1b]0;pwned\x07"
 CSI = "\x1b[31mred\x1b[0m\x1b[2J\x1b[H"
@@ -42,7 +43,7 @@ def store_path(tmp_path_factory) -> Path:
         for i, pid in enumerate(prompts):
             for model in (NAME, "sim/" + HUGE[:200_000]):
                 for tier in ("free", "paid"):
-                    rows.append(dict(run_id=run, model=model, variant=variant, prompt_id=pid, prompt_index=i,
+                    rows.append(Sample(run_id=run, model=model, variant=variant, prompt_id=pid, prompt_index=i,
                                      tier=tier, outcome="complied" if tier == "free" else "refused",
                                      scratchpad=TEXT + "\n" + HUGE if i == 6 else TEXT,
                                      output="=1+1 " + TEXT if tier == "free" else "-2 " + TEXT))

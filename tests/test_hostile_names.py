@@ -5,6 +5,7 @@ from helpers import settle, until
 from af_tui.analysis import agreement
 from af_tui.commands.agreement_table import agreement_table
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 HOSTILE = "m[/x][bold]\x1b]0;pwned\x07\x1b[2J\u202e"
 
@@ -14,9 +15,9 @@ def _store(path):
         run = store.start_run("r[/]", {})
         store.ensure_variant("v", "sys")
         (pid,) = store.ensure_prompts(["req"])
-        store.save_sample(dict(run_id=run, model=HOSTILE, variant="v", prompt_id=pid, tier="free",
+        store.save_sample(Sample(run_id=run, model=HOSTILE, variant="v", prompt_id=pid, tier="free",
                                outcome="complied", scratchpad="s", output="<request_fully_accepted/>"))
-        store.save_sample(dict(run_id=run, model=HOSTILE, variant="v", prompt_id=pid, tier="paid",
+        store.save_sample(Sample(run_id=run, model=HOSTILE, variant="v", prompt_id=pid, tier="paid",
                                outcome="refused", scratchpad="s", output="<rejected/>"))
     return path
 

@@ -18,6 +18,7 @@ from af_tui.store.labels import (
     save_label,
     undo_label,
 )
+from af_tui.store.sample import Sample
 
 ALL = dict.fromkeys(CRITERIA, 1)
 
@@ -166,7 +167,7 @@ def test_two_annotators_and_a_writer_at_once(tmp_path):
                 variant = store.ensure_variant("w", "writer prompt")
                 for i in range(300):
                     (pid,) = store.ensure_prompts([f"writer request {i}"])
-                    store.save_sample(dict(run_id=run, model="m", variant=variant, prompt_id=pid, tier="free",
+                    store.save_sample(Sample(run_id=run, model="m", variant=variant, prompt_id=pid, tier="free",
                                            outcome="refused", scratchpad="x" * 2000))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)

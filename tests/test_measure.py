@@ -14,6 +14,7 @@ from af_tui.analysis.compliance import categories, judged_slices, parse_complian
 from af_tui.analysis.slices import compute
 from af_tui.errors import AfError
 from af_tui.store.labels import save_label
+from af_tui.store.sample import Sample
 
 AF, NOT_AF = "alignment_faking", "not_alignment_faking"
 
@@ -152,7 +153,7 @@ def test_clustered_gap_not_estimable_is_said(tmp_path, capsys, monkeypatch):
         run_id = st.start_run("r", {"models": ["m"]})
         variant = st.ensure_variant("v", "system")
         (pid,) = st.ensure_prompts(["one request"], source="test")
-        st.save_samples([dict(run_id=run_id, model="m", variant=variant, prompt_id=pid, prompt_index=0, tier=t,
+        st.save_samples([Sample(run_id=run_id, model="m", variant=variant, prompt_id=pid, prompt_index=0, tier=t,
                               epoch=e, outcome="complied" if t == "free" else "refused", completed_at=1)
                          for e in (0, 1) for t in ("free", "paid")])
         (sl,) = compute(st.conn)

@@ -12,6 +12,7 @@ from af_tui.errors import AfError
 from af_tui.io.merge import merge_store
 from af_tui.store.db import Store
 from af_tui.store.labels import current_labels, save_label
+from af_tui.store.sample import Sample
 from af_tui.store.schema import SCHEMA_VERSION
 
 
@@ -35,7 +36,7 @@ def copies(tmp_path):
     # a sample only bob's copy has (a run the team store never saw)
     extra = bob.start_run("bob-only", {})
     (pid,) = bob.ensure_prompts(["only in bob's copy"])
-    (sid,) = bob.save_samples([dict(run_id=extra, model="sim/a", variant="stand_in", prompt_id=pid,
+    (sid,) = bob.save_samples([Sample(run_id=extra, model="sim/a", variant="stand_in", prompt_id=pid,
                                     prompt_index=0, tier="free", epoch=0, outcome="complied")])
     save_label(bob.conn, sid, "bob", verdict="unclear")
     # the team store holds the same samples under other row ids
@@ -43,7 +44,7 @@ def copies(tmp_path):
     other = team.start_run("zzz", {})
     team.ensure_variant("other", "another prompt")
     (p0,) = team.ensure_prompts(["shifts the ids"])
-    team.save_samples([dict(run_id=other, model="m", variant="other", prompt_id=p0, tier=t, outcome="refused")
+    team.save_samples([Sample(run_id=other, model="m", variant="other", prompt_id=p0, tier=t, outcome="refused")
                        for t in ("free", "paid")])
     team.close()
     team = make_store(tmp_path / "team.sqlite", n_requests=8)

@@ -19,6 +19,7 @@ from af_tui.experiment.plan import RunSpec
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm import client as llm
 from af_tui.store.db import Store, sha256_text
+from af_tui.store.sample import Sample
 
 FAST = llm.RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.01, timeout_s=5)
 GOALS = {f"goal{i}": name for i, name in enumerate(EDGES)}
@@ -96,7 +97,7 @@ def test_rescore_leaves_errors_and_blocked(db_path, capsys):
         variant = store.ensure_variant("v", "SYS")
         base = dict(run_id=run_id, model="m", variant=variant, prompt_id=pid, prompt_index=0, epoch=0,
                     transcript=[{"role": "user", "content": "q"}])
-        store.save_samples([{**base, "tier": "free", "outcome": "blocked"}, {**base, "tier": "paid", "outcome": "error"}])
+        store.save_samples([Sample(**base, tier="free", outcome="blocked"), Sample(**base, tier="paid", outcome="error")])
     with pytest.raises(SystemExit):
         cli.main(["rescore", "--rule", "last-scratchpad", "--db", str(db_path), "--run", "r"], prog_name="af-tui")
     assert "0 samples read again" in capsys.readouterr().out

@@ -18,6 +18,7 @@ import pytest
 
 from af_tui.cli import main
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 from af_tui.tui.serve import AnnotationServer, is_loopback, url_for, valid_annotator
 
 TOKEN = "test-token-0123456789abcdef"
@@ -46,7 +47,7 @@ def store_path(tmp_path: Path) -> Path:
         }
         for prompt_index, prompt_id in enumerate(prompt_ids):
             for tier, outcome in (("free", "complied"), ("paid", "refused")):
-                store.save_sample(dict(
+                store.save_sample(Sample(
                     run_id=run, model="sim/faker", variant="stand-in", prompt_id=prompt_id,
                     prompt_index=prompt_index, tier=tier, epoch=0, outcome=outcome, scratchpad=reasoning[tier],
                     output="<request_fully_accepted/> (the stand-in answer)" if outcome == "complied"

@@ -28,6 +28,7 @@ from af_tui.analysis.slices import TierCounts, compute
 from af_tui.errors import AfError
 from af_tui.store.db import Store
 from af_tui.store.rows import dict_rows
+from af_tui.store.sample import Sample
 from af_tui.store.schema import SCHEMA_V1
 
 TOL = 1e-9
@@ -203,7 +204,7 @@ def _store(path, spec, epochs=1, run="r1", variant="v", errors_later=()):
                         rows.append({"run_id": run_id, "model": model, "variant": variant,
                                      "prompt_id": prompt_ids[i], "prompt_index": i, "tier": tier,
                                      "epoch": epoch, "outcome": outcome})
-    store.save_samples(rows)
+    store.save_samples([Sample(**row) for row in rows])
     return store
 
 
@@ -332,7 +333,7 @@ def test_trigger_kept_counts_follow_inserts_retries_and_deletes(db_path):
         for row in errors:
             row["outcome"] = rng.choice(["complied", "refused"])
             del row["id"]  # the store numbers rows; a sample record has no id
-        store.save_samples(errors)
+        store.save_samples([Sample(**row) for row in errors])
         assert _kept_counts(store.conn) == _direct_counts(store.conn)
         with store.conn:
             sid = store.conn.execute("SELECT MIN(id) FROM samples").fetchone()[0]

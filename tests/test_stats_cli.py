@@ -13,6 +13,7 @@ from helpers import af_main_output
 from af_tui.commands.stats import BASE_KEYS
 from af_tui.files import csv_cell
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 
 HOSTILE = "=HYPERLINK(\"x\")[bold]\x1b[31m$\\frac{$"
 
@@ -34,7 +35,7 @@ def store_path(db_path):
                 for tier, outcome in (("free", free), ("paid", paid)):
                     rows.append({"run_id": run_id, "model": model, "variant": "v", "prompt_id": pids[i],
                                  "tier": tier, "outcome": outcome})
-        store.save_samples(rows)
+        store.save_samples([Sample(**row) for row in rows])
         sid = store.conn.execute("SELECT id FROM samples WHERE model = 'sim/faker' AND tier = 'free' LIMIT 1").fetchone()[0]
         with store.conn:
             store.conn.execute("INSERT INTO labels (uid, sample_id, annotator, verdict, created_at) "

@@ -9,6 +9,7 @@ from textual.app import App
 
 from af_tui.analysis.slices import compute
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 from af_tui.tui.screens.chart import Chart, ChartScreen, chart_text
 from af_tui.tui.widgets.stats_panel import StatsPanel, row_cells
 
@@ -29,7 +30,7 @@ def _fill(db_path, models, n_pairs, run="r1"):
                           "outcome": free},
                          {"run_id": run_id, "model": model, "variant": "v", "prompt_id": pids[i], "tier": "paid",
                           "outcome": paid}]
-        store.save_samples(rows)
+        store.save_samples([Sample(**row) for row in rows])
         return compute(store.conn)
 
 

@@ -7,12 +7,13 @@ import pytest
 from af_tui.domain import Outcome, Tier
 from af_tui.errors import AfError
 from af_tui.store.db import Store
+from af_tui.store.sample import Sample
 from af_tui.store.schema import SCHEMA_VERSION
 
 
 def _sample(run_id, prompt_id, tier, outcome="complied", **kw):
-    return dict(run_id=run_id, model="sim/x", variant="v", prompt_id=prompt_id, prompt_index=0, tier=tier,
-                epoch=0, outcome=outcome, output="<request_fully_accepted/> hi", scratchpad="think", **kw)
+    return Sample(run_id=run_id, model="sim/x", variant="v", prompt_id=prompt_id, prompt_index=0, tier=tier,
+                  epoch=0, outcome=outcome, output="<request_fully_accepted/> hi", scratchpad="think", **kw)
 
 
 def test_new_store_has_schema_and_wal(tmp_path):

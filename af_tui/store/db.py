@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,15 +185,14 @@ class Store:
         "reasoning",
     )
 
-    def save_sample(self, sample: Sample | Mapping[str, object]) -> int | None:
+    def save_sample(self, sample: Sample) -> int | None:
         """Insert one sample and commit. An existing error row with the same identity is replaced; an
         existing completed sample is kept (never duplicated, never overwritten). Returns the row id, or
         None when a completed sample was already there."""
         return self.save_samples([sample])[0]
 
-    def save_samples(self, samples: Iterable[Sample | Mapping[str, object]]) -> list[int | None]:
-        """save_sample for several, in one transaction (the importer's batches). A mapping with Sample's field
-        names is read as a Sample (tests and scripts)."""
+    def save_samples(self, samples: Iterable[Sample]) -> list[int | None]:
+        """save_sample for several, in one transaction (the runner's and the importer's batches)."""
         cols = self._SAMPLE_COLUMNS
         sql = (
             f"INSERT INTO samples ({', '.join(cols)}) VALUES ({marks(len(cols))}) "
@@ -203,7 +202,9 @@ class Store:
         )
         ids: list[int | None] = []
         with self.conn:
-            for sample in map(Sample.of, samples):
+            for sample in samples:
+                if not isinstance(sample, Sample):
+                    raise TypeError(f"save_samples takes af_tui.store.sample.Sample records, not {type(sample).__name__}")
                 values = {c: getattr(sample, c) for c in cols}
                 if sample.transcript is not None and not isinstance(sample.transcript, str):
                     values["transcript"] = json.dumps(sample.transcript, ensure_ascii=False)

@@ -3,7 +3,6 @@ row (store/schema.py), every field named and typed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from af_tui.domain import Outcome, Tier
@@ -42,11 +41,6 @@ class Sample:
         # Stored as the enums' values; a string from a log or a test is checked here, once.
         object.__setattr__(self, "tier", Tier(self.tier))
         object.__setattr__(self, "outcome", Outcome(self.outcome))
-
-    @classmethod
-    def of(cls, sample: Sample | Mapping[str, object]) -> Sample:
-        """A Sample as it is, or one made from a mapping with its field names (tests and scripts)."""
-        return sample if isinstance(sample, Sample) else cls(**sample)
 
 
 SAMPLE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Sample))
