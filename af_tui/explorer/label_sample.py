@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from af_tui.domain import Outcome, Tier
 from af_tui.store.adjudication import (
     adjudicated_label,
     adjudicated_verdicts,
@@ -28,6 +29,16 @@ _OTHER_TIER_SQL = (
 )
 
 
+@dataclass(frozen=True)
+class OtherTier:
+    """The same request's sample on the other tier, beside the one being labeled."""
+
+    tier: Tier
+    outcome: Outcome
+    scratchpad: str | None
+    output: str | None
+
+
 @dataclass
 class LabelSample:
     """What the screen shows of one sample and of the same request on the other tier."""
@@ -38,12 +49,12 @@ class LabelSample:
     variant: str
     prompt_index: int | None
     epoch: int
-    tier: str
-    outcome: str
+    tier: Tier
+    outcome: Outcome
     scratchpad: str | None
     output: str | None
     request: str
-    other: dict | None  # the other tier's sample: tier, outcome, scratchpad, output
+    other: OtherTier | None  # None: the other tier is not sampled yet
 
 
 def load_sample(conn: sqlite3.Connection, sample_id: int) -> LabelSample | None:
@@ -53,10 +64,13 @@ def load_sample(conn: sqlite3.Connection, sample_id: int) -> LabelSample | None:
     d = found[0]
     others = dict_rows(conn, _OTHER_TIER_SQL, (d["run_id"], d["model"], d["variant"], d["prompt_id"], d["epoch"],
                                                 d["tier"]))
+    other = others[0] if others else None
     return LabelSample(
-        d["id"], d["run"], d["model"], d["variant"], d["prompt_index"], d["epoch"], d["tier"], d["outcome"],
-        d["scratchpad"], d["output"], d["request"],
-        others[0] if others else None)
+        id=d["id"], run=d["run"], model=d["model"], variant=d["variant"], prompt_index=d["prompt_index"],
+        epoch=d["epoch"], tier=Tier(d["tier"]), outcome=Outcome(d["outcome"]), scratchpad=d["scratchpad"],
+        output=d["output"], request=d["request"],
+        other=OtherTier(tier=Tier(other["tier"]), outcome=Outcome(other["outcome"]), scratchpad=other["scratchpad"],
+                        output=other["output"]) if other else None)
 
 
 def labeled_sample_id(conn: sqlite3.Connection, uid: str) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.pairs import (
+    PairRow,
     changed_pairs,
     count_pairs,
     last_change,
@@ -68,7 +69,8 @@ def merge_by_id(ids: array, changed: list[int], keep: set[int]) -> bool:
     return added
 
 
-def rows_near(conn: sqlite3.Connection, ids, keep: int | None, first_page: int, by_id: bool = True) -> dict:
+def rows_near(conn: sqlite3.Connection, ids, keep: int | None, first_page: int,
+              by_id: bool = True) -> dict[int, PairRow]:
     """The list rows around `keep` in `ids` (the top when it is not there): what the list shows first."""
     position = position_of(ids, keep, by_id) or 0
     start = max(position - first_page // 2, 0)

@@ -355,9 +355,9 @@ class LabelScreen(StoreTurns, Screen):
                                                                               style="dim"))
             return
         o = s.other
-        self.query_one("#label-other-title", Static).update(f"Other tier: {o['tier']} · {o['outcome']}")
-        self.query_one("#label-other-scratchpad", Static).update(_model_text(o["scratchpad"], "(no scratchpad)"))
-        self.query_one("#label-other-output", Static).update(_model_text(o["output"], "(no <OUTPUT>)"))
+        self.query_one("#label-other-title", Static).update(f"Other tier: {o.tier} · {o.outcome}")
+        self.query_one("#label-other-scratchpad", Static).update(_model_text(o.scratchpad, "(no scratchpad)"))
+        self.query_one("#label-other-output", Static).update(_model_text(o.output, "(no <OUTPUT>)"))
 
     def _render_form(self) -> None:
         form = Text()
