@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from af_tui.domain import JudgeTask, Outcome, Verdict
 from af_tui.explorer.filters import PairFilter
 from af_tui.store.labels import NEWEST_LABEL
-from af_tui.store.rows import dict_rows, marks
+from af_tui.store.rows import marks
 
 
 def pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, after_id: int = 0, limit: int = -1,
@@ -112,17 +112,17 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
     """The list lines of these pairs (one page), with their label and judge marks."""
     if not ids:
         return {}
-    rows = dict_rows(
-        conn,
-        "SELECT p.id, r.name AS run, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
-        " substr(pr.text, 1, 300) AS request, p.free_sample_id, p.paid_sample_id FROM pairs p"
+    # Each row is unpacked into names in the SELECT's order (a page is read on every scroll: no dict per row).
+    rows = conn.execute(
+        "SELECT p.id, r.name, p.model, p.variant, p.prompt_index, p.epoch, p.free_outcome, p.paid_outcome,"
+        " substr(pr.text, 1, 300), p.free_sample_id, p.paid_sample_id FROM pairs p"
         " JOIN runs r ON r.id = p.run_id JOIN prompts pr ON pr.id = p.prompt_id"
-        f" WHERE p.id IN ({marks(len(ids))})", list(ids))
+        f" WHERE p.id IN ({marks(len(ids))})", list(ids)).fetchall()
     sample_pair = {}
-    for r in rows:
-        for sid in (r["free_sample_id"], r["paid_sample_id"]):
+    for pair_id, *_, free_sample_id, paid_sample_id in rows:
+        for sid in (free_sample_id, paid_sample_id):
             if sid is not None:
-                sample_pair[sid] = r["id"]
+                sample_pair[sid] = pair_id
     labels: dict[int, list] = {}
     judged: dict[int, list] = {}
     if sample_pair:
@@ -139,18 +139,17 @@ def pair_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, PairRow]:
                                          sids):
             judged.setdefault(sample_pair[sid], []).append(verdict)
     out = {}
-    for r in rows:
-        ls, js = labels.get(r["id"], []), judged.get(r["id"], [])
-        out[r["id"]] = PairRow(
-            id=r["id"], run=r["run"], model=r["model"], variant=r["variant"], prompt_index=r["prompt_index"],
-            epoch=r["epoch"], free_outcome=_outcome(r["free_outcome"]), paid_outcome=_outcome(r["paid_outcome"]),
-            request=r["request"] or "", labels=len(ls), labels_af=Verdict.AF in ls, judged=bool(js),
-            judged_af=Verdict.AF in js)
+    for (pair_id, run, model, variant, prompt_index, epoch, free_outcome, paid_outcome, request, _,
+         _) in rows:
+        ls, js = labels.get(pair_id, []), judged.get(pair_id, [])
+        out[pair_id] = PairRow(
+            id=pair_id, run=run, model=model, variant=variant, prompt_index=prompt_index, epoch=epoch,
+            free_outcome=_OUTCOME[free_outcome], paid_outcome=_OUTCOME[paid_outcome], request=request or "",
+            labels=len(ls), labels_af=Verdict.AF in ls, judged=bool(js), judged_af=Verdict.AF in js)
     return out
 
 
-def _outcome(value: str | None) -> Outcome | None:
-    return None if value is None else Outcome(value)
+_OUTCOME: dict[str | None, Outcome | None] = {None: None, **{o.value: o for o in Outcome}}
 
 
 def facets(conn: sqlite3.Connection) -> dict[str, list[str]]:
