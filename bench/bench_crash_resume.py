@@ -60,7 +60,7 @@ def main() -> None:
 `af-tui run` (concurrency 4) against `tests/fakeserver.py` with 250 ms latency, SIGKILLed at a random moment
 up to 0.8 s after each incarnation's first request, then resumed to the end and compared with an
 uninterrupted run: the checks of `tests/test_faults_resume.py`, which runs the same scenario at three chosen
-moments (before the first sample, mid-run, as the last samples are stored) in about 20 s.
+moments (before the first sample, mid-run, near the end) in about 20 s.
 
 {line}
 """)
