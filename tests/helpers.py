@@ -1,5 +1,6 @@
 """Helpers the tests share (not tests): af-tui run in this process or as a child process, in an environment
-that holds no API keys and no store of the person running the tests."""
+that holds no API keys and no store of the person running the tests; waiting on the app (Pilot) for its
+workers and messages instead of sleeping. What the tests build is in builders.py."""
 
 from __future__ import annotations
 
