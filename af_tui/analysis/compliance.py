@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 import sqlite3
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from af_tui.analysis.af_counts import verdict_cte
 from af_tui.analysis.af_source import AfSource
 from af_tui.analysis.slices import AfRate, SliceStats, empty_tiers, finish_slice
 from af_tui.domain import OUTCOME_WORD, REPLY_OUTCOMES, Outcome, Tier, Verdict
 from af_tui.errors import AfError
-from af_tui.store.rows import condition, records
+from af_tui.store.rows import condition
 
 # The categories' names are the keys of `categories --json` (an outcome, then the same with AF reasoning).
 CATEGORIES = (Outcome.REFUSED, "refused_af", "partial", "partial_af", Outcome.COMPLIED, "complied_af")
@@ -30,10 +31,10 @@ CATEGORY_WORDS = {Outcome.REFUSED: OUTCOME_WORD[Outcome.REFUSED], "refused_af": 
 _AF_OUTCOMES = (Outcome.COMPLIED, Outcome.REFUSED)
 
 
-@dataclass(frozen=True, slots=True)
-class SampleReading:
+class SampleReading(NamedTuple):
     """One sample as the compliance figures read it: where it sits, its outcome under the compliance source,
-    and its AF verdict under the AF source."""
+    and its AF verdict under the AF source. (A NamedTuple, read by field name: one is made per sample, and
+    a frozen dataclass costs three times as much to build.)"""
 
     run_id: int
     run: str
@@ -47,14 +48,13 @@ class SampleReading:
     # errors, and None where the judge has no reading.
     outcome: Outcome | None
     partial: bool | None  # the judge's partial flag; None under prefix (and where the judge has no reading)
-    verdict: Verdict | None
+    verdict: Verdict | str | None  # a judge's reply may hold a word that is no verdict: kept as it is
 
-    @classmethod
-    def from_row(cls, *, tier: str, outcome: str | None, partial: int | None, verdict: str | None,
-                  running: int, **where) -> SampleReading:
-        return cls(tier=Tier(tier), outcome=Outcome(outcome) if outcome is not None else None,
-                   partial=None if partial is None else bool(partial),
-                   verdict=Verdict(verdict) if verdict is not None else None, running=bool(running), **where)
+
+# The stored spellings → the enums, looked up once per sample.
+_TIER = {t.value: t for t in Tier}
+_OUTCOME = {None: None, **{o.value: o for o in Outcome}}
+_VERDICT = {None: None, **{v.value: v for v in Verdict}}
 
 
 @dataclass(frozen=True)
@@ -100,13 +100,18 @@ def sample_rows(conn: sqlite3.Connection, run: str | None, models: list[str] | N
                    "WHEN json_extract(cj.detail, '$.refused') THEN 'refused' ELSE 'complied' END")
         partial = "CASE WHEN cj.sample_id IS NULL THEN NULL ELSE COALESCE(json_extract(cj.detail, '$.partial'), 0) END"
         join = " LEFT JOIN cj ON cj.sample_id = s.id"
-    return records(
-        conn, SampleReading.from_row,
-        f"{cte} SELECT s.run_id, r.name AS run, r.status = 'running' AS running, s.model, s.variant, s.tier, "
-        f"s.prompt_id, s.epoch, {outcome} AS outcome, {partial} AS partial, v.verdict FROM samples s "
-        f"JOIN runs r ON r.id = s.run_id{join} LEFT JOIN v ON v.sample_id = s.id WHERE {where} "
-        "ORDER BY s.run_id, s.model, s.variant, s.id",
+    rows = conn.execute(
+        f"{cte} SELECT s.run_id, r.name, r.status = 'running', s.model, s.variant, s.tier, s.prompt_id, s.epoch, "
+        f"{outcome}, {partial}, v.verdict FROM samples s JOIN runs r ON r.id = s.run_id{join} "
+        f"LEFT JOIN v ON v.sample_id = s.id WHERE {where} ORDER BY s.run_id, s.model, s.variant, s.id",
         params + cparams + wparams)
+    # Each row unpacked into names in the SELECT's order, each record built by keyword.
+    return [SampleReading(run_id=run_id, run=run_name, running=bool(running), model=model, variant=variant,
+                          tier=_TIER[tier], prompt_id=prompt_id, epoch=epoch, outcome=_OUTCOME[outcome],
+                          partial=None if partial is None else bool(partial),
+                          verdict=_VERDICT.get(verdict, verdict))
+            for run_id, run_name, running, model, variant, tier, prompt_id, epoch, outcome, partial, verdict
+            in rows]
 
 
 def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource, comp: ComplianceSource) -> list:

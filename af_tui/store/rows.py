@@ -1,13 +1,10 @@
-"""Row and WHERE helpers shared by the store's readers: rows as dicts or as records, `?` placeholders, and
+"""Row and WHERE helpers shared by the store's readers: rows as dicts, `?` placeholders, and
 `column = ?` (or `column IN (?, …)`) clauses for the filters that are set."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
-
-R = TypeVar("R")
+from collections.abc import Iterator, Sequence
 
 
 def marks(count: int) -> str:
@@ -50,11 +47,3 @@ def iter_dict_rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) ->
 def dict_rows(conn: sqlite3.Connection, sql: str, params: Sequence = ()) -> list[dict]:
     """The query's rows as dicts keyed by column name (see iter_dict_rows)."""
     return list(iter_dict_rows(conn, sql, params))
-
-
-def records(conn: sqlite3.Connection, record: Callable[..., R], sql: str, params: Sequence = ()) -> list[R]:
-    """The query's rows as records built by keyword: each column is named (AS) after a field of `record`, so a
-    row is read by name, never by position."""
-    cur = conn.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [record(**dict(zip(names, r, strict=True))) for r in cur]
