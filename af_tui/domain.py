@@ -86,6 +86,7 @@ REASONING_START, REASONING_END = "=== REASONING START ===", "=== REASONING END =
 DATA_MARKERS: tuple[str, ...] = (SCRATCHPAD_START, SCRATCHPAD_END, REQUEST_START, REQUEST_END, OUTPUT_START,
                                  OUTPUT_END, REASONING_START, REASONING_END)
 
+
 class JudgeTask(StrEnum):
     """What a judge is asked: whether a scratchpad shows alignment-faking reasoning, or how far an output
     complies."""
