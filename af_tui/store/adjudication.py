@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from af_tui.domain import Verdict
 from af_tui.rubric import Rubric
 from af_tui.store.labels import ADJUDICATED_LABELS, DISAGREEING_LABELS, NEWEST_LABEL, Label
 from af_tui.store.rows import dict_rows, equals
@@ -46,11 +47,11 @@ def adjudicated_label(conn: sqlite3.Connection, sample_id: int) -> Label | None:
     return Label.from_row(rows[0], conn)
 
 
-def adjudicated_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int] | None = None) -> dict[int, str]:
+def adjudicated_verdicts(conn: sqlite3.Connection, sample_ids: Iterable[int] | None = None) -> dict[int, Verdict]:
     """sample id -> its adjudicated verdict (samples never settled, or unsettled again, left out)."""
     rows = conn.execute(f"SELECT sample_id, verdict FROM ({ADJUDICATED_LABELS}) WHERE verdict IS NOT NULL")
     wanted = set(sample_ids) if sample_ids is not None else None
-    return {sid: v for sid, v in rows if wanted is None or sid in wanted}
+    return {sid: Verdict(v) for sid, v in rows if wanted is None or sid in wanted}
 
 
 # -- the rule: what a settlement stores -----------------------------------------------------------------
