@@ -19,8 +19,9 @@ def _root(name: str, value):
 @click.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", default=None, metavar="csv|jsonl",
-              help="Default: jsonl for a .jsonl/.ndjson path, else csv.")
+@click.option("--format", "fmt", default=None, metavar="csv|jsonl|inspect",
+              help="Default: jsonl for a .jsonl/.ndjson path, else csv. inspect: OUT is a folder of Inspect "
+                   ".eval logs, one per run, model and variant (needs af-tui[inspect]).")
 @click.option("--labeled-only", is_flag=True, help="Only samples with a current label.")
 @click.option("--per-label", is_flag=True,
               help="One row per label change (the whole history, clearings included) instead of per sample.")
@@ -45,7 +46,8 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
 
     \b
     af-tui export labels.csv --labeled-only --annotator alice
-    af-tui export all.jsonl --run pilot --outcome complied"""
+    af-tui export all.jsonl --run pilot --outcome complied
+    af-tui export logs/ --format inspect            # then: inspect view --log-dir logs/"""
     db_path = _root("db_path", db_path)
     from af_tui.io.export import ExportFilter
     from af_tui.io.export import export as do_export
@@ -53,6 +55,14 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
 
     f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
                      judge=judge, labeled_only=labeled_only, per_label=per_label)
+    if fmt == "inspect":
+        from af_tui.io.inspect_export import export_inspect
+
+        with Store(db_path, create=False) as store:
+            logs = export_inspect(store.conn, out, f, db_path=store.path)
+        click.echo(f"wrote {logs.samples} samples in {len(logs.files)} Inspect logs to {logs.folder} "
+                   f"(open them with: inspect view --log-dir {logs.folder})", err=True)
+        return
     with Store(db_path, create=False) as store:
         result = do_export(store.conn, out, f, fmt=fmt, db_path=store.path)
     click.echo(f"wrote {result.rows} rows to {result.path} ({result.format})", err=True)

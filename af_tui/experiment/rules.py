@@ -118,6 +118,7 @@ def scratchpads(assistant_turns: list[str]) -> list[str]:
 
 
 SCRATCHPAD_SEPARATOR = "\n\n— next scratchpad —\n\n"
+REASONING_SEPARATOR = "\n\n— next turn's reasoning —\n\n"  # between turns' provider reasoning in samples.reasoning
 
 
 @dataclass

@@ -27,7 +27,7 @@ HEARTBEAT_S = 5.0
 # the wall time of several rows in a batch, and the event loop waits for it (bench/README.md, the runner).
 BATCH_S = 0.05
 BATCH_ROWS = 64
-REASONING_SEPARATOR = "\n\n— next turn's reasoning —\n\n"
+REASONING_SEPARATOR = rules.REASONING_SEPARATOR
 
 
 @dataclass

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
-from af_tui.experiment import rules
 from af_tui.io.inspect_read import (
     LogReport,
     Progress,
@@ -31,12 +30,14 @@ class _Refused(Exception):
     """The store has no place for this log (its run name is taken by another kind of run)."""
 
 
-def _variant_name(store: Store, text: str, digest: str) -> str:
-    """A system prompt the store already knows keeps its name; the cached upstream prompt keeps its own;
-    any other is named after its hash."""
+def _variant_name(store: Store, text: str, digest: str, given: str | None = None) -> str:
+    """A system prompt the store already knows keeps its name; one af-tui's export named keeps that name; the
+    cached upstream prompt keeps its own; any other is named after its hash."""
     row = store.conn.execute("SELECT name FROM variants WHERE sha256 = ? ORDER BY name LIMIT 1", (digest,)).fetchone()
     if row:
         return row[0]
+    if given:
+        return given  # (ensure_variant appends the hash if another text holds the name here)
     try:
         from af_tui.experiment import sources
 
@@ -74,7 +75,8 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
             logs = [e for e in json.loads(existing_run[1]).get("logs", []) if e.get("file") != read.header["file"]]
         except (ValueError, AttributeError):
             logs = []
-    variants = {digest: store.ensure_variant(_variant_name(store, text, digest), text, source=f"inspect:{read.path.name}")
+    variants = {digest: store.ensure_variant(_variant_name(store, text, digest, read.variant_names.get(digest)), text,
+                                             source=f"inspect:{read.path.name}")
                 for digest, text in read.system_prompts.items()}
     prompt_ids = dict(zip(read.requests, store.ensure_prompts(read.requests, source=f"inspect:{read.path.name}"),
                           strict=True))
@@ -86,7 +88,7 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
         "models": sorted({e["model"] for e in logs}),
         "variants": sorted(set(variants.values()) | {v for e in logs for v in e.get("variants", [])}),
         "logs": logs,
-        "rule": str(rules.DEFAULT_RULE),  # the outcome is re-derived from the messages by this rule
+        "rule": str(read.rule),  # the outcome is re-derived from the messages by this rule
     }
     entry["variants"] = sorted(set(variants.values()))
     planned = sum(e.get("samples", 0) - e.get("no_tier", 0) for e in logs)

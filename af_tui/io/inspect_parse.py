@@ -99,45 +99,84 @@ def _source_answer(scores: dict | None) -> str | None:
     return None
 
 
-def convert_sample(sample: Any, *, model: str, created: float | None) -> dict | None:
-    """One EvalSample as a store row (plus `request` and `system_prompt`); None when its tier is unknown."""
+def _reasoning(message: Any) -> str | None:
+    """The reasoning channel of an assistant message (Inspect's ContentReasoning blocks), joined."""
+    content = getattr(message, "content", None)
+    if isinstance(content, str) or not content:
+        return None
+    parts = [c.reasoning for c in content if getattr(c, "type", None) == "reasoning" and c.reasoning]
+    return "\n\n".join(parts) or None
+
+
+def _af_tui(metadata: Any) -> dict:
+    """What af-tui's own Inspect export wrote beside the tier (the request, the variant's name), if anything."""
+    found = metadata.get("af_tui") if isinstance(metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _blocked(sample: Any) -> str | None:
+    """Why the provider refused to answer, when the sample's output stopped on Inspect's `content_filter`."""
+    output = getattr(sample, "output", None)
+    choices = getattr(output, "choices", None)
+    if not choices or choices[0].stop_reason != "content_filter":
+        return None
+    return (output.error or "").strip() or "blocked by the provider (content filter)"
+
+
+def convert_sample(sample: Any, *, model: str, created: float | None, rule: str = rules.DEFAULT_RULE) -> dict | None:
+    """One EvalSample as a store row (plus `request`, `system_prompt` and `variant_name`); None when its tier
+    is unknown. The outcome is `rule` applied to the messages; a `content_filter` stop is `blocked`."""
     attachments = sample.attachments or {}
     first_turn = _first_user_turn(sample, attachments)
     tier = tier_of(sample.metadata, first_turn)
     if tier is None:
         return None
+    ours = _af_tui(sample.metadata)
     system_prompt = None
     messages: list[dict] = []
+    reasonings: list[str] = []
     for message in sample.messages or []:
         if message.role == "system":
             if system_prompt is None:
                 system_prompt = _text(message, attachments)
             continue
         messages.append({"role": message.role, "content": _text(message, attachments)})
+        reasoning = _reasoning(message) if message.role == "assistant" else None
+        if reasoning:
+            messages[-1]["reasoning"] = reasoning
+            reasonings.append(reasoning)
     if not messages:  # failed before the first call: keep the request the model would have seen
         messages = [{"role": "user", "content": first_turn}]
-    result = rules.score_transcript(rules.Transcript(messages))
+    result = rules.score_transcript(rules.Transcript(messages), rule)
     usage = list((sample.model_usage or {}).values())
     costs = [u.total_cost for u in usage if u.total_cost is not None]
+    cache_read = [u.input_tokens_cache_read for u in usage if u.input_tokens_cache_read is not None]
+    cache_write = [u.input_tokens_cache_write for u in usage if u.input_tokens_cache_write is not None]
     error = None
     if sample.error is not None:
         error = (sample.error.message or "").strip() or "error without a message"
+    blocked = _blocked(sample) if error is None else None
+    request = ours.get("request")
     return {
         "model": model,
-        "request": request_from_user_turn(first_turn),
+        "request": request if isinstance(request, str) else request_from_user_turn(first_turn),
         "system_prompt": system_prompt or "",
+        "variant_name": ours["variant"] if isinstance(ours.get("variant"), str) else None,
         "tier": tier,
         "epoch": max(0, int(sample.epoch) - 1),  # Inspect counts epochs from 1, af-tui from 0
-        "outcome": Outcome.ERROR if error is not None else result.outcome,
-        "output": result.output,
+        "outcome": Outcome.ERROR if error is not None else Outcome.BLOCKED if blocked else result.outcome,
+        "output": None if blocked else result.output,
         "scratchpad": result.scratchpad,
         "transcript": messages,
         "turns": result.turns,
         "input_tokens": sum(u.input_tokens for u in usage) if usage else None,
         "output_tokens": sum(u.output_tokens for u in usage) if usage else None,
         "cost": sum(costs) if costs else None,
+        "cache_read_tokens": sum(cache_read) if cache_read else None,
+        "cache_write_tokens": sum(cache_write) if cache_write else None,
+        "reasoning": rules.REASONING_SEPARATOR.join(reasonings) if reasonings else None,
         "latency_s": sample.total_time,
-        "error": error,
+        "error": error if error is not None else blocked,
         "source_answer": _source_answer(sample.scores),
         "started_at": timestamp(sample.started_at),
         "completed_at": timestamp(sample.completed_at) or created,
@@ -145,6 +184,7 @@ def convert_sample(sample: Any, *, model: str, created: float | None) -> dict | 
 
 
 def disagrees(row: dict) -> bool:
-    """af-tui's outcome differs from the log's own answer (errors and samples without an answer don't count)."""
+    """af-tui's outcome differs from the log's own answer (errors, blocks and samples without an answer don't
+    count)."""
     theirs = outcome_of_answer(row.get("source_answer"))
-    return theirs is not None and row["outcome"] != Outcome.ERROR and theirs != row["outcome"]
+    return theirs is not None and row["outcome"] not in (Outcome.ERROR, Outcome.BLOCKED) and theirs != row["outcome"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
+from af_tui.experiment import rules
 from af_tui.io.inspect_parse import convert_sample, disagrees, timestamp
 from af_tui.store.db import sha256_text
 
@@ -62,6 +63,16 @@ class ReadLog:
     spool: Any  # temporary file of JSON lines, one converted sample each, in the log's order
     requests: list[str] = field(default_factory=list)
     system_prompts: dict[str, str] = field(default_factory=dict)  # sha256 -> text
+    variant_names: dict[str, str] = field(default_factory=dict)  # sha256 -> the name af-tui's export gave it
+    rule: str = rules.DEFAULT_RULE  # the outcome rule the messages are read by
+
+
+def log_rule(spec: Any) -> str:
+    """The outcome rule a log names (af-tui's own export writes its run's), else af-tui's default."""
+    metadata = getattr(spec, "metadata", None) or {}
+    ours = metadata.get("af_tui") if isinstance(metadata, dict) else None
+    rule = ours.get("rule") if isinstance(ours, dict) else None
+    return rule if rule in rules.RULES else rules.DEFAULT_RULE
 
 
 Progress = Callable[[Path, int, int], None]  # (file, samples read, samples in the file)
@@ -135,7 +146,7 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
     read = ReadLog(path, {
         "file": str(path.resolve()), "task": spec.task, "task_id": spec.task_id, "eval_id": spec.eval_id,
         "model": model, "created": spec.created, "status": header.status, "epochs": spec.config.epochs,
-    }, tempfile.TemporaryFile("w+", encoding="utf-8"))
+    }, tempfile.TemporaryFile("w+", encoding="utf-8"), rule=log_rule(spec))
     report.models = [model]
     seen_requests: set[str] = set()
     done = 0
@@ -143,7 +154,7 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
         for chunk in chunks:
             for sample in chunk:
                 try:
-                    row = convert_sample(sample, model=model, created=created)
+                    row = convert_sample(sample, model=model, created=created, rule=read.rule)
                 except Exception as exc:  # a sample in a shape we don't know: the file is foreign
                     raise ValueError(f"sample {sample.id} epoch {sample.epoch}: {_one_line(exc)}") from exc
                 done += 1
@@ -158,6 +169,9 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
                 digest = sha256_text(row["system_prompt"])
                 read.system_prompts.setdefault(digest, row.pop("system_prompt"))
                 row.pop("system_prompt", None)
+                name = row.pop("variant_name", None)
+                if name:
+                    read.variant_names.setdefault(digest, name)
                 row["system_sha256"] = digest
                 if row["request"] not in seen_requests:
                     seen_requests.add(row["request"])
