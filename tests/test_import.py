@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import random
 import re
 import sqlite3
 import subprocess
@@ -481,3 +482,22 @@ def test_a_log_whose_eval_failed_imports_what_it_has(realdata, template, tmp_pat
         assert run["status"] == "failed" and json.loads(run["config"])["logs"][0]["status"] == "error"
         stored = store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
         assert stored == report.samples == report.added
+
+
+def test_an_eval_whose_index_is_damaged_imports_as_an_unfinished_log_and_says_so(realdata, tmp_path, db_path,
+                                                                                    capsys):
+    # three bit flips (found by test_import_props) that leave the zip's central directory unreadable: inspect_ai
+    # reads such a file as a run that never finished and recovers the samples it reaches
+    damaged = bytearray((realdata / "inspect_logs" / "openai-api-fake-fake-sloppy.eval").read_bytes())
+    rng = random.Random(229)
+    for _ in range(3):
+        damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+    path = tmp_path / "damaged.eval"
+    path.write_bytes(bytes(damaged))
+    code, out, err = af(capsys, "import", "--db", str(db_path), str(path))
+    assert code == 0 and err == ""
+    assert "an unfinished log (Inspect status 'started')" in out and "run marked stopped" in out
+    with Store(db_path) as store:
+        (run,) = store.runs()
+        stored = store.conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    assert run["status"] == "stopped" and 0 < stored < 30

@@ -120,6 +120,10 @@ def test_damaged_real_logs_import_whole_or_not_at_all(realdata, data):
         report, samples, runs = _import_one(path)
     if report.failure:
         assert "\n" not in report.failure and (samples, runs) == (0, 0)
+    elif report.status == "started":
+        # damage to the zip's index reads, in inspect_ai, as a log whose run never finished: it recovers the
+        # samples it can reach, and the import says so (a stopped run of exactly those samples)
+        assert runs == 1 and samples == report.samples < 30
     else:
         assert samples == 30 and runs == 1
 

@@ -60,6 +60,8 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
             parts.append(f"{r.no_tier} skipped (no tier in metadata or input)")
         if r.duplicates:
             parts.append(f"{r.duplicates} duplicates kept once")
+        if r.status == "started":
+            parts.append("an unfinished log (Inspect status 'started'): only the samples it holds, run marked stopped")
         click.echo(
             f"{show(r.path.name)} → run {show(r.run)} ({show(', '.join(r.models))}): " + ", ".join(parts)
             + f"; complied {o.get(Outcome.COMPLIED, 0)}, refused {o.get(Outcome.REFUSED, 0)}, "

@@ -54,6 +54,8 @@ class LogReport:
     disagreements: int = 0  # af-tui's outcome differs from the log's own score answer
     outcomes: dict[str, int] = field(default_factory=dict)
     failure: str | None = None
+    status: str | None = None  # the log's own status: "started" is a run Inspect never finished (or a damaged
+    # .eval whose index Inspect could not read, which it reads the same way): only the samples it recovered
 
 
 @dataclass
@@ -148,6 +150,7 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
         "model": model, "created": spec.created, "status": header.status, "epochs": spec.config.epochs,
     }, tempfile.TemporaryFile("w+", encoding="utf-8"), rule=log_rule(spec))
     report.models = [model]
+    report.status = header.status
     seen_requests: set[str] = set()
     done = 0
     try:
