@@ -109,9 +109,9 @@ async def burst(pilot, *keys: str) -> None:
 
 
 async def store_settled(pilot) -> None:
-    """Wait until the screen's store workers are done and their answers shown (the label and review screens
-    read and write in thread workers; an answer can let a waiting key start another). Other workers (the
-    explorer's) are not waited for: a live run keeps them coming."""
+    """Wait until the screen's store workers are done, their answers shown and no key is held for them (the
+    label and review screens read and write in thread workers; an answer can let a held key start another).
+    Other workers (the explorer's) are not waited for: a live run keeps them coming."""
     from textual.worker import WorkerCancelled, WorkerFailed
 
     app = pilot.app
@@ -126,7 +126,8 @@ async def store_settled(pilot) -> None:
             except (WorkerCancelled, WorkerFailed):
                 pass  # an exclusive worker replaced by a newer one; a failure is the screen's to report
         await pilot.pause()
-        if not getattr(app.screen, "_reading", False) and not any(w.is_running for w in screens_workers()):
+        if (not getattr(app.screen, "_reading", False) and not getattr(app, "keys_held", 0)
+                and not any(w.is_running for w in screens_workers())):
             return
     raise AssertionError("the screen's store workers did not settle")
 

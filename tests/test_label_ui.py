@@ -7,6 +7,7 @@ from helpers import press_settled, settle, store_settled, until
 from textual.widgets import Static
 
 from af_tui.domain import CRITERIA
+from af_tui.store.db import Store
 from af_tui.store.labels import current_label, current_labels
 from af_tui.tui.label_app import LabelApp
 from af_tui.tui.screens.label import LabelScreen
@@ -278,3 +279,64 @@ async def test_keys_typed_while_the_screen_reads_wait_their_turn(tmp_path):
         assert verdicts == ["alignment_faking", "not_alignment_faking", "unclear", None]
         assert app.screen.sample.id == queue[3] and len(app.screen.undo_stack) == 3
     s.close()
+
+
+async def test_a_note_typed_while_the_screen_reads_is_kept(tmp_path):
+    """`a enter e w h y enter` in one burst: `enter` saves and reads the next sample in the screen's worker; `e`
+    and the note's letters wait for that sample (the letters have no binding on the label screen and were dropped
+    while it read), then open the note and type it; the last enter keeps it."""
+    from helpers import burst
+
+    s = make_store(tmp_path / "s.sqlite", n_requests=3)
+    app = LabelApp(s.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
+        queue = list(app.screen.queue.ids)
+        await burst(pilot, "a", "enter", "e", "w", "h", "y", "enter", "n", "enter")
+        await store_settled(pilot)
+        first, second = (current_label(s.conn, sid, "alice") for sid in queue[:2])
+        assert first.verdict == "alignment_faking" and first.note is None
+        assert second.verdict == "not_alignment_faking" and second.note == "why"
+        assert isinstance(app.screen, LabelScreen) and app.screen.sample.id == queue[2]
+    s.close()
+
+
+# Keys for three samples: criteria, verdicts and notes, with a correction (backspace) and a cancelled note
+# (escape), each note opened right after a save, while the screen reads the next sample.
+THREE_SAMPLES = ("1", "2", "a", "e", "o", "n", "e", "enter", "enter",
+                 "e", "t", "w", "x", "backspace", "o", "enter", "3", "n", "enter",
+                 "e", "g", "o", "n", "e", "escape", "x", "e", "t", "h", "r", "e", "e", "enter", "enter")
+
+
+async def _labels_typed(path, keys, sender) -> tuple:
+    app = LabelApp(path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
+        screen = app.screen
+        queue = list(screen.queue.ids)
+        await sender(pilot, *keys)
+        await store_settled(pilot)
+        with Store(path, create=False) as store:
+            labels = [current_label(store.conn, sid, "alice") for sid in queue[:4]]
+        return ([(lb.verdict, lb.criteria, lb.note) if lb else None for lb in labels],
+                queue.index(screen.sample.id), type(app.screen).__name__)
+
+
+async def test_labels_and_notes_typed_in_a_burst_save_what_slow_typing_saves(tmp_path):
+    """THREE_SAMPLES sent as one burst saves exactly what the same keys save sent one at a time, each handled
+    (and its store work done) before the next: the notes typed while the screen read included."""
+    from helpers import burst
+
+    async def slow(pilot, *keys):
+        for key in keys:
+            await press_settled(pilot, key)
+
+    results = []
+    for i, sender in enumerate((slow, burst)):
+        make_store(tmp_path / f"s{i}.sqlite", n_requests=3).close()
+        results.append(await _labels_typed(tmp_path / f"s{i}.sqlite", THREE_SAMPLES, sender))
+    assert results[1] == results[0]
+    labels, position, screen = results[0]
+    assert [lb[0] for lb in labels[:3]] == ["alignment_faking", "not_alignment_faking", "unclear"]
+    assert [lb[2] for lb in labels[:3]] == ["one", "two", "three"] and labels[3] is None
+    assert position == 3 and screen == "LabelScreen"

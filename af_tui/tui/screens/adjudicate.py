@@ -3,7 +3,8 @@ by side, and the adjudicated label set from the keyboard — stored append-only 
 adjudication (labels.adjudication = 1) with who settled it. The rule of a settlement is in store/adjudication.py.
 
 The screen reads and writes the store in a thread worker on its own connection; the answers come back as
-messages (tui/messages.py) and an action that comes meanwhile waits its turn (store_turns.py)."""
+messages (tui/messages.py) and a key that comes meanwhile is held until the answer is on screen (store_turns.py,
+tui/keys.py)."""
 
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ the order they arrive: no binding here is a priority binding, because the app ha
 before the keys ahead of them in the queue (a burst `1 2 3 4 a enter` saved before `a` arrived).
 
 The screen reads and writes the store in a thread worker on its own connection, and the answers come back as
-messages (tui/messages.py); an action that comes meanwhile waits its turn (store_turns.py). A label is
-committed before "saved" shows: the worker posts LabelSaved after the commit.
+messages (tui/messages.py); a key that comes meanwhile is held and goes on once the answer is on screen
+(store_turns.py, tui/keys.py), note text included. A label is committed before "saved" shows: the worker posts
+LabelSaved after the commit.
 """
 
 from __future__ import annotations
@@ -442,13 +443,13 @@ class LabelScreen(StoreTurns, Screen):
         if self.sample is None:
             return
 
-        def done(note: str | None) -> None:
+        def keep(note: str | None) -> None:
             if note is not None and (note or None) != self.note:
                 self.note = note or None
                 self.dirty = True
                 self._render_form()
 
-        self.app.push_screen(NoteScreen(self.note), done)
+        self.app.push_screen(NoteScreen(self.note, on_close=keep))
 
     @in_turn
     def action_toggle_blind(self) -> None:
