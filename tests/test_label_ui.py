@@ -340,3 +340,19 @@ async def test_labels_and_notes_typed_in_a_burst_save_what_slow_typing_saves(tmp
     assert [lb[0] for lb in labels[:3]] == ["alignment_faking", "not_alignment_faking", "unclear"]
     assert [lb[2] for lb in labels[:3]] == ["one", "two", "three"] and labels[3] is None
     assert position == 3 and screen == "LabelScreen"
+
+
+async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path):
+    """Keys typed as the screen opens (its first read under way) label the first sample, note included."""
+    from helpers import burst
+
+    s = make_store(tmp_path / "s.sqlite", n_requests=3)
+    app = LabelApp(s.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await burst(pilot, "e", "h", "i", "enter", "x", "enter")
+        await store_settled(pilot)
+        first = app.screen.queue.ids[0]
+        label = current_label(s.conn, first, "alice")
+        assert label is not None and (label.verdict, label.note) == ("unclear", "hi")
+        assert app.screen.sample.id == app.screen.queue.ids[1]
+    s.close()
