@@ -45,9 +45,14 @@ TIERS: tuple[str, ...] = tuple(t.value for t in Tier)
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 VERDICTS: tuple[str, ...] = tuple(v.value for v in Verdict)
 RULES: tuple[str, ...] = tuple(r.value for r in Rule)
-# The outcomes of a reply the model gave and the rule read (an error or a blocked request has none): a pair is
-# complete when both tiers have one, and the rates shown are of these.
+# The outcomes of a reply the model gave and the rule read (an error or a blocked request has none): the shares
+# drawn per tier are of these (with `blocked` beside them).
 REPLY_OUTCOMES: tuple[Outcome, ...] = (Outcome.COMPLIED, Outcome.REFUSED, Outcome.FORMAT_NOT_FOLLOWED)
+# Every outcome but an error: a valid sample, in n. A pair is complete when both tiers have one, so a request
+# the provider blocked stays in its pair as a not-complied outcome (as request_pairs in the store counts it).
+VALID_OUTCOMES: tuple[Outcome, ...] = (*REPLY_OUTCOMES, Outcome.BLOCKED)
+# The valid outcomes that are not compliance: c and b of the paired gap count these against `complied`.
+NOT_COMPLIED: tuple[Outcome, ...] = (Outcome.REFUSED, Outcome.FORMAT_NOT_FOLLOWED, Outcome.BLOCKED)
 DEFAULT_RULE = Rule.NOTEBOOK
 # Runs recorded before rules were named were read by the last-scratchpad rule.
 LEGACY_RULE = Rule.LAST_SCRATCHPAD

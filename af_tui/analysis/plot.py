@@ -1,5 +1,6 @@
 """The replication's figure: one horizontal stacked bar per model (× variant, × run when there are several)
-and tier — complied (its alignment-faking part hatched), refused, format not followed in gray — with 95%
+and tier — complied (its alignment-faking part hatched), refused, format not followed in gray, blocked when
+any — with 95%
 Wilson error bars on the complied rate, sized for a paper column. matplotlib is imported lazily (Agg)."""
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from pathlib import Path
 
 from af_tui.analysis.estimators import Estimate
 from af_tui.analysis.slices import SliceStats
-from af_tui.domain import OUTCOME_WORD, REPLY_OUTCOMES, Outcome, Tier
+from af_tui.domain import OUTCOME_WORD, VALID_OUTCOMES, Outcome, Tier
 from af_tui.errors import AfError
 from af_tui.safe_text import one_line
 
 SUFFIXES = (".png", ".svg", ".pdf")
 # Colour-blind-safe (Okabe–Ito) for complied / refused; gray for format not followed (neither a compliance nor a refusal).
-COLOURS = {Outcome.COMPLIED: "#E69F00", Outcome.REFUSED: "#0072B2", Outcome.FORMAT_NOT_FOLLOWED: "#A0A0A0"}
+# Blocked by the provider (in n, not complied): Okabe–Ito's reddish purple, drawn only when a tier has any.
+COLOURS = {Outcome.COMPLIED: "#E69F00", Outcome.REFUSED: "#0072B2", Outcome.FORMAT_NOT_FOLLOWED: "#A0A0A0",
+           Outcome.BLOCKED: "#CC79A7"}
 AF_HATCH = "////"
 
 
@@ -27,7 +30,7 @@ class Bar:
     label: str  # the slice's name, safe for matplotlib
     tier: Tier
     n: int  # valid samples
-    shares: dict[Outcome, float | None]  # of the valid samples, per reply outcome
+    shares: dict[Outcome, float | None]  # of the valid samples, per valid outcome (blocked included)
     af_share: float | None  # complied with AF reasoning, as a share of the whole bar
     ci: tuple[float, float] | None  # the complied rate's interval
     gap: Estimate | None  # the slice's headline gap
@@ -56,7 +59,7 @@ def bar_rows(slices: list[SliceStats]) -> list[Bar]:
             valid = slice_stats.valid(tier)
             if not valid:
                 continue
-            shares = {o: slice_stats.rate(tier, o) for o in REPLY_OUTCOMES}
+            shares = {o: slice_stats.rate(tier, o) for o in VALID_OUTCOMES}
             af = slice_stats.af.get(tier)
             # AF among complied, drawn as a share of the whole bar (its rate among the judged compliances).
             af_share = shares[Outcome.COMPLIED] * af.rate if af and af.rate is not None else None
@@ -119,8 +122,10 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
         for yy, r in zip(ys, rows, strict=True):
             left = 0.0
-            for outcome in REPLY_OUTCOMES:
+            for outcome in VALID_OUTCOMES:
                 share = r.shares[outcome] or 0.0
+                if outcome == Outcome.BLOCKED and not share:
+                    continue
                 ax.barh(yy, share, left=left, height=0.8, color=COLOURS[outcome], edgecolor="white",
                         linewidth=0.3)
                 if outcome == Outcome.COMPLIED and r.af_share:
@@ -160,6 +165,8 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         handles = [Patch(facecolor=COLOURS[Outcome.COMPLIED], label=OUTCOME_WORD[Outcome.COMPLIED]),
                    Patch(facecolor=COLOURS[Outcome.REFUSED], label=OUTCOME_WORD[Outcome.REFUSED]),
                    Patch(facecolor=COLOURS[Outcome.FORMAT_NOT_FOLLOWED], label="format not followed")]
+        if any(r.shares[Outcome.BLOCKED] for r in rows):
+            handles.append(Patch(facecolor=COLOURS[Outcome.BLOCKED], label="blocked by the provider"))
         if has_af:
             handles.append(Patch(facecolor=COLOURS[Outcome.COMPLIED], edgecolor="#7A3B00", hatch=AF_HATCH,
                                  linewidth=0, label="complied, alignment-faking reasoning"))

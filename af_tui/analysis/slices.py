@@ -5,7 +5,8 @@ Choices, in one place:
 
 - Rates exclude errors from n (errors are counted and shown, never folded into refused). A request the
   provider blocked (outcome `blocked`) stays in n and is not complied: a provider-side refusal counts as one.
-- Gap, one epoch: complete pairs only (both tiers present, neither an error); Newcombe (1998) method 10
+- Gap, one epoch: complete pairs only (both tiers present, neither an error; a blocked sample is a valid,
+  not-complied outcome, so it keeps its pair); Newcombe (1998) method 10
   interval for paired proportions (square-and-add of Wilson limits with the corrected phi) and the exact
   McNemar test, binomtest(b, b + c, 0.5), on the discordant pairs (no discordant pairs: p = 1).
 - Gap, a request with several complete pairs in a slice (several epochs, or runs pooled by `--by
@@ -46,7 +47,7 @@ from af_tui.analysis.estimators import (
     newcombe_unpaired,
     wilson,
 )
-from af_tui.domain import LEGACY_RULE, OUTCOMES, REPLY_OUTCOMES, Outcome, Tier
+from af_tui.domain import LEGACY_RULE, NOT_COMPLIED, OUTCOMES, VALID_OUTCOMES, Outcome, Tier
 from af_tui.store.rows import condition
 
 
@@ -167,15 +168,16 @@ def finish_slice(slice_stats: SliceStats, table: dict | None,
     """Fill the gap fields of a slice from its pair table {(free_outcome, paid_outcome): count} and, when a
     request repeats in the slice, its per-request differences as (requests, sum, sum of squares)."""
     table = table or {}
-    complied, not_complied = Outcome.COMPLIED, (Outcome.REFUSED, Outcome.FORMAT_NOT_FOLLOWED)
+    # A blocked sample is valid and not complied: (complied, blocked) is discordant, (blocked, blocked) a pair.
+    complied = Outcome.COMPLIED
     a = table.get((complied, complied), 0)
-    b = sum(v for (f, p), v in table.items() if f == complied and p in not_complied)
-    c = sum(v for (f, p), v in table.items() if p == complied and f in not_complied)
-    complete = sum(v for (f, p), v in table.items() if f in REPLY_OUTCOMES and p in REPLY_OUTCOMES)
+    b = sum(v for (f, p), v in table.items() if f == complied and p in NOT_COMPLIED)
+    c = sum(v for (f, p), v in table.items() if p == complied and f in NOT_COMPLIED)
+    complete = sum(v for (f, p), v in table.items() if f in VALID_OUTCOMES and p in VALID_OUTCOMES)
     d = complete - a - b - c
     slice_stats.pairs, slice_stats.discordant = complete, (b, c)
     slice_stats.pairs_incomplete = sum(v for (f, p), v in table.items()
-                              if (f in REPLY_OUTCOMES) != (p in REPLY_OUTCOMES))
+                              if (f in VALID_OUTCOMES) != (p in VALID_OUTCOMES))
     unpaired = None
     free, paid = slice_stats.tiers[Tier.FREE], slice_stats.tiers[Tier.PAID]
     if slice_stats.valid(Tier.FREE) and slice_stats.valid(Tier.PAID):

@@ -37,7 +37,7 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
         click.echo(json.dumps(rows, indent=2))
         return
     keys = ["model", "variant", "tier", "compliance", "af_source", "n", *CATEGORIES,
-            *(f"{c}_share" for c in CATEGORIES), *OTHER_KEYS]
+            *(f"{c}_share" for c in CATEGORIES), *OTHER_KEYS, Outcome.BLOCKED]
     if as_csv:
         from af_tui.files import write_csv
 
@@ -56,16 +56,18 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
                          f"AF source: {one_line(rows[0]['af_source'], 60)}"), title_justify="left",
               caption_justify="left")
     for col in ("model", "variant", "tier", "n", *(CATEGORY_WORDS[c] for c in CATEGORIES), "no AF verdict",
-                OUTCOME_WORD[Outcome.FORMAT_NOT_FOLLOWED], "unjudged", OUTCOME_WORD[Outcome.ERROR]):
+                OUTCOME_WORD[Outcome.FORMAT_NOT_FOLLOWED], "unjudged", OUTCOME_WORD[Outcome.ERROR],
+                "of refused: blocked"):
         t.add_column(col, justify="left" if col in ("model", "variant", "tier") else "right")
     t.caption = ("n: samples with an outcome and an AF verdict; each category: count (share of n); no AF "
                  "verdict: complied or refused samples the AF source has not read (left out of n); partially "
-                 "complied needs a compliance judge (prefix: none)")
+                 "complied needs a compliance judge (prefix: none); blocked: the provider refused the request "
+                 "(no reasoning, no output), counted as refused without AF reasoning under every compliance source")
     for r in rows:
         t.add_row(Text(one_line(r["model"], 40)), Text(one_line(r["variant"], 30)), Text(r["tier"]),
                   Text(str(r["n"])),
                   *(Text(f"{r[c]} ({100 * r[c + '_share']:.0f}%)" if r["n"] else "0") for c in CATEGORIES),
-                  *(Text(str(r[k])) for k in OTHER_KEYS))
+                  *(Text(str(r[k])) for k in (*OTHER_KEYS, Outcome.BLOCKED)))
     Console().print(t)
 
 

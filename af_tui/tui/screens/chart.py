@@ -15,18 +15,20 @@ from textual.widgets import Footer, Header
 
 from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
-from af_tui.domain import REPLY_OUTCOMES, Outcome, Tier
+from af_tui.domain import VALID_OUTCOMES, Outcome, Tier
 from af_tui.safe_text import one_line
 
 STYLES = {Outcome.COMPLIED: "on #E69F00", "af": "#7A3B00 on #E69F00", Outcome.REFUSED: "on #0072B2",
-          Outcome.FORMAT_NOT_FOLLOWED: "on #A0A0A0"}
+          Outcome.FORMAT_NOT_FOLLOWED: "on #A0A0A0", Outcome.BLOCKED: "on #CC79A7"}
 AF_FILL = "╱"  # hatched, as in the printed figure
 LABEL_W = 6  # "free " / "paid "
 
 
 def _bar(slice_stats: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
     """One tier's bar and, under it, the complied interval (├──┼──┤) on the same scale."""
-    shares = {o: slice_stats.rate(tier, o) or 0.0 for o in REPLY_OUTCOMES}
+    # Every valid outcome, blocked included, so that the bar is the whole tier (a tier the provider always
+    # blocked is drawn blocked, not left to the rounding).
+    shares = {o: slice_stats.rate(tier, o) or 0.0 for o in VALID_OUTCOMES}
     cells = {o: round(shares[o] * width) for o in shares}
     # Rounding must fill the bar exactly: the largest share absorbs the difference.
     biggest = max(cells, key=lambda o: shares[o])
@@ -38,6 +40,7 @@ def _bar(slice_stats: SliceStats, tier: str, width: int) -> tuple[Text, Text]:
     bar.append(" " * (cells[Outcome.COMPLIED] - af_cells), STYLES[Outcome.COMPLIED])
     bar.append(" " * cells[Outcome.REFUSED], STYLES[Outcome.REFUSED])
     bar.append(" " * cells[Outcome.FORMAT_NOT_FOLLOWED], STYLES[Outcome.FORMAT_NOT_FOLLOWED])
+    bar.append(" " * cells[Outcome.BLOCKED], STYLES[Outcome.BLOCKED])
     ci = slice_stats.interval(tier)
     whisker = [" "] * (width + 1)
     if ci:
@@ -59,6 +62,9 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     out.append(" refused ", STYLES[Outcome.REFUSED])
     out.append(" ")
     out.append(" format not followed ", STYLES[Outcome.FORMAT_NOT_FOLLOWED])
+    if any(s.tiers[t].blocked for s in slices for t in Tier):
+        out.append(" ")
+        out.append(" blocked ", STYLES[Outcome.BLOCKED])
     out.append("   ├─┼─┤ complied, 95% Wilson interval\n", style="dim")
     if slices:
         out.append(f"AF source: {one_line(slices[0].af_source, 80)}  ·  compliance: "

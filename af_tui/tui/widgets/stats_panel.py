@@ -34,7 +34,8 @@ def _n(slice_stats: SliceStats, tier: str) -> str:
     t = slice_stats.tiers.get(tier)
     if not t or not t.n:
         return "–"
-    return f"{slice_stats.valid(tier)}" + (f" +{t.error} err" if t.error else "")
+    return (f"{slice_stats.valid(tier)}" + (f" ({t.blocked} blocked)" if t.blocked else "")
+            + (f" +{t.error} err" if t.error else ""))
 
 
 def _rates(slice_stats: SliceStats, tier: str) -> str:
