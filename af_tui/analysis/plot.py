@@ -1,7 +1,7 @@
 """The replication's figure: one horizontal stacked bar per model (× variant, × run when there are several)
 and tier — complied (its alignment-faking part hatched), refused, format not followed in gray, blocked when
-any — with 95%
-Wilson error bars on the complied rate, sized for a paper column. matplotlib is imported lazily (Agg)."""
+any — with 95% Wilson error bars on the complied rate, sized for a paper column. matplotlib is imported lazily
+(Agg)."""
 
 from __future__ import annotations
 
