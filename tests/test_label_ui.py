@@ -342,14 +342,28 @@ async def test_labels_and_notes_typed_in_a_burst_save_what_slow_typing_saves(tmp
     assert position == 3 and screen == "LabelScreen"
 
 
-async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path):
-    """Keys typed as the screen opens (its first read under way) label the first sample, note included."""
+async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path, monkeypatch):
+    """Keys typed while the screen's first read is under way (a slow disk: the read takes 0.3 s here) label the
+    first sample once it is shown, note included."""
+    import time
+
     from helpers import burst
 
+    from af_tui.tui.screens import label as label_screen
+
+    read = label_screen.read_label_view
+
+    def slow_read(*args):
+        time.sleep(0.3)  # in the screen's worker thread
+        return read(*args)
+
+    monkeypatch.setattr(label_screen, "read_label_view", slow_read)
     s = make_store(tmp_path / "s.sqlite", n_requests=3)
     app = LabelApp(s.path, "alice")
     async with app.run_test(size=(140, 40)) as pilot:
+        assert app.screen.sample is None  # still reading
         await burst(pilot, "e", "h", "i", "enter", "x", "enter")
+        assert app.keys_held  # still reading: the keys wait
         await store_settled(pilot)
         first = app.screen.queue.ids[0]
         label = current_label(s.conn, first, "alice")
