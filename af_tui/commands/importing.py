@@ -1,4 +1,5 @@
-"""`af-tui import`: Inspect eval logs into the store (one run per log), with a progress bar over samples."""
+"""`af-tui import`: Inspect eval logs and the open-source pipeline's result files into the store (one run per
+file), with a progress bar over samples."""
 
 from __future__ import annotations
 
@@ -14,21 +15,32 @@ from af_tui.errors import AfError
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--run", "run_name", default=None,
               help="Put every log's samples in this run (default: one run per log, named after the file).")
-def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: str | None) -> None:
-    """Import Inspect eval logs (.eval or .json files, or folders searched recursively).
+@click.option("--model", "model", default=None, metavar="NAME",
+              help="Pipeline result files: the model that answered (default: PROVIDER/MODEL from the path "
+                   "…/PROVIDER/MODEL/results_*.json).")
+@click.option("--variant", "variant", default=None, metavar="NAME",
+              help="Pipeline result files: the variant's name (default: a known system prompt's name, else its hash).")
+def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: str | None, model: str | None,
+                        variant: str | None) -> None:
+    """Import Inspect eval logs (.eval or .json files, or folders searched recursively), and the open-source
+    alignment-faking pipeline's result files (a JSON list of records).
 
-    The outcome is re-derived from each sample's messages with af-tui's rule; the log's own score answer is
-    kept beside it and disagreements are counted. Importing a log again adds only samples that are new."""
+    The outcome is re-derived from each sample's messages with af-tui's rule; the log's own score answer (a
+    pipeline file's acceptance / refusal flags) is kept beside it and disagreements are counted; a pipeline
+    file's classifier blocks become judgements of judges named pipeline:BLOCK. Importing a log again adds only
+    samples that are new."""
     from rich.console import Console
 
     from af_tui.io.inspect_import import import_logs
     from af_tui.io.inspect_read import find_logs, require_inspect
+    from af_tui.io.pipeline_import import PipelineReport, is_pipeline_file
     from af_tui.safe_text import inert
     from af_tui.store.db import Store, resolve_db_path
 
     files, reports = find_logs(paths)
     if files:
-        require_inspect()  # before the store is created: nothing to undo if it is missing
+        if not all(is_pipeline_file(f) for f in files):
+            require_inspect()  # before the store is created: nothing to undo if it is missing
         # an existing store is checked at once; a new one is created only once a log has been read whole
         opened: list[Store] = [Store(db_path)] if resolve_db_path(db_path).exists() else []
 
@@ -39,7 +51,8 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
 
         try:
             with _progress_bar(Console(stderr=True)) as progress:
-                reports += import_logs(open_store, files, run_name=run_name, progress=progress)
+                reports += import_logs(open_store, files, run_name=run_name, progress=progress, model=model,
+                                       variant=variant)
         finally:
             for store in opened:
                 store.close()
@@ -53,6 +66,9 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
     for r in reports:
         if r.failure:
             click.echo(f"af-tui: cannot import {show(r.path)}: {show(r.failure)}", err=True)
+            continue
+        if isinstance(r, PipelineReport):
+            click.echo(_pipeline_line(r, show))
             continue
         o = r.outcomes
         parts = [f"{r.samples} samples", f"{r.added} new", f"{r.present} already there"]
@@ -71,6 +87,19 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
     if failed:
         rest = "the others were imported" if len(failed) < len(reports) else "nothing was imported"
         raise AfError(f"{len(failed)} of {len(reports)} files could not be imported (reasons above); {rest}")
+
+
+def _pipeline_line(r, show) -> str:
+    """One line per pipeline file: its records, outcomes, disagreements and each judge's counts."""
+    o = r.outcomes
+    judges = "; ".join(f"{show(name)} " + ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+                       for name, counts in r.judgements.items())
+    skipped = f"; classifier blocks not imported: {show(', '.join(r.skipped_blocks))}" if r.skipped_blocks else ""
+    return (f"{show(r.path.name)} → run {show(r.run)} ({show(', '.join(r.models))}): {r.samples} records, "
+            f"{r.added} new, {r.present} already there; complied {o.get(Outcome.COMPLIED, 0)}, "
+            f"refused {o.get(Outcome.REFUSED, 0)}, format not followed {o.get(Outcome.FORMAT_NOT_FOLLOWED, 0)}; "
+            f"{r.disagreements} disagree with the file's acceptance/refusal flags; {r.judgements_added} new "
+            f"judgements" + (f" ({judges})" if judges else "") + skipped)
 
 
 class _progress_bar:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from af_tui.domain import Outcome
-from af_tui.errors import AfError
 from af_tui.io.inspect_read import (
     LogReport,
     Progress,
@@ -20,6 +19,7 @@ from af_tui.io.inspect_read import (
     read_log,
     require_inspect,
 )
+from af_tui.io.variant_names import variant_name as _variant_name
 from af_tui.store.db import Store
 from af_tui.store.sample import Sample
 
@@ -28,26 +28,6 @@ _RUN_STATUS = {"success": "done", "error": "failed", "cancelled": "stopped", "st
 
 class _Refused(Exception):
     """The store has no place for this log (its run name is taken by another kind of run)."""
-
-
-def _variant_name(store: Store, text: str, digest: str, given: str | None = None) -> str:
-    """A system prompt the store already knows keeps its name; one af-tui's export named keeps that name; the
-    cached upstream prompt keeps its own; any other is named after its hash."""
-    row = store.conn.execute("SELECT name FROM variants WHERE sha256 = ? ORDER BY name LIMIT 1", (digest,)).fetchone()
-    if row:
-        return row[0]
-    if given:
-        return given  # (ensure_variant appends the hash if another text holds the name here)
-    try:
-        from af_tui.experiment import sources
-
-        if (sources.data_dir() / sources.SYSTEM_PROMPT.name).is_file():
-            known = sources.system_prompt()  # cached: no download
-            if known.sha256 == digest:
-                return known.name
-    except (AfError, OSError):
-        pass
-    return f"sha256-{digest[:12]}" if text else "no-system-prompt"
 
 
 def _default_run_name(store: Store, read: ReadLog) -> str:
@@ -133,17 +113,31 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
 
 
 def import_logs(store: Store | Callable[[], Store], paths: Iterable[str | Path], *, run_name: str | None = None,
-                progress: Progress | None = None) -> list[LogReport]:
-    """Import every log under `paths`. A damaged, truncated or foreign file gets a report with its reason
-    and nothing in the store; the others import. Store failures (disk full) are raised. `store` may be a
-    function that opens it: it is then called only once a log has been read whole (no store is created
-    for files that all fail)."""
+                progress: Progress | None = None, model: str | None = None, variant: str | None = None) -> list[LogReport]:
+    """Import every log under `paths`: Inspect logs, and the open-source pipeline's result files (a JSON list;
+    io/pipeline_import.py, where `model` and `variant` apply). A damaged, truncated or foreign file gets a
+    report with its reason and nothing in the store; the others import. Store failures (disk full) are raised.
+    `store` may be a function that opens it: it is then called only once a log has been read whole (no store
+    is created for files that all fail)."""
+    from af_tui.io.pipeline_import import import_files, is_pipeline_file
+
     files, reports = find_logs(paths)
     if not files:
         return reports
-    inspect_log = require_inspect()
+    pipeline = {path for path in files if is_pipeline_file(path)}
+    inspect_log = require_inspect() if len(pipeline) < len(files) else None
     opened: list[Store] = [store] if isinstance(store, Store) else []
+
+    def open_store() -> Store:
+        if not opened:
+            opened.append(store())
+        return opened[0]
+
     for path in files:
+        if path in pipeline:
+            import_files(open_store, [path], reports, run_name=run_name, model=model, variant=variant,
+                         progress=progress)
+            continue
         report = LogReport(path)
         reports.append(report)
         try:
@@ -152,9 +146,7 @@ def import_logs(store: Store | Callable[[], Store], paths: Iterable[str | Path],
             report.failure = failure_reason(path, exc)
             continue
         try:
-            if not opened:
-                opened.append(store())
-            _write_log(opened[0], read, report, run_name)
+            _write_log(open_store(), read, report, run_name)
         except _Refused as exc:
             report.failure = str(exc)
         finally:

@@ -77,7 +77,7 @@ def log_rule(spec: Any) -> str:
     return rule if rule in rules.RULES else rules.DEFAULT_RULE
 
 
-Progress = Callable[[Path, int, int], None]  # (file, samples read, samples in the file)
+Progress = Callable[[Path, int, int | None], None]  # (file, samples read, samples in the file if known)
 
 
 def require_inspect():
