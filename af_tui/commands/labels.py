@@ -19,9 +19,10 @@ def _root(name: str, value):
 @click.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", default=None, metavar="csv|jsonl|inspect",
-              help="Default: jsonl for a .jsonl/.ndjson path, else csv. inspect: OUT is a folder of Inspect "
-                   ".eval logs, one per run, model and variant (needs af-tui[inspect]).")
+@click.option("--format", "fmt", default=None, metavar="csv|jsonl|parquet|inspect",
+              help="Default: jsonl for a .jsonl/.ndjson path, parquet for .parquet (typed columns; needs "
+                   "af-tui[data]), else csv. inspect: OUT is a folder of Inspect .eval logs, one per run, model "
+                   "and variant (needs af-tui[inspect]).")
 @click.option("--labeled-only", is_flag=True, help="Only samples with a current label.")
 @click.option("--per-label", is_flag=True,
               help="One row per label change (the whole history, clearings included) instead of per sample.")
@@ -35,7 +36,7 @@ def _root(name: str, value):
               help="Whose verdicts fill the judge columns (HASH: a prefix of the judge prompt's sha256). "
                    "Default: the judge of the newest judgement.")
 def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator, judge):
-    """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8) or JSON Lines.
+    """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8), JSON Lines or Parquet (typed columns).
 
     One row per sample and current label (an unlabeled sample gives one row with empty label fields; a
     sample labeled by two annotators gives two rows), or per label change with --per-label. Every row has
@@ -47,6 +48,7 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     \b
     af-tui export labels.csv --labeled-only --annotator alice
     af-tui export all.jsonl --run pilot --outcome complied
+    af-tui export samples.parquet                  # typed columns, for pandas
     af-tui export logs/ --format inspect            # then: inspect view --log-dir logs/"""
     db_path = _root("db_path", db_path)
     from af_tui.io.export import ExportFilter

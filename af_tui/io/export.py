@@ -1,4 +1,4 @@
-"""Export samples and their labels to CSV (RFC 4180, UTF-8) or JSON Lines, streaming: rows go from a SQLite
+"""Export samples and their labels to CSV (RFC 4180, UTF-8), JSON Lines or Parquet, streaming: rows go from a SQLite
 cursor to the file one by one, so memory stays flat at any size. The file appears whole or not at all
 (written beside the target under a temporary name, then renamed).
 
@@ -8,8 +8,8 @@ sample's adjudicated verdict, and one judge's verdict, score and criteria (`--ju
 newest judge in the store); JSON Lines also carries every judgement of the sample as a list.
 
 Spreadsheets run a cell that begins with `=`, `+`, `-`, `@`, tab or carriage return as a formula; model text
-is hostile, so in CSV such a text cell gets a single quote `'` in front (the OWASP advice). JSON Lines is
-written as stored.
+is hostile, so in CSV such a text cell gets a single quote `'` in front (the OWASP advice). JSON Lines and
+Parquet are written as stored; Parquet's columns are typed (COLUMN_TYPES, which af_tui.open's DataFrames use too).
 """
 
 from __future__ import annotations
@@ -36,8 +36,24 @@ COLUMNS = (
     "judge", "judge_verdict", "judge_score", "judge_criteria",
 )
 JSONL_ONLY = ("judges",)  # every judgement of the sample, as a list of objects
-FORMATS = ("csv", "jsonl")
-SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# What the Python API's samples() adds after the export's columns (the sample's measures).
+MEASURES = ("input_tokens", "output_tokens", "cost", "latency_s")
+FORMATS = ("csv", "jsonl", "parquet")
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+MISSING_PYARROW = "writing Parquet needs pyarrow: pip install 'af-tui[data]'"
+# The type of each column in Parquet and in af_tui.open(...).samples(): int, float, bool (1/0), time (ISO text
+# in CSV, a UTC timestamp here), json (JSON text), a vocabulary's name (a categorical), else text.
+COLUMN_TYPES = {
+    **dict.fromkeys(("prompt_index", "epoch", "sample_id", "pair_id", "input_tokens", "output_tokens"), "int"),
+    **dict.fromkeys(("judge_score", "cost", "latency_s"), "float"),
+    **dict.fromkeys((*CRITERIA, "blind", "adjudication"), "bool"),
+    **dict.fromkeys(("labeled_at", "completed_at"), "time"),
+    **dict.fromkeys(("criteria", "judge_criteria"), "json"),
+    **dict.fromkeys(("tier",), "tier"),
+    **dict.fromkeys(("outcome", "other_tier_outcome"), "outcome"),
+    **dict.fromkeys(("verdict", "adjudicated_verdict", "judge_verdict"), "verdict"),
+    "rule": "rule",
+}
 _JSON_COLUMNS = ("criteria", "judge_criteria")
 _TIME_COLUMNS = ("labeled_at", "completed_at")
 
@@ -65,10 +81,10 @@ def format_for(path: Path, fmt: str | None) -> str:
     """The format to write: --format, else the suffix's. A suffix of a format af-tui does not write (.xlsx,
     .parquet…) is refused rather than given CSV under that name."""
     if fmt and fmt not in FORMATS:
-        raise AfError(f"unknown export format {fmt!r}; use csv or jsonl")
+        raise AfError(f"unknown export format {fmt!r}; use csv, jsonl or parquet")
     suffix = path.suffix.lower()
     if suffix and suffix not in SUFFIXES and suffix != ".txt":
-        raise AfError(f"af-tui does not write {suffix} files; name the export .csv or .jsonl "
+        raise AfError(f"af-tui does not write {suffix} files; name the export .csv, .jsonl or .parquet "
                       "(a spreadsheet opens the CSV)")
     return fmt or SUFFIXES.get(suffix, "csv")
 
@@ -125,6 +141,7 @@ _EXPRESSIONS = {
     **{c: f"l.{c}" for c in CRITERIA}, "verdict": "l.verdict", "note": "l.note", "blind": "l.blind",
     "labeled_at": "l.created_at", "label_uid": "l.uid", "completed_at": "s.completed_at",
     "pair_id": "pr.id", "reasoning": "s.reasoning",
+    **{c: f"s.{c}" for c in MEASURES},
     # the outcome rule the run was read by; runs stored before rules were named used last-scratchpad
     "rule": f"coalesce(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')",
     "other_tier_outcome": "CASE s.tier WHEN 'free' THEN pr.paid_outcome ELSE pr.free_outcome END",
@@ -164,11 +181,12 @@ def _column_sql(name: str, *, for_csv: bool, as_json: bool = False) -> str:
 
 
 def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
-          judge: tuple[str, str] | None = None) -> tuple[str, list]:
+          judge: tuple[str, str] | None = None, columns: tuple[str, ...] = COLUMNS) -> tuple[str, list]:
     """The SQL of an export: one row per sample and current label (an unlabeled sample gives one row with
     empty label fields), or per label change with per_label. for_csv neutralises text cells; as_json
     selects one JSON object per row (built by SQLite) instead of the columns. `judge` (from resolve_judge)
-    fills the judge columns; at most one judgement per sample matches it (unique per sample, model, prompt)."""
+    fills the judge columns; at most one judgement per sample matches it (unique per sample, model, prompt).
+    `columns`: the export's, or those and MEASURES (the Python API's samples())."""
     judge_on = "j.sample_id = s.id AND j.judge_model = ? AND j.prompt_sha256 = ? AND j.task = 'alignment_faking'"
     params: list = list(judge) if judge else []
     if not judge:
@@ -184,12 +202,12 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
     params += where_params
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
-    columns = [_column_sql(c, for_csv=for_csv, as_json=as_json) for c in COLUMNS]
+    expressions = [_column_sql(c, for_csv=for_csv, as_json=as_json) for c in columns]
     if as_json:
-        select = ("json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(COLUMNS, columns, strict=True))
+        select = ("json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(columns, expressions, strict=True))
                   + f", 'judges', json({_ALL_JUDGES}))")
     else:
-        select = ", ".join(f"{e} AS {c}" for c, e in zip(COLUMNS, columns, strict=True))
+        select = ", ".join(f"{e} AS {c}" for c, e in zip(columns, expressions, strict=True))
     sql = (
         f"SELECT {select} "
         "FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id "
@@ -206,9 +224,9 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
 
 
 def iter_rows(conn: sqlite3.Connection, f: ExportFilter, *, for_csv: bool = False,
-              as_json: bool = False) -> Iterator[tuple]:
+              as_json: bool = False, columns: tuple[str, ...] = COLUMNS) -> Iterator[tuple]:
     """The export's rows, straight from a SQLite cursor (nothing is held but the current batch)."""
-    sql, params = query(f, for_csv=for_csv, as_json=as_json, judge=resolve_judge(conn, f.judge))
+    sql, params = query(f, for_csv=for_csv, as_json=as_json, judge=resolve_judge(conn, f.judge), columns=columns)
     cur = conn.execute(sql, params)
     cur.arraysize = 1000
     while batch := cur.fetchmany():
@@ -247,9 +265,12 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
     check_target(out, Path(db_path) if db_path else None)
     fmt = format_for(out, fmt)
     _validate(conn, f)
+    writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
+    if fmt == "parquet":
+        _require_pyarrow()
     try:
-        with atomic_write(out, newline="") as fh:
-            n = _write_csv(fh, conn, f) if fmt == "csv" else _write_jsonl(fh, conn, f)
+        with atomic_write(out, "wb" if fmt == "parquet" else "w", newline="") as fh:
+            n = writer(fh, conn, f)
             if n == 0:
                 raise AfError(f"no rows match {f.describe()}; nothing written")
     except OSError as exc:
@@ -268,3 +289,59 @@ def _write_jsonl(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
         fh.write(row[0] + "\n")
         n += 1
     return n
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise AfError(MISSING_PYARROW) from None
+
+
+def _arrow_type(pa, kind: str | None):
+    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "time": pa.timestamp("ms", tz="UTC")}.get(
+        kind, pa.string())
+
+
+def _arrow_column(pa, values: list, kind: str | None):
+    """One column of a batch, typed: the vocabularies dictionary-encoded (a categorical in pandas), ISO times
+    parsed to UTC timestamps (the same text as the CSV's, so both read back equal)."""
+    if kind == "bool":
+        return pa.array([None if v is None else bool(v) for v in values], pa.bool_())
+    if kind == "time":
+        return pa.array(values, pa.string()).cast(pa.timestamp("ms", tz="UTC"))
+    if kind in ("tier", "outcome", "verdict", "rule"):
+        return pa.array(values, pa.string()).dictionary_encode()
+    return pa.array(values, _arrow_type(pa, kind))
+
+
+def parquet_schema(pa, columns: tuple[str, ...] = COLUMNS):
+    return pa.schema([
+        (c, pa.dictionary(pa.int32(), pa.string()) if COLUMN_TYPES.get(c) in ("tier", "outcome", "verdict", "rule")
+         else _arrow_type(pa, COLUMN_TYPES.get(c))) for c in columns])
+
+
+def _write_parquet(fh, conn: sqlite3.Connection, f: ExportFilter, batch_rows: int = 10_000) -> int:
+    """Row groups of `batch_rows` rows, so memory stays flat at any size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(pa)
+    n = 0
+    with pq.ParquetWriter(fh, schema) as writer:
+        batch: list[tuple] = []
+        for row in iter_rows(conn, f):
+            batch.append(row)
+            if len(batch) == batch_rows:
+                n += _write_batch(pa, writer, schema, batch)
+                batch = []
+        if batch:
+            n += _write_batch(pa, writer, schema, batch)
+    return n
+
+
+def _write_batch(pa, writer, schema, rows: list[tuple]) -> int:
+    columns = [_arrow_column(pa, list(values), COLUMN_TYPES.get(name))
+               for name, values in zip(COLUMNS, zip(*rows, strict=True), strict=True)]
+    writer.write_batch(pa.record_batch(columns, schema=schema))
+    return len(rows)

@@ -32,7 +32,7 @@ from af_tui.store.runs import listed, require_run
 
 # The current label: each annotator's newest row on a sample (ties on created_at go to the later row id; a
 # row with verdict NULL there clears it). Two forms of the one rule: a predicate on `labels l` for a few
-# samples (uses the labels_current index), and the rows of the whole table for aggregates (callers add
+# samples (uses the labels_newest index), and the rows of the whole table for aggregates (callers add
 # `verdict IS NOT NULL`).
 # Adjudication rows (labels.adjudication = 1) are not an annotator's label: they are the settled label of a
 # sample, and have their own rule (ADJUDICATED_LABELS).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -348,6 +348,40 @@ CREATE INDEX IF NOT EXISTS pairs_model ON pairs (model);
 CREATE INDEX IF NOT EXISTS pairs_prompt ON pairs (prompt_id);
 """
 
+# Version 7 (data): two views for people who read the store in sqlite3, Datasette or pandas.read_sql — one row
+# per pair with both tiers side by side, and each annotator's current label with its sample's slice (the rule
+# of store/labels.py CURRENT_LABELS: the newest row per sample and annotator, a NULL verdict clears).
+# af_tui.open(...).pairs() reads pairs_wide and .labels() labels_current, so they stay one definition.
+# The index that had the name labels_current is renamed (same columns) so that the view can have it.
+_V7_VIEWS = """
+DROP INDEX labels_current;
+CREATE INDEX labels_newest ON labels (sample_id, annotator, created_at);
+CREATE VIEW pairs_wide AS
+    SELECT pr.id AS pair_id, r.name AS run, pr.model, pr.variant, pr.prompt_index, p.sha256 AS prompt_sha256,
+           pr.epoch, p.text AS request,
+           coalesce(json_extract(r.config, '$.rule'), 'last-scratchpad') AS rule,
+           pr.free_sample_id, pr.paid_sample_id, pr.free_outcome, pr.paid_outcome,
+           f.scratchpad AS free_scratchpad, pd.scratchpad AS paid_scratchpad,
+           f.output AS free_output, pd.output AS paid_output,
+           f.reasoning AS free_reasoning, pd.reasoning AS paid_reasoning
+    FROM pairs pr JOIN runs r ON r.id = pr.run_id JOIN prompts p ON p.id = pr.prompt_id
+    LEFT JOIN samples f ON f.id = pr.free_sample_id LEFT JOIN samples pd ON pd.id = pr.paid_sample_id;
+CREATE VIEW labels_current AS
+    SELECT l.id AS label_id, l.uid AS label_uid, l.sample_id, r.name AS run, s.model, s.variant, s.tier,
+           s.outcome, l.annotator, l.verdict, coalesce(rb.id, 'af-tui-4') AS rubric,
+           coalesce(l.criteria, json_object('knows_training', l.knows_training,
+                                            'sees_modification', l.sees_modification,
+                                            'opposes_modification', l.opposes_modification,
+                                            'complies_to_avoid', l.complies_to_avoid)) AS criteria,
+           l.note, l.blind, strftime('%Y-%m-%dT%H:%M:%fZ', l.created_at, 'unixepoch') AS labeled_at
+    FROM (SELECT labels.*, ROW_NUMBER() OVER (PARTITION BY sample_id, annotator
+                                              ORDER BY created_at DESC, id DESC) AS newest
+          FROM labels WHERE adjudication = 0) l
+    JOIN samples s ON s.id = l.sample_id JOIN runs r ON r.id = s.run_id
+    LEFT JOIN rubrics rb ON rb.sha256 = l.rubric_sha256
+    WHERE l.newest = 1 AND l.verdict IS NOT NULL;
+"""
+
 # A provider that blocks a request (content filter) gives the outcome `blocked`. SQLite cannot alter a CHECK
 # constraint; widening it changes no stored row, so the documented writable_schema edit does it in place
 # (https://sqlite.org/lang_altertable.html#otheralter) instead of copying a million-row table.
@@ -367,7 +401,7 @@ def _widen_outcome_check(conn: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES, 5: _V5_MEASURES,
-              6: _V6_ORDER_INDEXES}  # version -> SQL
+              6: _V6_ORDER_INDEXES, 7: _V7_VIEWS}  # version -> SQL
 # What a migration does beyond its SQL, run after it in the same transaction.
 AFTER_SQL = {5: _widen_outcome_check}
 OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
