@@ -189,3 +189,18 @@ def test_parquet_without_pyarrow_is_one_line(store, tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'af-tui[data]'" in err
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.slow
+def test_import_af_tui_loads_neither_pandas_nor_the_store():
+    """`import af_tui` (and so `af-tui --help`) pays nothing for the Python API: it is loaded on first use."""
+    import subprocess
+
+    code = ("import sys, af_tui, af_tui.cli; assert af_tui.open; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'af_tui.store.db') if m in sys.modules))")
+    fresh = ("import sys, af_tui, af_tui.cli; "
+             "print(sorted(m for m in ('pandas', 'pyarrow', 'af_tui.data') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", fresh], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+    assert "pandas" not in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                          check=True).stdout
