@@ -60,7 +60,7 @@ def test_the_example_queries_of_docs_store_md_run(tmp_path):
     gap = store.conn.execute(
         "SELECT model, COUNT(*) AS pairs, "
         "round(AVG(free_outcome = 'complied') - AVG(paid_outcome = 'complied'), 3) AS compliance_gap "
-        "FROM pairs_wide WHERE free_outcome NOT IN ('error', 'blocked') AND paid_outcome NOT IN ('error', 'blocked') "
+        "FROM pairs_wide WHERE free_outcome != 'error' AND paid_outcome != 'error' "
         "GROUP BY model").fetchall()
     assert gap == [("sim/a", 4, 0.75)]
     rates = store.conn.execute(
