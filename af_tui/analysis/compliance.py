@@ -19,7 +19,15 @@ from typing import NamedTuple
 
 from af_tui.analysis.af_counts import verdict_cte
 from af_tui.analysis.af_source import AfSource
-from af_tui.analysis.slices import AfRate, SliceStats, empty_tiers, finish_slice
+from af_tui.analysis.slices import (
+    REQUEST_COUNTS_WIDTH,
+    AfRate,
+    SliceStats,
+    add_request_clusters,
+    count_request,
+    empty_tiers,
+    finish_slice,
+)
 from af_tui.domain import OUTCOME_WORD, VALID_OUTCOMES, Outcome, Tier, Verdict
 from af_tui.errors import AfError
 from af_tui.store.rows import condition
@@ -124,6 +132,7 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
     runs_in: dict[tuple, dict] = {}
     pairs: dict[tuple, dict] = {}
     af: dict[tuple, list] = {}
+    per_request: dict[tuple, dict] = {}  # {key: {tier: {prompt: counts}}}, as slices.request_counts gives them
     for s in sample_rows(conn, run, models, src, comp):
         key = (s.run_id, s.model, s.variant) if by == "run" else (s.model, s.variant)
         slice_stats = slices.get(key)
@@ -139,29 +148,38 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
         else:
             slice_stats.tiers[s.tier].add(outcome)
         pairs.setdefault(key, {}).setdefault((s.run_id, s.prompt_id, s.epoch), {})[s.tier] = outcome
+        if outcome is not None and outcome != Outcome.ERROR:
+            judged = outcome in _AF_OUTCOMES and s.verdict is not None
+            count_request(per_request.setdefault(key, {}).setdefault(s.tier, {}).setdefault(
+                s.prompt_id, [0] * REQUEST_COUNTS_WIDTH), outcome, 1, judged, judged and s.verdict == Verdict.AF)
         if outcome in _AF_OUTCOMES and s.verdict is not None:
             acc = af.setdefault((*key, s.tier, outcome), [0, 0, 0])
             acc[0] += 1
             acc[1] += s.verdict == Verdict.AF
             acc[2] += s.verdict == Verdict.UNCLEAR
+    clustered = set()
     for key, slice_stats in slices.items():
         slice_stats.run = ",".join(runs_in[key])
         table: dict = {}
-        per_request: dict = {}
+        diffs: dict = {}
         for (_, prompt_id, _), sides in pairs[key].items():
             f, p = sides.get(Tier.FREE), sides.get(Tier.PAID)
             table[(f, p)] = table.get((f, p), 0) + 1
             if f in VALID_OUTCOMES and p in VALID_OUTCOMES:
-                per_request.setdefault(prompt_id, []).append((f == Outcome.COMPLIED) - (p == Outcome.COMPLIED))
+                diffs.setdefault(prompt_id, []).append((f == Outcome.COMPLIED) - (p == Outcome.COMPLIED))
         clusters = None
-        if per_request and max(map(len, per_request.values())) > 1:
-            means = [sum(d) / len(d) for d in per_request.values()]
+        if diffs and max(map(len, diffs.values())) > 1:
+            means = [sum(d) / len(d) for d in diffs.values()]
             clusters = (len(means), math.fsum(means), math.fsum(m * m for m in means))
+            clustered.add(key)
         finish_slice(slice_stats, table, clusters)
     for (*key, tier, outcome), (judged, n_af, unclear) in af.items():
         slice_stats = slices[tuple(key)]
         into = slice_stats.af if outcome == Outcome.COMPLIED else slice_stats.af_refused
         into[tier] = AfRate(slice_stats.tiers[tier].of(outcome), judged, n_af, unclear, slice_stats.valid(tier))
+    # As in slices.compute: where requests repeat, the rates' intervals are clustered by request.
+    for key in clustered:
+        add_request_clusters(slices[key], {tier: list(per.values()) for tier, per in per_request[key].items()})
     return list(slices.values())
 
 

@@ -1,5 +1,6 @@
-"""Estimators over counts, pure (no I/O): Wilson intervals, Newcombe's differences of proportions (paired
-and unpaired), the exact McNemar test, the request-clustered t interval and MOVER for a difference of gaps.
+"""Estimators over counts, pure (no I/O): Wilson intervals (and Wilson at a request-clustered effective
+sample size), Newcombe's differences of proportions (paired and unpaired), the exact McNemar test, the
+request-clustered t interval and MOVER for a difference of gaps.
 
 Each is checked against scipy / statsmodels or a published worked example (tests/test_stats.py).
 """
@@ -31,6 +32,67 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     # Exact ends at 0 of n and n of n (the closed form leaves a rounding crumb there).
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class ClusterSums:
+    """A proportion k/n whose samples fall into requests (clusters) g with k_g of n_g: the number of requests
+    and the sums Σk_g², Σk_g·n_g, Σn_g², from which the request-clustered variance of k/n follows."""
+
+    requests: int
+    kk: float
+    kn: float
+    nn: float
+
+    @classmethod
+    def of(cls, per_request: list[tuple[int, int]]) -> ClusterSums:
+        """From (k_g, n_g) per request (requests with n_g = 0 left out)."""
+        per_request = [(k, n) for k, n in per_request if n > 0]
+        return cls(len(per_request), math.fsum(k * k for k, _ in per_request),
+                   math.fsum(k * n for k, n in per_request), math.fsum(n * n for _, n in per_request))
+
+
+CLUSTERED_WILSON = "Wilson, effective n by request"
+
+
+def effective_n(k: int, n: int, sums: ClusterSums) -> float:
+    """n / design effect for k/n when samples share requests.
+
+    The design effect is the request-clustered variance of k/n (the ratio estimator's linearised variance
+    with the usual G/(G−1) correction, G requests: equal to statsmodels' OLS intercept with
+    cov_type='cluster') over the binomial p(1−p)/n. It is kept within [1, n/G]: below 1 would claim more
+    than independent samples, above n/G more than the within-request correlation of 1 allows (equal request
+    sizes). With k = 0 or k = n the variance says nothing (it is 0 whatever the correlation): the effective n
+    is then the number of requests, the cautious end, so that ten requests asked ten times and never
+    complying read as ten requests never complying."""
+    g = sums.requests
+    floor = float(min(max(g, 1), n))
+    if k <= 0 or k >= n or g < 2:
+        return floor
+    p = k / n
+    resid = max(0.0, sums.kk - 2 * p * sums.kn + p * p * sums.nn)  # Σ (k_g − p·n_g)²
+    var = g / (g - 1) * resid / (n * n)
+    if var <= 0:
+        return float(n)
+    return min(float(n), max(floor, p * (1 - p) / var))
+
+
+def clustered_wilson(k: int, n: int, sums: ClusterSums | None, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson's interval for k/n at the effective sample size (`effective_n`): the design-effect adjustment
+    of survey statistics (Kish 1965; as in Korn & Graubard 1998 for Clopper–Pearson). Without sums (no
+    request repeats) it is Wilson's interval over the samples."""
+    if n <= 0:
+        return None
+    if sums is None:
+        return wilson(k, n, z)
+    n_eff = effective_n(k, n, sums)
+    if n_eff >= n:
+        return wilson(k, n, z)
+    p = k / n
+    denom = 1 + z * z / n_eff
+    centre = (p + z * z / (2 * n_eff)) / denom
+    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff)) / denom
     return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
 
 

@@ -1,7 +1,7 @@
 """The replication's figure: one horizontal stacked bar per model (× variant, × run when there are several)
 and tier — complied (its alignment-faking part hatched), refused, format not followed in gray, blocked when
-any — with 95% Wilson error bars on the complied rate, sized for a paper column. matplotlib is imported lazily
-(Agg)."""
+any — with 95% Wilson error bars on the complied rate (at the request-clustered effective n when requests
+repeat), sized for a paper column. matplotlib is imported lazily (Agg)."""
 
 from __future__ import annotations
 
@@ -158,6 +158,8 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
         # The caption says how the numbers were made: the compliance rule or judge, and the AF source.
         sources = f"compliance: {slices[0].compliance} · AF source: {slices[0].af_source}"
+        if any(s.interval_method(t) != "Wilson" for s in slices for t in Tier):  # requests repeat
+            sources += " · error bars: Wilson, effective n by request"
         ax.set_xlabel("share of valid samples (errors excluded)\n" + one_line(sources, 120).replace("$", r"\$"))
         ax.spines[["top", "right"]].set_visible(False)
         from matplotlib.patches import Patch

@@ -37,15 +37,17 @@ import math
 import sqlite3
 from dataclasses import dataclass, field
 
-from af_tui.analysis.af_counts import af_counts
+from af_tui.analysis.af_counts import af_counts, verdict_cte
 from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.analysis.estimators import (
+    CLUSTERED_WILSON,
+    ClusterSums,
     Estimate,
     clustered_gap_from_sums,
+    clustered_wilson,
     mover_difference,
     newcombe_paired,
     newcombe_unpaired,
-    wilson,
 )
 from af_tui.domain import LEGACY_RULE, NOT_COMPLIED, OUTCOMES, VALID_OUTCOMES, Outcome, Tier
 from af_tui.store.rows import condition
@@ -93,6 +95,9 @@ class AfRate:
     af: int = 0
     unclear: int = 0
     valid: int = 0  # valid samples of the tier, the denominator of the overall rate
+    # Set when a request has several judged samples: the intervals are then clustered by request.
+    sums: ClusterSums | None = None
+    overall_sums: ClusterSums | None = None
 
     @property
     def rate(self) -> float | None:
@@ -100,7 +105,11 @@ class AfRate:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        return wilson(self.af, self.judged)
+        return clustered_wilson(self.af, self.judged, self.sums)
+
+    @property
+    def interval_method(self) -> str:
+        return CLUSTERED_WILSON if self.sums is not None else "Wilson"
 
     @property
     def overall(self) -> float | None:
@@ -109,7 +118,7 @@ class AfRate:
 
     @property
     def overall_interval(self) -> tuple[float, float] | None:
-        return wilson(self.af, self.valid) if self.overall is not None else None
+        return clustered_wilson(self.af, self.valid, self.overall_sums) if self.overall is not None else None
 
 
 @dataclass
@@ -139,6 +148,11 @@ class SliceStats:
     gap_note: str | None = None  # "not estimable: …" when the headline gap has no interval
     compliance: str = "prefix"  # how complied / refused were decided: the outcome rule, or judge:MODEL
     unjudged: dict[Tier, int] = field(default_factory=lambda: dict.fromkeys(Tier, 0))  # no compliance judge reading
+    # {(tier, outcome): sums over requests} where a request has several valid samples of the tier: the rates'
+    # intervals are then Wilson at the request-clustered effective n (estimators.clustered_wilson).
+    clusters: dict[tuple[Tier, str], ClusterSums] = field(default_factory=dict)
+    p_holm: float | None = None  # p_value Holm-adjusted over the tests of the slices shown together (add_holm)
+    holm_tests: int = 0  # how many tests that family holds
 
     def valid(self, tier: Tier | str) -> int:
         t = self.tiers.get(tier)
@@ -150,7 +164,12 @@ class SliceStats:
 
     def interval(self, tier: Tier | str, outcome: Outcome | str = Outcome.COMPLIED) -> tuple[float, float] | None:
         v = self.valid(tier)
-        return wilson(self.tiers[tier].of(outcome), v) if v else None
+        return clustered_wilson(self.tiers[tier].of(outcome), v, self.clusters.get((tier, outcome))) if v else None
+
+    def interval_method(self, tier: Tier | str) -> str:
+        """How the tier's rate intervals were made: "Wilson" (samples independent) or Wilson at the effective
+        n when a request repeats in the tier (several epochs, pooled runs)."""
+        return CLUSTERED_WILSON if any(t == tier for t, _ in self.clusters) else "Wilson"
 
     @property
     def gap_estimate(self) -> Estimate | None:
@@ -201,6 +220,21 @@ def finish_slice(slice_stats: SliceStats, table: dict | None,
             setattr(slice_stats, name, None)
     slice_stats.unpaired = unpaired if (slice_stats.pairs_incomplete and headline is not unpaired) else None
     return slice_stats
+
+
+def add_holm(slices: list[SliceStats]) -> None:
+    """Holm-adjusted p-values (statsmodels' multipletests, method "holm") over the gap tests of the slices
+    shown together, one family per table; left None when the table holds a single test."""
+    tested = [s for s in slices if s.p_value is not None]
+    for slice_stats in slices:
+        slice_stats.p_holm, slice_stats.holm_tests = None, 0
+    if len(tested) < 2:
+        return
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted = multipletests([s.p_value for s in tested], method="holm")[1]
+    for slice_stats, p in zip(tested, adjusted, strict=True):
+        slice_stats.p_holm, slice_stats.holm_tests = float(p), len(tested)
 
 
 @dataclass(frozen=True)
@@ -313,7 +347,92 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
         finish_slice(slice_stats, tables.get(key), clusters.get(key))
 
     add_af(slices, af_counts(conn, keys, run, models, src), src)
+    # Where requests repeat (the gap is clustered), the rates' and AF rates' intervals are clustered too.
+    if clusters:
+        for key, per_tier in request_counts(conn, keys, run, models, src, list(clusters)).items():
+            add_request_clusters(slices[key], per_tier)
     return list(slices.values())
+
+
+# Per request and tier: [valid samples, then each of VALID_OUTCOMES, compliances with an AF verdict, of them
+# AF, refusals with an AF verdict, of them AF].
+_VALID = 0
+_JUDGED_COMPLIED, _AF_COMPLIED, _JUDGED_REFUSED, _AF_REFUSED = (1 + len(VALID_OUTCOMES) + i for i in range(4))
+REQUEST_COUNTS_WIDTH = 1 + len(VALID_OUTCOMES) + 4
+_REQUEST_CACHE: dict[tuple, dict] = {}
+
+
+def request_counts(conn: sqlite3.Connection, keys: tuple, run, models, src: AfSource,
+                   slice_keys: list[tuple]) -> dict[tuple, dict[Tier, list[list[int]]]]:
+    """{slice key: {tier: one count row per request (see _VALID…)}} for the given slices, read from the
+    samples and the AF source's verdicts (the trigger-kept counts have no per-request outcome counts).
+    Read only for slices where a request repeats, so a single-epoch store never pays for it."""
+    if not slice_keys:
+        return {}
+    # Cached until a sample, a label or a judgement is written: a live panel refreshes far more often.
+    fingerprint = conn.execute(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM pair_changes), (SELECT COALESCE(SUM(n), 0) FROM outcome_counts), "
+        "(SELECT group_concat(n) FROM stats_changes)").fetchone()
+    db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    cache_key = (db_file, fingerprint, keys, run, tuple(models or ()), src, tuple(slice_keys))
+    if db_file and cache_key in _REQUEST_CACHE:
+        return _REQUEST_CACHE[cache_key]
+    cte, cparams = verdict_cte(src)
+    where, params = condition(("r.name", run), ("s.model", models))
+    group = ", ".join(f"s.{k}" for k in keys)
+    wanted = ", ".join(["(" + ", ".join("?" * len(keys)) + ")"] * len(slice_keys))
+    out: dict[tuple, dict[Tier, dict[int, list[int]]]] = {}
+    rows = conn.execute(
+        f"{cte} SELECT {group}, s.tier, s.prompt_id, s.outcome, COUNT(*), COUNT(v.verdict), "
+        f"SUM(v.verdict = 'alignment_faking') FROM samples s JOIN runs r ON r.id = s.run_id "
+        f"LEFT JOIN v ON v.sample_id = s.id WHERE s.outcome != 'error' AND {where} "
+        f"AND ({group}) IN (VALUES {wanted}) GROUP BY {group}, s.tier, s.prompt_id, s.outcome",
+        cparams + params + [x for key in slice_keys for x in key])
+    width = len(keys)
+    for row in rows:
+        tier, prompt_id, outcome, n, judged, n_af = row[width:]
+        counts = out.setdefault(tuple(row[:width]), {}).setdefault(Tier(tier), {}).setdefault(prompt_id, [0] * REQUEST_COUNTS_WIDTH)
+        count_request(counts, outcome, n, judged, n_af or 0)
+    result = {key: {tier: list(per.values()) for tier, per in tiers.items()} for key, tiers in out.items()}
+    if db_file:
+        if len(_REQUEST_CACHE) >= 8:
+            _REQUEST_CACHE.pop(next(iter(_REQUEST_CACHE)))
+        _REQUEST_CACHE[cache_key] = result
+    return result
+
+
+def count_request(counts: list[int], outcome: str, n: int = 1, judged: int = 0, n_af: int = 0) -> None:
+    """n valid samples of one outcome (judged of them with an AF verdict, n_af AF) into a request's counts."""
+    counts[_VALID] += n
+    if outcome in VALID_OUTCOMES:
+        counts[1 + VALID_OUTCOMES.index(outcome)] += n
+    if outcome == Outcome.COMPLIED:
+        counts[_JUDGED_COMPLIED] += judged
+        counts[_AF_COMPLIED] += n_af
+    elif outcome == Outcome.REFUSED:
+        counts[_JUDGED_REFUSED] += judged
+        counts[_AF_REFUSED] += n_af
+
+
+def _repeated(per_request: list[tuple[int, int]]) -> ClusterSums | None:
+    """The sums of (k, n) per request when some request holds more than one sample of the proportion."""
+    return ClusterSums.of(per_request) if any(n > 1 for _, n in per_request) else None
+
+
+def add_request_clusters(slice_stats: SliceStats, per_tier: dict[Tier, list[list[int]]]) -> None:
+    """Per-request counts (request_counts' rows) into the slice's cluster sums: its rates, and its AF rates
+    among compliances, among refusals and overall, each clustered when one of its requests repeats."""
+    for tier, rows in per_tier.items():
+        for i, outcome in enumerate(VALID_OUTCOMES, 1):
+            sums = _repeated([(r[i], r[_VALID]) for r in rows])
+            if sums is not None:
+                slice_stats.clusters[(tier, outcome)] = sums
+        af, af_refused = slice_stats.af.get(tier), slice_stats.af_refused.get(tier)
+        if af is not None:
+            af.sums = _repeated([(r[_AF_COMPLIED], r[_JUDGED_COMPLIED]) for r in rows])
+            af.overall_sums = _repeated([(r[_AF_COMPLIED], r[_VALID]) for r in rows])
+        if af_refused is not None:
+            af_refused.sums = _repeated([(r[_AF_REFUSED], r[_JUDGED_REFUSED]) for r in rows])
 
 
 def add_af(slices: dict, counts: dict, src: AfSource) -> None:

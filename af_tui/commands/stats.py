@@ -38,6 +38,7 @@ def tier_rows(slices) -> list[dict]:
                 ci = slice_stats.interval(tier, outcome)
                 row[f"{outcome}_rate"] = _num(slice_stats.rate(tier, outcome))
                 row[f"{outcome}_low"], row[f"{outcome}_high"] = (_num(ci[0]), _num(ci[1])) if ci else (None, None)
+            row["interval_method"] = slice_stats.interval_method(tier)
             af = slice_stats.af.get(tier)
             ci = af.interval if af else None
             oci = af.overall_interval if af else None
@@ -54,10 +55,21 @@ def tier_rows(slices) -> list[dict]:
                 "af_refused_judged": rf.judged if rf else 0, "af_refused": rf.af if rf else 0,
                 "af_refused_rate": _num(rf.rate) if rf else None,
                 "af_refused_low": _num(rci[0]) if rci else None, "af_refused_high": _num(rci[1]) if rci else None,
+                "af_interval_method": _af_method(af, rf),
             })
             row.update(gap_fields(slice_stats))
             rows.append(row)
     return rows
+
+
+def _af_method(*rates) -> str | None:
+    """How a tier's AF intervals were made (None without a verdict): clustered when any of them is."""
+    methods = {rate.interval_method for rate in rates if rate and rate.judged}
+    if not methods:
+        return None
+    from af_tui.analysis.estimators import CLUSTERED_WILSON
+
+    return CLUSTERED_WILSON if CLUSTERED_WILSON in methods else "Wilson"
 
 
 def gap_fields(slice_stats) -> dict:
@@ -66,6 +78,7 @@ def gap_fields(slice_stats) -> dict:
         "gap": _num(slice_stats.gap), "gap_low": _num(slice_stats.gap_low),
         "gap_high": _num(slice_stats.gap_high), "gap_method": slice_stats.gap_method,
         "gap_note": slice_stats.gap_note, "p_value": _num(slice_stats.p_value), "test": slice_stats.test,
+        "p_holm": _num(slice_stats.p_holm), "holm_tests": slice_stats.holm_tests,
         "pairs": slice_stats.pairs, "requests": slice_stats.requests,
         "discordant_free_only": slice_stats.discordant[0], "discordant_paid_only": slice_stats.discordant[1],
         "pairs_incomplete": slice_stats.pairs_incomplete,
@@ -117,7 +130,7 @@ def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="
     from af_tui.analysis.af_counts import missing_verdicts
     from af_tui.analysis.af_source import parse_af_source
     from af_tui.analysis.compliance import judged_slices, parse_compliance
-    from af_tui.analysis.slices import compute
+    from af_tui.analysis.slices import add_holm, compute
 
     parsed_af_source, parsed_compliance = parse_af_source(af_source, judge_model), parse_compliance(compliance)
     why = missing_verdicts(conn, parsed_af_source)
@@ -126,8 +139,11 @@ def load_slices(conn, run_name, models, by, af_source, judge_model, compliance="
     if why:
         click.echo(f"af-tui: {why}", err=True)
     if parsed_compliance.kind == "judge":
-        return judged_slices(conn, run_name, list(models) or None, by, parsed_af_source, parsed_compliance)
-    return compute(conn, run=run_name, models=list(models) or None, by=by, af_source=parsed_af_source)
+        slices = judged_slices(conn, run_name, list(models) or None, by, parsed_af_source, parsed_compliance)
+    else:
+        slices = compute(conn, run=run_name, models=list(models) or None, by=by, af_source=parsed_af_source)
+    add_holm(slices)  # the family: every gap test the table (or --json / --csv) shows
+    return slices
 
 
 def _load(db_path, run_name, models, by, af_source, judge_model, require=False, compliance="prefix"):
@@ -326,12 +342,18 @@ def _outcomes_table(slices, layout: _TableLayout):
     from af_tui.safe_text import one_line
 
     any_blocked = any(slice_stats.tiers[tier].blocked for slice_stats in slices for tier in Tier)
+    any_clustered = any(_clustered(slice_stats, tier) for slice_stats in slices for tier in Tier)
     word = OUTCOME_WORD
     table = layout.table("Outcomes per tier", ["tier", "n", "complied [95% CI]", word[Outcome.REFUSED],
                                                word[Outcome.FORMAT_NOT_FOLLOWED], word[Outcome.ERROR]]
                          + ([word[Outcome.BLOCKED]] if any_blocked else [])
-                         + ["AF among complied", "AF among refused"], left=("tier",))
-    table.caption = ("n: valid samples (errors excluded); Wilson intervals; AF: alignment-faking verdicts "
+                         + ["AF among complied", "AF among refused"] + (["CI"] if any_clustered else []),
+                         left=("tier", "CI"))
+    table.caption = ("n: valid samples (errors excluded); Wilson intervals"
+                     + ("; CI clustered: a request repeats in the tier (epochs or pooled runs), so the rate and "
+                        "AF intervals are Wilson's at the effective n (n over the design effect from the "
+                        "request-clustered variance, between 1 and n over the requests)" if any_clustered else "")
+                     + "; AF: alignment-faking verdicts "
                      "among the compliances (refusals) that have one (unclear counts as not AF); rule: how a "
                      "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
                      "last-scratchpad: the first <OUTPUT> after the last scratchpad)"
@@ -348,12 +370,22 @@ def _outcomes_table(slices, layout: _TableLayout):
                           _cell(_pct(slice_stats.rate(tier, Outcome.FORMAT_NOT_FOLLOWED))),
                           _cell(counts.error), *([_cell(counts.blocked)] if any_blocked else []),
                           _cell(_af_cell(slice_stats.af.get(tier))),
-                          _cell(_af_cell(slice_stats.af_refused.get(tier))))
+                          _cell(_af_cell(slice_stats.af_refused.get(tier))),
+                          *([_cell("clustered" if _clustered(slice_stats, tier) else "Wilson")]
+                            if any_clustered else []))
     if any(sum(slice_stats.unjudged.values()) for slice_stats in slices):
         table.caption += ("; not yet read by the compliance judge (left out): "
                           + ", ".join(f"{one_line(slice_stats.model, 40)} {tier} {n}" for slice_stats in slices
                                       for tier, n in slice_stats.unjudged.items() if n))
     return table
+
+
+def _clustered(slice_stats, tier) -> bool:
+    """Whether any interval of the tier's row (rates, AF rates) is clustered by request."""
+    from af_tui.analysis.estimators import CLUSTERED_WILSON
+
+    return CLUSTERED_WILSON in (slice_stats.interval_method(tier),
+                                _af_method(slice_stats.af.get(tier), slice_stats.af_refused.get(tier)))
 
 
 _GAP_METHOD_WORDS = {"paired": "paired, McNemar", "paired, clustered by request": "clustered, t",
@@ -363,12 +395,15 @@ _GAP_METHOD_WORDS = {"paired": "paired, McNemar", "paired, clustered by request"
 def _gap_table(slices, layout: _TableLayout):
     """The compliance gap, free − paid, of each slice: estimate, p, method, pairs and discordant pairs."""
     show_unpaired = any(slice_stats.unpaired for slice_stats in slices)
-    table = layout.table("Compliance gap, free − paid", ["gap [95% CI]", "p", "method", "pairs", "b/c",
-                                                         "incomplete"]
+    holm = next((slice_stats.holm_tests for slice_stats in slices if slice_stats.p_holm is not None), 0)
+    table = layout.table("Compliance gap, free − paid", ["gap [95% CI]", "p"] + (["p (Holm)"] if holm else [])
+                         + ["method", "pairs", "b/c", "incomplete"]
                          + (["unpaired gap [95% CI]"] if show_unpaired else []), left=("method",))
     table.caption = ("paired: complete pairs (both tiers valid, blocked included), Newcombe interval, exact McNemar test on b (only free complied) / "
                      "c (only paid complied); clustered: requests repeat (epochs or pooled runs), per-request "
-                     "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples")
+                     "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples"
+                     + (f"; p (Holm): p adjusted by Holm's step-down method over the {holm} tests of this table"
+                        if holm else ""))
     for slice_stats in slices:
         method = _GAP_METHOD_WORDS.get(slice_stats.gap_method or "", "–")
         pairs, requests = slice_stats.pairs, slice_stats.requests
@@ -376,7 +411,8 @@ def _gap_table(slices, layout: _TableLayout):
         extra = [_cell(_pp(slice_stats.unpaired))] if show_unpaired else []
         free_only, paid_only = slice_stats.discordant
         table.add_row(*layout.key_cells(slice_stats), _cell(_pp(slice_stats.gap_estimate)),
-                      _cell(_p(slice_stats.p_value)), _cell(method), _cell(pairs_cell),
+                      _cell(_p(slice_stats.p_value)), *([_cell(_p(slice_stats.p_holm))] if holm else []),
+                      _cell(method), _cell(pairs_cell),
                       _cell(f"{free_only}/{paid_only}"), _cell(slice_stats.pairs_incomplete), *extra)
     return table
 

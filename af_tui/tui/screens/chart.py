@@ -65,7 +65,9 @@ def chart_text(slices: list[SliceStats], width: int) -> Text:
     if any(s.tiers[t].blocked for s in slices for t in Tier):
         out.append(" ")
         out.append(" blocked ", STYLES[Outcome.BLOCKED])
-    out.append("   ├─┼─┤ complied, 95% Wilson interval\n", style="dim")
+    clustered = any(s.interval_method(t) != "Wilson" for s in slices for t in Tier)
+    out.append("   ├─┼─┤ complied, 95% Wilson interval" + (" (effective n by request where requests repeat)"
+                                                          if clustered else "") + "\n", style="dim")
     if slices:
         out.append(f"AF source: {one_line(slices[0].af_source, 80)}  ·  compliance: "
                    f"{one_line(slices[0].compliance, 80)}  (V switches the AF source)\n", style="dim")

@@ -1,0 +1,175 @@
+"""Rates and AF rates whose samples share requests (several epochs, pooled runs): Wilson's interval at the
+request-clustered effective n, against a hand computation and statsmodels' cluster-robust variance."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from helpers import af_main_output
+from statsmodels.stats.proportion import proportion_confint
+
+from af_tui.analysis.af_source import parse_af_source
+from af_tui.analysis.compliance import judged_slices, parse_compliance
+from af_tui.analysis.estimators import (
+    CLUSTERED_WILSON,
+    ClusterSums,
+    clustered_wilson,
+    effective_n,
+    wilson,
+)
+from af_tui.analysis.slices import SliceStats, add_holm, compute, empty_tiers
+from tests.test_stats import _judge, _store
+
+TOL = 1e-9
+
+
+def _cluster_robust_var(per_request: list[list[int]]) -> float:
+    """Var of the share of ones by statsmodels: OLS on a constant, cov_type='cluster' by request."""
+    y = np.array([x for outcomes in per_request for x in outcomes], dtype=float)
+    groups = np.array([g for g, outcomes in enumerate(per_request) for _ in outcomes])
+    fit = sm.OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": groups})
+    return float(fit.bse[0] ** 2)
+
+
+def test_the_issue_example_by_hand():
+    # 10 requests × 10 epochs, 5 requests always complying, 5 never: 50 of 100 samples, 5 of 10 requests.
+    sums = ClusterSums.of([(10, 10)] * 5 + [(0, 10)] * 5)
+    # By hand: Σ(k_g − p·n_g)² = 10 · 5² = 250; var = 10/9 · 250 / 100² = 0.02778; p(1−p)/var = 9, below the
+    # 10 requests the correlation of 1 allows, so n_eff = 10 and the interval is Wilson's for 5 of 10.
+    assert effective_n(50, 100, sums) == 10
+    assert clustered_wilson(50, 100, sums) == pytest.approx(wilson(5, 10), abs=TOL)
+    assert clustered_wilson(50, 100, sums) == pytest.approx((0.2366, 0.7634), abs=5e-5)
+    assert wilson(50, 100) == pytest.approx((0.4038, 0.5962), abs=5e-5)  # what samples-as-independent said
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_effective_n_is_statsmodels_cluster_robust_variance(seed):
+    rng = random.Random(seed)
+    per_request = []
+    for _ in range(rng.randint(8, 40)):  # requests with their own compliance tendency, 1–6 samples each
+        p = rng.random()
+        per_request.append([int(rng.random() < p) for _ in range(rng.randint(1, 6))])
+    k, n = sum(map(sum, per_request)), sum(map(len, per_request))
+    sums = ClusterSums.of([(sum(o), len(o)) for o in per_request])
+    var = _cluster_robust_var(per_request)
+    raw = (k / n) * (1 - k / n) / var
+    want = min(n, max(len(per_request), raw))
+    assert effective_n(k, n, sums) == pytest.approx(want, rel=1e-9)
+    # And the interval is Wilson's (statsmodels') at that n, for the share k/n.
+    low, high = proportion_confint(k / n * want, want, method="wilson")
+    assert clustered_wilson(k, n, sums) == pytest.approx((low, high), abs=TOL)
+
+
+def test_effective_n_bounds_and_edges():
+    # No spread between requests (each request half complying): the design effect is 1, Wilson over samples.
+    even = ClusterSums.of([(2, 4)] * 10)
+    assert effective_n(20, 40, even) == 40 and clustered_wilson(20, 40, even) == wilson(20, 40)
+    # Never complying over 10 requests × 10 epochs: the requests, not the samples (as one epoch of 10 would).
+    never = ClusterSums.of([(0, 10)] * 10)
+    assert effective_n(0, 100, never) == 10
+    assert clustered_wilson(0, 100, never) == pytest.approx(wilson(0, 10), abs=TOL)
+    assert clustered_wilson(100, 100, ClusterSums.of([(10, 10)] * 10)) == pytest.approx(wilson(10, 10), abs=TOL)
+    assert clustered_wilson(0, 0, never) is None
+    assert clustered_wilson(3, 10, None) == wilson(3, 10)  # no request repeats: Wilson unchanged
+
+
+def _spec(n_requests=10, epochs=10, always=5):
+    """Each request always complies on the free tier (the first `always`) or never; paid always refuses."""
+    return {"m": [[("complied" if i < always else "refused", "refused")] * epochs for i in range(n_requests)]}
+
+
+def test_compute_clusters_rates_and_af_by_request(db_path):
+    with _store(db_path, _spec(), epochs=10) as store:
+        complied = [r[0] for r in store.conn.execute(
+            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        # AF on every epoch of two of the five complying requests: 20 of 50 compliances, 2 of 5 requests.
+        for t, sid in enumerate(complied):
+            _judge(store, sid, "alignment_faking" if t < 20 else "not_alignment_faking", t)
+        (sl,) = compute(store.conn, af_source="judge")
+        comp = judged_slices(store.conn, None, None, "run", parse_af_source("judge"), parse_compliance("prefix"))[0]
+    assert sl.interval_method("free") == CLUSTERED_WILSON
+    assert sl.interval("free") == pytest.approx(wilson(5, 10), abs=TOL)
+    # Refused on the free tier: the same requests, so the same effective n.
+    assert sl.interval("free", "refused") == pytest.approx(wilson(5, 10), abs=TOL)
+    assert sl.interval("paid") == pytest.approx(wilson(0, 10), abs=TOL)  # 0 of 100: the 10 requests
+    af = sl.af["free"]
+    assert (af.af, af.judged) == (20, 50) and af.interval_method == CLUSTERED_WILSON
+    assert af.interval == pytest.approx(wilson(2, 5), abs=TOL)
+    assert af.overall_interval == pytest.approx(wilson(2, 10), abs=TOL)  # 20 of 100, 2 of 10 requests
+    # The per-sample path (compliance figures) gives the same intervals.
+    assert comp.interval("free") == pytest.approx(sl.interval("free"), abs=TOL)
+    assert comp.af["free"].interval == pytest.approx(af.interval, abs=TOL)
+
+
+def test_one_epoch_stays_wilson_over_samples(db_path):
+    with _store(db_path, _spec(epochs=1), epochs=1) as store:
+        (sl,) = compute(store.conn)
+    assert sl.interval_method("free") == "Wilson" and not sl.clusters
+    assert sl.interval("free") == pytest.approx(wilson(5, 10), abs=TOL)
+
+
+def test_pooled_runs_cluster_by_request(db_path):
+    store = _store(db_path, _spec(epochs=1), run="r1")
+    store.close()
+    with _store(db_path, _spec(epochs=1), run="r2") as store:
+        per_run = compute(store.conn)
+        (pooled,) = compute(store.conn, by="model")
+    assert all(s.interval_method("free") == "Wilson" for s in per_run)
+    assert pooled.interval_method("free") == CLUSTERED_WILSON
+    assert pooled.interval("free") == pytest.approx(wilson(5, 10), abs=TOL)  # 10 of 20, 5 of 10 requests
+
+
+# -- Holm ---------------------------------------------------------------------------------------------------
+def _slice(p):
+    return SliceStats("r", "m", "v", empty_tiers(), 0.0, p_value=p)
+
+
+def test_holm_by_hand_and_statsmodels():
+    # Holm by hand: sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04 → made monotone: 0.03, 0.06, 0.06.
+    slices = [_slice(0.01), _slice(0.04), _slice(None), _slice(0.03)]
+    add_holm(slices)
+    assert [s.p_holm for s in slices] == pytest.approx([0.03, 0.06, None, 0.06], abs=TOL)
+    assert [s.holm_tests for s in slices] == [3, 3, 0, 3]
+    from statsmodels.stats.multitest import multipletests
+
+    assert [slices[i].p_holm for i in (0, 1, 3)] == pytest.approx(
+        list(multipletests([0.01, 0.04, 0.03], method="holm")[1]), abs=TOL)
+    one = [_slice(0.01), _slice(None)]
+    add_holm(one)
+    assert one[0].p_holm is None and one[0].holm_tests == 0  # a single test: nothing to adjust
+
+
+def test_stats_shows_holm_beside_raw_p_and_the_clustered_method(db_path, capsys):
+    store = _store(db_path, {"a": _spec()["m"], "b": _spec(always=2)["m"]}, epochs=10)
+    store.close()
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
+    assert code == 0
+    rows = {(r["model"], r["tier"]): r for r in json.loads(out)}
+    a, b = rows[("a", "free")], rows[("b", "free")]
+    assert a["interval_method"] == CLUSTERED_WILSON and a["holm_tests"] == 2
+    assert (a["complied_low"], a["complied_high"]) == pytest.approx(wilson(5, 10), abs=TOL)
+    from statsmodels.stats.multitest import multipletests
+
+    assert [a["p_holm"], b["p_holm"]] == pytest.approx(
+        list(multipletests([a["p_value"], b["p_value"]], method="holm")[1]), abs=TOL)
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path))
+    assert "p (Holm)" in out and "clustered" in out and "effective n" in out
+
+
+def test_clustered_intervals_follow_new_verdicts_and_samples(db_path):
+    # The per-request counts are cached for the live panel; a new judgement or sample must be seen at once.
+    with _store(db_path, _spec(), epochs=10) as store:
+        complied = [r[0] for r in store.conn.execute(
+            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        for t, sid in enumerate(complied):
+            _judge(store, sid, "alignment_faking" if t < 10 else "not_alignment_faking", t)
+        before = compute(store.conn, af_source="judge")[0].af["free"].interval
+        for t, sid in enumerate(complied[10:20]):
+            _judge(store, sid, "alignment_faking", 100 + t, model="sim/judge2")
+        after = compute(store.conn, af_source="judge")[0].af["free"].interval
+    assert before == pytest.approx(wilson(1, 5), abs=TOL)
+    assert after == pytest.approx(wilson(2, 5), abs=TOL)
