@@ -23,6 +23,7 @@ HOSTILE = {
     (0, "free"): ("=HYPERLINK(\"http://evil\",\"x\")\nsecond line, with \"quotes\"", "+1+cmd|' /C calc'!A0"),
     (0, "paid"): ("-2+3", "@SUM(A1:A9)"),
     (1, "free"): ("\tTAB first", "multi\r\nline"),
+    (1, "paid"): ("bidi \u202eevil\u202c zero\u200bwidth, NUL\x00 and café ☃", "\x1b[31mred\x1b]52;c;aGk=\x07"),
 }
 
 
@@ -181,6 +182,9 @@ def test_parquet_export_reads_back_equal_to_the_csv(store, tmp_path):
     # --format parquet under another name, and the rows a filter selects
     assert af_main("export", str(tmp_path / "y.bin.txt"), "--format", "parquet", "--tier", "paid", "--db", db) == 0
     assert len(pd.read_parquet(tmp_path / "y.bin.txt")) == 4
+    # a filter that matches nothing writes nothing, as for CSV
+    assert af_main("export", str(tmp_path / "z.parquet"), "--outcome", "error", "--db", db) != 0
+    assert not (tmp_path / "z.parquet").exists()
 
 
 def test_parquet_without_pyarrow_is_one_line(store, tmp_path, capsys, monkeypatch):
