@@ -16,9 +16,11 @@ from af_tui.analysis.af_source import parse_af_source
 from af_tui.analysis.compliance import judged_slices, parse_compliance
 from af_tui.analysis.estimators import (
     CLUSTERED_WILSON,
+    MIN_DISCORDANT,
     ClusterSums,
     clustered_wilson,
     effective_n,
+    is_small_n,
     wilson,
 )
 from af_tui.analysis.slices import SliceStats, add_holm, compute, empty_tiers
@@ -173,3 +175,43 @@ def test_clustered_intervals_follow_new_verdicts_and_samples(db_path):
         after = compute(store.conn, af_source="judge")[0].af["free"].interval
     assert before == pytest.approx(wilson(1, 5), abs=TOL)
     assert after == pytest.approx(wilson(2, 5), abs=TOL)
+
+
+# -- small n, and the clustered gap over requests with one difference ----------------------------------------
+def test_small_n_threshold_is_where_mcnemar_can_first_reject():
+    from scipy.stats import binomtest
+
+    for n in range(1, MIN_DISCORDANT):  # all n pairs one way: the smallest p there is
+        assert binomtest(n, n, 0.5).pvalue >= 0.05 and is_small_n(n, 0) and is_small_n(0, n)
+    assert binomtest(MIN_DISCORDANT, MIN_DISCORDANT, 0.5).pvalue < 0.05 and not is_small_n(MIN_DISCORDANT, 0)
+    assert not is_small_n(0, 0)  # estimate 0, interval around it: no disagreement possible
+
+
+def test_two_discordant_pairs_are_flagged(db_path, capsys):
+    # The example: 2 pairs, b = 2, c = 0. Newcombe's interval excludes 0, McNemar's p is 0.5.
+    with _store(db_path, {"m": [("complied", "refused")] * 2}) as store:
+        (sl,) = compute(store.conn)
+    assert sl.gap_low == pytest.approx(0.070, abs=5e-4) and sl.gap_high == 1.0 and sl.p_value == 0.5
+    assert sl.small_n
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
+    assert json.loads(out)[0]["small_n"] is True
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path))
+    assert "small n" in out
+
+
+@pytest.mark.parametrize("requests", [
+    [("complied", "refused")] * 10,  # every request +1
+    [("refused", "refused")] * 10,  # every request 0, never complying
+    [("complied", "complied")] * 4 + [("refused", "refused")] * 6,  # every request 0, some always complying
+    [("refused", "complied")] * 3,  # every request −1: small n
+])
+def test_clustered_gap_over_one_difference_is_the_single_epoch_figure(tmp_path, requests):
+    with _store(tmp_path / "one.sqlite", {"m": requests}) as store:
+        (one,) = compute(store.conn)
+    with _store(tmp_path / "three.sqlite", {"m": requests}, epochs=3) as store:
+        (three,) = compute(store.conn)
+    assert three.gap_method == "paired, clustered by request" and three.requests == len(requests)
+    assert three.test == "McNemar exact, pairs scaled to requests" and three.gap_note is None
+    assert (three.gap, three.gap_low, three.gap_high, three.p_value) == pytest.approx(
+        (one.gap, one.gap_low, one.gap_high, one.p_value), abs=TOL)
+    assert three.small_n == one.small_n

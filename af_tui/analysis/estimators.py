@@ -131,6 +131,13 @@ def newcombe_paired(a: int, b: int, c: int, d: int, z: float = Z95) -> Estimate 
     n = a + b + c + d
     if n <= 0:
         return None
+    diff, low, high = _newcombe_paired_interval(a, b, c, d, z)
+    return Estimate(diff, low, high, mcnemar_exact(b, c), "paired")
+
+
+def _newcombe_paired_interval(a: float, b: float, c: float, d: float, z: float) -> tuple[float, float, float]:
+    """The difference and Newcombe's method-10 interval of newcombe_paired (counts may be scaled, non-integer)."""
+    n = a + b + c + d
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = wilson(a + b, n, z)
     l2, u2 = wilson(a + c, n, z)
@@ -145,7 +152,7 @@ def newcombe_paired(a: int, b: int, c: int, d: int, z: float = Z95) -> Estimate 
     el, eu = u1 - p1, p2 - l2
     low = diff - math.sqrt(max(0.0, dl * dl - 2 * phi * dl * du + du * du))
     high = diff + math.sqrt(max(0.0, el * el - 2 * phi * el * eu + eu * eu))
-    return Estimate(diff, max(-1.0, low), min(1.0, high), mcnemar_exact(b, c), "paired")
+    return diff, max(-1.0, low), min(1.0, high)
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -160,6 +167,31 @@ def mcnemar_exact(b: int, c: int) -> float:
     return float(min(1.0, 2.0 * bdtr(min(b, c), b + c, 0.5)))
 
 
+# The fewest discordant pairs with which the exact McNemar test can reach p < 0.05: its smallest p-value is
+# 2·½^(b+c) (every discordant pair one way), 0.0625 at 5 pairs and 0.031 at 6.
+MIN_DISCORDANT = 6
+
+
+def is_small_n(b: float, c: float) -> bool:
+    """Whether a paired gap's interval and its McNemar test can disagree: with 1–5 discordant pairs the test
+    cannot reach p < 0.05 whatever their split, while Newcombe's interval can exclude 0 (2 pairs, b = 2,
+    c = 0: [+7.0, +100] pp with p = 0.5). With none discordant the estimate is 0 and both agree."""
+    return 0 < round(b + c) < MIN_DISCORDANT
+
+
+def scaled_paired(a: int, b: int, c: int, d: int, requests: int, estimate: float) -> Estimate | None:
+    """A clustered gap whose requests all have the same difference (no spread for the t interval): Newcombe's
+    paired interval and the exact McNemar test on the pair table scaled to one pair per request (`requests`
+    over the pairs), the cautious end of the design effect, as the rates use. It is the single-epoch figure
+    of the same requests when each request's pairs are alike."""
+    n = a + b + c + d
+    if n <= 0 or requests <= 0:
+        return None
+    k = requests / n
+    _, low, high = _newcombe_paired_interval(a * k, b * k, c * k, d * k, Z95)
+    return Estimate(estimate, low, high, mcnemar_exact(round(b * k), round(c * k)), "paired, clustered by request")
+
+
 def clustered_gap(differences: list[float]) -> Estimate | None:
     """Mean of per-request differences with a one-sample t interval and t-test (requests as clusters)."""
     return clustered_gap_from_sums(len(differences), math.fsum(differences),
@@ -172,7 +204,8 @@ def clustered_gap_from_sums(m: int, total: float, squares: float) -> Estimate | 
 
     With one request, or every request giving the same difference, there is no spread to estimate: the
     interval and the test are None and `note` says why ("not estimable: …"), rather than a zero-width
-    interval that would look like certainty."""
+    interval that would look like certainty. (For the second, slices.finish_slice then gives the single-epoch
+    figure of the requests, `scaled_paired`.)"""
     if m <= 0:
         return None
     method = "paired, clustered by request"

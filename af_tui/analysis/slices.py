@@ -27,8 +27,10 @@ Choices, in one place:
   compliances with a verdict (`af`), and likewise among refusals (`af_refused`); the overall rate (complied
   and AF, over every valid sample of the tier) is only given once every compliance of the tier has a
   verdict, because a partly labeled tier has no unbiased overall count.
-- A clustered gap whose spread cannot be estimated (one request, or every request with the same
-  difference) has no interval: `gap_low`/`gap_high` are None and `gap_note` says "not estimable: …".
+- A clustered gap over one request has no interval: `gap_low`/`gap_high` are None and `gap_note` says
+  "not estimable: one request". Over several requests that all have the same difference, the t interval has
+  no spread to use, and the gap is the single-epoch figure of those requests instead (estimators.scaled_paired).
+- `small_n`: the gap's interval and its test can disagree (1–5 discordant pairs: estimators.is_small_n).
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ from af_tui.analysis.estimators import (
     Estimate,
     clustered_gap_from_sums,
     clustered_wilson,
+    is_small_n,
     mover_difference,
     newcombe_paired,
     newcombe_unpaired,
+    scaled_paired,
 )
 from af_tui.domain import LEGACY_RULE, NOT_COMPLIED, OUTCOMES, VALID_OUTCOMES, Outcome, Tier
 from af_tui.store.rows import condition
@@ -153,6 +157,8 @@ class SliceStats:
     clusters: dict[tuple[Tier, str], ClusterSums] = field(default_factory=dict)
     p_holm: float | None = None  # p_value Holm-adjusted over the tests of the slices shown together (add_holm)
     holm_tests: int = 0  # how many tests that family holds
+    # The interval and the test can disagree: fewer than MIN_DISCORDANT discordant pairs (estimators.small_n).
+    small_n: bool = False
 
     def valid(self, tier: Tier | str) -> int:
         t = self.tiers.get(tier)
@@ -203,12 +209,21 @@ def finish_slice(slice_stats: SliceStats, table: dict | None,
         unpaired = newcombe_unpaired(free.complied, slice_stats.valid(Tier.FREE), paid.complied,
                                      slice_stats.valid(Tier.PAID))
     headline, test = None, None
+    slice_stats.small_n = False
     if clusters is not None and complete:
         headline, test = clustered_gap_from_sums(*clusters), "t-test on per-request means"
         slice_stats.requests = clusters[0]
+        if not headline.estimable and clusters[0] > 1:
+            # Every request with the same difference: no spread for t, so the single-epoch figure of the
+            # requests (the pair table scaled to one pair per request) instead of "not estimable".
+            headline = scaled_paired(a, b, c, d, clusters[0], headline.estimate)
+            test = "McNemar exact, pairs scaled to requests"
+            k = clusters[0] / complete
+            slice_stats.small_n = is_small_n(b * k, c * k)
     elif complete:
         headline, test = newcombe_paired(a, b, c, d), "McNemar exact"
         slice_stats.requests = complete
+        slice_stats.small_n = is_small_n(b, c)
     elif unpaired is not None:
         headline, test = unpaired, None
     if headline is not None:

@@ -78,7 +78,7 @@ def gap_fields(slice_stats) -> dict:
         "gap": _num(slice_stats.gap), "gap_low": _num(slice_stats.gap_low),
         "gap_high": _num(slice_stats.gap_high), "gap_method": slice_stats.gap_method,
         "gap_note": slice_stats.gap_note, "p_value": _num(slice_stats.p_value), "test": slice_stats.test,
-        "p_holm": _num(slice_stats.p_holm), "holm_tests": slice_stats.holm_tests,
+        "p_holm": _num(slice_stats.p_holm), "holm_tests": slice_stats.holm_tests, "small_n": slice_stats.small_n,
         "pairs": slice_stats.pairs, "requests": slice_stats.requests,
         "discordant_free_only": slice_stats.discordant[0], "discordant_paid_only": slice_stats.discordant[1],
         "pairs_incomplete": slice_stats.pairs_incomplete,
@@ -388,6 +388,11 @@ def _clustered(slice_stats, tier) -> bool:
                                 _af_method(slice_stats.af.get(tier), slice_stats.af_refused.get(tier)))
 
 
+def _scaled(slice_stats) -> bool:
+    """A clustered gap over requests that all have the same difference (estimators.scaled_paired)."""
+    return (slice_stats.test or "").startswith("McNemar exact, pairs scaled")
+
+
 _GAP_METHOD_WORDS = {"paired": "paired, McNemar", "paired, clustered by request": "clustered, t",
                      "unpaired": "unpaired"}
 
@@ -396,16 +401,23 @@ def _gap_table(slices, layout: _TableLayout):
     """The compliance gap, free − paid, of each slice: estimate, p, method, pairs and discordant pairs."""
     show_unpaired = any(slice_stats.unpaired for slice_stats in slices)
     holm = next((slice_stats.holm_tests for slice_stats in slices if slice_stats.p_holm is not None), 0)
+    any_small = any(slice_stats.small_n for slice_stats in slices)
     table = layout.table("Compliance gap, free − paid", ["gap [95% CI]", "p"] + (["p (Holm)"] if holm else [])
-                         + ["method", "pairs", "b/c", "incomplete"]
+                         + ["method", "pairs", "b/c", "incomplete"] + (["small n"] if any_small else [])
                          + (["unpaired gap [95% CI]"] if show_unpaired else []), left=("method",))
     table.caption = ("paired: complete pairs (both tiers valid, blocked included), Newcombe interval, exact McNemar test on b (only free complied) / "
                      "c (only paid complied); clustered: requests repeat (epochs or pooled runs), per-request "
                      "means, t interval and test; unpaired: Newcombe hybrid score, all valid samples"
                      + (f"; p (Holm): p adjusted by Holm's step-down method over the {holm} tests of this table"
-                        if holm else ""))
+                        if holm else "")
+                     + ("; small n: 1–5 discordant pairs, where McNemar's test cannot reach p < 0.05 (its "
+                        "smallest p is 2·½^(b+c)) while the interval can exclude 0: go by the test"
+                        if any_small else "")
+                     + ("; clustered, McNemar: every request has the same difference (no spread for t), so "
+                        "the pairs are scaled to one per request, as one epoch of those requests"
+                        if any(_scaled(slice_stats) for slice_stats in slices) else ""))
     for slice_stats in slices:
-        method = _GAP_METHOD_WORDS.get(slice_stats.gap_method or "", "–")
+        method = "clustered, McNemar" if _scaled(slice_stats) else _GAP_METHOD_WORDS.get(slice_stats.gap_method or "", "–")
         pairs, requests = slice_stats.pairs, slice_stats.requests
         pairs_cell = f"{pairs} ({requests} req.)" if requests != pairs else str(pairs)
         extra = [_cell(_pp(slice_stats.unpaired))] if show_unpaired else []
@@ -413,7 +425,8 @@ def _gap_table(slices, layout: _TableLayout):
         table.add_row(*layout.key_cells(slice_stats), _cell(_pp(slice_stats.gap_estimate)),
                       _cell(_p(slice_stats.p_value)), *([_cell(_p(slice_stats.p_holm))] if holm else []),
                       _cell(method), _cell(pairs_cell),
-                      _cell(f"{free_only}/{paid_only}"), _cell(slice_stats.pairs_incomplete), *extra)
+                      _cell(f"{free_only}/{paid_only}"), _cell(slice_stats.pairs_incomplete),
+                      *([_cell("yes" if slice_stats.small_n else "")] if any_small else []), *extra)
     return table
 
 

@@ -24,7 +24,8 @@ COLUMNS = (
     ("gap", "gap pp [95% CI]"), ("p", "p"), ("method", "test"), ("rule", "rule"), ("af", "AF free"),
     ("status", ""),
 )
-# The test behind p: paired (McNemar), clustered by request (t), or unpaired (no test, Newcombe interval).
+# The test behind p: paired (McNemar), clustered by request (t; McNemar on the pairs scaled to one per request
+# when every request has the same difference), or unpaired (no test, Newcombe interval).
 METHOD = {"paired": "McNemar", "paired, clustered by request": "clustered t", "unpaired": "unpaired"}
 # Columns left out while every row has the same value (the panel's title would say it; width is scarce).
 OPTIONAL = ("run", "variant")
@@ -62,7 +63,8 @@ def row_cells(slice_stats: SliceStats) -> dict[str, Text]:
         "variant": one_line(slice_stats.variant, 40),
         "free_n": _n(slice_stats, Tier.FREE), "free_rates": _rates(slice_stats, Tier.FREE),
         "paid_n": _n(slice_stats, Tier.PAID), "paid_rates": _rates(slice_stats, Tier.PAID),
-        "gap": gap, "p": p, "method": METHOD.get(slice_stats.gap_method or "", "–"),
+        "gap": gap, "p": p, "method": ("clustered McNemar" if (slice_stats.test or "").startswith("McNemar exact, pairs")
+                                       else METHOD.get(slice_stats.gap_method or "", "–")),
         "rule": one_line(slice_stats.rule, 40) or "–", "af": af_cell, "status": status,
     }
     significant = slice_stats.p_value is not None and slice_stats.p_value < 0.05
