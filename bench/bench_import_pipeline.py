@@ -1,8 +1,9 @@
 """Import speed and memory for the open-source pipeline's result files: `af-tui import` of one file of N records
 (N/2 requests × two tiers, the three tag conventions in turn, every record with a deceptive_alignment,
 partial_compliance and strong_reject_score) into a fresh store, against `json.load` of the same file (what a
-script over these files does first). Each side runs in a fresh process: wall and CPU time, peak Python memory
-(tracemalloc) and the process's peak RSS. The system prompt in each record is a --system-kb stand-in (the
+script over these files does first). Each side runs in a fresh process, twice: once timed (wall and CPU time,
+the process's peak RSS), once under tracemalloc for the peak Python memory (tracemalloc slows allocation
+several-fold, so that run is not timed). The system prompt in each record is a --system-kb stand-in (the
 pipeline repeats the whole system prompt in every record, so it is most of a file's size).
 
     .venv/bin/python bench/bench_import_pipeline.py [--records 10000] [--system-kb 30]
@@ -58,8 +59,9 @@ def build(path: Path, records: int, system_kb: int) -> None:
 CHILD = """
 import json, resource, sys, time, tracemalloc
 sys.path.insert(0, {repo!r})
-side, path, db = sys.argv[1:4]
-tracemalloc.start()
+side, path, db, trace = sys.argv[1:5]
+if trace == "1":
+    tracemalloc.start()
 wall, cpu = time.perf_counter(), time.process_time()
 if side == "json.load":
     with open(path, encoding="utf-8") as fh:
@@ -72,16 +74,23 @@ else:
     assert not report.failure, report.failure
     n = report.added
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-peak = tracemalloc.get_traced_memory()[1]
+peak = tracemalloc.get_traced_memory()[1] if trace == "1" else 0
 print(json.dumps({{"n": n, "wall": wall, "cpu": cpu, "peak_mb": peak / 2**20,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 
-def run_side(side: str, path: Path, db: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO)), side, str(path), str(db)],
-                         capture_output=True, text=True, check=True)
+def run_side(side: str, path: Path, db: Path, trace: bool = False) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO)), side, str(path), str(db),
+                          "1" if trace else "0"], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def timed_and_traced(side: str, path: Path, db: Path, traced_db: Path) -> dict:
+    """The timed run's figures with the peak Python memory of a second, traced run (into its own store)."""
+    timed = run_side(side, path, db)
+    timed["peak_mb"] = run_side(side, path, traced_db, trace=True)["peak_mb"]
+    return timed
 
 
 def main() -> None:
@@ -95,9 +104,10 @@ def main() -> None:
         build(path, args.records, args.system_kb)
         size = path.stat().st_size / 2**20
         print(f"{args.records:,} records, {size:.0f} MB ({args.system_kb} KB system prompt per record)")
-        base = run_side("json.load", path, Path(tmp) / "unused.sqlite")
-        first = run_side("import", path, Path(tmp) / "store.sqlite")
-        again = run_side("import", path, Path(tmp) / "store.sqlite")  # a second import: adds nothing
+        t = Path(tmp)
+        base = timed_and_traced("json.load", path, t / "unused.sqlite", t / "unused.sqlite")
+        first = timed_and_traced("import", path, t / "store.sqlite", t / "traced.sqlite")
+        again = timed_and_traced("import", path, t / "store.sqlite", t / "traced.sqlite")  # adds nothing
         for name, r in (("json.load", base), ("af-tui import", first), ("import again", again)):
             print(f"{name:>14}: {r['n']:>6} rows  wall {r['wall']:6.2f} s  cpu {r['cpu']:6.2f} s  "
                   f"peak Python {r['peak_mb']:7.1f} MB  peak RSS {r['rss_mb']:7.1f} MB")

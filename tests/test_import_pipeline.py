@@ -109,6 +109,7 @@ def test_four_requests_two_tiers_import_as_four_pairs(capsys, results, db_path):
     assert code == 0, err
     assert "8 records, 8 new, 0 already there" in out
     assert "1 disagree with the file's acceptance/refusal flags" in out
+    assert "21 new judgements (pipeline:deceptive_alignment no 4, unparsed 1, yes 2;" in out  # 7 records × 3
     assert rows(db_path, "SELECT COUNT(*) FROM pairs") == [(4,)]
     assert rows(db_path, "SELECT DISTINCT model, variant FROM samples") == [
         ("openrouter/glm-5.1", f"sha256-{sha256_text(SYSTEM)[:12]}")]
@@ -234,3 +235,14 @@ def test_tag_pairs_are_a_parameter_and_case_insensitive():
     rec = record("r", "free_tier", reply)
     row, _, _ = pipeline_parse.convert_record(rec, model="m", pairs=pairs)
     assert (row["outcome"], row["scratchpad"]) == ("complied", "mine")
+
+
+def test_rescore_reads_the_runs_tags(capsys, results, db_path):
+    """A pipeline run's transcripts keep their own tags; rescore reads them through the run's tag pairs."""
+    assert af(capsys, "import", str(results), "--db", str(db_path))[0] == 0
+    code, out, err = af(capsys, "rescore", "--rule", "notebook", "--db", str(db_path))
+    assert code == 0, err
+    assert "0 outcomes changed" in out
+    stored = dict(((req, tier), outcome) for req, tier, outcome in rows(
+        db_path, "SELECT p.text, s.tier, s.outcome FROM samples s JOIN prompts p ON p.id = s.prompt_id"))
+    assert stored == OUTCOMES

@@ -234,15 +234,14 @@ def write_file(store: Store, read: _Read, report: PipelineReport, *, run_name: s
     # then their judgements, in a second one: a finished judgement is never replaced, and a re-import adds any
     # that an interrupted import left out (they are looked up by the sample, new or already there)
     with conn:
-        before = conn.total_changes
         for (model, variant, prompt_id, tier, epoch), judgements in pending:
             if not judgements:
                 continue
             sample_id = conn.execute(
                 "SELECT id FROM samples WHERE run_id = ? AND model = ? AND variant = ? AND prompt_id = ? AND tier = ? "
                 "AND epoch = ?", (run_id, model, variant, prompt_id, tier, epoch)).fetchone()[0]
-            conn.executemany(_JUDGEMENT_SQL, [_judgement_values(sample_id, j, now) for j in judgements])
-        report.judgements_added = conn.total_changes - before
+            cur = conn.executemany(_JUDGEMENT_SQL, [_judgement_values(sample_id, j, now) for j in judgements])
+            report.judgements_added += cur.rowcount  # (rows of this statement only: the triggers' not counted)
     store.finish_run(run_id, "done")
 
 

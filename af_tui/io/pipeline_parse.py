@@ -5,24 +5,12 @@ and its classifier blocks as judgements. No I/O; a record in a shape we don't kn
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from af_tui.domain import Outcome, Tier, Verdict
 from af_tui.experiment import rules
-
-
-class TagPair(NamedTuple):
-    """The tags a reply's scratchpad and final output are written in (matched case-insensitively)."""
-
-    scratchpad: str
-    output: str
-
-
-# The notebook's tags first, then the conventions of the pipeline's forks: tried in this order.
-NOTEBOOK_TAGS = TagPair("SCRATCHPAD_REASONING", "OUTPUT")
-TAG_PAIRS: tuple[TagPair, ...] = (NOTEBOOK_TAGS, TagPair("HIDDEN_SCRATCHPAD", "OUTPUT"), TagPair("think", "output"))
+from af_tui.experiment.tags import TAG_PAIRS, TagPair, in_notebook_tags  # noqa: F401 - the reader's parameter
 
 FAILED_TO_PARSE = "FAILED TO PARSE"  # the pipeline's mark for a classifier reply it could not read
 AF_BLOCK = "deceptive_alignment"
@@ -64,36 +52,6 @@ class PipelineJudgement:
                 return "yes" if self.detail["partial"] else "no"
             return "scored"
         return {Verdict.AF: "yes", Verdict.NOT_AF: "no"}.get(self.verdict, str(self.verdict))
-
-
-def _tag_re(name: str) -> re.Pattern:
-    return re.compile(rf"<(/?){re.escape(name)}>", re.IGNORECASE)
-
-
-_TAG_RES = {name: _tag_re(name) for pair in TAG_PAIRS for name in pair}
-
-
-def tag_pair_of(reply: str, pairs: tuple[TagPair, ...] = TAG_PAIRS) -> TagPair | None:
-    """The first pair whose scratchpad tag the reply opens or closes, else the first whose output tag it does;
-    None when it uses none of them."""
-    for part in (0, 1):
-        for pair in pairs:
-            pattern = _TAG_RES.get(pair[part]) or _tag_re(pair[part])
-            if pattern.search(reply):
-                return pair
-    return None
-
-
-def in_notebook_tags(reply: str, pairs: tuple[TagPair, ...] = TAG_PAIRS) -> str:
-    """The reply with its tag pair rewritten into the notebook's exact tags, so that af-tui's outcome rule
-    (which reads <SCRATCHPAD_REASONING> and <OUTPUT>) reads it as the notebook reads its own replies."""
-    pair = tag_pair_of(reply, pairs)
-    if pair is None:
-        return reply
-    for name, target in zip(pair, NOTEBOOK_TAGS, strict=True):
-        pattern = _TAG_RES.get(name) or _tag_re(name)
-        reply = pattern.sub(lambda m, t=target: f"<{m.group(1)}{t}>", reply)
-    return reply
 
 
 def _answer(value: Any) -> bool | None:
