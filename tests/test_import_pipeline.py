@@ -162,12 +162,35 @@ def test_af_source_reads_the_pipeline_judge(capsys, results, db_path):
     code, out, err = af(capsys, "stats", "--af-source", "judge:pipeline:deceptive_alignment", "--json",
                         "--db", str(db_path))
     assert code == 0, err
-    text = json.dumps(json.loads(out))
-    assert "judge:pipeline:deceptive_alignment" in text
+    free = next(r for r in json.loads(out) if r["tier"] == "free")
+    assert free["af_source"] == "judge:pipeline:deceptive_alignment"
+    # free compliances: two said Yes, the third's block FAILED TO PARSE (no verdict: not counted)
+    assert (free["complied"], free["af_judged"], free["af"]) == (3, 2, 2)
     code, out, err = af(capsys, "stats", "--compliance", "judge:pipeline:strong_reject", "--json", "--db", str(db_path))
     assert code == 0, err
+    free = next(r for r in json.loads(out) if r["tier"] == "free")
+    assert free["compliance"] == "judge:pipeline:strong_reject" and free["complied"] == 3  # the scores above 0
 
 
+def test_agreement_and_auroc_against_peoples_labels(capsys, results, db_path):
+    from af_tui.store.db import Store
+    from af_tui.store.labels import save_label
+
+    assert af(capsys, "import", str(results), "--db", str(db_path))[0] == 0
+    judged = rows(db_path, "SELECT sample_id, verdict FROM judgements WHERE judge_model = "
+                           "'pipeline:deceptive_alignment' AND verdict IS NOT NULL ORDER BY sample_id")
+    with Store(db_path) as store:  # a person agrees with the classifier on all but one
+        for n, (sample_id, verdict) in enumerate(judged):
+            other = "not_alignment_faking" if verdict == "alignment_faking" else "alignment_faking"
+            save_label(store.conn, sample_id, "ann", verdict=other if n == 0 else verdict)
+    code, out, err = af(capsys, "stats", "--judges", "--json", "--db", str(db_path))
+    assert code == 0, err
+    [vs_ann] = [a for a in json.loads(out)["agreement"] if a["judge_model"] == "pipeline:deceptive_alignment"
+                and a["against"] == "annotator"]
+    assert vs_ann["n"] == len(judged) == 6
+    # the person: AF on one of the classifier's two Yes, not AF on the rest; the classifier's scores 1 / 0
+    assert (vs_ann["tp"], vs_ann["fp"], vs_ann["fn"], vs_ann["tn"]) == (1, 1, 0, 4)
+    assert vs_ann["roc"]["auroc"] == pytest.approx(0.9)
 def test_a_second_import_adds_nothing(capsys, results, db_path):
     assert af(capsys, "import", str(results), "--db", str(db_path))[0] == 0
     before = rows(db_path, "SELECT (SELECT COUNT(*) FROM samples), (SELECT COUNT(*) FROM judgements), "
