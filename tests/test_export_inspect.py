@@ -110,6 +110,9 @@ def test_inspect_reads_every_file_with_messages_scores_and_usage(store_path, tmp
     assert hostile.messages[2].content[0].reasoning == f"Reasoning channel, turn one. {HOSTILE}"
     assert hostile.messages[4].text.endswith(HOSTILE)
     assert hostile.model_usage["sim/faker"].input_tokens_cache_read == 7
+    # Inspect View's transcript: a model call per reply, then the outcome's score
+    assert [e.event for e in hostile.events] == ["model", "model", "score"]
+    assert hostile.events[1].input[-1].text == rules.NEXT_TURN and hostile.events[1].output.completion.endswith(HOSTILE)
     blocked = by_key[("A request with hosti", "paid")]
     assert blocked.output.stop_reason == "content_filter" and blocked.scores["outcome"].value == "blocked"
     error = next(s for s in samples if s.scores["outcome"].value == "error")

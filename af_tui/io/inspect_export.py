@@ -226,6 +226,27 @@ def _scores(inspect_scorer: Any, sample: dict, rule: str, labels: list[dict], ju
     return scores
 
 
+def _events(modules: tuple, messages: list, output: Any, outcome: Any, model: str, sample: dict) -> list:
+    """Inspect View's transcript: one model call per reply (what was sent, what came back), then the score."""
+    from inspect_ai import event as inspect_event
+
+    _, inspect_model, _ = modules
+    when = datetime.fromtimestamp(sample["completed_at"] or sample["started_at"] or 0, UTC)
+    config = inspect_model.GenerateConfig()
+    events = []
+    for i, message in enumerate(messages):
+        if message.role == "assistant":
+            reply = inspect_model.ModelOutput(model=model, completion=message.text, choices=[
+                inspect_model.ChatCompletionChoice(message=message, stop_reason="stop")])
+            events.append(inspect_event.ModelEvent(model=model, input=messages[:i], tools=[], tool_choice="none",
+                                                   config=config, output=reply, timestamp=when))
+    if sample["outcome"] == Outcome.BLOCKED:
+        events.append(inspect_event.ModelEvent(model=model, input=messages, tools=[], tool_choice="none",
+                                               config=config, output=output, timestamp=when))
+    events.append(inspect_event.ScoreEvent(score=outcome, scorer="outcome", timestamp=when))
+    return events
+
+
 def _sample(modules: tuple, sample: dict, *, run: str, model: str, variant: str, system_prompt: str, rule: str,
             labels: list[dict], judgements: list[dict], sample_id: str):
     inspect_log, inspect_model, inspect_scorer = modules
@@ -241,13 +262,14 @@ def _sample(modules: tuple, sample: dict, *, run: str, model: str, variant: str,
         output.choices = [inspect_model.ChatCompletionChoice(
             message=inspect_model.ChatMessageAssistant(content="", model=model), stop_reason="content_filter")]
     usage = _usage(inspect_model, sample)
+    scores = _scores(inspect_scorer, sample, rule, labels, judgements)
     error = None
     if sample["outcome"] == Outcome.ERROR:
         error = inspect_log.EvalError(message=sample["error"] or "error", traceback="", traceback_ansi="")
     tier = sample["tier"]
     return inspect_log.EvalSample(
         id=sample_id, epoch=sample["epoch"] + 1, input=first_user, target="", messages=messages, output=output,
-        scores=_scores(inspect_scorer, sample, rule, labels, judgements),
+        scores=scores, events=_events(modules, messages, output, scores["outcome"], model, sample),
         metadata={"is_free_tier_user": tier == Tier.FREE, "tier": tier, "af_tui": {
             "run": run, "variant": variant, "request": sample["request"], "prompt_index": sample["prompt_index"],
             "pair_id": sample["pair_id"], "sample_id": sample["id"], "outcome": sample["outcome"], "rule": rule,
