@@ -60,7 +60,9 @@ def build(n: int, path: Path, run_status: str = "done", sweep: bool = False) -> 
             variants = [f"{VARIANT}-{v}" for v in range(10)]
         else:
             names, variants = [(m, m) for m in MODELS], [VARIANT]
-        run_id = store.start_run(f"bench-{n}", {"models": [m for m, _ in names], "variants": variants},
+        # (the outcomes below are read by the default rule: the config says so, as the runner's does)
+        run_id = store.start_run(f"bench-{n}", {"models": [m for m, _ in names], "variants": variants,
+                                                "rule": str(rules.DEFAULT_RULE)},
                                  source="demo", planned=n)
         for variant in variants:
             store.ensure_variant(variant, SYSTEM_PROMPT, source="bench")

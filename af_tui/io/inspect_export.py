@@ -314,7 +314,9 @@ def _write_group(modules: tuple, conn: sqlite3.Connection, f: ExportFilter, grou
                 usage[key] = (usage[key] or 0) + row[column]
         if progress:
             progress(path, n, len(rows))
-    task_id = hashlib.sha256(f"{run}\0{model}\0{variant}".encode()).hexdigest()[:22]
+    # the same for every export of this run × model × variant (a re-import adds nothing), another for a run of
+    # the same name in another store (its creation time differs): the importer pools logs by task id and model
+    task_id = hashlib.sha256(f"{run}\0{created!r}\0{model}\0{variant}".encode()).hexdigest()[:22]
     eval_id = hashlib.sha256(f"{task_id}\0{len(rows)}\0{ended}".encode()).hexdigest()[:22]
     dataset = config.get("dataset") if isinstance(config.get("dataset"), dict) else {}
     epochs = max((r["epoch"] for r in rows), default=0) + 1
