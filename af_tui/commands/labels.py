@@ -36,7 +36,8 @@ def _root(name: str, value):
               help="Whose verdicts fill the judge columns (HASH: a prefix of the judge prompt's sha256). "
                    "Default: the judge of the newest judgement.")
 def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator, judge):
-    """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8), JSON Lines or Parquet (typed columns).
+    """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8), JSON Lines or Parquet (typed columns),
+    or the samples as Inspect logs into the folder OUT (--format inspect).
 
     One row per sample and current label (an unlabeled sample gives one row with empty label fields; a
     sample labeled by two annotators gives two rows), or per label change with --per-label. Every row has

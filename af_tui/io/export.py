@@ -81,7 +81,7 @@ def format_for(path: Path, fmt: str | None) -> str:
     """The format to write: --format, else the suffix's. A suffix of a format af-tui does not write (.xlsx,
     .parquet…) is refused rather than given CSV under that name."""
     if fmt and fmt not in FORMATS:
-        raise AfError(f"unknown export format {fmt!r}; use csv, jsonl or parquet")
+        raise AfError(f"unknown export format {fmt!r}; use csv, jsonl, parquet or inspect")
     suffix = path.suffix.lower()
     if suffix and suffix not in SUFFIXES and suffix != ".txt":
         raise AfError(f"af-tui does not write {suffix} files; name the export .csv, .jsonl or .parquet "
