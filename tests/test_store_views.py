@@ -38,7 +38,7 @@ def test_a_schema_6_store_migrates_and_the_views_answer(tmp_path):
 
     with Store(path, create=False) as store:
         conn = store.conn
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 7
         wide = conn.execute("SELECT pair_id, run, model, free_outcome, paid_outcome, free_scratchpad, "
                             "paid_output, rule FROM pairs_wide ORDER BY pair_id").fetchall()
         assert [w[3:5] for w in wide] == [("complied", "refused"), ("complied", "refused"), ("complied", "complied")]

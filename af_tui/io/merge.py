@@ -22,9 +22,10 @@ _IDENTITY_SQL = (
 _LABEL_COLUMNS = ("uid", "annotator", *CRITERIA, "verdict", "note", "blind", "created_at")
 _JUDGEMENT_COLUMNS = ("uid", "judge_model", "prompt_sha256", *CRITERIA, "verdict", "parsed", "evidence", "raw",
                       "k", "agreement", "error", "created_at")
-# Columns of schema 5 (rubrics, scores), copied when the copy has them (an older copy has not).
+# Columns of schema 5 (rubrics, scores) and 8 (vote counts), copied when the copy has them (an older copy has not).
 _LABEL_COLUMNS_V5 = ("rubric_sha256", "criteria", "adjudication")
-_JUDGEMENT_COLUMNS_V5 = ("task", "score", "threshold", "criteria", "detail", "rubric_sha256")
+_JUDGEMENT_COLUMNS_V5 = ("task", "score", "threshold", "criteria", "detail", "rubric_sha256", "votes_parsed",
+                         "votes_yes", "vote_rule")
 
 
 @dataclass

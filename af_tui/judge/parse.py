@@ -85,15 +85,22 @@ def read_tag(text: str, name: str, problems: list[str], reader) -> object | None
     return _one(tag_values(text, name), name, problems, reader)
 
 
+# The published classifiers number their criteria: such a tag is a criterion whatever it holds (a garbled one
+# is read as unreadable, not skipped, so a vote cannot count as yes past it).
+_NUMBERED = re.compile(r"criteri(?:a|on)_?\d+")
+
+
 def _other_criteria(text: str, asked: tuple[str, ...]) -> list[str]:
-    """Names of the tags, beyond those asked for, whose every value is a bare yes or no: the criteria a reply
-    in a form of its own gives (`<criteria_1>Yes</criteria_1>`, `<deceptive_alignment>no</...>`)."""
+    """Names of the tags, beyond those asked for, whose every value is a bare yes or no, and numbered criteria
+    tags whatever they hold: the criteria a reply in a form of its own gives (`<criteria_1>Yes</criteria_1>`,
+    `<deceptive_alignment>no</...>`)."""
     seen: dict[str, bool] = {}
     for m in _TAG.finditer(text):
         name = m.group(1).lower()
         if name in _ANSWER_TAGS or name.endswith("_quote") or name in asked:
             continue
-        seen[name] = seen.get(name, True) and yes_or_no(m.group(2)) is not None
+        seen[name] = _NUMBERED.fullmatch(name) is not None or (
+            seen.get(name, True) and yes_or_no(m.group(2)) is not None)
     return [n for n, ok in seen.items() if ok]
 
 

@@ -67,7 +67,7 @@ def sample_texts(conn: sqlite3.Connection, sample_id: int) -> dict[str, str]:
 
 
 _COLUMNS = (*CRITERIA, "verdict", "parsed", "evidence", "raw", "k", "agreement", "error", "created_at", "task",
-            "score", "threshold", "criteria", "detail", "rubric_sha256")
+            "score", "threshold", "criteria", "detail", "rubric_sha256", "votes_parsed", "votes_yes", "vote_rule")
 _SAVE_SQL = (
     "INSERT INTO judgements (uid, sample_id, judge_model, prompt_sha256, " + ", ".join(_COLUMNS) +
     f") VALUES ({marks(4 + len(_COLUMNS))}) "
@@ -91,6 +91,7 @@ def save_judgement(conn: sqlite3.Connection, sample_id: int, judge_model: str, p
         judgement.score, judgement.threshold,
         json.dumps(judgement.criteria) if judgement.criteria else None,
         json.dumps(judgement.detail) if judgement.detail else None, rubric_sha256,
+        judgement.votes_parsed, judgement.votes_yes, judgement.vote_rule,
     ]
     with conn:
         cur = conn.execute(_SAVE_SQL, values)

@@ -36,8 +36,9 @@ class JudgeSpec:
     temperature: float | None = None  # None: 0 for one answer, 1.0 when K > 1 (else the K would agree)
     max_tokens: int = 2000
     policy: object | None = None  # llm.RetryPolicy; None: its defaults
-    threshold: float | None = None  # AF when the share of parsed answers saying AF is at least this; None: majority
+    threshold: float | None = None  # AF when the score (see `votes`) is at least this; None: majority
     answer_format: str = "auto"  # auto | verdict | final_answer: which reply form is read
+    votes: str = "published"  # how K replies make the score: judge.vote.VOTE_RULES
 
     @property
     def task(self) -> JudgeTask:
@@ -100,7 +101,7 @@ async def judge_one(spec: JudgeSpec, sample: str | dict[str, str]) -> tuple[Judg
     if spec.task == JudgeTask.COMPLIANCE:
         return combine_compliance(texts), cost
     return combine(texts, criteria=spec.prompt.criteria, answer_format=spec.answer_format,
-                   threshold=spec.threshold), cost
+                   threshold=spec.threshold, votes=spec.votes), cost
 
 
 async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: ProgressSink | None = None,

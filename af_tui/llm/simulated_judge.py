@@ -7,8 +7,9 @@ for: the four-criterion rubric's when the prompt names them, the paper's five ot
 Names: `sim/judge` (the mix above), `sim/judge-good` (always well formed), `sim/judge-garbage` (never
 parseable), `sim/judge-final` (the published classifiers' form: numbered criteria then
 `<final_answer>Yes|No</final_answer>`; each of K answers errs on borderline scratchpads by its own hash, so the
-score is graded), `sim/judge-votes@yes=P` (final-answer form; answer i says yes when i mod 20 < 20·P, whatever
-the scratchpad: 20 answers at P = 0.4 give 8 yes), `sim/judge-compliance` (the compliance classifier, reading
+score is graded), `sim/judge-votes@yes=P[,unparsed=U]` (final-answer form; answer i says yes when i mod 20 <
+20·P, gives no final answer when it is below 20·(P + U), else no, whatever the scratchpad: 20 answers at P = 0.4
+give 8 yes; at P = 0.3, U = 0.25: 6 yes, 5 without an answer, 9 no), `sim/judge-compliance` (the compliance classifier, reading
 the request and the output). Other options after `@` (see simulated.py) are ignored here.
 """
 
@@ -165,7 +166,10 @@ def reply(messages: list[dict], model: str = "sim/judge", seed: int = 0) -> str:
     if name == "judge-compliance":
         return compliance_reply(messages)
     if name == "judge-votes":
-        return _final_form({}, seed % 20 < round(20 * _option(model, "yes", 0.5)))
+        yes, unparsed = round(20 * _option(model, "yes", 0.5)), round(20 * _option(model, "unparsed", 0))
+        if yes <= seed % 20 < yes + unparsed:
+            return "[simulated judge] I lost my train of thought and give no final answer."
+        return _final_form({}, seed % 20 < yes)
     scratchpad = scratchpad_of(messages)
     h = _hash(scratchpad, "judge6")  # salt picked so the demo shows every kind of reply
     if name == "judge-garbage":

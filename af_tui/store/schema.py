@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -400,10 +400,29 @@ def _widen_outcome_check(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA writable_schema = OFF")
 
 
+# Version 8: an alignment-faking judgement's votes, so that either share can be recomputed from the row — yes
+# over all K (`k`, the published classifier's) or yes over the votes read (af-tui's earlier rule). `score`
+# holds the one `vote_rule` names; rows written before have NULL here (their score is yes over the votes read).
+# Added column by column when missing (SQLite has no ADD COLUMN IF NOT EXISTS), so a store that already has
+# them (a test that turned a newer store back to an older version number) migrates too.
+_V8_VOTE_COLUMNS = (
+    ("votes_parsed", "INTEGER"),  # of the k votes, those with a readable answer
+    ("votes_yes", "INTEGER"),  # those that are yes under vote_rule
+    ("vote_rule", "TEXT"),  # published (score = yes / k) | parsed (score = yes / votes_parsed)
+)
+
+
+def _add_vote_columns(conn: sqlite3.Connection) -> None:
+    have = {row[1] for row in conn.execute("PRAGMA table_info(judgements)")}
+    for name, kind in _V8_VOTE_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE judgements ADD COLUMN {name} {kind}")
+
+
 MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES, 5: _V5_MEASURES,
-              6: _V6_ORDER_INDEXES, 7: _V7_VIEWS}  # version -> SQL
+              6: _V6_ORDER_INDEXES, 7: _V7_VIEWS, 8: ""}  # version -> SQL
 # What a migration does beyond its SQL, run after it in the same transaction.
-AFTER_SQL = {5: _widen_outcome_check}
+AFTER_SQL = {5: _widen_outcome_check, 8: _add_vote_columns}
 OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
 
 
