@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class StoreFrames:
         f = ExportFilter(run=run, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
                          judge=judge, labeled_only=labeled_only)
         columns = (*COLUMNS, *MEASURES)
-        return _frame(list(iter_rows(self._conn, f, columns=columns)), columns)
+        return _frame(iter_rows(self._conn, f, columns=columns), columns)
 
     def pairs(self, *, run: Names = None, model: Names = None, variant: Names = None,
               free_outcome: Names = None, paid_outcome: Names = None) -> pd.DataFrame:
@@ -186,7 +186,7 @@ class StoreFrames:
     # -- helpers ----------------------------------------------------------------------------------------
     def _read(self, sql: str, params: Sequence[Any]) -> pd.DataFrame:
         cur = self._conn.execute(sql, list(params))
-        return _frame(cur.fetchall(), tuple(d[0] for d in cur.description))
+        return _frame(cur, tuple(d[0] for d in cur.description))
 
     def _check(self, *, run: Names = None, model: Names = None, variant: Names = None, tier: Names = None,
                outcome: Names = None, annotator: Names = None) -> None:
@@ -230,17 +230,40 @@ def _categorical(values, kind: str):
     return pd.Categorical(values, categories=[*known, *extra])
 
 
-def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
+def _frame(rows: Iterable[tuple], columns: tuple[str, ...], batch_rows: int = 20_000) -> pd.DataFrame:
     """Rows from SQLite as a typed DataFrame: each column by af_tui.io.export.COLUMN_TYPES (or this module's
     _TYPES) — nullable Int64 and boolean, float, UTC datetimes from the ISO text the export writes,
-    categoricals for the vocabularies; JSON and text stay text."""
+    categoricals for the vocabularies; JSON and text stay text. Typed a batch at a time, so that the rows as
+    Python objects are never all in memory at once (200,000 samples: bench/README.md)."""
     import pandas as pd
 
+    chunks, batch = [], []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == batch_rows:
+            chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns))))
+            batch = []
+    if batch or not chunks:
+        chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns))))
+    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    for name in columns:  # after the concat: one set of categories for the whole column
+        kind = _kind(name)
+        if kind in ("tier", "outcome", "verdict", "rule"):
+            frame[name] = _categorical(list(frame[name]), kind)
+    return frame
+
+
+def _kind(name: str) -> str | None:
     from af_tui.io.export import COLUMN_TYPES
 
-    frame = pd.DataFrame.from_records(rows, columns=list(columns))
-    for name in columns:
-        kind = COLUMN_TYPES.get(name) or _TYPES.get(name)
+    return COLUMN_TYPES.get(name) or _TYPES.get(name)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    for name in frame.columns:
+        kind = _kind(name)
         if kind == "int":
             frame[name] = frame[name].astype("Int64")
         elif kind == "float":
@@ -250,8 +273,6 @@ def _frame(rows: list[tuple], columns: tuple[str, ...]) -> pd.DataFrame:
         elif kind == "time":
             # milliseconds, as stored in the export's text and in Parquet
             frame[name] = pd.to_datetime(frame[name], format="ISO8601", utc=True).astype("datetime64[ms, UTC]")
-        elif kind in ("tier", "outcome", "verdict", "rule"):
-            frame[name] = _categorical(list(frame[name]), kind)
     return frame
 
 
