@@ -202,3 +202,10 @@ def test_without_inspect_one_line_naming_the_extra(store_path, tmp_path, capsys,
 
 def test_file_names_hold_no_path_characters():
     assert file_name("pilot 1", "anthropic/claude-3-opus", "../x") == "pilot-1_anthropic-claude-3-opus_..-x.eval"
+
+
+def test_progress_counts_samples_written_after_each_file(store_path, tmp_path):
+    calls = []
+    with Store(store_path) as store:
+        export_inspect(store.conn, tmp_path / "logs", progress=lambda *a: calls.append(a))
+    assert calls[0] == (tmp_path / "logs", 0, 15) and calls[-1] == (tmp_path / "logs", 15, 15) and len(calls) == 4

@@ -59,10 +59,13 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
                      judge=judge, labeled_only=labeled_only, per_label=per_label)
     if fmt == "inspect":
+        from rich.console import Console
+
+        from af_tui.commands.importing import _progress_bar
         from af_tui.io.inspect_export import export_inspect
 
-        with Store(db_path, create=False) as store:
-            logs = export_inspect(store.conn, out, f, db_path=store.path)
+        with Store(db_path, create=False) as store, _progress_bar(Console(stderr=True)) as progress:
+            logs = export_inspect(store.conn, out, f, db_path=store.path, progress=progress)
         click.echo(f"wrote {logs.samples} samples in {len(logs.files)} Inspect logs to {logs.folder} "
                    f"(open them with: inspect view --log-dir {logs.folder})", err=True)
         return

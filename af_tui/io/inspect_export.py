@@ -35,7 +35,7 @@ _LOG_STATUS = {"done": "success", "failed": "error", "stopped": "cancelled", "ru
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _FOUR = ", ".join(f"'{c}', {{t}}.{c}" for c in CRITERIA)
 
-Progress = Callable[[Path, int, int], None]  # (file, samples written, samples in the file)
+Progress = Callable[[Path, int, int], None]  # (folder, samples written, samples in all), after each file
 
 
 @dataclass
@@ -288,7 +288,7 @@ def _results(inspect_log: Any, outcomes: dict[str, int], total: int):
 
 
 def _write_group(modules: tuple, conn: sqlite3.Connection, f: ExportFilter, group: tuple, path: Path,
-                 judge: tuple[str, str] | None, progress: Progress | None) -> int:
+                 judge: tuple[str, str] | None) -> int:
     inspect_log, inspect_model, _ = modules
     run_id, run, source, status, config_text, created, started, ended, model, variant, system_prompt, total = group
     config = _json(config_text, {})
@@ -298,7 +298,7 @@ def _write_group(modules: tuple, conn: sqlite3.Connection, f: ExportFilter, grou
     labels, judgements = _labels(conn, ids, f.annotator), _judgements(conn, ids, judge)
     samples, seen, outcomes = [], set(), {}
     usage = {"input": 0, "output": 0, "read": None, "write": None, "cost": None}
-    for n, row in enumerate(rows, 1):
+    for row in rows:
         sid = f"{row['prompt_index'] if row['prompt_index'] is not None else 's' + str(row['id'])}-{row['tier']}"
         if (sid, row["epoch"]) in seen:  # two requests at one index (pooled imports): keep both
             sid = f"{sid}-{row['id']}"
@@ -312,8 +312,6 @@ def _write_group(modules: tuple, conn: sqlite3.Connection, f: ExportFilter, grou
         for key, column in (("read", "cache_read_tokens"), ("write", "cache_write_tokens"), ("cost", "cost")):
             if row[column] is not None:
                 usage[key] = (usage[key] or 0) + row[column]
-        if progress:
-            progress(path, n, len(rows))
     # the same for every export of this run × model × variant (a re-import adds nothing), another for a run of
     # the same name in another store (its creation time differs): the importer pools logs by task id and model
     task_id = hashlib.sha256(f"{run}\0{created!r}\0{model}\0{variant}".encode()).hexdigest()[:22]
@@ -374,6 +372,9 @@ def export_inspect(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFi
         raise AfError(f"no samples match {f.describe()}; nothing written")
     check_folder(out, Path(db_path) if db_path else None)
     result = InspectExportResult(out)
+    total = sum(group[-1] for group in groups)
+    if progress:
+        progress(out, 0, total)
     names: set[str] = set()
     for group in groups:
         name = file_name(group[1], group[8], group[9])
@@ -382,8 +383,10 @@ def export_inspect(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFi
         names.add(name)
         path = out / name
         try:
-            result.samples += _write_group(modules, conn, f, group, path, judge, progress)
+            result.samples += _write_group(modules, conn, f, group, path, judge)
         except OSError as exc:
             raise AfError(f"cannot write {path}: {exc.strerror or exc}") from None
         result.files.append(path)
+        if progress:
+            progress(out, result.samples, total)
     return result
