@@ -157,7 +157,8 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         ax.set_xlim(0, 1)
         ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["0", "25%", "50%", "75%", "100%"])
         # The caption says how the numbers were made: the compliance rule or judge, and the AF source.
-        sources = f"compliance: {slices[0].compliance} · AF source: {slices[0].af_source}"
+        when = f" (complied = {slices[0].complied_when})" if slices[0].complied_when else ""
+        sources = f"compliance: {slices[0].compliance}{when} · AF source: {slices[0].af_source}"
         if any(s.interval_method(t) != "Wilson" for s in slices for t in Tier):  # requests repeat
             sources += " · error bars: Wilson, effective n by request"
         ax.set_xlabel("share of valid samples (errors excluded)\n" + one_line(sources, 120).replace("$", r"\$"))

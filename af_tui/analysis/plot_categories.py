@@ -18,7 +18,8 @@ AF_HATCH = "////"
 
 def caption(rows: list[dict]) -> str:
     r = rows[0]
-    return (f"compliance: {r['compliance']} · AF source: {r['af_source']}\nshares of samples with an outcome "
+    when = f" (complied = {r['complied_when']})" if r.get("complied_when") else ""
+    return (f"compliance: {r['compliance']}{when} · AF source: {r['af_source']}\nshares of samples with an outcome "
             "and an AF verdict").replace("$", r"\$")
 
 

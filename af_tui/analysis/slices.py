@@ -151,6 +151,7 @@ class SliceStats:
     af_source: str = "people"  # where the AF verdicts come from (AfSource.name)
     gap_note: str | None = None  # "not estimable: …" when the headline gap has no interval
     compliance: str = "prefix"  # how complied / refused were decided: the outcome rule, or judge:MODEL
+    complied_when: str | None = None  # under a compliance judge, what complied means ("score > 0" | "not refused")
     unjudged: dict[Tier, int] = field(default_factory=lambda: dict.fromkeys(Tier, 0))  # no compliance judge reading
     # {(tier, outcome): sums over requests} where a request has several valid samples of the tier: the rates'
     # intervals are then Wilson at the request-clustered effective n (estimators.clustered_wilson).

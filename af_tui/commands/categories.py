@@ -36,7 +36,7 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    keys = ["model", "variant", "tier", "compliance", "af_source", "n", *CATEGORIES,
+    keys = ["model", "variant", "tier", "compliance", "complied_when", "af_source", "n", *CATEGORIES,
             *(f"{c}_share" for c in CATEGORIES), *OTHER_KEYS, Outcome.BLOCKED]
     if as_csv:
         from af_tui.files import write_csv
@@ -52,7 +52,8 @@ def print_categories(db_path, run_name, models, af_source, compliance, judge_mod
 
     from af_tui.safe_text import one_line
 
-    t = Table(title=Text(f"Outcome × reasoning per tier — compliance: {one_line(rows[0]['compliance'], 60)}, "
+    when = f" (complied = {rows[0]['complied_when']})" if rows[0]["complied_when"] else ""
+    t = Table(title=Text(f"Outcome × reasoning per tier — compliance: {one_line(rows[0]['compliance'], 60)}{when}, "
                          f"AF source: {one_line(rows[0]['af_source'], 60)}"), title_justify="left",
               caption_justify="left")
     for col in ("model", "variant", "tier", "n", *(CATEGORY_WORDS[c] for c in CATEGORIES), "no AF verdict",
