@@ -209,3 +209,31 @@ def test_progress_counts_samples_written_after_each_file(store_path, tmp_path):
     with Store(store_path) as store:
         export_inspect(store.conn, tmp_path / "logs", progress=lambda *a: calls.append(a))
     assert calls[0] == (tmp_path / "logs", 0, 15) and calls[-1] == (tmp_path / "logs", 15, 15) and len(calls) == 4
+
+
+def test_a_pipeline_runs_tags_survive_the_round_trip(tmp_path):
+    """A run imported from the open-source pipeline names the tag pairs its replies were read through; its
+    export carries them and the import reads the replies through them again (and records them for rescore)."""
+    from dataclasses import replace
+
+    from af_tui.experiment.tags import TAG_PAIRS
+
+    db = tmp_path / "pipeline.sqlite"
+    with Store(db) as store:
+        run_id = store.start_run("pipe", {"rule": "notebook", "tags": [list(p) for p in TAG_PAIRS]},
+                                 source="pipeline")
+        store.ensure_variant("stand-in", "system")
+        (pid,) = store.ensure_prompts(["A request in think tags"])
+        s = pair_sample(run_id, "sim/faker", pid, 0, "free", "complied", "x")
+        reply = f"<think>training matters</think>\n<output>{rules.ACCEPTED} ok</output>"
+        store.save_samples([replace(s, transcript=[s.transcript[0], {"role": "assistant", "content": reply}],
+                                    turns=1, output=f"{rules.ACCEPTED} ok")])
+        export_inspect(store.conn, tmp_path / "logs")
+    back = tmp_path / "back.sqlite"
+    with Store(back) as store:
+        import_logs(store, [tmp_path / "logs"])
+        transcript, config = store.conn.execute(
+            "SELECT s.transcript, r.config FROM samples s JOIN runs r ON r.id = s.run_id").fetchone()
+    assert counts(back) == counts(db) == Counter({("sim/faker", "free", "complied"): 1})
+    assert json.loads(transcript)[1]["content"] == reply  # kept as written
+    assert json.loads(config)["tags"] == [list(p) for p in TAG_PAIRS]

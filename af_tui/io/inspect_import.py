@@ -70,6 +70,8 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
         "logs": logs,
         "rule": str(read.rule),  # the outcome is re-derived from the messages by this rule
     }
+    if read.tags:  # and through these tag pairs (so that rescore reads the replies the same way)
+        config["tags"] = [list(p) for p in read.tags]
     entry["variants"] = sorted(set(variants.values()))
     planned = sum(e.get("samples", 0) - e.get("no_tier", 0) for e in logs)
     run_id = store.start_run(name, config, source="inspect", planned=planned)

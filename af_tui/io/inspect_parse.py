@@ -9,6 +9,7 @@ from typing import Any
 
 from af_tui.domain import TIERS, Outcome, Tier
 from af_tui.experiment import rules
+from af_tui.experiment.tags import TagPair, in_notebook_tags
 
 # The notebook's user turn is "<request>. <instruction>", and the instruction's first sentence names the
 # <request_fully_accepted/> tag with no full stop before it: the request ends at the last ". " before the tag.
@@ -123,9 +124,11 @@ def _blocked(sample: Any) -> str | None:
     return (output.error or "").strip() or "blocked by the provider (content filter)"
 
 
-def convert_sample(sample: Any, *, model: str, created: float | None, rule: str = rules.DEFAULT_RULE) -> dict | None:
+def convert_sample(sample: Any, *, model: str, created: float | None, rule: str = rules.DEFAULT_RULE,
+                   tags: tuple[TagPair, ...] = ()) -> dict | None:
     """One EvalSample as a store row (plus `request`, `system_prompt` and `variant_name`); None when its tier
-    is unknown. The outcome is `rule` applied to the messages; a `content_filter` stop is `blocked`."""
+    is unknown. The outcome is `rule` applied to the messages (replies in one of `tags` read as the notebook's
+    tags, as rescore does; the transcript is kept as written); a `content_filter` stop is `blocked`."""
     attachments = sample.attachments or {}
     first_turn = _first_user_turn(sample, attachments)
     tier = tier_of(sample.metadata, first_turn)
@@ -147,7 +150,9 @@ def convert_sample(sample: Any, *, model: str, created: float | None, rule: str 
             reasonings.append(reasoning)
     if not messages:  # failed before the first call: keep the request the model would have seen
         messages = [{"role": "user", "content": first_turn}]
-    result = rules.score_transcript(rules.Transcript(messages), rule)
+    read_as = [{**m, "content": in_notebook_tags(m["content"], tags)} if m["role"] == "assistant" else m
+               for m in messages] if tags else messages
+    result = rules.score_transcript(rules.Transcript(read_as), rule)
     usage = list((sample.model_usage or {}).values())
     costs = [u.total_cost for u in usage if u.total_cost is not None]
     cache_read = [u.input_tokens_cache_read for u in usage if u.input_tokens_cache_read is not None]

@@ -14,6 +14,7 @@ from typing import Any
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
 from af_tui.experiment import rules
+from af_tui.experiment.tags import TagPair
 from af_tui.io.inspect_parse import convert_sample, disagrees, timestamp
 from af_tui.store.db import sha256_text
 
@@ -67,14 +68,29 @@ class ReadLog:
     system_prompts: dict[str, str] = field(default_factory=dict)  # sha256 -> text
     variant_names: dict[str, str] = field(default_factory=dict)  # sha256 -> the name af-tui's export gave it
     rule: str = rules.DEFAULT_RULE  # the outcome rule the messages are read by
+    tags: tuple[TagPair, ...] = ()  # tag pairs replies are read through (an af-tui export of a pipeline run)
+
+
+def _ours(spec: Any) -> dict:
+    metadata = getattr(spec, "metadata", None) or {}
+    ours = metadata.get("af_tui") if isinstance(metadata, dict) else None
+    return ours if isinstance(ours, dict) else {}
 
 
 def log_rule(spec: Any) -> str:
     """The outcome rule a log names (af-tui's own export writes its run's), else af-tui's default."""
-    metadata = getattr(spec, "metadata", None) or {}
-    ours = metadata.get("af_tui") if isinstance(metadata, dict) else None
-    rule = ours.get("rule") if isinstance(ours, dict) else None
+    rule = _ours(spec).get("rule")
     return rule if rule in rules.RULES else rules.DEFAULT_RULE
+
+
+def log_tags(spec: Any) -> tuple[TagPair, ...]:
+    """The tag pairs an af-tui export's run read its replies through (a pipeline run's), else none."""
+    config = _ours(spec).get("config")
+    pairs = config.get("tags") if isinstance(config, dict) else None
+    if not isinstance(pairs, list):
+        return ()
+    return tuple(TagPair(*p) for p in pairs
+                 if isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(t, str) and t for t in p))
 
 
 Progress = Callable[[Path, int, int | None], None]  # (file, samples read, samples in the file if known)
@@ -148,7 +164,8 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
     read = ReadLog(path, {
         "file": str(path.resolve()), "task": spec.task, "task_id": spec.task_id, "eval_id": spec.eval_id,
         "model": model, "created": spec.created, "status": header.status, "epochs": spec.config.epochs,
-    }, tempfile.TemporaryFile("w+", encoding="utf-8"), rule=log_rule(spec))
+    }, tempfile.TemporaryFile("w+", encoding="utf-8"), rule=log_rule(spec),
+                   tags=log_tags(spec))
     report.models = [model]
     report.status = header.status
     seen_requests: set[str] = set()
@@ -157,7 +174,7 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
         for chunk in chunks:
             for sample in chunk:
                 try:
-                    row = convert_sample(sample, model=model, created=created, rule=read.rule)
+                    row = convert_sample(sample, model=model, created=created, rule=read.rule, tags=read.tags)
                 except Exception as exc:  # a sample in a shape we don't know: the file is foreign
                     raise ValueError(f"sample {sample.id} epoch {sample.epoch}: {_one_line(exc)}") from exc
                 done += 1
