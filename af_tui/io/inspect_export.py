@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from af_tui import __version__
-from af_tui.domain import CRITERIA, LEGACY_RULE, Outcome, Tier
+from af_tui.domain import LEGACY_RULE, Outcome, Tier
 from af_tui.errors import AfError
-from af_tui.io.export import ExportFilter, _validate, resolve_judge
+from af_tui.io.export import _FOUR, ExportFilter, _validate, resolve_judge
 from af_tui.store.labels import NEWEST_LABEL
 from af_tui.store.rows import equals, marks
 
@@ -33,7 +33,6 @@ MISSING_INSPECT = "writing Inspect logs needs inspect_ai: pip install 'af-tui[in
 # Inspect's run statuses for af-tui's (a run still running is exported as Inspect's "started").
 _LOG_STATUS = {"done": "success", "failed": "error", "stopped": "cancelled", "running": "started"}
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_FOUR = ", ".join(f"'{c}', {{t}}.{c}" for c in CRITERIA)
 
 Progress = Callable[[Path, int, int], None]  # (folder, samples written, samples in all), after each file
 
