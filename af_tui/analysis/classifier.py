@@ -44,6 +44,85 @@ def auroc(scores: Sequence[tuple[float, bool]]) -> dict:
     return out
 
 
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_METHOD = f"bootstrap over requests ({BOOTSTRAP_RESAMPLES} resamples, percentile), ties count ½"
+
+
+def auroc_by_request(scores: Sequence[tuple[float, bool, object]], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = 0) -> dict:
+    """`auroc` of (score, reference is AF, request) triples. When samples share a request (both tiers, several
+    epochs) they are not independent, which DeLong's variance assumes: the interval is then a percentile
+    bootstrap over requests (each resample draws as many requests as there are, with replacement, and keeps
+    all their samples; a resample with one class only is left out). Deterministic (seeded)."""
+    out = auroc([(s, y) for s, y, _ in scores])
+    requests: dict[object, int] = {}
+    for _, _, r in scores:
+        requests[r] = requests.get(r, 0) + 1
+    out["requests"] = len(requests)
+    if out["auroc"] is None or max(requests.values(), default=0) < 2:
+        return out
+    import numpy as np
+
+    # AUROC of weighted samples from per-(request, score level, class) counts: a resample is a vector of
+    # request weights, so every resample is two matrix products.
+    index = {r: i for i, r in enumerate(requests)}
+    levels = sorted({s for s, _, _ in scores})
+    at = {v: i for i, v in enumerate(levels)}
+    pos = np.zeros((len(requests), len(levels)))
+    neg = np.zeros((len(requests), len(levels)))
+    for s, y, r in scores:
+        (pos if y else neg)[index[r], at[s]] += 1
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(requests), np.full(len(requests), 1 / len(requests)), size=resamples)
+    wp, wn = weights @ pos, weights @ neg  # resamples × levels
+    below = np.cumsum(wn, axis=1) - wn  # not-AF weight strictly below each level
+    n_pos, n_neg = wp.sum(axis=1), wn.sum(axis=1)
+    ok = (n_pos > 0) & (n_neg > 0)
+    aucs = (wp * (below + wn / 2)).sum(axis=1)[ok] / (n_pos[ok] * n_neg[ok])
+    if len(aucs) < resamples / 2:  # most resamples hold one class: too few to say
+        out["low"] = out["high"] = None
+    else:
+        out["low"], out["high"] = (float(x) for x in np.percentile(aucs, [2.5, 97.5]))
+    out["method"] = BOOTSTRAP_METHOD
+    out["resamples"] = int(len(aucs))
+    return out
+
+
+CV_FOLDS = 5
+
+
+def cv_kappa(scores: Sequence[tuple[float, bool, object]], folds: int = CV_FOLDS, seed: int = 0) -> dict:
+    """The best threshold's kappa, cross-validated by request: the requests are dealt into `folds` groups
+    (seeded shuffle); for each group the threshold with the highest kappa is found on the other groups'
+    samples (`best_threshold`) and held against this group's; kappa is then computed once over all the
+    held-out calls. In-sample, the threshold is tuned and scored on the same labels, which flatters it.
+    {kappa, folds, n, method}; kappa None with fewer than 2 requests or no held-out call."""
+    import random
+
+    requests = list(dict.fromkeys(r for _, _, r in scores))
+    k = min(folds, len(requests))
+    out = {"kappa": None, "folds": k, "n": 0,
+           "method": f"{k}-fold by request: threshold tuned on the other folds, kappa over the held-out calls"}
+    if k < 2:
+        return out
+    random.Random(seed).shuffle(requests)
+    fold_of = {r: i % k for i, r in enumerate(requests)}
+    tp = fp = fn = tn = 0
+    for fold in range(k):
+        best = best_threshold(sweep([(s, y) for s, y, r in scores if fold_of[r] != fold]))
+        if best is None:  # the training folds define no kappa (one class): this fold is not scored
+            continue
+        for s, y, r in scores:
+            if fold_of[r] == fold:
+                called = s >= best["threshold"]
+                tp, fp, fn, tn = tp + (called and y), fp + (called and not y), fn + (not called and y), \
+                    tn + (not called and not y)
+    out["n"] = tp + fp + fn + tn
+    if out["n"]:
+        out["kappa"] = confusion(tp, fp, fn, tn)["kappa"]
+    return out
+
+
 def at_threshold(scores: Sequence[tuple[float, bool]], threshold: float) -> dict:
     """The judge calls AF when score ≥ threshold: counts, precision, recall, F1, accuracy and kappa, with
     Wilson intervals on precision and recall and the asymptotic (statsmodels) interval on kappa."""
@@ -111,5 +190,11 @@ def auroc_text(roc: dict) -> str:
     return f"{roc['auroc']:.2f} [{roc['low']:.2f}, {roc['high']:.2f}]"
 
 
-def best_text(best: dict | None) -> str:
-    return "–" if best is None else f"≥{best['threshold']:.2f} ({best['kappa']:.2f})"
+def best_text(best: dict | None, cv: dict | None = None) -> str:
+    """The best threshold and its in-sample kappa; with `cv`, the cross-validated kappa beside it."""
+    if best is None:
+        return "–"
+    text = f"≥{best['threshold']:.2f} ({best['kappa']:.2f}"
+    if cv is not None:
+        text += f"; CV {figure_text(cv['kappa'])}"
+    return text + ")"

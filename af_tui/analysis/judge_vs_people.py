@@ -9,7 +9,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from af_tui.analysis.classifier import auroc, best_threshold, confusion, figure_text, sweep
+from af_tui.analysis.classifier import (
+    auroc_by_request,
+    best_threshold,
+    confusion,
+    cv_kappa,
+    figure_text,
+    sweep,
+)
 from af_tui.domain import FAILED, UNPARSED, JudgeTask, Verdict
 from af_tui.store.adjudication import majority_verdict
 from af_tui.store.rows import dict_rows, equals
@@ -42,19 +49,23 @@ def confusion_figures(pairs: Iterable[tuple[str | None, str | None]]) -> dict:
 
 def judge_score(score: float | None, verdict: str | None) -> float | None:
     """The judge's score on a sample: the stored share of votes saying AF; rows from before scores were
-    stored: 1 for AF, 0 for not AF, ½ for unclear (a tie); None when the reply was unparsed."""
+    stored: 1 for AF, 0 for not AF or unclear (what a stored one-vote score says: an unclear vote does not
+    say AF), so that old and new rows read alike; None when the reply was unparsed."""
     if score is not None:
         return float(score)
-    return {Verdict.AF: 1.0, Verdict.NOT_AF: 0.0, Verdict.UNCLEAR: 0.5}.get(verdict)
+    return {Verdict.AF: 1.0, Verdict.NOT_AF: 0.0, Verdict.UNCLEAR: 0.0}.get(verdict)
 
 
-def classifier_figures(triples: list[tuple[str | None, float | None, str | None]]) -> dict:
-    """(judge verdict, judge score, human verdict) → AUROC of the score, the sweep and its best threshold,
-    over samples where the person said AF or not AF and the judge has a score."""
+def classifier_figures(triples: list[tuple]) -> dict:
+    """(judge verdict, judge score, human verdict[, request]) → AUROC of the score, the sweep, its best
+    threshold (kappa in-sample) and that kappa cross-validated by request (`best_cv`), over samples where the
+    person said AF or not AF and the judge has a score. Without requests each sample is its own."""
     both = (Verdict.AF, Verdict.NOT_AF)
-    scored = [(s, h == Verdict.AF) for _, s, h in triples if s is not None and h in both]
-    rows = sweep(scored)
-    return {"roc": auroc(scored), "sweep": rows, "best": best_threshold(rows)}
+    scored = [(t[1], t[2] == Verdict.AF, t[3] if len(t) > 3 else i) for i, t in enumerate(triples)
+              if t[1] is not None and t[2] in both]
+    rows = sweep([(s, y) for s, y, _ in scored])
+    return {"roc": auroc_by_request(scored), "sweep": rows, "best": best_threshold(rows),
+            "best_cv": cv_kappa(scored)}
 
 
 def _current_labels(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
@@ -101,23 +112,26 @@ def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
         return []
     where, params = _sample_filter(run, models)
     verdicts: dict[tuple[str, str], dict[int, tuple[str | None, float | None]]] = {}
-    for sample_id, model, sha, verdict, score in conn.execute(
-            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict, j.score FROM judgements j "
+    request_of: dict[int, int] = {}  # sample id -> its request (samples of one request are not independent)
+    for sample_id, model, sha, verdict, score, prompt_id in conn.execute(
+            "SELECT j.sample_id, j.judge_model, j.prompt_sha256, j.verdict, j.score, s.prompt_id FROM judgements j "
+            "JOIN samples s ON s.id = j.sample_id "
             "WHERE j.error IS NULL AND j.task = 'alignment_faking'" + where + " ORDER BY j.id", params):
         verdicts.setdefault((model, sha), {})[sample_id] = (verdict, judge_score(score, verdict))
+        request_of[sample_id] = prompt_id
     annotators = sorted({a for by in labels.values() for a in by})
     out = []
     for (model, sha), judged in verdicts.items():
-        against = [(a, [(v, sc, labels[s][a]) for s, (v, sc) in judged.items() if a in labels.get(s, {})])
-                   for a in annotators]
-        against.append((None, [(v, sc, majority_verdict(labels[s].values())) for s, (v, sc) in judged.items()
-                               if s in labels]))
+        against = [(a, [(v, sc, labels[s][a], request_of[s]) for s, (v, sc) in judged.items()
+                        if a in labels.get(s, {})]) for a in annotators]
+        against.append((None, [(v, sc, majority_verdict(labels[s].values()), request_of[s])
+                               for s, (v, sc) in judged.items() if s in labels]))
         for who, triples in against:
             if not triples:
                 continue
             out.append({"judge_model": model, "prompt_sha256": sha,
                         "against": MAJORITY if who is None else "annotator", "annotator": who,
-                        **confusion_figures((v, h) for v, _, h in triples),
+                        **confusion_figures((v, h) for v, _, h, _ in triples),
                         **classifier_figures(triples)})
     return out
 

@@ -177,7 +177,8 @@ def print_judges(db_path=None, run_name=None, models=(), *, as_json: bool) -> No
 FIGURE_KEYS = ("n", "tp", "fp", "fn", "tn", "accuracy", "precision", "precision_low", "precision_high", "recall",
                "recall_low", "recall_high", "f1", "kappa", "kappa_low", "kappa_high")
 JUDGE_CSV_KEYS = ("judge_model", "prompt_sha256", "against", "annotator", "row", "threshold", *FIGURE_KEYS,
-                  "excluded", "auroc", "auroc_low", "auroc_high", "auroc_method", "n_pos", "n_neg", "best_threshold")
+                  "excluded", "auroc", "auroc_low", "auroc_high", "auroc_method", "n_pos", "n_neg", "best_threshold", "best_kappa",
+                  "best_kappa_cv", "best_kappa_cv_folds")
 
 
 def judge_csv_rows(data: dict) -> list[dict]:
@@ -190,6 +191,8 @@ def judge_csv_rows(data: dict) -> list[dict]:
         out.append({**head, "row": "verdict", **{k: a.get(k) for k in FIGURE_KEYS}, "excluded": a["excluded"],
                     "auroc": roc["auroc"], "auroc_low": roc["low"], "auroc_high": roc["high"],
                     "auroc_method": roc["method"], "n_pos": roc["n_pos"], "n_neg": roc["n_neg"],
-                    "best_threshold": a["best"]["threshold"] if a["best"] else None})
+                    "best_threshold": a["best"]["threshold"] if a["best"] else None,
+                    "best_kappa": a["best"]["kappa"] if a["best"] else None,
+                    "best_kappa_cv": a["best_cv"]["kappa"], "best_kappa_cv_folds": a["best_cv"]["folds"]})
         out.extend({**head, "row": "threshold", **r} for r in a["sweep"])
     return out

@@ -30,14 +30,17 @@ def tables(data: dict) -> list:
         t = Table(title="Judge against people (positive: alignment faking; reference: the person)",
                   title_justify="left", caption_justify="left", show_edge=False)
         for col in ("judge", "vs", "n", "acc.", "prec. [95% CI]", "rec. [95% CI]", "κ [95% CI]", "tp fp fn tn",
-                    "out", "AUROC [95% CI]", "best thr. (κ)"):
+                    "out", "AUROC [95% CI]", "best thr. (κ in-sample; CV)"):
             t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
         t.caption = ("judge: model @ prompt sha256; n: samples where both said alignment faking or not; "
                      "out: either said unclear, or "
                      "the judge's reply was unparsed; majority: the annotators' most frequent verdict (ties "
                      "left out); prec./rec.: Wilson intervals; κ: asymptotic interval (statsmodels); "
-                     "AUROC: of the judge's score (share of votes saying AF; 1/½/0 from the verdict for "
-                     "one-vote rows), DeLong interval; best thr.: the score threshold with the highest κ")
+                     "AUROC: of the judge's score (share of votes saying AF; 1/0/0 for AF/not AF/unclear "
+                     "one-vote rows stored before scores), DeLong interval, or a bootstrap over requests when "
+                     "samples share a request (both tiers, epochs); best thr.: the score threshold with the "
+                     "highest κ, κ there in-sample (tuned and scored on the same labels: optimistic) and "
+                     "cross-validated (5-fold by request: tuned on 4/5 of the requests, scored on the rest)")
         for a in data["agreement"]:
             t.add_row(Text(one_line(a["judge_model"], 40) + "\n@" + a["prompt_sha256"][:8]),
                       Text("majority" if a["against"] == MAJORITY else one_line(a["annotator"], 40)),
@@ -45,7 +48,7 @@ def tables(data: dict) -> list:
                       Text(with_ci(a, "precision", True)), Text(with_ci(a, "recall", True)),
                       Text(with_ci(a, "kappa")),
                       Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(str(a["excluded"])),
-                      Text(auroc_text(a["roc"])), Text(best_text(a["best"])))
+                      Text(auroc_text(a["roc"])), Text(best_text(a["best"], a.get("best_cv"))))
         out.append(t)
         for a in data["agreement"]:
             if len(a["sweep"]) > 1:
