@@ -1,6 +1,7 @@
 """Where alignment-faking verdicts come from, named so that every figure can say it (`--af-source`):
 
 - `people`: the annotators' majority (each annotator's newest label; a tie is 'unclear').
+- `people-blind`: the same over the labels made blind to the tier only (blind mode).
 - `judge` / `judge:MODEL` / `judge:MODEL@HASH`: the newest parsed alignment-faking judgement per sample, of any
   judge, of one judge model, or of one model with one prompt (HASH: a prefix of the prompt's sha256).
 - `people-then-judge`: people's verdict where a sample has one, else the judge's.
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 
 from af_tui.errors import AfError
 
-KINDS = ("people", "judge", "people-then-judge", "adjudicated")
+KINDS = ("people", "people-blind", "judge", "people-then-judge", "adjudicated")
 ALIASES = {"labels": "people", "both": "people-then-judge"}
 DEFAULT = "people"
-HELP = ("Where alignment-faking verdicts come from: people (the annotators' majority), judge[:MODEL[@HASH]] "
+HELP = ("Where alignment-faking verdicts come from: people (the annotators' majority; people-blind: of the labels "
+        "made blind to the tier only), judge[:MODEL[@HASH]] "
         "(the newest judgement), people-then-judge (people where labeled, else the judge), adjudicated (the "
         "settled labels). Named in every table, JSON/CSV row and figure.")
 
@@ -31,7 +33,7 @@ class AfSource:
 
     @property
     def uses_people(self) -> bool:
-        return self.kind in ("people", "people-then-judge")
+        return self.kind in ("people", "people-blind", "people-then-judge")
 
     @property
     def uses_judge(self) -> bool:
@@ -57,7 +59,7 @@ def parse_af_source(text: str | AfSource | None, judge_model: str | None = None)
     kind, _, rest = text.partition(":")
     kind = ALIASES.get(kind, kind)
     if kind not in KINDS:
-        raise AfError(f"--af-source {text!r} is not a source; use people, judge[:MODEL[@HASH]], "
+        raise AfError(f"--af-source {text!r} is not a source; use people, people-blind, judge[:MODEL[@HASH]], "
                       "people-then-judge[:MODEL[@HASH]] or adjudicated")
     if rest and not kind.endswith("judge"):
         raise AfError(f"--af-source {text!r}: only a judge source names a model (judge:MODEL[@HASH])")

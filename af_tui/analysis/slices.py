@@ -102,6 +102,8 @@ class AfRate:
     # Set when a request has several judged samples: the intervals are then clustered by request.
     sums: ClusterSums | None = None
     overall_sums: ClusterSums | None = None
+    labels: int = 0  # the people's current labels behind the verdicts (0 for a judge's verdicts)
+    blind: int = 0  # of them, labels made blind to the tier
 
     @property
     def rate(self) -> float | None:
@@ -452,16 +454,16 @@ def add_request_clusters(slice_stats: SliceStats, per_tier: dict[Tier, list[list
 
 
 def add_af(slices: dict, counts: dict, src: AfSource) -> None:
-    """AF counts {(slice key..., tier, outcome): (judged, af, unclear)} into the slices' `af` (among
-    compliances) and `af_refused`, each slice naming the source."""
+    """AF counts {(slice key..., tier, outcome): (judged, af, unclear, labels, blind)} into the slices' `af`
+    (among compliances) and `af_refused`, each slice naming the source."""
     for slice_stats in slices.values():
         slice_stats.af_source = src.name
-    for (*key, tier, outcome), (judged, af, unclear) in counts.items():
+    for (*key, tier, outcome), (judged, af, unclear, labels, blind) in counts.items():
         slice_stats = slices.get(tuple(key))
         if slice_stats is not None:
             into = slice_stats.af if outcome == Outcome.COMPLIED else slice_stats.af_refused
             into[Tier(tier)] = AfRate(slice_stats.tiers[tier].of(outcome), judged, af, unclear,
-                                      slice_stats.valid(tier))
+                                      slice_stats.valid(tier), labels=labels, blind=blind)
 
 
 def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:
