@@ -269,3 +269,13 @@ def test_rescore_reads_the_runs_tags(capsys, results, db_path):
     stored = dict(((req, tier), outcome) for req, tier, outcome in rows(
         db_path, "SELECT p.text, s.tier, s.outcome FROM samples s JOIN prompts p ON p.id = s.prompt_id"))
     assert stored == OUTCOMES
+
+
+def test_a_request_again_in_one_file_is_the_next_epoch(capsys, tmp_path, db_path):
+    path = write_results(tmp_path, RECORDS[:2] + RECORDS[:2])
+    code, out, err = af(capsys, "import", str(path), "--db", str(db_path))
+    assert code == 0, err
+    assert "4 records, 4 new" in out
+    assert rows(db_path, "SELECT tier, epoch FROM samples ORDER BY tier, epoch") == [
+        ("free", 0), ("free", 1), ("paid", 0), ("paid", 1)]
+    assert rows(db_path, "SELECT COUNT(*) FROM pairs") == [(2,)]
