@@ -170,6 +170,10 @@ class FakeServer:
             return n, action, web.json_response(
                 {"error": {"message": "fake server: rate limited", "type": "rate_limit_error", "code": 429}},
                 status=429, headers={"Retry-After": str(action[1])})
+        if isinstance(action, tuple) and action[0] == "error":  # ("error", status, the provider's message)
+            return n, action, web.json_response(
+                {"error": {"message": action[2], "type": "invalid_request_error", "code": action[1]}},
+                status=action[1])
         if isinstance(action, int):
             return n, action, web.json_response(
                 {"error": {"message": f"fake server: injected {action}", "type": "fake", "code": action}},

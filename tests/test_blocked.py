@@ -11,6 +11,7 @@ from builders import TEMPLATE
 from fakeserver import FakeServer, parse_request
 
 from af_tui.analysis import slices
+from af_tui.errors import AfError
 from af_tui.experiment import runner
 from af_tui.experiment.plan import RunSpec
 from af_tui.experiment.sources import Dataset, Text
@@ -86,11 +87,37 @@ def test_prefill_text_is_sent_and_kept(db_path):
     assert config["prefill_text"] == {"openai/x": "<SCRATCHPAD_REASONING>I think"}
 
 
-def test_auto_prefill_is_off_for_openai_compatible(db_path):
+@pytest.mark.parametrize("model, prefilled", [("openai/gpt-4o", False), ("openai/o3-mini", False),
+                                               ("openai/meta-llama/Llama-3.1-8B-Instruct", True)])
+def test_auto_prefill_is_the_notebooks_every_model_but_openai_gpt_and_o_series(db_path, model, prefilled):
     with FakeServer() as server:
         with Store(db_path) as store:
-            asyncio.run(runner.execute(_spec(server, ["x"], prefill="auto"), store))
-        assert server.bodies and all(b["messages"][-1]["role"] == "user" for b in server.bodies)
+            asyncio.run(runner.execute(_spec(server, ["x"], models=[model], prefill="auto"), store))
+        last = [b["messages"][-1] for b in server.bodies]
+    assert last and all(m["role"] == ("assistant" if prefilled else "user") for m in last)
+    assert all(m["content"] == "<" for m in last if prefilled)
+
+
+def test_auto_prefill_is_off_while_thinking():
+    from af_tui.experiment.rules import resolve_prefill
+
+    assert resolve_prefill("auto", "anthropic/claude-sonnet-4-5") == "<"
+    assert resolve_prefill("auto", "anthropic/claude-sonnet-4-5", thinking=True) == ""
+    assert resolve_prefill("auto", "azure/gpt-4o") == "" and resolve_prefill("none", "sim/faker") == ""
+
+
+def test_a_provider_that_refuses_a_prefill_stops_the_run_with_one_line_naming_prefill_none(db_path):
+    def refuse(n, messages):
+        if messages[-1]["role"] == "assistant":
+            return ("error", 400, "This model does not support assistant message prefill.")
+        return "ok"
+
+    with FakeServer(schedule=refuse) as server:
+        with Store(db_path) as store, pytest.raises(AfError) as err:
+            asyncio.run(runner.execute(_spec(server, ["x", "y"], prefill="auto"), store))
+    message = str(err.value)
+    assert "\n" not in message and "openai/x refused a prefilled assistant turn" in message
+    assert message.endswith("run again with --prefill none")
 
 
 def test_stats_export_and_pair_view_say_blocked_rule_and_prefill(db_path, tmp_path, capsys):

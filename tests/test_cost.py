@@ -96,7 +96,7 @@ def test_dry_run_on_the_command_line_sends_and_writes_nothing(capsys, tmp_path, 
     assert "not in litellm's cost map" in out and "models without a price not included" in out
     # what is bought: the sources with their hashes, and how each sample is asked (prefill per provider)
     assert "requests           goals.csv (" in out and "user template      tpl (" in out
-    assert "system prompt      sys (" in out and "prefill ''/'<' (auto)" in out
+    assert "system prompt      sys (" in out and "prefill '<' (auto)" in out  # the notebook prefills a local model too
     code, out, _ = af_main_output(
         capsys, "run", "--model", "openai/some-local-model", "--dry-run", "--dataset", str(dataset),
         "--system-prompt", str(tmp_path / "sys.txt"), "--user-template", str(tmp_path / "tpl.txt"), "--db", str(db))

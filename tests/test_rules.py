@@ -139,7 +139,8 @@ def test_converse_with_a_prefill_text_stores_it_in_front():
 
 @pytest.mark.parametrize(("setting", "model", "expected"), [
     ("auto", "anthropic/claude-3-5-sonnet-20241022", "<"), ("auto", "sim/faker", "<"),
-    ("auto", "openai/gpt-4o", ""), ("none", "anthropic/x", ""), ("<SCRATCHPAD_REASONING>I", "openai/x",
+    ("auto", "openai/gpt-4o", ""), ("auto", "openai/o1", ""), ("auto", "openai/meta-llama/Llama-3.1-8B-Instruct", "<"),
+    ("none", "anthropic/x", ""), ("<SCRATCHPAD_REASONING>I", "openai/x",
                                                                  "<SCRATCHPAD_REASONING>I"),
     (True, "openai/x", "<"), (False, "anthropic/x", ""),
 ])

@@ -231,9 +231,9 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--typical-output", type=IntWithin(1, 1_000_000), default=None, metavar="TOKENS",
               help="For --dry-run: output tokens per sample to price (default: --max-tokens, an upper bound).")
 @click.option("--prefill", default="auto", show_default=True, is_flag=False, flag_value="<", metavar="auto|none|TEXT",
-              help="Prefill each assistant turn: auto = '<' where the provider continues a prefilled turn "
-                   "(anthropic/, sim/), as the notebook does for non-GPT models, nothing elsewhere; none; or any "
-                   "TEXT. The prefill is stored in front of the reply. A bare --prefill means '<'.")
+              help="Prefill each assistant turn: auto = '<' for every model but OpenAI's GPT and o-series "
+                   "ones, as the notebook does (none while --thinking-budget is on); none; or any TEXT. The "
+                   "prefill is stored in front of the reply. A bare --prefill means '<'.")
 @click.option("--rule", type=click.Choice(RULES), default=DEFAULT_RULE.value, show_default=True,
               help="How a reply is read into an outcome: notebook (its first <OUTPUT>; a tag-less reply as it "
                    "stands) or last-scratchpad (the first <OUTPUT> after the last scratchpad). `af-tui rescore` "

@@ -171,21 +171,30 @@ Complete = Callable[[list[dict]], Awaitable[str]]
 
 
 def resolve_prefill(setting: str | bool | None, model: str, *, thinking: bool = False) -> str:
-    """The prefill text `--prefill SETTING` sends to `model`. `auto` prefills "<" where the provider continues
-    an assistant turn (Anthropic, and the simulated models), as the notebook does for its non-GPT models, and
-    nothing elsewhere (OpenAI-compatible servers would answer the prefill as a turn of its own); `none`
-    prefills nothing; any other text is the prefill. True/False are the old flag (on = "<"). With extended
-    thinking on, `auto` prefills nothing: Claude refuses a prefilled turn while it thinks."""
+    """The prefill text `--prefill SETTING` sends to `model`. `auto` prefills "<" as the notebook does: every
+    model but OpenAI's GPT and o-series ones (see `prefilled_by_notebook`) — Claude, and Llama or Mistral
+    through an OpenAI-compatible server alike — and none while extended thinking is on (Claude refuses a
+    prefilled turn while it thinks); `none` prefills nothing; any other text is the prefill. True/False are
+    the old flag (on = "<")."""
     if setting is True:
         return PREFILL
     if not setting or setting == "none":
         return ""
     if setting == "auto":
-        return PREFILL if model.startswith(PREFILL_PROVIDERS) and not thinking else ""
+        return PREFILL if prefilled_by_notebook(model) and not thinking else ""
     return str(setting)
 
 
-PREFILL_PROVIDERS = ("anthropic/", "sim/")
+# OpenAI's own chat models by the name after the provider's prefix: GPT (gpt-4o, chatgpt-4o-latest, gpt-oss)
+# and the o-series (o1, o3-mini, o4-mini). The notebook sent these without a prefill ("gpt" in the id).
+_OPENAI_CHAT_MODEL = re.compile(r".*gpt.*|o\d+(?:[-_.:].*)?")
+
+
+def prefilled_by_notebook(model: str) -> bool:
+    """Whether the notebook prefills `model`'s turns: every model that is not an OpenAI GPT or o-series model
+    (`openai/gpt-4o`, `azure/o3-mini`: no; `anthropic/claude-…`, `openai/meta-llama/Llama-3.1-8B-Instruct`,
+    `sim/faker`: yes)."""
+    return _OPENAI_CHAT_MODEL.fullmatch(model.rsplit("/", 1)[-1].lower()) is None
 
 
 async def converse(

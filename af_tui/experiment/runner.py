@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from dataclasses import dataclass
 
@@ -73,6 +74,22 @@ def counts_without_errors(store: Store, run_id: int) -> dict[str, dict[str, int]
     return {m: {o: n for o, n in c.items() if o != Outcome.ERROR} for m, c in existing_counts(store, run_id).items()}
 
 
+class _PrefillRefused(llm.FatalProviderError):
+    """The provider rejected a request because its last message was our prefilled assistant turn: every call
+    of that model would fail alike, so the run stops and says which option fixes it."""
+
+
+# What a provider's 400 says when it will not take a trailing assistant message (OpenAI: "the final message
+# must be a user message"; others name the role, the prefill or continuing).
+_PREFILL_WORDS = re.compile(r"assistant|prefill|final message|last message|\brole\b|continu", re.IGNORECASE)
+
+
+def refuses_prefill(exc: llm.ProviderError, messages: list[dict]) -> bool:
+    """A request rejected (HTTP 400) whose last message was a prefill, for a reason that names it."""
+    prefilled = bool(messages) and messages[-1].get("role") == "assistant"
+    return prefilled and exc.status == 400 and bool(_PREFILL_WORDS.search(exc.message))
+
+
 class _Blocked(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -91,10 +108,17 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
     async def call(messages: list[dict]) -> str:
         nonlocal seen_cost, last_messages
         last_messages = messages
-        c = await llm.complete(key.model, messages, api_base=spec.api_base, temperature=spec.temperature,
-                               max_tokens=spec.max_tokens_for(key.model), policy=spec.policy, seed=key.epoch,
-                               cache_prompt=spec.cache_prompt, throttle=throttle,
-                               reasoning_effort=spec.reasoning_effort, thinking_budget=spec.thinking_budget)
+        try:
+            c = await llm.complete(key.model, messages, api_base=spec.api_base, temperature=spec.temperature,
+                                   max_tokens=spec.max_tokens_for(key.model), policy=spec.policy, seed=key.epoch,
+                                   cache_prompt=spec.cache_prompt, throttle=throttle,
+                                   reasoning_effort=spec.reasoning_effort, thinking_budget=spec.thinking_budget)
+        except llm.ProviderError as exc:
+            if not isinstance(exc, llm.FatalProviderError) and refuses_prefill(exc, messages):
+                raise _PrefillRefused(
+                    f"{key.model} refused a prefilled assistant turn ({exc.message[:200]}); run again with "
+                    "--prefill none", attempts=exc.attempts, status=exc.status) from None
+            raise
         reasonings.append(c.reasoning)
         for name, value in (("cache_read_tokens", c.cache_read_tokens), ("cache_write_tokens", c.cache_write_tokens)):
             if value is not None:
@@ -217,6 +241,8 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
                 [([t for t in todo if t.key.model == m], throttles[m].max) for m in spec.models], worker,
                 stop=stop, drain=lambda: budget.reached)
         status = "done" if finished else "stopped"
+    except _PrefillRefused as exc:
+        raise AfError(exc.message) from None
     except llm.FatalProviderError as exc:
         raise AfError(f"{exc.message} — stopped the run; fix this and run the same command again") from None
     except (asyncio.CancelledError, KeyboardInterrupt):
