@@ -246,7 +246,7 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               default=600.0, show_default=True, metavar="SECONDS",
               help="Per request; a request past it is retried like a 5xx.")
 @click.option("--run", "run_name", default=None,
-              help="Run name; the same name resumes (default: the models and today's date).")
+              help="Run name; the same name resumes, with the same settings (default: the models and today's date).")
 @db_option
 @click.option("--workers", type=IntWithin(1, 64), default=1, show_default=True,
               help="Processes sharing the run (a call costs about 3 ms of CPU, mostly litellm, so one process does at most "
@@ -388,7 +388,12 @@ def start_run(options: RunOptions) -> None:
     if shard:
         _execute(spec, db, resume, shard=shard)
         return
-    Store(db).close()  # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said
+    from af_tui.experiment.plan import check_resumable
+
+    # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said; so does a resume
+    # under other settings than the run's, before anything is written
+    with Store(db) as store:
+        check_resumable(spec, store)
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if options.workers > 1:
         # each worker process takes its share of --concurrency

@@ -3,11 +3,14 @@ registered in the store with the run's config, and the helpers that split and co
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from dataclasses import dataclass, field
 
 from af_tui.domain import DEFAULT_RULE, TIERS
+from af_tui.errors import AfError
 from af_tui.experiment.rules import resolve_prefill
+from af_tui.experiment.settings import changed_settings, refusal, resumed_config, stored_models
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.llm.client import RetryPolicy
 from af_tui.llm.pricing import default_max_tokens
@@ -81,19 +84,20 @@ def existing_counts(store: Store, run_id: int) -> dict[str, dict[str, int]]:
     return counts
 
 
-def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
-    """Register prompts and variants; the run row (started or reopened), every task, and the run's config."""
-    requests = spec.dataset.requests[: spec.limit] if spec.limit is not None else spec.dataset.requests
-    prompt_ids = store.ensure_prompts(requests, source=spec.dataset.name)
-    variants = []
-    for v in spec.variants:
-        stored = store.ensure_variant(v.name, v.text, source=v.origin)
-        variants.append((stored, v))
-    config = {
+def _requests(spec: RunSpec) -> list[str]:
+    return spec.dataset.requests[: spec.limit] if spec.limit is not None else spec.dataset.requests
+
+
+def run_config(spec: RunSpec, variant_names: list[str] | None = None) -> dict:
+    """The run's config as `runs.config` stores it; `variant_names` are the variants' names in the store (by
+    default the names asked for)."""
+    names = variant_names or [v.name for v in spec.variants]
+    return {
         "models": spec.models,
-        "variants": [{"name": name, "sha256": v.sha256, "origin": v.origin} for name, v in variants],
+        "variants": [{"name": name, "sha256": v.sha256, "origin": v.origin}
+                     for name, v in zip(names, spec.variants, strict=True)],
         "dataset": {"name": spec.dataset.name, "sha256": spec.dataset.sha256, "origin": spec.dataset.origin,
-                    "requests": len(requests)},
+                    "requests": len(_requests(spec))},
         "template": {"name": spec.template.name, "sha256": spec.template.sha256, "origin": spec.template.origin},
         "temperature": spec.temperature, "max_tokens": {m: spec.max_tokens_for(m) for m in spec.models},
         "prefill": spec.prefill, "cache_prompt": spec.cache_prompt, "max_cost": spec.max_cost,
@@ -105,6 +109,42 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
         "api_base": _safe_url(spec.api_base),
         "reasoning_effort": spec.reasoning_effort, "thinking_budget": spec.thinking_budget,
     }
+
+
+def stored_run(store: Store, name: str) -> tuple[dict, int | None] | None:
+    """The config and planned size of the run called `name`, if the store has it."""
+    row = store.conn.execute("SELECT config, planned FROM runs WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    try:
+        config = json.loads(row[0] or "{}")
+    except ValueError:
+        config = {}
+    return (config if isinstance(config, dict) else {}), row[1]
+
+
+def check_resumable(spec: RunSpec, store: Store) -> None:
+    """Refuse (AfError, one line) a command whose sampling settings differ from the stored run of its name:
+    the run's config must keep describing the samples already drawn. Writes nothing."""
+    stored = stored_run(store, spec.name)
+    if stored is not None:
+        changes = changed_settings(stored[0], run_config(spec))
+        if changes:
+            raise AfError(refusal(spec.name, changes))
+
+
+def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
+    """Register prompts and variants; the run row (started or reopened), every task, and the run's config.
+    A resume under other sampling settings is refused before anything is written (check_resumable)."""
+    check_resumable(spec, store)
+    before = stored_run(store, spec.name)
+    requests = _requests(spec)
+    prompt_ids = store.ensure_prompts(requests, source=spec.dataset.name)
+    variants = []
+    for v in spec.variants:
+        stored_name = store.ensure_variant(v.name, v.text, source=v.origin)
+        variants.append((stored_name, v))
+    config = run_config(spec, [name for name, _ in variants])
     tasks: list[Task] = []
     seen: set[SampleKey] = set()
     for epoch in range(spec.epochs):
@@ -116,7 +156,14 @@ def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
                         if key not in seen:  # a request listed twice is one prompt: sample it once
                             seen.add(key)
                             tasks.append(Task(key, index, request, v.text))
-    run_id = store.start_run(spec.name, config, source=spec.source, planned=len(tasks))
+    planned = len(tasks)
+    if before is not None:  # a resume: the record keeps the run's models that this session leaves out
+        old_config, old_planned = before
+        config = resumed_config(old_config, config)
+        old_models = set(stored_models(old_config))
+        if old_planned:  # the run's size: what it planned before, and the samples of the models added now
+            planned = max(planned, old_planned + sum(t.key.model not in old_models for t in tasks))
+    run_id = store.start_run(spec.name, config, source=spec.source, planned=planned)
     return run_id, tasks, config
 
 

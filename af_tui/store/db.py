@@ -101,7 +101,8 @@ class Store:
 
     # -- runs ------------------------------------------------------------------------------------------
     def start_run(self, name: str, config: dict, *, source: str = "af-tui", planned: int | None = None) -> int:
-        """Create the run, or reopen it for resuming (its config is replaced by the new one)."""
+        """Create the run, or reopen it for resuming (its config is replaced by the new one, which plan() keeps
+        true to the samples already stored)."""
         now = time.time()
         with self.conn:
             row = self.conn.execute("SELECT id FROM runs WHERE name = ?", (name,)).fetchone()
