@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from helpers import af_main_output as af
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from af_tui.experiment import rules
 from af_tui.io import pipeline_parse
@@ -279,3 +281,30 @@ def test_a_request_again_in_one_file_is_the_next_epoch(capsys, tmp_path, db_path
     assert rows(db_path, "SELECT tier, epoch FROM samples ORDER BY tier, epoch") == [
         ("free", 0), ("free", 1), ("paid", 0), ("paid", 1)]
     assert rows(db_path, "SELECT COUNT(*) FROM pairs") == [(2,)]
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                     max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records=st.lists(_JSON, max_size=6), indent=st.sampled_from([None, 0, 2]), read_bytes=st.integers(1, 64),
+       cut=st.floats(0, 1))
+def test_records_read_one_by_one_equal_json_load(tmp_path_factory, records, indent, read_bytes, cut):
+    """Whatever the layout and the read size, the records are json.load's; a file cut short names a record."""
+    from af_tui.io import pipeline_import
+
+    path = tmp_path_factory.mktemp("records") / "results.json"
+    text = json.dumps(records, indent=indent)
+    path.write_text(text, encoding="utf-8")
+    old, pipeline_import._READ_BYTES = pipeline_import._READ_BYTES, read_bytes
+    try:
+        assert list(iter_records(path)) == records
+        short = text[: int(len(text) * cut)]
+        if short.rstrip() != text.rstrip():
+            path.write_text(short, encoding="utf-8")
+            with pytest.raises(pipeline_import.Malformed, match=r"^(record \d+: not JSON|not a JSON list)"):
+                list(iter_records(path))
+    finally:
+        pipeline_import._READ_BYTES = old

@@ -25,6 +25,7 @@ from af_tui.store.sample import Sample
 
 SOURCE = "pipeline"
 _READ_BYTES = 1 << 20  # the file is parsed record by record from 1 MB reads: memory stays flat
+_NUMBER_GOES_ON = set("0123456789.eE+-")
 
 
 class Malformed(ValueError):
@@ -91,6 +92,11 @@ def iter_records(path: Path) -> Iterator[Any]:
                     raise Malformed(f"record {index}: not JSON ({exc.msg}): truncated or damaged") from None
                 buf, pos = buf[pos:] + more, 0
                 continue
+            if end == len(buf) or buf[end] in _NUMBER_GOES_ON:  # a number may go on in the next read
+                more = fh.read(_READ_BYTES)
+                if more:
+                    buf, pos = buf[pos:] + more, 0
+                    continue
             yield record
             index += 1
             expect_comma, pos = True, end  # (the buffer is cut only when more is read)
