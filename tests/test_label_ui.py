@@ -343,18 +343,19 @@ async def test_labels_and_notes_typed_in_a_burst_save_what_slow_typing_saves(tmp
 
 
 async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path, monkeypatch):
-    """Keys typed while the screen's first read is under way (a slow disk: the read takes 0.3 s here) label the
-    first sample once it is shown, note included."""
-    import time
+    """Keys typed while the screen's first read is under way (a slow disk: the read waits here until the keys
+    are in) label the first sample once it is shown, note included."""
+    import threading
 
     from helpers import burst
 
     from af_tui.tui.screens import label as label_screen
 
     read = label_screen.read_label_view
+    disk = threading.Event()  # the first read finishes only when the test lets it: no race with the burst
 
     def slow_read(*args):
-        time.sleep(0.3)  # in the screen's worker thread
+        disk.wait(timeout=30)  # in the screen's worker thread
         return read(*args)
 
     monkeypatch.setattr(label_screen, "read_label_view", slow_read)
@@ -363,6 +364,8 @@ async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path,
     async with app.run_test(size=(140, 40)) as pilot:
         assert app.screen.sample is None  # still reading
         await burst(pilot, "e", "h", "i", "enter", "x", "enter")
+        assert app.screen.sample is None and app.keys_held  # the keys wait for the read
+        disk.set()
         await store_settled(pilot)
         first = app.screen.queue.ids[0]
         label = current_label(s.conn, first, "alice")
