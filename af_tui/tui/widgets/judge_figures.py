@@ -23,7 +23,7 @@ def panel_renderable(data: dict):
     t = Table(box=None, show_edge=False, pad_edge=False, title="LLM judge against people", title_justify="left",
               title_style="bold")
     for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ [95% CI]", "tp fp fn tn", "AUROC [95% CI]",
-                "best thr. (κ)", "judged / AF / unparsed"):
+                "best thr. (κ in-sample; CV)", "judged / AF / unparsed"):
         t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
     by_judge: dict[tuple, list[dict]] = {}
     for a in data["agreement"]:
@@ -41,7 +41,7 @@ def panel_renderable(data: dict):
                       Text(figure_text(a["precision"], True)), Text(figure_text(a["recall"], True)),
                       Text(with_ci(a, "kappa")),
                       Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(auroc_text(a["roc"])),
-                      Text(best_text(a["best"])), counts if i == 0 else Text(""))
+                      Text(best_text(a["best"], a.get("best_cv"))), counts if i == 0 else Text(""))
     return t
 
 
