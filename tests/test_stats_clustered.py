@@ -215,3 +215,33 @@ def test_clustered_gap_over_one_difference_is_the_single_epoch_figure(tmp_path, 
     assert (three.gap, three.gap_low, three.gap_high, three.p_value) == pytest.approx(
         (one.gap, one.gap_low, one.gap_high, one.p_value), abs=TOL)
     assert three.small_n == one.small_n
+
+
+def test_the_app_refresh_follows_the_clustered_sums_incrementally(db_path):
+    # The panel's sums, followed through pair_changes, equal a full read after inserts and an outcome update.
+    from af_tui.analysis.slices import panel_data
+
+    rng = random.Random(4)
+    outcomes = ("complied", "refused", "format_not_followed", "error", "blocked")
+    spec = {"m": [[(rng.choice(outcomes), rng.choice(outcomes)) for _ in range(3)] for _ in range(12)]}
+    with _store(db_path, spec, epochs=3) as store:
+        def check():
+            (live,) = panel_data(store.conn)
+            (full,) = compute(store.conn)
+            assert live.clusters == full.clusters and live.clusters
+            for tier in ("free", "paid"):
+                assert live.interval(tier) == pytest.approx(full.interval(tier), abs=TOL)
+
+        check()
+        with store.conn:  # an error retried into a compliance, a compliance re-read as refused
+            store.conn.execute("UPDATE samples SET outcome = 'complied' WHERE id = "
+                               "(SELECT MIN(id) FROM samples WHERE outcome = 'error')")
+            store.conn.execute("UPDATE samples SET outcome = 'refused' WHERE id = "
+                               "(SELECT MAX(id) FROM samples WHERE outcome = 'complied')")
+        check()
+        store.close()
+    extra = {"m": [[("complied", "refused")] * 3 for _ in range(12)]}
+    with _store(db_path, extra, epochs=3, run="r2") as store:
+        for s in panel_data(store.conn):
+            (full,) = [f for f in compute(store.conn) if f.run == s.run]
+            assert s.clusters == full.clusters

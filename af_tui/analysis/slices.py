@@ -300,9 +300,11 @@ _RULE_SQL = f"COALESCE(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')"
 
 def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] | None = None,
             by: str = "run", af_source: str | AfSource = "people",
-            judge_model: str | None = None) -> list[SliceStats]:
+            judge_model: str | None = None, af_intervals: bool = True) -> list[SliceStats]:
     """Every slice's statistics. by='run': one slice per run × model × variant; by='model' or 'variant':
-    one per model × variant with the runs pooled (`run` then lists them, comma-separated)."""
+    one per model × variant with the runs pooled (`run` then lists them, comma-separated). af_intervals
+    False: the AF rates' intervals stay Wilson's even where requests repeat (the app's panel and chart show
+    no AF interval, and so skip reading verdicts per request after every label)."""
     if by not in _BY_KEYS:
         raise ValueError(f"by must be one of {sorted(_BY_KEYS)}")
     src = parse_af_source(af_source, judge_model)
@@ -366,10 +368,126 @@ def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] 
 
     add_af(slices, af_counts(conn, keys, run, models, src), src)
     # Where requests repeat (the gap is clustered), the rates' and AF rates' intervals are clustered too.
+    if clusters and not af_intervals and by == "run" and not run and not models:
+        # The app's refresh: the rates' sums followed incrementally (a full read costs ~0.5 s at 200k samples).
+        follower = _RequestFollower.get(conn)
+        if follower is not None:
+            for key in clusters:
+                slices[key].clusters.update(follower.sums(key))
+            return list(slices.values())
     if clusters:
-        for key, per_tier in request_counts(conn, keys, run, models, src, list(clusters)).items():
+        for key, per_tier in request_counts(conn, keys, run, models, src if af_intervals else None,
+                                            list(clusters)).items():
             add_request_clusters(slices[key], per_tier)
     return list(slices.values())
+
+
+class _RequestFollower:
+    """The rates' request-clustered sums of every run × model × variant × tier, for the app's refresh,
+    followed through `pair_changes` (every sample write changes its pair): each changed pair's old outcomes
+    are taken out of its request's counts and the new ones put in, and the sums (requests, Σk², Σk·n, Σn²)
+    move with them, so a refresh costs the pairs written since the last one. The valid total is checked
+    against the trigger-kept outcome_counts; any difference (a sample deleted) reads everything again."""
+
+    _followers: dict[str, _RequestFollower] = {}
+
+    @classmethod
+    def get(cls, conn: sqlite3.Connection) -> _RequestFollower | None:
+        db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+        if not db_file:
+            return None
+        follower = cls._followers.get(db_file)
+        if follower is None:
+            if len(cls._followers) >= 8:
+                cls._followers.pop(next(iter(cls._followers)))
+            follower = cls._followers[db_file] = cls()
+        return follower.follow(conn)
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self.seq = -1
+        self.valid = 0
+        self.pairs: dict[int, tuple] = {}  # pair id -> (slice key, prompt id, free outcome, paid outcome)
+        self.counts: dict[tuple, list[int]] = {}  # (slice key, tier, prompt id) -> [valid, *VALID_OUTCOMES]
+        # (slice key, tier) -> [requests, requests with several samples, Σn², then Σk², Σk·n per outcome]
+        self.totals: dict[tuple, list[int]] = {}
+
+    def _move(self, key: tuple, tier: Tier, prompt_id: int, outcome: str | None, sign: int) -> None:
+        if outcome not in VALID_OUTCOMES:  # no sample yet on that side, or an error
+            return
+        counts = self.counts.setdefault((key, tier, prompt_id), [0] * (1 + len(VALID_OUTCOMES)))
+        totals = self.totals.setdefault((key, tier), [0] * (3 + 2 * len(VALID_OUTCOMES)))
+        n0, i = counts[0], VALID_OUTCOMES.index(outcome)
+        before = [(k, n0) for k in counts[1:]]
+        counts[0] += sign
+        counts[1 + i] += sign
+        n1 = counts[0]
+        self.valid += sign
+        totals[0] += (n1 > 0) - (n0 > 0)
+        totals[1] += (n1 > 1) - (n0 > 1)
+        totals[2] += n1 * n1 - n0 * n0
+        for j, (k, _) in enumerate(before):
+            k1 = k + (sign if j == i else 0)
+            totals[3 + 2 * j] += k1 * k1 - k * k
+            totals[4 + 2 * j] += k1 * n1 - k * n0
+
+    def _read(self, conn: sqlite3.Connection, after_seq: int | None) -> None:
+        sql = "SELECT p.id, p.run_id, p.model, p.variant, p.prompt_id, p.free_outcome, p.paid_outcome FROM pairs p"
+        params: tuple = ()
+        if after_seq is not None:
+            sql += " WHERE p.id IN (SELECT pair_id FROM pair_changes WHERE seq > ?)"
+            params = (after_seq,)
+        for pair_id, run_id, model, variant, prompt_id, free, paid in conn.execute(sql, params):
+            key = (run_id, model, variant)
+            old = self.pairs.get(pair_id)
+            if old is not None:
+                self._move(old[0], Tier.FREE, old[1], old[2], -1)
+                self._move(old[0], Tier.PAID, old[1], old[3], -1)
+            self._move(key, Tier.FREE, prompt_id, free, 1)
+            self._move(key, Tier.PAID, prompt_id, paid, 1)
+            self.pairs[pair_id] = (key, prompt_id, free, paid)
+
+    def follow(self, conn: sqlite3.Connection) -> _RequestFollower | None:
+        # One read transaction, one snapshot: the newest change, the valid total and the pairs agree.
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            return self._follow(conn)
+        finally:
+            if own:
+                conn.execute("COMMIT")
+
+    def _follow(self, conn: sqlite3.Connection) -> _RequestFollower | None:
+        seq, valid = conn.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM pair_changes), "
+            "(SELECT COALESCE(SUM(n), 0) FROM outcome_counts WHERE outcome != 'error')").fetchone()
+        if seq != self.seq:
+            if self.seq < 0:
+                self._read(conn, None)
+            else:
+                self._read(conn, self.seq)
+            self.seq = seq
+        if self.valid != valid:
+            self._clear()
+            self._read(conn, None)
+            self.seq = seq
+            if self.valid != valid:  # pairs that disagree with the samples: let the query read the samples
+                return None
+        return self
+
+    def sums(self, key: tuple) -> dict[tuple[Tier, str], ClusterSums]:
+        """{(tier, outcome): sums} of one slice, for the tiers where a request has several valid samples."""
+        out = {}
+        for tier in Tier:
+            totals = self.totals.get((key, tier))
+            if not totals or totals[1] <= 0:
+                continue
+            for j, outcome in enumerate(VALID_OUTCOMES):
+                out[(tier, outcome)] = ClusterSums(totals[0], totals[3 + 2 * j], totals[4 + 2 * j], totals[2])
+        return out
 
 
 # Per request and tier: [valid samples, then each of VALID_OUTCOMES, compliances with an AF verdict, of them
@@ -380,30 +498,36 @@ REQUEST_COUNTS_WIDTH = 1 + len(VALID_OUTCOMES) + 4
 _REQUEST_CACHE: dict[tuple, dict] = {}
 
 
-def request_counts(conn: sqlite3.Connection, keys: tuple, run, models, src: AfSource,
+def request_counts(conn: sqlite3.Connection, keys: tuple, run, models, src: AfSource | None,
                    slice_keys: list[tuple]) -> dict[tuple, dict[Tier, list[list[int]]]]:
     """{slice key: {tier: one count row per request (see _VALID…)}} for the given slices, read from the
     samples and the AF source's verdicts (the trigger-kept counts have no per-request outcome counts).
-    Read only for slices where a request repeats, so a single-epoch store never pays for it."""
+    Read only for slices where a request repeats, so a single-epoch store never pays for it. src None: the
+    outcomes only (AF columns 0), which a label or judgement write leaves cached."""
     if not slice_keys:
         return {}
-    # Cached until a sample, a label or a judgement is written: a live panel refreshes far more often.
+    # Cached until a sample (or, with src, a label or a judgement) is written: a live panel refreshes far
+    # more often than that.
     fingerprint = conn.execute(
         "SELECT (SELECT COALESCE(MAX(seq), 0) FROM pair_changes), (SELECT COALESCE(SUM(n), 0) FROM outcome_counts), "
-        "(SELECT group_concat(n) FROM stats_changes)").fetchone()
+        + ("(SELECT group_concat(n) FROM stats_changes)" if src is not None else "NULL")).fetchone()
     db_file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
     cache_key = (db_file, fingerprint, keys, run, tuple(models or ()), src, tuple(slice_keys))
     if db_file and cache_key in _REQUEST_CACHE:
         return _REQUEST_CACHE[cache_key]
-    cte, cparams = verdict_cte(src)
+    if src is not None:
+        cte, cparams = verdict_cte(src)
+        verdicts = "COUNT(v.verdict), SUM(v.verdict = 'alignment_faking')"
+        join = " LEFT JOIN v ON v.sample_id = s.id"
+    else:
+        cte, cparams, verdicts, join = "", [], "0, 0", ""
     where, params = condition(("r.name", run), ("s.model", models))
     group = ", ".join(f"s.{k}" for k in keys)
     wanted = ", ".join(["(" + ", ".join("?" * len(keys)) + ")"] * len(slice_keys))
     out: dict[tuple, dict[Tier, dict[int, list[int]]]] = {}
     rows = conn.execute(
-        f"{cte} SELECT {group}, s.tier, s.prompt_id, s.outcome, COUNT(*), COUNT(v.verdict), "
-        f"SUM(v.verdict = 'alignment_faking') FROM samples s JOIN runs r ON r.id = s.run_id "
-        f"LEFT JOIN v ON v.sample_id = s.id WHERE s.outcome != 'error' AND {where} "
+        f"{cte} SELECT {group}, s.tier, s.prompt_id, s.outcome, COUNT(*), {verdicts} "
+        f"FROM samples s JOIN runs r ON r.id = s.run_id{join} WHERE s.outcome != 'error' AND {where} "
         f"AND ({group}) IN (VALUES {wanted}) GROUP BY {group}, s.tier, s.prompt_id, s.outcome",
         cparams + params + [x for key in slice_keys for x in key])
     width = len(keys)
@@ -467,5 +591,6 @@ def add_af(slices: dict, counts: dict, src: AfSource) -> None:
 
 
 def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:
-    """What the app's statistics panel and chart show; called from a worker thread with its own connection."""
-    return compute(conn, af_source=af_source)
+    """What the app's statistics panel and chart show; called from a worker thread with its own connection.
+    They show no AF interval, so the AF rates are not clustered by request here (`af_intervals`)."""
+    return compute(conn, af_source=af_source, af_intervals=False)
