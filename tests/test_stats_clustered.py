@@ -245,3 +245,22 @@ def test_the_app_refresh_follows_the_clustered_sums_incrementally(db_path):
         for s in panel_data(store.conn):
             (full,) = [f for f in compute(store.conn) if f.run == s.run]
             assert s.clusters == full.clusters
+
+
+def test_plot_caption_names_the_clustered_error_bars(db_path, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    _store(db_path, _spec(), epochs=10).close()
+    out = tmp_path / "f.svg"
+    code, _, err = af_main_output(capsys, "plot", str(out), "--db", str(db_path))
+    assert code == 0, err
+    assert "error bars: Wilson, effective n by request" in out.read_text()
+
+
+def test_chart_screen_says_when_its_whiskers_are_clustered(db_path):
+    from af_tui.analysis.slices import panel_data
+    from af_tui.tui.screens.chart import chart_text
+
+    with _store(db_path, _spec(), epochs=10) as store:
+        (sl,) = panel_data(store.conn)
+    assert sl.interval("free") == pytest.approx(wilson(5, 10), abs=TOL)  # the whisker the chart draws
+    assert "effective n by request" in chart_text([sl], 100).plain
