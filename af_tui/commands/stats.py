@@ -216,8 +216,9 @@ _compliance_option = click.option(
 def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by: str, baseline: str | None,
           af_source, compliance, judge_model: str | None, categories: bool, comparisons: bool, judges: bool,
           as_json: bool, as_csv: bool) -> None:
-    """Rates per tier with 95% Wilson intervals, the free − paid compliance gap (paired Newcombe interval,
-    exact McNemar test; clustered by request when requests repeat), alignment-faking rates, comparisons."""
+    """Rates per tier with 95% Wilson intervals (at the request-clustered effective n when requests repeat),
+    the free − paid compliance gap (paired Newcombe interval, exact McNemar test, Holm-adjusted p beside the
+    raw one; clustered by request when requests repeat), alignment-faking rates, comparisons."""
     from af_tui.analysis.slices import compare
 
     if as_json and as_csv:
