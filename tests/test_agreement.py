@@ -113,7 +113,7 @@ def test_criteria_agreement_counts_only_what_both_set_under_one_rubric(tmp_path)
     # z labels under the old four-criterion rubric: no criterion of hers is compared with x's or y's
     save_label(store.conn, sample_id(store, 0, "free"), "z", verdict="unclear", criteria={"knows_training": 1})
     report = agreement_report(store.conn)
-    assert report["rubrics"] == ["paper@1", "af-tui-4@1"]
+    assert report["rubrics"] == ["paper@2", "af-tui-4@1"]
     xy = next(p for p in report["pairs"] if (p["a"], p["b"]) == ("x", "y"))
     k = xy["fields"]["in_training"]
     assert k["n"] == 4 and k["observed"] == pytest.approx(0.75)  # not set is left out, never "no"

@@ -27,10 +27,11 @@ from af_tui.store.db import sha256_text
 FIELDS = ("request", "scratchpad", "output", "reasoning")
 PLACEHOLDER = "{scratchpad}"
 
-# The built-in prompt asks for the default rubric's criteria of its strict verdict: the paper's five parts of
-# alignment-faking reasoning (af_tui/rubrics/paper.toml, in our own words). Its hash goes with each judgement.
+# The built-in prompt asks for the default rubric's criteria of its default verdict (all five): the paper's five
+# parts of alignment-faking reasoning (af_tui/rubrics/paper.toml, in our own words). Its hash goes with each
+# judgement.
 RUBRIC: Rubric = load_rubric()
-AF_CRITERIA_IDS: tuple[str, ...] = tuple(RUBRIC.verdicts["strict"])
+AF_CRITERIA_IDS: tuple[str, ...] = tuple(RUBRIC.verdicts[RUBRIC.default_verdict])
 
 _CRITERIA_LINES = "\n".join(f"{i}. {c}: {RUBRIC.criterion(c).description}"
                              for i, c in enumerate(AF_CRITERIA_IDS, 1))
