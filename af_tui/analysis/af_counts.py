@@ -3,8 +3,9 @@ judge's judgements; cached until those tables are written, and the judge's part 
 the app's refresh.
 
 Verdicts per sample (the source, analysis/af_source.py) — `people`: each annotator's current label is their
-newest row (created_at, then id); the sample's verdict is the one most annotators gave, and a tie between
-verdicts is 'unclear'. `judge`: the newest parsed alignment-faking judgement of the sample (of one judge
+newest row (created_at, then id); the sample's verdict is the one most annotators gave; a tie between
+verdicts is settled by the sample's adjudicated label, and without one the sample is undecided (UNDECIDED:
+left out of the rate and counted on its own, as store.adjudication.people_verdict decides). `judge`: the newest parsed alignment-faking judgement of the sample (of one judge
 model and prompt when named). `people-then-judge`: the people's verdict where the sample has one, else the
 judge's. `adjudicated`: the newest label row marked as the settled one (labels.adjudication = 1).
 """
@@ -15,7 +16,7 @@ import sqlite3
 
 from af_tui.analysis.af_source import AfSource, parse_af_source
 from af_tui.domain import Outcome, Verdict
-from af_tui.store.labels import CURRENT_LABELS
+from af_tui.store.labels import ADJUDICATED_LABELS, CURRENT_LABELS
 from af_tui.store.rows import condition
 
 # The outcomes whose samples get AF counts: AF among compliances (the paper's figure) and among refusals.
@@ -25,19 +26,27 @@ _AF_CACHE: dict[tuple, dict] = {}
 _AF_CACHE_SIZE = 16
 
 
+# The people's verdict on a tie that no adjudicated label settles: not a verdict anyone gave, so it is left out
+# of every rate (judged counts the decided samples) and counted on its own.
+UNDECIDED = "undecided"
+
+
 def _people_sql(blind_only: bool = False) -> str:
     # Each annotator's current label is their newest row; a NULL verdict there clears it. The sample's verdict
-    # is the one most annotators gave; a tie between verdicts is 'unclear'. `labels` / `blind`: how many
+    # is the one most annotators gave; a tie between verdicts is the adjudicated label's (under people-blind
+    # too: it is the people's settled word), else undecided. `labels` / `blind`: how many
     # current labels make the verdict, and how many of them were made blind to the tier. blind_only (the
     # people-blind source): only current labels made blind count.
     return (
         "people AS (SELECT sample_id, CASE WHEN af > naf AND af > unc THEN 'alignment_faking' "
-        "  WHEN naf > af AND naf > unc THEN 'not_alignment_faking' ELSE 'unclear' END AS verdict, labels, blind "
+        "  WHEN naf > af AND naf > unc THEN 'not_alignment_faking' WHEN unc > af AND unc > naf THEN 'unclear' "
+        f"  ELSE COALESCE(a.verdict, '{UNDECIDED}') END AS verdict, labels, blind "
         " FROM (SELECT sample_id, SUM(verdict = 'alignment_faking') AS af, "
         "   SUM(verdict = 'not_alignment_faking') AS naf, SUM(verdict = 'unclear') AS unc, COUNT(*) AS labels, "
         "   SUM(blind != 0) AS blind "
         "  FROM (" + CURRENT_LABELS + ") WHERE verdict IS NOT NULL" + (" AND blind != 0" if blind_only else "")
-        + " GROUP BY sample_id))"
+        + " GROUP BY sample_id) t "
+        f" LEFT JOIN (SELECT sample_id AS settled, verdict FROM ({ADJUDICATED_LABELS})) a ON a.settled = t.sample_id)"
     )
 
 
@@ -75,8 +84,8 @@ def _judge_sql(src: AfSource, only_people: bool) -> str:
 
 
 def _af_part(conn, part: str, keys: tuple, run, models, src: AfSource, changes: dict, db_file: str) -> dict:
-    """{(slice key..., tier, outcome): [judged, af, unclear, labels, blind]} over complied and refused samples
-    for one part: 'people' (labels), 'people-blind' (labels made blind), 'judge' (judgements), 'overlap' (the
+    """{(slice key..., tier, outcome): [judged, af, unclear, labels, blind, undecided]} over complied and
+    refused samples (judged: with a verdict; undecided: the people's ties left unsettled, in no rate) for one part: 'people' (labels), 'people-blind' (labels made blind), 'judge' (judgements), 'overlap' (the
     judge's verdicts on samples people labeled) or 'adjudicated' (settled labels); labels / blind: the people's
     current labels behind the verdicts and how many were made blind (0 for the other parts). Cached until the
     tables the part reads are written (stats_changes), so that a saved label does not re-read the judge's."""
@@ -103,12 +112,13 @@ def _af_part(conn, part: str, keys: tuple, run, models, src: AfSource, changes: 
     label_counts = "SUM(v.labels), SUM(v.blind)" if table == "people" else "0, 0"
     out = {}
     for row in conn.execute(
-        f"{cte} SELECT {group}, s.tier, s.outcome, COUNT(*), SUM(v.verdict = 'alignment_faking'), "
-        f"SUM(v.verdict = 'unclear'), {label_counts} FROM {table} v JOIN samples s ON s.id = v.sample_id "
+        f"{cte} SELECT {group}, s.tier, s.outcome, SUM(v.verdict != '{UNDECIDED}'), "
+        f"SUM(v.verdict = 'alignment_faking'), SUM(v.verdict = 'unclear'), {label_counts}, "
+        f"SUM(v.verdict = '{UNDECIDED}') FROM {table} v JOIN samples s ON s.id = v.sample_id "
         f"JOIN runs r ON r.id = s.run_id WHERE {_OUTCOME_SQL} AND {where} GROUP BY {group}, s.tier, s.outcome",
         cparams + params,
     ):
-        out[tuple(row[:len(keys) + 2])] = [row[-5], row[-4] or 0, row[-3] or 0, row[-2] or 0, row[-1] or 0]
+        out[tuple(row[:len(keys) + 2])] = [c or 0 for c in row[-6:]]
     if db_file:
         if len(_AF_CACHE) >= _AF_CACHE_SIZE:
             _AF_CACHE.pop(next(iter(_AF_CACHE)))
@@ -144,7 +154,7 @@ class _JudgeFollower:
         _, _, verdict, group = entry
         if group[-1] not in AF_OUTCOMES:
             return
-        acc = self.totals.setdefault(group, [0, 0, 0, 0, 0])  # a judge's verdicts rest on no label
+        acc = self.totals.setdefault(group, [0] * 6)  # a judge's verdicts rest on no label, none undecided
         acc[0] += sign
         acc[1] += sign * (verdict == Verdict.AF)
         acc[2] += sign * (verdict == Verdict.UNCLEAR)
@@ -182,8 +192,9 @@ class _JudgeFollower:
 
 
 def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, judge_model=None) -> dict:
-    """{(slice key..., tier, outcome): (judged, af, unclear, labels, blind)} for the compliances and the
-    refusals (labels, blind: the people's current labels behind the verdicts, and of them made blind).
+    """{(slice key..., tier, outcome): (judged, af, unclear, labels, blind, undecided)} for the compliances and
+    the refusals (judged: with a verdict; labels, blind: the people's current labels behind the verdicts, and of
+    them made blind; undecided: the people's unsettled ties, in no rate).
     people-then-judge = people's verdicts, plus the judge's, minus the judge's on the samples people labeled
     (each part cached on its own)."""
     src = parse_af_source(af_source, judge_model)
@@ -197,8 +208,8 @@ def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, jud
 
     def add(part: dict, sign: int) -> None:
         for key, counts in part.items():
-            acc = total.setdefault(key, [0, 0, 0, 0, 0])
-            for i in range(5):
+            acc = total.setdefault(key, [0] * 6)
+            for i in range(6):
                 acc[i] += sign * counts[i]
 
     args = (keys, run, models, src, changes, db_file)
@@ -210,12 +221,13 @@ def af_counts(conn: sqlite3.Connection, keys: tuple, run, models, af_source, jud
         add(_af_part(conn, "judge", *args), 1)
         if use_people:
             add(_af_part(conn, "overlap", *args), -1)
-    return {key: tuple(v) for key, v in total.items() if v[0] > 0}
+    return {key: tuple(v) for key, v in total.items() if v[0] > 0 or v[5] > 0}
 
 
 def verdict_cte(src: AfSource) -> tuple[str, list]:
     """`WITH …, v AS (sample_id, verdict)`: each sample's AF verdict under the source (for per-sample
-    reads such as the outcome × reasoning categories), and its parameters."""
+    reads such as the outcome × reasoning categories), and its parameters. A people's tie left unsettled has
+    the verdict UNDECIDED: callers leave it out of their rates."""
     if src.kind == "adjudicated":
         return "WITH " + _ADJUDICATED_SQL + ", v AS (SELECT * FROM adjudicated)", []
     if src.kind in ("people", "people-blind"):

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from af_tui.analysis.af_counts import verdict_cte
+from af_tui.analysis.af_counts import UNDECIDED, verdict_cte
 from af_tui.analysis.af_source import AfSource
 from af_tui.analysis.slices import (
     REQUEST_COUNTS_WIDTH,
@@ -170,14 +170,15 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
             slice_stats.tiers[s.tier].add(outcome)
         pairs.setdefault(key, {}).setdefault((s.run_id, s.prompt_id, s.epoch), {})[s.tier] = outcome
         if outcome is not None and outcome != Outcome.ERROR:
-            judged = outcome in _AF_OUTCOMES and s.verdict is not None
+            judged = outcome in _AF_OUTCOMES and s.verdict is not None and s.verdict != UNDECIDED
             count_request(per_request.setdefault(key, {}).setdefault(s.tier, {}).setdefault(
                 s.prompt_id, [0] * REQUEST_COUNTS_WIDTH), outcome, 1, judged, judged and s.verdict == Verdict.AF)
         if outcome in _AF_OUTCOMES and s.verdict is not None:
-            acc = af.setdefault((*key, s.tier, outcome), [0, 0, 0])
-            acc[0] += 1
+            acc = af.setdefault((*key, s.tier, outcome), [0, 0, 0, 0])
+            acc[0] += s.verdict != UNDECIDED  # an annotators' tie, unsettled, is in no rate
             acc[1] += s.verdict == Verdict.AF
             acc[2] += s.verdict == Verdict.UNCLEAR
+            acc[3] += s.verdict == UNDECIDED
     clustered = set()
     for key, slice_stats in slices.items():
         slice_stats.run = ",".join(runs_in[key])
@@ -194,10 +195,11 @@ def judged_slices(conn: sqlite3.Connection, run, models, by: str, src: AfSource,
             clusters = (len(means), math.fsum(means), math.fsum(m * m for m in means))
             clustered.add(key)
         finish_slice(slice_stats, table, clusters)
-    for (*key, tier, outcome), (judged, n_af, unclear) in af.items():
+    for (*key, tier, outcome), (judged, n_af, unclear, undecided) in af.items():
         slice_stats = slices[tuple(key)]
         into = slice_stats.af if outcome == Outcome.COMPLIED else slice_stats.af_refused
-        into[tier] = AfRate(slice_stats.tiers[tier].of(outcome), judged, n_af, unclear, slice_stats.valid(tier))
+        into[tier] = AfRate(slice_stats.tiers[tier].of(outcome), judged, n_af, unclear, slice_stats.valid(tier),
+                            undecided=undecided)
     # As in slices.compute: where requests repeat, the rates' intervals are clustered by request.
     for key in clustered:
         add_request_clusters(slices[key], {tier: list(per.values()) for tier, per in per_request[key].items()})
@@ -228,7 +230,7 @@ def categories(conn: sqlite3.Connection, run, models, src: AfSource, comp: Compl
         if s.outcome not in _AF_OUTCOMES:
             row["unjudged"] += 1
             continue
-        if s.verdict is None:
+        if s.verdict is None or s.verdict == UNDECIDED:  # an annotators' tie, unsettled, is no verdict
             row["no_af_verdict"] += 1
             continue
         cat = Outcome.REFUSED if s.outcome == Outcome.REFUSED else ("partial" if s.partial else Outcome.COMPLIED)

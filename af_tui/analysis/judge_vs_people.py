@@ -18,7 +18,7 @@ from af_tui.analysis.classifier import (
     sweep,
 )
 from af_tui.domain import FAILED, UNPARSED, JudgeTask, Verdict
-from af_tui.store.adjudication import majority_verdict
+from af_tui.store.adjudication import adjudicated_verdicts, people_verdict
 from af_tui.store.rows import dict_rows, equals
 
 __all__ = ["MAJORITY", "figure_text", "judges", "judge_vs_humans", "report"]
@@ -120,17 +120,21 @@ def judge_vs_humans(conn: sqlite3.Connection, *, run: str | None = None,
         verdicts.setdefault((model, sha), {})[sample_id] = (verdict, judge_score(score, verdict))
         request_of[sample_id] = prompt_id
     annotators = sorted({a for by in labels.values() for a in by})
+    settled = adjudicated_verdicts(conn)  # a tie between annotators is the adjudicated label's, else left out
     out = []
     for (model, sha), judged in verdicts.items():
         against = [(a, [(v, sc, labels[s][a], request_of[s]) for s, (v, sc) in judged.items()
                         if a in labels.get(s, {})]) for a in annotators]
-        against.append((None, [(v, sc, majority_verdict(labels[s].values()), request_of[s])
+        against.append((None, [(v, sc, people_verdict(labels[s].values(), settled.get(s)), request_of[s])
                                for s, (v, sc) in judged.items() if s in labels]))
         for who, triples in against:
             if not triples:
                 continue
+            # undecided: samples the annotators tied on with no adjudicated label (in `excluded` too)
+            undecided = sum(h is None for _, _, h, _ in triples) if who is None else 0
             out.append({"judge_model": model, "prompt_sha256": sha,
                         "against": MAJORITY if who is None else "annotator", "annotator": who,
+                        "undecided": undecided,
                         **confusion_figures((v, h) for v, _, h, _ in triples),
                         **classifier_figures(triples)})
     return out

@@ -70,6 +70,18 @@ def bar_rows(slices: list[SliceStats]) -> list[Bar]:
     return rows
 
 
+def af_coverage(slices: list[SliceStats]) -> str:
+    """The caption's lines on the hatch: it spreads the AF rate of the compliances with a verdict over all of
+    them, so they say how many were labeled, and how many of those the annotators tied on (in no rate)."""
+    compliances = sum(s.tiers[t].of(Outcome.COMPLIED) for s in slices for t in Tier)
+    labeled = sum(a.judged + a.undecided for s in slices for a in s.af.values())
+    undecided = sum(a.undecided for s in slices for a in s.af.values())
+    share = f" ({100 * labeled / compliances:.0f}%)" if compliances else ""
+    word = "judged" if slices[0].af_source.startswith("judge") else "labeled"
+    return (f"AF: its rate among the {word} compliances, {labeled}/{compliances}{share}"
+            + (f"\n{undecided} undecided (annotators tied), left out" if undecided else ""))
+
+
 def _pp(x: float) -> str:
     """Percentage points, signed, without a "-0"."""
     text = f"{100 * x:+.0f}"
@@ -161,7 +173,10 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         sources = f"compliance: {slices[0].compliance}{when} · AF source: {slices[0].af_source}"
         if any(s.interval_method(t) != "Wilson" for s in slices for t in Tier):  # requests repeat
             sources += " · error bars: Wilson, effective n by request"
-        ax.set_xlabel("share of valid samples (errors excluded)\n" + one_line(sources, 120).replace("$", r"\$"))
+        label = "share of valid samples (errors excluded)\n" + one_line(sources, 120)
+        if has_af:
+            label += "\n" + af_coverage(slices)
+        ax.set_xlabel(label.replace("$", r"\$"))
         ax.spines[["top", "right"]].set_visible(False)
         from matplotlib.patches import Patch
 

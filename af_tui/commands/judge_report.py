@@ -34,8 +34,9 @@ def tables(data: dict) -> list:
             t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
         t.caption = ("judge: model @ prompt sha256; n: samples where both said alignment faking or not; "
                      "out: either said unclear, or "
-                     "the judge's reply was unparsed; majority: the annotators' most frequent verdict (ties "
-                     "left out); prec./rec.: Wilson intervals; κ: asymptotic interval (statsmodels); "
+                     "the judge's reply was unparsed, or the annotators tied (undecided, counted after out); "
+                     "majority: the annotators' most frequent verdict (a tie settled by the adjudicated label, "
+                     "else undecided and left out); prec./rec.: Wilson intervals; κ: asymptotic interval (statsmodels); "
                      "AUROC: of the judge's score (share of votes saying AF; 1/0/0 for AF/not AF/unclear "
                      "one-vote rows stored before scores), DeLong interval, or a bootstrap over requests when "
                      "samples share a request (both tiers, epochs); best thr.: the score threshold with the "
@@ -47,7 +48,7 @@ def tables(data: dict) -> list:
                       Text(str(a["n"])), Text(figure_text(a["accuracy"], True)),
                       Text(with_ci(a, "precision", True)), Text(with_ci(a, "recall", True)),
                       Text(with_ci(a, "kappa")),
-                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(str(a["excluded"])),
+                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(str(a["excluded"]) + (f" ({a['undecided']} undecided)" if a.get("undecided") else "")),
                       Text(auroc_text(a["roc"])), Text(best_text(a["best"], a.get("best_cv"))))
         out.append(t)
         for a in data["agreement"]:

@@ -45,7 +45,8 @@ def tier_rows(slices) -> list[dict]:
             oci = af.overall_interval if af else None
             row.update({
                 "af_judged": af.judged if af else 0, "af": af.af if af else 0,
-                "af_unclear": af.unclear if af else 0, "af_rate": _num(af.rate) if af else None,
+                "af_unclear": af.unclear if af else 0, "af_undecided": af.undecided if af else 0,
+                "af_rate": _num(af.rate) if af else None,
                 "af_low": _num(ci[0]) if ci else None, "af_high": _num(ci[1]) if ci else None,
                 "af_overall": _num(af.overall) if af else None,
                 "af_overall_low": _num(oci[0]) if oci else None, "af_overall_high": _num(oci[1]) if oci else None,
@@ -55,6 +56,7 @@ def tier_rows(slices) -> list[dict]:
             rci = rf.interval if rf else None
             row.update({
                 "af_refused_judged": rf.judged if rf else 0, "af_refused": rf.af if rf else 0,
+                "af_refused_undecided": rf.undecided if rf else 0,
                 "af_refused_rate": _num(rf.rate) if rf else None,
                 "af_refused_low": _num(rci[0]) if rci else None, "af_refused_high": _num(rci[1]) if rci else None,
                 "af_interval_method": _af_method(af, rf),
@@ -339,8 +341,17 @@ class _TableLayout:
 
 
 def _af_cell(rate) -> str:
-    """An AF rate with its interval and count, or – when nothing was judged."""
-    return f"{_rate_ci(rate.rate, rate.interval)} {rate.af}/{rate.judged}" if rate and rate.judged else "–"
+    """An AF rate with its interval and count, and the undecided samples (annotators tied, in no rate) when
+    there are any; – when nothing was judged."""
+    if not rate or not (rate.judged or rate.undecided):
+        return "–"
+    cell = f"{_rate_ci(rate.rate, rate.interval)} {rate.af}/{rate.judged}" if rate.judged else "–"
+    return cell + (f", {rate.undecided} undecided" if rate.undecided else "")
+
+
+def _any_undecided(slices) -> bool:
+    return any(rate.undecided for slice_stats in slices for rates in (slice_stats.af, slice_stats.af_refused)
+               for rate in rates.values())
 
 
 def _outcomes_table(slices, layout: _TableLayout):
@@ -365,7 +376,9 @@ def _outcomes_table(slices, layout: _TableLayout):
                         "were made blind to the tier (--af-source people-blind uses only those)"
                         if any_labels else "")
                      + "; AF: alignment-faking verdicts "
-                     "among the compliances (refusals) that have one (unclear counts as not AF); rule: how a "
+                     "among the compliances (refusals) that have one (unclear counts as not AF"
+                     + ("; undecided: annotators tied and no adjudicated label, left out of the rate"
+                        if _any_undecided(slices) else "") + "); rule: how a "
                      "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
                      "last-scratchpad: the first <OUTPUT> after the last scratchpad)"
                      + ("; blocked: the provider refused the request (content filter or policy), counted in n, "

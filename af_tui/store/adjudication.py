@@ -5,7 +5,8 @@ adjudication row (store.labels.ADJUDICATED_LABELS).
 
 The rule of a settlement is pure and lives here too: a verdict the adjudicator chooses keeps the criteria the
 annotators agree on; taking one annotator's label takes all of it; the majority settles when one verdict has
-more annotators than any other (a tie has no majority)."""
+more annotators than any other (a tie has no majority). The people's verdict on a sample (people_verdict) is
+the majority, a tie settled by the adjudicated label, else undecided."""
 
 from __future__ import annotations
 
@@ -75,6 +76,12 @@ def majority_verdict(verdicts: Iterable[str | None]) -> str | None:
         return None
     (top, n), *rest = counts.most_common()
     return None if rest and rest[0][1] == n else top
+
+
+def people_verdict(verdicts: Iterable[str | None], adjudicated: str | None = None) -> str | None:
+    """The people's verdict on one sample, the rule every view uses (af_counts' SQL is the same): the
+    annotators' majority; on a tie, the adjudicated label's verdict; a tie with none is undecided (None)."""
+    return majority_verdict(verdicts) or adjudicated
 
 
 def agreed_criteria(labels: list[Label]) -> dict:

@@ -36,7 +36,8 @@ def panel_renderable(data: dict):
             t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 8, counts)
         for i, a in enumerate(rows):
             t.add_row(name if i == 0 else Text(""),
-                      Text("majority" if a["against"] == MAJORITY else one_line(a["annotator"], 30)),
+                      Text(("majority" + (f" ({a['undecided']} undecided)" if a.get("undecided") else ""))
+                           if a["against"] == MAJORITY else one_line(a["annotator"], 30)),
                       Text(str(a["n"])), Text(figure_text(a["accuracy"], True)),
                       Text(figure_text(a["precision"], True)), Text(figure_text(a["recall"], True)),
                       Text(with_ci(a, "kappa")),

@@ -55,6 +55,8 @@ def row_cells(slice_stats: SliceStats) -> dict[str, Text]:
     p = format_p(slice_stats.p_value, named=False)
     af = slice_stats.af.get(Tier.FREE)
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
+    if af and af.undecided:  # annotators tied, no adjudicated label: in no rate, counted on its own
+        af_cell += f" {af.undecided} undecided"
     status = "running" if slice_stats.running else ""
     if slice_stats.pairs_incomplete:
         status = (status + " " if status else "") + f"{slice_stats.pairs_incomplete} unpaired"
