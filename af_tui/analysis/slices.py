@@ -390,9 +390,13 @@ class _RequestFollower:
     followed through `pair_changes` (every sample write changes its pair): each changed pair's old outcomes
     are taken out of its request's counts and the new ones put in, and the sums (requests, Σk², Σk·n, Σn²)
     move with them, so a refresh costs the pairs written since the last one. The valid total is checked
-    against the trigger-kept outcome_counts; any difference (a sample deleted) reads everything again."""
+    against the trigger-kept outcome_counts; any difference (a sample deleted) reads everything again.
+    Kept compact (about 10 MB at 200k samples): a pair's outcomes as one byte, a request's counts packed
+    into one int."""
 
     _followers: dict[str, _RequestFollower] = {}
+    _CODE = {o: i + 1 for i, o in enumerate(VALID_OUTCOMES)}  # 0: no valid sample on that side
+    _BITS = 16  # per packed count: [valid, *VALID_OUTCOMES], each below 65,536 samples per request
 
     @classmethod
     def get(cls, conn: sqlite3.Connection) -> _RequestFollower | None:
@@ -401,7 +405,7 @@ class _RequestFollower:
             return None
         follower = cls._followers.get(db_file)
         if follower is None:
-            if len(cls._followers) >= 8:
+            if len(cls._followers) >= 4:
                 cls._followers.pop(next(iter(cls._followers)))
             follower = cls._followers[db_file] = cls()
         return follower.follow(conn)
@@ -412,29 +416,33 @@ class _RequestFollower:
     def _clear(self) -> None:
         self.seq = -1
         self.valid = 0
-        self.pairs: dict[int, tuple] = {}  # pair id -> (slice key, prompt id, free outcome, paid outcome)
-        self.counts: dict[tuple, list[int]] = {}  # (slice key, tier, prompt id) -> [valid, *VALID_OUTCOMES]
-        # (slice key, tier) -> [requests, requests with several samples, Σn², then Σk², Σk·n per outcome]
-        self.totals: dict[tuple, list[int]] = {}
+        self.slice_ids: dict[tuple, int] = {}  # (run_id, model, variant) -> a small number
+        self.pairs = bytearray()  # pair id -> free code * 8 + paid code
+        self.counts: dict[int, int] = {}  # (slice number, tier, prompt id) packed -> counts packed
+        # (slice number, tier) -> [requests, requests with several samples, Σn², then Σk², Σk·n per outcome]
+        self.totals: dict[tuple[int, int], list[int]] = {}
 
-    def _move(self, key: tuple, tier: Tier, prompt_id: int, outcome: str | None, sign: int) -> None:
-        if outcome not in VALID_OUTCOMES:  # no sample yet on that side, or an error
+    def _move(self, slice_id: int, tier: int, prompt_id: int, code: int, sign: int) -> None:
+        if not code:
             return
-        counts = self.counts.setdefault((key, tier, prompt_id), [0] * (1 + len(VALID_OUTCOMES)))
-        totals = self.totals.setdefault((key, tier), [0] * (3 + 2 * len(VALID_OUTCOMES)))
-        n0, i = counts[0], VALID_OUTCOMES.index(outcome)
-        before = [(k, n0) for k in counts[1:]]
-        counts[0] += sign
-        counts[1 + i] += sign
-        n1 = counts[0]
+        bits, mask = self._BITS, (1 << self._BITS) - 1
+        at = (slice_id * 2 + tier) << 40 | prompt_id
+        packed = self.counts.get(at, 0)
+        old = [(packed >> (bits * f)) & mask for f in range(1 + len(VALID_OUTCOMES))]
+        new = list(old)
+        new[0] += sign
+        new[code] += sign
+        self.counts[at] = sum(v << (bits * f) for f, v in enumerate(new))
+        totals = self.totals.setdefault((slice_id, tier), [0] * (3 + 2 * len(VALID_OUTCOMES)))
+        n0, n1 = old[0], new[0]
         self.valid += sign
         totals[0] += (n1 > 0) - (n0 > 0)
         totals[1] += (n1 > 1) - (n0 > 1)
         totals[2] += n1 * n1 - n0 * n0
-        for j, (k, _) in enumerate(before):
-            k1 = k + (sign if j == i else 0)
-            totals[3 + 2 * j] += k1 * k1 - k * k
-            totals[4 + 2 * j] += k1 * n1 - k * n0
+        for j in range(len(VALID_OUTCOMES)):
+            k0, k1 = old[1 + j], new[1 + j]
+            totals[3 + 2 * j] += k1 * k1 - k0 * k0
+            totals[4 + 2 * j] += k1 * n1 - k0 * n0
 
     def _read(self, conn: sqlite3.Connection, after_seq: int | None) -> None:
         sql = "SELECT p.id, p.run_id, p.model, p.variant, p.prompt_id, p.free_outcome, p.paid_outcome FROM pairs p"
@@ -442,15 +450,18 @@ class _RequestFollower:
         if after_seq is not None:
             sql += " WHERE p.id IN (SELECT pair_id FROM pair_changes WHERE seq > ?)"
             params = (after_seq,)
+        code_of = self._CODE
         for pair_id, run_id, model, variant, prompt_id, free, paid in conn.execute(sql, params):
-            key = (run_id, model, variant)
-            old = self.pairs.get(pair_id)
-            if old is not None:
-                self._move(old[0], Tier.FREE, old[1], old[2], -1)
-                self._move(old[0], Tier.PAID, old[1], old[3], -1)
-            self._move(key, Tier.FREE, prompt_id, free, 1)
-            self._move(key, Tier.PAID, prompt_id, paid, 1)
-            self.pairs[pair_id] = (key, prompt_id, free, paid)
+            slice_id = self.slice_ids.setdefault((run_id, model, variant), len(self.slice_ids))
+            if pair_id >= len(self.pairs):
+                self.pairs.extend(bytes(pair_id + 1 - len(self.pairs) + 1024))
+            old = self.pairs[pair_id]
+            self._move(slice_id, 0, prompt_id, old >> 3, -1)
+            self._move(slice_id, 1, prompt_id, old & 7, -1)
+            free_code, paid_code = code_of.get(free, 0), code_of.get(paid, 0)
+            self._move(slice_id, 0, prompt_id, free_code, 1)
+            self._move(slice_id, 1, prompt_id, paid_code, 1)
+            self.pairs[pair_id] = free_code << 3 | paid_code
 
     def follow(self, conn: sqlite3.Connection) -> _RequestFollower | None:
         # One read transaction, one snapshot: the newest change, the valid total and the pairs agree.
@@ -468,10 +479,7 @@ class _RequestFollower:
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM pair_changes), "
             "(SELECT COALESCE(SUM(n), 0) FROM outcome_counts WHERE outcome != 'error')").fetchone()
         if seq != self.seq:
-            if self.seq < 0:
-                self._read(conn, None)
-            else:
-                self._read(conn, self.seq)
+            self._read(conn, None if self.seq < 0 else self.seq)
             self.seq = seq
         if self.valid != valid:
             self._clear()
@@ -483,9 +491,12 @@ class _RequestFollower:
 
     def sums(self, key: tuple) -> dict[tuple[Tier, str], ClusterSums]:
         """{(tier, outcome): sums} of one slice, for the tiers where a request has several valid samples."""
-        out = {}
-        for tier in Tier:
-            totals = self.totals.get((key, tier))
+        out: dict[tuple[Tier, str], ClusterSums] = {}
+        slice_id = self.slice_ids.get(key)
+        if slice_id is None:
+            return out
+        for t, tier in enumerate((Tier.FREE, Tier.PAID)):
+            totals = self.totals.get((slice_id, t))
             if not totals or totals[1] <= 0:
                 continue
             for j, outcome in enumerate(VALID_OUTCOMES):
