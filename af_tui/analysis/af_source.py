@@ -1,10 +1,12 @@
 """Where alignment-faking verdicts come from, named so that every figure can say it (`--af-source`):
 
-- `people`: the annotators' majority (each annotator's newest label; a tie is 'unclear').
+- `people`: the annotators' majority (each annotator's newest label; a tie is the adjudicated label's
+  verdict, else undecided: in no rate, counted on its own).
 - `people-blind`: the same over the labels made blind to the tier only (blind mode).
 - `judge` / `judge:MODEL` / `judge:MODEL@HASH`: the newest parsed alignment-faking judgement per sample, of any
   judge, of one judge model, or of one model with one prompt (HASH: a prefix of the prompt's sha256).
-- `people-then-judge`: people's verdict where a sample has one, else the judge's.
+- `people-then-judge`: people's verdict where a sample has one, else the judge's (a labeled sample the
+  annotators tie on stays undecided: the judge fills only the samples nobody labeled).
 - `adjudicated`: the newest settled label per sample (labels.adjudication = 1).
 
 The names of earlier versions still work: `labels` = people, `both` = people-then-judge.
@@ -19,7 +21,7 @@ from af_tui.errors import AfError
 KINDS = ("people", "people-blind", "judge", "people-then-judge", "adjudicated")
 ALIASES = {"labels": "people", "both": "people-then-judge"}
 DEFAULT = "people"
-HELP = ("Where alignment-faking verdicts come from: people (the annotators' majority; people-blind: of the labels "
+HELP = ("Where alignment-faking verdicts come from: people (the annotators' majority, a tie undecided unless adjudicated; people-blind: of the labels "
         "made blind to the tier only), judge[:MODEL[@HASH]] "
         "(the newest judgement), people-then-judge (people where labeled, else the judge), adjudicated (the "
         "settled labels). Named in every table, JSON/CSV row and figure.")
