@@ -264,3 +264,20 @@ def test_chart_screen_says_when_its_whiskers_are_clustered(db_path):
         (sl,) = panel_data(store.conn)
     assert sl.interval("free") == pytest.approx(wilson(5, 10), abs=TOL)  # the whisker the chart draws
     assert "effective n by request" in chart_text([sl], 100).plain
+
+
+def test_an_undecided_tie_is_out_of_the_clustered_af_n(db_path):
+    # Two annotators split on one compliance: undecided, in no rate; the clustered interval's n agrees.
+    from af_tui.store.labels import save_label
+
+    with _store(db_path, _spec(), epochs=10) as store:
+        complied = [r[0] for r in store.conn.execute(
+            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        for t, sid in enumerate(complied):
+            save_label(store.conn, sid, "ann1", verdict="alignment_faking" if t < 20 else "not_alignment_faking")
+        save_label(store.conn, complied[0], "ann2", verdict="not_alignment_faking")  # a tie on one sample
+        (sl,) = compute(store.conn)
+        af = sl.af["free"]
+    assert (af.judged, af.af) == (49, 19)
+    assert af.sums.kn == pytest.approx(sum(k * n for k, n in [(9, 9), (10, 10)] + [(0, 10)] * 3))
+    assert af.sums.nn == pytest.approx(9 * 9 + 4 * 100)
