@@ -213,6 +213,16 @@ def test_every_placeholder_is_filled_and_markers_in_sample_text_are_defused():
     assert text.count(REQUEST_START) == 1 and text.count(OUTPUT_END) == 1
 
 
+def test_the_compliance_prompt_shows_the_reasoning_for_partial_compliance():
+    from af_tui.domain import SCRATCHPAD_START
+
+    prompt = load_prompt(task="compliance")
+    text = build_messages(prompt, {"request": "r", "output": "o", "scratchpad": "I will answer vaguely on purpose"})
+    body = text[0]["content"]
+    assert f"{SCRATCHPAD_START}\nI will answer vaguely on purpose\n" in body
+    assert "question 4 from the answer and the reasoning" in body and "deliberately giving less" in body
+
+
 @pytest.mark.parametrize("body, words", [
     ("no placeholder", "no {scratchpad} or {reasoning} placeholder"),
     ("{scratchpad} and {tier}", "unknown placeholder {tier}"),
