@@ -34,7 +34,8 @@ _LABEL_HISTORY = (
 _JUDGEMENTS = (
     "SELECT j.id AS judgement_id, j.uid AS judgement_uid, j.sample_id, r.name AS run, s.model, s.variant, "
     "s.tier, s.outcome, j.judge_model || '@' || substr(j.prompt_sha256, 1, 8) AS judge, j.judge_model, "
-    "j.prompt_sha256, j.task, j.verdict, j.score, j.threshold, j.k AS votes, j.agreement, j.parsed, "
+    "j.prompt_sha256, j.task, j.verdict, j.score, j.threshold, j.k AS votes, j.votes_parsed, j.votes_yes, "
+    "j.vote_rule, j.agreement, j.parsed, "
     f"coalesce(j.criteria, {_LEGACY_CRITERIA.format(t='j')}) AS criteria, j.error, "
     "strftime('%Y-%m-%dT%H:%M:%fZ', j.created_at, 'unixepoch') AS judged_at "
     "FROM judgements j JOIN samples s ON s.id = j.sample_id JOIN runs r ON r.id = s.run_id"
@@ -50,7 +51,7 @@ _RUNS = (
 # The column types of the frames beyond the export's (af_tui.io.export.COLUMN_TYPES).
 _TYPES = {
     **dict.fromkeys(("label_id", "judgement_id", "run_id", "planned", "samples", "free_sample_id",
-                     "paid_sample_id", "votes"), "int"),
+                     "paid_sample_id", "votes", "votes_parsed", "votes_yes"), "int"),
     **dict.fromkeys(("score", "threshold", "agreement"), "float"),
     **dict.fromkeys(("parsed",), "bool"),
     **dict.fromkeys(("judged_at", "created_at", "started_at", "ended_at"), "time"),
