@@ -65,9 +65,10 @@ def small_disk(size_kb: int):
 
 
 def _run_args(d: Path, db: Path, n: int, system_prompt_file: Path) -> list[str]:
-    dataset = d / f"requests_{n}.csv"
+    """The run's command for its first n requests: one dataset (the same settings, so that it resumes)."""
+    dataset = d / "requests.csv"
     # Long requests: the store grows by several KB a sample, so a small disk fills within seconds.
-    dataset.write_text("goal\n" + "\n".join(f"Made-up request {i} " + "padding " * 300 for i in range(n)) + "\n")
+    dataset.write_text("goal\n" + "\n".join(f"Made-up request {i} " + "padding " * 300 for i in range(400)) + "\n")
     template = d / "template.txt"
     template.write_text(TEMPLATE)
     return [*AF_TUI, "run", "--model", "sim/refuser", "--dataset", str(dataset),
