@@ -27,9 +27,11 @@ def test_cycle_names_the_newest_judge_and_skips_judges_when_there_is_none():
     for _ in range(5):
         src = next_source(src, judges)
         names.append(src.name)
-    assert names == ["people-then-judge:sim/new@aaaa1111", "judge:sim/new@aaaa1111", "adjudicated", "people",
-                     "people-then-judge:sim/new@aaaa1111"]
-    assert next_source(AfSource(), []).name == "adjudicated"
+    assert names == ["people-blind", "people-then-judge:sim/new@aaaa1111", "judge:sim/new@aaaa1111",
+                     "adjudicated", "people"]
+    assert next_source(AfSource("people-blind"), judges).name == "people-then-judge:sim/new@aaaa1111"
+    assert next_source(AfSource(), []).name == "people-blind"
+    assert next_source(AfSource("people-blind"), []).name == "adjudicated"
     assert next_source(AfSource("adjudicated"), []).name == "people"
     # a judge source the cycle does not hold (another judge, from the command line) goes on to adjudicated
     assert next_source(parse_af_source("judge:sim/old"), judges).name == "adjudicated"
@@ -84,16 +86,16 @@ async def test_v_cycles_the_panel_and_the_chart_and_names_the_source(store):
         assert str(panel.border_title).startswith("AF source: people")
         assert app.last_stats[0].af["free"].af == 0
         seen = []
-        for _ in range(4):
+        for _ in range(5):
             version = app.stats_version
             await pilot.press("V")
             await stats_after(version)
             sl = app.last_stats[0]
             seen.append((sl.af_source, sl.af["free"].af if "free" in sl.af else None))
             assert str(panel.border_title).startswith(f"AF source: {sl.af_source}")
-        assert [s for s, _ in seen] == ["people-then-judge:sim/j@abababab", "judge:sim/j@abababab",
+        assert [s for s, _ in seen] == ["people-blind", "people-then-judge:sim/j@abababab", "judge:sim/j@abababab",
                                         "adjudicated", "people"]
-        assert seen[0][1] == 1 and seen[1][1] == 2  # people's not-AF wins over the judge where it exists
+        assert seen[1][1] == 1 and seen[2][1] == 2  # people's not-AF wins over the judge where it exists
         palette = {c.title: c for c in app.get_system_commands(app.screen)}
         assert "now people" in palette["stats: switch AF source"].help
         await pilot.press("C")
@@ -102,4 +104,4 @@ async def test_v_cycles_the_panel_and_the_chart_and_names_the_source(store):
         await pilot.press("V")
         await stats_after(version)
         chart = app.screen.query_one(Chart)
-        assert chart.data[0].af_source == "people-then-judge:sim/j@abababab"
+        assert chart.data[0].af_source == "people-blind"

@@ -68,7 +68,8 @@ def test_panel_cells_show_hostile_names_as_plain_text(db_path):
     (sl,) = _fill(db_path, [HOSTILE], 8)
     cells = row_cells(sl)
     assert cells["model"].plain.startswith("[bold]sim/x") and "\x1b" not in cells["model"].plain
-    assert re.fullmatch(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]", cells["gap"].plain)
+    assert sl.small_n  # 5 discordant pairs: the gap is marked
+    assert re.fullmatch(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]†", cells["gap"].plain)
     assert cells["free_rates"].plain.count("/") == 2 and cells["method"].plain == "McNemar"
 
 
@@ -163,3 +164,53 @@ async def test_panel_refresh_touches_only_changed_cells(db_path):
         panel.update_stats(more)
         await pilot.pause()
         assert panel.row_count == 40 and str(panel.get_cell("r1\x1fsim/m07\x1fv", "free_n")) == "9"
+
+
+# -- the panel and `af-tui stats` agree: Holm-adjusted p, small n -----------------------------------------------
+def _explorer(db_path):
+    from af_tui.tui.app import ExplorerApp
+
+    return ExplorerApp(db_path, poll_s=0.05)
+
+
+async def test_panel_shows_the_holm_p_of_af_tui_stats_json(db_path, capsys):
+    import json
+
+    from helpers import af_main_output
+
+    from af_tui.analysis.estimators import format_p
+
+    _fill(db_path, ["sim/a", "sim/b"], 12)  # two tests: Holm moves both p-values
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
+    assert code == 0
+    rows = {r["model"]: r for r in json.loads(out) if r["tier"] == "free"}
+    assert all(r["holm_tests"] == 2 and r["p_holm"] != r["p_value"] for r in rows.values())
+    app = _explorer(db_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.stats_version > 0)
+        panel = app.main.query_one(StatsPanel)
+        assert str(panel.columns["p"].label) == "p (Holm)"
+        assert "p (Holm): over the 2 tests" in str(panel.border_title)
+        for model, row in rows.items():
+            cell = str(panel.get_cell(f"r1\x1f{model}\x1fv", "p"))
+            raw, holm = format_p(row["p_value"], named=False), format_p(row["p_holm"], named=False)
+            assert cell == f"{raw} ({holm})" and raw != holm
+        assert "†" not in str(panel.border_title)
+
+
+async def test_panel_marks_a_small_n_gap(db_path, capsys):
+    import json
+
+    from helpers import af_main_output
+
+    _fill(db_path, ["sim/a"], 3)  # b = 2, c = 0: the interval excludes 0, McNemar's p is 0.5
+    code, out, _ = af_main_output(capsys, "stats", "--db", str(db_path), "--json")
+    assert json.loads(out)[0]["small_n"] is True
+    app = _explorer(db_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.stats_version > 0)
+        panel = app.main.query_one(StatsPanel)
+        assert str(panel.get_cell("r1\x1fsim/a\x1fv", "gap")).endswith("†")
+        assert "† small n" in str(panel.border_title)
+        # One test: nothing to adjust, the column is the raw p as before.
+        assert str(panel.columns["p"].label) == "p" and str(panel.get_cell("r1\x1fsim/a\x1fv", "p")) == "0.500"

@@ -75,9 +75,10 @@ def parse_af_source(text: str | AfSource | None, judge_model: str | None = None)
 
 
 def next_source(current: AfSource, judges: list[str]) -> AfSource:
-    """The source after `current` in the app's cycle: people → people-then-judge → judge → adjudicated →
-    people, the judge ones naming the newest judge (`judges[0]`, `MODEL@HASH`) and left out when there is none."""
-    cycle = [AfSource("people")]
+    """The source after `current` in the app's cycle: people → people-blind → people-then-judge → judge →
+    adjudicated → people, the judge ones naming the newest judge (`judges[0]`, `MODEL@HASH`) and left out when
+    there is none."""
+    cycle = [AfSource("people"), AfSource("people-blind")]
     if judges:
         model, _, sha = judges[0].rpartition("@")
         cycle += [AfSource("people-then-judge", model, sha or None), AfSource("judge", model, sha or None)]

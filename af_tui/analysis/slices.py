@@ -608,5 +608,8 @@ def add_af(slices: dict, counts: dict, src: AfSource) -> None:
 
 def panel_data(conn: sqlite3.Connection, af_source: str | AfSource = "people") -> list[SliceStats]:
     """What the app's statistics panel and chart show; called from a worker thread with its own connection.
-    They show no AF interval, so the AF rates are not clustered by request here (`af_intervals`)."""
-    return compute(conn, af_source=af_source, af_intervals=False)
+    They show no AF interval, so the AF rates are not clustered by request here (`af_intervals`). The Holm
+    family is every gap test the panel shows, as `af-tui stats` (by run) adjusts its table's."""
+    slices = compute(conn, af_source=af_source, af_intervals=False)
+    add_holm(slices)
+    return slices

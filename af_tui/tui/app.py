@@ -70,8 +70,8 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         Binding("C", "chart", "Chart", show=False, id="app.chart",
                 tooltip="The figure: stacked bars per model and tier with intervals, live"),
         Binding("V", "cycle_af_source", "AF source", show=False, id="app.af_source",
-                tooltip="Where the panel's and the chart's AF figures come from: people → people-then-judge → "
-                        "judge (the newest) → adjudicated"),
+                tooltip="Where the panel's and the chart's AF figures come from: people → people-blind → "
+                        "people-then-judge → judge (the newest) → adjudicated"),
     ]
 
     def __init__(self, db_path: str | Path | None = None, *, run_process=None, annotator: str | None = None,

@@ -29,6 +29,6 @@ def explorer_commands(app) -> Iterator[SystemCommand]:
                         main.action_adjudicate)
     yield SystemCommand("view: toggle statistics panel", "show or hide the live statistics",
                         main.action_toggle_stats)
-    yield SystemCommand("stats: switch AF source", f"now {app.af_source.name}; people → people-then-judge → "
-                        "judge → adjudicated (V)", app.action_cycle_af_source)
+    yield SystemCommand("stats: switch AF source", f"now {app.af_source.name}; people → people-blind → "
+                        "people-then-judge → judge → adjudicated (V)", app.action_cycle_af_source)
     yield SystemCommand("help: show help", "badges, marks and keys", app.action_help)

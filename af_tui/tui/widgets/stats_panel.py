@@ -1,6 +1,7 @@
 """The live statistics panel: per run × model × variant, n and complied / refused / format rates per tier, the
 free − paid gap with its 95% interval and test, the AF rate among free-tier compliances, and whether the
-run is still writing.
+run is still writing. As `af-tui stats`: with more than one test shown, the Holm-adjusted p beside the raw one
+(`slices.add_holm`, in `panel_data`), and a gap whose interval and test can disagree (`small_n`) marked †.
 
 Interface (kept stable for the explorer): the app computes `af_tui.analysis.slices.panel_data(conn)` in a worker
 thread and calls `StatsPanel.update_stats(data)` on the UI thread. Rows that stay are updated in place, so
@@ -27,6 +28,7 @@ COLUMNS = (
 # The test behind p: paired (McNemar), clustered by request (t; McNemar on the pairs scaled to one per request
 # when every request has the same difference), or unpaired (no test, Newcombe interval).
 METHOD = {"paired": "McNemar", "paired, clustered by request": "clustered t", "unpaired": "unpaired"}
+SMALL_N = "†"  # after the gap: 1–5 discordant pairs (SliceStats.small_n), go by the test, not the interval
 # Columns left out while every row has the same value (the panel's title would say it; width is scarce).
 OPTIONAL = ("run", "variant")
 
@@ -52,7 +54,11 @@ def row_cells(slice_stats: SliceStats) -> dict[str, Text]:
         gap = f"{100 * slice_stats.gap:+.1f} [{slice_stats.gap_note or 'not estimable'}]"
     elif slice_stats.gap is not None:
         gap = f"{100 * slice_stats.gap:+.1f} [{100 * slice_stats.gap_low:+.1f}, {100 * slice_stats.gap_high:+.1f}]"
+    if slice_stats.small_n:
+        gap += SMALL_N
     p = format_p(slice_stats.p_value, named=False)
+    if slice_stats.p_holm is not None:  # the column then reads "p (Holm)"
+        p += f" ({format_p(slice_stats.p_holm, named=False)})"
     af = slice_stats.af.get(Tier.FREE)
     af_cell = f"{100 * af.rate:.0f}% ({af.af}/{af.judged})" if af and af.judged else "–"
     if af and af.undecided:  # annotators tied, no adjudicated label: in no rate, counted on its own
@@ -69,7 +75,9 @@ def row_cells(slice_stats: SliceStats) -> dict[str, Text]:
                                        else METHOD.get(slice_stats.gap_method or "", "–")),
         "rule": one_line(slice_stats.rule, 40) or "–", "af": af_cell, "status": status,
     }
-    significant = slice_stats.p_value is not None and slice_stats.p_value < 0.05
+    # Bold when the test rejects; with several tests shown, by the Holm-adjusted p.
+    p_read = slice_stats.p_holm if slice_stats.p_holm is not None else slice_stats.p_value
+    significant = p_read is not None and p_read < 0.05
     return {k: Text(v, style="bold" if k == "gap" and significant else "") for k, v in values.items()}
 
 
@@ -94,12 +102,17 @@ class StatsPanel(DataTable):
     def update_stats(self, data: list[SliceStats]) -> None:
         keys = [f"{slice_stats.run}\x1f{slice_stats.model}\x1f{slice_stats.variant}" for slice_stats in data]
         source = data[0].af_source if data else ""
-        # Named above the table too: the AF column's header is the first thing a narrow terminal cuts.
-        self.border_title = Text(f"AF source: {one_line(source, 60)} (V switches)" if source else "")
+        holm = max((slice_stats.holm_tests for slice_stats in data), default=0)
+        # Named above the table too: the AF column's header is the first thing a narrow terminal cuts; so are
+        # the footnotes of the p column and of the † mark.
+        self.border_title = Text(" · ".join(
+            ([f"AF source: {one_line(source, 60)} (V switches)"] if source else [])
+            + ([f"p (Holm): over the {holm} tests"] if holm else [])
+            + ([f"{SMALL_N} small n: go by p, not the CI"] if any(s.small_n for s in data) else [])))
         columns = tuple(k for k, _ in COLUMNS
                         if k not in OPTIONAL or len({getattr(slice_stats, k) for slice_stats in data}) > 1)
         # The AF column names its source ("AF free · people"): the number means nothing without it.
-        columns_key = (*columns, source)
+        columns_key = (*columns, source, bool(holm))
         current = [row.key.value for row in self.ordered_rows]
         if keys == current and columns_key == self._columns:
             # Same slices: change in place only the cells that changed (no flicker, cursor and scroll
@@ -119,6 +132,7 @@ class StatsPanel(DataTable):
         if columns_key != self._columns:
             labels = dict(COLUMNS)
             labels["af"] = f"AF free · {one_line(source, 40)}" if source else labels["af"]
+            labels["p"] = "p (Holm)" if holm else labels["p"]
             for key in columns:
                 self.add_column(Text(labels[key]), key=key)
             self._columns = columns_key
