@@ -80,13 +80,7 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
     known = {(model, variant, prompt_id, tier, epoch): outcome for model, variant, prompt_id, tier, epoch, outcome
              in store.conn.execute("SELECT model, variant, prompt_id, tier, epoch, outcome FROM samples "
                                    "WHERE run_id = ?", (run_id,))}
-    index = {prompt_id: first for prompt_id, first in store.conn.execute(
-        "SELECT prompt_id, MIN(prompt_index) FROM samples WHERE run_id = ? GROUP BY prompt_id", (run_id,))}
-    next_index = max((i for i in index.values() if i is not None), default=-1) + 1
-    for request in read.requests:
-        if prompt_ids[request] not in index:
-            index[prompt_ids[request]] = next_index
-            next_index += 1
+    index = store.request_indexes(run_id, (prompt_ids[request] for request in read.requests))
 
     seen: set[tuple] = set()
 

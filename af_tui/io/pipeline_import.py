@@ -208,13 +208,7 @@ def write_file(store: Store, read: _Read, report: PipelineReport, *, run_name: s
     run_id = store.start_run(name, config, source=SOURCE, planned=sum(e["records"] for e in files))
     report.run = name
 
-    index = {prompt_id: first for prompt_id, first in store.conn.execute(
-        "SELECT prompt_id, MIN(prompt_index) FROM samples WHERE run_id = ? GROUP BY prompt_id", (run_id,))}
-    next_index = max((i for i in index.values() if i is not None), default=-1) + 1
-    for request in read.requests:
-        if prompt_ids[request] not in index:
-            index[prompt_ids[request]] = next_index
-            next_index += 1
+    index = store.request_indexes(run_id, (prompt_ids[request] for request in read.requests))
 
     epochs: dict[tuple, int] = {}  # the same request and tier again in one file: the next epoch
     pending: list[tuple[tuple, list[dict]]] = []

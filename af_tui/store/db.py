@@ -120,6 +120,18 @@ class Store:
             )
             return cur.lastrowid
 
+    def request_indexes(self, run_id: int, prompt_ids: Iterable[int]) -> dict[int, int]:
+        """Each request's position in a run (prompt id -> prompt_index): the positions its samples already have,
+        then the next free ones for requests new to the run, in the order given (an import adds to a run)."""
+        index = {prompt_id: first for prompt_id, first in self.conn.execute(
+            "SELECT prompt_id, MIN(prompt_index) FROM samples WHERE run_id = ? GROUP BY prompt_id", (run_id,))}
+        next_index = max((i for i in index.values() if i is not None), default=-1) + 1
+        for prompt_id in prompt_ids:
+            if prompt_id not in index:
+                index[prompt_id] = next_index
+                next_index += 1
+        return index
+
     def finish_run(self, run_id: int, status: str = "done") -> None:
         with self.conn:
             self.conn.execute("UPDATE runs SET status=?, ended_at=? WHERE id=?", (status, time.time(), run_id))
