@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from af_tui import __version__
-from af_tui.domain import LEGACY_RULE, Outcome, Tier
+from af_tui.domain import LEGACY_RULE, JudgeTask, Outcome, Tier
 from af_tui.errors import AfError
 from af_tui.io.export import _FOUR, ExportFilter, _validate, resolve_judge
 from af_tui.store.labels import NEWEST_LABEL
@@ -218,7 +218,7 @@ def _scores(inspect_scorer: Any, sample: dict, rule: str, labels: list[dict], ju
         scores[name] = Score(value=label["verdict"], explanation=label["note"] or None,
                              metadata={k: v for k, v in label.items() if k not in ("verdict", "note")})
     for j in judgements:
-        prefix = "judge" if j["task"] == "alignment_faking" else f"{j['task']}-judge"
+        prefix = "judge" if j["task"] == JudgeTask.ALIGNMENT_FAKING else f"{j['task']}-judge"
         scores[f"{prefix}:{j['judge_model']}@{j['prompt_sha256'][:8]}"] = Score(
             value=j["verdict"] if j["verdict"] is not None else "unparsed", explanation=j["error"],
             metadata={k: v for k, v in j.items() if k not in ("verdict", "error")})
