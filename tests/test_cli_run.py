@@ -318,3 +318,25 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(env, realdata, system_promp
     conn = sqlite3.connect(db_path)
     assert conn.execute("SELECT status FROM runs").fetchall() == [("stopped",)]
     assert 4 <= conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] < 200
+
+
+@pytest.mark.slow
+def test_ctrl_c_as_the_run_starts_leaves_no_unawaited_coroutine(env, realdata, system_prompt_file, db_path):
+    """SIGINT while the first calls are being built (litellm makes each request coroutine in a thread) used
+    to print `RuntimeWarning: coroutine ... was never awaited`."""
+    with FakeServer(latency=0.2) as server:
+        proc = subprocess.Popen([*AF_TUI, "run", "--model", "openai/x", "--api-base", server.url,
+                                 "--dataset", str(realdata / "harmful_behaviors.csv"), "--system-prompt",
+                                 str(system_prompt_file), "--limit", "200", "--run", "w", "--db", str(db_path)],
+                                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        seen = []
+        for line in proc.stderr:  # the plan line: the first calls start now
+            seen.append(line)
+            if "samples to send" in line:
+                break
+        time.sleep(0.2)  # the signal handler is in place and the first calls are being built
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
+    assert proc.returncode == 130, err
+    assert "never awaited" not in err and "Traceback" not in err, err

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from af_tui.errors import AfError
+from af_tui.llm.executor import adopt_running_loop
 from af_tui.llm.limits import Throttle
 from af_tui.llm.reasoning import reasoning_of, reasoning_params, split_think
 
@@ -289,6 +290,7 @@ async def complete(
     `throttle` (the model's) waits out a Retry-After and learns from 429s; `reasoning_effort` and
     `thinking_budget` pass through litellm (see reasoning_params)."""
     litellm = _load()
+    adopt_running_loop()  # a call cancelled by a stop leaves no unawaited coroutine behind
     if cache_prompt and caches_when_asked(model):
         messages = mark_system_cacheable(messages)
     kwargs: dict = dict(
