@@ -12,7 +12,15 @@ would mean typed slowly, whatever the screen was doing when it came: `a enter e 
 the next sample and types "why" into it, where the letters, which have no binding on the label screen, were
 dropped while `enter` read. The screen such a key opens for text (`TakesHeldKeys`: the note) takes its keys from
 the same hold, in order, from the moment it is pushed (before its input is even mounted), and hands the rest
-back when it closes."""
+back when it closes.
+
+Every other screen (the list, the pair view, the dialogs) gets one key at a time: Textual hands each key to the
+widget focused when the app reads it, so in a burst the keys after `/` went to the list, not to the search box
+that `/` focuses (`/ training enter`: `a` turned on the candidates and enter opened a pair), and the key after
+Esc went into the search. Here a key is handed out only once the one before it has gone its whole way (the
+focused widget, its parents, the screen, the app's bindings) and what it set off has settled (a focus change, a
+message such as the input's Submitted); the keys read meanwhile, and pastes, are held in order. A key whose
+way is lost (a widget removed under it) lets the next go after `_KEY_TIMEOUT_S`."""
 
 from __future__ import annotations
 
@@ -21,6 +29,8 @@ from collections import deque
 from textual import events
 
 _REMEMBERED = 256  # keys read but not yet back (most never come back: a widget used them)
+_KEY_TIMEOUT_S = 1.0  # a key not through by then lets the next one go (its way was lost)
+_SETTLE_HOPS = 100  # at most this many turns of the app's queue waiting for a key's effects to settle
 
 
 async def run_bindings(app, event: events.Key) -> None:
@@ -65,49 +75,110 @@ class KeysInOrder:
         return self.__dict__.setdefault("_held_keys", deque())
 
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded:
+        typed = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+        if typed:
             screen, held = self.screen, self._held()
             takes_held = isinstance(screen, TakesHeldKeys)
-            if takes_held or held or (isinstance(screen, TakesTurns) and screen.keys_wait()):
+            takes_turns = isinstance(screen, TakesTurns)
+            if isinstance(event, events.Paste):
+                if not (takes_held or takes_turns) and (held or self._in_flight() is not None):
+                    held.append(event)  # after the keys typed before it
+                    return
+                await super().on_event(event)
+                return
+            if takes_held or held or (takes_turns and screen.keys_wait()) or self._in_flight() is not None:
                 # after the keys typed before it; a priority binding (quit) acts at once, as Textual has it
                 if not await self._check_bindings(event.key, priority=True):
                     held.append(event)
                     if takes_held:
                         screen.take_held_keys(held)
                 return
-            if isinstance(screen, TakesTurns):
+            if takes_turns:
                 await run_bindings(self, event)
                 return
+            await self._send(event)
+            return
+        await super().on_event(event)
+
+    def _in_flight(self) -> events.Key | None:
+        return self.__dict__.get("_key_in_flight")
+
+    async def _send(self, event: events.Key | events.Paste) -> None:
+        """Hand a key (or a paste) to the focused widget as Textual does, and hold the next until it is through."""
+        screen = self.screen
+        target = self.focused or screen
+        if isinstance(event, events.Key):
             read_for = self.__dict__.setdefault("_read_for", {})
             read_for[id(event)] = (event, screen)
             while len(read_for) > _REMEMBERED:
                 read_for.pop(next(iter(read_for)))
+        self.__dict__["_key_in_flight"] = event
+        self.set_timer(_KEY_TIMEOUT_S, lambda: self._key_through(event))
         await super().on_event(event)
+        if event.is_forwarded:  # on its way up from the focused widget: follow it, a turn of each queue behind it
+            if not target.call_later(self._key_travels, event, target):
+                self._key_through(event)
+        else:  # a priority binding took it
+            self._settle(event, target, 0)
+
+    def _key_travels(self, event, node) -> None:
+        """Runs in node's queue just behind the key: the node has handled it, and passed it up unless stopped."""
+        parent = node._parent
+        if node is self or parent is None or not node.is_attached:
+            self._settle(event, node, 0)
+        elif event._stop_propagation and parent is not self:  # a widget used it (the screen stops it on to us)
+            self.call_later(self._settle, event, node, 0)
+        elif not parent.call_later(self._key_travels, event, parent):
+            self._key_through(event)
+
+    def _settle(self, event, node, hops: int) -> None:
+        """The key is through; the next goes once what it set off has settled: the queues from the widget it
+        went to and from the focused one up to the screen are empty, and a turn of the app's queue is over
+        (a focus change is a callback there)."""
+        if self._in_flight() is not event:
+            return
+        pumps = set()
+        for start in (node, self.focused):
+            while start is not None and start is not self:
+                pumps.add(start)
+                start = start._parent
+        busy = any(not pump._message_queue.empty() for pump in pumps)
+        if hops < _SETTLE_HOPS and (busy or hops == 0):
+            self.call_later(self._settle, event, node, hops + 1)
+        else:
+            self._key_through(event)
+
+    def _key_through(self, event) -> None:
+        if self._in_flight() is event:
+            self.__dict__["_key_in_flight"] = None
+            self.release_keys()
 
     def release_keys(self) -> None:
-        """A screen's store answer is on screen (or the note closed): the held keys go on, in order, after what
-        the app is handling now."""
+        """A screen's store answer is on screen (or the note closed, or a key is through): the held keys go on,
+        in order, after what the app is handling now."""
         if self.keys_held:
             self.call_later(self._replay_keys)
 
     async def _replay_keys(self) -> None:
         held = self._held()
-        while held:
+        while held and self._in_flight() is None:
             screen = self.screen
             if isinstance(screen, TakesTurns):
                 if screen.keys_wait():
                     return  # its turn with the store again: it releases the rest when that is done
-                await run_bindings(self, held.popleft())
+                event = held.popleft()
+                if isinstance(event, events.Key):  # a paste means nothing to a screen without an input
+                    await run_bindings(self, event)
             elif isinstance(screen, TakesHeldKeys):
                 screen.take_held_keys(held)
                 return
-            else:  # another screen (export, the pair view after `q`): the keys as Textual hands them out
-                event = held.popleft()
-                self.__dict__.setdefault("_read_for", {})[id(event)] = (event, screen)
-                await super().on_event(event)
+            else:  # another screen (the list, export, the pair view after `q`): one key at a time
+                await self._send(held.popleft())
 
     async def _on_key(self, event: events.Key) -> None:
         kept = self.__dict__.get("_read_for", {}).pop(id(event), None)
         if kept is not None and kept[0] is event and kept[1] is not self.screen:
             event.prevent_default()  # not App's own handler: its bindings are the wrong screen's
-            self.post_message(events.Key(event.key, event.character))
+            # read again for the screen now on top, before the keys typed after it
+            self._held().appendleft(events.Key(event.key, event.character))
+            self.release_keys()
