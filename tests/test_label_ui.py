@@ -372,3 +372,44 @@ async def test_keys_typed_before_the_first_sample_is_shown_wait_for_it(tmp_path,
         assert label is not None and (label.verdict, label.note) == ("unclear", "hi")
         assert app.screen.sample.id == app.screen.queue.ids[1]
     s.close()
+
+
+def _whole_screen(app) -> str:
+    """Everything the terminal shows (every widget's rendered lines, toasts included) and every notification."""
+    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+    return "\n".join(lines + [n.message for n in app._notifications])
+
+
+async def test_blind_screen_names_no_tier_model_run_or_sample(tmp_path):
+    """From the explorer: candidates (`a`, a queue named free=complied, paid=refused), a pair, `l` on its free
+    tier (a toast naming it), a label saved (a status naming the sample), then `b`: the whole screen reads
+    nothing of the tier, the model, the run or the sample id."""
+    from builders import make_app
+
+    texts = {(i, tier): (f"thinking about case {i}", f"reply {i}") for i in range(4) for tier in ("free", "paid")}
+    s = make_store(tmp_path / "s.sqlite", n_requests=4, run="run-zeta", model="sim/omega", texts=texts)
+    app = make_app(s.path, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.pairs_list is not None and app.pairs_list.count == 4)
+        await pilot.press("a")
+        await until(pilot, lambda: app.main.loaded and app.pairs_list.count == 3)
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "detail", None) is not None)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen.sample is not None)
+        await store_settled(pilot)
+        screen = app.screen
+        first = screen.sample.id
+        await press_settled(pilot, "n", "enter")
+        assert f"sample {first}" in _text(screen, "#label-saved")  # not blind: the status names it
+        await press_settled(pilot, "b")
+        await settle(pilot)
+        assert screen.blind
+        shown = screen.sample.id
+        text = _whole_screen(app)
+        assert "BLIND" in text
+        lowered = text.lower()
+        for word in ("free", "paid", "sim/omega", "omega", "run-zeta", "zeta", f"sample {first}",
+                     f"sample {shown}", "complied", "refused"):
+            assert word not in lowered, (word, text)
+        assert "queue: this view" in text

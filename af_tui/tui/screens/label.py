@@ -311,7 +311,10 @@ class LabelScreen(StoreTurns, Screen):
         if self.blind:
             text.append("  ·  BLIND", style="bold reverse")
         text.append(f"  ·  {self.rubric.name}")
-        text.append(f"  ·  queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}")
+        if self.blind:  # the queue's name is its filter, which names tiers, models and runs
+            text.append("  ·  queue: this view (its filters hidden while blind)")
+        else:
+            text.append(f"  ·  queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}")
         text.append(f"  ·  {p.remaining} left of {p.total} ({p.labeled} labeled)")
         if self.queue.order == "random":
             text.append(f"  ·  shuffled, seed {self.queue.seed}")
@@ -461,6 +464,9 @@ class LabelScreen(StoreTurns, Screen):
             self.queue = LabelQueue(old.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),
                                     name=old.name)
             self.queue.session_start, self.queue.session_labels = old.session_start, old.session_labels
+        if self.blind:  # what was said before names the sample ("saved ✓ sample 233", the pair view's toasts)
+            self._say("")
+            self.app.clear_notifications()
         self._render_sample()
         self._render_status()
         self.notify("blind mode: tier, model and the other tier are hidden; labels are recorded as blind"

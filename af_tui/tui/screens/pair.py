@@ -207,7 +207,8 @@ class PairScreen(Screen):
         if sample is None:
             self.notify(f"the {self.tier} tier is not sampled yet")
             return
-        self.notify(f"labeling the {self.tier} tier's sample", timeout=2)
+        blind = getattr(self.app, "label_blind", False)  # blind labeling: no word of the tier on the way in
+        self.notify("labeling the ▶ column's sample" if blind else f"labeling the {self.tier} tier's sample", timeout=2)
         # The queue is the list's view, starting at this sample; back from labeling, fetch the pair again
         # (its verdicts have changed).
         self.app.main.start_labeling(sample.id, on_done=lambda: self.app.load_pair(self.pair_id, self))
