@@ -44,3 +44,18 @@ async def test_a_paste_into_the_search_lands_whole(tmp_path):
             app._driver.send_message(event)
         await until(pilot, lambda: app.main.pair_filter.search == "a training x" and not app.keys_held)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_a_dialog_opened_in_a_burst_takes_the_keys_after_it(tmp_path):
+    """ctrl+e opens the export dialog; the keys typed after it in the same burst go to its path input."""
+    from af_tui.tui.screens.export_labels import ExportLabelsScreen
+
+    db = build_store(tmp_path / "s.sqlite")
+    out = tmp_path / "burst.csv"
+    app = make_app(db, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await burst(pilot, "ctrl+e", *["backspace"] * len("labels.csv"), *str(out))
+        await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen) and not app.keys_held)
+        await settle(pilot)
+        assert app.screen.query_one("#label-export-path", Input).value == str(out)
