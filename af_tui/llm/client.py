@@ -232,6 +232,31 @@ def check_reachable(api_base: str) -> None:
                       "server or fix the URL") from None
 
 
+def unresolved_host(exc: BaseException) -> str | None:
+    """The host whose name did not resolve, if `exc` comes from a failed DNS lookup ('' when no host is named);
+    None for any other failure. The lookup error sits deep in the chain litellm → openai → httpx → aiohttp."""
+    import socket
+
+    chain, seen, x = [], set(), exc
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    if not any(isinstance(x, socket.gaierror) for x in chain):
+        return None
+    hosts = []
+    for x in chain:  # aiohttp's connector errors carry .host; httpx/openai errors the request's URL
+        host = getattr(x, "host", None)
+        if not isinstance(host, str):
+            try:
+                host = x.request.url.host  # type: ignore[attr-defined]
+            except (AttributeError, RuntimeError):
+                host = None
+        if isinstance(host, str) and host:
+            hosts.append(host)
+    return hosts[-1] if hosts else ""
+
+
 def _status_of(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     try:
@@ -347,6 +372,9 @@ async def complete(
                                   latency_s=time.monotonic() - started, attempts=attempt,
                                   blocked=f"content policy ({_message_of(exc)[:300]})")
             kind = "retry" if isinstance(exc, _NoChoices) else _classify(litellm, exc)
+            if (host := unresolved_host(exc)) is not None:  # offline or a wrong name: every call would fail
+                raise FatalProviderError(f"{model}: cannot resolve the host {host or '?'} (name lookup failed); "
+                                         "check the network connection or the base URL (--api-base)", attempts=attempt) from None
             if kind == "fatal":
                 raise FatalProviderError(f"{model}: {_message_of(exc)}", attempts=attempt,
                                          status=_status_of(exc)) from None
