@@ -7,7 +7,7 @@ folder (platformdirs: ~/.config/af-tui on Linux, ~/Library/Application Support/a
     show_stats = true
 
     [keys]                      # binding id = keys, comma-separated (ids: press F1 / see the README)
-    "pairs.candidates" = "a,A"
+    "pairs.filters" = "f,ctrl+f"
     "pair.copy" = "y"
 
 Everything else the app shows comes from the store; this file is the only thing it remembers.

@@ -304,7 +304,14 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
     def action_help(self) -> None:
         from af_tui.tui.screens.dialogs import HelpScreen
 
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.help_sections(), self.config.keys))
+
+    def help_sections(self) -> list[tuple[str, list[Binding]]]:
+        """The bindings the help lists, by where they work: what `?` shows is what the keys do."""
+        from af_tui.tui.screens.pair import PairScreen
+
+        return [("Pairs list", [*PairsList.BINDINGS, *MainScreen.BINDINGS]), ("Pair view", PairScreen.BINDINGS),
+                ("Everywhere", self.BINDINGS)]
 
     def action_toggle_key_panel(self) -> None:
         if self.screen.query("HelpPanel"):

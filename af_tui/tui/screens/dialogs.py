@@ -7,6 +7,7 @@ import shlex
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.keys import format_key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -59,33 +60,39 @@ class StopRunScreen(ModalScreen[bool | None]):
         self.dismiss(True if event.button.id == "yes" else None)
 
 
-HELP = """\
+LEGEND = """\
 af-tui explorer — every line of the list is one request asked on both tiers.
 
 Badges (free | paid):  C complied   R refused   F format not followed   E error   B blocked   · not sampled yet
 Marks:  L2 = two current labels (annotator × sample), L2* = one says alignment faking,
         J = judged by an LLM, J* = the judge says alignment faking
-
-Pairs list
-  ↑/↓ j/k  move        PgUp/PgDn  page        Home/End  first/last (End follows new pairs)
-  Enter    open the pair (free left, paid right)
-  /        search requests, scratchpads and outputs (all words; word* is a prefix)
-  a        complied on free & refused on paid: the alignment-faking candidates
-  e        errors only          F  format not followed only     d  judge ≠ human
-  o        order: arrival → model → request → disagreement first (the label queue follows)
-  f        all filters (run, model, variant, outcome per tier)     x  clear filters
-  S        show/hide the statistics panel     C  the chart     V  AF source of both (this session only)
-Pair view
-  ↑/↓ PgUp/PgDn  scroll      Tab  other tier    s  scroll both tiers together or apart
-  n/p      next/previous pair    t  raw transcript    c  copy the pair    z  fold/unfold all
-  (more keys of the pair view — labeling, export — are in its footer)
-Everywhere
-  Ctrl+P   command palette (themes, every action)     F1  key panel     q  quit
-
-Keys can be remapped by binding id in the config file ($AF_TUI_CONFIG or ~/.config/af-tui/config.toml):
-  [keys]
-  "pairs.candidates" = "a,A"
 """
+
+# A remap that collides with no key of the list or the pair view (tests/test_help.py checks it).
+REMAP_EXAMPLE = ("pairs.filters", "f,ctrl+f")
+
+
+def key_names(keys: str) -> str:
+    """`n,right_square_bracket` → `n ]`: the keys of a binding as the footer shows them."""
+    return " ".join(format_key(k.strip()) for k in keys.split(",") if k.strip())
+
+
+def help_text(sections: list[tuple[str, list[Binding]]], keymap: dict[str, str] | None = None) -> str:
+    """The help: the legend, then every binding of each section (its keys after the user's remaps, what it does,
+    its id for remapping), built from the bindings themselves so that it cannot drift from them."""
+    keymap = keymap or {}
+    lines = [LEGEND]
+    for title, bindings in sections:
+        lines.append(title)
+        for b in bindings:
+            keys = key_names(keymap.get(b.id, b.key) if b.id else b.key)
+            what = b.tooltip or b.description
+            lines.append(f"  {keys:<14} {what}" + (f"  [{b.id}]" if b.id else ""))
+    lines.append("  ctrl+p         Command palette (themes, every action)")
+    binding_id, keys = REMAP_EXAMPLE
+    lines += ["", "Keys can be remapped by the id in [brackets], in the config file ($AF_TUI_CONFIG or "
+              "~/.config/af-tui/config.toml):", "  [keys]", f'  "{binding_id}" = "{keys}"']
+    return "\n".join(lines) + "\n"
 
 
 class HelpScreen(ModalScreen[None]):
@@ -97,6 +104,10 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close")]
 
+    def __init__(self, sections: list[tuple[str, list[Binding]]], keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.text = help_text(sections, keymap)
+
     def compose(self):
         with Vertical(), VerticalScroll():
-            yield Static(Text(HELP))
+            yield Static(Text(self.text))
