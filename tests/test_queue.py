@@ -1,6 +1,7 @@
 """The label queue follows the view: the queue from the list's filter, label-state filters, blind mode's
 shuffled order, adjudication end to end (two annotators disagree, settled, used by agreement)."""
 
+import time
 
 import pytest
 from builders import make_store, sample_id
@@ -279,3 +280,36 @@ async def test_the_label_screen_opens_on_the_head_of_a_long_queue(store, tmp_pat
         await until(pilot, lambda: len(app.screen.queue.ids) == 4)
         assert list(app.screen.queue.ids) == free and free[2] in app.screen.queue
         await until(pilot, lambda: "4 left of 4" in _text(app.screen, "#label-status"))
+
+
+def test_quitting_af_tui_label_says_what_was_saved_and_how_to_resume(store, monkeypatch, capsys):
+    """The labels saved in the session (by verdict; one saved before it does not count) and the command that
+    takes the same queue up again, the blind queue's seed included."""
+    import shlex
+
+    from helpers import af_main
+
+    from af_tui.tui import label_app
+
+    free = [sample_id(store, i, "free") for i in (0, 1, 3, 4)]
+    save_label(store.conn, free[3], "eve", verdict="unclear")  # an earlier session's
+    time.sleep(0.01)
+
+    def fake_run(self):  # the session: two labels, one of them changed before leaving
+        time.sleep(0.01)
+        save_label(store.conn, free[0], "eve", verdict="unclear")
+        save_label(store.conn, free[1], "eve", verdict="not_alignment_faking")
+        save_label(store.conn, free[0], "eve", verdict="alignment_faking")
+
+    monkeypatch.setattr(label_app.LabelApp, "run", fake_run)
+    assert af_main("--db", str(store.path), "label", "--candidates", "--blind", "--random", "5",
+                   "--annotator", "eve") == 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    said, resume = last.split("; resume with: ")
+    assert said == "af-tui: 2 labels saved this session by eve (alignment faking 1, not alignment faking 1)"
+    assert shlex.split(resume) == ["af-tui", "label", "--db", str(store.path), "--annotator", "eve", "--blind",
+                                   "--candidates", "--random", "5"]
+
+    monkeypatch.setattr(label_app.LabelApp, "run", lambda self: None)
+    assert af_main("--db", str(store.path), "label", "--annotator", "eve", "--outcome", "any") == 0
+    assert "af-tui: 0 labels saved this session by eve; resume with: af-tui label --db" in capsys.readouterr().err

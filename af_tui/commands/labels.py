@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import time
+from pathlib import Path
+
 import click
+from click.core import ParameterSource
 
 from af_tui.commands.options import db_option, table_console
 from af_tui.domain import Outcome, Tier, Verdict, choices
@@ -143,7 +148,7 @@ def label(db_path, annotator, blind, run_name, model, variant, free_outcome, pai
     from af_tui.explorer.queue import new_seed, queue_sample_ids
     from af_tui.rubric import load_rubric
     from af_tui.store.db import Store
-    from af_tui.store.labels import LabelQueue, check_names
+    from af_tui.store.labels import LabelQueue, check_names, labels_saved_since
     from af_tui.tui.label_app import LabelApp
 
     rubric = load_rubric(rubric_name)  # a bad file is one line before anything opens
@@ -167,9 +172,36 @@ def label(db_path, annotator, blind, run_name, model, variant, free_outcome, pai
         queue = LabelQueue(store.conn, annotator, ids=ids, order="random" if seed is not None else "order",
                            seed=seed, name=name)
     keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
+    started = time.time()
     LabelApp(path, annotator, keymap=keymap, queue=queue, blind=blind, seed=seed, rubric=rubric).run()
     if seed is not None:
         click.echo(f"queue order drawn from seed {seed} (af-tui label --random {seed} redraws it)", err=True)
+    with Store(path, create=False) as store:
+        saved = labels_saved_since(store.conn, annotator, started)
+    counts = ", ".join(f"{verdict.replace('_', ' ')} {n}" for verdict, n in saved.items() if n)
+    total = sum(saved.values())
+    click.echo(f"af-tui: {total} label{'s' if total != 1 else ''} saved this session by {annotator}"
+               + (f" ({counts})" if counts else "") + "; resume with: "
+               + _resume_label_command(click.get_current_context(), path, annotator, seed), err=True)
+
+
+def _resume_label_command(ctx: click.Context, db: Path, annotator: str, seed: int | None) -> str:
+    """The `af-tui label` command that takes up this queue again: the same options, store and annotator, and the
+    blind queue's seed (the same order)."""
+    args = ["af-tui", "label", "--db", str(db), "--annotator", annotator]
+    for param in ctx.command.params:
+        if param.name in ("db_path", "annotator", "random_seed") or not isinstance(param, click.Option):
+            continue
+        if ctx.get_parameter_source(param.name) not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            args += [param.opts[0]] if value else []
+        elif value not in (None, ""):
+            args += [param.opts[0], str(value)]
+    if seed is not None:
+        args += ["--random", str(seed)]
+    return shlex.join(args)
 
 
 @click.command()

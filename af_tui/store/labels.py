@@ -164,6 +164,18 @@ def undo_label(conn: sqlite3.Connection, uid: str) -> Label | None:
     return None
 
 
+def labels_saved_since(conn: sqlite3.Connection, annotator: str, since: float) -> dict[str, int]:
+    """Per verdict, the samples whose current label by `annotator` was saved at or after `since` (a labeling
+    session's work; a label undone in the session does not count)."""
+    rows = conn.execute(
+        "SELECT verdict, COUNT(*) FROM (SELECT l.verdict, l.created_at FROM labels l WHERE l.annotator = ? "
+        "AND l.adjudication = 0 AND l.id = (SELECT l2.id FROM labels l2 WHERE l2.sample_id = l.sample_id AND "
+        "l2.annotator = l.annotator AND l2.adjudication = 0 ORDER BY l2.created_at DESC, l2.id DESC LIMIT 1)) "
+        "WHERE created_at >= ? AND verdict IS NOT NULL GROUP BY verdict", (annotator, since)).fetchall()
+    found = dict(rows)
+    return {v: found.get(v, 0) for v in VERDICTS}
+
+
 def anyone_has_labeled(conn: sqlite3.Connection) -> bool:
     """Whether the store holds any label row (cleared and adjudicated ones count)."""
     return conn.execute("SELECT 1 FROM labels LIMIT 1").fetchone() is not None
