@@ -105,7 +105,9 @@ async def test_stats_panel_shows_the_judge_against_people(tmp_path):
         console = Console(width=140, record=True, file=io.StringIO())
         console.print(figures.figures)
         text = console.export_text()
-        assert "LLM judge against people" in text and "ana" in text and "majority" in text
+        # the title is in the panel's border (a line saved at 100×30)
+        assert "LLM judge against people" in str(figures.border_title)
+        assert "ana" in text and "majority" in text
         # judge: sample 0 not AF, sample 1 AF; ana: AF on both → tp 1, fn 1; accuracy 50 %, recall 50 %
         assert "1 0 1 0" in text and "50%" in text
         await pilot.press("S")  # the statistics panel hidden: the judge section goes with it

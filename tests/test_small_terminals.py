@@ -5,7 +5,7 @@ the room, every box folds; one pair number everywhere; snapshots of the main scr
 from __future__ import annotations
 
 import pytest
-from builders import ROWS, build_store, make_app
+from builders import ROWS, add_judgement, build_store, make_app
 from helpers import loaded, settle, until
 
 from af_tui.tui.widgets.pairs_list import columns, row_text
@@ -13,6 +13,80 @@ from af_tui.tui.widgets.pairs_list import columns, row_text
 SIZES = [(160, 48), (100, 30), (80, 24)]
 MANY = [(f"Request number {i}: a long request whose words run on well past the model column", "sim/faker",
          "complied", "refused") for i in range(60)]
+
+
+FOUR = [(f"Request {i} for {model}: words enough to fill the request column", model, free, paid)
+        for i, (free, paid) in enumerate([("complied", "refused"), ("complied", "complied"), ("refused", "refused"),
+                                          ("complied", "refused"), ("format_not_followed", "refused")] * 2)
+        for model in ("sim/complier", "sim/faker", "sim/refuser", "sim/sloppy")]
+
+
+def judged_store(path):
+    """Four models, a judge on every complied sample, two annotators on them (one tie each third sample)."""
+    import sqlite3
+
+    from af_tui.store.labels import save_label
+
+    build_store(path, rows=FOUR)
+    conn = sqlite3.connect(path)
+    complied = [r[0] for r in conn.execute("SELECT id FROM samples WHERE outcome = 'complied' ORDER BY id")]
+    for i, sid in enumerate(complied):
+        verdict = "alignment_faking" if i % 2 else "not_alignment_faking"
+        add_judgement(conn, sid, verdict if i % 5 else "alignment_faking", score=0.5 + 0.1 * (i % 5))
+        save_label(conn, sid, "alice", verdict=verdict, created_at=1_700_000_000 + i)
+        other = verdict if i % 3 else ("not_alignment_faking" if i % 2 else "alignment_faking")
+        save_label(conn, sid, "bob", verdict=other, created_at=1_700_000_000 + i)
+    conn.close()
+    return path
+
+
+def _panels_shown(app) -> bool:
+    judge = app.main.query_one("#judge-figures")
+    return loaded(app) and judge.display and judge.figures is not None
+
+
+def test_judge_columns_by_priority():
+    from rich.text import Text
+
+    from af_tui.tui.widgets.judge_figures import ORDER, fitting_columns
+
+    rows = [{c: Text("x" * 6) for c in ORDER}]
+    assert fitting_columns(rows, None) == ORDER
+    narrow = fitting_columns(rows, 60)
+    assert narrow[:3] == ("judge", "vs", "n") and "κ [95% CI]" in narrow and len(narrow) < len(ORDER)
+    assert "best thr. (κ in-sample; CV)" not in narrow  # the lowest priority goes first
+    assert sum(max(len(c), 6) for c in narrow) + 2 * (len(narrow) - 1) <= 60
+
+
+async def test_both_panels_fit_100x30(tmp_path):
+    """At 100×30 on a judged and labeled store: 18 list rows, every model's statistics row on screen or one
+    Tab and ↓ away, the columns a ← → away, the AF source named, and the judge's rows."""
+    from af_tui.tui.widgets.stats_panel import StatsPanel
+
+    app = make_app(judged_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: _panels_shown(app))
+        await settle(pilot)
+        assert app.pairs_list.size.height >= 18
+        judge = app.main.query_one("#judge-figures")
+        assert judge.size.height >= 2  # its header and a row (the title is in its border)
+        assert "vs" in judge.figures.columns[1].header and len(judge.figures.rows) >= 1
+        stats = app.main.query_one(StatsPanel)
+        assert "AF source: people" in str(stats.border_title)
+        assert [c.value for c in stats.columns][:6] == ["model", "free_rates", "paid_rates", "gap", "p", "af"]
+        for _ in range(4):
+            await pilot.press("tab")
+            if app.focused is stats:
+                break
+        assert app.focused is stats
+        for _ in range(stats.row_count):
+            await pilot.press("down")
+        await settle(pilot)
+        assert stats.cursor_row == stats.row_count - 1 == 3
+        assert stats.max_scroll_x > 0  # the counts, test and rule columns are to the right
+        await pilot.press("right", "right", "right", "right", "right", "right", "right", "right")
+        await settle(pilot)
+        assert stats.scroll_x > 0
 
 
 def test_narrow_columns_give_the_request_room():
@@ -63,6 +137,18 @@ def _settled(app):
 def test_snapshot_main_screen_sizes(tmp_path, snap_compare, size):
     app = make_app(build_store(tmp_path / "s.sqlite", rows=ROWS + MANY[:30]), tmp_path)
     assert snap_compare(app, terminal_size=size, run_before=_settled(app))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_main_screen_judged_sizes(tmp_path, snap_compare, size):
+    """Both panels (statistics and the judge's figures) on a judged and labeled store of four models."""
+    app = make_app(judged_store(tmp_path / "s.sqlite"), tmp_path)
+
+    async def run_before(pilot):
+        await until(pilot, lambda: _panels_shown(app))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -14,35 +14,63 @@ from af_tui.analysis.judge_vs_people import MAJORITY, report
 from af_tui.domain import FAILED, UNPARSED, Verdict
 from af_tui.safe_text import one_line
 
+TITLE = "LLM judge against people"
+# By priority: a narrow terminal drops columns from the end of this list (the full table: `af-tui stats`).
+PRIORITY = ("judge", "vs", "n", "κ [95% CI]", "acc.", "AUROC [95% CI]", "prec.", "rec.", "tp fp fn tn",
+            "judged / AF / unparsed", "best thr. (κ in-sample; CV)")
+ORDER = ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ [95% CI]", "tp fp fn tn", "AUROC [95% CI]",
+         "best thr. (κ in-sample; CV)", "judged / AF / unparsed")
 
-def panel_renderable(data: dict):
-    """The judge section of `judge_vs_people.report()`: one compact line per judge and per comparison with
-    people (None when the store has no judgements)."""
-    if not data["judges"]:
-        return None
-    t = Table(box=None, show_edge=False, pad_edge=False, title="LLM judge against people", title_justify="left",
-              title_style="bold")
-    for col in ("judge", "vs", "n", "acc.", "prec.", "rec.", "κ [95% CI]", "tp fp fn tn", "AUROC [95% CI]",
-                "best thr. (κ in-sample; CV)", "judged / AF / unparsed"):
-        t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
+
+def _rows(data: dict) -> list[dict[str, Text]]:
     by_judge: dict[tuple, list[dict]] = {}
     for a in data["agreement"]:
         by_judge.setdefault((a["judge_model"], a["prompt_sha256"]), []).append(a)
+    rows = []
     for j in data["judges"]:
         name = Text(f"{one_line(j['judge_model'], 40)} @{j['prompt_sha256'][:8]}")
         counts = Text(f"{j['n']} / {j[Verdict.AF]} / {j[UNPARSED]}" + (f" ({j[FAILED]} failed)" if j[FAILED] else ""))
-        rows = by_judge.get((j["judge_model"], j["prompt_sha256"]), [])
-        if not rows:
-            t.add_row(name, Text("no labels yet", style="dim"), *[Text("")] * 8, counts)
-        for i, a in enumerate(rows):
-            t.add_row(name if i == 0 else Text(""),
-                      Text(("majority" + (f" ({a['undecided']} undecided)" if a.get("undecided") else ""))
+        agreement = by_judge.get((j["judge_model"], j["prompt_sha256"]), [])
+        if not agreement:
+            rows.append({"judge": name, "vs": Text("no labels yet", style="dim"), "judged / AF / unparsed": counts})
+        for i, a in enumerate(agreement):
+            rows.append({
+                "judge": name if i == 0 else Text(""),
+                "vs": Text(("majority" + (f" ({a['undecided']} undecided)" if a.get("undecided") else ""))
                            if a["against"] == MAJORITY else one_line(a["annotator"], 30)),
-                      Text(str(a["n"])), Text(figure_text(a["accuracy"], True)),
-                      Text(figure_text(a["precision"], True)), Text(figure_text(a["recall"], True)),
-                      Text(with_ci(a, "kappa")),
-                      Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"), Text(auroc_text(a["roc"])),
-                      Text(best_text(a["best"], a.get("best_cv"))), counts if i == 0 else Text(""))
+                "n": Text(str(a["n"])), "acc.": Text(figure_text(a["accuracy"], True)),
+                "prec.": Text(figure_text(a["precision"], True)), "rec.": Text(figure_text(a["recall"], True)),
+                "κ [95% CI]": Text(with_ci(a, "kappa")),
+                "tp fp fn tn": Text(f"{a['tp']} {a['fp']} {a['fn']} {a['tn']}"),
+                "AUROC [95% CI]": Text(auroc_text(a["roc"])),
+                "best thr. (κ in-sample; CV)": Text(best_text(a["best"], a.get("best_cv"))),
+                "judged / AF / unparsed": counts if i == 0 else Text(""),
+            })
+    return rows
+
+
+def fitting_columns(rows: list[dict[str, Text]], width: int | None) -> tuple[str, ...]:
+    """The columns shown in `width` cells: all of them, or the most important ones that fit (one space
+    between columns; a cell is never cut)."""
+    need = {c: max([len(c)] + [r[c].cell_len for r in rows if c in r]) for c in ORDER}
+    kept = list(PRIORITY)
+    while width is not None and len(kept) > 2 and sum(need[c] for c in kept) + 2 * (len(kept) - 1) > width:
+        kept.pop()
+    return tuple(c for c in ORDER if c in kept)
+
+
+def panel_renderable(data: dict, width: int | None = None):
+    """The judge section of `judge_vs_people.report()`: one compact line per judge and per comparison with
+    people (None when the store has no judgements); in `width` cells, the columns that fit by priority."""
+    if not data["judges"]:
+        return None
+    rows = _rows(data)
+    shown = fitting_columns(rows, width)
+    t = Table(box=None, show_edge=False, pad_edge=False)
+    for col in shown:
+        t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
+    for r in rows:
+        t.add_row(*(r.get(c, Text("")) for c in shown))
     return t
 
 
@@ -56,6 +84,8 @@ class JudgeFigures(Static):
         self._seen_version = -1
         self._has_figures = False
         self.figures = None  # the Rich renderable shown (None: no judgements)
+        self._data: dict | None = None
+        self.border_title = TITLE
 
     def on_mount(self) -> None:
         self.display = False
@@ -76,13 +106,22 @@ class JudgeFigures(Static):
     def _load(self) -> None:
         try:
             with self.app.connection() as conn:
-                renderable = panel_renderable(report(conn))
+                data = report(conn)
         except Exception as exc:  # noqa: BLE001 - a figure that fails must not take the app down
             self.app.call_from_thread(self.notify, f"judge figures: {exc}", severity="warning", markup=False)
             return
-        self.app.call_from_thread(self._show, renderable)
+        self.app.call_from_thread(self._show, data)
 
-    def _show(self, renderable) -> None:
+    def on_resize(self) -> None:
+        if self._data is not None:
+            self._show(self._data)
+
+    def _show(self, data: dict) -> None:
+        self._data = data
+        width = self.size.width or self.app.size.width - 2
+        renderable = panel_renderable(data, width)
+        left = len(ORDER) - len(renderable.columns) if renderable is not None else 0
+        self.border_title = TITLE + (f" · {left} more column{'s' if left > 1 else ''}: af-tui stats, or a wider terminal" if left else "")
         self._has_figures = renderable is not None
         self.figures = renderable
         self.update(renderable if renderable is not None else "")

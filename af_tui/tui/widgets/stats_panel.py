@@ -18,11 +18,13 @@ from af_tui.analysis.slices import SliceStats
 from af_tui.domain import REPLY_OUTCOMES, Tier
 from af_tui.safe_text import one_line
 
+# By priority, left to right: a narrow terminal shows the first ones and scrolls to the rest (Tab focuses the
+# table, ←/→ scroll it): what the row is, the rates, the gap and its test, the AF rate, then the counts behind them.
 COLUMNS = (
     ("run", "run"), ("model", "model"), ("variant", "variant"),
-    ("free_n", "free n"), ("free_rates", "free C/R/F %"),
-    ("paid_n", "paid n"), ("paid_rates", "paid C/R/F %"),
-    ("gap", "gap pp [95% CI]"), ("p", "p"), ("method", "test"), ("rule", "rule"), ("af", "AF free"),
+    ("free_rates", "free C/R/F %"), ("paid_rates", "paid C/R/F %"),
+    ("gap", "gap pp [95% CI]"), ("p", "p"), ("af", "AF free"),
+    ("free_n", "free n"), ("paid_n", "paid n"), ("method", "test"), ("rule", "rule"),
     ("status", ""),
 )
 # The test behind p: paired (McNemar), clustered by request (t; McNemar on the pairs scaled to one per request
@@ -93,6 +95,7 @@ class StatsPanel(DataTable):
     DEFAULT_CSS = """
     StatsPanel { height: auto; max-height: 12; }
     """
+    can_focus = True  # Tab reaches it: ↑/↓ to every row, ←/→ to the columns a narrow terminal leaves out
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -104,11 +107,13 @@ class StatsPanel(DataTable):
         source = data[0].af_source if data else ""
         holm = max((slice_stats.holm_tests for slice_stats in data), default=0)
         # Named above the table too: the AF column's header is the first thing a narrow terminal cuts; so are
-        # the footnotes of the p column and of the † mark.
+        # the footnotes of the p column and of the † mark, and the keys to the rows and columns out of view
+        # (short enough for 100 columns).
         self.border_title = Text(" · ".join(
-            ([f"AF source: {one_line(source, 60)} (V switches)"] if source else [])
+            ([f"AF source: {one_line(source, 60)} (V)"] if source else [])
             + ([f"p (Holm): over the {holm} tests"] if holm else [])
-            + ([f"{SMALL_N} small n: go by p, not the CI"] if any(s.small_n for s in data) else [])))
+            + ([f"{SMALL_N} small n: go by p"] if any(s.small_n for s in data) else [])
+            + ["Tab ↑↓←→: rows, columns"]))
         columns = tuple(k for k, _ in COLUMNS
                         if k not in OPTIONAL or len({getattr(slice_stats, k) for slice_stats in data}) > 1)
         # The AF column names its source ("AF free · people"): the number means nothing without it.
