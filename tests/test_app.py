@@ -109,6 +109,36 @@ async def test_filter_dialog(store_path, tmp_path):
         assert "model=sim/refuser" in status_text(app)
 
 
+async def test_the_transcript_shows_and_counts_the_system_prompt(store_path, tmp_path):
+    """The system prompt is the first message the model saw: shown first (folded to its first lines, s unfolds)
+    and counted."""
+    from dataclasses import replace as with_
+
+    from af_tui.explorer.detail import pair_detail
+    from af_tui.tui.screens.pair import PairScreen
+    from af_tui.tui.screens.transcript import TranscriptScreen, transcript_lines
+
+    with Store(store_path) as store:
+        detail = pair_detail(store.conn, 1)
+    assert detail.system_prompt == SYSTEM
+    lines = transcript_lines(detail, "free")
+    assert lines[0].endswith(f"· {len(detail.free.transcript) + 1} messages (the system prompt first)")
+    assert lines[2].startswith("──── system") and lines[3] == SYSTEM
+    long = with_(detail, system_prompt="\n".join(f"line {i}" for i in range(10)))
+    folded = transcript_lines(long, "free")
+    assert "line 2" in folded and "line 3" not in folded and "… 7 more lines (s)" in folded
+    assert "line 9" in transcript_lines(long, "free", system_folded=False)
+
+    app = make_app(store_path, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, TranscriptScreen))
+        assert SYSTEM in app.screen.lines and "(the system prompt first)" in app.screen.lines[0]
+
+
 async def test_transcript_and_copy(store_path, tmp_path):
     from af_tui.tui.screens.pair import PairScreen
     from af_tui.tui.screens.transcript import TranscriptScreen

@@ -51,6 +51,7 @@ class PairDetail:
     free: SampleDetail | None
     paid: SampleDetail | None
     extra: dict = field(default_factory=dict)
+    system_prompt: str | None = None  # the variant's system prompt: the first message every sample was sent
 
 
 def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
@@ -117,11 +118,13 @@ def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:
     rows = dict_rows(
         conn,
         "SELECT p.id, r.name AS run, p.model, p.variant, p.prompt_index, p.epoch, pr.text AS request,"
-        " p.free_sample_id, p.paid_sample_id FROM pairs p JOIN runs r ON r.id = p.run_id"
-        " JOIN prompts pr ON pr.id = p.prompt_id WHERE p.id = ?", (pair_id,))
+        " p.free_sample_id, p.paid_sample_id, v.system_prompt FROM pairs p JOIN runs r ON r.id = p.run_id"
+        " JOIN prompts pr ON pr.id = p.prompt_id LEFT JOIN variants v ON v.name = p.variant WHERE p.id = ?",
+        (pair_id,))
     if not rows:
         return None
     row = rows[0]
     return PairDetail(id=row["id"], run=row["run"], model=row["model"], variant=row["variant"],
                       prompt_index=row["prompt_index"], epoch=row["epoch"], request=row["request"],
-                      free=_sample(conn, row["free_sample_id"]), paid=_sample(conn, row["paid_sample_id"]))
+                      free=_sample(conn, row["free_sample_id"]), paid=_sample(conn, row["paid_sample_id"]),
+                      system_prompt=row["system_prompt"])

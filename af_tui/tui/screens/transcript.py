@@ -1,5 +1,5 @@
-"""The raw transcript of one sample: every message as the model saw and wrote it (system prompt left out),
-in a read-only text area (it draws only what is on screen) that wraps long lines (w toggles), with the
+"""The raw transcript of one sample: every message as the model saw and wrote it (the system prompt first,
+folded to its first lines until s unfolds it), in a read-only text area (it draws only what is on screen) that wraps long lines (w toggles), with the
 list's search hits to step through."""
 
 from __future__ import annotations
@@ -15,13 +15,23 @@ from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import cap_lines, inert
 
 MAX_LINE = 20_000  # characters of one line drawn here; copy (c) gives the whole text
+FOLDED_SYSTEM_LINES = 3  # of the system prompt while it is folded
 
 
-def transcript_lines(detail: PairDetail, tier: str) -> list[str]:
+def transcript_lines(detail: PairDetail, tier: str, *, system_folded: bool = True) -> list[str]:
     sample = detail.free if tier == Tier.FREE else detail.paid
     if sample is None:
         return [f"({tier} tier not sampled yet)"]
-    lines = [f"{tier.upper()} tier · {sample.outcome} · {len(sample.transcript)} messages"]
+    system = detail.system_prompt
+    has_system = bool(system) and not any(m.get("role") == "system" for m in sample.transcript)
+    count = len(sample.transcript) + has_system
+    lines = [f"{tier.upper()} tier · {sample.outcome} · {count} messages"
+             + (" (the system prompt first)" if has_system else "")]
+    if has_system:
+        text = cap_lines(inert(system), MAX_LINE).split("\n")
+        folded = system_folded and len(text) > FOLDED_SYSTEM_LINES
+        lines += ["", f"──── system · {len(text)} lines" + (" · folded, s unfolds" if folded else "") + " ────"]
+        lines += text[:FOLDED_SYSTEM_LINES] + [f"… {len(text) - FOLDED_SYSTEM_LINES} more lines (s)"] if folded else text
     for message in sample.transcript:
         content = message.get("content")
         reasoning = message.get("reasoning")
@@ -73,6 +83,8 @@ class TranscriptScreen(Screen):
         Binding("less_than_sign,comma", "hit(-1)", "Prev hit", show=False, id="transcript.previous_hit",
                 priority=True),
         Binding("c", "copy", "Copy", id="transcript.copy", priority=True, tooltip="Copy this transcript as JSON"),
+        Binding("s", "toggle_system", "System prompt", show=False, id="transcript.system", priority=True,
+                tooltip="Unfold or fold the system prompt (folded to its first lines at first)"),
     ]
 
     def __init__(self, detail: PairDetail, tier: str = Tier.FREE, words: list[str] | None = None) -> None:
@@ -83,6 +95,7 @@ class TranscriptScreen(Screen):
         self.lines: list[str] = []
         self.hits: list[tuple[int, int, int]] = []
         self.hit = -1
+        self.system_folded = True
 
     def compose(self):
         yield Header()
@@ -95,7 +108,7 @@ class TranscriptScreen(Screen):
 
     def _fill(self) -> None:
         area = self.query_one(TextArea)
-        self.lines = transcript_lines(self.detail, self.tier)
+        self.lines = transcript_lines(self.detail, self.tier, system_folded=self.system_folded)
         self.hits, self.hit = find_hits(self.lines, self.words), -1
         area.load_text("\n".join(self.lines))
         area.scroll_home(animate=False)
@@ -129,6 +142,10 @@ class TranscriptScreen(Screen):
         area.selection = Selection((line, start), (line, end))
         area.scroll_cursor_visible(center=True, animate=False)
         self._title()
+
+    def action_toggle_system(self) -> None:
+        self.system_folded = not self.system_folded
+        self._fill()
 
     def action_other_tier(self) -> None:
         self.tier = Tier.PAID if self.tier == Tier.FREE else Tier.FREE
