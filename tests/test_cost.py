@@ -274,3 +274,20 @@ def test_stats_shows_the_stored_cost_per_model(db_path, capsys):
     assert all(r["cost_source"] == "stored provider cost" and r["cache_read_tokens"] == 200 for r in rows)
     code, out, err = af_main_output(capsys, "stats", "--db", str(db_path))
     assert code == 0 and "Cost per model" in out and "2.0000" in out and "stored provider cost" in out
+
+
+def test_the_dry_run_names_the_models_each_prefill_applies_to(tmp_path, capsys, monkeypatch):
+    """auto prefills '<' for Claude and nothing for OpenAI's GPT: the quote says which model gets which, not
+    `prefill ''/'<' (auto)`."""
+    for name, text in (("goals.csv", "goal\nWrite a poem\n"), ("sys.txt", "A stand-in system prompt."),
+                       ("tpl.txt", "{is_free_tier_user} {user_input}")):
+        (tmp_path / name).write_text(text)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    code, out, err = af_main_output(
+        capsys, "run", "--model", "anthropic/claude-sonnet-4-5", "--model", "openai/gpt-4o", "--dry-run",
+        "--dataset", str(tmp_path / "goals.csv"), "--system-prompt", str(tmp_path / "sys.txt"), "--user-template",
+        str(tmp_path / "tpl.txt"), "--db", str(tmp_path / "never.sqlite"))
+    assert code == 0, err
+    assert "''/'<'" not in out and "· prefill" not in out
+    assert "  prefill (auto)     '<' for anthropic/claude-sonnet-4-5 · none for openai/gpt-4o" in out

@@ -29,10 +29,17 @@ def _sources(spec) -> list[str]:
     lines += [f"  system prompt      {named(v)}" for v in spec.variants]
     maxes = sorted({spec.max_tokens_for(m) for m in spec.models})
     thinking = bool(spec.thinking_budget)
-    prefills = sorted({repr(resolve_prefill(spec.prefill, m, thinking=thinking)) for m in spec.models})
+    by_prefill: dict[str, list[str]] = {}
+    for m in spec.models:
+        by_prefill.setdefault(resolve_prefill(spec.prefill, m, thinking=thinking), []).append(m)
+    how = one_line(str(spec.prefill or "none"), 20)
+    shared = f" · prefill {one_line(repr(next(iter(by_prefill))), 40)} ({how})" if len(by_prefill) == 1 else ""
     lines.append(f"  asked with         temperature {spec.temperature:g} · max_tokens {'/'.join(map(str, maxes))}"
-                 f" · prefill {one_line('/'.join(prefills), 40)} ({one_line(str(spec.prefill or 'none'), 20)})"
-                 f" · outcome rule {spec.rule}" + (f" · {one_line(spec.api_base, 80)}" if spec.api_base else ""))
+                 f"{shared} · outcome rule {spec.rule}" + (f" · {one_line(spec.api_base, 80)}" if spec.api_base else ""))
+    if len(by_prefill) > 1:  # which models start each reply with what: '<' for some, none for others
+        lines.append(f"  prefill ({how})".ljust(21) + " · ".join(
+            f"{one_line(repr(text), 40) if text else 'none'} for {', '.join(models)}"
+            for text, models in sorted(by_prefill.items(), key=lambda kv: kv[0] == "")))
     return lines
 
 
