@@ -347,3 +347,35 @@ async def test_fake_server_good_partial_and_garbage_replies_are_stored_as_such(s
             assert parsed == 0 and verdict is None and knows is None
     assert result.counts["unparsed"] == sum(k in (2, 3) for k in kinds.values())
     assert result.counts["partial"] == sum(k == 1 for k in kinds.values())
+
+
+def test_judge_tables_at_100_columns_leave_out_columns_by_priority(store_path, capsys, monkeypatch):
+    """At 100 columns the judge-against-people table keeps whole cells (n, acc., κ …) and leaves out the
+    columns of lowest priority, named in its caption, instead of squeezing `n`, `acc.`, `out` to nothing."""
+    import io
+
+    from rich.console import Console
+
+    import af_tui.commands.judge as judge_command
+
+    assert af("judge", "--db", str(store_path), "--model", "sim/judge-good") == 0
+    with Store(store_path) as store:
+        for i in range(4):
+            save_label(store.conn, sample_id(store, i, "free"), "ana", verdict=AF)
+            save_label(store.conn, sample_id(store, i, "free"), "bo", verdict=AF if i % 2 else NOT_AF)
+    capsys.readouterr()
+    for width in (100, 80):
+        console = Console(width=width, file=io.StringIO(), record=True)
+        monkeypatch.setattr(judge_command, "table_console", lambda console=console: console)
+        judge_command.stats_section(store_path)
+        text = console.export_text()
+        agreement = text[text.index("Judge against people"):text.index("left out at")]
+        assert "…" not in agreement  # no cell cut
+        header = agreement.splitlines()[1]
+        for col in ("judge", "vs", "n", "acc.", "κ [95% CI]"):
+            assert f" {col} " in header + " "
+        assert f"left out at {width} columns: " in text and "best thr." in text.split("left out at")[1]
+    console = Console(width=300, file=io.StringIO(), record=True)
+    monkeypatch.setattr(judge_command, "table_console", lambda: console)
+    judge_command.stats_section(store_path)
+    assert "left out at" not in console.export_text()  # wide enough: every column

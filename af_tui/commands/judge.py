@@ -150,7 +150,7 @@ def stats_section(db_path=None, run_name=None, models=()) -> None:
     from af_tui.commands.judge_report import tables
 
     console = table_console()
-    for table in tables(_open_report(db_path, run_name, models)):
+    for table in tables(_open_report(db_path, run_name, models), width=console.width):
         console.print(table)
 
 
