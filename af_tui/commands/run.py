@@ -198,7 +198,7 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 
 @click.command()
 @click.option("--model", "models", multiple=True, required=True, metavar="MODEL",
-              help="litellm model, e.g. openai/gpt-4o, anthropic/claude-3-5-sonnet-20241022, openai/NAME with "
+              help="litellm model, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-6, openai/NAME with "
                    "--api-base, sim/faker. Repeat for several.")
 @click.option("--system-prompt", "system_prompts", multiple=True, type=click.Path(), metavar="FILE",
               help="System prompt file; repeat for several variants (named after the file). "
