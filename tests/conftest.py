@@ -6,10 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # No test may reach the internet; litellm must not fetch its price list.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.pop("AF_TUI_DB", None)
+
+# Hypothesis: no per-example deadline (speed goals live in bench/; on a loaded machine a 200 ms deadline failed a
+# correct test), and in CI the same examples every run, so that a red CI means a change broke something; locally the
+# examples stay random and keep looking for new failures.
+settings.register_profile("af-tui", deadline=None)
+settings.register_profile("af-tui-ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("af-tui-ci" if os.environ.get("CI") or os.environ.get("AF_TUI_CI") else "af-tui")
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
