@@ -313,3 +313,27 @@ def test_quitting_af_tui_label_says_what_was_saved_and_how_to_resume(store, monk
     monkeypatch.setattr(label_app.LabelApp, "run", lambda self: None)
     assert af_main("--db", str(store.path), "label", "--annotator", "eve", "--outcome", "any") == 0
     assert "af-tui: 0 labels saved this session by eve; resume with: af-tui label --db" in capsys.readouterr().err
+
+
+async def test_adjudicating_a_disagreement_with_your_own_label_warns(tmp_path):
+    """alice settling a disagreement between alice and bob: the status says so and the save warns (it still saves)."""
+    s = make_store(tmp_path / "own.sqlite", n_requests=2)
+    sid = sample_id(s, 0, "free")
+    save_label(s.conn, sid, "alice", verdict="alignment_faking")
+    save_label(s.conn, sid, "bob", verdict="not_alignment_faking")
+    s.close()
+    for who, warned in (("alice", True), ("carol", False)):
+        app = LabelApp(tmp_path / "own.sqlite", who)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await store_settled(pilot)
+            await app.push_screen(AdjudicateScreen(app.db_path, who))
+            await store_settled(pilot)
+            screen = app.screen
+            assert ("your own label is one of these" in _text(screen, "#adj-status")) == warned
+            await press_settled(pilot, "a")
+            notes = [n.message for n in app._notifications]
+            assert any("includes your own label" in m for m in notes) == warned, notes
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "own.sqlite") as conn:  # both settled: the warning does not refuse
+        assert conn.execute("SELECT COUNT(*) FROM labels WHERE adjudication = 1").fetchone()[0] == 2

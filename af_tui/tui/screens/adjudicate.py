@@ -176,6 +176,8 @@ class AdjudicateScreen(StoreTurns, Screen):
             self.query_one("#adj-labels", Static).update("")
             return
         status.append(f"  ·  disagreement {self.position + 1} of {len(self.ids)}  ·  {view.settled_count} settled")
+        if self._own_label_in_it():
+            status.append("  ·  ⚠ your own label is one of these", style="bold yellow")
         self.query_one("#adj-status", Static).update(status)
         s = self.sample
         body = Text()
@@ -213,9 +215,15 @@ class AdjudicateScreen(StoreTurns, Screen):
             notes.append(one_line(lb.note, 300) if lb.note else "—")  # typed by people: never markup
         return Group(table, notes)
 
+    def _own_label_in_it(self) -> bool:
+        return any(lb.annotator == self.annotator and not lb.adjudication for lb in self.labels)
+
     def _save(self, settlement: Settlement) -> None:
         if self.sample is None:
             return
+        if self._own_label_in_it():  # settling a disagreement you are part of: allowed, but not blind to it
+            self.notify(f"{self.annotator}: this disagreement includes your own label; a second person usually "
+                        "settles it", severity="warning", timeout=4)
         self._begin()
         self._settle(self.sample.id, settlement, self.position)
 

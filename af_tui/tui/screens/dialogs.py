@@ -66,6 +66,8 @@ af-tui explorer — every line of the list is one request asked on both tiers.
 Badges (free | paid):  C complied   R refused   F format not followed   E error   B blocked   · not sampled yet
 Marks:  L2 = two current labels (annotator × sample), L2* = one says alignment faking,
         J = judged by an LLM, J* = the judge says alignment faking
+Pair view:  ≠ people = the judge's verdict differs from at least one annotator's current label (any one of
+        them, not their majority; adjudicated labels are not compared)
 """
 
 # A remap that collides with no key of the list or the pair view (tests/test_help.py checks it).
