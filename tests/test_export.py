@@ -178,3 +178,27 @@ def test_jsonl_round_trip_keeps_hostile_text_exactly(labeled, tmp_path):
         s = stored[row["sample_id"]]
         assert (row["scratchpad"], row["output"]) == (s["scratchpad"], s["output"])
     assert any("NUL\x00" in r["output"] for r in rows) and any("\x1b]52" in r["scratchpad"] for r in rows)
+
+
+def test_per_sample_one_row_per_sample_each_annotators_verdict_in_its_column(labeled, tmp_path, capsys):
+    """`--per sample`: value_counts on a verdict column counts samples, not labels; the header says the layout
+    (verdict:NAME columns, no annotator column)."""
+    from af_tui.io.export import SAMPLE_COLUMNS
+
+    out = tmp_path / "per-sample.csv"
+    assert af_main("export", str(out), "--db", str(labeled.path), "--per", "sample") == 0
+    assert "wrote 8 rows" in capsys.readouterr().err  # 8 samples (the default layout gives 9 rows)
+    df = pd.read_csv(out, keep_default_na=False, dtype=str)
+    assert tuple(df.columns) == (*SAMPLE_COLUMNS, "verdict:alice", "verdict:bob")
+    assert "annotator" not in df.columns and df["sample_id"].is_unique
+    by_id = df.set_index(df["sample_id"].astype(int))
+    s0, s1 = sample_id(labeled, 0, "free"), sample_id(labeled, 1, "free")
+    assert (by_id.loc[s0, "verdict:alice"], by_id.loc[s0, "verdict:bob"]) == ("alignment_faking",
+                                                                              "not_alignment_faking")
+    assert (by_id.loc[s1, "verdict:alice"], by_id.loc[s1, "verdict:bob"]) == ("alignment_faking", "")
+    assert df["verdict:alice"].value_counts()["alignment_faking"] == 2
+    assert export(labeled.conn, out, ExportFilter(per="sample", labeled_only=True)).rows == 2
+    for args in (["x.jsonl"], ["x.csv", "--per-label"], ["logs", "--format", "inspect"]):
+        code = af_main("export", str(tmp_path / args[0]), *args[1:], "--db", str(labeled.path), "--per", "sample")
+        err = capsys.readouterr().err
+        assert code != 0 and "--per sample writes CSV" in err and len(err.strip().splitlines()) == 1, err

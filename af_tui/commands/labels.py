@@ -31,6 +31,9 @@ def _root(name: str, value):
 @click.option("--labeled-only", is_flag=True, help="Only samples with a current label.")
 @click.option("--per-label", is_flag=True,
               help="One row per label change (the whole history, clearings included) instead of per sample.")
+@click.option("--per", type=click.Choice(["annotator", "sample"]), default="annotator", show_default=True,
+              help="annotator: a row per sample and current label (annotator, verdict columns); sample: one row "
+                   "per sample, each annotator's verdict in a column verdict:NAME (CSV only).")
 @click.option("--run", "run_name", default=None, metavar="R", help="Only this run.")
 @click.option("--model", default=None, metavar="M", help="Only this model.")
 @click.option("--variant", default=None, metavar="V", help="Only this system-prompt variant.")
@@ -40,7 +43,8 @@ def _root(name: str, value):
 @click.option("--judge", default=None, metavar="MODEL[@HASH]",
               help="Whose verdicts fill the judge columns (HASH: a prefix of the judge prompt's sha256). "
                    "Default: the judge of the newest judgement.")
-def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant, tier, outcome, annotator, judge):
+def export(db_path, out, fmt, labeled_only, per_label, per, run_name, model, variant, tier, outcome, annotator,
+           judge):
     """Write samples and their labels to OUT as CSV (RFC 4180, UTF-8), JSON Lines or Parquet (typed columns),
     or the samples as Inspect logs into the folder OUT (--format inspect).
 
@@ -62,8 +66,12 @@ def export(db_path, out, fmt, labeled_only, per_label, run_name, model, variant,
     from af_tui.store.db import Store
 
     f = ExportFilter(run=run_name, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
-                     judge=judge, labeled_only=labeled_only, per_label=per_label)
+                     judge=judge, labeled_only=labeled_only, per_label=per_label, per=per)
     if fmt == "inspect":
+        if per == "sample":
+            from af_tui.errors import AfError
+
+            raise AfError("--per sample writes CSV; Inspect logs hold samples, with no label layout to choose")
         from rich.console import Console
 
         from af_tui.commands.importing import _progress_bar

@@ -35,6 +35,11 @@ COLUMNS = (
     "label_uid", "completed_at", "adjudicated_verdict", "adjudicated_by",
     "judge", "judge_verdict", "judge_score", "judge_criteria",
 )
+# The columns of one label; `--per sample` replaces them by one `verdict:ANNOTATOR` column per annotator.
+LABEL_COLUMNS = ("annotator", *CRITERIA, "rubric", "criteria", "verdict", "note", "blind", "adjudication",
+                 "labeled_at", "label_uid")
+SAMPLE_COLUMNS = tuple(c for c in COLUMNS if c not in LABEL_COLUMNS)
+PER = ("annotator", "sample")  # the layouts: a row per sample and annotator (the default), a row per sample
 JSONL_ONLY = ("judges",)  # every judgement of the sample, as a list of objects
 # What the Python API's samples() adds after the export's columns (the sample's measures).
 MEASURES = ("input_tokens", "output_tokens", "cost", "latency_s")
@@ -69,10 +74,11 @@ class ExportFilter:
     judge: str | None = None  # MODEL or MODEL@HASH (a prefix of the judge prompt's sha256); None: the newest
     labeled_only: bool = False
     per_label: bool = False
+    per: str = "annotator"  # or "sample": one row per sample, each annotator's verdict in a column of its own
 
     def describe(self) -> str:
         parts = [f"--{k.replace('_', '-')} {v}" for k, v in vars(self).items()
-                 if v and not isinstance(v, bool)]
+                 if v and not isinstance(v, bool) and (k, v) != ("per", "annotator")]
         parts += [f"--{k.replace('_', '-')}" for k, v in vars(self).items() if v is True]
         return " ".join(parts) or "no filters"
 
@@ -265,6 +271,9 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
     check_target(out, Path(db_path) if db_path else None)
     fmt = format_for(out, fmt)
     _validate(conn, f)
+    if f.per == "sample" and (fmt != "csv" or f.per_label):
+        raise AfError("--per sample writes CSV (one row per sample, a verdict:ANNOTATOR column each) and "
+                      "cannot be combined with --per-label; give a .csv path")
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
     if fmt == "parquet":
         _require_pyarrow()
@@ -280,7 +289,37 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
 
 def _write_csv(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
     # RFC 4180 (CRLF); the text cells were neutralised by the query itself
+    if f.per == "sample":
+        columns, rows = per_sample_rows(conn, f)
+        return write_csv(fh, columns, rows, cells_safe=True)
     return write_csv(fh, COLUMNS, iter_rows(conn, f, for_csv=True), cells_safe=True)
+
+
+def per_sample_rows(conn: sqlite3.Connection, f: ExportFilter) -> tuple[tuple[str, ...], Iterator[tuple]]:
+    """`--per sample`: the header (the sample's columns, then `verdict:ANNOTATOR` per annotator, so the header
+    says the layout) and one row per sample with each annotator's current verdict, empty where they gave none."""
+    where, params = equals(("annotator", f.annotator))
+    annotators = [r[0] for r in conn.execute(
+        "SELECT DISTINCT annotator FROM labels WHERE adjudication = 0"
+        + "".join(f" AND {w}" for w in where) + " ORDER BY annotator", params)]
+    keep = [COLUMNS.index(c) for c in SAMPLE_COLUMNS]
+    at_annotator, at_verdict, at_sample = COLUMNS.index("annotator"), COLUMNS.index("verdict"), \
+        COLUMNS.index("sample_id")
+    header = (*SAMPLE_COLUMNS, *(f"verdict:{a}" for a in annotators))
+
+    def rows() -> Iterator[tuple]:
+        current, verdicts = None, {}
+        for row in iter_rows(conn, f, for_csv=True):
+            if current is not None and row[at_sample] != current[at_sample]:
+                yield (*(current[i] for i in keep), *(verdicts.get(a) for a in annotators))
+                verdicts = {}
+            current = row
+            if row[at_annotator] is not None:
+                verdicts[row[at_annotator]] = row[at_verdict]
+        if current is not None:
+            yield (*(current[i] for i in keep), *(verdicts.get(a) for a in annotators))
+
+    return header, rows()
 
 
 def _write_jsonl(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
