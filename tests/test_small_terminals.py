@@ -87,6 +87,14 @@ async def test_both_panels_fit_100x30(tmp_path):
         await pilot.press("right", "right", "right", "right", "right", "right", "right", "right")
         await settle(pilot)
         assert stats.scroll_x > 0
+        # the judge's other rows (bob, majority): the next Tab, then ↓
+        assert "Tab ↑↓: rows 1–1 of 3" in str(judge.border_title)
+        await pilot.press("tab")
+        assert app.focused is judge
+        await pilot.press("down", "down", "down")  # one past the last row: stays on it
+        await settle(pilot)
+        assert judge.first == 2 and str(judge.figures.columns[1]._cells[0]).startswith("majority")
+        assert "rows 3–3 of 3" in str(judge.border_title)
 
 
 def test_narrow_columns_give_the_request_room():

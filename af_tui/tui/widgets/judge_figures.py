@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.widgets import Static
 
 from af_tui.analysis.classifier import auroc_text, best_text, figure_text, with_ci
@@ -59,13 +60,15 @@ def fitting_columns(rows: list[dict[str, Text]], width: int | None) -> tuple[str
     return tuple(c for c in ORDER if c in kept)
 
 
-def panel_renderable(data: dict, width: int | None = None):
+def panel_renderable(data: dict, width: int | None = None, first: int = 0):
     """The judge section of `judge_vs_people.report()`: one compact line per judge and per comparison with
-    people (None when the store has no judgements); in `width` cells, the columns that fit by priority."""
+    people (None when the store has no judgements); in `width` cells, the columns that fit by priority; the
+    rows from `first` on (the header stays)."""
     if not data["judges"]:
         return None
     rows = _rows(data)
-    shown = fitting_columns(rows, width)
+    shown = fitting_columns(rows, width)  # measured on every row: the columns stay put as the rows scroll
+    rows = rows[first:]
     t = Table(box=None, show_edge=False, pad_edge=False)
     for col in shown:
         t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
@@ -74,10 +77,19 @@ def panel_renderable(data: dict, width: int | None = None):
     return t
 
 
-class JudgeFigures(Static):
+class JudgeFigures(Static, can_focus=True):
+    """Focusable (Tab); ↑/↓ move its first row when it has more rows than lines (a short terminal shows one),
+    the header staying."""
+
     DEFAULT_CSS = """
-    JudgeFigures { height: auto; max-height: 10; padding: 0 1; border-top: hkey $primary 30%; }
+    JudgeFigures { height: auto; max-height: 10; padding: 0 1; border-top: hkey $primary 30%;
+                   }
+    JudgeFigures:focus { border-top: hkey $accent; }
     """
+    BINDINGS = [
+        Binding("up", "rows(-1)", "Up", show=False),
+        Binding("down", "rows(1)", "Down", show=False),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__("", **kwargs)
@@ -85,6 +97,7 @@ class JudgeFigures(Static):
         self._has_figures = False
         self.figures = None  # the Rich renderable shown (None: no judgements)
         self._data: dict | None = None
+        self.first = 0  # the first row shown
         self.border_title = TITLE
 
     def on_mount(self) -> None:
@@ -112,6 +125,11 @@ class JudgeFigures(Static):
             return
         self.app.call_from_thread(self._show, data)
 
+    def action_rows(self, step: int) -> None:
+        if self._data is not None:
+            self.first += step
+            self._show(self._data)
+
     def on_resize(self) -> None:
         if self._data is not None:
             self._show(self._data)
@@ -119,9 +137,14 @@ class JudgeFigures(Static):
     def _show(self, data: dict) -> None:
         self._data = data
         width = self.size.width or self.app.size.width - 2
-        renderable = panel_renderable(data, width)
+        total = len(_rows(data)) if data["judges"] else 0
+        lines = self.size.height - 1 if self.size.height else total  # under the header
+        self.first = max(0, min(self.first, total - max(lines, 1)))
+        renderable = panel_renderable(data, width, self.first)
         left = len(ORDER) - len(renderable.columns) if renderable is not None else 0
-        self.border_title = TITLE + (f" · {left} more column{'s' if left > 1 else ''}: af-tui stats, or a wider terminal" if left else "")
+        more_rows = f" · Tab ↑↓: rows {self.first + 1}–{self.first + lines} of {total}" if lines < total else ""
+        self.border_title = TITLE + more_rows + (
+            f" · {left} more column{'s' if left > 1 else ''} in af-tui stats" if left else "")
         self._has_figures = renderable is not None
         self.figures = renderable
         self.update(renderable if renderable is not None else "")
