@@ -86,7 +86,7 @@ async def test_both_panels_fit_100x30(tmp_path):
         assert stats.max_scroll_x > 0  # the counts, test and rule columns are to the right
         await pilot.press("right", "right", "right", "right", "right", "right", "right", "right")
         await settle(pilot)
-        assert stats.scroll_x > 0
+        assert stats.scroll_x > 0 and stats.fixed_columns == 1  # the model column stays
         # the judge's other rows (bob, majority): the next Tab, then ↓
         assert "Tab ↑↓: rows 1–1 of 3" in str(judge.border_title)
         await pilot.press("tab")

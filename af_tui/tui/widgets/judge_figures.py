@@ -50,10 +50,14 @@ def _rows(data: dict) -> list[dict[str, Text]]:
     return rows
 
 
+def _widths(rows: list[dict[str, Text]]) -> dict[str, int]:
+    return {c: max([len(c)] + [r[c].cell_len for r in rows if c in r]) for c in ORDER}
+
+
 def fitting_columns(rows: list[dict[str, Text]], width: int | None) -> tuple[str, ...]:
     """The columns shown in `width` cells: all of them, or the most important ones that fit (one space
     between columns; a cell is never cut)."""
-    need = {c: max([len(c)] + [r[c].cell_len for r in rows if c in r]) for c in ORDER}
+    need = _widths(rows)
     kept = list(PRIORITY)
     while width is not None and len(kept) > 2 and sum(need[c] for c in kept) + 2 * (len(kept) - 1) > width:
         kept.pop()
@@ -67,11 +71,12 @@ def panel_renderable(data: dict, width: int | None = None, first: int = 0):
     if not data["judges"]:
         return None
     rows = _rows(data)
-    shown = fitting_columns(rows, width)  # measured on every row: the columns stay put as the rows scroll
+    shown = fitting_columns(rows, width)
+    need = _widths(rows)  # measured on every row: the columns stay put as the rows scroll
     rows = rows[first:]
     t = Table(box=None, show_edge=False, pad_edge=False)
     for col in shown:
-        t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True)
+        t.add_column(col, justify="left" if col in ("judge", "vs") else "right", no_wrap=True, min_width=need[col])
     for r in rows:
         t.add_row(*(r.get(c, Text("")) for c in shown))
     return t

@@ -140,6 +140,8 @@ class StatsPanel(DataTable):
             labels["p"] = "p (Holm)" if holm else labels["p"]
             for key in columns:
                 self.add_column(Text(labels[key]), key=key)
+            # what the row is stays in view while ←/→ scroll the figures
+            self.fixed_columns = sum(1 for key in columns if key in ("run", "model", "variant"))
             self._columns = columns_key
         for key, slice_stats in zip(keys, data, strict=True):
             cells = row_cells(slice_stats)
