@@ -37,21 +37,33 @@ class LiveProgress:
         c = self.counts.get(key, {})
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return {
-            "outcomes": "  ".join(f"{OUTCOME_WORD[o]} {c.get(o, 0)}" for o in OUTCOME_WORD),
+            # errors and blocked answers only once there are some: the width goes to what a run mostly gives
+            "outcomes": "  ".join(f"{OUTCOME_WORD[o]} {c.get(o, 0)}" for o in OUTCOME_WORD
+                                  if c.get(o) or o not in (Outcome.ERROR, Outcome.BLOCKED)),
             "rate": f"{self.session.get(key, 0) / elapsed:6.1f}/s",
         }
 
     def __enter__(self) -> LiveProgress:
         from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
         if self.silent:
             return self
         if self.console.is_terminal:
+            # The figures that must read whole (model, done/total, rate, time) never shrink; the outcome counts
+            # come last and take the rest of the width, cut with … on a narrow terminal (at 100 columns Rich
+            # squeezed every column and cut the total: `437/…`).
+            whole = Column(no_wrap=True)
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                TextColumn("{task.fields[outcomes]}", markup=False), TextColumn("{task.fields[rate]}", markup=False),
-                TimeElapsedColumn(), console=self.console, refresh_per_second=4,
+                TextColumn("{task.description}", table_column=whole),
+                BarColumn(bar_width=24 if self.console.width >= 120 else 12),
+                MofNCompleteColumn(table_column=whole),
+                TextColumn("{task.fields[rate]}", markup=False, table_column=whole),
+                TimeElapsedColumn(table_column=whole),
+                TextColumn("{task.fields[outcomes]}", markup=False,
+                           table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+                console=self.console, refresh_per_second=4, expand=True,
             )
             self._progress.__enter__()
             for key, total in self.totals.items():

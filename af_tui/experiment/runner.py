@@ -234,26 +234,29 @@ async def execute(spec: RunSpec, store: Store, *, progress: ProgressSink | None 
     beat = asyncio.ensure_future(heartbeat())
     batcher = asyncio.ensure_future(flusher())
     status = "failed"
-    try:
-        with progress, stop_on_signals(stop, lambda: progress.say(
-                "stopping: samples in flight are dropped; run the same command again to resume")):
-            finished = await run_grouped(
-                [([t for t in todo if t.key.model == m], throttles[m].max) for m in spec.models], worker,
-                stop=stop, drain=lambda: budget.reached)
-        status = "done" if finished else "stopped"
-    except _PrefillRefused as exc:
-        raise AfError(exc.message) from None
-    except llm.FatalProviderError as exc:
-        raise AfError(f"{exc.message} — stopped the run; fix this and run the same command again") from None
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        status = "stopped"
-        raise
-    finally:
-        for task in (beat, batcher):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        flush()  # samples that finished before the stop are kept
-        if shard is None:
-            store.finish_run(run_id, status)
+    # The bar stays up until the last batch is committed and counted (it closed before the final flush, and
+    # a finished run showed 79/80 with 80 in the store).
+    with progress:
+        try:
+            with stop_on_signals(stop, lambda: progress.say(
+                    "stopping: samples in flight are dropped; run the same command again to resume")):
+                finished = await run_grouped(
+                    [([t for t in todo if t.key.model == m], throttles[m].max) for m in spec.models], worker,
+                    stop=stop, drain=lambda: budget.reached)
+            status = "done" if finished else "stopped"
+        except _PrefillRefused as exc:
+            raise AfError(exc.message) from None
+        except llm.FatalProviderError as exc:
+            raise AfError(f"{exc.message} — stopped the run; fix this and run the same command again") from None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status = "stopped"
+            raise
+        finally:
+            for task in (beat, batcher):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            flush()  # samples that finished before the stop are kept
+            if shard is None:
+                store.finish_run(run_id, status)
     return run_result(spec, store, run_id, status, all_tasks, sent, budget.reached)
