@@ -75,11 +75,19 @@ class ExportFilter:
     labeled_only: bool = False
     per_label: bool = False
     per: str = "annotator"  # or "sample": one row per sample, each annotator's verdict in a column of its own
+    # The app's list view (ctrl+e on the pairs list): only the samples of the pairs that an SQL condition on
+    # `pairs p` keeps (the explorer's PairFilter.where: its filters and search), described in `view`.
+    pairs_where: str | None = None
+    pairs_params: tuple = ()
+    view: str = ""
 
     def describe(self) -> str:
-        parts = [f"--{k.replace('_', '-')} {v}" for k, v in vars(self).items()
+        options = {k: v for k, v in vars(self).items() if k not in ("pairs_where", "pairs_params", "view")}
+        parts = [f"--{k.replace('_', '-')} {v}" for k, v in options.items()
                  if v and not isinstance(v, bool) and (k, v) != ("per", "annotator")]
-        parts += [f"--{k.replace('_', '-')}" for k, v in vars(self).items() if v is True]
+        parts += [f"--{k.replace('_', '-')}" for k, v in options.items() if v is True]
+        if self.pairs_where:
+            parts.append(f"the list's view ({self.view or 'filtered'})")
         return " ".join(parts) or "no filters"
 
 
@@ -208,6 +216,9 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
     params += where_params
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
+    if f.pairs_where:
+        where.append(f"pr.id IN (SELECT p.id FROM pairs p WHERE {f.pairs_where})")
+        params += list(f.pairs_params)
     expressions = [_column_sql(c, for_csv=for_csv, as_json=as_json) for c in columns]
     if as_json:
         select = ("json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(columns, expressions, strict=True))

@@ -1,8 +1,10 @@
 """The export modal, from the pair view, the pairs list or the labeling screen: samples and labels to CSV or
-JSONL, written in a thread."""
+JSONL, written in a thread. From the pairs list it exports the list's view: the samples of the pairs its
+filters and search keep."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -12,6 +14,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Static
 
+from af_tui.explorer.filters import PairFilter
 from af_tui.safe_text import one_line
 from af_tui.store.db import Store
 
@@ -26,9 +29,12 @@ class ExportLabelsScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="label.export_cancel", tooltip="Close without exporting")]
 
-    def __init__(self, db_path: Path, annotator: str | None = None, default: str = "labels.csv") -> None:
+    def __init__(self, db_path: Path, annotator: str | None = None, default: str = "labels.csv",
+                 pair_filter: PairFilter | None = None) -> None:
         super().__init__()
         self.db_path, self.annotator, self.default = Path(db_path), annotator, default
+        # the list's view: None (or an empty filter) exports every sample
+        self.pair_filter = pair_filter if pair_filter is not None and not pair_filter.is_empty else None
 
     def compose(self):
         with Vertical():
@@ -38,6 +44,9 @@ class ExportLabelsScreen(ModalScreen[None]):
             yield Checkbox(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
                            id="label-export-mine", disabled=not self.annotator)
             yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
+            if self.pair_filter is not None:
+                yield Static(Text(f"the list's view only: {one_line(self.pair_filter.describe(), 120)}"),
+                             id="label-export-view")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         from af_tui.io.export import ExportFilter
@@ -56,13 +65,21 @@ class ExportLabelsScreen(ModalScreen[None]):
         if not out:
             self.app.call_from_thread(self.notify, "give a path to export to", severity="warning")
             return
+        view = ""
         try:
             with Store(self.db_path, create=False, check_same_thread=False) as store:
-                result = export(store.conn, Path(out).expanduser(), f, db_path=store.path)
+                if self.pair_filter is not None:
+                    # the search planned on this store, as the list's own query is
+                    where, params = self.pair_filter.where(store.conn)
+                    view = self.pair_filter.describe()
+                    f = replace(f, pairs_where=where, pairs_params=tuple(params), view=view)
+                result = export(store.conn, Path(out).expanduser().resolve(), f, db_path=store.path)
         except AfError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
-        self.app.call_from_thread(self.notify, f"wrote {result.rows} rows to {result.path}", markup=False)
+        # the absolute path: the app's working directory is not on screen
+        self.app.call_from_thread(self.notify, f"wrote {result.rows} rows to {result.path}"
+                                  + (f" (the list's view: {view})" if view else ""), markup=False)
         self.app.call_from_thread(self.dismiss, None)
 
     def action_cancel(self) -> None:

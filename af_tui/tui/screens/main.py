@@ -66,7 +66,7 @@ class MainScreen(QueueStarter, Screen):
                 tooltip="Fold the judge's figures to one line (again: unfold)"),
         Binding("escape", "leave_search", "Back to list", show=False, id="pairs.leave_search"),
         Binding("ctrl+e", "export", "Export", show=False, id="pairs.export",
-                tooltip="Export samples and labels to CSV / JSONL"),
+                tooltip="Export the list's samples (its filters and search) and their labels to CSV / JSONL"),
     ]
 
     def __init__(self) -> None:
@@ -178,7 +178,8 @@ class MainScreen(QueueStarter, Screen):
     def action_export(self) -> None:
         from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
-        self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator))
+        # the list's view: its filters and search choose the samples written
+        self.app.push_screen(ExportLabelsScreen(self.app.db_path, self.app.annotator, pair_filter=self.pair_filter))
 
     def action_label_view(self) -> None:
         self.start_labeling()
