@@ -17,6 +17,7 @@ from textual.widgets import Checkbox, Input, Static
 from af_tui.explorer.filters import PairFilter
 from af_tui.safe_text import one_line
 from af_tui.store.db import Store
+from af_tui.tui.widgets.on_off import OnOff
 
 
 class ExportLabelsScreen(ModalScreen[None]):
@@ -40,10 +41,10 @@ class ExportLabelsScreen(ModalScreen[None]):
         with Vertical():
             yield Static("Export to (a .csv or .jsonl path; enter writes it, escape cancels)")
             yield Input(self.default, id="label-export-path")
-            yield Checkbox("labeled samples only", True, id="label-export-labeled")
-            yield Checkbox(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
+            yield OnOff("labeled samples only", True, id="label-export-labeled")
+            yield OnOff(Text(f"only my labels ({one_line(self.annotator, 40)})") if self.annotator else "only my labels", False,
                            id="label-export-mine", disabled=not self.annotator)
-            yield Checkbox("one row per label change (the whole history)", False, id="label-export-history")
+            yield OnOff("one row per label change (the whole history)", False, id="label-export-history")
             if self.pair_filter is not None:
                 yield Static(Text(f"the list's view only: {one_line(self.pair_filter.describe(), 120)}"),
                              id="label-export-view")

@@ -1,6 +1,6 @@
 """The filter dialog: run, model, variant, outcome on each tier, search, label state and verdict, errors only,
-format-not-followed only, judge ≠ people, and the list's order. Returns a `PairFilter` (or None when cancelled). Checkboxes say
-[x] or [ ] in their label, so that on and off read the same without colour."""
+format-not-followed only, judge ≠ people, and the list's order. Returns a `PairFilter` (or None when cancelled). Checkboxes
+read [x] or [ ] (widgets/on_off.py), so that on and off read the same without colour."""
 
 from __future__ import annotations
 
@@ -13,21 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select
 from af_tui.domain import OUTCOMES, VERDICT_WORDS
 from af_tui.explorer.filters import LABEL_STATES, ORDERS, PairFilter
 from af_tui.safe_text import one_line
-
-
-class OnOff(Checkbox):
-    """A checkbox whose label starts [x] or [ ]: readable without colour (and by a screen reader)."""
-
-    def __init__(self, words: str, value: bool, **kwargs) -> None:
-        self.words = words
-        super().__init__(self._marked(value), value, **kwargs)
-
-    def _marked(self, value: bool) -> Text:
-        return Text(f"[{'x' if value else ' '}] {self.words}")
-
-    def watch_value(self) -> None:
-        super().watch_value()
-        self.label = self._marked(self.value)
+from af_tui.tui.widgets.on_off import OnOff
 
 
 class FilterScreen(ModalScreen[PairFilter | None]):

@@ -1,0 +1,59 @@
+"""How the explorer's screens read: checkboxes that say [x] / [ ] in every theme, cells and status lines cut with
+… rather than silently, the footers' keys at small sizes."""
+
+from __future__ import annotations
+
+from builders import build_store, make_app
+from helpers import loaded, settle, until
+from textual.geometry import Region
+
+
+def rendered(widget) -> list[list[tuple[str, object]]]:
+    """The widget's lines as drawn (border and padding included): (text, rich style) per segment."""
+    return [[(seg.text, seg.style) for seg in strip] for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
+
+
+def contrast(style) -> float:
+    """The WCAG contrast ratio of a segment's colour on its background."""
+
+    def luminance(color) -> float:
+        def channel(c: int) -> float:
+            c = c / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+        r, g, b = color.triplet
+        return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+    a, b = sorted((luminance(style.color), luminance(style.bgcolor)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+async def test_checkboxes_read_on_and_off_in_both_themes(tmp_path):
+    """The filter dialog drew `▐X▌ [ ]` (Textual's box and a label that said it again); the export dialog's
+    unchecked box was drawn in the panel's colour. Now one mark, [x] or [ ], legible in the default themes."""
+    from af_tui.tui.widgets.on_off import OnOff
+
+    app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            for key, dialog in (("f", "FilterScreen"), ("ctrl+e", "ExportLabelsScreen")):
+                await pilot.press(key)
+                await until(pilot, lambda dialog=dialog: type(app.screen).__name__ == dialog)
+                await settle(pilot)
+                boxes = list(app.screen.query(OnOff))
+                assert len(boxes) == 3
+                for box in boxes:
+                    segments = [s for line in rendered(box) for s in line]
+                    text = "".join(t for t, _ in segments)
+                    assert "▐" not in text and "▌" not in text
+                    marks = [(t, style) for t, style in segments if t in ("[x]", "[ ]")]
+                    assert len(marks) == 1 and marks[0][0] == ("[x]" if box.value else "[ ]"), text
+                    assert contrast(marks[0][1]) >= 4.5, (theme, dialog, text)
+                box = boxes[-1]
+                box.toggle()
+                await pilot.pause()
+                assert any(t == ("[x]" if box.value else "[ ]") for line in rendered(box) for t, _ in line)
+                await pilot.press("escape")
+                await until(pilot, lambda: app.screen is app.main)
