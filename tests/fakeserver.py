@@ -186,17 +186,18 @@ class FakeServer:
             return n, action, web.Response(text='{"id": "x", "choices": [', content_type="application/json")
         return n, action, None
 
-    async def _messages(self, request: web.Request) -> web.StreamResponse:
-        """Anthropic's Messages API: `system` (a string or text blocks), `messages`, usage with cache counts."""
-        body = await request.json()
+    @staticmethod
+    def anthropic_messages(body: dict) -> list[dict]:
+        """An Anthropic Messages body as chat messages (system first), for the script."""
         system = body.get("system")
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in system or [])
-        messages = [{"role": "system", "content": system_text}] + [
+        return [{"role": "system", "content": system_text}] + [
             {"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
              else "".join(b.get("text", "") for b in m["content"])} for m in body.get("messages", [])]
-        n, action, fault = await self._take(request, body, messages)
-        if fault is not None:
-            return fault
+
+    def anthropic_reply(self, body: dict, n: int) -> dict:
+        """The Messages API's answer to `body` (the script's reply; usage with cache counts)."""
+        messages = self.anthropic_messages(body)
         reply = self.script(messages)
         text = reply.get("content") or "" if isinstance(reply, dict) else reply
         content = [{"type": "text", "text": text}]
@@ -205,19 +206,24 @@ class FakeServer:
         prompt_tokens = self._count(messages)
         with self._lock:
             self.prompt_tokens += prompt_tokens
-        return web.json_response({
+        return {
             "id": f"msg_fake_{n}", "type": "message", "role": "assistant", "model": body.get("model", "fake"),
             "content": content, "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": len(text) // 4,
                       "cache_creation_input_tokens": self.cache_write, "cache_read_input_tokens": self.cache_read},
-        })
+        }
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic's Messages API: `system` (a string or text blocks), `messages`, usage with cache counts."""
         body = await request.json()
-        messages = body.get("messages", [])
-        n, action, fault = await self._take(request, body, messages)
+        n, action, fault = await self._take(request, body, self.anthropic_messages(body))
         if fault is not None:
             return fault
+        return web.json_response(self.anthropic_reply(body, n))
+
+    def chat_reply(self, body: dict, n: int, action="ok") -> dict:
+        """The chat completion answering `body` (the script's reply, or a fault's shape for `action`)."""
+        messages = body.get("messages", [])
         reply = "" if action == "content_filter" else self.script(messages)
         message = {"role": "assistant", **reply} if isinstance(reply, dict) else {"role": "assistant",
                                                                                    "content": reply}
@@ -227,22 +233,33 @@ class FakeServer:
         prompt_tokens = self._count(messages)
         with self._lock:
             self.prompt_tokens += prompt_tokens
-        return web.json_response({
+        return {
             "id": f"chatcmpl-fake-{n}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "fake"), "choices": choices,
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4,
                       "total_tokens": prompt_tokens + len(text) // 4},
-        })
+        }
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        n, action, fault = await self._take(request, body, body.get("messages", []))
+        if fault is not None:
+            return fault
+        return web.json_response(self.chat_reply(body, n, action))
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "x", "object": "model"}]})
 
+    def add_routes(self, app: web.Application) -> None:
+        """More endpoints on the same server (tests/batch_server.py adds the batch APIs)."""
+
     async def _serve(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=512 * 1024 * 1024)  # a batch file is up to 200-256 MB
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/messages", self._messages)
+        self.add_routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)

@@ -206,6 +206,12 @@ class Store:
 
     def save_samples(self, samples: Iterable[Sample]) -> list[int | None]:
         """save_sample for several, in one transaction (the runner's and the importer's batches)."""
+        with self.conn:
+            return self.insert_samples(samples)
+
+    def insert_samples(self, samples: Iterable[Sample]) -> list[int | None]:
+        """save_samples within the caller's transaction (no commit): a batch's samples are committed together
+        with the batch's collection (store/batches.py)."""
         cols = self._SAMPLE_COLUMNS
         sql = (
             f"INSERT INTO samples ({', '.join(cols)}) VALUES ({marks(len(cols))}) "
@@ -214,19 +220,18 @@ class Store:
             + " WHERE samples.outcome = 'error' RETURNING id"
         )
         ids: list[int | None] = []
-        with self.conn:
-            for sample in samples:
-                if not isinstance(sample, Sample):
-                    raise TypeError(f"save_samples takes af_tui.store.sample.Sample records, not {type(sample).__name__}")
-                values = {c: getattr(sample, c) for c in cols}
-                if sample.transcript is not None and not isinstance(sample.transcript, str):
-                    values["transcript"] = json.dumps(sample.transcript, ensure_ascii=False)
-                if sample.completed_at is None:
-                    values["completed_at"] = time.time()
-                if sample.epoch is None:
-                    values["epoch"] = 0
-                row = self.conn.execute(sql, [values[c] for c in cols]).fetchone()
-                ids.append(row[0] if row else None)
+        for sample in samples:
+            if not isinstance(sample, Sample):
+                raise TypeError(f"save_samples takes af_tui.store.sample.Sample records, not {type(sample).__name__}")
+            values = {c: getattr(sample, c) for c in cols}
+            if sample.transcript is not None and not isinstance(sample.transcript, str):
+                values["transcript"] = json.dumps(sample.transcript, ensure_ascii=False)
+            if sample.completed_at is None:
+                values["completed_at"] = time.time()
+            if sample.epoch is None:
+                values["epoch"] = 0
+            row = self.conn.execute(sql, [values[c] for c in cols]).fetchone()
+            ids.append(row[0] if row else None)
         return ids
 
     def sample(self, sample_id: int) -> dict | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -419,11 +419,43 @@ def _add_vote_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE judgements ADD COLUMN {name} {kind}")
 
 
+# Version 9 (batch): the batches af-tui sent through a provider's batch API (`af-tui run --batch`, `judge
+# --batch`). A row is committed before af-tui submits the batch and again, with the provider's id, before it
+# waits on it, so that a killed run finds its pending batches and collects them instead of sending their
+# requests again. `items` holds what af-tui needs to use each reply, by custom id (the sample and turn it
+# is for, the conversation before it); `carry`, once a batch is collected, the items that go into a later
+# round (a <NEXT/> turn, a failed item to try again) until that round's batch is committed.
+_V9_BATCHES = """
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT,                              -- the provider's id; NULL while af-tui is submitting it
+    provider TEXT NOT NULL,                     -- openai | anthropic | sim
+    api_base TEXT,                              -- where it was sent (no credentials)
+    model TEXT NOT NULL,
+    run_id INTEGER REFERENCES runs(id),
+    job TEXT NOT NULL DEFAULT 'run',            -- run | judge: what the replies are for
+    round INTEGER NOT NULL DEFAULT 1,           -- 1: first turns; 2-4: <NEXT/> turns and retries
+    status TEXT NOT NULL CHECK (status IN ('submitting', 'pending', 'collected', 'cancelled', 'failed')),
+    provider_status TEXT,                       -- the provider's word, as last seen
+    requests INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,            -- items answered, as last seen
+    failed INTEGER NOT NULL DEFAULT 0,          -- items failed or expired, as last seen
+    bytes INTEGER,                              -- the requests' size as sent
+    items TEXT NOT NULL DEFAULT '{}',           -- JSON: custom_id -> the sample and turn it carries
+    carry TEXT,                                 -- JSON: after collection, items for a later round not yet sent
+    error TEXT,
+    created_at REAL NOT NULL,
+    checked_at REAL,                            -- last poll
+    ended_at REAL
+);
+CREATE INDEX IF NOT EXISTS batches_open ON batches (job, run_id, status);
+"""
+
 MIGRATIONS = {1: SCHEMA_V1, 2: _V2_STATS_COUNTS, 3: _V3_REQUEST_HIST, 4: _V4_PAIR_CHANGES, 5: _V5_MEASURES,
-              6: _V6_ORDER_INDEXES, 7: _V7_VIEWS, 8: ""}  # version -> SQL
+              6: _V6_ORDER_INDEXES, 7: _V7_VIEWS, 8: "", 9: _V9_BATCHES}  # version -> SQL
 # What a migration does beyond its SQL, run after it in the same transaction.
 AFTER_SQL = {5: _widen_outcome_check, 8: _add_vote_columns}
-OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements"}
+OUR_TABLES = {"runs", "prompts", "variants", "samples", "pairs", "labels", "judgements", "batches"}
 
 
 def upgrade(conn: sqlite3.Connection) -> None:
