@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 from helpers import af_main_output
+from hypothesis import given
+from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
 from af_tui.analysis.af_source import parse_af_source
@@ -20,6 +22,7 @@ from af_tui.analysis.estimators import (
     ClusterSums,
     clustered_wilson,
     effective_n,
+    holm,
     is_small_n,
     wilson,
 )
@@ -281,3 +284,10 @@ def test_an_undecided_tie_is_out_of_the_clustered_af_n(db_path):
     assert (af.judged, af.af) == (49, 19)
     assert af.sums.kn == pytest.approx(sum(k * n for k, n in [(9, 9), (10, 10)] + [(0, 10)] * 3))
     assert af.sums.nn == pytest.approx(9 * 9 + 4 * 100)
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=12))
+def test_holm_gives_statsmodels_figures(p_values):
+    from statsmodels.stats.multitest import multipletests
+
+    assert holm(p_values) == pytest.approx(list(multipletests(p_values, method="holm")[1]), abs=1e-12)

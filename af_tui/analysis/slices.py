@@ -49,6 +49,7 @@ from af_tui.analysis.estimators import (
     Estimate,
     clustered_gap_from_sums,
     clustered_wilson,
+    holm,
     is_small_n,
     mover_difference,
     newcombe_paired,
@@ -244,16 +245,14 @@ def finish_slice(slice_stats: SliceStats, table: dict | None,
 
 
 def add_holm(slices: list[SliceStats]) -> None:
-    """Holm-adjusted p-values (statsmodels' multipletests, method "holm") over the gap tests of the slices
-    shown together, one family per table; left None when the table holds a single test."""
+    """Holm-adjusted p-values (estimators.holm, statsmodels' figures) over the gap tests of the slices shown
+    together, one family per table; left None when the table holds a single test."""
     tested = [s for s in slices if s.p_value is not None]
     for slice_stats in slices:
         slice_stats.p_holm, slice_stats.holm_tests = None, 0
     if len(tested) < 2:
         return
-    from statsmodels.stats.multitest import multipletests
-
-    adjusted = multipletests([s.p_value for s in tested], method="holm")[1]
+    adjusted = holm([s.p_value for s in tested])
     for slice_stats, p in zip(tested, adjusted, strict=True):
         slice_stats.p_holm, slice_stats.holm_tests = float(p), len(tested)
 
