@@ -57,3 +57,35 @@ async def test_checkboxes_read_on_and_off_in_both_themes(tmp_path):
                 assert any(t == ("[x]" if box.value else "[ ]") for line in rendered(box) for t, _ in line)
                 await pilot.press("escape")
                 await until(pilot, lambda: app.screen is app.main)
+
+
+def footer_keys(screen) -> tuple[list[str], object]:
+    """The footer's keys shown whole left of the palette's key, and the palette's key."""
+    from textual.widgets._footer import FooterKey
+
+    keys = list(screen.query(FooterKey))
+    palette = next(k for k in keys if k.has_class("-command-palette"))
+    shown = [str(k.render()).strip() for k in keys
+             if k is not palette and k.region.right <= palette.region.x]
+    return shown, palette
+
+
+async def test_footers_at_80x24_keep_their_keys_and_end_with_the_palette(tmp_path):
+    """The palette's key reaches the last column (a letter of a key scrolled under it showed there:
+    `^p paletteE`), and the label screen's footer keeps `b Blind` at 80 columns."""
+    from af_tui.tui.screens.label import LabelScreen
+    from af_tui.tui.screens.pair import PairScreen
+
+    app = make_app(build_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        for key, screen_type in ((None, None), ("enter", PairScreen), ("l", LabelScreen)):
+            if key:
+                await pilot.press(key)
+                await until(pilot, lambda screen_type=screen_type: isinstance(app.screen, screen_type))
+                await settle(pilot)
+            shown, palette = footer_keys(app.screen)
+            assert palette.region.right == 80, (type(app.screen).__name__, palette.region)
+            assert str(palette.render()).strip().endswith("palette")
+            if screen_type is LabelScreen:
+                assert {"esc Back", "⏎ Save", "b Blind", "u Undo", "s Skip"} <= set(shown), shown

@@ -18,7 +18,7 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from af_tui.domain import VERDICT_WORDS
 from af_tui.explorer.label_sample import (
@@ -34,6 +34,7 @@ from af_tui.store.db import StoreRefused
 from af_tui.store.labels import Label, save_label, undo_label
 from af_tui.tui.messages import DisagreementRead, DisagreementsRead, LabelRefused
 from af_tui.tui.screens.store_turns import StoreTurns, in_turn
+from af_tui.tui.widgets.footer import KeysFooter
 
 MARK = {None: "·", 1: "yes", 0: "no"}
 
@@ -82,7 +83,7 @@ class AdjudicateScreen(StoreTurns, Screen):
             yield Static(id="adj-text")
         yield Static(id="adj-labels")
         yield Static(id="adj-saved")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.title = f"af-tui · adjudicating as {self.annotator}"

@@ -11,12 +11,13 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from af_tui.analysis.estimators import format_p
 from af_tui.analysis.slices import SliceStats
 from af_tui.domain import VALID_OUTCOMES, Outcome, Tier
 from af_tui.safe_text import one_line
+from af_tui.tui.widgets.footer import KeysFooter
 
 STYLES = {Outcome.COMPLIED: "on #E69F00", "af": "#7A3B00 on #E69F00", Outcome.REFUSED: "on #0072B2",
           Outcome.FORMAT_NOT_FOLLOWED: "on #A0A0A0", Outcome.BLOCKED: "on #CC79A7"}
@@ -134,7 +135,7 @@ class ChartScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Chart(self._data, id="chart")
-        yield Footer(compact=True)  # the main keys fit 80 columns
+        yield KeysFooter()  # the main keys fit 80 columns
 
     def update_stats(self, data: list[SliceStats]) -> None:
         self._data = data

@@ -23,7 +23,7 @@ from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from af_tui.domain import VERDICT_WORDS, Verdict
 from af_tui.explorer.label_sample import LabelSample, LabelView, labeled_sample_id, read_label_view
@@ -43,6 +43,7 @@ from af_tui.tui.messages import LabelRead, LabelRefused, LabelSaved, LabelUndone
 from af_tui.tui.screens.export_labels import ExportLabelsScreen
 from af_tui.tui.screens.note import NoteScreen
 from af_tui.tui.screens.store_turns import StoreTurns, in_turn
+from af_tui.tui.widgets.footer import KeysFooter
 
 MAX_LINES_SHOWN = 2_000
 VERDICT_KEYS = {Verdict.AF: "a", Verdict.NOT_AF: "n", Verdict.UNCLEAR: "x"}
@@ -78,15 +79,16 @@ class LabelScreen(StoreTurns, Screen):
                 tooltip="Verdict: not alignment faking"),
         Binding("x,question_mark", "verdict('unclear')", "Unclear", id="label.verdict_unclear",
                 tooltip="Verdict: unclear"),
-        Binding("enter", "save", "Save & next", id="label.save",  # not priority: see the module's doc
+        Binding("enter", "save", "Save", id="label.save",  # not priority: see the module's doc
                 tooltip="Commit the label, then go to the next unlabeled sample"),
-        # Back before the rest: a narrow terminal cuts the footer from the right
+        # Back and Blind before the rest, descriptions of one word: a narrow terminal cuts the footer from the
+        # right, and at 80 columns every key up to s Skip shows (ctrl+e is in ? help)
         Binding("escape,q", "back", "Back", id="label.back", tooltip="Leave labeling"),
+        Binding("b", "toggle_blind", "Blind", id="label.blind",
+                tooltip="Blind mode: hide tier, model and the other tier's answer"),
         Binding("u", "undo", "Undo", id="label.undo", tooltip="Undo the last saved change of this session"),
         Binding("e", "note", "Note", id="label.note", tooltip="Edit the free-text note"),
         Binding("s", "skip", "Skip", id="label.skip", tooltip="Next unlabeled sample without saving"),
-        Binding("b", "toggle_blind", "Blind", id="label.blind",
-                tooltip="Blind mode: hide tier, model and the other tier's answer"),
         Binding("ctrl+e", "export", "Export", id="label.export", tooltip="Export labeled samples to CSV / JSONL"),
         Binding("down,j", "scroll(1)", "Scroll down", show=False, id="label.scroll_down"),
         Binding("up,k", "scroll(-1)", "Scroll up", show=False, id="label.scroll_up"),
@@ -142,7 +144,7 @@ class LabelScreen(StoreTurns, Screen):
                 yield Static(id="label-other-output")
         yield Static(id="label-form")
         yield Static(id="label-saved")
-        yield Footer(compact=True)
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.title = f"af-tui · labeling as {self.annotator}"

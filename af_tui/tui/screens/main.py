@@ -6,12 +6,13 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from af_tui.explorer.filters import CANDIDATES, ORDERS, PairFilter
 from af_tui.safe_text import one_line
 from af_tui.tui.messages import NeedPage
 from af_tui.tui.screens.queue_start import QueueStarter
+from af_tui.tui.widgets.footer import KeysFooter
 from af_tui.tui.widgets.judge_figures import JudgeFigures
 from af_tui.tui.widgets.pairs_list import PairsList, header_text
 from af_tui.tui.widgets.run_monitor import RunMonitor
@@ -91,7 +92,7 @@ class MainScreen(QueueStarter, Screen):
             yield Static(Text(EMPTY), id="empty")
         yield StatsPanel(id="stats")
         yield JudgeFigures(id="judge-figures")  # hidden until the store has judgements
-        yield Footer(compact=True)  # the keys that matter fit 80 columns (test_small_terminals)
+        yield KeysFooter()  # the keys that matter fit 80 columns (test_small_terminals)
 
     def on_resize(self, event) -> None:
         # short or narrow terminals: the panels fold to a line and the request column gets the room

@@ -6,12 +6,13 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from af_tui.domain import Tier
 from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import display
 from af_tui.tui.messages import PairLoaded
+from af_tui.tui.widgets.footer import KeysFooter
 from af_tui.tui.widgets.sample_panel import SamplePanel
 from af_tui.tui.widgets.verdicts import show_verdicts
 
@@ -89,7 +90,7 @@ class PairScreen(Screen):
         with Horizontal(id="pair-columns"):
             yield SamplePanel(Tier.FREE, id=Tier.FREE.value)
             yield SamplePanel(Tier.PAID, id=Tier.PAID.value)
-        yield Footer(compact=True)  # the main keys fit 80 columns
+        yield KeysFooter()  # the main keys fit 80 columns
 
     def on_mount(self) -> None:
         free, paid = self.query_one("#free", SamplePanel), self.query_one("#paid", SamplePanel)

@@ -8,11 +8,12 @@ import json
 
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TextArea
+from textual.widgets import Header, TextArea
 
 from af_tui.domain import Tier
 from af_tui.explorer.detail import PairDetail
 from af_tui.safe_text import cap_lines, inert
+from af_tui.tui.widgets.footer import KeysFooter
 
 MAX_LINE = 20_000  # characters of one line drawn here; copy (c) gives the whole text
 FOLDED_SYSTEM_LINES = 3  # of the system prompt while it is folded
@@ -101,7 +102,7 @@ class TranscriptScreen(Screen):
         yield Header()
         yield TextArea(id="transcript", read_only=True, soft_wrap=True, show_cursor=False,
                        highlight_cursor_line=False)
-        yield Footer(compact=True)  # the main keys fit 80 columns
+        yield KeysFooter()  # the main keys fit 80 columns
 
     def on_mount(self) -> None:
         self._fill()
