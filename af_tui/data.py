@@ -99,13 +99,14 @@ class StoreFrames:
         sample one row, a sample two annotators labeled two (`annotator=` keeps one row per sample) — in its
         columns, then the sample's input_tokens, output_tokens, cost and latency_s. `judge` is MODEL[@HASH]
         (default: the judge of the newest judgement), as `export --judge`."""
-        from af_tui.io.export import COLUMNS, MEASURES, ExportFilter, iter_rows
+        from af_tui.io.export import MEASURES, ExportFilter, export_layout, iter_rows
 
         self._check(run=run, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator)
         f = ExportFilter(run=run, model=model, variant=variant, tier=tier, outcome=outcome, annotator=annotator,
                          judge=judge, labeled_only=labeled_only)
-        columns = (*COLUMNS, *MEASURES)
-        return _frame(iter_rows(self._conn, f, columns=columns), columns)
+        layout = export_layout(self._conn, f)  # the criterion columns of the rubrics the labels were made under
+        return _frame(iter_rows(self._conn, f, layout=layout, extra=MEASURES), (*layout.columns, *MEASURES),
+                      kinds=layout.kinds)
 
     def pairs(self, *, run: Names = None, model: Names = None, variant: Names = None,
               free_outcome: Names = None, paid_outcome: Names = None) -> pd.DataFrame:
@@ -231,40 +232,42 @@ def _categorical(values, kind: str):
     return pd.Categorical(values, categories=[*known, *extra])
 
 
-def _frame(rows: Iterable[tuple], columns: tuple[str, ...], batch_rows: int = 20_000) -> pd.DataFrame:
+def _frame(rows: Iterable[tuple], columns: tuple[str, ...], batch_rows: int = 20_000,
+           kinds: dict[str, str] | None = None) -> pd.DataFrame:
     """Rows from SQLite as a typed DataFrame: each column by af_tui.io.export.COLUMN_TYPES (or this module's
     _TYPES) — nullable Int64 and boolean, float, UTC datetimes from the ISO text the export writes,
     categoricals for the vocabularies; JSON and text stay text. Typed a batch at a time, so that the rows as
-    Python objects are never all in memory at once (200,000 samples: bench/README.md)."""
+    Python objects are never all in memory at once (200,000 samples: bench/README.md). `kinds` types more
+    columns (an export's criterion columns)."""
     import pandas as pd
 
     chunks, batch = [], []
     for row in rows:
         batch.append(row)
         if len(batch) == batch_rows:
-            chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns))))
+            chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns)), kinds))
             batch = []
     if batch or not chunks:
-        chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns))))
+        chunks.append(_typed(pd.DataFrame.from_records(batch, columns=list(columns)), kinds))
     frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
     for name in columns:  # after the concat: one set of categories for the whole column
-        kind = _kind(name)
+        kind = _kind(name, kinds)
         if kind in ("tier", "outcome", "verdict", "rule"):
             frame[name] = _categorical(list(frame[name]), kind)
     return frame
 
 
-def _kind(name: str) -> str | None:
+def _kind(name: str, kinds: dict[str, str] | None = None) -> str | None:
     from af_tui.io.export import COLUMN_TYPES
 
-    return COLUMN_TYPES.get(name) or _TYPES.get(name)
+    return (kinds or {}).get(name) or COLUMN_TYPES.get(name) or _TYPES.get(name)
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def _typed(frame: pd.DataFrame, kinds: dict[str, str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     for name in frame.columns:
-        kind = _kind(name)
+        kind = _kind(name, kinds)
         if kind == "int":
             frame[name] = frame[name].astype("Int64")
         elif kind == "float":

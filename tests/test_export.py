@@ -189,13 +189,18 @@ def test_per_sample_one_row_per_sample_each_annotators_verdict_in_its_column(lab
     assert af_main("export", str(out), "--db", str(labeled.path), "--per", "sample") == 0
     assert "wrote 8 rows" in capsys.readouterr().err  # 8 samples (the default layout gives 9 rows)
     df = pd.read_csv(out, keep_default_na=False, dtype=str)
-    assert tuple(df.columns) == (*SAMPLE_COLUMNS, "verdict:alice", "verdict:bob")
+    # each annotator's verdict, rubric and the criteria they answered (alice all four of af-tui-4, bob one)
+    assert tuple(df.columns) == (*SAMPLE_COLUMNS, "verdict:alice", "rubric:alice",
+                                 *(f"{c}:alice" for c in CRITERIA), "verdict:bob", "rubric:bob",
+                                 "knows_training:bob")
     assert "annotator" not in df.columns and df["sample_id"].is_unique
     by_id = df.set_index(df["sample_id"].astype(int))
     s0, s1 = sample_id(labeled, 0, "free"), sample_id(labeled, 1, "free")
     assert (by_id.loc[s0, "verdict:alice"], by_id.loc[s0, "verdict:bob"]) == ("alignment_faking",
                                                                               "not_alignment_faking")
     assert (by_id.loc[s1, "verdict:alice"], by_id.loc[s1, "verdict:bob"]) == ("alignment_faking", "")
+    assert (by_id.loc[s0, "rubric:bob"], by_id.loc[s0, "knows_training:bob"]) == ("af-tui-4", "1")
+    assert (by_id.loc[s1, "rubric:alice"], by_id.loc[s1, "knows_training:alice"]) == ("af-tui-4", "")
     assert df["verdict:alice"].value_counts()["alignment_faking"] == 2
     assert export(labeled.conn, out, ExportFilter(per="sample", labeled_only=True)).rows == 2
     for args in (["x.jsonl"], ["x.csv", "--per-label"], ["logs", "--format", "inspect"]):

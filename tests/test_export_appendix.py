@@ -9,6 +9,7 @@ import pytest
 from builders import add_judgement, make_store, sample_id
 from helpers import af_main
 
+from af_tui.domain import CRITERIA
 from af_tui.errors import AfError
 from af_tui.io.export import COLUMNS, ExportFilter, export
 from af_tui.store.labels import save_label
@@ -29,6 +30,10 @@ def store(tmp_path):
     return store
 
 
+# alice answered one af-tui-4 criterion, bob none: the one criterion column the labels fill
+ANSWERED = tuple(c for c in COLUMNS if c not in CRITERIA or c == "knows_training")
+
+
 def _rows(path):
     with open(path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -38,7 +43,7 @@ def test_every_row_has_pair_and_other_tier(store, tmp_path):
     out = tmp_path / "x.csv"
     export(store.conn, out)
     rows = _rows(out)
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == ANSWERED
     pairs = {r[0]: r[1:] for r in store.conn.execute("SELECT id, free_outcome, paid_outcome FROM pairs")}
     assert len({r["pair_id"] for r in rows}) == len(pairs) == 4
     for r in rows:
@@ -87,7 +92,7 @@ def test_jsonl_carries_all_judges_as_objects(store, tmp_path):
     export(store.conn, out, ExportFilter(labeled_only=True))
     objs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     first = objs[0]
-    assert set(first) == {*COLUMNS, "judges"}
+    assert set(first) == {*ANSWERED, "judges"}
     assert isinstance(first["criteria"], dict) and isinstance(first["judge_criteria"], dict)
     assert [(j["judge_model"], j["verdict"]) for j in first["judges"]] == [
         ("sim/judge", "not_alignment_faking"), ("sim/judge@k=3", "alignment_faking")]

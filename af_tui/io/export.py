@@ -7,6 +7,10 @@ Every row carries what an appendix needs to select and cite it: the pair id and 
 sample's adjudicated verdict, and one judge's verdict, score and criteria (`--judge MODEL[@HASH]`, else the
 newest judge in the store); JSON Lines also carries every judgement of the sample as a list.
 
+The criterion columns follow the labels: one per criterion that the exported labels, under the rubric(s) they
+were made under, answered (Layout, read by a first query over the labels alone), so a file of paper-rubric
+labels has the paper's criteria as columns and no empty af-tui-4 ones.
+
 Spreadsheets run a cell that begins with `=`, `+`, `-`, `@`, tab or carriage return as a formula; model text
 is hostile, so in CSV such a text cell gets a single quote `'` in front (the OWASP advice). JSON Lines and
 Parquet are written as stored; Parquet's columns are typed (COLUMN_TYPES, which af_tui.open's DataFrames use too).
@@ -15,19 +19,23 @@ Parquet are written as stored; Parquet's columns are typed (COLUMN_TYPES, which 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from af_tui.domain import CRITERIA, LEGACY_RULE, OUTCOMES, TIERS
 from af_tui.errors import AfError
 from af_tui.files import atomic_write, write_csv
+from af_tui.rubric import LEGACY_RUBRIC
 from af_tui.safe_text import FORMULA_START
 from af_tui.store.labels import NEWEST_LABEL, check_names
 from af_tui.store.rows import equals
+from af_tui.store.rubrics import rubric_by_sha
 
-# The columns, in order; the README documents each.
+# The columns, in order, of an export whose labels were all made under af-tui-4 (docs/export.md documents
+# each): the criterion columns (here CRITERIA) are those of the exported labels' rubrics (Layout).
 COLUMNS = (
     "run", "model", "variant", "prompt_index", "prompt_sha256", "epoch", "sample_id", "pair_id",
     "request", "tier", "outcome", "rule", "other_tier_outcome", "scratchpad", "output", "reasoning",
@@ -35,7 +43,9 @@ COLUMNS = (
     "label_uid", "completed_at", "adjudicated_verdict", "adjudicated_by",
     "judge", "judge_verdict", "judge_score", "judge_criteria",
 )
-# The columns of one label; `--per sample` replaces them by one `verdict:ANNOTATOR` column per annotator.
+FIXED_COLUMNS = tuple(c for c in COLUMNS if c not in CRITERIA)  # every export's, whatever its rubrics
+# The columns of one label; `--per sample` replaces them by `verdict:ANNOTATOR`, `rubric:ANNOTATOR` and
+# `CRITERION:ANNOTATOR` columns per annotator.
 LABEL_COLUMNS = ("annotator", *CRITERIA, "rubric", "criteria", "verdict", "note", "blind", "adjudication",
                  "labeled_at", "label_uid")
 SAMPLE_COLUMNS = tuple(c for c in COLUMNS if c not in LABEL_COLUMNS)
@@ -89,6 +99,26 @@ class ExportFilter:
         if self.pairs_where:
             parts.append(f"the list's view ({self.view or 'filtered'})")
         return " ".join(parts) or "no filters"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of one export: the fixed ones with, after `annotator`, one column per criterion that its
+    labels answered, under the rubric(s) they were made under (a criterion id two rubrics share, or one that
+    clashes with a fixed column, is written `RUBRIC.CRITERION`). None answered: no criterion column."""
+
+    criteria: dict[str, str] = field(default_factory=dict)  # criterion column -> its SQL expression
+    annotators: dict[str, tuple[str, ...]] = field(default_factory=dict)  # annotator -> the criterion columns they answered
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        at = FIXED_COLUMNS.index("annotator") + 1
+        return (*FIXED_COLUMNS[:at], *self.criteria, *FIXED_COLUMNS[at:])
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """The criterion columns' type (COLUMN_TYPES has the fixed ones'): yes / no / not set."""
+        return dict.fromkeys(self.criteria, "bool")
 
 
 def format_for(path: Path, fmt: str | None) -> str:
@@ -148,6 +178,8 @@ def _validate(conn: sqlite3.Connection, f: ExportFilter) -> None:
 _FREE_TEXT = ("run", "model", "variant", "request", "scratchpad", "output", "reasoning", "annotator", "note",
               "adjudicated_by", "judge")
 _FOUR = ", ".join(f"'{c}', {{t}}.{c}" for c in CRITERIA)
+# A label's answers under its rubric as JSON; a label made before rubrics has them in the four legacy columns.
+_LABEL_CRITERIA = "coalesce(l.criteria, json_object(" + _FOUR.format(t="l") + "))"
 _EXPRESSIONS = {
     "run": "r.name", "model": "s.model", "variant": "s.variant", "prompt_index": "s.prompt_index",
     "prompt_sha256": "p.sha256", "epoch": "s.epoch", "sample_id": "s.id", "request": "p.text", "tier": "s.tier",
@@ -159,10 +191,13 @@ _EXPRESSIONS = {
     # the outcome rule the run was read by; runs stored before rules were named used last-scratchpad
     "rule": f"coalesce(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')",
     "other_tier_outcome": "CASE s.tier WHEN 'free' THEN pr.paid_outcome ELSE pr.free_outcome END",
-    # a label saved before rubrics has no rubric row: it was made under the four-criterion af-tui-4
-    "rubric": "CASE WHEN l.id IS NOT NULL THEN coalesce(rb.id, 'af-tui-4') END",
-    "criteria": "CASE WHEN l.id IS NOT NULL THEN coalesce(l.criteria, json_object(" + _FOUR.format(t="l") + ")) END",
+    # a label saved before rubrics has no rubric row: it was made under the four-criterion af-tui-4; one
+    # whose rubric the store lacks (merged without it) is under an unknown one, as rubric_by_sha reads it
+    "rubric": f"CASE WHEN l.id IS NOT NULL THEN coalesce(rb.id, CASE WHEN l.rubric_sha256 IS NULL "
+              f"THEN '{LEGACY_RUBRIC}' ELSE 'unknown' END) END",
+    "criteria": f"CASE WHEN l.id IS NOT NULL THEN {_LABEL_CRITERIA} END",
     "adjudication": "l.adjudication", "adjudicated_verdict": "adj.verdict", "adjudicated_by": "adj.annotator",
+    "_annotator": "l.annotator",  # as stored (the CSV's `annotator` cell is neutralised): for --per sample
     "judge": "CASE WHEN j.id IS NOT NULL THEN j.judge_model || '@' || substr(j.prompt_sha256, 1, 8) END",
     "judge_verdict": "j.verdict", "judge_score": "j.score",
     "judge_criteria": "CASE WHEN j.id IS NOT NULL THEN coalesce(j.criteria, json_object("
@@ -180,10 +215,10 @@ _ALL_JUDGES = (
 )
 
 
-def _column_sql(name: str, *, for_csv: bool, as_json: bool = False) -> str:
+def _column_sql(name: str, *, for_csv: bool, as_json: bool = False, layout: Layout | None = None) -> str:
     """The SELECT expression of one column. The per-cell work (ISO times, formula neutralisation) is done by
     SQLite in C: that makes the export several times faster than doing it cell by cell in Python."""
-    expr = _EXPRESSIONS[name]
+    expr = layout.criteria[name] if layout is not None and name in layout.criteria else _EXPRESSIONS[name]
     if name in _TIME_COLUMNS:
         return f"strftime('%Y-%m-%dT%H:%M:%fZ', {expr}, 'unixepoch')"
     if for_csv and name in _FREE_TEXT:
@@ -194,42 +229,105 @@ def _column_sql(name: str, *, for_csv: bool, as_json: bool = False) -> str:
     return expr
 
 
-def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
-          judge: tuple[str, str] | None = None, columns: tuple[str, ...] = COLUMNS) -> tuple[str, list]:
-    """The SQL of an export: one row per sample and current label (an unlabeled sample gives one row with
-    empty label fields), or per label change with per_label. for_csv neutralises text cells; as_json
-    selects one JSON object per row (built by SQLite) instead of the columns. `judge` (from resolve_judge)
-    fills the judge columns; at most one judgement per sample matches it (unique per sample, model, prompt).
-    `columns`: the export's, or those and MEASURES (the Python API's samples())."""
-    judge_on = "j.sample_id = s.id AND j.judge_model = ? AND j.prompt_sha256 = ? AND j.task = 'alignment_faking'"
-    params: list = list(judge) if judge else []
-    if not judge:
-        judge_on = "0"
-    label_on = ["l.sample_id = s.id"]
+def _scope(f: ExportFilter) -> tuple[list[str], list, list[str], list]:
+    """Which labels and samples an export holds: the conditions that join a sample's labels (and their
+    parameters), and those on the sample (and theirs)."""
+    label_on, label_params = ["l.sample_id = s.id"], []
     if not f.per_label:
         label_on += ["l.verdict IS NOT NULL", NEWEST_LABEL]
     if f.annotator:
         label_on.append("l.annotator = ?")
-        params.append(f.annotator)
+        label_params.append(f.annotator)
     where, where_params = equals(("r.name", f.run), ("s.model", f.model), ("s.variant", f.variant),
                                  ("s.tier", f.tier), ("s.outcome", f.outcome))
-    params += where_params
     if f.labeled_only or f.per_label:
         where.append("l.id IS NOT NULL")
     if f.pairs_where:
         where.append(f"pr.id IN (SELECT p.id FROM pairs p WHERE {f.pairs_where})")
-        params += list(f.pairs_params)
-    expressions = [_column_sql(c, for_csv=for_csv, as_json=as_json) for c in columns]
+        where_params += list(f.pairs_params)
+    return label_on, label_params, where, where_params
+
+
+_PAIR_JOIN = ("LEFT JOIN pairs pr ON pr.run_id = s.run_id AND pr.model = s.model AND pr.variant = s.variant "
+              "AND pr.prompt_id = s.prompt_id AND pr.epoch = s.epoch ")
+_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def export_layout(conn: sqlite3.Connection, f: ExportFilter) -> Layout:
+    """The criterion columns of the export `f`: which criteria of which rubrics its labels answered (yes or
+    no), and per annotator those they answered. One query over the export's labels, not its samples."""
+    label_on, label_params, where, where_params = _scope(f)
+    found = conn.execute(
+        "SELECT DISTINCT l.annotator, l.rubric_sha256, je.key FROM samples s JOIN runs r ON r.id = s.run_id "
+        + (_PAIR_JOIN if f.pairs_where else "")
+        + f"JOIN labels l ON {' AND '.join(label_on)} JOIN json_each({_LABEL_CRITERIA}) je "
+        f"WHERE je.type != 'null'" + "".join(f" AND {w}" for w in where),
+        [*label_params, *where_params]).fetchall()
+    # a criterion id JSON paths cannot name (a '"' in a label merged from elsewhere) stays in `criteria` only
+    found = [(annotator, sha, key) for annotator, sha, key in found if '"' not in key]
+    rubrics = {sha: rubric_by_sha(conn, sha) for sha in {sha for _, sha, _ in found}}
+    answered = {(sha, key) for _, sha, key in found}
+    # (rubric id, criterion id) by rubric id, each in its rubric's order (the newest version's first), with
+    # the hashes it comes from
+    wanted: dict[tuple[str, str], set] = {}
+    for rid in sorted({r.id for r in rubrics.values()}):
+        versions = sorted(((sha, r) for sha, r in rubrics.items() if r.id == rid),
+                          key=lambda item: (item[1].version, item[0] or ""), reverse=True)
+        order = list(dict.fromkeys(c for _, r in versions for c in r.ids))
+        keys = {key for sha, _ in versions for s, key in answered if s == sha}
+        for key in [*(c for c in order if c in keys), *sorted(keys - set(order))]:
+            wanted[(rid, key)] = {sha for sha, _ in versions if (sha, key) in answered}
+    names: dict[tuple[str, str], str] = {}
+    for rid, key in wanted:
+        shared = any(k == key and r != rid for r, k in wanted)
+        names[(rid, key)] = key if _SAFE_NAME.match(key) and not shared and key not in FIXED_COLUMNS \
+            else f"{rid}.{key}"
+    criteria = {}
+    for (rid, key), shas in wanted.items():
+        known = ", ".join(_sql_text(sha or "") for sha in sorted(shas, key=lambda s: s or ""))
+        path = _sql_text(f'$."{key}"')
+        criteria[names[(rid, key)]] = (f"CASE WHEN coalesce(l.rubric_sha256, '') IN ({known}) "
+                                       f"THEN json_extract({_LABEL_CRITERIA}, {path}) END")
+    by_sha_key = {(sha, key): names[(rubrics[sha].id, key)] for sha, key in answered}
+    annotators: dict[str, list[str]] = {}
+    for annotator, sha, key in found:
+        annotators.setdefault(annotator, []).append(by_sha_key[(sha, key)])
+    order = list(criteria)
+    return Layout(criteria, {a: tuple(sorted(set(cols), key=order.index)) for a, cols in sorted(annotators.items())})
+
+
+def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
+          judge: tuple[str, str] | None = None, layout: Layout | None = None,
+          extra: tuple[str, ...] = ()) -> tuple[str, list]:
+    """The SQL of an export: one row per sample and current label (an unlabeled sample gives one row with
+    empty label fields), or per label change with per_label. for_csv neutralises text cells; as_json
+    selects one JSON object per row (built by SQLite) instead of the columns. `judge` (from resolve_judge)
+    fills the judge columns; at most one judgement per sample matches it (unique per sample, model, prompt).
+    The columns are the layout's (export_layout; None: the fixed ones only), then `extra` (MEASURES for the
+    Python API's samples())."""
+    layout = layout or Layout()
+    columns = (*layout.columns, *extra)
+    judge_on = "j.sample_id = s.id AND j.judge_model = ? AND j.prompt_sha256 = ? AND j.task = 'alignment_faking'"
+    params: list = list(judge) if judge else []
+    if not judge:
+        judge_on = "0"
+    label_on, label_params, where, where_params = _scope(f)
+    params += label_params + where_params
+    expressions = [_column_sql(c, for_csv=for_csv, as_json=as_json, layout=layout) for c in columns]
     if as_json:
-        select = ("json_object(" + ", ".join(f"'{c}', {e}" for c, e in zip(columns, expressions, strict=True))
+        select = ("json_object(" + ", ".join(f"{_sql_text(c)}, {e}" for c, e in zip(columns, expressions, strict=True))
                   + f", 'judges', json({_ALL_JUDGES}))")
     else:
-        select = ", ".join(f"{e} AS {c}" for c, e in zip(columns, expressions, strict=True))
+        select = ", ".join(f"{e} AS \"{c.replace(chr(34), chr(34) * 2)}\""
+                           for c, e in zip(columns, expressions, strict=True))
     sql = (
         f"SELECT {select} "
         "FROM samples s JOIN runs r ON r.id = s.run_id JOIN prompts p ON p.id = s.prompt_id "
-        "LEFT JOIN pairs pr ON pr.run_id = s.run_id AND pr.model = s.model AND pr.variant = s.variant "
-        "AND pr.prompt_id = s.prompt_id AND pr.epoch = s.epoch "
+        + _PAIR_JOIN +
         f"LEFT JOIN judgements j ON {judge_on} "
         f"LEFT JOIN labels adj ON {_ADJUDICATED} "
         f"LEFT JOIN labels l ON {' AND '.join(label_on)} "
@@ -240,10 +338,13 @@ def query(f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
     return sql, params
 
 
-def iter_rows(conn: sqlite3.Connection, f: ExportFilter, *, for_csv: bool = False,
-              as_json: bool = False, columns: tuple[str, ...] = COLUMNS) -> Iterator[tuple]:
-    """The export's rows, straight from a SQLite cursor (nothing is held but the current batch)."""
-    sql, params = query(f, for_csv=for_csv, as_json=as_json, judge=resolve_judge(conn, f.judge), columns=columns)
+def iter_rows(conn: sqlite3.Connection, f: ExportFilter, *, for_csv: bool = False, as_json: bool = False,
+              layout: Layout | None = None, extra: tuple[str, ...] = ()) -> Iterator[tuple]:
+    """The export's rows, straight from a SQLite cursor (nothing is held but the current batch), in the
+    layout's columns (default: export_layout's) and then `extra`."""
+    layout = layout if layout is not None else export_layout(conn, f)
+    sql, params = query(f, for_csv=for_csv, as_json=as_json, judge=resolve_judge(conn, f.judge), layout=layout,
+                        extra=extra)
     cur = conn.execute(sql, params)
     cur.arraysize = 1000
     while batch := cur.fetchmany():
@@ -300,35 +401,47 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
 
 def _write_csv(fh, conn: sqlite3.Connection, f: ExportFilter) -> int:
     # RFC 4180 (CRLF); the text cells were neutralised by the query itself
+    layout = export_layout(conn, f)
     if f.per == "sample":
-        columns, rows = per_sample_rows(conn, f)
+        columns, rows = per_sample_rows(conn, f, layout)
         return write_csv(fh, columns, rows, cells_safe=True)
-    return write_csv(fh, COLUMNS, iter_rows(conn, f, for_csv=True), cells_safe=True)
+    return write_csv(fh, layout.columns, iter_rows(conn, f, for_csv=True, layout=layout), cells_safe=True)
 
 
-def per_sample_rows(conn: sqlite3.Connection, f: ExportFilter) -> tuple[tuple[str, ...], Iterator[tuple]]:
-    """`--per sample`: the header (the sample's columns, then `verdict:ANNOTATOR` per annotator, so the header
-    says the layout) and one row per sample with each annotator's current verdict, empty where they gave none."""
-    where, params = equals(("annotator", f.annotator))
+def per_sample_rows(conn: sqlite3.Connection, f: ExportFilter,
+                    layout: Layout | None = None) -> tuple[tuple[str, ...], Iterator[tuple]]:
+    """`--per sample`: the header (the sample's columns, then per annotator of the export `verdict:ANNOTATOR`,
+    `rubric:ANNOTATOR` and a `CRITERION:ANNOTATOR` column per criterion they answered, so the header says the
+    layout) and one row per sample with each annotator's current label, empty where they gave none."""
+    layout = layout if layout is not None else export_layout(conn, f)
+    columns = layout.columns
+    # every annotator with a current label in the export (one who answered no criterion too)
+    label_on, label_params, scope, scope_params = _scope(f)
     annotators = [r[0] for r in conn.execute(
-        "SELECT DISTINCT annotator FROM labels WHERE adjudication = 0"
-        + "".join(f" AND {w}" for w in where) + " ORDER BY annotator", params)]
-    keep = [COLUMNS.index(c) for c in SAMPLE_COLUMNS]
-    at_annotator, at_verdict, at_sample = COLUMNS.index("annotator"), COLUMNS.index("verdict"), \
-        COLUMNS.index("sample_id")
-    header = (*SAMPLE_COLUMNS, *(f"verdict:{a}" for a in annotators))
+        "SELECT DISTINCT l.annotator FROM samples s JOIN runs r ON r.id = s.run_id "
+        + (_PAIR_JOIN if f.pairs_where else "") + f"JOIN labels l ON {' AND '.join(label_on)}"
+        + "".join(f" {'WHERE' if i == 0 else 'AND'} {w}" for i, w in enumerate(scope))
+        + " ORDER BY l.annotator", [*label_params, *scope_params])]
+    keep = [columns.index(c) for c in SAMPLE_COLUMNS]
+    at_annotator, at_sample = len(columns), columns.index("sample_id")  # the name as stored: see `extra`
+    per_annotator = {a: (columns.index("verdict"), columns.index("rubric"),
+                         *(columns.index(c) for c in layout.annotators.get(a, ()))) for a in annotators}
+    header = (*SAMPLE_COLUMNS, *(name for a in annotators for name in (
+        f"verdict:{a}", f"rubric:{a}", *(f"{c}:{a}" for c in layout.annotators.get(a, ())))))
+    empty = {a: (None,) * len(at) for a, at in per_annotator.items()}
 
     def rows() -> Iterator[tuple]:
-        current, verdicts = None, {}
-        for row in iter_rows(conn, f, for_csv=True):
+        current, labels = None, {}
+        for row in iter_rows(conn, f, for_csv=True, layout=layout, extra=("_annotator",)):
             if current is not None and row[at_sample] != current[at_sample]:
-                yield (*(current[i] for i in keep), *(verdicts.get(a) for a in annotators))
-                verdicts = {}
+                yield (*(current[i] for i in keep), *(v for a in annotators for v in labels.get(a, empty[a])))
+                labels = {}
             current = row
-            if row[at_annotator] is not None:
-                verdicts[row[at_annotator]] = row[at_verdict]
+            annotator = row[at_annotator]
+            if annotator is not None:
+                labels[annotator] = tuple(row[i] for i in per_annotator[annotator])
         if current is not None:
-            yield (*(current[i] for i in keep), *(verdicts.get(a) for a in annotators))
+            yield (*(current[i] for i in keep), *(v for a in annotators for v in labels.get(a, empty[a])))
 
     return header, rows()
 
@@ -365,10 +478,12 @@ def _arrow_column(pa, values: list, kind: str | None):
     return pa.array(values, _arrow_type(pa, kind))
 
 
-def parquet_schema(pa, columns: tuple[str, ...] = COLUMNS):
+def parquet_schema(pa, layout: Layout | None = None):
+    layout = layout or Layout()
+    kinds = {**COLUMN_TYPES, **layout.kinds}
     return pa.schema([
-        (c, pa.dictionary(pa.int32(), pa.string()) if COLUMN_TYPES.get(c) in ("tier", "outcome", "verdict", "rule")
-         else _arrow_type(pa, COLUMN_TYPES.get(c))) for c in columns])
+        (c, pa.dictionary(pa.int32(), pa.string()) if kinds.get(c) in ("tier", "outcome", "verdict", "rule")
+         else _arrow_type(pa, kinds.get(c))) for c in layout.columns])
 
 
 def _write_parquet(fh, conn: sqlite3.Connection, f: ExportFilter, batch_rows: int = 10_000) -> int:
@@ -376,22 +491,24 @@ def _write_parquet(fh, conn: sqlite3.Connection, f: ExportFilter, batch_rows: in
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = parquet_schema(pa)
+    layout = export_layout(conn, f)
+    schema = parquet_schema(pa, layout)
     n = 0
     with pq.ParquetWriter(fh, schema) as writer:
         batch: list[tuple] = []
-        for row in iter_rows(conn, f):
+        for row in iter_rows(conn, f, layout=layout):
             batch.append(row)
             if len(batch) == batch_rows:
-                n += _write_batch(pa, writer, schema, batch)
+                n += _write_batch(pa, writer, schema, batch, layout)
                 batch = []
         if batch:
-            n += _write_batch(pa, writer, schema, batch)
+            n += _write_batch(pa, writer, schema, batch, layout)
     return n
 
 
-def _write_batch(pa, writer, schema, rows: list[tuple]) -> int:
-    columns = [_arrow_column(pa, list(values), COLUMN_TYPES.get(name))
-               for name, values in zip(COLUMNS, zip(*rows, strict=True), strict=True)]
+def _write_batch(pa, writer, schema, rows: list[tuple], layout: Layout) -> int:
+    kinds = {**COLUMN_TYPES, **layout.kinds}
+    columns = [_arrow_column(pa, list(values), kinds.get(name))
+               for name, values in zip(layout.columns, zip(*rows, strict=True), strict=True)]
     writer.write_batch(pa.record_batch(columns, schema=schema))
     return len(rows)
