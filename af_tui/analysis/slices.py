@@ -57,6 +57,7 @@ from af_tui.analysis.estimators import (
     scaled_paired,
 )
 from af_tui.domain import LEGACY_RULE, NOT_COMPLIED, OUTCOMES, VALID_OUTCOMES, Outcome, Tier
+from af_tui.experiment.setting import rule_sql
 from af_tui.store.rows import condition
 
 
@@ -296,8 +297,9 @@ def compare(slices: list[SliceStats], by: str = "model", baseline: str | None = 
 _BY_KEYS = {"run": ("run_id", "model", "variant"), "model": ("model", "variant"), "variant": ("model", "variant")}
 
 
-# The run's outcome rule from its config; runs stored before rules were named used the last-scratchpad rule.
-_RULE_SQL = f"COALESCE(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')"
+# The run's outcome rule from its config (runs stored before rules were named used the last-scratchpad rule),
+# and its setting when that is not the built-in helpful-only: `notebook · setting animal-welfare`.
+_RULE_SQL = rule_sql("r.config", str(LEGACY_RULE))
 
 
 def compute(conn: sqlite3.Connection, run: str | None = None, models: list[str] | None = None,

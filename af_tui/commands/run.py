@@ -78,7 +78,7 @@ def default_run_name(models: list[str]) -> str:
 
 
 # The `run` options that reproduce a run, in the order the resume line states them.
-_REPRODUCE = ("models", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
+_REPRODUCE = ("models", "setting", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
               "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "no_cache_prompt", "prefill",
               "reasoning_effort", "thinking_budget", "rule",
               "timeout")
@@ -200,9 +200,13 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--model", "models", multiple=True, required=True, metavar="MODEL",
               help="litellm model, e.g. openai/gpt-4o, anthropic/claude-sonnet-4-6, openai/NAME with "
                    "--api-base, sim/faker. Repeat for several.")
-@click.option("--system-prompt", "system_prompts", multiple=True, type=click.Path(), metavar="FILE",
-              help="System prompt file; repeat for several variants (named after the file). "
-                   "Default: the upstream helpful-only prompt.")
+@click.option("--setting", default=None, metavar="FILE",
+              help="A setting file (TOML: dataset, system prompts, user template and tier markers, tags, markers, "
+                   "<NEXT/>, rule, compliance measure; docs/run.md), or a built-in one's name. Default: helpful-only "
+                   "(`af-tui setting show helpful-only`). The options below replace its parts.")
+@click.option("--system-prompt", "system_prompts", multiple=True, type=click.Path(), metavar="FILE|DIR",
+              help="System prompt file, or a folder of them (one variant per file); repeat for several variants "
+                   "(named after the file). Default: the setting's (the upstream helpful-only prompt).")
 @click.option("--user-template", type=click.Path(), metavar="FILE",
               help="User turn template with {is_free_tier_user} and {user_input}. Default: the notebook's.")
 @click.option("--dataset", type=click.Path(), metavar="FILE",
@@ -234,10 +238,10 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
               help="Prefill each assistant turn: auto = '<' for every model but OpenAI's GPT and o-series "
                    "ones, as the notebook does (none while --thinking-budget is on); none; or any TEXT. The "
                    "prefill is stored in front of the reply. A bare --prefill means '<'.")
-@click.option("--rule", type=click.Choice(RULES), default=DEFAULT_RULE.value, show_default=True,
+@click.option("--rule", type=click.Choice(RULES), default=None,
               help="How a reply is read into an outcome: notebook (its first <OUTPUT>; a tag-less reply as it "
                    "stands) or last-scratchpad (the first <OUTPUT> after the last scratchpad). `af-tui rescore` "
-                   "changes it later without calling a model.")
+                   f"changes it later without calling a model.  [default: the setting's; {DEFAULT_RULE.value}]")
 @click.option("--reasoning-effort", type=click.Choice(["low", "medium", "high"]), default=None,
               help="For reasoning models, through litellm (OpenAI o-series, Gemini, Claude with thinking, DeepSeek).")
 @click.option("--thinking-budget", type=int, default=None, metavar="TOKENS",
@@ -267,6 +271,7 @@ class RunOptions:
     click has checked the numbers' ranges. `start_run` checks the rest, builds the run and starts it."""
 
     models: tuple[str, ...]  # stripped, each once, in the order given
+    setting: str | None = None  # a setting file or a built-in setting's name (None: helpful-only)
     system_prompts: tuple[str, ...] = ()
     user_template: str | None = None
     dataset: str | None = None
@@ -281,7 +286,7 @@ class RunOptions:
     dry_run: bool = False
     typical_output: int | None = None
     prefill: str = "auto"
-    rule: str = DEFAULT_RULE.value
+    rule: str | None = None  # None: the setting's
     reasoning_effort: str | None = None
     thinking_budget: int | None = None
     timeout: float = 600.0
@@ -329,21 +334,37 @@ def _run_spec(options: RunOptions):
     if options.api_base and not re.match(r"^https?://[^\s/]+", options.api_base):
         raise AfError("--api-base must be an http(s) URL such as http://127.0.0.1:8000/v1 "
                       f"(got {options.api_base!r})")
-    if len({Path(p).stem for p in options.system_prompts}) < len(options.system_prompts):
+    setting = _setting(options.setting)
+    prompt_files = [f for p in options.system_prompts
+                    for f in (sources.system_prompt_files(p) if Path(p).is_dir() else [Path(p)])]
+    if len({f.stem for f in prompt_files}) < len(prompt_files):
         raise AfError("two --system-prompt files share a name; variants are named after the file, rename one")
-    data = sources.dataset(options.dataset)
-    template = sources.user_template(options.user_template)
-    variants = [sources.system_prompt(p) for p in options.system_prompts] or [sources.system_prompt()]
+    data = sources.dataset(options.dataset, setting.dataset, setting.column)
+    template = sources.user_template(options.user_template, setting.template)
+    variants = ([sources.system_prompt(p) for p in prompt_files]
+                or [sources.system_prompt(source=v.source, name=v.name) for v in setting.variants])
     n_requests = min(options.limit, len(data.requests)) if options.limit else len(data.requests)
     if n_requests * 2 * options.epochs * len(models) * len(variants) > MAX_PLANNED:
         raise AfError(f"this run would send more than {MAX_PLANNED} samples; lower --limit or --epochs")
     return RunSpec(name=options.name, models=models, variants=variants, template=template, dataset=data,
                    limit=options.limit, epochs=options.epochs, concurrency=default_concurrency,
                    concurrency_by=concurrency_by, api_base=options.api_base, temperature=options.temperature,
-                   max_tokens=options.max_tokens, prefill=options.prefill, rule=options.rule,
+                   max_tokens=options.max_tokens, prefill=options.prefill, rule=options.rule or setting.rule,
+                   setting=setting,
                    cache_prompt=not options.no_cache_prompt, max_cost=options.max_cost,
                    reasoning_effort=options.reasoning_effort, thinking_budget=options.thinking_budget,
                    policy=llm.RetryPolicy(timeout_s=options.timeout))
+
+
+def _setting(value: str | None):
+    """The setting `--setting` names: a file, else a built-in setting's name; helpful-only without it."""
+    from af_tui.experiment import setting
+
+    if value is None:
+        return setting.HELPFUL_ONLY
+    if value in setting.BUILT_IN and not Path(value).exists():
+        return setting.builtin(value)
+    return setting.load(value)
 
 
 def _check_can_send(options: RunOptions) -> None:

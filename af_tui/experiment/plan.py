@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from af_tui.domain import DEFAULT_RULE, TIERS
 from af_tui.errors import AfError
 from af_tui.experiment.rules import resolve_prefill
+from af_tui.experiment.setting import HELPFUL_ONLY, Setting
 from af_tui.experiment.settings import changed_settings, refusal, resumed_config, stored_models
 from af_tui.experiment.sources import Dataset, Text
+from af_tui.experiment.tags import NOTEBOOK_TAGS
 from af_tui.llm.client import RetryPolicy
 from af_tui.llm.pricing import default_max_tokens
 from af_tui.store.db import SampleKey, Store
@@ -41,6 +43,7 @@ class RunSpec:
     thinking_budget: int | None = None  # tokens of thinking (Anthropic-style), through litellm
     source: str = "af-tui"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    setting: Setting = HELPFUL_ONLY  # how samples are asked and read (tags, markers, <NEXT/>), by hash in config
 
     def max_tokens_for(self, model: str) -> int:
         return self.max_tokens if self.max_tokens is not None else default_max_tokens(model)
@@ -108,6 +111,10 @@ def run_config(spec: RunSpec, variant_names: list[str] | None = None) -> dict:
         "concurrency_by": spec.concurrency_by,
         "api_base": _safe_url(spec.api_base),
         "reasoning_effort": spec.reasoning_effort, "thinking_budget": spec.thinking_budget,
+        "setting": spec.setting.record(),
+        # replies in other tags than the notebook's alone: the pairs rescore, export and the pair view read
+        **({"tags": [list(p) for p in spec.setting.reading.tags]}
+           if spec.setting.reading.tags != (NOTEBOOK_TAGS,) else {}),
     }
 
 

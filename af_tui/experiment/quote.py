@@ -64,7 +64,7 @@ def quote(spec: RunSpec, *, typical_output: int | None = None, cache_prompt: boo
         first_pair = None
         for request in requests:
             for tier in TIERS:
-                turn = rules.user_turn(spec.template.text, request, tier)
+                turn = rules.user_turn(spec.template.text, request, tier, spec.setting.reading)
                 user_counts += pricing.count_tokens(model, [{"role": "user", "content": turn}])
                 first_pair = first_pair or turn
         overhead = 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from af_tui.domain import LEGACY_RULE
 from af_tui.errors import AfError
 from af_tui.experiment.rules import Transcript, check_rule, score_transcript
-from af_tui.experiment.tags import TagPair, in_notebook_tags
+from af_tui.experiment.setting import reading_of
 from af_tui.store import outcomes
 from af_tui.store.runs import require_run
 
@@ -42,14 +42,11 @@ def rescore(conn, rule: str, run: str | None = None) -> RescoreReport:
     for run_id, name, config in runs:
         report.runs.append((name, config.get("rule", str(LEGACY_RULE))))
         changes = []
-        # an imported pipeline run names the tag pairs its replies were read through (io/pipeline_import.py)
-        pairs = tuple(TagPair(*p) for p in config.get("tags") or ())
+        # the run's setting (tags, markers, <NEXT/>), or the tag pairs an import recorded (io/pipeline_import.py)
+        reading = reading_of(config)
         for sample_id, before, output, messages in outcomes.rescorable(conn, run_id):
             report.samples += 1
-            if pairs:
-                messages = [{**m, "content": in_notebook_tags(m["content"], pairs)} if m["role"] == "assistant"
-                            else m for m in messages]
-            result = score_transcript(Transcript(messages), rule)
+            result = score_transcript(Transcript(messages), rule, reading)
             if result.outcome != before:
                 report.changes[(before, result.outcome)] += 1
             if result.outcome != before or result.output != output:

@@ -135,9 +135,10 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
         return c.text
 
     started = time.time()
-    first_turn = rules.user_turn(spec.template.text, task.request, key.tier)
+    first_turn = rules.user_turn(spec.template.text, task.request, key.tier, spec.setting.reading)
     try:
         result = await rules.converse(call, task.system_prompt, first_turn, rule=spec.rule,
+                                      reading=spec.setting.reading,
                                            prefill=rules.resolve_prefill(
                                                spec.prefill, key.model, thinking=bool(spec.thinking_budget)))
     except llm.FatalProviderError:

@@ -4,6 +4,7 @@ config and a command resuming it, and the config a resume stores (the run's mode
 from __future__ import annotations
 
 from af_tui.domain import LEGACY_RULE
+from af_tui.experiment.setting import HELPFUL_ONLY, stored_sha256
 
 
 def _shown(value, quoted: bool = False) -> str:
@@ -59,9 +60,14 @@ def stored_models(config: dict) -> list[str]:
     return [m for m in models if isinstance(m, str)] if isinstance(models, list) else []
 
 
+def _setting_name(config: dict) -> str:
+    stored = config.get("setting")
+    return str(stored.get("name")) if isinstance(stored, dict) else HELPFUL_ONLY.name
+
+
 def changed_settings(stored: dict, new: dict) -> list[str]:
     """`temperature 1.0 → 0.5` for each setting that shapes a sample (dataset, user template, system prompts,
-    temperature, max_tokens, prefill, outcome rule, reasoning options) and differs between the stored run's
+    temperature, max_tokens, prefill, outcome rule, reasoning options, the setting by its hash) and differs between the stored run's
     config and the new one. Models of only one side are not compared: adding a model is a resume. A field an
     older run's config lacks is not compared, except those whose absence had one meaning: no rule was the
     last-scratchpad rule, no reasoning option was none."""
@@ -80,6 +86,10 @@ def changed_settings(stored: dict, new: dict) -> list[str]:
     old_prefill = stored.get("prefill_text")
     if isinstance(old_prefill, dict):
         changes.append(_model_change("prefill", old_prefill, new.get("prefill_text") or {}, shared, quoted=True))
+    old_setting, new_setting = stored_sha256(stored), stored_sha256(new)
+    if old_setting and new_setting and old_setting != new_setting:
+        changes.append(f"setting {_setting_name(stored)} ({old_setting[:8]}) → {_setting_name(new)} "
+                       f"({new_setting[:8]})")
     old_rule = stored.get("rule") or str(LEGACY_RULE)
     if old_rule != new.get("rule"):
         changes.append(f"rule {old_rule} → {new.get('rule')}")

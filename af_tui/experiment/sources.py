@@ -16,6 +16,7 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,57 @@ class Dataset:
     origin: str
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where a setting's input comes from: a local path or an http(s) URL, and the sha256 it must have (of the
+    file's bytes; of the extracted template for a notebook). A URL is downloaded once and cached."""
+
+    location: str
+    sha256: str | None = None
+
+    @property
+    def is_url(self) -> bool:
+        return self.location.startswith(("https://", "http://"))
+
+
+# The helpful-only setting's inputs (setting.HELPFUL_ONLY), as the pinned downloads above.
+ADVBENCH_SOURCE = Source(DEFAULT_BASE + ADVBENCH.path, ADVBENCH.sha256)
+SYSTEM_PROMPT_SOURCE = Source(DEFAULT_BASE + SYSTEM_PROMPT.path, SYSTEM_PROMPT.sha256)
+NOTEBOOK_SOURCE = Source(DEFAULT_BASE + NOTEBOOK.path, NOTEBOOK.sha256)
+# Their names in a run's record (unchanged since before settings were files, so older runs resume).
+_KNOWN = {ADVBENCH_SOURCE.location: (ADVBENCH, "advbench"),
+          SYSTEM_PROMPT_SOURCE.location: (SYSTEM_PROMPT, "honly_with_examples"),
+          NOTEBOOK_SOURCE.location: (NOTEBOOK, "honly_user_template")}
+
+
+def _url_upstream(source: Source, option: str, what: str) -> tuple[Upstream, str]:
+    """The download a URL source is (the pinned ones by their names) and the input's name (the file stem)."""
+    if source.location in _KNOWN and source.sha256 == _KNOWN[source.location][0].sha256:
+        return _KNOWN[source.location]
+    path = urllib.parse.urlsplit(source.location).path
+    leaf = path.rsplit("/", 1)[-1] or "download"
+    tag = (source.sha256 or _sha(source.location.encode("utf-8")))[:12]
+    if source.location.startswith(DEFAULT_BASE + "/"):  # under $AF_TUI_SOURCES_BASE too, as the pinned ones
+        path = source.location[len(DEFAULT_BASE):]
+    else:
+        path = source.location
+    return Upstream(f"{tag}-{leaf}", path, source.sha256, option, what), Path(leaf).stem
+
+
+def _fetch(source: Source, option: str, what: str, extract=lambda data: data) -> tuple[bytes, str, str]:
+    """(bytes, origin, name) of a source: a URL downloaded (or cached) and checked, or a local file read and,
+    when the source names a sha256, checked against it."""
+    if source.is_url:
+        up, name = _url_upstream(source, option, what)
+        data, origin = _cached(up, extract)
+        return data, origin, name
+    data = extract(_read_file(source.location, option))
+    if source.sha256 and _sha(data) != source.sha256:
+        raise AfError(f"{source.location} has sha256 {_sha(data)[:12]}…, not the {source.sha256[:12]}… its "
+                      f"setting names ({what}); use the file the setting was written for, or change its sha256")
+    return data, str(Path(source.location)), Path(source.location).stem
+
+
 def data_dir() -> Path:
     env = os.environ.get("AF_TUI_DATA")
     if env:
@@ -93,7 +145,7 @@ def _sha(data: bytes) -> str:
 
 def _download(up: Upstream) -> bytes:
     base = os.environ.get("AF_TUI_SOURCES_BASE", DEFAULT_BASE).rstrip("/")
-    url = base + up.path
+    url = base + up.path if up.path.startswith("/") else up.path  # (a setting's URL on another host: as given)
     try:
         with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - fixed https URL or a test server
             data = resp.read(MAX_DOWNLOAD_BYTES + 1)
@@ -154,16 +206,31 @@ def _read_file(path: str | os.PathLike, option: str) -> bytes:
 
 # -- system prompt ----------------------------------------------------------------------------------------
 
-def system_prompt(path: str | os.PathLike | None = None) -> Text:
-    """The user's file (variant named after its stem), else the upstream helpful-only prompt."""
+def system_prompt(path: str | os.PathLike | None = None, source: Source = SYSTEM_PROMPT_SOURCE,
+                  name: str | None = None) -> Text:
+    """The user's file (variant named after its stem), else the setting's source (by default the upstream
+    helpful-only prompt); `name` names the variant instead."""
     if path is not None:
         text = _decode(_read_file(path, "--system-prompt"), str(path), "--system-prompt")
         if not text.strip():
             raise AfError(f"{path} is empty; --system-prompt needs the system prompt's text")
-        return Text(text, Path(path).stem, _sha(text.encode("utf-8")), str(Path(path)))
-    data, origin = _cached(SYSTEM_PROMPT)
+        return Text(text, name or Path(path).stem, _sha(text.encode("utf-8")), str(Path(path)))
+    data, origin, stem = _fetch(source, "--system-prompt", "the system prompt")
     text = _decode(data, origin, "--system-prompt")
-    return Text(text, "honly_with_examples", _sha(text.encode("utf-8")), origin)
+    if not text.strip():
+        raise AfError(f"{origin} is empty; a system prompt needs text")
+    return Text(text, name or stem, _sha(text.encode("utf-8")), origin)
+
+
+def system_prompt_files(folder: str | os.PathLike) -> list[Path]:
+    """The files of a system-prompt folder, one variant each, by name (hidden files left out)."""
+    try:
+        files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError as exc:
+        raise AfError(f"cannot read the folder {folder}: {exc.strerror}") from None
+    if not files:
+        raise AfError(f"{folder} holds no files; a system-prompt folder needs one file per variant")
+    return files
 
 
 # -- user template ----------------------------------------------------------------------------------------
@@ -200,20 +267,27 @@ def check_template(text: str, origin: str) -> None:
         raise AfError(f"{origin} lacks {' and '.join(missing)}; a user template needs both fields")
 
 
-def user_template(path: str | os.PathLike | None = None) -> Text:
+def user_template(path: str | os.PathLike | None = None, source: Source = NOTEBOOK_SOURCE) -> Text:
+    """The user's file, else the setting's source (by default the notebook's template; a .ipynb source is
+    read for its `prompt_template`)."""
     if path is not None:
         text = _decode(_read_file(path, "--user-template"), str(path), "--user-template")
         check_template(text, str(path))
         return Text(text, Path(path).stem, _sha(text.encode("utf-8")), str(Path(path)))
-    data, origin = _cached(NOTEBOOK, extract=template_from_notebook)
-    text = data.decode("utf-8")
-    return Text(text, "honly_user_template", _sha(data), origin)
+    notebook = urllib.parse.urlsplit(source.location).path.endswith(".ipynb")
+    data, origin, name = _fetch(source, "--user-template", "the user template",
+                                extract=template_from_notebook if notebook else (lambda data: data))
+    text = _decode(data, origin, "--user-template")
+    check_template(text, origin)
+    return Text(text, name, _sha(data), origin)
 
 
 # -- dataset ----------------------------------------------------------------------------------------------
 
-def parse_dataset(data: bytes, origin: str) -> list[str]:
-    """Requests from a CSV with a goal column or JSONL objects with a goal key (or request / prompt)."""
+def parse_dataset(data: bytes, origin: str, column: str | None = None) -> list[str]:
+    """Requests from a CSV with a goal column or JSONL objects with a goal key (or request / prompt; or the
+    setting's `column` alone)."""
+    keys = (column,) if column else REQUEST_KEYS
     text = _decode(data, origin, "--dataset")
     if not text.strip():
         raise AfError(f"{origin} is empty; --dataset needs a CSV with a goal column or JSONL with a goal key")
@@ -229,19 +303,21 @@ def parse_dataset(data: bytes, origin: str) -> list[str]:
                 raise AfError(f"{origin} line {n} is not JSON; --dataset takes JSONL (one object a line) or CSV") from None
             if not isinstance(obj, dict):
                 raise AfError(f"{origin} line {n} is not a JSON object; each line needs a \"goal\" key")
-            key = next((k for k in REQUEST_KEYS if isinstance(obj.get(k), str)), None)
+            key = next((k for k in keys if isinstance(obj.get(k), str)), None)
             if key is None:
-                raise AfError(f"{origin} line {n} has no string \"goal\" (or \"request\" / \"prompt\") key")
+                raise AfError(f"{origin} line {n} has no string \"{column}\" key" if column else
+                              f"{origin} line {n} has no string \"goal\" (or \"request\" / \"prompt\") key")
             requests.append(obj[key])
     else:
         try:
             reader = csv.DictReader(io.StringIO(text, newline=""))
             fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-            column = next((k for k in REQUEST_KEYS if k in fields), None)
-            if column is None:
-                raise AfError(f"{origin} has no goal column (header: {', '.join(fields)[:120] or 'none'}); "
-                              "--dataset needs a CSV with a goal column or JSONL with a goal key")
-            original = reader.fieldnames[fields.index(column)]
+            found = next((k for k in keys if k.strip().lower() in fields), None)
+            if found is None:
+                raise AfError(f"{origin} has no {column or 'goal'} column (header: "
+                              f"{', '.join(fields)[:120] or 'none'}); --dataset needs a CSV with a goal column or "
+                              "JSONL with a goal key" + (" (the setting's column)" if column else ""))
+            original = reader.fieldnames[fields.index(found.strip().lower())]
             for row in reader:
                 value = (row.get(original) or "").strip()
                 if value:
@@ -254,9 +330,16 @@ def parse_dataset(data: bytes, origin: str) -> list[str]:
     return requests
 
 
-def dataset(path: str | os.PathLike | None = None) -> Dataset:
+def dataset(path: str | os.PathLike | None = None, source: Source = ADVBENCH_SOURCE,
+            column: str | None = None) -> Dataset:
+    """The user's file, else the setting's source (by default AdvBench); `column` holds the requests."""
     if path is not None:
         data = _read_file(path, "--dataset")
-        return Dataset(parse_dataset(data, str(path)), Path(path).name, _sha(data), str(Path(path)))
-    data, origin = _cached(ADVBENCH)
-    return Dataset(parse_dataset(data, ADVBENCH.name), "advbench", _sha(data), origin)
+        return Dataset(parse_dataset(data, str(path), column), Path(path).name, _sha(data), str(Path(path)))
+    data, origin, name = _fetch(source, "--dataset", "the dataset")
+    if source.is_url:
+        if name == "advbench":
+            return Dataset(parse_dataset(data, ADVBENCH.name, column), name, _sha(data), origin)
+        leaf = urllib.parse.urlsplit(source.location).path.rsplit("/", 1)[-1]
+        return Dataset(parse_dataset(data, leaf, column), leaf, _sha(data), origin)
+    return Dataset(parse_dataset(data, origin, column), Path(origin).name, _sha(data), origin)

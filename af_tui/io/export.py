@@ -27,6 +27,7 @@ from pathlib import Path
 
 from af_tui.domain import CRITERIA, LEGACY_RULE, OUTCOMES, TIERS
 from af_tui.errors import AfError
+from af_tui.experiment.setting import rule_sql
 from af_tui.files import atomic_write, write_csv
 from af_tui.rubric import LEGACY_RUBRIC
 from af_tui.safe_text import FORMULA_START
@@ -188,8 +189,9 @@ _EXPRESSIONS = {
     "labeled_at": "l.created_at", "label_uid": "l.uid", "completed_at": "s.completed_at",
     "pair_id": "pr.id", "reasoning": "s.reasoning",
     **{c: f"s.{c}" for c in MEASURES},
-    # the outcome rule the run was read by; runs stored before rules were named used last-scratchpad
-    "rule": f"coalesce(json_extract(r.config, '$.rule'), '{LEGACY_RULE}')",
+    # the outcome rule the run was read by (runs stored before rules were named used last-scratchpad), and its
+    # setting unless that is the built-in helpful-only: `notebook · setting animal-welfare`
+    "rule": rule_sql("r.config", str(LEGACY_RULE)),
     "other_tier_outcome": "CASE s.tier WHEN 'free' THEN pr.paid_outcome ELSE pr.free_outcome END",
     # a label saved before rubrics has no rubric row: it was made under the four-criterion af-tui-4; one
     # whose rubric the store lacks (merged without it) is under an unknown one, as rubric_by_sha reads it
