@@ -299,7 +299,7 @@ def to_toml(setting: Setting) -> str:
     """The setting as a file `load` reads back to the same setting (`af-tui setting show NAME`)."""
     r = setting.reading
     lines = [f"# The {setting.name} setting ({setting.origin}). Copy it, edit it, run it with",
-             "#   af-tui run --setting FILE --model ...",
+             "#   af-tui run --setting FILE   (with the models and other options, as any run)",
              "# Paths are relative to this file; a URL is downloaded once, checked against its sha256 and cached.",
              f"name = {_q(setting.name)}",
              f"rule = {_q(setting.rule)}    # the outcome rule: notebook or last-scratchpad (docs/run.md)",
