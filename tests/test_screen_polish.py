@@ -89,3 +89,27 @@ async def test_footers_at_80x24_keep_their_keys_and_end_with_the_palette(tmp_pat
             assert str(palette.render()).strip().endswith("palette")
             if screen_type is LabelScreen:
                 assert {"esc Back", "⏎ Save", "b Blind", "u Undo", "s Skip"} <= set(shown), shown
+        # the criteria row: one line at 160 columns, wrapped between criteria (never inside one) below
+        shorts = [c.short for c in app.screen.rubric.criteria]
+        for size, lines in (((160, 48), 1), ((100, 30), 2), ((80, 24), 3)):
+            await pilot.resize_terminal(*size)
+            await settle(pilot)
+            form = str(app.screen.query_one("#label-form").render()).splitlines()
+            criteria = form[:lines]
+            assert form[lines].startswith("verdict:"), (size, form)
+            assert all(sum(short in line for line in criteria) == 1 for short in shorts), (size, criteria)
+            assert all(len(line) <= size[0] - 2 for line in form), (size, form)
+
+
+def test_criteria_row_fits_the_width():
+    from af_tui.rubric import DEFAULT_RUBRIC, LEGACY_RUBRIC, load_rubric
+    from af_tui.tui.screens.label import criteria_row
+
+    paper = load_rubric(DEFAULT_RUBRIC)
+    assert "\n" not in criteria_row(paper, {}, 158).plain  # 160 columns, less the form's padding
+    assert "(flag)" in criteria_row(paper, {}, 200).plain and "(flag)" in criteria_row(paper, {}, 98).plain
+    for rubric in (paper, load_rubric(LEGACY_RUBRIC)):
+        for width in (200, 158, 98, 78, 40):
+            lines = criteria_row(rubric, {rubric.criteria[0].id: 1}, width).plain.splitlines()
+            assert all(len(line) <= width for line in lines) or len(lines) == len(rubric.criteria)
+            assert all(sum(c.short in line for line in lines) == 1 for c in rubric.criteria)

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from af_tui.domain import VERDICT_WORDS, Verdict
+from af_tui.domain import VERDICT_SHORT, VERDICT_WORDS, Verdict
 from af_tui.explorer.label_sample import LabelSample, LabelView, labeled_sample_id, read_label_view
 from af_tui.explorer.queue import new_seed
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, load_rubric
@@ -49,6 +49,55 @@ MAX_LINES_SHOWN = 2_000
 VERDICT_KEYS = {Verdict.AF: "a", Verdict.NOT_AF: "n", Verdict.UNCLEAR: "x"}
 NEXT_STATE = {None: 1, 1: 0, 0: None}  # a criterion key cycles: not set -> yes -> no -> not set
 STATE_MARK = {None: "[ ]", 1: "[y]", 0: "[n]"}
+
+
+def criteria_row(rubric: Rubric, criteria: dict, width: int) -> Text:
+    """The criteria with their keys and marks in `width` cells: on one line, roomy if it fits, else closer
+    together, else without the flags' "(flag)" (the paper rubric at 160 columns); else wrapped between
+    criteria, never inside one."""
+    def items(flag_word: bool) -> list[Text]:
+        out = []
+        for c in rubric.criteria:
+            state = criteria.get(c.id)
+            item = Text(f" {c.key} ", style="reverse" if state == 1 else "")
+            item.append(f"{STATE_MARK[state]} {c.short}{' (flag)' if c.flag and flag_word else ''}",
+                        style="bold" if state == 1 else ("dim" if state is None else ""))
+            out.append(item)
+        return out
+
+    # one cell between criteria is two with the key's own padding
+    for gap, flag_word in (("   ", True), (" ", True), (" ", False)):
+        row = Text(gap).join(items(flag_word))
+        if row.cell_len <= width:
+            return row
+    row, line = Text(), 0
+    for item in items(flag_word=True):
+        if line and line + 1 + item.cell_len > width:
+            row.append("\n")
+            line = 0
+        elif line:
+            row.append(" ")
+            line += 1
+        row.append_text(item)
+        line += item.cell_len
+    return row
+
+
+def verdict_row(verdict: str | None, proposal: str | None, width: int) -> Text:
+    """The verdicts with their keys, the chosen one marked, and the proposal; in short words (AF, not AF) when
+    the whole words do not fit `width` (80 columns)."""
+    for words in (VERDICT_WORDS, VERDICT_SHORT):
+        row = Text("verdict: ")
+        for v, word in words.items():
+            chosen = verdict == v
+            row.append(f" {VERDICT_KEYS[v]} ", style="reverse" if chosen else "")
+            row.append(f"({'•' if chosen else ' '}) {word}  ", style="bold" if chosen else "")
+        if verdict is None:
+            row.append(f"  proposed: {words[proposal]} (enter accepts)" if proposal else "  choose a verdict",
+                       style="italic")
+        if row.cell_len <= width:
+            break
+    return row
 
 
 def _model_text(raw: str | None, empty: str) -> Text:
@@ -366,27 +415,20 @@ class LabelScreen(StoreTurns, Screen):
         self.query_one("#label-other-output", Static).update(_model_text(o.output, "(no <OUTPUT>)"))
 
     def _render_form(self) -> None:
-        form = Text()
-        for c in self.rubric.criteria:
-            state = self.criteria.get(c.id)
-            form.append(f" {c.key} ", style="reverse" if state == 1 else "")
-            form.append(f"{STATE_MARK[state]} {c.short}{' (flag)' if c.flag else ''}   ",
-                        style="bold" if state == 1 else ("dim" if state is None else ""))
-        form.append("\nverdict: ")
-        proposal = propose_verdict(self.criteria, self.rubric)
-        for v, word in VERDICT_WORDS.items():
-            chosen = self.verdict == v
-            form.append(f" {VERDICT_KEYS[v]} ", style="reverse" if chosen else "")
-            form.append(f"({'•' if chosen else ' '}) {word}  ", style="bold" if chosen else "")
-        if self.verdict is None:
-            form.append(f"  proposed: {VERDICT_WORDS[proposal]} (enter accepts)" if proposal
-                        else "  choose a verdict", style="italic")
+        width = max(self.size.width - 2, 20)  # (the form's padding)
+        form = criteria_row(self.rubric, self.criteria, width)
+        form.append("\n")
+        form.append_text(verdict_row(self.verdict, propose_verdict(self.criteria, self.rubric), width))
         form.append("\nnote (e): ")
         form.append(display(self.note, max_line=300, max_lines=1) if self.note else "—",
                     style="" if self.note else "dim")
         if self.dirty:
             form.append("   · unsaved changes (enter saves)", style="bold yellow")
         self.query_one("#label-form", Static).update(form)
+
+    def on_resize(self, event) -> None:
+        if self.sample is not None:
+            self._render_form()  # the criteria row is laid out for the width
 
     def _which(self) -> str:
         """The shown sample in words: its id, or in blind mode its place in the queue (ids hint at the tier)."""
