@@ -108,9 +108,10 @@ class PairFilter:
         return self.with_(order=names[(names.index(self.order) + 1) % len(names)] if self.order in ORDERS
                           else "arrival")
 
-    def where(self, conn: sqlite3.Connection | None = None) -> tuple[str, list]:
+    def where(self, conn: sqlite3.Connection | None = None, *, per_pair: bool = False) -> tuple[str, list]:
         """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
-        the plan that starts from the matches (see _search_condition)."""
+        the plan that starts from the matches (see _search_condition); `per_pair` makes the search (one known to match
+        many: few_matches False) check each pair it reads against the index, for reading a few pairs."""
         conds, params = equals(("p.model", self.model), ("p.variant", self.variant),
                                ("p.free_outcome", self.free_outcome), ("p.paid_outcome", self.paid_outcome))
         if self.run:
@@ -123,7 +124,7 @@ class PairFilter:
         if self.search:
             query = fts_query(self.search)
             if query:
-                cond, n = _search_condition(conn, query)
+                cond, n = _search_condition(conn, query, per_pair)
                 conds.append(cond)
                 params += [query] * n
         if self.judge_disagrees:
@@ -173,30 +174,44 @@ FEW_SAMPLE_MATCHES = 5_000
 FEW_PROMPT_MATCHES = 50
 
 
-def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str, int]:
+def few_matches(conn: sqlite3.Connection | None, text: str) -> bool:
+    """Whether a search matches few samples and requests: the cheap probe (FTS with a LIMIT) that picks the
+    search's plan (_search_condition). Without a store, or a search with no words, False."""
+    query = fts_query(text)
+    if conn is None or not query:
+        return False
+    try:
+        samples = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples_fts WHERE samples_fts MATCH ? "
+                               "LIMIT ?)", (query, FEW_SAMPLE_MATCHES)).fetchone()[0]
+        prompts = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM prompts_fts WHERE prompts_fts MATCH ? "
+                               "LIMIT ?)", (query, FEW_PROMPT_MATCHES)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return False
+    return samples < FEW_SAMPLE_MATCHES and prompts < FEW_PROMPT_MATCHES
+
+
+def _search_condition(conn: sqlite3.Connection | None, query: str, per_pair: bool = False) -> tuple[str, int]:
     """The search's condition on `pairs p`, and how many times it takes the FTS query as a parameter.
 
     Two plans: from the matches (FTS rowids → samples → pairs through the pairs' unique index, and matching
     prompts → pairs per slice, the slices read from the small pair_counts table) costs what the matches
     cost, little for a rare word; checking every pair against the match sets costs a scan of the pairs but
-    beats the first plan when nearly everything matches (figures: bench/README.md). A cheap probe (FTS with a
-    LIMIT) picks one."""
-    if conn is not None:
-        try:
-            samples = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM samples_fts WHERE samples_fts MATCH ? "
-                                   "LIMIT ?)", (query, FEW_SAMPLE_MATCHES)).fetchone()[0]
-            prompts = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM prompts_fts WHERE prompts_fts MATCH ? "
-                                   "LIMIT ?)", (query, FEW_PROMPT_MATCHES)).fetchone()[0]
-        except sqlite3.OperationalError:
-            samples = prompts = None
-        if samples is not None and samples < FEW_SAMPLE_MATCHES and prompts < FEW_PROMPT_MATCHES:
-            return (
-                "p.id IN (SELECT p2.id FROM samples_fts f JOIN samples s ON s.id = f.rowid"
-                " JOIN pairs p2 ON p2.run_id = s.run_id AND p2.model = s.model AND p2.variant = s.variant"
-                " AND p2.prompt_id = s.prompt_id AND p2.epoch = s.epoch WHERE samples_fts MATCH ?"
-                " UNION ALL SELECT p3.id FROM (SELECT DISTINCT run_id, model, variant FROM pair_counts) k"
-                " JOIN pairs p3 ON p3.run_id = k.run_id AND p3.model = k.model AND p3.variant = k.variant"
-                " AND p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
+    beats the first plan when nearly everything matches (figures: bench/README.md). A cheap probe
+    (few_matches) picks one. `per_pair`, for a search known to match many and a few pairs to read (the first
+    screenful): each pair's samples and request are asked of the index on their own (about 60 µs a pair)
+    instead of gathering every match first (0.1–0.5 s for a common word at a million samples)."""
+    if per_pair:
+        return ("(EXISTS (SELECT 1 FROM samples_fts f WHERE samples_fts MATCH ? AND f.rowid = p.free_sample_id)"
+                " OR EXISTS (SELECT 1 FROM samples_fts f WHERE samples_fts MATCH ? AND f.rowid = p.paid_sample_id)"
+                " OR EXISTS (SELECT 1 FROM prompts_fts g WHERE prompts_fts MATCH ? AND g.rowid = p.prompt_id))", 3)
+    if conn is not None and few_matches(conn, query):
+        return (
+            "p.id IN (SELECT p2.id FROM samples_fts f JOIN samples s ON s.id = f.rowid"
+            " JOIN pairs p2 ON p2.run_id = s.run_id AND p2.model = s.model AND p2.variant = s.variant"
+            " AND p2.prompt_id = s.prompt_id AND p2.epoch = s.epoch WHERE samples_fts MATCH ?"
+            " UNION ALL SELECT p3.id FROM (SELECT DISTINCT run_id, model, variant FROM pair_counts) k"
+            " JOIN pairs p3 ON p3.run_id = k.run_id AND p3.model = k.model AND p3.variant = k.variant"
+            " AND p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
     return ("(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
             " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
             " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 3)

@@ -8,7 +8,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from af_tui.explorer.filters import PairFilter
+from af_tui.explorer.filters import PairFilter, few_matches
 from af_tui.explorer.pairs import (
     PairRow,
     changed_pairs,
@@ -17,6 +17,7 @@ from af_tui.explorer.pairs import (
     matching,
     pair_ids,
     pair_rows,
+    search_head,
     total_pairs,
 )
 from af_tui.store.reader import snapshot
@@ -39,6 +40,7 @@ class IdsSnapshot:
     last_change: int  # the newest sample: live updates start after it
     count: int | None  # pairs the filter keeps, when `ids` holds only the head of them (else None)
     rows: dict  # the list rows shown first
+    counted: bool = True  # False: `ids` is a search's head, not counted; the rest (and so the count) follows
 
 
 def position_of(ids: array, pair_id: int | None, by_id: bool = True) -> int | None:
@@ -80,12 +82,21 @@ def rows_near(conn: sqlite3.Connection, ids, keep: int | None, first_page: int,
 def read_pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, keep: int | None, *, head_rows: int,
                   first_page: int) -> IdsSnapshot:
     """The filter's ids and the rows the list will show first: around the selected pair `keep` (the list
-    keeps it selected when the new filter keeps it), else the top."""
+    keeps it selected when the new filter keeps it), else the top. A search with many matches, in arrival
+    order, gives its first screenful uncounted (`counted` False): counting it costs what reading all its ids
+    does, so the count comes with the rest, after the first paint (one with few matches is read whole)."""
     with snapshot(conn):  # ids, counts and newest sample that agree with one another
         newest = last_change(conn)
         total = total_pairs(conn)
         count = None
-        if pair_filter.search or not pair_filter.by_arrival:  # a search runs once; another order is one sort, read whole
+        if pair_filter.search and pair_filter.by_arrival and not few_matches(conn, pair_filter.search):
+            ids, complete = search_head(conn, pair_filter, head_rows)
+            if not complete and keep is not None and keep > ids[-1]:
+                # the selected pair lies further: the ids up to it and a screenful after it
+                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], up_to=keep))
+                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], limit=head_rows))
+            return IdsSnapshot(ids, total, newest, None, rows_near(conn, ids, keep, first_page), counted=complete)
+        if pair_filter.search or not pair_filter.by_arrival:  # few matches cost little; another order is one sort, read whole
             ids = pair_ids(conn, pair_filter)
         else:
             # A large list: paint the first screenful at once (counting is cheap inside SQLite), then bring

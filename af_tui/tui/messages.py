@@ -42,6 +42,7 @@ class PairIdsLoaded(Message):
     seconds: float
     count: int | None = None  # pairs the filter keeps (None: all of them are in `ids`)
     rows: dict = field(default_factory=dict)  # the first screenful's rows, read with the ids (no second trip)
+    counted: bool = True  # False: a search's first screenful; the rest, and so the count, follows
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -50,8 +51,8 @@ class PairIdsLoaded(Message):
 
     @property
     def complete(self) -> bool:
-        """False: these are the first screenful's ids, the rest follows (from the same snapshot)."""
-        return len(self.ids) >= self.count
+        """False: these are the first screenful's ids, the rest follows."""
+        return self.counted and len(self.ids) >= self.count
 
 
 @dataclass

@@ -41,7 +41,7 @@ class PairsLoading:
             head = read_pair_ids(conn, pair_filter, keep, head_rows=HEAD_ROWS, first_page=FIRST_PAGE)
         # An incomplete head: the rest follows once it is drawn (see on_pair_ids_loaded).
         self.post_message(PairIdsLoaded(generation, pair_filter, head.ids, head.total, head.last_change,
-                                        time.perf_counter() - started, head.count, head.rows))
+                                        time.perf_counter() - started, head.count, head.rows, head.counted))
 
     @work(thread=True, exclusive=True, group="ids-rest", exit_on_error=False)
     def _load_rest(self, head: PairIdsLoaded) -> None:
@@ -63,12 +63,15 @@ class PairsLoading:
         self.main.total = message.total
         self.main.loaded = True
         self.main.complete = message.complete
+        self.main.counting = not message.counted
         pairs = self.pairs_list
         if message.rows:
             pairs.update_rows(message.rows)
             if self.first_rows_at is None:
                 self.first_rows_at = time.perf_counter()
-        pairs.set_ids(message.ids, count=message.count, by_id=message.pair_filter.by_arrival)
+        # an uncounted head shows one `…` row after it: more may follow
+        count = message.count if message.counted else len(message.ids) + 1
+        pairs.set_ids(message.ids, count=count, by_id=message.pair_filter.by_arrival)
         self.list_version += 1
         self.main.update_status()
         if self.stats_version == 0 and not self.loads.busy("stats"):

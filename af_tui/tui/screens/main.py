@@ -76,6 +76,7 @@ class MainScreen(QueueStarter, Screen):
         self.total = 0
         self.loaded = False
         self.complete = False  # all the filtered ids are in the list (not only the first screenful)
+        self.counting = False  # the list holds a search's first screenful; its count comes with the rest
         self.appended = 0  # pairs a live run added at the end of a list in another order than arrival
         self.pairs: PairsList | None = None  # set in compose; kept so that late worker answers find it
 
@@ -122,7 +123,10 @@ class MainScreen(QueueStarter, Screen):
         text = Text()
         if pending:
             text.append("filtering… ", style="dim italic")
-        text.append(f"showing {pairs.count:,} of {self.total:,} pairs", style="bold")
+        shown = f"{len(pairs.ids):,}+" if self.counting else f"{pairs.count:,}"
+        text.append(f"showing {shown} of {self.total:,} pairs", style="bold")
+        if self.counting:
+            text.append(" · counting…", style="dim italic")
         if not self.pair_filter.by_arrival:
             text.append(f" · by {ORDERS[self.pair_filter.order][0].split(' (')[0]}", style="bold")
             if self.appended:
