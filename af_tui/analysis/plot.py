@@ -13,6 +13,7 @@ from af_tui.analysis.estimators import Estimate
 from af_tui.analysis.slices import SliceStats
 from af_tui.domain import OUTCOME_WORD, VALID_OUTCOMES, Outcome, Tier
 from af_tui.errors import AfError
+from af_tui.experiment.setting import SETTING_MARK
 from af_tui.safe_text import one_line
 
 SUFFIXES = (".png", ".svg", ".pdf")
@@ -171,6 +172,9 @@ def write_figure(slices: list[SliceStats], out: Path, width: float = 3.5) -> Pat
         # The caption says how the numbers were made: the compliance rule or judge, and the AF source.
         when = f" (complied = {slices[0].complied_when})" if slices[0].complied_when else ""
         sources = f"compliance: {slices[0].compliance}{when} · AF source: {slices[0].af_source}"
+        settings = sorted({r for s in slices for r in s.rule.split(",") if SETTING_MARK in r})
+        if settings:  # runs under another setting than helpful-only name it, with their rule
+            sources += " · rule: " + ", ".join(settings)
         if any(s.interval_method(t) != "Wilson" for s in slices for t in Tier):  # requests repeat
             sources += " · error bars: Wilson, effective n by request"
         label = "share of valid samples (errors excluded)\n" + one_line(sources, 120)

@@ -81,6 +81,9 @@ def builtin(name: str) -> Setting:
         raise AfError(f"no built-in setting {name!r}; the built-in ones: {', '.join(BUILT_IN)}") from None
 
 
+SETTING_MARK = " · setting "  # between a rule and the setting tables name beside it
+
+
 def rule_sql(config: str = "r.config", legacy: str = str(LEGACY_RULE)) -> str:
     """SQL for a run's outcome rule as tables name it: the rule, then the run's setting unless that is the
     built-in helpful-only (every run stored without a setting was read as it reads): `notebook · setting
@@ -88,7 +91,7 @@ def rule_sql(config: str = "r.config", legacy: str = str(LEGACY_RULE)) -> str:
     name, sha = f"json_extract({config}, '$.setting.name')", f"json_extract({config}, '$.setting.sha256')"
     return (f"(COALESCE(json_extract({config}, '$.rule'), '{legacy}') || CASE WHEN {name} IS NULL OR "
             f"({name} = '{HELPFUL_ONLY.name}' AND {sha} = '{HELPFUL_ONLY.sha256}') THEN '' "
-            f"ELSE ' · setting ' || {name} END)")
+            f"ELSE '{SETTING_MARK}' || {name} END)")
 
 
 def stored_sha256(config: dict) -> str | None:

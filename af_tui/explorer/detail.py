@@ -9,7 +9,8 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from af_tui.domain import Outcome, Tier
-from af_tui.experiment.rules import NEXT_TURN, SCRATCHPAD_SEPARATOR, scratchpads
+from af_tui.experiment.rules import NEXT_TURN, NOTEBOOK_READING, SCRATCHPAD_SEPARATOR, Reading, scratchpads
+from af_tui.experiment.setting import reading_of
 from af_tui.store.rows import dict_rows
 
 
@@ -54,8 +55,9 @@ class PairDetail:
     system_prompt: str | None = None  # the variant's system prompt: the first message every sample was sent
 
 
-def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
-    """Scratchpads per assistant turn, from the transcript; the joined column when there is none."""
+def _turns(transcript: list[dict], scratchpad: str | None, reading: Reading = NOTEBOOK_READING) -> list[Turn]:
+    """Scratchpads per assistant turn, from the transcript (in the run's setting's tags); the joined column when
+    there is none."""
     turns: list[Turn] = []
     previous_user = None
     for message in transcript:
@@ -64,7 +66,8 @@ def _turns(transcript: list[dict], scratchpad: str | None) -> list[Turn]:
             content = json.dumps(content, ensure_ascii=False)
         if message.get("role") == "assistant":
             reasoning = message.get("reasoning")
-            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN, scratchpads([content]),
+            turns.append(Turn(len(turns) + 1, (previous_user or "").strip() == NEXT_TURN,
+                              scratchpads([reading.as_notebook(content)]),
                               reasoning if isinstance(reasoning, str) and reasoning else None))
         else:
             previous_user = content
@@ -91,27 +94,28 @@ def _sample(conn: sqlite3.Connection, sample_id: int | None) -> SampleDetail | N
     except ValueError:
         transcript = [{"role": "?", "content": row["transcript"]}]
     transcript = [m if isinstance(m, dict) else {"role": "?", "content": str(m)} for m in transcript]
-    prefill, rule = _run_settings(row["config"], row["model"])
+    prefill, rule, reading = _run_settings(row["config"], row["model"])
     return SampleDetail(
         id=row["id"], tier=Tier(row["tier"]), outcome=Outcome(row["outcome"]), output=row["output"],
-        turns=_turns(transcript, row["scratchpad"]), transcript=transcript, input_tokens=row["input_tokens"],
+        turns=_turns(transcript, row["scratchpad"], reading), transcript=transcript, input_tokens=row["input_tokens"],
         output_tokens=row["output_tokens"], latency_s=row["latency_s"], attempts=row["attempts"],
         error=row["error"], reasoning=row["reasoning"], prefill=prefill, rule=rule)
 
 
-def _run_settings(config: str | None, model: str) -> tuple[str, str | None]:
-    """(prefill text, outcome rule) of a sample's run, from its config."""
+def _run_settings(config: str | None, model: str) -> tuple[str, str | None, Reading]:
+    """(prefill text, outcome rule, how its replies are read: the setting's tags) of a sample's run, from its
+    config."""
     try:
         c = json.loads(config) if config else {}
     except ValueError:
-        return "", None
+        return "", None, NOTEBOOK_READING
     if not isinstance(c, dict):
-        return "", None
+        return "", None, NOTEBOOK_READING
     prefill = (c.get("prefill_text") or {}).get(model)
     if prefill is None and c.get("prefill") is True:  # runs before --prefill took a text
         prefill = "<"
     rule = c.get("rule")
-    return (prefill if isinstance(prefill, str) else ""), (rule if isinstance(rule, str) else None)
+    return (prefill if isinstance(prefill, str) else ""), (rule if isinstance(rule, str) else None), reading_of(c)
 
 
 def pair_detail(conn: sqlite3.Connection, pair_id: int) -> PairDetail | None:
