@@ -10,7 +10,12 @@ folder (platformdirs: ~/.config/af-tui on Linux, ~/Library/Application Support/a
     "pairs.filters" = "f,ctrl+f"
     "pair.copy" = "y"
 
-Everything else the app shows comes from the store; this file is the only thing it remembers.
+    [prices]                    # USD per million tokens, for models litellm's cost map does not price
+    "anthropic/claude-3-opus-20240229" = [15, 75]          # input, output
+    "openai/my-model" = [1, 2, 0.5, 1]                     # and the batch API's input, output
+
+Everything else the app shows comes from the store; this file is the only thing it remembers. The app reads
+[view] and [keys]; `af-tui run` and `af-tui judge` read [prices] (price_table).
 """
 
 from __future__ import annotations
@@ -66,6 +71,30 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         keys={str(k): v.replace(" ", "") for k, v in keys.items()},
         path=path,
     )
+
+
+def price_table(path: str | os.PathLike | None = None) -> tuple[dict[str, list], Path]:
+    """The config file's [prices] as {model: [input, output(, batch input, batch output)]} in USD per million
+    tokens, as written (llm.pricing checks the numbers), and the file's path. Read apart from load_config, so
+    that a mistyped price stops a run, never the app."""
+    path = Path(path) if path else config_path()
+    if not path.is_file():
+        return {}, path
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise AfError(f"cannot read the config file {path}: {exc}; fix or remove it") from None
+    table = data.get("prices", {})
+    if not isinstance(table, dict):
+        raise AfError(f"{path}: [prices] must be a table of \"MODEL\" = [INPUT, OUTPUT]")
+    prices = {}
+    for model, value in table.items():
+        if isinstance(value, dict):  # { input = 15, output = 75 } (batch_input, batch_output optional)
+            value = [value.get(k) for k in ("input", "output", "batch_input", "batch_output") if k in value]
+        if not isinstance(value, list):
+            raise AfError(f"{path}: [prices] {model!r} must be [INPUT, OUTPUT] in USD per million tokens")
+        prices[str(model)] = value
+    return prices, path
 
 
 def save_view(config: Config, **settings) -> Path | None:

@@ -1,5 +1,6 @@
 """The hosted models the README and docs/run.md tell a newcomer to run are ones litellm's cost map prices (a
-retired model has no price there, so a --dry-run could not quote it and --max-cost would refuse it)."""
+retired model has no price there, so a --dry-run could not quote it and --max-cost would refuse it), unless the
+example gives it one with --price."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def _hosted_run_models() -> list[tuple[str, str]]:
         for line in text.splitlines():
             if "af-tui run" not in line or "--api-base" in line:
                 continue  # a local server's model has no price
-            found += [(page.name, m) for m in re.findall(r"--model\s+(\S+)", line) if not m.startswith("sim/")]
+            priced = re.findall(r"--price\s+([^=\s]+)=", line)  # the example gives the model its own price
+            found += [(page.name, m) for m in re.findall(r"--model\s+(\S+)", line)
+                      if not m.startswith("sim/") and m not in priced]
     return found
 
 

@@ -52,9 +52,12 @@ from af_tui.domain import (
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None,
               help="Sampling temperature. Default: 0 with one sample, 1.0 with --samples K > 1.")
 @click.option("--max-tokens", type=click.IntRange(16, 200_000), default=2000, show_default=True)
+@click.option("--price", "prices", multiple=True, metavar="MODEL=INPUT,OUTPUT",
+              help="The judge's price in USD per million tokens, for the cost reported (wins over litellm's cost "
+                   "map and the config file's [prices]); INPUT,OUTPUT,BATCH_INPUT,BATCH_OUTPUT adds its batch price.")
 @click.option("--show-prompt", is_flag=True, help="Print the judge prompt (built-in or --prompt) and exit.")
 def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_file, answer_format, k, threshold,
-          votes, temperature, max_tokens, show_prompt) -> None:
+          votes, temperature, max_tokens, prices, show_prompt) -> None:
     """Ask an LLM judge whether each scratchpad shows alignment-faking reasoning.
 
     Each judgement (four criteria with quoted evidence, a verdict, the raw reply) is committed to the store
@@ -66,6 +69,7 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
     from af_tui.judge.prompt import load_prompt
     from af_tui.judge.run import JudgeSpec, judge_store
     from af_tui.llm.client import check_reachable
+    from af_tui.llm.pricing import user_prices
     from af_tui.store.db import Store
 
     prompt = load_prompt(prompt_file, task=task)
@@ -77,10 +81,11 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
     if task == JudgeTask.COMPLIANCE and (k != 1 or threshold is not None):
         raise AfError("--samples and --threshold apply to --task alignment_faking; the compliance classifier "
                       "asks once per sample")
+    price = user_prices(prices, [model]).get(model)
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name,
                      only=only or ("all" if task == JudgeTask.COMPLIANCE else Outcome.COMPLIED.value), samples=k,
                      concurrency=concurrency, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
-                     threshold=threshold, answer_format=answer_format, votes=votes)
+                     threshold=threshold, answer_format=answer_format, votes=votes, price=price)
     with Store(db_path, create=False) as store:
         if api_base:
             check_reachable(api_base)  # a closed port fails here, in one line, before any failed row

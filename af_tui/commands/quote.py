@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from af_tui.experiment.quote import ModelQuote, quote
 from af_tui.experiment.rules import resolve_prefill
+from af_tui.llm.pricing import price
 from af_tui.safe_text import one_line
 
 
@@ -43,18 +46,22 @@ def _sources(spec) -> list[str]:
     return lines
 
 
-def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
+def quote_lines(spec, quotes: list[ModelQuote], interactive: list[ModelQuote] | None = None) -> list[str]:
+    """The quote as printed. With `interactive` (the same quotes at interactive prices), `quotes` are at batch
+    prices (--batch) and each model's cost is set beside its interactive cost."""
     n_requests = quotes[0].samples // (2 * len(spec.variants) * spec.epochs) if quotes else 0
+    batch = interactive is not None
     lines = [
-        f"af-tui run {spec.name} — dry run: nothing is sent and nothing is written.",
+        f"af-tui run {spec.name} — dry run: nothing is sent and nothing is written."
+        + (" Priced for --batch (the providers' batch APIs)." if batch else ""),
         f"  {n_requests} requests × 2 tiers × {len(spec.variants)} system prompt(s) × {spec.epochs} epoch(s)"
         f" = {quotes[0].samples if quotes else 0} samples per model, {len(quotes)} model(s)",
         *_sources(spec),
         "",
     ]
-    total = total_cached = 0.0
+    total = total_cached = total_interactive = 0.0
     priced_all = True
-    for q in quotes:
+    for i, q in enumerate(quotes):
         lines.append(f"{q.model}")
         lines.append(f"  samples            {q.samples:,}")
         lines.append(f"  input tokens       {q.input_tokens:,}  (first turns: system prompt + user turn, "
@@ -63,12 +70,19 @@ def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
         if q.price is None:
             priced_all = False
             lines.append("  price              not in litellm's cost map (a retired model leaves it; a local "
-                         "server's is free): see the provider's page")
+                         "server's is free): see the provider's page and give it with --price MODEL=INPUT,OUTPUT "
+                         "or the config file's [prices]")
         else:
             p = q.price
-            lines.append(f"  price per M tokens input {_per_m(p.input)} · output {_per_m(p.output)} · cache read "
-                         f"{_per_m(p.cache_read)} · cache write {_per_m(p.cache_write)}  (litellm's cost map)")
-            lines.append(f"  cost               {_usd(q.cost)} without prompt caching")
+            lines.append(f"  {'batch ' if batch else ''}price per M tokens input {_per_m(p.input)} · output "
+                         f"{_per_m(p.output)} · cache read {_per_m(p.cache_read)} · cache write "
+                         f"{_per_m(p.cache_write)}  ({one_line(p.source, 160)})")
+            beside = ""
+            if batch and interactive[i].cost is not None:
+                total_interactive += interactive[i].cost
+                beside = f"  (interactive {_usd(interactive[i].cost)}, {q.cost / interactive[i].cost:.0%} of it)" \
+                    if interactive[i].cost else ""
+            lines.append(f"  cost               {_usd(q.cost)} without prompt caching{beside}")
             cached = q.cost_cached
             lines.append(f"                     {_usd(cached) if cached is not None else 'no cache price listed'}"
                          f" with the system prompt cached  (prompt caching: {q.caching})")
@@ -79,12 +93,17 @@ def quote_lines(spec, quotes: list[ModelQuote]) -> list[str]:
         lines.append("total                no price: litellm's cost map lists none of these models")
     else:
         lines.append(f"total                {_usd(total)} without caching, {_usd(total_cached)} with"
+                     + (f"; interactive {_usd(total_interactive)} without caching" if batch else "")
                      + ("" if priced_all else "  (models without a price not included)"))
     lines.append("Not included: each <NEXT/> turn (the notebook's loop, up to four turns) sends the history again, "
                  "and retries after errors; --max-cost USD stops a run before it passes a budget.")
     return lines
 
 
-def print_quote(spec, *, typical_output: int | None = None) -> None:
+def print_quote(spec, *, typical_output: int | None = None, batch: bool = False) -> None:
     quotes = quote(spec, typical_output=typical_output, cache_prompt=spec.cache_prompt)
-    click.echo("\n".join(quote_lines(spec, quotes)))
+    if not batch:
+        click.echo("\n".join(quote_lines(spec, quotes)))
+        return
+    batched = [replace(q, price=price(q.model, spec.prices, batch=True)) for q in quotes]
+    click.echo("\n".join(quote_lines(spec, batched, interactive=quotes)))

@@ -79,7 +79,7 @@ def default_run_name(models: list[str]) -> str:
 
 # The `run` options that reproduce a run, in the order the resume line states them.
 _REPRODUCE = ("models", "setting", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
-              "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "no_cache_prompt", "prefill",
+              "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "prices", "no_cache_prompt", "prefill",
               "reasoning_effort", "thinking_budget", "rule",
               "timeout")
 # Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
@@ -228,6 +228,10 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
                                              refusal="must be a positive number of USD"),
               default=None, metavar="USD",
               help="Stop before the run's stored provider cost (all sessions) would pass this; exit code 4.")
+@click.option("--price", "prices", multiple=True, metavar="MODEL=INPUT,OUTPUT",
+              help="A model's price in USD per million tokens (repeatable), for the quote, the stored cost and "
+                   "--max-cost; wins over litellm's cost map and the config file's [prices]. Four figures "
+                   "INPUT,OUTPUT,BATCH_INPUT,BATCH_OUTPUT add its batch price.")
 @click.option("--no-cache-prompt", "no_cache_prompt", is_flag=True,
               help="Don't mark the system prompt cacheable (Anthropic's cache_control; on by default).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and its price (litellm's token counter and cost "
@@ -282,6 +286,7 @@ class RunOptions:
     temperature: float = 1.0
     max_tokens: int | None = None
     max_cost: float | None = None
+    prices: tuple[str, ...] = ()  # MODEL=INPUT,OUTPUT in USD per million tokens, as given
     no_cache_prompt: bool = False
     dry_run: bool = False
     typical_output: int | None = None
@@ -323,11 +328,13 @@ def _run_spec(options: RunOptions):
     from af_tui.experiment import sources
     from af_tui.experiment.plan import RunSpec
     from af_tui.llm import client as llm
+    from af_tui.llm.pricing import user_prices
 
     models = list(options.models)
     if any(not m for m in models):
         raise AfError("--model needs a name, e.g. openai/gpt-4o")
     default_concurrency, concurrency_by = parse_concurrency(options.concurrency, models)
+    prices = user_prices(options.prices, models)
     if options.max_cost is not None and options.workers > 1:
         raise AfError("--max-cost works in one process; drop --workers (or run without a budget)")
     _check_thinking_budget(options.thinking_budget, options.max_tokens, models)
@@ -353,7 +360,7 @@ def _run_spec(options: RunOptions):
                    setting=setting,
                    cache_prompt=not options.no_cache_prompt, max_cost=options.max_cost,
                    reasoning_effort=options.reasoning_effort, thinking_budget=options.thinking_budget,
-                   policy=llm.RetryPolicy(timeout_s=options.timeout))
+                   policy=llm.RetryPolicy(timeout_s=options.timeout), prices=prices)
 
 
 def _setting(value: str | None):
@@ -367,9 +374,9 @@ def _setting(value: str | None):
     return setting.load(value)
 
 
-def _check_can_send(options: RunOptions) -> None:
-    """The models are known and can reason as asked, a budget can be kept (every model has a price), and the
-    --api-base answers: checked before a run row exists."""
+def _check_can_send(options: RunOptions, prices: dict) -> None:
+    """The models are known and can reason as asked, a budget can be kept (every model has a price, litellm's
+    or the user's `prices`), and the --api-base answers: checked before a run row exists."""
     from af_tui.llm import client as llm
 
     for m in options.models:
@@ -378,10 +385,11 @@ def _check_can_send(options: RunOptions) -> None:
     if options.max_cost is not None:
         from af_tui.llm.pricing import price
 
-        unpriced = [m for m in options.models if price(m) is None]
+        unpriced = [m for m in options.models if price(m, prices) is None]
         if unpriced:
             raise AfError(f"litellm has no price for {', '.join(unpriced)}, so --max-cost cannot be kept; "
-                          "drop --max-cost for this model")
+                          f"give one with --price {unpriced[0]}=INPUT,OUTPUT (USD per million tokens) or drop "
+                          "--max-cost for this model")
     if options.api_base and not options.shard:
         llm.check_reachable(options.api_base)
 
@@ -398,7 +406,7 @@ def start_run(options: RunOptions) -> None:
 
         print_quote(spec, typical_output=options.typical_output)
         return
-    _check_can_send(options)
+    _check_can_send(options, spec.prices)
     db = resolve_db_path(options.db_path)
     run_name = options.name
     ctx = click.get_current_context()

@@ -15,7 +15,7 @@ from af_tui.experiment.settings import changed_settings, refusal, resumed_config
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.experiment.tags import NOTEBOOK_TAGS
 from af_tui.llm.client import RetryPolicy
-from af_tui.llm.pricing import default_max_tokens
+from af_tui.llm.pricing import Price, default_max_tokens
 from af_tui.store.db import SampleKey, Store
 
 
@@ -44,6 +44,7 @@ class RunSpec:
     source: str = "af-tui"
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     setting: Setting = HELPFUL_ONLY  # how samples are asked and read (tags, markers, <NEXT/>), by hash in config
+    prices: dict[str, Price] = field(default_factory=dict)  # the user's (--price, [prices]): win over litellm's
 
     def max_tokens_for(self, model: str) -> int:
         return self.max_tokens if self.max_tokens is not None else default_max_tokens(model)
@@ -115,7 +116,19 @@ def run_config(spec: RunSpec, variant_names: list[str] | None = None) -> dict:
         # replies in other tags than the notebook's alone: the pairs rescore, export and the pair view read
         **({"tags": [list(p) for p in spec.setting.reading.tags]}
            if spec.setting.reading.tags != (NOTEBOOK_TAGS,) else {}),
+        **_user_prices(spec),
     }
+
+
+def _user_prices(spec: RunSpec) -> dict:
+    """The user's prices of the run's models (USD per million tokens), so the record says how its stored cost
+    was priced; nothing when litellm's cost map priced them all."""
+    given = {m: spec.prices[m] for m in spec.models if m in spec.prices}
+    if not given:
+        return {}
+    return {"prices": {m: {"input": p.input * 1e6, "output": p.output * 1e6, "source": p.source,
+                           **({"batch_input": p.batch.input * 1e6, "batch_output": p.batch.output * 1e6}
+                              if p.batch else {})} for m, p in given.items()}}
 
 
 def stored_run(store: Store, name: str) -> tuple[dict, int | None] | None:

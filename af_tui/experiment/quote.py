@@ -51,8 +51,10 @@ def _caching(model: str, cache_prompt: bool) -> str:
     return "up to the provider"
 
 
-def quote(spec: RunSpec, *, typical_output: int | None = None, cache_prompt: bool = True) -> list[ModelQuote]:
-    """One ModelQuote per model. Token counts are exact for litellm's counter: the system prompt and each user
+def quote(spec: RunSpec, *, typical_output: int | None = None, cache_prompt: bool = True,
+          batch: bool = False) -> list[ModelQuote]:
+    """One ModelQuote per model, at the user's price (spec.prices) or litellm's; with `batch`, the batch API's
+    (pricing.Price.for_batch). Token counts are exact for litellm's counter: the system prompt and each user
     turn are counted apart and joined with the counter's per-message overhead (measured once per model)."""
     requests = spec.dataset.requests[: spec.limit] if spec.limit is not None else spec.dataset.requests
     requests = list(dict.fromkeys(requests))  # a request listed twice is sampled once (as plan() does)
@@ -84,5 +86,5 @@ def quote(spec: RunSpec, *, typical_output: int | None = None, cache_prompt: boo
         else:
             out, basis = max_tokens, f"--max-tokens {max_tokens} a reply: an upper bound"
         quotes.append(ModelQuote(model, samples, input_tokens, system_tokens, sum(system_counts), out * samples,
-                                 basis, pricing.price(model), _caching(model, cache_prompt)))
+                                 basis, pricing.price(model, spec.prices, batch=batch), _caching(model, cache_prompt)))
     return quotes

@@ -112,7 +112,8 @@ async def _sample(spec: RunSpec, run_id: int, task: Task, throttle: Throttle | N
             c = await llm.complete(key.model, messages, api_base=spec.api_base, temperature=spec.temperature,
                                    max_tokens=spec.max_tokens_for(key.model), policy=spec.policy, seed=key.epoch,
                                    cache_prompt=spec.cache_prompt, throttle=throttle,
-                                   reasoning_effort=spec.reasoning_effort, thinking_budget=spec.thinking_budget)
+                                   reasoning_effort=spec.reasoning_effort, thinking_budget=spec.thinking_budget,
+                                   price=spec.prices.get(key.model))
         except llm.ProviderError as exc:
             if not isinstance(exc, llm.FatalProviderError) and refuses_prefill(exc, messages):
                 raise _PrefillRefused(

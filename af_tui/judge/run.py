@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from af_tui.domain import FAILED, UNPARSED, VERDICTS, Grade, JudgeTask, Outcome
 from af_tui.errors import AfError
@@ -16,6 +17,9 @@ from af_tui.judge.repository import judged_count, sample_texts, save_judgement, 
 from af_tui.judge.vote import Judgement, combine, failed
 from af_tui.llm.tasks import ProgressSink, SilentProgress, run_tasks, stop_on_signals
 from af_tui.store.rubrics import ensure_rubric
+
+if TYPE_CHECKING:
+    from af_tui.llm.pricing import Price
 
 # What a judgement counts as in the progress and the session's counts.
 PROGRESS_KEYS = (*VERDICTS, UNPARSED, FAILED)
@@ -39,6 +43,7 @@ class JudgeSpec:
     threshold: float | None = None  # AF when the score (see `votes`) is at least this; None: majority
     answer_format: str = "auto"  # auto | verdict | final_answer: which reply form is read
     votes: str = "published"  # how K replies make the score: judge.vote.VOTE_RULES
+    price: Price | None = None  # llm.pricing.Price, the user's (--price, [prices]); None: litellm's cost map
 
     @property
     def task(self) -> JudgeTask:
@@ -83,7 +88,7 @@ async def judge_one(spec: JudgeSpec, sample: str | dict[str, str]) -> tuple[Judg
 
     async def ask(i: int):
         return await llm.complete(spec.model, messages, api_base=spec.api_base, temperature=temperature,
-                                  max_tokens=spec.max_tokens, policy=policy, seed=i)
+                                  max_tokens=spec.max_tokens, policy=policy, seed=i, price=spec.price)
 
     results = await asyncio.gather(*(ask(i) for i in range(spec.samples)), return_exceptions=True)
     for r in results:

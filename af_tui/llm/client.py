@@ -18,11 +18,15 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from af_tui.errors import AfError
 from af_tui.llm.executor import adopt_running_loop
 from af_tui.llm.limits import Throttle
 from af_tui.llm.reasoning import reasoning_of, reasoning_params, split_think
+
+if TYPE_CHECKING:
+    from af_tui.llm.pricing import Price
 
 # Keys for which af-tui passes a dummy value when --api-base points at a local server that needs none.
 _DUMMY_KEY = "sk-af-tui-local-no-key"
@@ -309,11 +313,13 @@ async def complete(
     throttle: Throttle | None = None,
     reasoning_effort: str | None = None,
     thinking_budget: int | None = None,
+    price: Price | None = None,
 ) -> Completion:
     """One assistant reply, with our retries. `seed` reaches simulated models only (the epoch).
     `cache_prompt` marks the system prompt cacheable where the provider needs it asked (Anthropic);
     `throttle` (the model's) waits out a Retry-After and learns from 429s; `reasoning_effort` and
-    `thinking_budget` pass through litellm (see reasoning_params)."""
+    `thinking_budget` pass through litellm (see reasoning_params); `price` (the user's) prices the reply in
+    place of litellm's cost map."""
     litellm = _load()
     adopt_running_loop()  # a call cancelled by a stop leaves no unawaited coroutine behind
     if cache_prompt and caches_when_asked(model):
@@ -347,20 +353,24 @@ async def complete(
                 reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
             blocked = "finish_reason content_filter" if choices[0].finish_reason == "content_filter" else None
             usage = getattr(response, "usage", None)
-            cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+            tokens = dict(input_tokens=getattr(usage, "prompt_tokens", None),
+                          output_tokens=getattr(usage, "completion_tokens", None),
+                          cache_read_tokens=_cache_tokens(usage, "cache_read_input_tokens"),
+                          cache_write_tokens=_cache_tokens(usage, "cache_creation_input_tokens"))
+            if price is not None:
+                cost = price.cost(**tokens)
+            else:
+                cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
             if throttle is not None:
                 throttle.success()
             return Completion(
                 text=text,
                 reasoning=reasoning,
-                input_tokens=getattr(usage, "prompt_tokens", None),
-                output_tokens=getattr(usage, "completion_tokens", None),
                 cost=cost,
                 latency_s=time.monotonic() - started,
                 attempts=attempt,
-                cache_read_tokens=_cache_tokens(usage, "cache_read_input_tokens"),
-                cache_write_tokens=_cache_tokens(usage, "cache_creation_input_tokens"),
                 blocked=blocked,
+                **tokens,
             )
         except asyncio.CancelledError:
             raise
