@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from builders import build_store, make_app
 from helpers import loaded, settle, until
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 
 
@@ -113,3 +114,47 @@ def test_criteria_row_fits_the_width():
             lines = criteria_row(rubric, {rubric.criteria[0].id: 1}, width).plain.splitlines()
             assert all(len(line) <= width for line in lines) or len(lines) == len(rubric.criteria)
             assert all(sum(c.short in line for line in lines) == 1 for c in rubric.criteria)
+
+
+def test_request_cell_is_cut_with_an_ellipsis():
+    from dataclasses import replace
+
+    from af_tui.explorer.pairs import PairRow
+    from af_tui.tui.widgets.pairs_list import row_text
+
+    row = PairRow(7, "r", "sim/faker", "v", 0, 0, "complied", "refused", "word " * 60)
+    for width in (160, 100, 80):
+        text = row_text(7, row, width)
+        assert text.cell_len == width and text.plain.endswith("…")
+    assert row_text(7, replace(row, request="short"), 100).plain.endswith("short")
+
+
+async def test_cuts_at_100_columns_end_with_an_ellipsis(tmp_path):
+    """At 100×30 on a judged and labeled store: the statistics cells the panel's edge cuts (an AF cell with its
+    undecided count), the filter status and the request cells end with … (they stopped silently)."""
+    from test_small_terminals import judged_store
+
+    from af_tui.explorer.filters import PairFilter
+    from af_tui.tui.widgets.stats_panel import StatsPanel
+
+    app = make_app(judged_store(tmp_path / "s.sqlite"), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: loaded(app) and app.main.query_one(StatsPanel).row_count == 4)
+        await settle(pilot)
+        stats = app.main.query_one(StatsPanel)
+        lines = ["".join(t for t, _ in line).rstrip() for line in rendered(stats)][2:]  # (the border, the header)
+        af = [c.value for c in stats.columns].index("af")
+        cells = [str(stats.get_cell_at(Coordinate(row, af))) for row in range(stats.row_count)]
+        assert any("undecided" in cell for cell in cells)
+        assert any(line.endswith("…") for line in lines)  # the demo's store cuts one at 100 columns
+        for line, cell in zip(lines, cells, strict=True):
+            assert line.endswith(cell) or line.endswith("…"), (line, cell)
+        app.main.set_filter(PairFilter(model="sim/faker", free_outcome="complied", paid_outcome="refused",
+                                       search="words enough to fill the request column", order="model"))
+        await until(pilot, lambda: app.main.loaded and app.pairs_list.count > 0)
+        await settle(pilot)
+        status = "".join(t for line in rendered(app.main.query_one("#status")) for t, _ in line).rstrip()
+        assert status.endswith("…") and "showing" in status
+        pairs = app.pairs_list
+        rows = ["".join(t for t, _ in line).rstrip() for line in rendered(pairs)][:pairs.count]
+        assert rows and all(row.endswith("…") for row in rows), rows

@@ -81,7 +81,10 @@ def row_text(pair_id: int, row: PairRow | None, width: int | None = None) -> Tex
     text.append(_fit(row.model, widths["model"]) + " ")
     text.append(_fit(row.variant, widths["variant"]) + " ", style="dim")
     text.append(_fit(row.marks, 7) + " ", style="bold magenta")
-    text.append(one_line(row.request, 240))
+    request = Text(one_line(row.request, 240))
+    if width is not None and text.cell_len + request.cell_len > width:
+        request.truncate(max(width - text.cell_len, 1), overflow="ellipsis")  # cut visibly, never silently
+    text.append_text(request)
     return text
 
 
