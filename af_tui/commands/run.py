@@ -81,7 +81,7 @@ def default_run_name(models: list[str]) -> str:
 _REPRODUCE = ("models", "setting", "system_prompts", "user_template", "dataset", "limit", "api_base", "run_name", "db_path",
               "epochs", "concurrency", "temperature", "max_tokens", "max_cost", "prices", "no_cache_prompt", "prefill",
               "reasoning_effort", "thinking_budget", "rule",
-              "timeout")
+              "timeout", "batch", "batch_size")
 # Always stated: the models, the run's name (its default holds today's date) and the store (resolved).
 _ALWAYS = ("models", "run_name", "db_path")
 
@@ -176,7 +176,7 @@ def _report(result, resume: str) -> int:
     return DONE
 
 
-def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child_args=None) -> None:
+def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child_args=None, batch=None) -> None:
     import asyncio
 
     from af_tui.commands.progress import LiveProgress
@@ -185,7 +185,11 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
     from af_tui.store.db import Store
 
     with Store(db) as store:
-        if workers > 1:
+        if batch is not None:
+            from af_tui.experiment.batch_run import execute_batch
+
+            result = asyncio.run(execute_batch(spec, store, progress=LiveProgress(), options=batch))
+        elif workers > 1:
             result = asyncio.run(execute_workers(spec, store, workers, child_args, progress=LiveProgress()))
         elif shard:  # a worker of --workers: silent, the parent shows the progress and reports
             result = asyncio.run(execute(spec, store, shard=shard))
@@ -259,6 +263,12 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--workers", type=IntWithin(1, 64), default=1, show_default=True,
               help="Processes sharing the run (a call costs about 3 ms of CPU, mostly litellm, so one process does at most "
                    "about 300 calls/s); --concurrency is split among them.")
+@click.option("--batch", is_flag=True,
+              help="Send every request through the providers' batch APIs (OpenAI and OpenAI-compatible, Anthropic, "
+                   "sim/): half price, results within 24 hours, in the notebook's rounds. The same command "
+                   "collects pending batches after a stop; `af-tui batches` lists them.")
+@click.option("--batch-size", type=IntWithin(1, 100_000), default=None, metavar="N",
+              help="With --batch: at most N requests per batch (default: the provider's limit).")
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(**params) -> None:
@@ -298,6 +308,8 @@ class RunOptions:
     run_name: str | None = None
     db_path: str | None = None
     workers: int = 1
+    batch: bool = False
+    batch_size: int | None = None
     shard: str | None = None  # K/N: set by --workers on its child processes
     tui: bool = False
 
@@ -335,6 +347,16 @@ def _run_spec(options: RunOptions):
         raise AfError("--model needs a name, e.g. openai/gpt-4o")
     default_concurrency, concurrency_by = parse_concurrency(options.concurrency, models)
     prices = user_prices(options.prices, models)
+    if options.batch:  # a model with no batch API: one line before anything is read or written
+        from af_tui.experiment.batch_run import check_batch_models
+
+        check_batch_models(models)
+    if options.batch and options.workers > 1:
+        raise AfError("--batch sends every request from one process; drop --workers")
+    if options.batch and options.max_cost is not None:
+        raise AfError("--max-cost does not work with --batch yet; drop one of them")
+    if options.batch_size is not None and not options.batch:
+        raise AfError("--batch-size applies to --batch; add --batch or drop --batch-size")
     if options.max_cost is not None and options.workers > 1:
         raise AfError("--max-cost works in one process; drop --workers (or run without a budget)")
     _check_thinking_budget(options.thinking_budget, options.max_tokens, models)
@@ -442,7 +464,22 @@ def start_run(options: RunOptions) -> None:
         if code not in (None, DONE, FAILURES_LEFT, STOPPED, BUDGET_REACHED, -signal.SIGINT):
             raise AfError(f"the run exited with code {code}; see {_log_path(db, run_name)}")
         return
-    _execute(spec, db, resume)
+    _execute(spec, db, resume, batch=_batch_options(options))
+
+
+def _batch_options(options: RunOptions):
+    """--batch as the runner's BatchOptions (None without it); AF_TUI_BATCH_POLL_S sets the poll interval
+    (tests and the bench poll a local server often)."""
+    if not options.batch:
+        return None
+    from af_tui.experiment.batch_run import BatchOptions
+
+    poll = os.environ.get("AF_TUI_BATCH_POLL_S")
+    try:
+        poll_s = float(poll) if poll else BatchOptions.poll_s
+    except ValueError:
+        raise AfError(f"AF_TUI_BATCH_POLL_S must be a number of seconds (got {poll!r})") from None
+    return BatchOptions(batch_size=options.batch_size, poll_s=max(0.01, poll_s))
 
 
 @click.command()

@@ -1,0 +1,324 @@
+"""`af-tui run --batch`: every request of a run through the providers' batch APIs, in the notebook's rounds.
+
+Round 1 sends every sample's first turn, one batch per model (split within the provider's limits and
+--batch-size); a reply that needs a <NEXT/> turn goes into the model's next round, sent as soon as none of
+the model's batches is pending, so a run whose replies take at most four turns needs four batches per model.
+A failed or expired item is sent again in the next round, up to `max_tries`; past that it is stored as an
+error, which the same command retries later (as an interactive run's errors are).
+
+Nothing is sent twice and nothing is lost (store/batches.py): every batch is on disk before af-tui waits on
+it, each ended batch is collected (its samples saved, its <NEXT/> turns carried) in one transaction, and the
+same command after Ctrl-C or kill -9 collects the pending batches instead of sending them again. Never
+imports Textual; progress goes to a ProgressSink, one sample at a time as each batch is collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass
+
+from af_tui.domain import Outcome
+from af_tui.errors import AfError
+from af_tui.experiment import rules
+from af_tui.experiment.plan import RunSpec, Task, _safe_url, per_model, plan
+from af_tui.experiment.runner import RunResult, attach_reasoning, counts_without_errors, run_result
+from af_tui.llm import batch as llm_batch
+from af_tui.llm.client import Completion
+from af_tui.llm.tasks import ProgressSink, SilentProgress, stop_on_signals
+from af_tui.store import batches as store_batches
+from af_tui.store.db import SampleKey, Store
+from af_tui.store.sample import Sample
+
+HEARTBEAT_S = 5.0
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch run sends and waits (`--batch-size`; the poll interval is for tests and the bench)."""
+
+    batch_size: int | None = None  # requests per batch at most (None: the provider's limit)
+    poll_s: float = 30.0  # seconds between looks at the pending batches
+    max_tries: int = 3  # sends of one turn before a failing item is stored as an error
+
+
+def check_batch_models(models: list[str]) -> None:
+    """A one-line AfError for a model with no batch API (before anything is written)."""
+    for model in models:
+        llm_batch.check_batchable(model)
+
+
+# -- one item: a sample's next turn, as the batches table keeps it (JSON) ------------------------------------
+
+def _new_item(task: Task) -> dict:
+    k = task.key
+    return {"key": [k.model, k.variant, k.prompt_id, k.tier, k.epoch], "index": task.prompt_index, "turn": 0,
+            "round": 1, "tries": 0, "started": time.time(), "reasonings": [],
+            "totals": {"input_tokens": 0, "output_tokens": 0, "cost": None, "latency_s": 0.0, "attempts": 0,
+                       "cache_read_tokens": None, "cache_write_tokens": None}}
+
+
+def _key(item: dict) -> SampleKey:
+    return SampleKey(*item["key"])
+
+
+def _custom_id(item: dict) -> str:
+    """Names the sample and the turn: p{prompt id}-{tier}-e{epoch}-v{variant's hash}-t{turn}."""
+    model, variant, prompt_id, tier, epoch = item["key"]
+    v = hashlib.sha256(variant.encode("utf-8")).hexdigest()[:8]
+    return llm_batch.custom_id(f"p{prompt_id}", tier, f"e{epoch}", f"v{v}", f"t{item['turn']}")
+
+
+def _history(spec: RunSpec, task: Task, item: dict) -> list[dict]:
+    """The conversation so far, system prompt left out (a first turn is rebuilt from the task, not stored)."""
+    if item.get("history"):
+        return [dict(m) for m in item["history"]]
+    return [{"role": "user", "content": rules.user_turn(spec.template.text, task.request, task.key.tier)}]
+
+
+def _prefill(spec: RunSpec, model: str) -> str:
+    return rules.resolve_prefill(spec.prefill, model, thinking=bool(spec.thinking_budget))
+
+
+def _request(spec: RunSpec, task: Task, item: dict) -> llm_batch.BatchRequest:
+    """The turn's request, as the interactive loop (rules.converse) builds it."""
+    model = task.key.model
+    messages = [{"role": "system", "content": task.system_prompt}, *_history(spec, task, item)]
+    if prefill := _prefill(spec, model):
+        messages.append({"role": "assistant", "content": prefill})
+    body = llm_batch.request_body(model, messages, temperature=spec.temperature,
+                                  max_tokens=spec.max_tokens_for(model), cache_prompt=spec.cache_prompt,
+                                  reasoning_effort=spec.reasoning_effort, thinking_budget=spec.thinking_budget,
+                                  seed=task.key.epoch)
+    return llm_batch.BatchRequest(_custom_id(item), body)
+
+
+def _add_reply(totals: dict, c: Completion, cost: float | None) -> None:
+    totals["input_tokens"] += c.input_tokens or 0
+    totals["output_tokens"] += c.output_tokens or 0
+    totals["latency_s"] += c.latency_s
+    for name, value in (("cache_read_tokens", c.cache_read_tokens), ("cache_write_tokens", c.cache_write_tokens),
+                        ("cost", cost)):
+        if value is not None:
+            totals[name] = (totals[name] or 0) + value
+
+
+def _sample(run_id: int, task: Task, item: dict, **ending) -> Sample:
+    k = task.key
+    return Sample(run_id=run_id, model=k.model, variant=k.variant, prompt_id=k.prompt_id,
+                  prompt_index=task.prompt_index, tier=k.tier, epoch=k.epoch, started_at=item["started"],
+                  **item["totals"], **ending, completed_at=time.time())
+
+
+def apply_result(spec: RunSpec, run_id: int, task: Task, item: dict, result: llm_batch.ItemResult,
+                 max_tries: int) -> tuple[Sample | None, dict | None]:
+    """One item's result: the finished sample, or the item for the next round (a <NEXT/> turn, or the same
+    turn again after a failure). Pure but for the clock; the notebook's loop as rules.converse runs it."""
+    item = {**item, "totals": dict(item["totals"]), "reasonings": list(item["reasonings"])}
+    totals = item["totals"]
+    totals["attempts"] += 1
+    history = _history(spec, task, item)
+    reply = result.reply
+    if reply is None:
+        item["tries"] += 1
+        if result.retry and item["tries"] < max_tries:
+            return None, {**item, "round": item["round"] + 1}
+        transcript = history
+        return _sample(run_id, task, item, outcome=Outcome.ERROR, error=result.error or "batch item failed",
+                       transcript=transcript, turns=0,
+                       reasoning=attach_reasoning(transcript, item["reasonings"])), None
+    _add_reply(totals, reply, llm_batch.batch_cost(task.key.model, reply))
+    if reply.blocked:  # the provider refused to answer: an outcome of its own, never sent again
+        return _sample(run_id, task, item, outcome=Outcome.BLOCKED, error=f"blocked by the provider: {reply.blocked}",
+                       transcript=history, turns=sum(m["role"] == "assistant" for m in history)), None
+    text = _prefill(spec, task.key.model) + reply.text
+    item["reasonings"].append(reply.reasoning)
+    history.append({"role": "assistant", "content": text})
+    if not rules.turn_continues(text) or item["turn"] == rules.MAX_TURNS - 1:
+        result_ = rules.score_transcript(rules.Transcript(history), spec.rule)
+        messages = result_.transcript.messages
+        return _sample(run_id, task, item, outcome=result_.outcome, output=result_.output,
+                       scratchpad=result_.scratchpad, transcript=messages, turns=result_.turns,
+                       reasoning=attach_reasoning(messages, item["reasonings"])), None
+    history.append({"role": "user", "content": rules.NEXT_TURN})
+    return None, {**item, "history": history, "turn": item["turn"] + 1, "round": item["round"] + 1, "tries": 0}
+
+
+# -- the run ---------------------------------------------------------------------------------------------------
+
+class _BatchRun:
+    """One session of a batch run: the pending batches, the items waiting for their model's next round."""
+
+    def __init__(self, spec: RunSpec, store: Store, run_id: int, tasks: list[Task], progress: ProgressSink,
+                 options: BatchOptions):
+        self.spec, self.store, self.run_id, self.progress, self.options = spec, store, run_id, progress, options
+        self.tasks = {t.key: t for t in tasks}
+        self.clients = {m: llm_batch.batch_client(m, spec.api_base) for m in spec.models}
+        self.pending: dict[int, store_batches.BatchRow] = {}
+        self.waiting: dict[str, dict[str, dict]] = {m: {} for m in spec.models}  # model -> key text -> item
+        self.sources: dict[str, set[int]] = {m: set() for m in spec.models}  # rows whose carry `waiting` holds
+        self.dropped: dict[str, list[int]] = {m: [] for m in spec.models}  # unsent rows `waiting` sends again
+        self.sent = 0
+
+    def _wait(self, model: str, item: dict) -> None:
+        self.waiting[model][repr(item["key"])] = item
+
+    def load(self, done: set[SampleKey]) -> None:
+        """The run's open batches (pending: wait on them; carried or unsent items: send them), then every task
+        neither done nor in them."""
+        covered: set[SampleKey] = set()
+        for row in store_batches.open_batches(self.store, self.run_id):
+            if row.model not in self.clients:
+                continue  # a model this session does not run: its batches wait for a session that does
+            if row.status == "pending":
+                self.pending[row.id] = row
+                covered |= {_key(i) for i in row.items.values()}
+            elif row.status == "submitting":  # killed before the provider's id was on disk: send again
+                self.dropped[row.model].append(row.id)
+                for item in row.items.values():
+                    covered.add(_key(item))
+                    self._wait(row.model, item)
+            if row.carry:
+                self.sources[row.model].add(row.id)
+                for item in row.carry.values():
+                    covered.add(_key(item))
+                    self._wait(row.model, item)
+        for key, task in self.tasks.items():
+            if key not in done and key not in covered:
+                self._wait(key.model, _new_item(task))
+
+    async def submit(self, model: str) -> None:
+        """The model's waiting items as its next round: rows committed first, then sent, then their ids kept."""
+        items = list(self.waiting[model].values())
+        if not items:
+            return
+        client = self.clients[model]
+        requests = [_request(self.spec, self.tasks[_key(i)], i) for i in items]
+        by_id = dict(zip((r.custom_id for r in requests), items, strict=True))
+        chunks = llm_batch.split(requests, client.limits, self.options.batch_size)
+        rnd = max(i["round"] for i in items)
+        rows = store_batches.record_batches(self.store, [
+            store_batches.NewBatch(client.provider, model, {r.custom_id: by_id[r.custom_id] for r in chunk},
+                                   round=rnd, run_id=self.run_id, api_base=_safe_url(self.spec.api_base),
+                                   bytes=llm_batch.batch_bytes(chunk)) for chunk in chunks],
+            consumed=sorted(self.sources[model]), dropped=self.dropped[model])
+        self.waiting[model], self.sources[model], self.dropped[model] = {}, set(), []
+        for row_id, chunk in zip(rows, chunks, strict=True):
+            try:
+                state = await client.submit(model, chunk)
+            except llm_batch.BatchError as exc:
+                raise AfError(f"{exc.message} — the batch was not sent; run the same command again to send it"
+                              ) from None
+            store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status)
+            self.sent += len(chunk)
+            self.progress.say(f"{model}: round {rnd}, batch {state.batch_id} sent ({len(chunk)} requests)")
+        for row in store_batches.open_batches(self.store, self.run_id):
+            if row.id in rows:
+                self.pending[row.id] = row
+
+    async def poll(self) -> None:
+        """Look at every pending batch once; collect each that ended, then send the rounds that are ready."""
+        for row in list(self.pending.values()):
+            client = self.clients[row.model]
+            try:
+                state = await client.status(row.batch_id)
+            except llm_batch.BatchError as exc:
+                if exc.fatal:
+                    raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
+                continue  # the provider did not answer this time: look again at the next poll
+            if not state.ended:
+                store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
+                continue
+            try:
+                results = {r.custom_id: r for r in await client.results(row.batch_id)}
+            except llm_batch.BatchError as exc:
+                if exc.fatal:
+                    raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
+                continue
+            self.collect(row, state, results)
+        for model in self.spec.models:
+            if not any(r.model == model for r in self.pending.values()):
+                await self.submit(model)
+
+    def collect(self, row: store_batches.BatchRow, state: llm_batch.BatchState,
+                results: dict[str, llm_batch.ItemResult]) -> None:
+        samples, carry = [], {}
+        missing = f"batch item not answered (the batch ended {state.provider_status})"
+        for cid, item in row.items.items():
+            task = self.tasks.get(_key(item))
+            if task is None:
+                continue
+            result = results.get(cid) or llm_batch.ItemResult(cid, error=missing)
+            sample, later = apply_result(self.spec, self.run_id, task, item, result, self.options.max_tries)
+            if sample is not None:
+                samples.append(sample)
+            if later is not None:
+                carry[_custom_id(later)] = later
+        store_batches.collect_batch(self.store, row.id, samples, carry, provider_status=state.provider_status,
+                                    done=state.done, failed=state.failed,
+                                    status="collected" if state.provider_status != "failed" else "failed")
+        for sample in samples:
+            self.progress.add(sample.model, sample.outcome)
+        del self.pending[row.id]
+        forget = getattr(self.clients[row.model], "forget", None)
+        if forget is not None:
+            forget(row.batch_id)
+        if carry:
+            self.sources[row.model].add(row.id)
+            for item in carry.values():
+                self._wait(row.model, item)
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending and not any(self.waiting.values())
+
+
+async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink | None = None,
+                        stop: asyncio.Event | None = None, options: BatchOptions = BatchOptions()) -> RunResult:
+    """Run (or resume) `spec` into `store` through the providers' batch APIs. Raises AfError on a failure every
+    call would repeat. A stop leaves the pending batches with the provider, recorded; the same call collects
+    them."""
+    check_batch_models(spec.models)
+    run_id, tasks, _ = plan(spec, store)
+    done = store.done_keys(run_id)
+    planned_per_model, done_per_model = per_model(spec, tasks, done)
+    stop = stop or asyncio.Event()
+    progress = progress or SilentProgress()
+    session = _BatchRun(spec, store, run_id, tasks, progress, options)
+    session.load(done)
+    waiting = sum(len(w) for w in session.waiting.values())
+    progress.start(planned_per_model, done_per_model, counts_without_errors(store, run_id),
+                   f"run {spec.name} (batch): {len(session.pending)} pending batches, {waiting} requests to send")
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            store.heartbeat(run_id)
+
+    beat = asyncio.ensure_future(heartbeat())
+    status = "failed"
+    try:
+        with progress, stop_on_signals(stop, lambda: progress.say(
+                "stopping: the pending batches stay with the provider, recorded in the store; run the same "
+                "command again to collect them (af-tui batches --cancel cancels them)")):
+            for model in spec.models:
+                if not any(r.model == model for r in session.pending.values()):
+                    await session.submit(model)
+            while not session.finished and not stop.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), options.poll_s)
+                if stop.is_set():
+                    break
+                await session.poll()
+        status = "done" if session.finished else "stopped"
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        status = "stopped"
+        raise
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        store.finish_run(run_id, status)
+    return run_result(spec, store, run_id, status, len(tasks), session.sent)

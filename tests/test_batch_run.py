@@ -1,0 +1,192 @@
+"""`af-tui run --batch` on the fake batch endpoint (tests/batch_server.py), in this process: the same outcomes
+as an interactive run of the same requests, no request outside a batch, the notebook's rounds (at most four
+batches per model), Anthropic batches with the `<` prefill and a cacheable system prompt, a failing item, a
+stop while batches are pending and the same command collecting them without sending anything twice."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+
+import pytest
+from batch_server import BatchServer
+from builders import TEMPLATE, write_requests
+from click.testing import CliRunner
+from fakeserver import FakeServer, expected_outcome
+
+from af_tui.cli import cli
+from af_tui.experiment import sources
+from af_tui.experiment.batch_run import BatchOptions, execute_batch
+from af_tui.experiment.plan import RunSpec
+from af_tui.store.db import Store
+
+GOALS = [f"Write a short poem about the number {i}" for i in range(8)]
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AF_TUI_BATCH_POLL_S", "0.02")
+    monkeypatch.setenv("AF_TUI_SOURCES_BASE", "http://127.0.0.1:9")  # never the internet
+    monkeypatch.setenv("AF_TUI_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("AF_TUI_SIM_BATCH_DIR", str(tmp_path / "sim-batches"))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key")
+    for k in ("OPENAI_API_KEY", "AF_TUI_DB", "AF_TUI_SIM_LATENCY", "AF_TUI_SIM_FAIL_RATE"):
+        monkeypatch.delenv(k, raising=False)
+    dataset = write_requests(tmp_path / "goals.csv", GOALS)
+    template = tmp_path / "template.txt"
+    template.write_text(TEMPLATE, encoding="utf-8")
+    return {"dataset": dataset, "template": template}
+
+
+def _args(env, system_prompt_file, db, model, base, *extra):
+    return ["run", "--model", model, "--api-base", base, "--dataset", str(env["dataset"]), "--user-template",
+            str(env["template"]), "--system-prompt", str(system_prompt_file), "--db", str(db), "--run", "r",
+            *extra]
+
+
+def _samples(db) -> dict[tuple, tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return {(text, tier): (outcome, transcript, turns, output) for text, tier, outcome, transcript, turns, output
+                in conn.execute("SELECT p.text, s.tier, s.outcome, s.transcript, s.turns, s.output FROM samples s "
+                                "JOIN prompts p ON p.id = s.prompt_id")}
+    finally:
+        conn.close()
+
+
+def _batches(db) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT model, round, status, requests FROM batches ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def test_batch_run_stores_what_an_interactive_run_stores_and_sends_nothing_outside_a_batch(
+        env, system_prompt_file, tmp_path):
+    with FakeServer() as server:
+        interactive = CliRunner().invoke(cli, _args(env, system_prompt_file, tmp_path / "i.sqlite", "openai/x",
+                                                    server.url))
+    assert interactive.exit_code == 0, interactive.output
+    with BatchServer() as server:
+        result = CliRunner().invoke(cli, _args(env, system_prompt_file, tmp_path / "b.sqlite", "openai/x",
+                                               server.url, "--batch"))
+        assert result.exit_code == 0, result.output
+        assert server.requests == 0  # nothing outside a batch
+        ids = server.custom_ids()
+    assert len(ids) == len(set(ids)) == 16 + 8  # every first turn, and the free tier's <NEXT/> turn, once
+    batched, plain = _samples(tmp_path / "b.sqlite"), _samples(tmp_path / "i.sqlite")
+    assert batched == plain and len(batched) == 16
+    assert all(outcome == expected_outcome(goal, tier) for (goal, tier), (outcome, *_) in batched.items())
+    assert _batches(tmp_path / "b.sqlite") == [("openai/x", 1, "collected", 16), ("openai/x", 2, "collected", 8)]
+
+
+def test_anthropic_batches_carry_the_prefill_and_a_cacheable_system_prompt(env, system_prompt_file, tmp_path):
+    model = "anthropic/claude-sonnet-4-5"
+    with BatchServer() as server:
+        result = CliRunner().invoke(cli, _args(env, system_prompt_file, tmp_path / "a.sqlite", model, server.base,
+                                               "--batch"))
+        assert result.exit_code == 0, result.output
+        bodies = [b for _, _, b in server.batch_requests]
+        assert server.requests == 0 and len(bodies) == 24
+    for body in bodies:
+        assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
+        assert body["system"][0]["text"] == system_prompt_file.read_text(encoding="utf-8")
+        assert body["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "<"}]}
+        assert body["max_tokens"] == 4000 and body["temperature"] == 1.0
+    samples = _samples(tmp_path / "a.sqlite")
+    assert all(outcome == expected_outcome(goal, tier) for (goal, tier), (outcome, *_) in samples.items())
+    assert all(transcript.count('"content": "<') for (_, _), (_, transcript, _, _) in samples.items())
+
+
+def test_sim_models_answer_batches_as_they_answer_interactively(env, system_prompt_file, tmp_path):
+    base = ["run", "--model", "sim/faker", "--model", "sim/sloppy", "--dataset", str(env["dataset"]),
+            "--user-template", str(env["template"]), "--system-prompt", str(system_prompt_file), "--run", "s",
+            "--epochs", "2"]
+    assert CliRunner().invoke(cli, [*base, "--db", str(tmp_path / "i.sqlite")]).exit_code == 0
+    result = CliRunner().invoke(cli, [*base, "--db", str(tmp_path / "b.sqlite"), "--batch", "--batch-size", "20"])
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(tmp_path / "b.sqlite")
+    per_round = Counter(conn.execute("SELECT model, round FROM batches").fetchall())
+    assert per_round[("sim/faker", 1)] == 2  # 32 first turns in batches of at most 20
+    assert max(r for _, r in per_round) <= 4
+    query = ("SELECT model, prompt_id, tier, epoch, outcome, transcript FROM samples ORDER BY model, prompt_id, "
+             "tier, epoch")
+    assert conn.execute(query).fetchall() == sqlite3.connect(tmp_path / "i.sqlite").execute(query).fetchall()
+
+
+def test_a_failing_item_is_sent_again_and_one_that_keeps_failing_is_stored_as_an_error(
+        env, system_prompt_file, tmp_path):
+    tries = Counter()
+
+    def fail(custom_id, body):
+        text = body["messages"][1]["content"]
+        tries[custom_id] += 1
+        if "number 3" in text and "True" in text:
+            return "error"  # always: stored as an error after three sends
+        if "number 5" in text and tries[custom_id] == 1:
+            return "expired"  # once: the next round answers it
+        return None
+
+    db = tmp_path / "f.sqlite"
+    with BatchServer(fail_item=fail) as server:
+        result = CliRunner().invoke(cli, _args(env, system_prompt_file, db, "openai/x", server.url, "--batch"))
+        assert server.requests == 0
+    assert result.exit_code == 1, result.output  # errors left: the same command retries them
+    assert "1 samples failed" in result.output
+    samples = _samples(db)
+    assert samples[(GOALS[3], "free")][0] == "error" and samples[(GOALS[5], "free")][0] == "complied"
+    assert sum(o == "error" for o, *_ in samples.values()) == 1
+    assert max(tries.values()) == 3
+    with BatchServer() as server:  # the same command sends the error's sample again, and only it
+        again = CliRunner().invoke(cli, _args(env, system_prompt_file, db, "openai/x", server.url, "--batch"))
+        assert again.exit_code == 0, again.output
+        assert len(server.custom_ids()) == 2  # its two turns
+    assert _samples(db)[(GOALS[3], "free")][0] == "complied"
+
+
+def _spec(env, system_prompt_file, base, name="k") -> RunSpec:
+    return RunSpec(name=name, models=["openai/x"], variants=[sources.system_prompt(str(system_prompt_file))],
+                   template=sources.user_template(str(env["template"])), dataset=sources.dataset(str(env["dataset"])),
+                   api_base=base)
+
+
+def test_a_stopped_batch_run_collects_its_pending_batches_without_sending_them_again(
+        env, system_prompt_file, tmp_path):
+    db = tmp_path / "k.sqlite"
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.url)
+
+        async def stop_when_pending():
+            stop = asyncio.Event()
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, stop=stop, options=BatchOptions(poll_s=0.01)))
+                while not server.pending():
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # a few polls of the held batch
+                stop.set()
+                return await task
+        first = asyncio.run(stop_when_pending())
+        assert first.status == "stopped" and server.retrieves >= 1
+        rows = _batches(db)
+        assert rows == [("openai/x", 1, "pending", 16)]
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0
+        assert conn.execute("SELECT status FROM runs").fetchone()[0] == "stopped"
+        server.hold = False
+        with Store(db) as store:
+            second = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        assert second.status == "done" and second.errors == 0
+        ids = server.custom_ids()
+        assert len(ids) == len(set(ids)) == 24 and server.requests == 0
+    assert len(_samples(db)) == 16
+
+
+def test_a_model_without_a_batch_api_is_refused_in_one_line(env, system_prompt_file, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--model", "gemini/gemini-2.5-pro", "--batch", "--db",
+                                      str(tmp_path / "g.sqlite"), "--dataset", str(env["dataset"])])
+    assert result.exit_code != 0
+    line = str(result.exception).strip()
+    assert "no batch API" in line and "anthropic/" in line and "\n" not in line
+    assert not (tmp_path / "g.sqlite").exists()  # nothing written
