@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from af_tui.commands import importing, judge, labels, rescore, run, serve, setting, stats
+from af_tui.commands import batches, importing, judge, labels, rescore, run, serve, setting, stats
 from af_tui.commands.options import STOPPED, STORE_UNUSABLE, RunEnded, db_option
 from af_tui.errors import AfError
 
@@ -44,7 +44,7 @@ def cli(ctx: click.Context, db_path: str | None, annotator: str | None) -> None:
 # Every command, registered here: a commands module only defines them.
 for command in (run.run, run.demo, importing.import_logs_command, importing.import_labels_command, judge.judge,
                 labels.label, labels.export, labels.merge, labels.agreement, labels.adjudicate, stats.stats,
-                stats.plot, serve.serve, rescore.rescore, setting.setting):
+                stats.plot, serve.serve, rescore.rescore, setting.setting, batches.batches):
     cli.add_command(command)
 
 

@@ -190,3 +190,35 @@ def test_a_model_without_a_batch_api_is_refused_in_one_line(env, system_prompt_f
     line = str(result.exception).strip()
     assert "no batch API" in line and "anthropic/" in line and "\n" not in line
     assert not (tmp_path / "g.sqlite").exists()  # nothing written
+
+
+def test_af_tui_batches_lists_pending_batches_with_the_providers_status_and_cancels_them(
+        env, system_prompt_file, tmp_path):
+    db = tmp_path / "c.sqlite"
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.url, name="c")
+
+        async def stop_when_pending():
+            stop = asyncio.Event()
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, stop=stop, options=BatchOptions(poll_s=0.01)))
+                while not server.pending():
+                    await asyncio.sleep(0.01)
+                stop.set()
+                return await task
+        asyncio.run(stop_when_pending())
+        listed = CliRunner().invoke(cli, ["batches", "--db", str(db)])
+        assert listed.exit_code == 0, listed.output
+        header, row, summary = listed.output.strip().splitlines()
+        assert header.split()[:4] == ["run", "model", "round", "status"]
+        assert row.split()[:8] == ["c", "openai/x", "1", "pending", "in_progress", "16", "0", "0"]
+        assert "1 batches, 1 pending" in summary
+        cancelled = CliRunner().invoke(cli, ["batches", "--db", str(db), "--run", "c", "--cancel"])
+        assert cancelled.exit_code == 0 and "(cancelled)" in cancelled.output
+        assert server.cancels == [server.batch_requests[0][0]]
+        server.hold = False
+        with Store(db) as store:  # the cancelled batch's samples are sent afresh
+            again = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        assert again.status == "done" and len(_samples(db)) == 16
+    assert [r[2] for r in _batches(db)] == ["cancelled", "collected", "collected"]
+    assert "no run named 'nope'" in str(CliRunner().invoke(cli, ["batches", "--db", str(db), "--run", "nope"]).exception)

@@ -322,3 +322,44 @@ async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink |
             await beat
         store.finish_run(run_id, status)
     return run_result(spec, store, run_id, status, len(tasks), session.sent)
+
+
+# -- af-tui batches ------------------------------------------------------------------------------------------
+
+@dataclass
+class BatchView:
+    """A batch as `af-tui batches` shows it: its row, the provider's answer now (pending ones), or why not."""
+
+    row: store_batches.BatchRow
+    state: llm_batch.BatchState | None = None
+    note: str | None = None  # the provider could not be asked, or what --cancel did
+
+
+async def look_at_batches(store: Store, *, run: str | None = None, cancel: bool = False) -> list[BatchView]:
+    """Every batch of the store (or of `run`): the pending ones asked for their status now, their counts
+    recorded; with `cancel`, the pending ones cancelled at the provider and marked cancelled (an unsent
+    'submitting' row only in the store). Collected batches are shown as recorded."""
+    views = []
+    for row in store_batches.list_batches(store, run=run):
+        view = BatchView(row)
+        views.append(view)
+        if row.status not in store_batches.OPEN:
+            continue
+        if row.status == "submitting":
+            if cancel:
+                store_batches.set_status(store, row.id, "cancelled", error="cancelled before it was sent")
+                view.note = "cancelled (it was never sent)"
+            continue
+        try:
+            client = llm_batch.batch_client(row.model, row.api_base)
+            state = await (client.cancel(row.batch_id) if cancel else client.status(row.batch_id))
+        except (AfError, llm_batch.BatchError) as exc:
+            view.note = f"provider not asked: {getattr(exc, 'message', exc)}"
+            continue
+        view.state = state
+        if cancel:
+            store_batches.set_status(store, row.id, "cancelled", state.provider_status)
+            view.note = "cancelled"
+        else:
+            store_batches.record_poll(store, row.id, state.provider_status, state.done, state.failed)
+    return views

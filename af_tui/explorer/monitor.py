@@ -1,6 +1,6 @@
 """The run monitor's query: runs still writing, samples done and errors per model against the planned size,
-the stored provider cost per model, its throttling (from the runner's heartbeat), and whether the writer
-looks alive.
+the stored provider cost per model, its throttling (from the runner's heartbeat), a batch run's pending
+batches (from the batches table), and whether the writer looks alive.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 STALE_AFTER_S = 60.0  # a running run whose writer has not touched heartbeat_at for this long looks dead
 
@@ -25,6 +25,20 @@ class ModelProgress:
 
 
 @dataclass
+class BatchProgress:
+    """A pending batch of a run (`af-tui run --batch`), as its writer last saw it at the provider."""
+
+    model: str
+    round: int
+    requests: int
+    done: int
+    failed: int
+    created_at: float
+    provider_status: str | None
+    status: str  # submitting | pending
+
+
+@dataclass
 class RunProgress:
     id: int
     name: str
@@ -32,6 +46,7 @@ class RunProgress:
     started_at: float | None
     fresh: bool
     models: list[ModelProgress]
+    batches: list[BatchProgress] = field(default_factory=list)  # pending batches, oldest first
 
     @property
     def done(self) -> int:
@@ -75,5 +90,17 @@ def running_runs(conn: sqlite3.Connection, now: float | None = None) -> list[Run
             models.append(ModelProgress(model, n, e or 0, per_model if model in names else None, last, cost,
                                         throttle if isinstance(throttle, dict) else None))
         fresh = heartbeat is not None and now - heartbeat < STALE_AFTER_S
-        out.append(RunProgress(run_id, name, planned, started, fresh, models))
+        out.append(RunProgress(run_id, name, planned, started, fresh, models, pending_batches(conn, run_id)))
     return out
+
+
+def pending_batches(conn: sqlite3.Connection, run_id: int) -> list[BatchProgress]:
+    """The run's batches still at the provider (or being sent), oldest first."""
+    try:
+        rows = conn.execute(
+            "SELECT model, round, requests, done, failed, created_at, provider_status, status FROM batches "
+            "WHERE run_id = ? AND job = 'run' AND status IN ('submitting', 'pending') ORDER BY id",
+            (run_id,)).fetchall()
+    except sqlite3.OperationalError:  # a store from before the batches table (read without migrating)
+        return []
+    return [BatchProgress(*row) for row in rows]

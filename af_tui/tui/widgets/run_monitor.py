@@ -1,17 +1,20 @@
 """The run monitor: for each run still going, progress per model against its planned size, samples per
-second, errors with the last message, and the time left. Hidden when no run is going."""
+second, errors with the last message, the time left, and a batch run's pending batches (round, model,
+requests, done/failed, age, the provider's status). Hidden when no run is going."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from rich.text import Text
 from textual.widgets import Static
 
-from af_tui.explorer.monitor import RunProgress
+from af_tui.explorer.monitor import BatchProgress, RunProgress
 from af_tui.safe_text import one_line
 
 RATE_WINDOW_S = 30.0
+BATCH_LINES = 4  # pending batches shown per run; the rest are counted (af-tui batches lists them all)
 
 
 def _duration(seconds: float) -> str:
@@ -34,9 +37,16 @@ def throttle_text(state: dict) -> str:
         return " throttled"
 
 
+def batch_text(batch: BatchProgress, now: float) -> str:
+    """"batch round 2 · openai/x · 120 requests · 80 done · 1 failed · 12m · in_progress" for a pending batch."""
+    status = "being sent" if batch.status == "submitting" else one_line(batch.provider_status or "pending", 30)
+    return (f"batch round {batch.round} · {one_line(batch.model, 40)} · {batch.requests} requests · "
+            f"{batch.done} done · {batch.failed} failed · {_duration(max(0.0, now - batch.created_at))} · {status}")
+
+
 class RunMonitor(Static):
     DEFAULT_CSS = """
-    RunMonitor { height: auto; max-height: 10; padding: 0 1; display: none; }
+    RunMonitor { height: auto; max-height: 14; padding: 0 1; display: none; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -85,6 +95,12 @@ class RunMonitor(Static):
                     text.append(throttle_text(model.throttle), style="yellow")
             if any(m.cost is not None for m in run.models):
                 text.append("  (cost: stored provider cost)", style="dim")
+            now = time.time()
+            for batch in run.batches[:BATCH_LINES]:
+                text.append("\n   " + batch_text(batch, now), style="cyan")
+            if len(run.batches) > BATCH_LINES:
+                text.append(f"\n   … {len(run.batches) - BATCH_LINES} more pending batches (af-tui batches)",
+                            style="cyan")
             for model in run.models:
                 if model.errors:
                     text.append(f"\n   {one_line(model.model, 40)}: {model.errors} errors, last: ", style="red")
