@@ -97,6 +97,14 @@ def test_anthropic_batches_carry_the_prefill_and_a_cacheable_system_prompt(env, 
         assert body["max_tokens"] == 4000 and body["temperature"] == 1.0
     samples = _samples(tmp_path / "a.sqlite")
     assert all(outcome == expected_outcome(goal, tier) for (goal, tier), (outcome, *_) in samples.items())
+    from af_tui.llm.pricing import price
+
+    batch_price = price(model, batch=True)
+    assert batch_price.input == price(model).input / 2  # litellm's batch price: half
+    conn = sqlite3.connect(tmp_path / "a.sqlite")
+    for cost, inp, out, read, write in conn.execute("SELECT cost, input_tokens, output_tokens, cache_read_tokens, "
+                                                     "cache_write_tokens FROM samples"):
+        assert cost == pytest.approx(batch_price.cost(inp, out, read, write)) and cost > 0
     assert all(transcript.count('"content": "<') for (_, _), (_, transcript, _, _) in samples.items())
 
 

@@ -26,7 +26,9 @@ from af_tui.experiment import rules
 from af_tui.experiment.plan import RunSpec, Task, _safe_url, per_model, plan
 from af_tui.experiment.runner import RunResult, attach_reasoning, counts_without_errors, run_result
 from af_tui.llm import batch as llm_batch
+from af_tui.llm import pricing
 from af_tui.llm.client import Completion
+from af_tui.llm.pricing import Price
 from af_tui.llm.tasks import ProgressSink, SilentProgress, stop_on_signals
 from af_tui.store import batches as store_batches
 from af_tui.store.db import SampleKey, Store
@@ -75,7 +77,8 @@ def _history(spec: RunSpec, task: Task, item: dict) -> list[dict]:
     """The conversation so far, system prompt left out (a first turn is rebuilt from the task, not stored)."""
     if item.get("history"):
         return [dict(m) for m in item["history"]]
-    return [{"role": "user", "content": rules.user_turn(spec.template.text, task.request, task.key.tier)}]
+    return [{"role": "user", "content": rules.user_turn(spec.template.text, task.request, task.key.tier,
+                                                        spec.setting.reading)}]
 
 
 def _prefill(spec: RunSpec, model: str) -> str:
@@ -113,9 +116,10 @@ def _sample(run_id: int, task: Task, item: dict, **ending) -> Sample:
 
 
 def apply_result(spec: RunSpec, run_id: int, task: Task, item: dict, result: llm_batch.ItemResult,
-                 max_tries: int) -> tuple[Sample | None, dict | None]:
+                 max_tries: int, price: Price | None = None) -> tuple[Sample | None, dict | None]:
     """One item's result: the finished sample, or the item for the next round (a <NEXT/> turn, or the same
-    turn again after a failure). Pure but for the clock; the notebook's loop as rules.converse runs it."""
+    turn again after a failure), the reply priced at `price` (the batch price). Pure but for the clock; the
+    notebook's loop as rules.converse runs it, in the run's setting."""
     item = {**item, "totals": dict(item["totals"]), "reasonings": list(item["reasonings"])}
     totals = item["totals"]
     totals["attempts"] += 1
@@ -129,15 +133,19 @@ def apply_result(spec: RunSpec, run_id: int, task: Task, item: dict, result: llm
         return _sample(run_id, task, item, outcome=Outcome.ERROR, error=result.error or "batch item failed",
                        transcript=transcript, turns=0,
                        reasoning=attach_reasoning(transcript, item["reasonings"])), None
-    _add_reply(totals, reply, llm_batch.batch_cost(task.key.model, reply))
+    cost = price.cost(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens,
+                      reply.cache_write_tokens) if price is not None and reply.input_tokens is not None else None
+    _add_reply(totals, reply, cost)
     if reply.blocked:  # the provider refused to answer: an outcome of its own, never sent again
         return _sample(run_id, task, item, outcome=Outcome.BLOCKED, error=f"blocked by the provider: {reply.blocked}",
                        transcript=history, turns=sum(m["role"] == "assistant" for m in history)), None
     text = _prefill(spec, task.key.model) + reply.text
     item["reasonings"].append(reply.reasoning)
     history.append({"role": "assistant", "content": text})
-    if not rules.turn_continues(text) or item["turn"] == rules.MAX_TURNS - 1:
-        result_ = rules.score_transcript(rules.Transcript(history), spec.rule)
+    reading = spec.setting.reading
+    if not reading.next_turn or not rules.turn_continues(reading.as_notebook(text)) \
+            or item["turn"] == rules.MAX_TURNS - 1:
+        result_ = rules.score_transcript(rules.Transcript(history), spec.rule, reading)
         messages = result_.transcript.messages
         return _sample(run_id, task, item, outcome=result_.outcome, output=result_.output,
                        scratchpad=result_.scratchpad, transcript=messages, turns=result_.turns,
@@ -156,6 +164,7 @@ class _BatchRun:
         self.spec, self.store, self.run_id, self.progress, self.options = spec, store, run_id, progress, options
         self.tasks = {t.key: t for t in tasks}
         self.clients = {m: llm_batch.batch_client(m, spec.api_base) for m in spec.models}
+        self.prices = {m: pricing.price(m, spec.prices, batch=True) for m in spec.models}  # the batch price
         self.pending: dict[int, store_batches.BatchRow] = {}
         self.waiting: dict[str, dict[str, dict]] = {m: {} for m in spec.models}  # model -> key text -> item
         self.sources: dict[str, set[int]] = {m: set() for m in spec.models}  # rows whose carry `waiting` holds
@@ -251,7 +260,8 @@ class _BatchRun:
             if task is None:
                 continue
             result = results.get(cid) or llm_batch.ItemResult(cid, error=missing)
-            sample, later = apply_result(self.spec, self.run_id, task, item, result, self.options.max_tries)
+            sample, later = apply_result(self.spec, self.run_id, task, item, result, self.options.max_tries,
+                                         self.prices[row.model])
             if sample is not None:
                 samples.append(sample)
             if later is not None:

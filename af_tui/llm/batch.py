@@ -25,7 +25,6 @@ killed run still finds them).
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import random
@@ -263,26 +262,6 @@ def anthropic_message(message: dict, latency_s: float = 0.0) -> Completion:
         text=text, reasoning=reasoning, input_tokens=inp, output_tokens=_tokens(usage.get("output_tokens")),
         cost=None, latency_s=latency_s, attempts=1, cache_read_tokens=read, cache_write_tokens=write,
         blocked="stop_reason refusal" if message.get("stop_reason") == "refusal" else None)
-
-
-def batch_cost(model: str, reply: Completion) -> float | None:
-    """What a batched reply cost at litellm's batch prices (`input_cost_per_token_batches`,
-    `output_cost_per_token_batches`; cache reads and writes at the batch input price), None when litellm lists
-    none for the model (a local server's, sim/)."""
-    prices = None if model.startswith("sim/") or reply.input_tokens is None else _batch_prices(model)
-    if prices is None:
-        return None
-    return (reply.input_tokens or 0) * prices[0] + (reply.output_tokens or 0) * prices[1]
-
-
-@functools.lru_cache(maxsize=256)
-def _batch_prices(model: str) -> tuple[float, float] | None:
-    try:
-        info = _load().get_model_info(model)
-    except Exception:  # noqa: BLE001 - litellm raises several types for "not in the map"
-        return None
-    inp, out = info.get("input_cost_per_token_batches"), info.get("output_cost_per_token_batches")
-    return (float(inp or 0), float(out or 0)) if inp or out else None
 
 
 def _retryable_status(status: int | None) -> bool:
