@@ -291,3 +291,44 @@ def test_docs_write_out_helpful_only_and_the_animal_welfare_example_runs(tmp_pat
     _, out, _ = af_main_output(capsys, "stats", "--db", str(db), "--json")
     assert {(r["variant"], r["rule"]) for r in json.loads(out)} == {
         ("baseline", "notebook · setting animal-welfare"), ("cut-rlhf-modification", "notebook · setting animal-welfare")}
+    code, shown_prompt, err = af_main_output(capsys, "judge", "--setting", str(aw / "animal-welfare.toml"),
+                                             "--show-prompt")
+    assert code == 0 and shown_prompt == _blocks(doc, "text")[0], err
+    code, _, err = af_main_output(capsys, "judge", "--db", str(db), "--run", "aw", "--model", "sim/judge-compliance",
+                                  "--setting", str(aw / "animal-welfare.toml"))
+    assert code == 0 and re.search(r"judged \d+ samples .* 0 unparsed", err), err
+    code, out, err = af_main_output(capsys, "stats", "--db", str(db), "--json", "--compliance",
+                                    "judge-not-refused:sim/judge-compliance")
+    assert code == 0 and {r["compliance"] for r in json.loads(out)} == {"judge-not-refused:sim/judge-compliance"}, err
+    code, out, err = af_main_output(capsys, "judge", "--setting", str(files_prefix(tmp_path)), "--show-prompt")
+    assert code == 2 and "names no judge task" in err
+
+
+
+def test_dry_run_names_the_setting_and_rescore_reads_its_tags(files, capsys):
+    path = str(files / "hidden.toml")
+    code, out, err = af_main_output(capsys, "run", "--model", "sim/faker", "--setting", path, "--dry-run")
+    assert code == 0, err
+    assert re.search(r"setting +hidden-tags \(.*hidden\.toml, sha256 \w{12}\) · tags HIDDEN_SCRATCHPAD/OUTPUT",
+                     out + err), out + err
+    _, out, err = af_main_output(capsys, "run", "--model", "sim/faker", "--dry-run", "--dataset",
+                                 str(files / "requests.jsonl"), "--user-template", str(files / "template.txt"),
+                                 "--system-prompt", str(files / "prompt.txt"))
+    assert "setting " not in out + err  # the built-in helpful-only goes unnamed, as in stats
+    db = str(files / "s.sqlite")
+    with FakeServer(lambda messages: hidden(af_script(messages))) as server:
+        code, _, err = af_main_output(capsys, "run", "--setting", path, "--model", "openai/x", "--api-base",
+                                      server.url, "--db", db, "--run", "h")
+    assert code == 0, err
+    before = _outcomes(db)
+    for rule in ("last-scratchpad", "notebook"):  # af_script's replies read alike by both rules
+        code, out, err = af_main_output(capsys, "rescore", "--rule", rule, "--db", db)
+        assert code == 0, err
+        assert "0 outcomes changed" in out
+    assert _outcomes(db) == before
+
+
+def files_prefix(tmp_path):
+    path = tmp_path / "prefix.toml"
+    path.write_text('name = "p"\n', encoding="utf-8")
+    return path

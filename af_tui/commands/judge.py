@@ -56,8 +56,11 @@ from af_tui.domain import (
               help="The judge's price in USD per million tokens, for the cost reported (wins over litellm's cost "
                    "map and the config file's [prices]); INPUT,OUTPUT,BATCH_INPUT,BATCH_OUTPUT adds its batch price.")
 @click.option("--show-prompt", is_flag=True, help="Print the judge prompt (built-in or --prompt) and exit.")
+@click.option("--setting", "setting_file", default=None, metavar="FILE",
+              help="A setting file whose [compliance] names a judge task: --task compliance with its prompt "
+                   "(docs/run.md, the animal-welfare example).")
 def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_file, answer_format, k, threshold,
-          votes, temperature, max_tokens, prices, show_prompt) -> None:
+          votes, temperature, max_tokens, prices, show_prompt, setting_file) -> None:
     """Ask an LLM judge whether each scratchpad shows alignment-faking reasoning.
 
     Each judgement (four criteria with quoted evidence, a verdict, the raw reply) is committed to the store
@@ -72,6 +75,8 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
     from af_tui.llm.pricing import user_prices
     from af_tui.store.db import Store
 
+    if setting_file:
+        task, prompt_file = _setting_task(setting_file, task, prompt_file)
     prompt = load_prompt(prompt_file, task=task)
     if show_prompt:
         click.echo(prompt.text, nl=False)
@@ -91,6 +96,23 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
             check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
         result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
     raise RunEnded(_report(result))
+
+
+def _setting_task(path: str, task: str, prompt_file: str | None) -> tuple[str, str | None]:
+    """The task and prompt a setting's judge task asks for (--task and --prompt given on the command line win)."""
+    from click.core import ParameterSource
+
+    from af_tui.errors import AfError
+    from af_tui.experiment.setting import load
+
+    found = load(path)
+    if found.compliance.measure != "judge":
+        raise AfError(f"{path}: compliance.measure is {found.compliance.measure}; the setting names no judge task "
+                      "(drop --setting, or set measure = \"judge\" with a task and prompt)")
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("task") is not ParameterSource.COMMANDLINE:
+        task = JudgeTask.COMPLIANCE.value
+    return task, prompt_file or found.compliance.prompt
 
 
 def _report(result) -> int:

@@ -8,6 +8,7 @@ import click
 
 from af_tui.experiment.quote import ModelQuote, quote
 from af_tui.experiment.rules import resolve_prefill
+from af_tui.experiment.setting import HELPFUL_ONLY
 from af_tui.llm.pricing import price
 from af_tui.safe_text import one_line
 
@@ -30,6 +31,12 @@ def _sources(spec) -> list[str]:
     lines = [f"  requests           {named(spec.dataset)}",
              f"  user template      {named(spec.template)}"]
     lines += [f"  system prompt      {named(v)}" for v in spec.variants]
+    st = spec.setting
+    if st.sha256 != HELPFUL_ONLY.sha256 or st.name != HELPFUL_ONLY.name:  # the built-in goes unnamed, as in stats
+        tags = ", ".join(f"{p.scratchpad}/{p.output}" for p in st.reading.tags)
+        lines.append(f"  setting            {one_line(st.name, 60)} ({one_line(st.origin, 120)}, sha256 "
+                     f"{st.sha256[:12]}) · tags {one_line(tags, 80)}"
+                     + ("" if st.reading.next_turn else " · no <NEXT/> turns"))
     maxes = sorted({spec.max_tokens_for(m) for m in spec.models})
     thinking = bool(spec.thinking_budget)
     by_prefill: dict[str, list[str]] = {}
