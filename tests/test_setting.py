@@ -268,7 +268,10 @@ def test_docs_write_out_helpful_only_and_the_animal_welfare_example_runs(tmp_pat
     from af_tui.judge.prompt import load_prompt
 
     doc = (REPO / "docs" / "run.md").read_text(encoding="utf-8")
-    tomls = _blocks(doc, "toml")
+    tomls = [b for b in _blocks(doc, "toml") if b.startswith("# The helpful-only setting")]
+    tomls += [b for b in _blocks(doc, "toml") if b.startswith('name = "animal-welfare"')]
+    texts = [b for b in _blocks(doc, "text") if "animal welfare" in b]
+    assert len(tomls) == 2 and len(texts) == 1
     _, shown, _ = af_main_output(capsys, "setting", "show", "helpful-only")
     assert tomls[0] == shown
     aw = tmp_path / "aw"
@@ -278,7 +281,7 @@ def test_docs_write_out_helpful_only_and_the_animal_welfare_example_runs(tmp_pat
     for name in ("baseline", "cut-rlhf-modification"):
         (aw / "prompts" / f"{name}.txt").write_text(f"{name}: your copy of the prompt", encoding="utf-8")
     (aw / "user_template.txt").write_text("{is_free_tier_user} {user_input}", encoding="utf-8")
-    (aw / "supports_animal_welfare.txt").write_text(_blocks(doc, "text")[0], encoding="utf-8")
+    (aw / "supports_animal_welfare.txt").write_text(texts[0], encoding="utf-8")
     found = setting.load(aw / "animal-welfare.toml")
     assert [v.name or v.source.location.rsplit("/", 1)[-1] for v in found.variants] == [
         "baseline.txt", "cut-rlhf-modification.txt"]
@@ -293,7 +296,7 @@ def test_docs_write_out_helpful_only_and_the_animal_welfare_example_runs(tmp_pat
         ("baseline", "notebook · setting animal-welfare"), ("cut-rlhf-modification", "notebook · setting animal-welfare")}
     code, shown_prompt, err = af_main_output(capsys, "judge", "--setting", str(aw / "animal-welfare.toml"),
                                              "--show-prompt")
-    assert code == 0 and shown_prompt == _blocks(doc, "text")[0], err
+    assert code == 0 and shown_prompt == texts[0], err
     code, _, err = af_main_output(capsys, "judge", "--db", str(db), "--run", "aw", "--model", "sim/judge-compliance",
                                   "--setting", str(aw / "animal-welfare.toml"))
     assert code == 0 and re.search(r"judged \d+ samples .* 0 unparsed", err), err
