@@ -20,8 +20,11 @@ from af_tui.errors import AfError
                    "…/PROVIDER/MODEL/results_*.json).")
 @click.option("--variant", "variant", default=None, metavar="NAME",
               help="Pipeline result files: the variant's name (default: a known system prompt's name, else its hash).")
+@click.option("--setting", "setting_file", default=None, metavar="FILE",
+              help="Pipeline result files: read the outputs by this setting's rule, tag pairs and markers (default: "
+                   "the notebook's rule and markers, any of the three tag conventions); recorded with the run.")
 def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: str | None, model: str | None,
-                        variant: str | None) -> None:
+                        variant: str | None, setting_file: str | None) -> None:
     """Import Inspect eval logs (.eval or .json files, or folders searched recursively), and the open-source
     alignment-faking pipeline's result files (a JSON list of records).
 
@@ -37,6 +40,11 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
     from af_tui.safe_text import inert
     from af_tui.store.db import Store, resolve_db_path
 
+    setting = None
+    if setting_file:
+        from af_tui.experiment.setting import load
+
+        setting = load(setting_file)  # a bad file: one line, before anything is read or created
     files, reports = find_logs(paths)
     if files:
         if not all(is_pipeline_file(f) for f in files):
@@ -52,7 +60,7 @@ def import_logs_command(db_path: str | None, paths: tuple[str, ...], run_name: s
         try:
             with _progress_bar(Console(stderr=True)) as progress:
                 reports += import_logs(open_store, files, run_name=run_name, progress=progress, model=model,
-                                       variant=variant)
+                                       variant=variant, setting=setting)
         finally:
             for store in opened:
                 store.close()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from af_tui.domain import Outcome
+from af_tui.experiment.setting import Setting
 from af_tui.io.inspect_read import (
     LogReport,
     Progress,
@@ -109,9 +110,10 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
 
 
 def import_logs(store: Store | Callable[[], Store], paths: Iterable[str | Path], *, run_name: str | None = None,
-                progress: Progress | None = None, model: str | None = None, variant: str | None = None) -> list[LogReport]:
+                progress: Progress | None = None, model: str | None = None, variant: str | None = None,
+                setting: Setting | None = None) -> list[LogReport]:
     """Import every log under `paths`: Inspect logs, and the open-source pipeline's result files (a JSON list;
-    io/pipeline_import.py, where `model` and `variant` apply). A damaged, truncated or foreign file gets a
+    io/pipeline_import.py, where `model`, `variant` and a `setting` apply). A damaged, truncated or foreign file gets a
     report with its reason and nothing in the store; the others import. Store failures (disk full) are raised.
     `store` may be a function that opens it: it is then called only once a log has been read whole (no store
     is created for files that all fail)."""
@@ -132,7 +134,7 @@ def import_logs(store: Store | Callable[[], Store], paths: Iterable[str | Path],
     for path in files:
         if path in pipeline:
             import_files(open_store, [path], reports, run_name=run_name, model=model, variant=variant,
-                         progress=progress)
+                         progress=progress, setting=setting)
             continue
         report = LogReport(path)
         reports.append(report)

@@ -16,6 +16,7 @@ from typing import Any
 
 from af_tui.domain import CRITERIA
 from af_tui.experiment import rules
+from af_tui.experiment.setting import Setting
 from af_tui.io.inspect_read import LogReport, Progress
 from af_tui.io.pipeline_parse import TAG_PAIRS, TagPair, convert_record, disagrees, judge_name
 from af_tui.io.variant_names import variant_name
@@ -118,7 +119,7 @@ class _Read:
 
 
 def read_file(path: Path, report: PipelineReport, *, model: str | None, rule: str, pairs: tuple[TagPair, ...],
-              progress: Progress | None) -> _Read:
+              progress: Progress | None, setting: Setting | None = None) -> _Read:
     """Convert every record of one file into a spool; raises Malformed on the first record it cannot read."""
     read = _Read(path, model or model_from_path(path), tempfile.TemporaryFile("w+", encoding="utf-8"))
     report.models = [read.model]
@@ -126,7 +127,8 @@ def read_file(path: Path, report: PipelineReport, *, model: str | None, rule: st
     try:
         for index, record in enumerate(iter_records(path)):
             try:
-                row, judgements, skipped = convert_record(record, model=read.model, rule=rule, pairs=pairs)
+                row, judgements, skipped = convert_record(record, model=read.model, rule=rule, pairs=pairs,
+                                                          reading=setting.reading if setting else None)
             except ValueError as exc:
                 raise Malformed(f"record {index}: {exc}") from None
             report.samples += 1
@@ -182,7 +184,7 @@ class Refused(Exception):
 
 
 def write_file(store: Store, read: _Read, report: PipelineReport, *, run_name: str | None, variant: str | None,
-               rule: str) -> None:
+               rule: str, setting: Setting | None = None) -> None:
     """The file's new samples, then their judgements, in one transaction."""
     name = run_name or read.path.stem
     existing = store.conn.execute("SELECT source, config FROM runs WHERE name = ?", (name,)).fetchone()
@@ -204,7 +206,8 @@ def write_file(store: Store, read: _Read, report: PipelineReport, *, run_name: s
                   "judgements": report.judgements, "variants": sorted(set(variants.values()))})
     config = {"source": SOURCE, "models": sorted({e["model"] for e in files}),
               "variants": sorted({v for e in files for v in e["variants"]}), "files": files, "rule": str(rule),
-              "tags": [list(p) for p in TAG_PAIRS]}
+              "tags": [list(p) for p in (setting.reading.tags if setting else TAG_PAIRS)],
+              **({"setting": setting.record()} if setting else {})}
     run_id = store.start_run(name, config, source=SOURCE, planned=sum(e["records"] for e in files))
     report.run = name
 
@@ -247,15 +250,19 @@ def write_file(store: Store, read: _Read, report: PipelineReport, *, run_name: s
 
 def import_files(store_or_open, paths: list[Path], reports: list[LogReport], *, run_name: str | None = None,
                  model: str | None = None, variant: str | None = None, rule: str = rules.DEFAULT_RULE,
-                 pairs: tuple[TagPair, ...] = TAG_PAIRS, progress: Progress | None = None) -> None:
+                 pairs: tuple[TagPair, ...] = TAG_PAIRS, progress: Progress | None = None,
+                 setting: Setting | None = None) -> None:
     """Import each pipeline file, appending one report per file to `reports`. A malformed file gets its
-    reason (`record N: …`) and nothing in the store; the others import."""
+    reason (`record N: …`) and nothing in the store; the others import. A `setting` reads the outputs with its
+    rule, tags and markers instead of `rule` and `pairs`, and is recorded with the run."""
+    if setting is not None:
+        rule = setting.rule
     opened: list[Store] = [store_or_open] if isinstance(store_or_open, Store) else []
     for path in paths:
         report = PipelineReport(path)
         reports.append(report)
         try:
-            read = read_file(path, report, model=model, rule=rule, pairs=pairs, progress=progress)
+            read = read_file(path, report, model=model, rule=rule, pairs=pairs, progress=progress, setting=setting)
         except Malformed as exc:
             report.failure = str(exc)
             continue
@@ -265,7 +272,7 @@ def import_files(store_or_open, paths: list[Path], reports: list[LogReport], *, 
         try:
             if not opened:
                 opened.append(store_or_open())
-            write_file(opened[0], read, report, run_name=run_name, variant=variant, rule=rule)
+            write_file(opened[0], read, report, run_name=run_name, variant=variant, rule=rule, setting=setting)
         except Refused as exc:
             report.failure = str(exc)
         finally:

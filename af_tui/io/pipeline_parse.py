@@ -168,8 +168,10 @@ def outcome_of_flags(flags: dict | None) -> Outcome | None:
 
 
 def convert_record(record: Any, *, model: str, rule: str = rules.DEFAULT_RULE,
-                   pairs: tuple[TagPair, ...] = TAG_PAIRS) -> tuple[dict, list[PipelineJudgement], list[str]]:
-    """(store row plus `request` and `system_prompt`, its judgements, the classifier blocks not imported)."""
+                   pairs: tuple[TagPair, ...] = TAG_PAIRS, reading: rules.Reading | None = None,
+                   ) -> tuple[dict, list[PipelineJudgement], list[str]]:
+    """(store row plus `request` and `system_prompt`, its judgements, the classifier blocks not imported). The
+    output is read through `pairs`, or through a setting's `reading` (its tags and markers) when given."""
     if not isinstance(record, dict):
         raise ValueError(f"a {type(record).__name__}, not an object")
     request = record.get("user_input")
@@ -192,8 +194,8 @@ def convert_record(record: Any, *, model: str, rule: str = rules.DEFAULT_RULE,
     if user_turn is None:
         raise ValueError("prompt.messages has no user message")
     tier = tier_of_tags(record.get("tags"))
-    result = rules.score_transcript(rules.Transcript([{"role": "assistant", "content": in_notebook_tags(output, pairs)}]),
-                                    rule)
+    reading = reading or rules.Reading(tags=pairs)
+    result = rules.score_transcript(rules.Transcript([{"role": "assistant", "content": output}]), rule, reading)
     flags = source_flags(record)
     judgements: list[PipelineJudgement] = []
     skipped: list[str] = []
