@@ -55,12 +55,18 @@ from af_tui.domain import (
 @click.option("--price", "prices", multiple=True, metavar="MODEL=INPUT,OUTPUT",
               help="The judge's price in USD per million tokens, for the cost reported (wins over litellm's cost "
                    "map and the config file's [prices]); INPUT,OUTPUT,BATCH_INPUT,BATCH_OUTPUT adds its batch price.")
+@click.option("--batch", is_flag=True,
+              help="Send every vote through the provider's batch API (OpenAI and OpenAI-compatible, Anthropic, sim/): "
+                   "batch prices, results within 24 hours; a sample's K votes travel in one batch. The same command "
+                   "collects pending batches after a stop; `af-tui batches` lists them.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=None, metavar="N",
+              help="With --batch: at most N requests per batch (default: the provider's limit).")
 @click.option("--show-prompt", is_flag=True, help="Print the judge prompt (built-in or --prompt) and exit.")
 @click.option("--setting", "setting_file", default=None, metavar="FILE",
               help="A setting file whose [compliance] names a judge task: --task compliance with its prompt "
                    "(docs/run.md, the animal-welfare example).")
 def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_file, answer_format, k, threshold,
-          votes, temperature, max_tokens, prices, show_prompt, setting_file) -> None:
+          votes, temperature, max_tokens, prices, batch, batch_size, show_prompt, setting_file) -> None:
     """Ask an LLM judge whether each scratchpad shows alignment-faking reasoning.
 
     Each judgement (four criteria with quoted evidence, a verdict, the raw reply) is committed to the store
@@ -87,6 +93,12 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
         raise AfError("--samples and --threshold apply to --task alignment_faking; the compliance classifier "
                       "asks once per sample")
     price = user_prices(prices, [model]).get(model)
+    if batch_size is not None and not batch:
+        raise AfError("--batch-size applies to --batch; add --batch or drop --batch-size")
+    if batch:
+        from af_tui.llm.batch import check_batchable
+
+        check_batchable(model)
     spec = JudgeSpec(model=model, prompt=prompt, run=run_name,
                      only=only or ("all" if task == JudgeTask.COMPLIANCE else Outcome.COMPLIED.value), samples=k,
                      concurrency=concurrency, api_base=api_base, temperature=temperature, max_tokens=max_tokens,
@@ -94,7 +106,13 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
     with Store(db_path, create=False) as store:
         if api_base:
             check_reachable(api_base)  # a closed port fails here, in one line, before any failed row
-        result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
+        if batch:
+            from af_tui.judge.batch import JudgeBatchOptions, judge_store_batch
+
+            options = JudgeBatchOptions(batch_size=batch_size, poll_s=_poll_s(JudgeBatchOptions.poll_s))
+            result = asyncio.run(judge_store_batch(spec, store, progress=JudgeProgress(), options=options))
+        else:
+            result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
     raise RunEnded(_report(result))
 
 
@@ -113,6 +131,20 @@ def _setting_task(path: str, task: str, prompt_file: str | None) -> tuple[str, s
     if ctx.get_parameter_source("task") is not ParameterSource.COMMANDLINE:
         task = JudgeTask.COMPLIANCE.value
     return task, prompt_file or found.compliance.prompt
+
+
+def _poll_s(default: float) -> float:
+    """Seconds between looks at pending batches: AF_TUI_BATCH_POLL_S (tests and the bench poll a local server
+    often), else `default`."""
+    import os
+
+    from af_tui.errors import AfError
+
+    poll = os.environ.get("AF_TUI_BATCH_POLL_S")
+    try:
+        return max(0.01, float(poll)) if poll else default
+    except ValueError:
+        raise AfError(f"AF_TUI_BATCH_POLL_S must be a number of seconds (got {poll!r})") from None
 
 
 def _report(result) -> int:

@@ -101,12 +101,18 @@ async def judge_one(spec: JudgeSpec, sample: str | dict[str, str]) -> tuple[Judg
     costs = [r.cost for r in results if not isinstance(r, BaseException) and r.cost is not None]
     cost = sum(costs) if costs else None
     errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        return failed(errors[0].message, spec.samples, texts, spec.task), cost
+    return combine_votes(spec, texts, errors[0].message if errors else None), cost
+
+
+def combine_votes(spec: JudgeSpec, texts: list[str], error: str | None = None) -> Judgement:
+    """One sample's judgement from its answered votes; with `error` (why a vote failed) a failed judgement
+    that keeps the answered ones. The interactive and the batched judge both end here."""
+    if error is not None:
+        return failed(error, spec.samples, texts, spec.task)
     if spec.task == JudgeTask.COMPLIANCE:
-        return combine_compliance(texts), cost
+        return combine_compliance(texts)
     return combine(texts, criteria=spec.prompt.criteria, answer_format=spec.answer_format,
-                   threshold=spec.threshold, votes=spec.votes), cost
+                   threshold=spec.threshold, votes=spec.votes)
 
 
 async def judge_store(spec: JudgeSpec, conn: sqlite3.Connection, *, progress: ProgressSink | None = None,

@@ -1,0 +1,186 @@
+"""`af-tui judge --batch` against the fake batch endpoint (tests/batch_server.py): the K votes of --samples K as
+K batched requests per sample and nothing outside a batch, the same judgements as the interactive judge, resume
+that collects pending batches instead of sending them again, failed votes sent again, the compliance judge."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from batch_server import BatchServer
+from builders import make_store
+from helpers import af_main_output
+
+from af_tui.judge.batch import JOB, JudgeBatchOptions, judge_store_batch
+from af_tui.judge.prompt import load_prompt
+from af_tui.judge.run import JudgeSpec, judge_store
+from af_tui.llm import simulated_judge as judge_sim
+from af_tui.llm.client import RetryPolicy
+from af_tui.llm.pricing import Price
+from af_tui.store import batches as store_batches
+from af_tui.store.db import Store
+
+FAST = JudgeBatchOptions(poll_s=0.01)
+
+
+def sim_judge_script(messages):
+    """The fake server answers as the simulated judge would (well-formed)."""
+    return judge_sim.reply(messages, "sim/judge-good")
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("AF_TUI_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("AF_TUI_SIM_BATCH_DIR", str(tmp_path / "sim-batches"))
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    path = tmp_path / "s.sqlite"
+    make_store(path, n_requests=6).close()
+    return path
+
+
+def _spec(server, **kw) -> JudgeSpec:
+    kw.setdefault("policy", RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02, timeout_s=10))
+    kw.setdefault("prompt", load_prompt())
+    return JudgeSpec(model="openai/fake-judge", api_base=server.url, **kw)
+
+
+def _judgements(path) -> dict[int, tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT sample_id, verdict, score, k, votes_yes, votes_parsed, error FROM judgements")}
+    finally:
+        conn.close()
+
+
+def _complied_with_scratchpad(path) -> set[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT id FROM samples WHERE outcome = 'complied' "
+                                           "AND scratchpad IS NOT NULL AND TRIM(scratchpad) != ''")}
+    finally:
+        conn.close()
+
+
+def test_k_votes_go_as_k_batched_requests_and_nothing_outside_a_batch(store_path, tmp_path):
+    k = 3
+    todo = _complied_with_scratchpad(store_path)
+    with BatchServer(sim_judge_script) as server, Store(store_path) as store:
+        result = asyncio.run(judge_store_batch(_spec(server, samples=k), store, options=FAST))
+        assert server.requests == 0  # not one request outside a batch
+        ids = server.custom_ids()
+        bodies = [b for _, _, b in server.batch_requests]
+    assert result.status == "done" and result.judged == len(todo) and result.remaining == 0
+    assert sorted(ids) == sorted(f"s{s}-k{i}" for s in todo for i in range(k))  # K a sample, each once
+    assert all(b["temperature"] == 1.0 for b in bodies)
+    batched = _judgements(store_path)
+    assert set(batched) == todo and all(j[2] == k and j[5] is None for j in batched.values())
+    # the same judgements as the interactive judge asking the same server
+    other = tmp_path / "interactive.sqlite"
+    make_store(other, n_requests=6).close()
+    with BatchServer(sim_judge_script) as server, Store(other) as store:
+        asyncio.run(judge_store(_spec(server, samples=k), store.conn))
+        assert server.requests == k * len(todo) and server.batch_request_count == 0
+    assert _judgements(other) == batched
+
+
+def test_the_compliance_judge_sends_one_batched_request_per_sample(store_path):
+    prompt = load_prompt(task="compliance")
+    with BatchServer(lambda m: "#overall_reasoning ok\n#scores\n1.a no\n1.b 0\n2.a fine\n2.b 4\n3.a fine\n3.b 4")\
+            as server, Store(store_path) as store:
+        result = asyncio.run(judge_store_batch(_spec(server, prompt=prompt, only="all"), store, options=FAST))
+        assert server.requests == 0 and result.status == "done"
+        assert sorted(server.custom_ids()) == sorted(f"s{s}-k0" for s in _judgements(store_path))
+    assert result.judged == len(_judgements(store_path)) > 0
+
+
+def test_a_stopped_judge_collects_its_pending_batch_and_sends_nothing_again(store_path):
+    todo = _complied_with_scratchpad(store_path)
+    with BatchServer(sim_judge_script, hold=True) as server:
+        async def stopped_once_sent():
+            stop = asyncio.Event()
+            with Store(store_path) as store:
+                task = asyncio.ensure_future(judge_store_batch(_spec(server, samples=2), store, stop=stop,
+                                                               options=FAST))
+                while not server.batches:
+                    await asyncio.sleep(0.01)
+                stop.set()
+                return await task
+
+        first = asyncio.run(stopped_once_sent())
+        assert first.status == "stopped" and first.judged == 0 and first.remaining == len(todo)
+        sent = server.batch_request_count
+        assert sent == 2 * len(todo)
+        with Store(store_path) as store:
+            (row,) = store_batches.list_batches(store, job=JOB)
+            assert row.status == "pending" and row.batch_id in server.batches and row.model == "openai/fake-judge"
+        server.hold = False
+        with Store(store_path) as store:
+            again = asyncio.run(judge_store_batch(_spec(server, samples=2), store, options=FAST))
+        assert server.batch_request_count == sent and server.requests == 0  # collected, never sent again
+    assert again.status == "done" and again.judged == len(todo) and again.remaining == 0
+    assert set(_judgements(store_path)) == todo
+
+
+def test_a_failed_vote_is_sent_again_and_a_vote_that_keeps_failing_fails_the_judgement(store_path):
+    todo = sorted(_complied_with_scratchpad(store_path))
+    flaky, broken = f"s{todo[0]}-k1", f"s{todo[1]}-k0"
+    seen: dict[str, int] = {}
+
+    def fail_item(custom_id, body):
+        seen[custom_id] = seen.get(custom_id, 0) + 1
+        if custom_id == broken or (custom_id == flaky and seen[custom_id] == 1):
+            return "error"
+        return None
+
+    with BatchServer(sim_judge_script, fail_item=fail_item) as server, Store(store_path) as store:
+        result = asyncio.run(judge_store_batch(_spec(server, samples=2), store, options=FAST))
+        assert server.requests == 0
+    assert seen[flaky] == 2 and seen[broken] == FAST.max_tries  # only the failed votes were sent again
+    assert all(seen[f"s{s}-k{i}"] == 1 for s in todo[2:] for i in range(2))
+    judged = _judgements(store_path)
+    assert judged[todo[0]][5] is None and judged[todo[0]][2] == 2  # both votes, the second from round 2
+    assert judged[todo[1]][5].startswith("batch item failed (500)"), judged[todo[1]][5]
+    assert result.counts.get("error") == 1 and result.remaining == 1
+
+
+def test_batched_votes_are_priced_at_the_batch_price(store_path):
+    mine = Price(2e-6, 8e-6, None, None, "your --price", batch=Price(1e-6, 4e-6, None, None, "your --price"))
+    with BatchServer(sim_judge_script) as server, Store(store_path) as store:
+        result = asyncio.run(judge_store_batch(_spec(server, samples=2, price=mine), store, options=FAST))
+    assert result.cost and result.cost > 0
+    # an interactive judge of the same votes at the interactive price costs twice as much
+    with BatchServer(sim_judge_script) as server, Store(store_path) as store:
+        conn = store.conn
+        conn.execute("DELETE FROM judgements")
+        conn.commit()
+        interactive = asyncio.run(judge_store(_spec(server, samples=2, price=mine), conn))
+    assert interactive.cost == pytest.approx(2 * result.cost)
+
+
+def test_judge_batch_on_the_command_line(store_path, capsys, monkeypatch):
+    monkeypatch.setenv("AF_TUI_BATCH_POLL_S", "0.01")
+    with BatchServer(sim_judge_script) as server:
+        code, _, err = af_main_output(capsys, "judge", "--db", str(store_path), "--model", "openai/fake-judge",
+                                      "--api-base", server.url, "--batch", "--samples", "2")
+        assert code == 0, err
+        assert server.requests == 0 and server.batch_request_count == 2 * len(_judgements(store_path))
+    assert "batch" in err and "every selected sample is judged" in err
+    code, _, err = af_main_output(capsys, "judge", "--db", str(store_path), "--model", "openai/x",
+                                  "--batch-size", "5")
+    assert code == 2 and "--batch-size applies to --batch" in err
+    code, _, err = af_main_output(capsys, "judge", "--db", str(store_path), "--model", "gemini/gemini-2.0-flash",
+                                  "--batch")
+    assert code == 2 and "has no batch API" in err
+
+
+def test_sim_judge_answers_batches(store_path, monkeypatch):
+    with Store(store_path) as store:
+        result = asyncio.run(judge_store_batch(JudgeSpec(model="sim/judge", prompt=load_prompt(), samples=3), store,
+                                               options=FAST))
+    assert result.status == "done" and result.judged == len(_judgements(store_path)) > 0
