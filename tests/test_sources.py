@@ -140,3 +140,23 @@ def test_user_files(tmp_path):
     assert text.name == "my_variant" and text.text == "hello"
     with pytest.raises(AfError, match="is a directory"):
         sources.dataset(tmp_path)
+
+
+def test_a_settings_url_is_downloaded_checked_and_cached(served, tmp_path):
+    """A setting's own URL (not under the pinned base): downloaded once, checked against its sha256, cached under
+    a name of its own; a wrong sha256 is refused in one line naming the option to use instead."""
+    import hashlib
+
+    root, server = served
+    data = b"question\nIs a cage fine?\nShould hens roam?\n"
+    (root / "mine").mkdir()
+    (root / "mine" / "aw.csv").write_bytes(data)
+    url = f"http://127.0.0.1:{server.server_address[1]}/mine/aw.csv"
+    sha = hashlib.sha256(data).hexdigest()
+    ds = sources.dataset(source=sources.Source(url, sha), column="question")
+    assert ds.requests == ["Is a cage fine?", "Should hens roam?"] and ds.name == "aw.csv" and ds.sha256 == sha
+    hits = _QuietHandler.hits
+    assert sources.dataset(source=sources.Source(url, sha), column="question").requests == ds.requests
+    assert _QuietHandler.hits == hits  # cached
+    with pytest.raises(AfError, match=r"downloaded from http://127.0.0.1:\d+/mine/aw.csv\?x has sha256 .*not the pinned 000000000000…; refusing it \(pass --dataset"):
+        sources.dataset(source=sources.Source(url.replace("aw.csv", "aw.csv?x"), "0" * 64), column="question")

@@ -171,7 +171,8 @@ def _cached(up: Upstream, extract=lambda data: data) -> tuple[bytes, str]:
     data = extract(_download(up))
     if up.sha256 is not None and _sha(data) != up.sha256:
         raise AfError(
-            f"{up.what} downloaded from {os.environ.get('AF_TUI_SOURCES_BASE', DEFAULT_BASE)} has sha256 "
+            f"{up.what} downloaded from "
+            f"{os.environ.get('AF_TUI_SOURCES_BASE', DEFAULT_BASE) if up.path.startswith('/') else up.path} has sha256 "
             f"{_sha(data)[:12]}…, not the pinned {up.sha256[:12]}…; refusing it (pass {up.option} FILE)"
         )
     try:
