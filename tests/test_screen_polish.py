@@ -149,12 +149,16 @@ async def test_cuts_at_100_columns_end_with_an_ellipsis(tmp_path):
         assert any(line.endswith("…") for line in lines)  # the demo's store cuts one at 100 columns
         for line, cell in zip(lines, cells, strict=True):
             assert line.endswith(cell) or line.endswith("…"), (line, cell)
+        pairs = app.pairs_list
+        room = pairs.scrollable_content_region.width  # less the scrollbar, which covers the rest
+        assert pairs.show_vertical_scrollbar and room < pairs.size.width
+        rows = ["".join(t for t, _ in line)[:room].rstrip() for line in rendered(pairs)]
+        assert rows and all(row.endswith("…") for row in rows), rows
         app.main.set_filter(PairFilter(model="sim/faker", free_outcome="complied", paid_outcome="refused",
                                        search="words enough to fill the request column", order="model"))
         await until(pilot, lambda: app.main.loaded and app.pairs_list.count > 0)
         await settle(pilot)
         status = "".join(t for line in rendered(app.main.query_one("#status")) for t, _ in line).rstrip()
         assert status.endswith("…") and "showing" in status
-        pairs = app.pairs_list
         rows = ["".join(t for t, _ in line).rstrip() for line in rendered(pairs)][:pairs.count]
         assert rows and all(row.endswith("…") for row in rows), rows

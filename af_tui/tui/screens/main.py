@@ -79,6 +79,9 @@ class MainScreen(QueueStarter, Screen):
         self.counting = False  # the list holds a search's first screenful; its count comes with the rest
         self.appended = 0  # pairs a live run added at the end of a list in another order than arrival
         self.pairs: PairsList | None = None  # set in compose; kept so that late worker answers find it
+        self.run_live = False  # the run monitor shows a run
+        self._judge_folded_for_run = False  # folded by a live run on a short terminal, not by J
+        self._judge_fold_chosen = False  # J pressed: the user's choice stands
 
     def compose(self):
         yield Header()
@@ -99,6 +102,27 @@ class MainScreen(QueueStarter, Screen):
         # short or narrow terminals: the panels fold to a line and the request column gets the room
         self.set_class(event.size.height < SHORT, "-short")
         self.query_one("#list-header", Static).update(header_text(event.size.width))
+        self._fold_judge_for_run()
+
+    def set_run_live(self, live: bool) -> None:
+        """The run monitor shows a run (or no longer does)."""
+        if live != self.run_live:
+            self.run_live = live
+            self._fold_judge_for_run()
+
+    def _fold_judge_for_run(self) -> None:
+        # A live run on a short terminal: the monitor's line comes from the judge's figures, which fold to their
+        # title (they do not change while a run samples); they unfold when the run ends, unless J said otherwise.
+        if self._judge_fold_chosen:
+            return
+        judge = self.query_one("#judge-figures")
+        fold = self.run_live and self.has_class("-short")
+        if fold and not judge.has_class("-folded"):
+            judge.add_class("-folded")
+            self._judge_folded_for_run = True
+        elif not fold and self._judge_folded_for_run:
+            judge.remove_class("-folded")
+            self._judge_folded_for_run = False
 
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
@@ -198,6 +222,8 @@ class MainScreen(QueueStarter, Screen):
     def action_fold(self, selector: str) -> None:
         box = self.query_one(selector)
         box.toggle_class("-folded")
+        if selector == "#judge-figures":
+            self._judge_fold_chosen = True
         self.notify(("folded to one line" if box.has_class("-folded") else "unfolded") + f" ({selector[1:]})",
                     timeout=2)
 

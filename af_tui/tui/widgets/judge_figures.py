@@ -148,6 +148,8 @@ class JudgeFigures(Static, can_focus=True):
         renderable = panel_renderable(data, width, self.first)
         left = len(ORDER) - len(renderable.columns) if renderable is not None else 0
         more_rows = f" · Tab ↑↓: rows {self.first + 1}–{self.first + lines} of {total}" if lines < total else ""
+        if self.has_class("-folded"):
+            more_rows = " · folded (J unfolds)"
         self.border_title = TITLE + more_rows + (
             f" · {left} more column{'s' if left > 1 else ''} in af-tui stats" if left else "")
         self._has_figures = renderable is not None

@@ -65,9 +65,11 @@ def _fit(value: str, width: int) -> str:
     return (value[: width - 1] + "…") if len(value) > width else value.ljust(width)
 
 
-def row_text(pair_id: int, row: PairRow | None, width: int | None = None) -> Text:
-    """One line of the list; `#` is the pair's id, the number the pair view, the label screen and the export
-    use too."""
+def row_text(pair_id: int, row: PairRow | None, width: int | None = None, room: int | None = None) -> Text:
+    """One line of the list, its columns for a list `width` wide, its request cut with … to `room` cells (the
+    width less a scrollbar; default the width); `#` is the pair's id, the number the pair view, the label
+    screen and the export use too."""
+    room = width if room is None else room
     widths = dict(columns(width))
     text = Text(" ")
     text.append(f"{pair_id:>7} ", style="dim")
@@ -82,8 +84,8 @@ def row_text(pair_id: int, row: PairRow | None, width: int | None = None) -> Tex
     text.append(_fit(row.variant, widths["variant"]) + " ", style="dim")
     text.append(_fit(row.marks, 7) + " ", style="bold magenta")
     request = Text(one_line(row.request, 240))
-    if width is not None and text.cell_len + request.cell_len > width:
-        request.truncate(max(width - text.cell_len, 1), overflow="ellipsis")  # cut visibly, never silently
+    if room is not None and text.cell_len + request.cell_len > room:
+        request.truncate(max(room - text.cell_len, 1), overflow="ellipsis")  # cut visibly, never silently
     text.append_text(request)
     return text
 
@@ -198,7 +200,7 @@ class PairsList(ScrollView, can_focus=True):
         row = self.rows.get(pair_id)
         if row is None and pair_id not in self._asked:
             self._ask_page()
-        text = row_text(pair_id, row, width)
+        text = row_text(pair_id, row, width, room=self.scrollable_content_region.width)  # (less the scrollbar)
         if position == self.cursor:
             style = self.get_component_rich_style("pairs-list--cursor")
             text.stylize(style)
