@@ -164,6 +164,7 @@ class StoreFrames:
         """One row per run: source, status, the outcome rule, prefill, models, planned and stored samples,
         tokens and cost summed over its samples, times, and the whole config (a dict)."""
         from af_tui.domain import LEGACY_RULE
+        from af_tui.experiment.setting import rule_label
         from af_tui.store.rows import condition
 
         self._check(run=run)
@@ -174,7 +175,8 @@ class StoreFrames:
         at = frame.columns.get_loc("status") + 1
         frame.insert(at, "models", [c.get("models") for c in configs])
         frame.insert(at, "prefill", [c.get("prefill") for c in configs])
-        frame.insert(at, "rule", _categorical([c.get("rule") or LEGACY_RULE for c in configs], "rule"))
+        # the rule, and the run's setting beside it unless that is helpful-only (as stats and the export name it)
+        frame.insert(at, "rule", _categorical([rule_label(c, LEGACY_RULE) for c in configs], "rule"))
         return frame
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:

@@ -147,6 +147,11 @@ def test_the_setting_is_named_beside_the_rule_and_a_resume_under_another_is_refu
     code, _, err = af_main_output(capsys, "export", "--db", db, str(files / "e.csv"))
     assert code == 0, err
     assert "notebook · setting hidden-tags" in (files / "e.csv").read_text(encoding="utf-8")
+    import af_tui
+
+    with af_tui.open(db) as store:  # the Python API names it as the export does
+        assert list(store.runs()["rule"]) == ["notebook · setting hidden-tags"]
+        assert set(store.samples()["rule"]) == {"notebook · setting hidden-tags"}
     before = _outcomes(db)
     code, out, err = af_main_output(capsys, *args, "--dataset", str(files / "requests.jsonl"), "--user-template",
                                     str(files / "template.txt"), "--system-prompt", str(files / "prompt.txt"))

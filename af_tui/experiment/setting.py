@@ -94,6 +94,16 @@ def rule_sql(config: str = "r.config", legacy: str = str(LEGACY_RULE)) -> str:
             f"ELSE '{SETTING_MARK}' || {name} END)")
 
 
+def rule_label(config: dict, legacy: str = str(LEGACY_RULE)) -> str:
+    """rule_sql in Python, for a run's config already read."""
+    rule = config.get("rule") or legacy
+    stored = config.get("setting")
+    name = stored.get("name") if isinstance(stored, dict) else None
+    if name is None or (name == HELPFUL_ONLY.name and stored.get("sha256") == HELPFUL_ONLY.sha256):
+        return str(rule)
+    return f"{rule}{SETTING_MARK}{name}"
+
+
 def stored_sha256(config: dict) -> str | None:
     """The setting hash a run's config records; a run stored before settings were recorded and read as the
     notebook reads (no tag pairs of an import) was the built-in helpful-only; None when it cannot be known."""
