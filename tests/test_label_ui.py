@@ -301,6 +301,34 @@ async def test_a_note_typed_while_the_screen_reads_is_kept(tmp_path):
     s.close()
 
 
+async def test_a_paste_while_keys_are_held_lands_in_order(tmp_path):
+    """`a enter e`, a paste, `enter n enter` in one burst: the paste waited behind the held keys and reached the
+    note that `e` opened on the next sample (it went past them to the label screen, which has no input, and was
+    dropped); a paste into a note whose letters are still held lands after them."""
+    from textual import events
+
+    def send(app, *items):
+        for item in items:
+            event = events.Paste(item[1]) if isinstance(item, tuple) else events.Key(item, item if len(item) == 1
+                                                                                     else None)
+            event.set_sender(app)
+            app._driver.send_message(event)
+
+    s = make_store(tmp_path / "s.sqlite", n_requests=4)
+    app = LabelApp(s.path, "alice")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await store_settled(pilot)
+        queue = list(app.screen.queue.ids)
+        send(app, "a", "enter", "e", ("paste", "pasted why"), "enter", "n", "enter",
+             "e", "h", "i", ("paste", " there\nsecond line"), "enter", "x", "enter")
+        await pilot.pause()
+        await store_settled(pilot)
+        labels = [current_label(s.conn, sid, "alice") for sid in queue[:3]]
+        assert [(lb.verdict, lb.note) for lb in labels] == [
+            ("alignment_faking", None), ("not_alignment_faking", "pasted why"), ("unclear", "hi there")]
+    s.close()
+
+
 # Keys for three samples: criteria, verdicts and notes, with a correction (backspace) and a cancelled note
 # (escape), each note opened right after a save, while the screen reads the next sample.
 THREE_SAMPLES = ("1", "2", "a", "e", "o", "n", "e", "enter", "enter",

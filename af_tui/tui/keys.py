@@ -12,7 +12,8 @@ would mean typed slowly, whatever the screen was doing when it came: `a enter e 
 the next sample and types "why" into it, where the letters, which have no binding on the label screen, were
 dropped while `enter` read. The screen such a key opens for text (`TakesHeldKeys`: the note) takes its keys from
 the same hold, in order, from the moment it is pushed (before its input is even mounted), and hands the rest
-back when it closes.
+back when it closes. Pastes are held in the same order as keys (`a enter e` and a paste: the paste goes into the
+note), and a paste that reaches a screen without an input is dropped there, as a typed letter would be.
 
 Every other screen (the list, the pair view, the dialogs) gets one key at a time: Textual hands each key to the
 widget focused when the app reads it, so in a burst the keys after `/` went to the list, not to the search box
@@ -55,7 +56,7 @@ class TakesHeldKeys:
     input is there yet; it takes those typed for it, and leaves the rest held, to the screen below once it
     closes (it calls `KeysInOrder.release_keys` then)."""
 
-    def take_held_keys(self, held: deque[events.Key]) -> None:
+    def take_held_keys(self, held: deque[events.Key | events.Paste]) -> None:
         raise NotImplementedError
 
 
@@ -64,14 +65,14 @@ class KeysInOrder:
     it once it may go on; keys read for one screen and back unhandled after it left the top, sent again."""
 
     _read_for: dict[int, tuple[events.Key, object]]
-    _held_keys: deque[events.Key]
+    _held_keys: deque[events.Key | events.Paste]
 
     @property
     def keys_held(self) -> int:
         """How many keys wait for a screen's store turn (tests wait for none)."""
         return len(self.__dict__.get("_held_keys", ()))
 
-    def _held(self) -> deque[events.Key]:
+    def _held(self) -> deque[events.Key | events.Paste]:
         return self.__dict__.setdefault("_held_keys", deque())
 
     async def on_event(self, event: events.Event) -> None:
@@ -81,8 +82,12 @@ class KeysInOrder:
             takes_held = isinstance(screen, TakesHeldKeys)
             takes_turns = isinstance(screen, TakesTurns)
             if isinstance(event, events.Paste):
-                if not (takes_held or takes_turns) and (held or self._in_flight() is not None):
-                    held.append(event)  # after the keys typed before it
+                # after the keys typed before it: a paste held behind `e` goes into the note `e` opens (it went
+                # past the held keys to the label screen, which has no input, and was dropped)
+                if takes_held or held or self._in_flight() is not None or (takes_turns and screen.keys_wait()):
+                    held.append(event)
+                    if takes_held:
+                        screen.take_held_keys(held)
                     return
                 await super().on_event(event)
                 return

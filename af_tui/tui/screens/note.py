@@ -37,15 +37,21 @@ class NoteScreen(TakesHeldKeys, ModalScreen[str | None]):
             yield Static("Note on this sample (enter keeps it, escape cancels, empty clears it)")
             yield Input(self.note, id="label-note-input", placeholder="why this verdict…")
 
-    def take_held_keys(self, held: deque[events.Key]) -> None:
+    def take_held_keys(self, held: deque[events.Key | events.Paste]) -> None:
         self.call_later(self._type_held, held)  # once composed: its input is there
 
-    async def _type_held(self, held: deque[events.Key]) -> None:
+    async def _type_held(self, held: deque[events.Key | events.Paste]) -> None:
         field = self.query_one(Input)
         self.set_focus(field)  # now, not after a refresh: the keys' bindings are the input's
         while held and not self.closing:
             event = held[0]  # still held while it is typed: a key read meanwhile waits behind it
-            if event.key == "enter":
+            if isinstance(event, events.Paste):  # its first line, as Input takes a paste
+                line = event.text.splitlines()[0] if event.text else ""
+                if field.selection.is_empty:
+                    field.insert_text_at_cursor(line)
+                else:
+                    field.replace(line, *field.selection)
+            elif event.key == "enter":
                 self.close(field.value)
             elif event.is_printable and event.character:  # as Input types it: over the selection, if any
                 if field.selection.is_empty:
