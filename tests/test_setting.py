@@ -137,7 +137,9 @@ def test_the_setting_is_named_beside_the_rule_and_a_resume_under_another_is_refu
 
     conn = sqlite3.connect(db)
     try:
-        assert {s.rule for s in panel_data(conn)} == {"notebook · setting hidden-tags"}
+        from af_tui.tui.widgets.stats_panel import row_cells
+
+        assert {row_cells(s)["rule"].plain for s in panel_data(conn)} == {"notebook · setting hidden-tags"}
     finally:
         conn.close()
     pytest.importorskip("matplotlib")
