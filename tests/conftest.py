@@ -19,6 +19,13 @@ settings.register_profile("af-tui", deadline=None)
 settings.register_profile("af-tui-ci", deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("af-tui-ci" if os.environ.get("CI") or os.environ.get("AF_TUI_CI") else "af-tui")
 
+# The tests' temporary folders in memory where the machine has a tmpfs (/dev/shm): each new store's fsyncs (its
+# first commit, the switch to WAL) cost 10-30 ms on a disk and nothing there, and the suite makes about 900
+# stores. What the tests check (kills, resumes, a full disk: its own small tmpfs) does not depend on the medium.
+_SHM = Path("/dev/shm")
+if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _SHM.is_dir() and os.access(_SHM, os.W_OK | os.X_OK):
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(_SHM)
+
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata"
 
