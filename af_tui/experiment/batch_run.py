@@ -208,24 +208,24 @@ class _BatchRun:
         by_id = dict(zip((r.custom_id for r in requests), items, strict=True))
         chunks = llm_batch.split(requests, client.limits, self.options.batch_size)
         rnd = max(i["round"] for i in items)
-        rows = store_batches.record_batches(self.store, [
-            store_batches.NewBatch(client.provider, model, {r.custom_id: by_id[r.custom_id] for r in chunk},
-                                   round=rnd, run_id=self.run_id, api_base=_safe_url(self.spec.api_base),
-                                   bytes=llm_batch.batch_bytes(chunk)) for chunk in chunks],
-            consumed=sorted(self.sources[model]), dropped=self.dropped[model])
+        new = [store_batches.NewBatch(client.provider, model, {r.custom_id: by_id[r.custom_id] for r in chunk},
+                                      round=rnd, run_id=self.run_id, api_base=_safe_url(self.spec.api_base),
+                                      bytes=llm_batch.batch_bytes(chunk)) for chunk in chunks]
+        rows = store_batches.record_batches(self.store, new, consumed=sorted(self.sources[model]),
+                                            dropped=self.dropped[model])
         self.waiting[model], self.sources[model], self.dropped[model] = {}, set(), []
-        for row_id, chunk in zip(rows, chunks, strict=True):
+        for row_id, chunk, b in zip(rows, chunks, new, strict=True):
             try:
                 state = await client.submit(model, chunk)
             except llm_batch.BatchError as exc:
                 raise AfError(f"{exc.message} — the batch was not sent; run the same command again to send it"
                               ) from None
             store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status)
+            self.pending[row_id] = store_batches.BatchRow(
+                row_id, state.batch_id, b.provider, b.api_base, model, self.run_id, b.job, rnd, "pending",
+                state.provider_status, len(chunk), 0, 0, b.bytes, time.time(), None, None, items=b.items)
             self.sent += len(chunk)
             self.progress.say(f"{model}: round {rnd}, batch {state.batch_id} sent ({len(chunk)} requests)")
-        for row in store_batches.open_batches(self.store, self.run_id):
-            if row.id in rows:
-                self.pending[row.id] = row
 
     async def poll(self) -> None:
         """Look at every pending batch once; collect each that ended, then send the rounds that are ready."""
