@@ -230,3 +230,14 @@ def test_af_tui_batches_lists_pending_batches_with_the_providers_status_and_canc
         assert again.status == "done" and len(_samples(db)) == 16
     assert [r[2] for r in _batches(db)] == ["cancelled", "collected", "collected"]
     assert "no run named 'nope'" in str(CliRunner().invoke(cli, ["batches", "--db", str(db), "--run", "nope"]).exception)
+
+
+def test_the_demo_runs_through_simulated_batches(env, tmp_path):
+    db = tmp_path / "demo.sqlite"
+    result = CliRunner().invoke(cli, ["demo", "--no-tui", "--batch", "--latency", "0", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 320
+    rounds = conn.execute("SELECT model, MAX(round), COUNT(*) FROM batches GROUP BY model").fetchall()
+    assert {m for m, _, _ in rounds} == {"sim/faker", "sim/refuser", "sim/complier", "sim/sloppy"}
+    assert all(most <= 4 and n == most for _, most, n in rounds)  # a batch per model per round

@@ -55,7 +55,7 @@ def batches(run_name: str | None, cancel: bool, db_path: str | None) -> None:
         done, failed = (s.done, s.failed) if s else (r.done, r.failed)
         rows.append((r.run or "-", r.model, str(r.round), r.status, (s.provider_status if s else r.provider_status)
                      or "-", str(r.requests), str(done), str(failed),
-                     age((r.ended_at or now) - r.created_at), r.batch_id or "-"))
+                     age(now - r.created_at), r.batch_id or "-"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for row, v in zip(rows, views, strict=True):

@@ -32,6 +32,7 @@ from af_tui.paths import DEMO_DB
 DEMO_RUN = "demo"
 DEMO_LATENCY_S = "0.8"  # with concurrency 8: the 320 demo samples take about 40 s, so the app shows them arrive
 DEMO_CONCURRENCY = 8
+DEMO_BATCH_LATENCY_S = "6"  # with --batch: each simulated batch ends after this long, so the monitor shows it
 MAX_PLANNED = 10_000_000
 CONCURRENCY = IntWithin(1, 2000)  # samples in flight per model (and per --concurrency MODEL=N)
 
@@ -487,8 +488,11 @@ def _batch_options(options: RunOptions):
               help=f"The demo's store (default {DEMO_DB}; AF_TUI_DB is not used, to keep your data apart).")
 @click.option("--no-tui", is_flag=True, help="Run in the foreground with a progress bar, then stop.")
 @click.option("--latency", type=FloatWithin(0, 60, refusal="must be between 0 and 60 seconds"), default=None,
-              help=f"Seconds per simulated call (default {DEMO_LATENCY_S}; 0 for the fastest run).")
-def demo(db_path, no_tui, latency) -> None:
+              help=f"Seconds per simulated call (default {DEMO_LATENCY_S}; 0 for the fastest run); with --batch, "
+                   f"seconds per simulated batch (default {DEMO_BATCH_LATENCY_S}).")
+@click.option("--batch", is_flag=True, help="Through simulated batches (as `af-tui run --batch`): the run monitor "
+              "shows each pending batch, the samples arrive a batch at a time.")
+def demo(db_path, no_tui, latency, batch) -> None:
     """The four simulated models on 40 made-up harmless requests (offline), then the explorer.
 
     Running it again on the same store resumes the demo run instead of repeating it."""
@@ -498,7 +502,8 @@ def demo(db_path, no_tui, latency) -> None:
     from af_tui.store.db import sha256_text
 
     db = Path(db_path) if db_path else DEMO_DB
-    latency_s = str(latency) if latency is not None else os.environ.get("AF_TUI_SIM_LATENCY", DEMO_LATENCY_S)
+    latency_s = str(latency) if latency is not None else (DEMO_BATCH_LATENCY_S if batch else os.environ.get(
+        "AF_TUI_SIM_LATENCY", DEMO_LATENCY_S))
     requests_text = "\n".join(DEMO_REQUESTS)
     spec = RunSpec(
         name=DEMO_RUN, models=list(DEMO_MODELS),
@@ -514,9 +519,19 @@ def demo(db_path, no_tui, latency) -> None:
         with Store(db) as store:  # a bad --db fails here in one line; the app opens on the planned run
             plan(spec, store)
         log = _log_path(db, DEMO_RUN)
-        proc = _start_child(["demo", "--no-tui", "--db", str(db), "--latency", latency_s], log)
+        proc = _start_child(["demo", "--no-tui", "--db", str(db), "--latency", latency_s, *(["--batch"] if batch
+                                                                                           else [])], log)
         _open_app_with(db, proc, log)
         return
-    os.environ["AF_TUI_SIM_LATENCY"] = latency_s
-    click.echo(f"af-tui: demo run into {db} (simulated models, no network)", err=True)
-    _execute(spec, db, f"af-tui demo --no-tui --db {shlex.quote(str(db))}")
+    if batch:
+        from af_tui.experiment.batch_run import BatchOptions
+
+        os.environ["AF_TUI_SIM_BATCH_LATENCY"] = latency_s
+        options = BatchOptions(poll_s=max(0.05, min(1.0, float(latency_s) / 4)))
+    else:
+        os.environ["AF_TUI_SIM_LATENCY"] = latency_s
+        options = None
+    click.echo(f"af-tui: demo run into {db} (simulated models{', simulated batches' if batch else ''}, no "
+               "network)", err=True)
+    _execute(spec, db, f"af-tui demo --no-tui --db {shlex.quote(str(db))}" + (" --batch" if batch else ""),
+             batch=options)
