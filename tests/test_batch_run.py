@@ -221,6 +221,11 @@ def test_af_tui_batches_lists_pending_batches_with_the_providers_status_and_canc
         assert header.split()[:4] == ["run", "model", "round", "status"]
         assert row.split()[:8] == ["c", "openai/x", "1", "pending", "in_progress", "16", "0", "0"]
         assert "1 batches, 1 pending" in summary
+        args = _args(env, system_prompt_file, db, "openai/x", server.url, "--prefill", "none")
+        args[args.index("--run") + 1] = "c"
+        interactive = CliRunner().invoke(cli, args)  # would send the pending batch's samples a second time
+        assert interactive.exit_code != 0 and "1 batches pending" in str(interactive.exception)
+        assert "--batch" in str(interactive.exception) and server.requests == 0
         cancelled = CliRunner().invoke(cli, ["batches", "--db", str(db), "--run", "c", "--cancel"])
         assert cancelled.exit_code == 0 and "(cancelled)" in cancelled.output
         assert server.cancels == [server.batch_requests[0][0]]

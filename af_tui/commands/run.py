@@ -446,6 +446,13 @@ def start_run(options: RunOptions) -> None:
     # under other settings than the run's, before anything is written
     with Store(db) as store:
         check_resumable(spec, store)
+        if not options.batch:
+            from af_tui.store.batches import open_count
+
+            if pending := open_count(store, spec.name):
+                raise AfError(f"run {spec.name!r} has {pending} batches pending at the provider; resume it with "
+                              "--batch (which collects them), or cancel them first: af-tui batches --run "
+                              f"{shlex.quote(spec.name)} --cancel")
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if options.workers > 1:
         # each worker process takes its share of --concurrency

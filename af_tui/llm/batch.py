@@ -6,12 +6,16 @@ How to use it (the run's rounds in experiment/batch_run.py; `judge --batch` the 
     body = request_body(model, messages, temperature=1.0, max_tokens=4000, cache_prompt=True, seed=epoch)
     requests = [BatchRequest(custom_id("p12", "free", "e0", "t0"), body), ...]
     for chunk in split(requests, client.limits, batch_size=None):   # within the provider's limits
-        batch_id = await client.submit(model, chunk)                 # record it in the store before waiting
-    state = await client.status(batch_id)           # BatchState: .ended, .provider_status, .done, .failed
-    for item in await client.results(batch_id):     # once ended: ItemResult per custom id sent
+        state = await client.submit(model, chunk, job="run")         # record state.batch_id before waiting
+    state = await client.status(state.batch_id)     # BatchState: .ended, .provider_status, .done, .failed
+    for item in await client.results(state.batch_id):   # once ended: ItemResult per custom id answered
         item.reply                                  # a client.Completion (text, reasoning, tokens, blocked)
         item.error, item.retry                      # or why it failed, and whether sending it again may help
-    await client.cancel(batch_id)
+    await client.cancel(state.batch_id)
+
+The store's side (recording a batch before waiting on it, collecting it in one transaction, resuming) is
+store/batches.py; the run's rounds are experiment/batch_run.py, whose `apply_result` and `_BatchRun` show the
+loop a judge would follow with job="judge".
 
 `request_body` builds the provider's request with litellm's own transformation, so each batched request is the
 one `client.complete` would send for the same messages (system prompt with cache_control, the `<` prefill,
@@ -25,6 +29,7 @@ killed run still finds them).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import random
@@ -108,7 +113,7 @@ class BatchClient(Protocol):
     provider: str
     limits: Limits
 
-    async def submit(self, model: str, requests: list[BatchRequest]) -> BatchState: ...
+    async def submit(self, model: str, requests: list[BatchRequest], *, job: str = "run") -> BatchState: ...
 
     async def status(self, batch_id: str) -> BatchState: ...
 
@@ -311,15 +316,22 @@ class OpenAIBatches:
         return BatchState(batch.id, status, status in _OPENAI_ENDED, int(getattr(counts, "total", 0) or 0),
                           int(getattr(counts, "completed", 0) or 0), int(getattr(counts, "failed", 0) or 0))
 
-    async def submit(self, model: str, requests: list[BatchRequest]) -> BatchState:
+    async def submit(self, model: str, requests: list[BatchRequest], *, job: str = "run") -> BatchState:
         litellm = _load()
-        data = "".join(json.dumps({"custom_id": r.custom_id, "method": "POST", "url": "/v1/chat/completions",
-                                   "body": r.body}, ensure_ascii=False) + "\n" for r in requests).encode("utf-8")
-        file = await _tries(lambda: litellm.acreate_file(file=("af-tui-batch.jsonl", data), purpose="batch",
-                                                         **self._kw), f"{model}: uploading a batch file")
+        # written line by line into one buffer (a str joined and then encoded held the file twice)
+        data = io.BytesIO()
+        for r in requests:
+            data.write(json.dumps({"custom_id": r.custom_id, "method": "POST", "url": "/v1/chat/completions",
+                                   "body": r.body}, ensure_ascii=False).encode("utf-8") + b"\n")
+
+        def upload():
+            data.seek(0)
+            return litellm.acreate_file(file=("af-tui-batch.jsonl", data), purpose="batch", **self._kw)
+
+        file = await _tries(upload, f"{model}: uploading a batch file")
         batch = await _tries(lambda: litellm.acreate_batch(
             completion_window="24h", endpoint="/v1/chat/completions", input_file_id=file.id,
-            metadata={"af_tui": "run"}, **self._kw), f"{model}: creating a batch")
+            metadata={"af_tui": job}, **self._kw), f"{model}: creating a batch")
         return self._state(batch)
 
     async def status(self, batch_id: str) -> BatchState:
@@ -404,7 +416,7 @@ class AnthropicBatches:
         return BatchState(batch.id, batch.processing_status, batch.processing_status == "ended", total,
                           c.succeeded, c.errored + c.canceled + c.expired)
 
-    async def submit(self, model: str, requests: list[BatchRequest]) -> BatchState:
+    async def submit(self, model: str, requests: list[BatchRequest], *, job: str = "run") -> BatchState:
         batch = await _tries(lambda: self._sdk.messages.batches.create(
             requests=[{"custom_id": r.custom_id, "params": r.body} for r in requests]), f"{model}: creating a batch")
         return self._state(batch)
@@ -481,7 +493,7 @@ class SimBatches:
         return BatchState(data["id"], status, ended, len(data["results"]),
                           len(data["results"]) - failed if ended else 0, failed if ended else 0)
 
-    async def submit(self, model: str, requests: list[BatchRequest]) -> BatchState:
+    async def submit(self, model: str, requests: list[BatchRequest], *, job: str = "run") -> BatchState:
         from af_tui.llm import simulated
 
         _, options = simulated.split_name(model)

@@ -159,3 +159,10 @@ def list_batches(store: Store, *, run: str | None = None, open_only: bool = Fals
     rows = dict_rows(store.conn, f"SELECT {_COLUMNS} FROM batches b LEFT JOIN runs r ON r.id = b.run_id "
                      f"WHERE {where} ORDER BY b.id", params)
     return [BatchRow.of(r) for r in rows]
+
+
+def open_count(store: Store, run: str, job: str = "run") -> int:
+    """How many of the run's batches are still at the provider or on their way there."""
+    return store.conn.execute(
+        "SELECT COUNT(*) FROM batches b JOIN runs r ON r.id = b.run_id WHERE r.name = ? AND b.job = ? "
+        "AND b.status IN ('submitting', 'pending')", (run, job)).fetchone()[0]
