@@ -246,3 +246,13 @@ def test_the_demo_runs_through_simulated_batches(env, tmp_path):
     rounds = conn.execute("SELECT model, MAX(round), COUNT(*) FROM batches GROUP BY model").fetchall()
     assert {m for m, _, _ in rounds} == {"sim/faker", "sim/refuser", "sim/complier", "sim/sloppy"}
     assert all(most <= 4 and n == most for _, most, n in rounds)  # a batch per model per round
+
+
+def test_a_dry_run_with_batch_quotes_the_batch_price(env, system_prompt_file, tmp_path):
+    args = ["run", "--model", "openai/gpt-4o", "--dataset", str(env["dataset"]), "--user-template",
+            str(env["template"]), "--system-prompt", str(system_prompt_file), "--dry-run", "--typical-output", "500"]
+    plain = CliRunner().invoke(cli, args)
+    batched = CliRunner().invoke(cli, [*args, "--batch"])
+    assert plain.exit_code == 0 and batched.exit_code == 0, batched.output
+    assert "Priced for --batch" in batched.output and "Priced for --batch" not in plain.output
+    assert "(interactive $" in batched.output and "50% of it" in batched.output

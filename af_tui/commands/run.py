@@ -427,7 +427,7 @@ def start_run(options: RunOptions) -> None:
     if options.dry_run:
         from af_tui.commands.quote import print_quote
 
-        print_quote(spec, typical_output=options.typical_output)
+        print_quote(spec, typical_output=options.typical_output, batch=options.batch)
         return
     _check_can_send(options, spec.prices)
     db = resolve_db_path(options.db_path)
