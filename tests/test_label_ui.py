@@ -440,4 +440,15 @@ async def test_blind_screen_names_no_tier_model_run_or_sample(tmp_path):
         for word in ("free", "paid", "sim/omega", "omega", "run-zeta", "zeta", f"sample {first}",
                      f"sample {shown}", "complied", "refused"):
             assert word not in lowered, (word, text)
-        assert "queue: this view" in text
+        assert "queue: this view (2 filters hidden while blind)" in text  # free=complied, paid=refused: counted
+
+
+def test_blind_queue_words_count_the_filters():
+    from af_tui.explorer.filters import PairFilter
+    from af_tui.store.labels import QueueFilter
+    from af_tui.tui.screens.label import blind_queue_words
+
+    assert len(PairFilter(model="m", search="x y", errors_only=True).parts()) == 3
+    assert QueueFilter().count() == 1 and QueueFilter(run="r", tier="free").count() == 3  # complied is one
+    assert blind_queue_words(0, True) == "queue: this view (no filter)"
+    assert blind_queue_words(1, False) == "queue: this queue (1 filter hidden while blind)"

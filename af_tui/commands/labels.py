@@ -177,8 +177,9 @@ def label(db_path, annotator, blind, run_name, model, variant, free_outcome, pai
         name = pair_filter.with_(me=None).describe() or "every pair"
         if tier or outcome != Outcome.COMPLIED:
             name += f"{', ' if name else ''}{tier + ' tier, ' if tier else ''}outcome {outcome}"
+        filters = len(pair_filter.with_(me=None).parts()) + bool(tier) + (outcome not in (Outcome.COMPLIED, "any"))
         queue = LabelQueue(store.conn, annotator, ids=ids, order="random" if seed is not None else "order",
-                           seed=seed, name=name)
+                           seed=seed, name=name, filter_count=filters)
     keymap = load_config().keys  # the explorer's config file: its [keys] table remaps the label.* ids too
     started = time.time()
     LabelApp(path, annotator, keymap=keymap, queue=queue, blind=blind, seed=seed, rubric=rubric).run()

@@ -69,6 +69,10 @@ class PairFilter:
         return replace(self, **changes)
 
     def describe(self) -> str:
+        return ", ".join(self.parts())
+
+    def parts(self) -> list[str]:
+        """What filters, one part each (a blind label screen counts them without naming them)."""
         parts = []
         for name in ("run", "model", "variant"):
             if getattr(self, name):
@@ -89,7 +93,7 @@ class PairFilter:
             parts.append(LABEL_STATES[self.label_state])
         if self.verdict:
             parts.append(f"verdict={self.verdict}")
-        return ", ".join(parts)
+        return parts
 
     def order_keys(self) -> tuple[str, ...]:
         """The list's order as SQL expressions on `pairs p`, the last always `p.id` (ties keep arrival)."""

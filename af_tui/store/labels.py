@@ -285,6 +285,10 @@ class QueueFilter:
         return ", ".join(f"{k}={getattr(self, k)}" for k in ("run", "model", "variant", "tier", "outcome")
                          if getattr(self, k)) or "every sample"
 
+    def count(self) -> int:
+        """How many of the filters are set (a blind label screen says how many, not which)."""
+        return sum(bool(getattr(self, k)) for k in ("run", "model", "variant", "tier", "outcome"))
+
     def validate(self) -> None:
         if self.tier and self.tier not in TIERS:
             raise AfError(f"unknown tier {self.tier!r}; use free or paid")
@@ -312,7 +316,7 @@ class LabelQueue:
 
     def __init__(self, conn: sqlite3.Connection, annotator: str, filters: QueueFilter | None = None, *,
                  order: str = "order", seed: int | None = None, ids: Iterable[int] | None = None,
-                 name: str = ""):
+                 name: str = "", filter_count: int | None = None):
         self.conn, self.annotator = conn, annotator
         self.filters = filters or QueueFilter()
         self.filters.validate()
@@ -328,6 +332,8 @@ class LabelQueue:
         if order == "random":
             random.Random(seed).shuffle(self.ids)
         self.order, self.seed, self.name = order, seed, name or self.filters.describe()
+        # how many filters chose the queue (its name says which): the filters', unless the caller counted them
+        self.filter_count = self.filters.count() if filter_count is None else filter_count
         self._sorted = array("q", sorted(self.ids))  # membership by bisection
         self._cursor = 0  # where the last looked-up id was: the next one is found from there
         self.session_start = time.time()
