@@ -124,6 +124,21 @@ CASES = [
                                                   "--db", str(f["good"])), 2, "no requests", "good"),
     ("missing dataset", lambda f: _run(f, "--model", "sim/refuser", "--dataset", str(f["dir"] / "nope.csv"),
                                        "--db", str(f["good"])), 2, "no such file", "good"),
+    # --batch
+    ("batch with a model without a batch API", lambda f: _run(f, "--model", "gemini/gemini-2.5-pro", "--batch",
+                                                              "--dataset", str(f["ok"]), "--db", str(f["good"])),
+     2, "has no batch API in af-tui", "good"),
+    ("batch with workers", lambda f: _run(f, "--model", "sim/refuser", "--batch", "--workers", "2", "--dataset",
+                                          str(f["ok"]), "--db", str(f["good"])), 2, "--batch sends every request "
+     "from one process", "good"),
+    ("batch with max-cost", lambda f: _run(f, "--model", "sim/refuser", "--batch", "--max-cost", "5", "--dataset",
+                                           str(f["ok"]), "--db", str(f["good"])), 2, "--max-cost does not work "
+     "with --batch yet", "good"),
+    ("batch-size without batch", lambda f: _run(f, "--model", "sim/refuser", "--batch-size", "10", "--dataset",
+                                                str(f["ok"]), "--db", str(f["good"])), 2, "--batch-size applies to "
+     "--batch", "good"),
+    ("batches of a run not in the store", lambda f: ["batches", "--run", "nope", "--db", str(f["good"])], 2,
+     "no run named 'nope'", "good"),
     # models and providers
     ("unknown model", lambda f: _run(f, "--model", "no-such-model-xyz", "--dataset", str(f["ok"]),
                                      "--db", str(f["good"])), 2, "unknown model", "good"),

@@ -256,3 +256,23 @@ def test_a_dry_run_with_batch_quotes_the_batch_price(env, system_prompt_file, tm
     assert plain.exit_code == 0 and batched.exit_code == 0, batched.output
     assert "Priced for --batch" in batched.output and "Priced for --batch" not in plain.output
     assert "(interactive $" in batched.output and "50% of it" in batched.output
+
+
+def test_a_batch_cancelled_while_the_run_waits_is_not_sent_again_by_that_run(env, system_prompt_file, tmp_path):
+    from af_tui.experiment.batch_run import look_at_batches
+
+    db = tmp_path / "x.sqlite"
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.url, name="x")
+
+        async def cancel_meanwhile():
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+                while not _batches(db) or _batches(db)[0][2] != "pending":
+                    await asyncio.sleep(0.01)
+                with Store(db) as other:  # as `af-tui batches --cancel` in another process
+                    await look_at_batches(other, cancel=True)
+                return await task
+        result = asyncio.run(cancel_meanwhile())
+        assert result.status == "stopped" and len(server.batches) == 1 and server.cancels
+    assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}

@@ -170,6 +170,7 @@ class _BatchRun:
         self.sources: dict[str, set[int]] = {m: set() for m in spec.models}  # rows whose carry `waiting` holds
         self.dropped: dict[str, list[int]] = {m: [] for m in spec.models}  # unsent rows `waiting` sends again
         self.sent = 0
+        self.cancelled = 0  # pending batches found cancelled by `af-tui batches --cancel` meanwhile
 
     def _wait(self, model: str, item: dict) -> None:
         self.waiting[model][repr(item["key"])] = item
@@ -237,6 +238,13 @@ class _BatchRun:
                 if exc.fatal:
                     raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
                 continue  # the provider did not answer this time: look again at the next poll
+            if store_batches.status_of(self.store, row.id) == "cancelled":
+                # `af-tui batches --cancel` from another process: its samples are not sent again in this session
+                del self.pending[row.id]
+                self.cancelled += 1
+                self.progress.say(f"{row.model}: batch {row.batch_id} was cancelled (af-tui batches --cancel); "
+                                  "the same command sends its samples afresh")
+                continue
             if not state.ended:
                 store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
                 continue
@@ -322,7 +330,7 @@ async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink |
                 if stop.is_set():
                     break
                 await session.poll()
-        status = "done" if session.finished else "stopped"
+        status = "done" if session.finished and not session.cancelled else "stopped"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "stopped"
         raise

@@ -140,6 +140,12 @@ def set_status(store: Store, row_id: int, status: str, provider_status: str | No
                            (status, provider_status, error, time.time(), row_id))
 
 
+def status_of(store: Store, row_id: int) -> str | None:
+    """A batch row's status as committed now (another process may have cancelled it)."""
+    row = store.conn.execute("SELECT status FROM batches WHERE id = ?", (row_id,)).fetchone()
+    return row[0] if row else None
+
+
 def open_batches(store: Store, run_id: int | None, job: str = "run") -> list[BatchRow]:
     """A job's unfinished work, oldest first: 'submitting' and 'pending' rows, and collected rows still
     carrying items for a later round (with their items and carry)."""
