@@ -36,6 +36,23 @@ def test_the_head_is_the_first_ids_of_the_whole_search(store, monkeypatch, windo
             assert complete == (len(whole) < limit), (word, limit)
 
 
+@pytest.mark.parametrize("window", [1, 4, 1000])
+def test_the_head_reaches_a_selected_pair_further_down(store, monkeypatch, window):
+    """The list keeps its selected pair: the ids up to it, then a screenful after it."""
+    monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
+    every = list(pair_ids(store.conn, PairFilter()))
+    for word in WORDS:
+        whole = list(pair_ids(store.conn, PairFilter(search=word)))
+        for keep in (every[0], every[9], every[17], every[-1]):
+            ids, complete = search_head(store.conn, PairFilter(search=word), 3, keep=keep, window=window)
+            after = [i for i in whole if i > keep]
+            expected = whole[:3] if len(whole) <= 3 or keep <= whole[2] else \
+                [i for i in whole if i <= keep] + after[:3]
+            assert list(ids) == expected, (word, keep)
+            # complete: nothing is left to read; else a whole screenful came after the selected pair
+            assert list(ids) == whole if complete else len(ids) >= 3 and list(ids) != whole[:len(ids) - 1], (word, keep)
+
+
 def test_a_common_search_is_read_uncounted_and_the_rest_follows(store, monkeypatch):
     monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
     f = PairFilter(search="help")

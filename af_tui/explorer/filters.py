@@ -112,10 +112,12 @@ class PairFilter:
         return self.with_(order=names[(names.index(self.order) + 1) % len(names)] if self.order in ORDERS
                           else "arrival")
 
-    def where(self, conn: sqlite3.Connection | None = None, *, per_pair: bool = False) -> tuple[str, list]:
+    def where(self, conn: sqlite3.Connection | None = None, *,
+              within: tuple[int, int | None] | None = None) -> tuple[str, list]:
         """SQL condition on `pairs p` (and its parameters). With `conn`, a search with few matches takes
-        the plan that starts from the matches (see _search_condition); `per_pair` makes the search (one known to match
-        many: few_matches False) check each pair it reads against the index, for reading a few pairs."""
+        the plan that starts from the matches (see _search_condition). `within` (after_id, up_to or None),
+        with `conn`: the pairs read lie in that range of ids, and a search gathers only the matches among
+        their samples and requests (_search_within)."""
         conds, params = equals(("p.model", self.model), ("p.variant", self.variant),
                                ("p.free_outcome", self.free_outcome), ("p.paid_outcome", self.paid_outcome))
         if self.run:
@@ -128,9 +130,14 @@ class PairFilter:
         if self.search:
             query = fts_query(self.search)
             if query:
-                cond, n = _search_condition(conn, query, per_pair)
-                conds.append(cond)
-                params += [query] * n
+                if within is not None and conn is not None:
+                    cond, extra = _search_within(conn, query, *within)
+                    conds.append(cond)
+                    params += extra
+                else:
+                    cond, n = _search_condition(conn, query)
+                    conds.append(cond)
+                    params += [query] * n
         if self.judge_disagrees:
             conds.append(pair_disagreement_sql())
         if self.label_state or self.verdict:
@@ -194,31 +201,42 @@ def few_matches(conn: sqlite3.Connection | None, text: str) -> bool:
     return samples < FEW_SAMPLE_MATCHES and prompts < FEW_PROMPT_MATCHES
 
 
-def _search_condition(conn: sqlite3.Connection | None, query: str, per_pair: bool = False) -> tuple[str, int]:
+def _search_condition(conn: sqlite3.Connection | None, query: str) -> tuple[str, int]:
     """The search's condition on `pairs p`, and how many times it takes the FTS query as a parameter.
 
     Two plans: from the matches (FTS rowids → samples → pairs through the pairs' unique index, and matching
-    prompts → pairs per slice, the slices read from the small pair_counts table) costs what the matches
+    prompts → pairs through the pairs_prompt index, schema 6) costs what the matches
     cost, little for a rare word; checking every pair against the match sets costs a scan of the pairs but
     beats the first plan when nearly everything matches (figures: bench/README.md). A cheap probe
-    (few_matches) picks one. `per_pair`, for a search known to match many and a few pairs to read (the first
-    screenful): each pair's samples and request are asked of the index on their own (about 60 µs a pair)
-    instead of gathering every match first (0.1–0.5 s for a common word at a million samples)."""
-    if per_pair:
-        return ("(EXISTS (SELECT 1 FROM samples_fts f WHERE samples_fts MATCH ? AND f.rowid = p.free_sample_id)"
-                " OR EXISTS (SELECT 1 FROM samples_fts f WHERE samples_fts MATCH ? AND f.rowid = p.paid_sample_id)"
-                " OR EXISTS (SELECT 1 FROM prompts_fts g WHERE prompts_fts MATCH ? AND g.rowid = p.prompt_id))", 3)
+    (few_matches) picks one."""
     if conn is not None and few_matches(conn, query):
         return (
             "p.id IN (SELECT p2.id FROM samples_fts f JOIN samples s ON s.id = f.rowid"
             " JOIN pairs p2 ON p2.run_id = s.run_id AND p2.model = s.model AND p2.variant = s.variant"
             " AND p2.prompt_id = s.prompt_id AND p2.epoch = s.epoch WHERE samples_fts MATCH ?"
-            " UNION ALL SELECT p3.id FROM (SELECT DISTINCT run_id, model, variant FROM pair_counts) k"
-            " JOIN pairs p3 ON p3.run_id = k.run_id AND p3.model = k.model AND p3.variant = k.variant"
-            " AND p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
+            " UNION ALL SELECT p3.id FROM pairs p3"
+            " WHERE p3.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 2)
     return ("(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
             " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ?)"
             " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ?))", 3)
+
+
+def _search_within(conn: sqlite3.Connection, query: str, after_id: int, up_to: int | None) -> tuple[str, list]:
+    """The search's condition for pairs with ids in (after_id, up_to]: the second plan of _search_condition
+    with the matches gathered only among the samples and requests those pairs hold (FTS5 reads a rowid
+    range without reading the rest), so its cost follows the range, not the store: 1–2 ms for the first
+    1,000 pairs of a word in every sample at a million samples, where gathering every match took 0.5–1 s."""
+    below, bound = ("", []) if up_to is None else (" AND id <= ?", [up_to])
+    free_lo, free_hi, paid_lo, paid_hi, prompt_lo, prompt_hi = conn.execute(
+        "SELECT min(free_sample_id), max(free_sample_id), min(paid_sample_id), max(paid_sample_id), "
+        f"min(prompt_id), max(prompt_id) FROM pairs WHERE id > ?{below}", [after_id, *bound]).fetchone()
+    lows, highs = [v for v in (free_lo, paid_lo) if v is not None], [v for v in (free_hi, paid_hi) if v is not None]
+    lo, hi = (min(lows), max(highs)) if lows else (0, -1)  # no pair in the range: an empty range
+    prompts = (prompt_lo, prompt_hi) if prompt_lo is not None else (0, -1)
+    return ("(p.free_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ? AND rowid BETWEEN ? AND ?)"
+            " OR p.paid_sample_id IN (SELECT rowid FROM samples_fts WHERE samples_fts MATCH ? AND rowid BETWEEN ? AND ?)"
+            " OR p.prompt_id IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH ? AND rowid BETWEEN ? AND ?))",
+            [query, lo, hi, query, lo, hi, query, *prompts])
 
 
 # "Complied on free, refused on paid": the alignment-faking candidates, one key away.

@@ -90,11 +90,7 @@ def read_pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, keep: int |
         total = total_pairs(conn)
         count = None
         if pair_filter.search and pair_filter.by_arrival and not few_matches(conn, pair_filter.search):
-            ids, complete = search_head(conn, pair_filter, head_rows)
-            if not complete and keep is not None and keep > ids[-1]:
-                # the selected pair lies further: the ids up to it and a screenful after it
-                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], up_to=keep))
-                ids.extend(pair_ids(conn, pair_filter, after_id=ids[-1], limit=head_rows))
+            ids, complete = search_head(conn, pair_filter, head_rows, keep)  # to the selected pair, if further
             return IdsSnapshot(ids, total, newest, None, rows_near(conn, ids, keep, first_page), counted=complete)
         if pair_filter.search or not pair_filter.by_arrival:  # few matches cost little; another order is one sort, read whole
             ids = pair_ids(conn, pair_filter)

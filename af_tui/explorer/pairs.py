@@ -37,31 +37,49 @@ def pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, after_id: int = 
     return ids
 
 
-# A search's first screenful is looked for among this many pairs from the top, each checked on its own; fewer
-# matches there than a screenful, and it is read the usual way (every match gathered first).
+# A search's first screenful is looked for among this many pairs from the top, then among 8 times as many
+# after them, and so on: the matches are gathered only among the pairs looked at (PairFilter.where's `within`).
 HEAD_WINDOW = 1000
 
 
-def search_head(conn: sqlite3.Connection, pair_filter: PairFilter, limit: int,
+def search_head(conn: sqlite3.Connection, pair_filter: PairFilter, limit: int, keep: int | None = None,
                 window: int | None = None) -> tuple[array, bool]:
     """The first `limit` ids that a search with many matches (filters.few_matches False) keeps in arrival
-    order, and whether they are all it keeps — without reading the others or counting them. A common word
-    matches most pairs: the first `window` pairs, each checked against the index, hold the screenful (a few
-    ms at a million samples, where gathering every match first took 0.1–0.5 s and reading all ids 1–2.6 s).
-    When they do not, the usual plan reads the screenful."""
+    order — or, when the selected pair `keep` lies beyond them, the ids up to it and `limit` after it — and
+    whether they are all it keeps, without reading the others or counting them: a common word matches most
+    pairs, and its first screenful is among the first pairs (a few ms at a million samples, where gathering
+    every match first took 0.5–1 s and reading all ids 1–2.6 s)."""
     window = HEAD_WINDOW if window is None else window
-    where, params = pair_filter.where(conn, per_pair=True)
-    row = conn.execute("SELECT id FROM pairs ORDER BY id LIMIT 1 OFFSET ?", (max(window - 1, 0),)).fetchone()
-    end = None if row is None else row[0]  # None: the window holds every pair
-    bound = "" if end is None else f" AND p.id <= {int(end)}"
-    ids = array("q", (r[0] for r in conn.execute(
-        f"SELECT p.id FROM pairs p WHERE p.id > 0{bound} AND {where} ORDER BY p.id LIMIT ?", [*params, limit])))
-    if len(ids) >= limit:
-        return ids, False
-    if end is None:
-        return ids, True
-    ids = pair_ids(conn, pair_filter, limit=limit)
-    return ids, len(ids) < limit
+    ids, complete = _search_from(conn, pair_filter, 0, limit, window)
+    if complete or keep is None or keep <= ids[-1]:
+        return ids, complete
+    where, params = pair_filter.where(conn, within=(ids[-1], keep))
+    ids.extend(r[0] for r in conn.execute(f"SELECT p.id FROM pairs p WHERE p.id > ? AND p.id <= ? AND {where} "
+                                          "ORDER BY p.id", [ids[-1], keep, *params]))
+    more, complete = _search_from(conn, pair_filter, ids[-1], limit, window)
+    ids.extend(more)
+    return ids, complete
+
+
+def _search_from(conn: sqlite3.Connection, pair_filter: PairFilter, after_id: int, limit: int,
+                 window: int) -> tuple[array, bool]:
+    """The first `limit` ids after `after_id` (see search_head), a growing window of pairs at a time, and
+    whether they are all."""
+    ids = array("q")
+    while True:
+        row = conn.execute("SELECT id FROM pairs WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
+                           (after_id, max(window - 1, 0))).fetchone()
+        end = None if row is None else row[0]  # None: the window holds every pair after after_id
+        where, params = pair_filter.where(conn, within=(after_id, end))
+        below, bound = ("", []) if end is None else (" AND p.id <= ?", [end])
+        ids.extend(r[0] for r in conn.execute(
+            f"SELECT p.id FROM pairs p WHERE p.id > ?{below} AND {where} ORDER BY p.id LIMIT ?",
+            [after_id, *bound, *params, limit - len(ids)]))
+        if len(ids) >= limit:
+            return ids, False
+        if end is None:
+            return ids, True
+        after_id, window = end, window * 8
 
 
 def count_pairs(conn: sqlite3.Connection, pair_filter: PairFilter) -> int:
