@@ -21,7 +21,10 @@ that `/` focuses (`/ training enter`: `a` turned on the candidates and enter ope
 Esc went into the search. Here a key is handed out only once the one before it has gone its whole way (the
 focused widget, its parents, the screen, the app's bindings) and what it set off has settled (a focus change, a
 message such as the input's Submitted); the keys read meanwhile, and pastes, are held in order. A key whose
-way is lost (a widget removed under it) lets the next go after `_KEY_TIMEOUT_S`."""
+way is lost (a widget removed under it) lets the next go after `_KEY_TIMEOUT_S`.
+
+Esc and a letter read at once come from the terminal as the bytes of alt+letter; with no alt binding active they
+are read as the two keys (`Escape j Enter` in one burst from a pair view: back, next row, open it)."""
 
 from __future__ import annotations
 
@@ -77,6 +80,12 @@ class KeysInOrder:
 
     async def on_event(self, event: events.Event) -> None:
         typed = isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+        if typed and isinstance(event, events.Key) and self._escape_then_key(event):
+            # Esc and the key after it read at once (a burst, tmux send-keys, a fast typist) reach the app as
+            # one alt+key, which no binding here takes: they are the two keys typed, in order.
+            for key in (events.Key("escape", "\x1b"), events.Key(event.character, event.character)):
+                await self.on_event(key)
+            return
         if typed:
             screen, held = self.screen, self._held()
             takes_held = isinstance(screen, TakesHeldKeys)
@@ -104,6 +113,12 @@ class KeysInOrder:
             await self._send(event)
             return
         await super().on_event(event)
+
+    def _escape_then_key(self, event: events.Key) -> bool:
+        """An alt+letter (or digit) that no active binding takes: the terminal's bytes for Esc then the letter."""
+        character = event.character
+        return (event.key.startswith("alt+") and character is not None and len(character) == 1
+                and character.isalnum() and event.key not in self.screen.active_bindings)
 
     def _in_flight(self) -> events.Key | None:
         return self.__dict__.get("_key_in_flight")
