@@ -354,8 +354,6 @@ def _run_spec(options: RunOptions):
         check_batch_models(models)
     if options.batch and options.workers > 1:
         raise AfError("--batch sends every request from one process; drop --workers")
-    if options.batch and options.max_cost is not None:
-        raise AfError("--max-cost does not work with --batch yet; drop one of them")
     if options.batch_size is not None and not options.batch:
         raise AfError("--batch-size applies to --batch; add --batch or drop --batch-size")
     if options.max_cost is not None and options.workers > 1:

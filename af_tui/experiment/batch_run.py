@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
 from af_tui.experiment import rules
+from af_tui.experiment.budget import BatchBudget
 from af_tui.experiment.plan import RunSpec, Task, _safe_url, per_model, plan
-from af_tui.experiment.runner import RunResult, attach_reasoning, counts_without_errors, run_result
+from af_tui.experiment.runner import (
+    RunResult,
+    attach_reasoning,
+    counts_without_errors,
+    run_result,
+    spent_cost,
+)
 from af_tui.llm import batch as llm_batch
 from af_tui.llm import pricing
 from af_tui.llm.client import Completion
@@ -171,6 +178,56 @@ class _BatchRun:
         self.dropped: dict[str, list[int]] = {m: [] for m in spec.models}  # unsent rows `waiting` sends again
         self.sent = 0
         self.cancelled = 0  # pending batches found cancelled by `af-tui batches --cancel` meanwhile
+        self.budget = BatchBudget(spec.max_cost) if spec.max_cost is not None else None
+        self._sending: dict[str, float] = {}  # custom id -> its expected cost, for the round being sent
+        self.stalled: dict[str, bool] = {}  # model -> --max-cost allowed none of its waiting requests
+        self._tokens: dict[tuple[str, str], int] = {}
+
+    # -- --max-cost: what a request is expected to cost before it is sent -----------------------------------
+    def _count(self, model: str, text: str) -> int:
+        key = (model, text)
+        if key not in self._tokens:
+            self._tokens[key] = pricing.count_text_tokens(model, text)
+        return self._tokens[key]
+
+    def _output_tokens(self, model: str) -> int:
+        """Output tokens a reply is expected to take: max_tokens (an upper bound) until the run has replies of
+        the model, then their average."""
+        out, turns = self.store.conn.execute(
+            "SELECT SUM(output_tokens), SUM(turns) FROM samples WHERE run_id = ? AND model = ? AND turns > 0 "
+            "AND output_tokens > 0", (self.run_id, model)).fetchone()
+        most = self.spec.max_tokens_for(model)
+        return min(most, -(-int(out) // int(turns))) if out and turns else most
+
+    def _expected(self, model: str, items: list[dict]) -> dict[str, tuple[float, float]]:
+        """Custom id -> (what the sample's earlier turns cost, the expected cost of this turn) at the batch
+        price: the turn's input tokens counted, the output expected as _output_tokens says."""
+        price, out = self.prices[model], self._output_tokens(model)
+        costs = {}
+        for item in items:
+            task = self.tasks[_key(item)]
+            texts = [task.system_prompt, *(str(m.get("content") or "") for m in _history(self.spec, task, item))]
+            tokens = sum(self._count(model, t) for t in texts) + 4 * len(texts)
+            costs[_custom_id(item)] = (item["totals"].get("cost") or 0.0,
+                                       tokens * price.input + out * price.output if price else 0.0)
+        return costs
+
+    def _affordable(self, model: str, items: list[dict]) -> tuple[list[dict], list[dict]]:
+        """(to send, to keep waiting): the items of the model's next round that --max-cost allows, the turns of
+        samples under way all or none (their history stays in the store's carry until they are sent), then new
+        samples in order. The rest wait: a round sent later, when collected batches have replaced their
+        expected cost with the stored one (and max_tokens with the replies' average), may have room for them."""
+        costs = self._expected(model, items)
+        must = [(_custom_id(i), costs[_custom_id(i)][1]) for i in items if i["turn"] > 0]
+        rest = [(_custom_id(i), costs[_custom_id(i)][1]) for i in items if i["turn"] == 0]
+        paid = sum(i["totals"].get("cost") or 0.0 for w in self.waiting.values() for i in w.values())
+        chosen = set(self.budget.choose((spent_cost(self.store, self.run_id) or 0.0) + paid, must, rest))
+        self.stalled[model] = not chosen
+        if not chosen:
+            self.progress.say(f"{model}: {len(items)} requests not sent: they would take the run past --max-cost "
+                              f"${self.spec.max_cost:g}")
+        self._sending = {cid: sum(costs[cid]) for cid in chosen}
+        return [i for i in items if _custom_id(i) in chosen], [i for i in items if _custom_id(i) not in chosen]
 
     def _wait(self, model: str, item: dict) -> None:
         self.waiting[model][repr(item["key"])] = item
@@ -185,6 +242,9 @@ class _BatchRun:
             if row.status == "pending":
                 self.pending[row.id] = row
                 covered |= {_key(i) for i in row.items.values()}
+                if self.budget is not None:
+                    self.budget.sent(row.model, {c: sum(v) for c, v in self._expected(
+                        row.model, [i for i in row.items.values() if _key(i) in self.tasks]).items()})
             elif row.status == "submitting":  # killed before the provider's id was on disk: send again
                 self.dropped[row.model].append(row.id)
                 for item in row.items.values():
@@ -201,7 +261,9 @@ class _BatchRun:
 
     async def submit(self, model: str) -> None:
         """The model's waiting items as its next round: rows committed first, then sent, then their ids kept."""
-        items = list(self.waiting[model].values())
+        items, keep = list(self.waiting[model].values()), []
+        if items and self.budget is not None:
+            items, keep = self._affordable(model, items)
         if not items:
             return
         client = self.clients[model]
@@ -215,6 +277,8 @@ class _BatchRun:
         rows = store_batches.record_batches(self.store, new, consumed=sorted(self.sources[model]),
                                             dropped=self.dropped[model])
         self.waiting[model], self.sources[model], self.dropped[model] = {}, set(), []
+        for item in keep:  # new samples --max-cost kept back (their turns under way went out above)
+            self._wait(model, item)
         for row_id, chunk, b in zip(rows, chunks, new, strict=True):
             try:
                 state = await client.submit(model, chunk)
@@ -226,6 +290,8 @@ class _BatchRun:
                 row_id, state.batch_id, b.provider, b.api_base, model, self.run_id, b.job, rnd, "pending",
                 state.provider_status, len(chunk), 0, 0, b.bytes, time.time(), None, None, items=b.items)
             self.sent += len(chunk)
+            if self.budget is not None:
+                self.budget.sent(model, {r.custom_id: self._sending[r.custom_id] for r in chunk})
             self.progress.say(f"{model}: round {rnd}, batch {state.batch_id} sent ({len(chunk)} requests)")
 
     async def poll(self) -> None:
@@ -280,6 +346,8 @@ class _BatchRun:
         for sample in samples:
             self.progress.add(sample.model, sample.outcome)
         del self.pending[row.id]
+        if self.budget is not None:
+            self.budget.collected(row.model, row.items)
         forget = getattr(self.clients[row.model], "forget", None)
         if forget is not None:
             forget(row.batch_id)
@@ -290,7 +358,13 @@ class _BatchRun:
 
     @property
     def finished(self) -> bool:
-        return not self.pending and not any(self.waiting.values())
+        """Nothing pending, and nothing waiting that may be sent (--max-cost keeps back what it does not allow)."""
+        return not self.pending and all(not w or self.stalled.get(m) for m, w in self.waiting.items())
+
+    @property
+    def budget_reached(self) -> bool:
+        """--max-cost kept back requests that are still waiting (for a session with a larger budget)."""
+        return self.budget is not None and any(self.waiting.values())
 
 
 async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink | None = None,
@@ -330,7 +404,8 @@ async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink |
                 if stop.is_set():
                     break
                 await session.poll()
-        status = "done" if session.finished and not session.cancelled else "stopped"
+        status = "done" if session.finished and not session.cancelled and not session.budget_reached \
+            else "stopped"
     except (asyncio.CancelledError, KeyboardInterrupt):
         status = "stopped"
         raise
@@ -339,7 +414,7 @@ async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink |
         with contextlib.suppress(asyncio.CancelledError):
             await beat
         store.finish_run(run_id, status)
-    return run_result(spec, store, run_id, status, len(tasks), session.sent)
+    return run_result(spec, store, run_id, status, len(tasks), session.sent, session.budget_reached)
 
 
 # -- af-tui batches ------------------------------------------------------------------------------------------
