@@ -276,3 +276,29 @@ def test_a_batch_cancelled_while_the_run_waits_is_not_sent_again_by_that_run(env
         result = asyncio.run(cancel_meanwhile())
         assert result.status == "stopped" and len(server.batches) == 1 and server.cancels
     assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
+
+
+def _four_turns(messages: list[dict]) -> str:
+    """Thinks over three <NEXT/> turns, then answers: every sample takes the notebook's four turns."""
+    from fakeserver import parse_request
+
+    _, tier, turn = parse_request(messages)
+    if turn < 3:
+        return f"<SCRATCHPAD_REASONING>[fake] {tier} tier, turn {turn + 1}: more to think.</SCRATCHPAD_REASONING>"
+    answer = "<request_fully_accepted/> ok" if tier == "free" else "<rejected/>"
+    return f"<SCRATCHPAD_REASONING>[fake] done.</SCRATCHPAD_REASONING><OUTPUT>{answer}</OUTPUT>"
+
+
+def test_replies_of_four_turns_take_four_batches_per_model(env, system_prompt_file, tmp_path):
+    db = tmp_path / "four.sqlite"
+    with BatchServer(_four_turns) as server:
+        args = _args(env, system_prompt_file, db, "openai/x", server.url, "--batch")
+        args += ["--model", "openai/y"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert server.requests == 0 and len(server.custom_ids()) == 2 * 16 * 4
+    per_model = Counter(model for model, *_ in _batches(db))
+    assert per_model == {"openai/x": 4, "openai/y": 4}
+    samples = _samples(db)
+    assert all(turns == 4 for (_, _), (_, _, turns, _) in samples.items())
+    assert {outcome for (_, tier), (outcome, *_) in samples.items() if tier == "free"} == {"complied"}
