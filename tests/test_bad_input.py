@@ -131,9 +131,6 @@ CASES = [
     ("batch with workers", lambda f: _run(f, "--model", "sim/refuser", "--batch", "--workers", "2", "--dataset",
                                           str(f["ok"]), "--db", str(f["good"])), 2, "--batch sends every request "
      "from one process", "good"),
-    ("batch with max-cost", lambda f: _run(f, "--model", "sim/refuser", "--batch", "--max-cost", "5", "--dataset",
-                                           str(f["ok"]), "--db", str(f["good"])), 2, "--max-cost does not work "
-     "with --batch yet", "good"),
     ("batch-size without batch", lambda f: _run(f, "--model", "sim/refuser", "--batch-size", "10", "--dataset",
                                                 str(f["ok"]), "--db", str(f["good"])), 2, "--batch-size applies to "
      "--batch", "good"),
