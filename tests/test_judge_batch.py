@@ -99,7 +99,7 @@ def test_the_compliance_judge_sends_one_batched_request_per_sample(store_path):
     assert result.judged == len(_judgements(store_path)) > 0
 
 
-def test_a_stopped_judge_collects_its_pending_batch_and_sends_nothing_again(store_path):
+def test_a_stopped_judge_collects_its_pending_batch_and_sends_nothing_again(store_path, capsys):
     todo = _complied_with_scratchpad(store_path)
     with BatchServer(sim_judge_script, hold=True) as server:
         async def stopped_once_sent():
@@ -119,6 +119,8 @@ def test_a_stopped_judge_collects_its_pending_batch_and_sends_nothing_again(stor
         with Store(store_path) as store:
             (row,) = store_batches.list_batches(store, job=JOB)
             assert row.status == "pending" and row.batch_id in server.batches and row.model == "openai/fake-judge"
+        code, out, _ = af_main_output(capsys, "batches", "--db", str(store_path))  # listed, asked, not collected
+        assert code == 0 and "(judge)  openai/fake-judge" in out and "in_progress" in out and "1 pending" in out
         server.hold = False
         with Store(store_path) as store:
             again = asyncio.run(judge_store_batch(_spec(server, samples=2), store, options=FAST))

@@ -53,7 +53,7 @@ def batches(run_name: str | None, cancel: bool, db_path: str | None) -> None:
     for v in views:
         r, s = v.row, v.state
         done, failed = (s.done, s.failed) if s else (r.done, r.failed)
-        rows.append((r.run or "-", r.model, str(r.round), r.status, (s.provider_status if s else r.provider_status)
+        rows.append((r.run or ("(judge)" if r.job == "judge" else "-"), r.model, str(r.round), r.status, (s.provider_status if s else r.provider_status)
                      or "-", str(r.requests), str(done), str(failed),
                      age(now - r.created_at), r.batch_id or "-"))
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
@@ -63,4 +63,5 @@ def batches(run_name: str | None, cancel: bool, db_path: str | None) -> None:
         click.echo(line + (f"  ({v.note})" if v.note else ""))
     pending = sum(v.row.status == "pending" for v in views)
     click.echo(f"{len(views)} batches, {pending} pending" + ("" if cancel or not pending else
-               "; the same `af-tui run … --batch` command collects them, `af-tui batches --cancel` cancels them"))
+               "; the same `af-tui run … --batch` (or `af-tui judge … --batch`, for (judge)) command collects "
+               "them, `af-tui batches --cancel` cancels them"))
