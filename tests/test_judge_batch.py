@@ -186,3 +186,51 @@ def test_sim_judge_answers_batches(store_path, monkeypatch):
         result = asyncio.run(judge_store_batch(JudgeSpec(model="sim/judge", prompt=load_prompt(), samples=3), store,
                                                options=FAST))
     assert result.status == "done" and result.judged == len(_judgements(store_path)) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_kill_9_while_a_judge_batch_is_pending_then_the_same_command(store_path):
+    """af-tui judge --batch as a child process, killed while its batch is pending: the same command collects the
+    batch and the endpoint never held a vote twice."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers import AF_TUI, REPO, af_process, clean_env
+
+    todo = _complied_with_scratchpad(store_path)
+    env = clean_env(AF_TUI_BATCH_POLL_S="0.05")
+    with BatchServer(sim_judge_script, hold=True) as server:
+        args = ["judge", "--db", str(store_path), "--model", "openai/fake-judge", "--api-base", server.url,
+                "--batch", "--samples", "3"]
+        proc = subprocess.Popen([*AF_TUI, *args], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not _pending_judge_batches(store_path):
+                time.sleep(0.05)
+            assert _pending_judge_batches(store_path), "the judge's batch did not become pending"
+            time.sleep(0.2)  # a few polls of the held batch
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        assert len(server.custom_ids()) == 3 * len(todo)
+        server.hold = False
+        done = af_process(*args, env=env)
+        assert done.returncode == 0, done.stderr
+        ids = server.custom_ids()
+        assert len(ids) == len(set(ids)) == 3 * len(todo) and server.requests == 0
+    assert set(_judgements(store_path)) == todo
+
+
+def _pending_judge_batches(path) -> int:
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM batches WHERE job = 'judge' AND status = 'pending'"
+                                ).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return 0
