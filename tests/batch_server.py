@@ -18,8 +18,10 @@ Replies come from the chat server's `script` (default af_script: the free tier n
 against it takes the notebook's rounds. Knobs, each settable on a running server:
 - `hold`: True keeps every batch in progress (or a function batch -> bool); set it False and the next
   retrieve ends them.
-- `fail_item(custom_id, body) -> None | "error" | "expired"`: items that fail (into the error file / errored)
-  or expire (OpenAI: the batch ends "expired" with those items unanswered; Anthropic: result "expired").
+- `fail_item(custom_id, body) -> None | "error" | "expired" | (status, message)`: items that fail (into the
+  error file / errored; a tuple gives the HTTP status and the provider's message: 400 is Anthropic's
+  invalid_request_error) or expire (OpenAI: the batch ends "expired" with those items unanswered; Anthropic:
+  result "expired").
 - `fail_batch(batch) -> bool`: the whole batch ends "failed" (OpenAI) before any item runs.
 A batch ends (its replies are computed) at the first retrieve after it is released; `server.retrieves` counts
 the polls.
@@ -127,8 +129,10 @@ class BatchServer(FakeServer):
                     batch.results.append({"custom_id": custom_id, "result": {"type": "expired"}})
                 elif fault:
                     batch.failed += 1
+                    status, message = fault if isinstance(fault, tuple) else (500, "fake batch: injected failure")
+                    kind = "invalid_request_error" if status == 400 else "api_error"
                     batch.results.append({"custom_id": custom_id, "result": {"type": "errored", "error": {
-                        "type": "error", "error": {"type": "api_error", "message": "fake batch: injected failure"}}}})
+                        "type": "error", "error": {"type": kind, "message": message}}}})
                 else:
                     batch.completed += 1
                     batch.results.append({"custom_id": custom_id, "result": {
@@ -140,8 +144,10 @@ class BatchServer(FakeServer):
             line = {"id": f"batch_req_{batch.id}_{n}", "custom_id": custom_id, "error": None}
             if fault:
                 batch.failed += 1
-                line["response"] = {"status_code": 500, "request_id": f"req_{n}", "body": {"error": {
-                    "message": "fake batch: injected failure", "type": "server_error", "code": None}}}
+                status, message = fault if isinstance(fault, tuple) else (500, "fake batch: injected failure")
+                line["response"] = {"status_code": status, "request_id": f"req_{n}", "body": {"error": {
+                    "message": message, "type": "server_error" if status >= 500 else "invalid_request_error",
+                    "code": None}}}
                 err_lines.append(line)
             else:
                 batch.completed += 1

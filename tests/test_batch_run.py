@@ -302,3 +302,17 @@ def test_replies_of_four_turns_take_four_batches_per_model(env, system_prompt_fi
     samples = _samples(db)
     assert all(turns == 4 for (_, _), (_, _, turns, _) in samples.items())
     assert {outcome for (_, tier), (outcome, *_) in samples.items() if tier == "free"} == {"complied"}
+
+
+@pytest.mark.parametrize("model", ["openai/x", "anthropic/claude-sonnet-4-5"])
+def test_a_provider_that_refuses_the_prefill_stops_the_batch_run_in_one_line(env, system_prompt_file, tmp_path,
+                                                                              model):
+    refusal = (400, "Expected last role User or Tool (got Assistant)")
+    db = tmp_path / "p.sqlite"
+    with BatchServer(fail_item=lambda custom_id, body: refusal) as server:
+        base = server.url if model.startswith("openai/") else server.base
+        result = CliRunner().invoke(cli, _args(env, system_prompt_file, db, model, base, "--batch"))
+    assert result.exit_code != 0  # an AfError: main() makes it one line and exit code 2
+    message = str(result.exception)
+    assert message.startswith(f"{model} refused a prefilled assistant turn") and "--prefill none" in message
+    assert _samples(db) == {} and [r[2] for r in _batches(db)] == ["failed"]  # no error rows

@@ -26,6 +26,7 @@ from af_tui.experiment import rules
 from af_tui.experiment.budget import BatchBudget
 from af_tui.experiment.plan import RunSpec, Task, _safe_url, per_model, plan
 from af_tui.experiment.runner import (
+    _PREFILL_WORDS,
     RunResult,
     attach_reasoning,
     counts_without_errors,
@@ -159,6 +160,15 @@ def apply_result(spec: RunSpec, run_id: int, task: Task, item: dict, result: llm
                        reasoning=attach_reasoning(messages, item["reasonings"])), None
     history.append({"role": "user", "content": rules.NEXT_TURN})
     return None, {**item, "history": history, "turn": item["turn"] + 1, "round": item["round"] + 1, "tries": 0}
+
+
+def _prefill_refusal(spec: RunSpec, model: str, results) -> str | None:
+    """The error of an item the provider rejected (HTTP 400) for a reason naming the prefilled assistant turn,
+    when the model's turns are prefilled (runner.refuses_prefill's reading); None otherwise."""
+    if not _prefill(spec, model):
+        return None
+    return next((r.error for r in results if r.reply is None and r.status == 400 and r.error
+                 and _PREFILL_WORDS.search(r.error.split(": ", 1)[-1])), None)
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -327,6 +337,12 @@ class _BatchRun:
 
     def collect(self, row: store_batches.BatchRow, state: llm_batch.BatchState,
                 results: dict[str, llm_batch.ItemResult]) -> None:
+        refused = _prefill_refusal(self.spec, row.model, results.values())
+        if refused is not None:  # every request of the model would fail alike: stop, as interactively
+            store_batches.set_status(self.store, row.id, "failed", state.provider_status, error=refused[:500])
+            del self.pending[row.id]
+            raise AfError(f"{row.model} refused a prefilled assistant turn ({refused[:200]}); run again with "
+                          "--prefill none")
         samples, carry = [], {}
         missing = f"batch item not answered (the batch ended {state.provider_status})"
         for cid, item in row.items.items():
