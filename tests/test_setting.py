@@ -374,3 +374,29 @@ def test_import_reads_pipeline_files_by_a_setting(tmp_path, capsys):
     bad.write_text("rule = 3\n", encoding="utf-8")
     code, out, err = af_main_output(capsys, "import", str(path), "--db", str(tmp_path / "t.sqlite"), "--setting", str(bad))
     assert code == 2 and len((out + err).strip().splitlines()) == 1 and not (tmp_path / "t.sqlite").exists()
+
+
+def test_an_inspect_export_of_a_setting_run_imports_read_in_its_setting(files, capsys):
+    """export --format inspect keeps the run's setting; importing the log reads the replies by its tags and
+    markers again and names the setting beside the rule."""
+    pytest.importorskip("inspect_ai")
+    (files / "marked.toml").write_text(HIDDEN + '[markers]\naccepted = "<yes/>"\nrejected = "<no/>"\n',
+                                       encoding="utf-8")
+
+    def script(messages):
+        reply = hidden(af_script(messages))
+        return reply.replace(rules.ACCEPTED, "<yes/>").replace(rules.REJECTED, "<no/>")
+
+    db, again = files / "s.sqlite", files / "again.sqlite"
+    with FakeServer(script) as server:
+        code, _, err = af_main_output(capsys, "run", "--setting", str(files / "marked.toml"), "--model", "openai/x",
+                                      "--api-base", server.url, "--db", str(db), "--run", "m")
+    assert code == 0, err
+    assert sorted(set(_outcomes(db).values())) == ["complied", "format_not_followed", "refused"]
+    code, _, err = af_main_output(capsys, "export", str(files / "logs"), "--format", "inspect", "--db", str(db))
+    assert code == 0, err
+    code, _, err = af_main_output(capsys, "import", str(files / "logs"), "--db", str(again))
+    assert code == 0, err
+    assert _outcomes(again) == _outcomes(db)
+    _, out, _ = af_main_output(capsys, "stats", "--db", str(again), "--json")
+    assert {r["rule"] for r in json.loads(out)} == {"notebook · setting hidden-tags"}

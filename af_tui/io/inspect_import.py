@@ -73,6 +73,8 @@ def _write_log(store: Store, read: ReadLog, report: LogReport, run_name: str | N
     }
     if read.tags:  # and through these tag pairs (so that rescore reads the replies the same way)
         config["tags"] = [list(p) for p in read.tags]
+    if read.setting:  # and in this setting (an af-tui export's): stats name it, rescore reads its markers
+        config["setting"] = read.setting
     entry["variants"] = sorted(set(variants.values()))
     planned = sum(e.get("samples", 0) - e.get("no_tier", 0) for e in logs)
     run_id = store.start_run(name, config, source="inspect", planned=planned)

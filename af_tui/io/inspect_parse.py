@@ -125,10 +125,11 @@ def _blocked(sample: Any) -> str | None:
 
 
 def convert_sample(sample: Any, *, model: str, created: float | None, rule: str = rules.DEFAULT_RULE,
-                   tags: tuple[TagPair, ...] = ()) -> dict | None:
+                   tags: tuple[TagPair, ...] = (), reading: rules.Reading | None = None) -> dict | None:
     """One EvalSample as a store row (plus `request`, `system_prompt` and `variant_name`); None when its tier
     is unknown. The outcome is `rule` applied to the messages (replies in one of `tags` read as the notebook's
-    tags, as rescore does; the transcript is kept as written); a `content_filter` stop is `blocked`."""
+    tags, as rescore does, or as a setting's `reading` reads them; the transcript is kept as written); a
+    `content_filter` stop is `blocked`."""
     attachments = sample.attachments or {}
     first_turn = _first_user_turn(sample, attachments)
     tier = tier_of(sample.metadata, first_turn)
@@ -152,7 +153,8 @@ def convert_sample(sample: Any, *, model: str, created: float | None, rule: str 
         messages = [{"role": "user", "content": first_turn}]
     read_as = [{**m, "content": in_notebook_tags(m["content"], tags)} if m["role"] == "assistant" else m
                for m in messages] if tags else messages
-    result = rules.score_transcript(rules.Transcript(read_as), rule)
+    result = (rules.score_transcript(rules.Transcript(messages), rule, reading) if reading
+              else rules.score_transcript(rules.Transcript(read_as), rule))
     usage = list((sample.model_usage or {}).values())
     costs = [u.total_cost for u in usage if u.total_cost is not None]
     cache_read = [u.input_tokens_cache_read for u in usage if u.input_tokens_cache_read is not None]

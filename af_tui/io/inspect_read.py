@@ -14,6 +14,7 @@ from typing import Any
 from af_tui.domain import Outcome
 from af_tui.errors import AfError
 from af_tui.experiment import rules
+from af_tui.experiment.setting import reading_of
 from af_tui.experiment.tags import TagPair
 from af_tui.io.inspect_parse import convert_sample, disagrees, timestamp
 from af_tui.store.db import sha256_text
@@ -69,6 +70,7 @@ class ReadLog:
     variant_names: dict[str, str] = field(default_factory=dict)  # sha256 -> the name af-tui's export gave it
     rule: str = rules.DEFAULT_RULE  # the outcome rule the messages are read by
     tags: tuple[TagPair, ...] = ()  # tag pairs replies are read through (an af-tui export of a pipeline run)
+    setting: dict | None = None  # the setting record of an af-tui export's run (its tags and markers)
 
 
 def _ours(spec: Any) -> dict:
@@ -81,6 +83,13 @@ def log_rule(spec: Any) -> str:
     """The outcome rule a log names (af-tui's own export writes its run's), else af-tui's default."""
     rule = _ours(spec).get("rule")
     return rule if rule in rules.RULES else rules.DEFAULT_RULE
+
+
+def log_setting(spec: Any) -> dict | None:
+    """The setting an af-tui export's run was asked and read in (run.md, settings as data), else None."""
+    config = _ours(spec).get("config")
+    setting = config.get("setting") if isinstance(config, dict) else None
+    return setting if isinstance(setting, dict) else None
 
 
 def log_tags(spec: Any) -> tuple[TagPair, ...]:
@@ -165,7 +174,9 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
         "file": str(path.resolve()), "task": spec.task, "task_id": spec.task_id, "eval_id": spec.eval_id,
         "model": model, "created": spec.created, "status": header.status, "epochs": spec.config.epochs,
     }, tempfile.TemporaryFile("w+", encoding="utf-8"), rule=log_rule(spec),
-                   tags=log_tags(spec))
+                   tags=log_tags(spec), setting=log_setting(spec))
+    # an af-tui export's setting reads the replies as its run did (tags and markers); else the tag pairs alone
+    reading = reading_of({"setting": read.setting, "tags": [list(p) for p in read.tags]}) if read.setting else None
     report.models = [model]
     report.status = header.status
     seen_requests: set[str] = set()
@@ -174,7 +185,8 @@ def read_log(inspect_log: Any, path: Path, report: LogReport, progress: Progress
         for chunk in chunks:
             for sample in chunk:
                 try:
-                    row = convert_sample(sample, model=model, created=created, rule=read.rule, tags=read.tags)
+                    row = convert_sample(sample, model=model, created=created, rule=read.rule, tags=read.tags,
+                                         reading=reading)
                 except Exception as exc:  # a sample in a shape we don't know: the file is foreign
                     raise ValueError(f"sample {sample.id} epoch {sample.epoch}: {_one_line(exc)}") from exc
                 done += 1
