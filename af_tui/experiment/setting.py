@@ -1,7 +1,8 @@
 """A setting as data: what the notebook fixes (dataset and its request column, system prompts, user template and
 its tier markers, tag pairs, accept/reject markers, whether <NEXT/> continues, outcome rule, compliance measure),
 read from a TOML file (`af-tui run --setting FILE`) or built in (`helpful-only`, today's behaviour).
-A bad file is refused in one line naming the file and the key. No I/O beyond reading the setting file."""
+A bad file is refused in one line naming the file and the key. Its only I/O: reading the setting file and
+listing the folders it names; the inputs themselves are read by sources.py."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class Compliance:
 
 @dataclass(frozen=True)
 class Setting:
+    """What a run asks and how it reads the replies; the defaults are the built-in helpful-only setting's."""
+
     name: str
     dataset: Source = sources.ADVBENCH_SOURCE
     column: str | None = None  # the dataset's request column; None: goal, request or prompt, the first found
@@ -67,7 +70,6 @@ class Setting:
     def record(self) -> dict:
         """The setting as a run's config stores it (`config["setting"]`)."""
         return {"name": self.name, "sha256": self.sha256, "origin": self.origin, **self.reading_record()}
-
 
 
 HELPFUL_ONLY = Setting("helpful-only")
