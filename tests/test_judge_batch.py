@@ -234,3 +234,19 @@ def _pending_judge_batches(path) -> int:
             conn.close()
     except sqlite3.OperationalError:
         return 0
+
+
+def test_a_samples_votes_stay_in_one_batch_and_batches_keep_the_limits():
+    from af_tui.judge.batch import _groups_split
+    from af_tui.llm.batch import BatchRequest, Limits
+
+    def group(s, k, text="x"):
+        return [BatchRequest(f"s{s}-k{i}", {"messages": [{"role": "user", "content": text}]}) for i in range(k)]
+
+    groups = [group(s, 3) for s in range(10)]
+    chunks = _groups_split(groups, Limits(100, 10**9), batch_size=7)
+    assert [len(c) for c in chunks] == [6, 6, 6, 6, 6]  # two samples a batch: a third would pass 7
+    assert [r.custom_id for c in chunks for r in c] == [r.custom_id for g in groups for r in g]
+    size = sum(r.size() for r in group(0, 3))
+    assert [len(c) for c in _groups_split(groups[:4], Limits(100, int(2.5 * size / 0.98)), None)] == [6, 6]
+    assert [len(c) for c in _groups_split([group(0, 5), group(1, 1)], Limits(100, 10**9), 2)] == [2, 2, 1, 1]

@@ -57,25 +57,37 @@ def _temperature(spec: JudgeSpec) -> float:
 def vote_requests(spec: JudgeSpec, sample_id: int, texts, votes: list[int]) -> list[llm_batch.BatchRequest]:
     """The sample's votes as batch requests: the judge prompt `judge_one` sends, once per vote (seed = vote)."""
     messages = build_messages(spec.prompt, texts)
-    return [llm_batch.BatchRequest(_custom_id(sample_id, i), llm_batch.request_body(
-        spec.model, messages, temperature=_temperature(spec), max_tokens=spec.max_tokens, seed=i)) for i in votes]
+
+    def body(seed: int) -> dict:
+        return llm_batch.request_body(spec.model, messages, temperature=_temperature(spec),
+                                      max_tokens=spec.max_tokens, seed=seed)
+
+    if spec.model.startswith("sim/"):  # the seed reaches simulated models only
+        return [llm_batch.BatchRequest(_custom_id(sample_id, i), body(i)) for i in votes]
+    same = body(0)  # a provider's K votes are the same request (litellm's transformation is ~0.4 ms a call)
+    return [llm_batch.BatchRequest(_custom_id(sample_id, i), same) for i in votes]
 
 
 def _groups_split(groups: list[list[llm_batch.BatchRequest]], limits: llm_batch.Limits,
                   batch_size: int | None) -> list[list[llm_batch.BatchRequest]]:
-    """Whole samples' requests in batches within the provider's limits and `batch_size` (a sample's K votes
-    are never split, so one batch holds all a sample needs)."""
-    chunks = []
+    """Whole samples' requests in batches within the provider's limits and `batch_size`, in order: a sample's
+    K votes are never split (one batch holds all a sample needs), unless they alone pass a limit."""
+    most = min(limits.requests, batch_size or limits.requests)
+    room = int(limits.bytes * llm_batch._BYTES_MARGIN)  # the framing margin run --batch splits with
+    chunks: list[list[llm_batch.BatchRequest]] = []
+    count = size = 0
     for group in groups:
-        whole = llm_batch.split(group, limits, None)
-        if len(whole) != 1:  # a sample larger than a batch on its own: the provider refuses it, as run --batch
-            chunks.extend([*whole])
+        n, b = len(group), sum(r.size() for r in group)
+        if n > most or b > room:  # larger than a batch on its own: split as run --batch splits
+            chunks.extend(llm_batch.split(group, limits, batch_size))
+            count = size = most  # nothing more goes into that last chunk
             continue
-        last = chunks[-1] if chunks else None
-        if last is not None and len(llm_batch.split(last + group, limits, batch_size)) == 1:
-            last.extend(group)
+        if chunks and count + n <= most and size + b <= room:
+            chunks[-1].extend(group)
+            count, size = count + n, size + b
         else:
             chunks.append(list(group))
+            count, size = n, b
     return chunks
 
 
