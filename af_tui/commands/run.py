@@ -273,7 +273,8 @@ def _execute(spec, db: Path, resume: str, *, shard=None, workers: int = 1, child
 @click.option("--shard", default=None, hidden=True)  # K/N: set by --workers on its child processes
 @click.option("--tui", is_flag=True, help="Run in the background and open the explorer on it at once.")
 def run(**params) -> None:
-    """Run the helpful-only experiment: each request once as a free-tier and once as a paid-tier user.
+    """Run the experiment in a setting (the built-in helpful-only, or --setting FILE): each request once as a
+    free-tier and once as a paid-tier user.
 
     Every sample is committed to the store as it completes; running the same command again resumes, sending
     only the missing samples and the ones that failed."""
