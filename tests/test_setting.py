@@ -310,6 +310,10 @@ def test_docs_write_out_helpful_only_and_the_animal_welfare_example_runs(tmp_pat
     code, out, err = af_main_output(capsys, "stats", "--db", str(db), "--json", "--compliance",
                                     "judge-not-refused:sim/judge-compliance")
     assert code == 0 and {r["compliance"] for r in json.loads(out)} == {"judge-not-refused:sim/judge-compliance"}, err
+    _, out, _ = af_main_output(capsys, "stats", "--db", str(db))
+    assert "Run aw's setting animal-welfare measures compliance by its judge task supports-animal-welfare" in out
+    _, out, _ = af_main_output(capsys, "stats", "--db", str(db), "--compliance", "judge-not-refused:sim/judge-compliance")
+    assert "measures compliance by" not in out
     code, out, err = af_main_output(capsys, "judge", "--setting", str(files_prefix(tmp_path)), "--show-prompt")
     assert code == 2 and "names no judge task" in err
 

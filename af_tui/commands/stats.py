@@ -257,6 +257,8 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
         click.echo("No samples yet: run `af-tui demo` or `af-tui run` first.")
         return
     _print_tables(slices, gap_comparisons, by)
+    if compliance.kind == "prefix":
+        _note_judge_measured(db_path, run_name)
     from af_tui.commands.cost_section import cost_table, print_cost
 
     print_cost(slices, cost_table(db_path, run_name, models))
@@ -266,6 +268,20 @@ def stats(db_path: str | None, run_name: str | None, models: tuple[str, ...], by
 
     for section in (judges_section, agreement_section):
         section(db_path=db_path, run_name=run_name, models=models)
+
+
+def _note_judge_measured(db_path, run_name) -> None:
+    """Runs whose setting measures compliance by a judge task: say that these prefix rates are not its measure."""
+    from af_tui.experiment.setting import judge_measured
+    from af_tui.safe_text import one_line
+    from af_tui.store.db import Store
+
+    with Store(db_path, create=False) as store:
+        runs = judge_measured(store.conn, run_name)
+    for run, setting, task in runs:
+        click.echo(one_line(f"Run {run}'s setting {setting} measures compliance by its judge task {task}, not the "
+                            "answer's prefix: judge it (`af-tui judge --setting FILE --run RUN --model M`) and read it "
+                            "with --compliance judge-not-refused:M (or judge:M).", 400))
 
 
 def _print_tables(slices, gap_comparisons, by: str) -> None:

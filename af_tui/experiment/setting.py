@@ -106,6 +106,21 @@ def rule_label(config: dict, legacy: str = str(LEGACY_RULE)) -> str:
     return f"{rule}{SETTING_MARK}{name}"
 
 
+def judge_measured(conn, run: str | None = None) -> list[tuple[str, str, str]]:
+    """(run, setting, judge task) of each run whose setting measures compliance by a judge task, not by the
+    answer's prefix (the outcome counts of such a run read a marker the setting does not go by)."""
+    found = []
+    for name, config in conn.execute("SELECT name, config FROM runs WHERE ? IS NULL OR name = ? ORDER BY id",
+                                     (run, run)):
+        try:
+            stored = json.loads(config or "{}").get("setting")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(stored, dict) and stored.get("compliance") == "judge":
+            found.append((name, str(stored.get("name")), str(stored.get("compliance_task"))))
+    return found
+
+
 def stored_sha256(config: dict) -> str | None:
     """The setting hash a run's config records; a run stored before settings were recorded and read as the
     notebook reads (no tag pairs of an import) was the built-in helpful-only; None when it cannot be known."""
