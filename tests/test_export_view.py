@@ -74,3 +74,29 @@ async def test_export_from_the_list_without_a_view_writes_every_sample(store_pat
         await until(pilot, lambda: app.screen is app.main)
         messages = [n.message for n in app._notifications]
     assert any(m.endswith(f"wrote {2 * len(ROWS)} rows to {tmp_path.resolve() / 'all.csv'}") for m in messages)
+
+
+async def test_a_store_error_during_the_export_is_a_notification(store_path, tmp_path, monkeypatch):
+    """The store locked or failing under the export: one notification, the dialog stays, the app runs on."""
+    import sqlite3
+
+    from textual.widgets import Input
+
+    import af_tui.io.export as export_module
+    from af_tui.tui.screens.export_labels import ExportLabelsScreen
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(export_module, "export", locked)
+    app = make_app(store_path, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: loaded(app))
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
+        app.screen.query_one("#label-export-path", Input).value = str(tmp_path / "x.csv")
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: any("database is locked" in n.message for n in app._notifications))
+        assert isinstance(app.screen, ExportLabelsScreen)
+    assert not (tmp_path / "x.csv").exists()

@@ -16,7 +16,7 @@ from textual.widgets import Checkbox, Input, Static
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.safe_text import one_line
-from af_tui.store.db import Store
+from af_tui.store.db import Store, StoreError
 from af_tui.tui.widgets.on_off import OnOff
 
 
@@ -75,7 +75,7 @@ class ExportLabelsScreen(ModalScreen[None]):
                     view = self.pair_filter.describe()
                     f = replace(f, pairs_where=where, pairs_params=tuple(params), view=view)
                 result = export(store.conn, Path(out).expanduser().resolve(), f, db_path=store.path)
-        except AfError as exc:
+        except (AfError, StoreError) as exc:  # a locked or unreadable store too: a notification, not a crash
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         # the absolute path: the app's working directory is not on screen
