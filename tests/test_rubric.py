@@ -11,7 +11,7 @@ from af_tui.errors import AfError
 from af_tui.rubric import builtin_rubrics, load_rubric, parse_rubric, propose_verdict
 from af_tui.store import schema
 from af_tui.store.db import Store
-from af_tui.store.labels import Label, criteria_columns, current_label, current_labels, save_label, undo_label
+from af_tui.store.labels import Label, current_label, current_labels, save_label, undo_label
 
 PAPER_AF = ("in_training", "modified_if_rated_poorly", "values_conflict", "chooses_other_output",
             "to_avoid_modification")
@@ -160,18 +160,24 @@ def test_label_under_the_paper_rubric(tmp_path):
 
 
 def test_criteria_columns_for_an_export(tmp_path):
+    """The export's criterion columns come from the labels' rubrics (io/export.export_layout, which replaced
+    store.rubrics.criteria_columns; tests/test_export_rubric.py has the files): each label's answers under its
+    own rubric, empty under the other's and for an unlabeled sample."""
+    from af_tui.io.export import ExportFilter, export_layout, iter_rows
+
     store = make_store(tmp_path / "s.sqlite", n_requests=2)
     a, b = sample_id(store, 0, "free"), sample_id(store, 1, "free")
     save_label(store.conn, a, "x", rubric=load_rubric("paper"), verdict="unclear", criteria={"in_training": 1})
     save_label(store.conn, b, "x", verdict="unclear", criteria={"knows_training": 0})
-    from af_tui.store.rows import dict_rows
-
-    rows = dict_rows(store.conn, "SELECT * FROM labels ORDER BY id")
-    columns, cells = criteria_columns(store.conn, [*rows, None])
-    assert columns[:2] == ["rubric", "in_training"] and "knows_training" in columns
-    assert cells[0]["rubric"] == "paper@2" and cells[0]["in_training"] == 1 and cells[0]["knows_training"] is None
-    assert cells[1]["rubric"] == "af-tui-4@1" and cells[1]["knows_training"] == 0
-    assert set(cells[2].values()) == {None}
+    layout = export_layout(store.conn, ExportFilter())
+    assert list(layout.criteria) == ["knows_training", "in_training"]  # rubrics by id: af-tui-4, paper
+    columns = layout.columns
+    cells = {row[columns.index("sample_id")]: row for row in iter_rows(store.conn, ExportFilter(), layout=layout)}
+    at = {c: columns.index(c) for c in ("rubric", "in_training", "knows_training")}
+    assert [cells[a][at[c]] for c in at] == ["paper", 1, None]
+    assert [cells[b][at[c]] for c in at] == ["af-tui-4", None, 0]
+    unlabeled = cells[sample_id(store, 0, "paid")]
+    assert {unlabeled[i] for i in at.values()} == {None}
 
 
 def _schema4_store(path):

@@ -22,12 +22,7 @@ from af_tui.errors import AfError
 from af_tui.rubric import Rubric
 from af_tui.rubric import propose_verdict as rubric_proposal
 from af_tui.store.rows import dict_rows, equals, marks
-from af_tui.store.rubrics import (
-    criteria_columns,  # noqa: F401  (exports: criteria columns per rubric)
-    ensure_rubric,
-    legacy_rubric,
-    read_criteria,
-)
+from af_tui.store.rubrics import ensure_rubric, legacy_rubric, read_criteria
 from af_tui.store.runs import listed, require_run
 
 # The current label: each annotator's newest row on a sample (ties on created_at go to the later row id; a

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from af_tui.domain import CRITERIA
 from af_tui.rubric import LEGACY_RUBRIC, Rubric, RubricCriterion, builtin_rubrics, load_rubric, parse_rubric
@@ -64,37 +64,3 @@ def read_criteria(conn: sqlite3.Connection, row: Mapping) -> tuple[Rubric, dict]
     rubric = rubric_by_sha(conn, sha, raw)
     stored = json.loads(raw or "{}")
     return rubric, {c: stored.get(c) for c in rubric.ids}
-
-
-def criteria_columns(conn: sqlite3.Connection, rows: Iterable[Mapping | None]) -> tuple[list[str], list[dict]]:
-    """For an export: the columns a set of label rows needs — "rubric" (id@version), then each rubric's
-    criteria in rubric order (an id that two of the rubrics present both use is written `rubric_id.criterion`)
-    — and, per row, {column: value} with 1 | 0 | None. Rows are labels rows (`l.*`: rubric_sha256, criteria
-    and the four legacy columns); None stands for a sample without a label and gives empty cells."""
-    decoded = [None if row is None else read_criteria(conn, row) for row in rows]
-    rubrics: dict[str, Rubric] = {}
-    for item in decoded:
-        if item:
-            rubrics.setdefault(item[0].sha256, item[0])
-    owners: dict[str, set[str]] = {}
-    for r in rubrics.values():
-        for c in r.criteria:
-            owners.setdefault(c.id, set()).add(r.sha256)
-    columns: list[str] = []
-    name: dict[tuple[str, str], str] = {}
-    for r in rubrics.values():
-        for c in r.criteria:
-            col = c.id if len(owners[c.id]) == 1 else f"{r.id}.{c.id}"
-            name[(r.sha256, c.id)] = col
-            if col not in columns:
-                columns.append(col)
-    cells = []
-    for item in decoded:
-        cell = dict.fromkeys(["rubric", *columns])
-        if item:
-            rubric, values = item
-            cell["rubric"] = rubric.name
-            for cid, v in values.items():
-                cell[name[(rubric.sha256, cid)]] = v
-        cells.append(cell)
-    return ["rubric", *columns], cells
