@@ -121,6 +121,10 @@ def test_a_stopped_judge_collects_its_pending_batch_and_sends_nothing_again(stor
             assert row.status == "pending" and row.batch_id in server.batches and row.model == "openai/fake-judge"
         code, out, _ = af_main_output(capsys, "batches", "--db", str(store_path))  # listed, asked, not collected
         assert code == 0 and "(judge)  openai/fake-judge" in out and "in_progress" in out and "1 pending" in out
+        code, _, err = af_main_output(capsys, "judge", "--db", str(store_path), "--model", "openai/fake-judge",
+                                      "--api-base", server.url, "--samples", "2")  # without --batch: refused
+        assert code == 2 and "judge batches of this prompt open at the provider (1); resume with --batch" in err
+        assert server.requests == 0
         server.hold = False
         with Store(store_path) as store:
             again = asyncio.run(judge_store_batch(_spec(server, samples=2), store, options=FAST))

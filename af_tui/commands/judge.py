@@ -112,6 +112,11 @@ def judge(db_path, model, api_base, run_name, task, only, concurrency, prompt_fi
             options = JudgeBatchOptions(batch_size=batch_size, poll_s=_poll_s(JudgeBatchOptions.poll_s))
             result = asyncio.run(judge_store_batch(spec, store, progress=JudgeProgress(), options=options))
         else:
+            from af_tui.judge.batch import open_judge_batches
+
+            if pending := open_judge_batches(spec, store):  # judging them again would pay for their votes twice
+                raise AfError(f"{model} has judge batches of this prompt open at the provider ({pending}); resume "
+                              "with --batch (which collects them), or cancel them first: af-tui batches --cancel")
             result = asyncio.run(judge_store(spec, store.conn, progress=JudgeProgress()))
     raise RunEnded(_report(result))
 

@@ -91,6 +91,17 @@ def _groups_split(groups: list[list[llm_batch.BatchRequest]], limits: llm_batch.
     return chunks
 
 
+def ours(spec: JudgeSpec, row: store_batches.BatchRow) -> bool:
+    """A judge batch of this judge model and prompt (other judges' batches wait for their own command)."""
+    return row.model == spec.model and all(
+        i.get("prompt") == spec.prompt.sha256 for i in (*row.items.values(), *(row.carry or {}).values()))
+
+
+def open_judge_batches(spec: JudgeSpec, store: Store) -> int:
+    """This judge's batches still with the provider (pending or unsent) or carrying votes for a later round."""
+    return sum(ours(spec, row) for row in store_batches.open_batches(store, None, job=JOB))
+
+
 class _JudgeBatches:
     """One session of `judge --batch`: the pending batches and the samples waiting for the next round."""
 
@@ -107,9 +118,7 @@ class _JudgeBatches:
         self.last_error: str | None = None
 
     def _ours(self, row: store_batches.BatchRow) -> bool:
-        """A judge batch of this judge model and prompt (other judges' batches wait for their own command)."""
-        return row.model == self.spec.model and all(
-            i.get("prompt") == self.spec.prompt.sha256 for i in (*row.items.values(), *(row.carry or {}).values()))
+        return ours(self.spec, row)
 
     def load(self, todo: list[int]) -> None:
         covered: set[int] = set()
