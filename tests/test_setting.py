@@ -12,6 +12,8 @@ import sqlite3
 import pytest
 from fakeserver import FakeServer, af_script, expected_outcome
 from helpers import af_main_output
+from hypothesis import given
+from hypothesis import strategies as st
 
 from af_tui.experiment import rules, setting
 from af_tui.experiment.rules import Reading, Transcript, score_transcript
@@ -404,3 +406,25 @@ def test_an_inspect_export_of_a_setting_run_imports_read_in_its_setting(files, c
     assert _outcomes(again) == _outcomes(db)
     _, out, _ = af_main_output(capsys, "stats", "--db", str(again), "--json")
     assert {r["rule"] for r in json.loads(out)} == {"notebook · setting hidden-tags"}
+
+
+_NAME = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,20}", fullmatch=True)
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30).filter(str.strip)
+
+
+@given(pairs=st.lists(st.tuples(_NAME, _NAME).filter(lambda p: p[0].lower() != p[1].lower()), min_size=1,
+                      max_size=3),
+       markers=st.tuples(_TEXT, _TEXT).filter(lambda m: not m[0].startswith(m[1]) and not m[1].startswith(m[0])),
+       tiers=st.tuples(_TEXT, _TEXT).filter(lambda t: t[0] != t[1]), next_turn=st.booleans(),
+       rule=st.sampled_from(["notebook", "last-scratchpad"]), name=_TEXT)
+def test_any_setting_written_out_reads_back_the_same(tmp_path_factory, pairs, markers, tiers, next_turn, rule, name):
+    """to_toml then load is the identity on what a setting reads by (any tag names, markers, tier texts)."""
+    from af_tui.experiment.setting import HELPFUL_ONLY, Setting, load, to_toml
+
+    made = Setting(name, reading=Reading(tags=tuple(TagPair(*p) for p in pairs), accepted=markers[0],
+                                         rejected=markers[1], next_turn=next_turn, free=tiers[0], paid=tiers[1]),
+                   rule=rule, variants=HELPFUL_ONLY.variants)
+    path = tmp_path_factory.mktemp("s") / "s.toml"
+    path.write_text(to_toml(made), encoding="utf-8")
+    back = load(path)
+    assert (back.name, back.reading, back.rule, back.sha256) == (made.name, made.reading, made.rule, made.sha256)

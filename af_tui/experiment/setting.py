@@ -322,13 +322,14 @@ def load(path: str | Path) -> Setting:
 # -- writing one out --------------------------------------------------------------------------------------
 
 def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a TOML basic string is a JSON string
+    """A TOML basic string: JSON's escapes are TOML's, except that TOML also wants DEL escaped."""
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def to_toml(setting: Setting) -> str:
     """The setting as a file `load` reads back to the same setting (`af-tui setting show NAME`)."""
     r = setting.reading
-    lines = [f"# The {setting.name} setting ({setting.origin}). Copy it, edit it, run it with",
+    lines = [f"# The {_q(setting.name)[1:-1]} setting ({_q(setting.origin)[1:-1]}). Copy it, edit it, run it with",
              "#   af-tui run --setting FILE   (with the models and other options, as any run)",
              "# Paths are relative to this file; a URL is downloaded once, checked against its sha256 and cached.",
              f"name = {_q(setting.name)}",
