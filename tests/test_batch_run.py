@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from fakeserver import FakeServer, expected_outcome
 
 from af_tui.cli import cli
+from af_tui.errors import AfError
 from af_tui.experiment import sources
 from af_tui.experiment.batch_run import BatchOptions, execute_batch
 from af_tui.experiment.plan import RunSpec
@@ -316,3 +317,32 @@ def test_a_provider_that_refuses_the_prefill_stops_the_batch_run_in_one_line(env
     message = str(result.exception)
     assert message.startswith(f"{model} refused a prefilled assistant turn") and "--prefill none" in message
     assert _samples(db) == {} and [r[2] for r in _batches(db)] == ["failed"]  # no error rows
+
+
+def test_a_batch_not_sent_is_sent_by_the_next_run_from_its_row(env, system_prompt_file, tmp_path, monkeypatch):
+    """Killed (here: the provider failing) after the row is committed and before the provider's id is: the next
+    run sends the row's items in a new batch and drops the unsent row."""
+    from af_tui.llm import batch as llm_batch
+
+    db = tmp_path / "u.sqlite"
+    real = llm_batch.OpenAIBatches.submit
+    calls = []
+
+    async def refuse_once(self, model, requests, **kw):
+        calls.append(len(requests))
+        if len(calls) == 1:
+            raise llm_batch.BatchError("openai/x: creating a batch: 503 service unavailable")
+        return await real(self, model, requests, **kw)
+
+    monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", refuse_once)
+    with BatchServer() as server:
+        spec = _spec(env, system_prompt_file, server.url, name="u")
+        with Store(db) as store, pytest.raises(AfError, match="the batch was not sent; run the same command"):
+            asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        assert _batches(db) == [("openai/x", 1, "submitting", 16)] and server.custom_ids() == []
+        with Store(db) as store:
+            result = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        assert result.status == "done"
+        ids = server.custom_ids()
+        assert len(ids) == len(set(ids)) == 24
+    assert _batches(db) == [("openai/x", 1, "collected", 16), ("openai/x", 2, "collected", 8)]
