@@ -45,6 +45,15 @@ async def test_checkboxes_read_on_and_off_in_both_themes(tmp_path):
                 await settle(pilot)
                 boxes = list(app.screen.query(OnOff))
                 assert len(boxes) == 3
+                if dialog == "FilterScreen":  # the whole dialog on screen, each field's value drawn inside it
+                    from textual.containers import Vertical
+                    from textual.widgets import Select
+
+                    frame = app.screen.query_one(Vertical)
+                    assert frame.max_scroll_y == 0 and frame.region.bottom <= 30
+                    for select in app.screen.query(Select):
+                        shown = select.query_one("#label").region
+                        assert select.region.contains_region(shown), (select.id, select.region, shown)
                 for box in boxes:
                     segments = [s for line in rendered(box) for s in line]
                     text = "".join(t for t, _ in segments)

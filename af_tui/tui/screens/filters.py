@@ -23,9 +23,15 @@ class FilterScreen(ModalScreen[PairFilter | None]):
                               border: thick $primary; background: $surface; padding: 1 2; }
     FilterScreen Grid { grid-size: 2; grid-columns: 14 1fr; grid-rows: 3; height: auto; }
     FilterScreen Label { padding: 1 0; }
-    FilterScreen Horizontal { height: auto; margin-top: 1; }
+    FilterScreen #buttons { height: auto; margin-top: 1; }  /* (not `Horizontal`: a Select's inside is one) */
     FilterScreen Button { margin-right: 2; }
+    /* A short terminal: the fields one line each (compact), so that the whole dialog fits 80×24 with no scroll */
+    FilterScreen.-short > Vertical { padding: 0 2; }
+    FilterScreen.-short Grid { grid-rows: 1; }
+    FilterScreen.-short Label { padding: 0; }
+    FilterScreen.-short Label.title { padding-bottom: 1; }
     """
+    SHORT = 40  # rows: below this the fields go compact (MainScreen's SHORT too)
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="filters.cancel"),
         Binding("ctrl+s", "apply", "Apply", id="filters.apply", tooltip="Apply these filters"),
@@ -65,10 +71,16 @@ class FilterScreen(ModalScreen[PairFilter | None]):
             yield OnOff("errors only", c.errors_only, id="errors_only")
             yield OnOff("format not followed only", c.format_not_followed_only, id="fnf_only")
             yield OnOff("judge and people disagree", c.judge_disagrees, id="judge_disagrees")
-            with Horizontal():
+            with Horizontal(id="buttons"):
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Clear all", id="clear")
                 yield Button("Cancel", id="cancel")
+
+    def on_resize(self, event) -> None:
+        short = event.size.height < self.SHORT
+        self.set_class(short, "-short")
+        for field in self.query("Select, Input, Checkbox"):
+            field.compact = short
 
     def _value(self, name: str) -> str | None:
         value = self.query_one(f"#{name}", Select).value
