@@ -49,8 +49,15 @@ def _text(text: str, name: str) -> Text:
 
 
 def test_the_last_batch_is_counted_before_the_bar_closes(db_path, monkeypatch):
-    monkeypatch.setenv("AF_TUI_SIM_LATENCY", "0")
-    monkeypatch.setenv("AF_TUI_SIM_FAIL_RATE", "0")
+    from af_tui.store.sample import Sample
+
+    async def answered(spec, run_id, task, throttle=None) -> Sample:  # no model call: the counting is tested
+        key = task.key
+        return Sample(run_id=run_id, model=key.model, variant=key.variant, prompt_id=key.prompt_id,
+                      prompt_index=task.prompt_index, tier=key.tier, epoch=key.epoch, outcome="refused",
+                      completed_at=1.0)
+
+    monkeypatch.setattr(runner, "_sample", answered)
     monkeypatch.setattr(runner, "BATCH_S", 60.0)  # every sample waits for the final commit
     requests = ["a made-up request", "another made-up request", "a third one"]
     spec = RunSpec(name="t", models=["sim/faker"], variants=[_text("SYS", "stand_in")],
