@@ -450,5 +450,5 @@ def test_blind_queue_words_count_the_filters():
 
     assert len(PairFilter(model="m", search="x y", errors_only=True).parts()) == 3
     assert QueueFilter().count() == 1 and QueueFilter(run="r", tier="free").count() == 3  # complied is one
-    assert blind_queue_words(0, True) == "queue: this view (no filter)"
-    assert blind_queue_words(1, False) == "queue: this queue (1 filter hidden while blind)"
+    assert blind_queue_words(0, "view") == "queue: this view (no filter)"
+    assert blind_queue_words(1) == "queue: this queue (1 filter hidden while blind)"

@@ -311,7 +311,7 @@ class LabelQueue:
 
     def __init__(self, conn: sqlite3.Connection, annotator: str, filters: QueueFilter | None = None, *,
                  order: str = "order", seed: int | None = None, ids: Iterable[int] | None = None,
-                 name: str = "", filter_count: int | None = None):
+                 name: str = "", filter_count: int | None = None, origin: str = "queue"):
         self.conn, self.annotator = conn, annotator
         self.filters = filters or QueueFilter()
         self.filters.validate()
@@ -329,6 +329,7 @@ class LabelQueue:
         self.order, self.seed, self.name = order, seed, name or self.filters.describe()
         # how many filters chose the queue (its name says which): the filters', unless the caller counted them
         self.filter_count = self.filters.count() if filter_count is None else filter_count
+        self.origin = origin  # what chose it, in words: "queue" (af-tui label), "view" (the explorer's list)
         self._sorted = array("q", sorted(self.ids))  # membership by bisection
         self._cursor = 0  # where the last looked-up id was: the next one is found from there
         self.session_start = time.time()

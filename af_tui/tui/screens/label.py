@@ -51,9 +51,9 @@ NEXT_STATE = {None: 1, 1: 0, 0: None}  # a criterion key cycles: not set -> yes 
 STATE_MARK = {None: "[ ]", 1: "[y]", 0: "[n]"}
 
 
-def blind_queue_words(filters: int, from_view: bool) -> str:
+def blind_queue_words(filters: int, origin: str = "queue") -> str:
     """The queue on a blind screen: how many filters chose it, not which (they name tiers, models, runs)."""
-    what = "this view" if from_view else "this queue"
+    what = f"this {origin}"
     if not filters:
         return f"queue: {what} (no filter)"
     return f"queue: {what} ({filters} filter{'s' if filters > 1 else ''} hidden while blind)"
@@ -226,7 +226,7 @@ class LabelScreen(StoreTurns, Screen):
                 if self.blind and queue.order != "random":
                     queue = LabelQueue(conn, self.annotator, ids=queue.ids, order="random",
                                        seed=self._seed if self._seed is not None else new_seed(), name=queue.name,
-                                       filter_count=queue.filter_count)
+                                       filter_count=queue.filter_count, origin=queue.origin)
             else:
                 queue = LabelQueue(conn, self.annotator, self._filters, order=self._order, seed=self._seed)
             start = self._start if self._start is not None else queue.next_unlabeled()
@@ -372,7 +372,7 @@ class LabelScreen(StoreTurns, Screen):
             text.append("  ·  BLIND", style="bold reverse")
         text.append(f"  ·  {self.rubric.name}")
         if self.blind:  # the queue's name is its filter, which names tiers, models and runs: only how many
-            text.append(f"  ·  {blind_queue_words(self.queue.filter_count, from_view=self._queue is not None)}")
+            text.append(f"  ·  {blind_queue_words(self.queue.filter_count, self.queue.origin)}")
         else:
             text.append(f"  ·  queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}")
         text.append(f"  ·  {p.remaining} left of {p.total} ({p.labeled} labeled)")
@@ -515,7 +515,7 @@ class LabelScreen(StoreTurns, Screen):
         if self.blind and self.queue.order != "random":  # the order would give away what blind mode hides
             old = self.queue
             self.queue = LabelQueue(old.conn, self.annotator, ids=old.ids, order="random", seed=new_seed(),
-                                    name=old.name, filter_count=old.filter_count)
+                                    name=old.name, filter_count=old.filter_count, origin=old.origin)
             self.queue.session_start, self.queue.session_labels = old.session_start, old.session_labels
         if self.blind:  # what was said before names the sample ("saved ✓ sample 233", the pair view's toasts)
             self._say("")

@@ -38,14 +38,14 @@ class QueueStarter:
         with app.reader.connection() as conn:
             if blind:  # a shuffle needs every id
                 queue = LabelQueue(conn, app.annotator, ids=queue_sample_ids(conn, pair_filter), order="random",
-                                   seed=new_seed(), name=name, filter_count=count)
+                                   seed=new_seed(), name=name, filter_count=count, origin="view")
                 self.post_message(QueueReady(queue, sample_id, on_done))
                 return
             # In the list's order the screen opens on the head of the queue (a few hundred ids: milliseconds
             # at a million samples) and counts the rest once it is read, unless what to show first is beyond
             # the head (the selected pair, or the first unlabeled sample).
             head = queue_sample_ids(conn, pair_filter, limit=HEAD_IDS)
-            queue = LabelQueue(conn, app.annotator, ids=head, name=name, filter_count=count)
+            queue = LabelQueue(conn, app.annotator, ids=head, name=name, filter_count=count, origin="view")
             start = sample_id
             if start is None and pair_id is not None:
                 start = first_unlabeled_from_pair(conn, queue, pair_id)
@@ -60,7 +60,7 @@ class QueueStarter:
                 ready.shown.wait(SHOWN_WAIT_S)
             ids = queue_sample_ids(conn, pair_filter)
             if not found:
-                queue = LabelQueue(conn, app.annotator, ids=ids, name=name, filter_count=count)
+                queue = LabelQueue(conn, app.annotator, ids=ids, name=name, filter_count=count, origin="view")
                 if pair_id is not None:
                     start = first_unlabeled_from_pair(conn, queue, pair_id)
                 self.post_message(QueueReady(queue, start, on_done))
