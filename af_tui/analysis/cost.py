@@ -1,5 +1,6 @@
-"""What runs cost, from the store: the stored provider cost (`samples.cost`, litellm's price of each reply
-with its prompt-cache tokens, summed over the tries) per run, model, variant and tier."""
+"""What runs cost, from the store: the stored provider cost (`samples.cost`, the price of each reply with its
+prompt-cache tokens — litellm's, or the user's --price / [prices]; the batch price for --batch — summed over the
+tries) per run, model, variant and tier."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ def print_cost(slices, table: dict[tuple, Cost]) -> None:
     for model, c in per_model.items():
         t.add_row(Text(one_line(model, 120)), str(c.samples), str(c.priced),
                   "–" if c.cost is None else f"{c.cost:.4f}", f"{c.cache_read_tokens:,}", f"{c.cache_write_tokens:,}")
-    t.caption = (f"{COST_SOURCE}: litellm's price of each reply (its prompt-cache tokens included), summed over "
-                 "the tries; priced: samples with a price (a local server's model has none)")
+    t.caption = (f"{COST_SOURCE}: the price of each reply (litellm's, or yours: --price, [prices]; the batch "
+                 "price for --batch; its prompt-cache tokens included), summed over "
+                 "the tries; priced: samples with a price (a local server's model has none unless given one)")
     Console().print(t)
