@@ -133,6 +133,7 @@ def test_the_setting_is_named_beside_the_rule_and_a_resume_under_another_is_refu
     code, out, err = af_main_output(capsys, "stats", "--db", db)
     assert code == 0, err
     assert "notebook · setting hidden-tags" in out
+    assert "· setting NAME: the run was asked and read in that setting's file" in out.replace("\n", " ")
     code, out, _ = af_main_output(capsys, "stats", "--db", db, "--json")
     assert {r["rule"] for r in json.loads(out)} == {"notebook · setting hidden-tags"}
     from af_tui.analysis.slices import panel_data  # the explorer's statistics panel

@@ -372,6 +372,7 @@ def _any_undecided(slices) -> bool:
 
 def _outcomes_table(slices, layout: _TableLayout):
     """Outcomes per tier: n, complied with its interval, the other outcomes, AF among complied and refused."""
+    from af_tui.experiment.setting import SETTING_MARK
     from af_tui.safe_text import one_line
 
     any_blocked = any(slice_stats.tiers[tier].blocked for slice_stats in slices for tier in Tier)
@@ -396,7 +397,9 @@ def _outcomes_table(slices, layout: _TableLayout):
                      + ("; undecided: annotators tied and no adjudicated label, left out of the rate"
                         if _any_undecided(slices) else "") + "); rule: how a "
                      "reply is read into an outcome (notebook: its first <OUTPUT>, a tag-less reply as it stands; "
-                     "last-scratchpad: the first <OUTPUT> after the last scratchpad)"
+                     "last-scratchpad: the first <OUTPUT> after the last scratchpad"
+                     + ("; · setting NAME: the run was asked and read in that setting's file, its tags and markers"
+                        if any(SETTING_MARK in sl.rule for sl in slices) else "") + ")"
                      + ("; blocked: the provider refused the request (content filter or policy), counted in n, "
                         "in its pair and as not complied" if any_blocked else ""))
     for slice_stats in slices:
