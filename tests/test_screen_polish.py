@@ -109,6 +109,9 @@ async def test_footers_at_80x24_keep_their_keys_and_end_with_the_palette(tmp_pat
             assert form[lines].startswith("verdict:"), (size, form)
             assert all(sum(short in line for line in criteria) == 1 for short in shorts), (size, criteria)
             assert all(len(line) <= size[0] - 2 for line in form), (size, form)
+            status = str(app.screen.query_one("#label-status").render()).splitlines()
+            assert len(status) == 1 and "left of" in status[0], (size, status)  # (it wrapped at 100 columns)
+            assert ("labels/h" in status[0]) == (size[0] >= 160)  # the first part to go
 
 
 def test_criteria_row_fits_the_width():

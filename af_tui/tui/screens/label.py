@@ -51,6 +51,17 @@ NEXT_STATE = {None: 1, 1: 0, 0: None}  # a criterion key cycles: not set -> yes 
 STATE_MARK = {None: "[ ]", 1: "[y]", 0: "[n]"}
 
 
+def status_line(parts: list[Text], width: int) -> Text:
+    """The label screen's top line in `width` cells if it can be: its parts apart, then closer, then without the
+    labels per hour and the session's count (the last two parts); else all of them, wrapped (100 columns: one
+    line, not two, and a line more for the sample)."""
+    for gap, kept in (("  ·  ", parts), (" · ", parts), (" · ", parts[:-1]), (" · ", parts[:-2])):
+        line = Text(gap).join(kept)
+        if line.cell_len <= width:
+            return line
+    return Text("  ·  ").join(parts)
+
+
 def blind_queue_words(filters: int, origin: str = "queue") -> str:
     """The queue on a blind screen: how many filters chose it, not which (they name tiers, models, runs)."""
     what = f"this {origin}"
@@ -366,21 +377,20 @@ class LabelScreen(StoreTurns, Screen):
         p = self.progress
         if p is None or self.queue is None:
             return
-        text = Text()
-        text.append(f"annotator {self.annotator}", style="bold")
+        parts = [Text(f"annotator {self.annotator}", style="bold")]
         if self.blind:
-            text.append("  ·  BLIND", style="bold reverse")
-        text.append(f"  ·  {self.rubric.name}")
+            parts.append(Text("BLIND", style="bold reverse"))
+        parts.append(Text(self.rubric.name))
         if self.blind:  # the queue's name is its filter, which names tiers, models and runs: only how many
-            text.append(f"  ·  {blind_queue_words(self.queue.filter_count, self.queue.origin)}")
+            parts.append(Text(blind_queue_words(self.queue.filter_count, self.queue.origin)))
         else:
-            text.append(f"  ·  queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}")
-        text.append(f"  ·  {p.remaining} left of {p.total} ({p.labeled} labeled)")
+            parts.append(Text(f"queue: {one_line(self.queue.name, 80) if self.queue.name else 'every pair'}"))
+        parts.append(Text(f"{p.remaining} left of {p.total} ({p.labeled} labeled)"))
         if self.queue.order == "random":
-            text.append(f"  ·  shuffled, seed {self.queue.seed}")
-        text.append(f"  ·  {p.session_labels} this session")
-        text.append(f"  ·  {p.per_hour:.0f} labels/h" if p.per_hour is not None else "  ·  — labels/h")
-        self.query_one("#label-status", Static).update(text)
+            parts.append(Text(f"shuffled, seed {self.queue.seed}"))
+        parts.append(Text(f"{p.session_labels} this session"))
+        parts.append(Text(f"{p.per_hour:.0f} labels/h" if p.per_hour is not None else "— labels/h"))
+        self.query_one("#label-status", Static).update(status_line(parts, max(self.size.width - 2, 20)))
 
     def _render_sample(self) -> None:
         s = self.sample
@@ -438,6 +448,7 @@ class LabelScreen(StoreTurns, Screen):
     def on_resize(self, event) -> None:
         if self.sample is not None:
             self._render_form()  # the criteria row is laid out for the width
+        self._render_status()
 
     def _which(self) -> str:
         """The shown sample in words: its id, or in blind mode its place in the queue (ids hint at the tier)."""
