@@ -11,7 +11,7 @@ from helpers import loaded, status_text, until
 from af_tui.explorer import filters
 from af_tui.explorer.filters import PairFilter
 from af_tui.explorer.pair_ids import read_pair_ids
-from af_tui.explorer.pairs import pair_ids, search_head
+from af_tui.explorer.pairs import ordered_search_head, pair_ids, search_head
 
 # make_store(30): "reasoning I TIER" in every scratchpad, "answer I free" in every free output, "help" in the
 # refusals (two requests in three), "request number I" in every request
@@ -51,6 +51,53 @@ def test_the_head_reaches_a_selected_pair_further_down(store, monkeypatch, windo
             assert list(ids) == expected, (word, keep)
             # complete: nothing is left to read; else a whole screenful came after the selected pair
             assert list(ids) == whole if complete else len(ids) >= 3 and list(ids) != whole[:len(ids) - 1], (word, keep)
+
+
+@pytest.fixture
+def two_models(store):
+    """make_store's 30 requests by sim/a, then by sim/0 in reverse: the model and request orders differ
+    from arrival."""
+    from af_tui.store.sample import Sample
+
+    run_id = store.conn.execute("SELECT id FROM runs").fetchone()[0]
+    prompts = [r[0] for r in store.conn.execute("SELECT id FROM prompts ORDER BY id DESC")]
+    store.save_samples([
+        Sample(run_id=run_id, model="sim/0", variant="stand_in", prompt_id=pid, prompt_index=29 - i, tier=tier,
+               epoch=0, outcome="complied", scratchpad=f"reasoning again {i}", output=f"answer {i} {tier}",
+               completed_at=1_700_000_100 + i)
+        for i, pid in enumerate(prompts) for tier in ("free", "paid")])
+    return store
+
+
+@pytest.mark.parametrize("order", ["model", "request"])
+@pytest.mark.parametrize("window", [4, 25, 1000])
+def test_a_search_in_an_indexed_order_starts_with_its_head(two_models, monkeypatch, order, window):
+    monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
+    every = list(pair_ids(two_models.conn, PairFilter(search="reasoning", order=order)))
+    assert every != sorted(every)  # the order is not the arrival's
+    for word in [*WORDS, "again"]:
+        f = PairFilter(search=word, order=order)
+        whole = list(pair_ids(two_models.conn, f))
+        for limit in (1, 7, 60, 61):
+            head = ordered_search_head(two_models.conn, f, limit, window=window)
+            if head is None:  # fewer matches than a screenful among the window's pairs: read whole
+                assert window < 60 and len([i for i in whole if i in set(
+                    pair_ids(two_models.conn, PairFilter(order=order))[:window])]) < limit
+                continue
+            ids, complete = head
+            assert list(ids) == whole[:limit], (word, limit)
+            assert complete == (len(whole) < limit), (word, limit)
+
+
+def test_a_search_in_model_order_is_read_uncounted_then_whole(two_models, monkeypatch):
+    monkeypatch.setattr(filters, "FEW_SAMPLE_MATCHES", 0)
+    f = PairFilter(search="reasoning", order="model")
+    whole = list(pair_ids(two_models.conn, f))
+    head = read_pair_ids(two_models.conn, f, None, head_rows=5, first_page=3)
+    assert list(head.ids) == whole[:5] and not head.counted
+    # the selected pair outside the head: the search is read whole, to find where it is
+    kept = read_pair_ids(two_models.conn, f, whole[40], head_rows=5, first_page=3)
+    assert list(kept.ids) == whole and kept.counted and whole[40] in kept.rows
 
 
 def test_a_common_search_is_read_uncounted_and_the_rest_follows(store, monkeypatch):

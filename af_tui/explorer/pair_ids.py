@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from af_tui.explorer.filters import PairFilter, few_matches
 from af_tui.explorer.pairs import (
+    INDEXED_ORDERS,
     PairRow,
     changed_pairs,
     count_pairs,
     last_change,
     matching,
+    ordered_search_head,
     pair_ids,
     pair_rows,
     search_head,
@@ -83,15 +85,24 @@ def read_pair_ids(conn: sqlite3.Connection, pair_filter: PairFilter, keep: int |
                   first_page: int) -> IdsSnapshot:
     """The filter's ids and the rows the list will show first: around the selected pair `keep` (the list
     keeps it selected when the new filter keeps it), else the top. A search with many matches, in arrival
-    order, gives its first screenful uncounted (`counted` False): counting it costs what reading all its ids
-    does, so the count comes with the rest, after the first paint (one with few matches is read whole)."""
+    order or an indexed one (model, request), gives its first screenful uncounted (`counted` False):
+    counting it costs what reading all its ids does, so the count comes with the rest, after the first paint
+    (one with few matches is read whole)."""
     with snapshot(conn):  # ids, counts and newest sample that agree with one another
         newest = last_change(conn)
         total = total_pairs(conn)
         count = None
-        if pair_filter.search and pair_filter.by_arrival and not few_matches(conn, pair_filter.search):
+        many = bool(pair_filter.search) and not few_matches(conn, pair_filter.search)
+        if many and pair_filter.by_arrival:
             ids, complete = search_head(conn, pair_filter, head_rows, keep)  # to the selected pair, if further
             return IdsSnapshot(ids, total, newest, None, rows_near(conn, ids, keep, first_page), counted=complete)
+        if many and pair_filter.order in INDEXED_ORDERS:
+            head = ordered_search_head(conn, pair_filter, head_rows)
+            # the selected pair elsewhere than in the head: read whole, to find where it is
+            if head is not None and (keep is None or keep in head[0]):
+                ids, complete = head
+                return IdsSnapshot(ids, total, newest, None, rows_near(conn, ids, keep, first_page, False),
+                                   counted=complete)
         if pair_filter.search or not pair_filter.by_arrival:  # few matches cost little; another order is one sort, read whole
             ids = pair_ids(conn, pair_filter)
         else:

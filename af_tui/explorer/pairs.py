@@ -61,6 +61,30 @@ def search_head(conn: sqlite3.Connection, pair_filter: PairFilter, limit: int, k
     return ids, complete
 
 
+# The orders whose keys an index gives in order (schema 6), so that their first pairs cost no sort.
+INDEXED_ORDERS = ("model", "request")
+
+
+def ordered_search_head(conn: sqlite3.Connection, pair_filter: PairFilter, limit: int,
+                        window: int | None = None) -> tuple[array, bool] | None:
+    """search_head for the model and request orders: the first `window` pairs in the order (read from its
+    index) each checked against the index, and whether the matches are all the search keeps; None when
+    fewer than `limit` of them match and the window does not hold every pair (then read the search whole)."""
+    window = HEAD_WINDOW if window is None else window
+    first = [r[0] for r in conn.execute(f"SELECT p.id FROM pairs p ORDER BY {pair_filter.order_sql()} LIMIT ?",
+                                        (window,))]
+    where, params = pair_filter.where(conn, per_pair=True)
+    ids = array("q")
+    for i in range(0, len(first), 250):  # a chunk at a time, in the order: a dense search stops early
+        chunk = first[i:i + 250]
+        kept = {r[0] for r in conn.execute(f"SELECT p.id FROM pairs p WHERE p.id IN ({marks(len(chunk))}) "
+                                           f"AND {where}", [*chunk, *params])}
+        ids.extend(pair_id for pair_id in chunk if pair_id in kept)
+        if len(ids) >= limit:
+            return ids[:limit], False
+    return (ids, True) if len(first) < window else None
+
+
 def _search_from(conn: sqlite3.Connection, pair_filter: PairFilter, after_id: int, limit: int,
                  window: int) -> tuple[array, bool]:
     """The first `limit` ids after `after_id` (see search_head), a growing window of pairs at a time, and

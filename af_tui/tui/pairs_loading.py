@@ -51,8 +51,11 @@ class PairsLoading:
         with self.reader.ids_connection() as conn:
             if head.generation != self._generation:
                 return
-            ids = array("q", head.ids)
-            ids.extend(pair_ids(conn, head.pair_filter, after_id=ids[-1]))
+            if head.pair_filter.by_arrival:
+                ids = array("q", head.ids)
+                ids.extend(pair_ids(conn, head.pair_filter, after_id=ids[-1]))
+            else:  # a search's head in another order: all its ids, in that order (the head comes first)
+                ids = pair_ids(conn, head.pair_filter)
         self.post_message(PairIdsLoaded(head.generation, head.pair_filter, ids, head.total, head.last_change,
                                         head.seconds + time.perf_counter() - started))
 
