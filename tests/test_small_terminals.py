@@ -95,6 +95,7 @@ async def test_both_panels_fit_100x30(tmp_path):
         await settle(pilot)
         assert judge.first == 2 and str(judge.figures.columns[1]._cells[0]).startswith("majority")
         assert "rows 3–3 of 3" in str(judge.border_title)
+        await check_live_run(app, pilot, tmp_path / "s.sqlite")  # the same explorer, a run going
 
 
 def test_narrow_columns_give_the_request_room():
@@ -116,7 +117,7 @@ async def test_list_keeps_18_rows_at_100x30_and_boxes_fold(tmp_path):
         await settle(pilot)
         assert monitor.has_class("-folded") and monitor.size.height <= 1
         judge = app.main.query_one("#judge-figures")
-        folded = judge.has_class("-folded")  # folded already while the run is live (test_live_run_keeps_18_rows)
+        folded = judge.has_class("-folded")  # folded already while the run is live (check_live_run)
         await pilot.press("J")
         assert judge.has_class("-folded") != folded
         await pilot.press("S")
@@ -197,38 +198,35 @@ async def test_filter_dialog_buttons_reachable_at_80x24(tmp_path):
         await until(pilot, lambda: app.screen is app.main)
 
 
-async def test_live_run_keeps_18_rows_at_100x30(tmp_path):
+async def check_live_run(app, pilot, path) -> None:
     """With a run going on a judged and labeled store the run monitor is one line, and the judge's figures
     (unchanged while a run samples) fold to their title: the list keeps 18 rows or more at 100×30 (it had 16).
     They unfold when the run ends; J unfolds them at once and then the user's choice stands."""
     import sqlite3
 
-    path = judged_store(tmp_path / "s.sqlite")
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE runs SET status = 'running'")
-    app = make_app(path, tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        monitor, judge = app.main.query_one("#monitor"), app.main.query_one("#judge-figures")
-        await until(pilot, lambda: _panels_shown(app) and monitor.display)
-        await settle(pilot)
-        assert monitor.size.height == 1 and "fixture" in str(monitor.render()).splitlines()[0]
-        assert judge.has_class("-folded") and "folded (J unfolds)" in str(judge.border_title)
-        assert app.pairs_list.size.height >= 18
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE runs SET status = 'done'")
-        await until(pilot, lambda: not monitor.display and not judge.has_class("-folded"))
-        await settle(pilot)
-        assert app.pairs_list.size.height >= 18 and judge.size.height >= 2
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE runs SET status = 'running'")
-        await until(pilot, lambda: monitor.display and judge.has_class("-folded"))
-        await pilot.press("J")
-        assert not judge.has_class("-folded")
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE runs SET status = 'done'")
-        await until(pilot, lambda: not monitor.display)
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE runs SET status = 'running'")
-        await until(pilot, lambda: monitor.display)
-        await settle(pilot)
-        assert not judge.has_class("-folded")  # J said so
+    monitor, judge = app.main.query_one("#monitor"), app.main.query_one("#judge-figures")
+    await until(pilot, lambda: _panels_shown(app) and monitor.display)
+    await settle(pilot)
+    assert monitor.size.height == 1 and "fixture" in str(monitor.render()).splitlines()[0]
+    assert judge.has_class("-folded") and "folded (J unfolds)" in str(judge.border_title)
+    assert app.pairs_list.size.height >= 18
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET status = 'done'")
+    await until(pilot, lambda: not monitor.display and not judge.has_class("-folded"))
+    await settle(pilot)
+    assert app.pairs_list.size.height >= 18 and judge.size.height >= 2
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET status = 'running'")
+    await until(pilot, lambda: monitor.display and judge.has_class("-folded"))
+    await pilot.press("J")
+    assert not judge.has_class("-folded")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET status = 'done'")
+    await until(pilot, lambda: not monitor.display)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET status = 'running'")
+    await until(pilot, lambda: monitor.display)
+    await settle(pilot)
+    assert not judge.has_class("-folded")  # J said so
