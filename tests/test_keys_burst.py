@@ -31,6 +31,23 @@ async def test_search_takes_a_burst_typed_after_slash(tmp_path):
         assert app.main.query_one("#search", Input).value == ""  # x cleared the filter and the search
         assert app.main.pair_filter.search == ""
         assert not isinstance(app.focused, Input)
+        await check_escape_and_a_letter_read_at_once(app, pilot)
+
+
+async def check_escape_and_a_letter_read_at_once(app, pilot) -> None:
+    """`Escape j Enter` in one burst from a pair view (tmux send-keys): the terminal sends Esc and j as the bytes
+    of alt+j, which no binding takes; they are Esc (back to the list), j (the next row), then Enter opens it."""
+    from af_tui.tui.screens.pair import PairScreen
+
+    await pilot.press("g", "enter")  # the first pair
+    await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
+    first = app.screen.detail.id
+    for event in (events.Key("alt+j", "j"), events.Key("enter", "\r")):  # what the parser makes of ESC j CR
+        event.set_sender(app)
+        app._driver.send_message(event)
+    await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None
+                and app.screen.detail.id != first and not app.keys_held)
+    assert app.screen.detail.id == app.pairs_list.ids[1]
 
 
 async def test_a_paste_into_the_search_lands_whole(tmp_path):
@@ -60,22 +77,3 @@ async def test_a_dialog_opened_in_a_burst_takes_the_keys_after_it(tmp_path):
         await settle(pilot)
         assert app.screen.query_one("#label-export-path", Input).value == str(out)
 
-
-async def test_escape_and_a_letter_read_at_once_are_both_keys(tmp_path):
-    """`Escape j Enter` in one burst from a pair view (tmux send-keys): the terminal sends Esc and j as the bytes
-    of alt+j, which no binding takes; they are Esc (back to the list), j (the next row), then Enter opens it."""
-    from af_tui.tui.screens.pair import PairScreen
-
-    db = build_store(tmp_path / "s.sqlite")
-    app = make_app(db, tmp_path)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: loaded(app))
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None)
-        first = app.screen.detail.id
-        for event in (events.Key("alt+j", "j"), events.Key("enter", "\r")):  # what the parser makes of ESC j CR
-            event.set_sender(app)
-            app._driver.send_message(event)
-        await until(pilot, lambda: isinstance(app.screen, PairScreen) and app.screen.detail is not None
-                    and app.screen.detail.id != first and not app.keys_held)
-        assert app.screen.detail.id == app.pairs_list.ids[1]
