@@ -113,9 +113,7 @@ async def test_list_keeps_18_rows_at_100x30_and_boxes_fold(tmp_path):
         assert app.main.has_class("-short")
         assert app.pairs_list.size.height >= 18
         monitor = app.main.query_one("#monitor")
-        await pilot.press("M")
-        await settle(pilot)
-        assert monitor.has_class("-folded") and monitor.size.height <= 1
+        assert monitor.size.height <= 1  # one line already on a short terminal (M opens it: check_live_run)
         judge = app.main.query_one("#judge-figures")
         folded = judge.has_class("-folded")  # folded already while the run is live (check_live_run)
         await pilot.press("J")
@@ -212,6 +210,12 @@ async def check_live_run(app, pilot, path) -> None:
     assert monitor.size.height == 1 and "fixture" in str(monitor.render()).splitlines()[0]
     assert judge.has_class("-folded") and "folded (J unfolds)" in str(judge.border_title)
     assert app.pairs_list.size.height >= 18
+    await pilot.press("M")  # one line already: M opens it (the models' line), M folds it again
+    await settle(pilot)
+    assert monitor.size.height >= 2 and "sim/" in str(monitor.render())
+    await pilot.press("M")
+    await settle(pilot)
+    assert monitor.size.height == 1
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE runs SET status = 'done'")
     await until(pilot, lambda: not monitor.display and not judge.has_class("-folded"))

@@ -221,11 +221,16 @@ class MainScreen(QueueStarter, Screen):
 
     def action_fold(self, selector: str) -> None:
         box = self.query_one(selector)
-        box.toggle_class("-folded")
+        if selector == "#monitor" and self.has_class("-short"):
+            # one line already on a short terminal: M opens it (every model, its errors) and folds it again
+            box.toggle_class("-open")
+            folded = not box.has_class("-open")
+        else:
+            box.toggle_class("-folded")
+            folded = box.has_class("-folded")
         if selector == "#judge-figures":
             self._judge_fold_chosen = True
-        self.notify(("folded to one line" if box.has_class("-folded") else "unfolded") + f" ({selector[1:]})",
-                    timeout=2)
+        self.notify(("folded to one line" if folded else "unfolded") + f" ({selector[1:]})", timeout=2)
 
     def action_toggle_stats(self) -> None:
         stats = self.query_one("#stats")
