@@ -254,3 +254,29 @@ def test_a_samples_votes_stay_in_one_batch_and_batches_keep_the_limits():
     size = sum(r.size() for r in group(0, 3))
     assert [len(c) for c in _groups_split(groups[:4], Limits(100, int(2.5 * size / 0.98)), None)] == [6, 6]
     assert [len(c) for c in _groups_split([group(0, 5), group(1, 1)], Limits(100, 10**9), 2)] == [2, 2, 1, 1]
+
+
+def test_a_batch_cancelled_meanwhile_is_not_sent_again(store_path):
+    """`af-tui batches --cancel` while the judge waits: the session drops the batch and stops; the next command
+    sends its samples afresh."""
+    todo = _complied_with_scratchpad(store_path)
+    with BatchServer(sim_judge_script, hold=True) as server:
+        async def cancelled_meanwhile():
+            from af_tui.experiment.batch_run import look_at_batches
+
+            with Store(store_path) as store:
+                task = asyncio.ensure_future(judge_store_batch(_spec(server), store, options=FAST))
+                while not _pending_judge_batches(store_path):  # its id committed: a pending batch to cancel
+                    await asyncio.sleep(0.01)
+                with Store(store_path) as other:
+                    await look_at_batches(other, cancel=True)
+                return await task
+
+        result = asyncio.run(cancelled_meanwhile())
+        assert result.status == "stopped" and result.stop_reason == "batches cancelled"
+        assert server.batch_request_count == len(todo) and server.cancels
+        server.hold = False
+        with Store(store_path) as store:
+            again = asyncio.run(judge_store_batch(_spec(server), store, options=FAST))
+    assert again.status == "done" and set(_judgements(store_path)) == todo
+    assert server.batch_request_count == 2 * len(todo)  # sent afresh once

@@ -35,6 +35,7 @@ from af_tui.store.db import Store
 from af_tui.store.rubrics import ensure_rubric
 
 JOB = "judge"
+CANCELLED = {"cancelled", "cancelling", "canceled", "canceling"}  # the providers' words for a cancelled batch
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class _JudgeBatches:
         self.session: Counter = Counter()
         self.spent: list[float] = []
         self.sent = 0
+        self.cancelled = 0  # pending batches found cancelled by `af-tui batches --cancel` meanwhile
         self.last_error: str | None = None
 
     def _ours(self, row: store_batches.BatchRow) -> bool:
@@ -180,8 +182,15 @@ class _JudgeBatches:
     async def poll(self) -> None:
         """Look at every pending batch once and collect each that ended; then send the next round, if any."""
         for row in list(self.pending.values()):
+            if store_batches.status_of(self.store, row.id) == "cancelled":
+                self._cancelled(row)
+                continue
             try:
                 state = await self.client.status(row.batch_id)
+                if state.provider_status in CANCELLED:  # cancelled at the provider, its row not marked yet
+                    store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
+                    self._cancelled(row)
+                    continue
                 if not state.ended:
                     store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
                     continue
@@ -194,6 +203,13 @@ class _JudgeBatches:
             self.collect(row, state, results)
         if not self.pending:
             await self.submit()
+
+    def _cancelled(self, row: store_batches.BatchRow) -> None:
+        """`af-tui batches --cancel` (from another process): the batch's votes are not sent again this session."""
+        del self.pending[row.id]
+        self.cancelled += 1
+        self.progress.say(f"{self.spec.model}: batch {row.batch_id} was cancelled (af-tui batches --cancel); the "
+                          "same command sends its samples afresh")
 
     def collect(self, row: store_batches.BatchRow, state: llm_batch.BatchState,
                 results: dict[str, llm_batch.ItemResult]) -> None:
@@ -296,10 +312,11 @@ async def judge_store_batch(spec: JudgeSpec, store: Store, *, progress: Progress
             if stop.is_set():
                 break
             await session.poll()
-    finished = session.finished
+    finished = session.finished and not session.cancelled
     remaining = len(select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
                                    only=spec.only, task=spec.task))
     return JudgeResult(spec.model, spec.prompt.sha256, "done" if finished else "stopped", len(todo),
                        sum(session.session[k] for k in {*PROGRESS_KEYS, *COMPLIANCE_KEYS}), dict(session.session),
                        remaining, sum(session.spent) if session.spent else None, session.last_error,
-                       None if finished else "stopped by the user", spec.task)
+                       None if finished else "batches cancelled" if session.cancelled else "stopped by the user",
+                       spec.task)
