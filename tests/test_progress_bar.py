@@ -94,3 +94,20 @@ def test_done_and_total_read_whole_at_any_width(width):
         assert "complied 137  refused 250  format 40  blocked 10" in first  # error 0: not shown
     else:
         assert first.rstrip().endswith("…")  # the outcome counts are cut visibly, never silently
+
+
+def test_log_lines_stay_whole_on_a_non_terminal():
+    """In a log (no terminal) each model's line is one line: Rich's default width of 80 broke the rate off onto a
+    line of its own (`judge` piped: `... error 0 ` then `41.3/s`)."""
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=False, color_system=None, highlight=False)
+    key = "anthropic/claude-sonnet-4-5-20250929"
+    bar = LiveProgress({key: 800}, {key: 437}, {key: {"complied": 137, "refused": 250, "format_not_followed": 40,
+                                                      "blocked": 10}}, console=console)
+    with bar:
+        bar.add(key, "complied")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and all(re.match(r"\d\d:\d\d:\d\d ", line) for line in lines), lines
+    assert len(lines[-1]) > 80 and lines[-1].endswith("/s") and "438/800" in lines[-1]

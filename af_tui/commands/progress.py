@@ -90,7 +90,8 @@ class LiveProgress:
         for key, total in self.totals.items():
             f = self._fields(key)
             self.console.print(f"{time.strftime('%H:%M:%S')} {key} {self.done.get(key, 0)}/{total} "
-                               f"{f['outcomes']} {f['rate'].strip()}", markup=False, highlight=False)
+                               f"{f['outcomes']} {f['rate'].strip()}", markup=False, highlight=False,
+                               soft_wrap=True)  # one line each: a log has no width (Rich's 80 broke the rate off)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:
