@@ -346,3 +346,25 @@ def test_a_batch_not_sent_is_sent_by_the_next_run_from_its_row(env, system_promp
         ids = server.custom_ids()
         assert len(ids) == len(set(ids)) == 24
     assert _batches(db) == [("openai/x", 1, "collected", 16), ("openai/x", 2, "collected", 8)]
+
+
+def test_a_batch_cancelled_at_the_provider_before_its_row_is_marked_is_not_sent_again(env, system_prompt_file,
+                                                                                      tmp_path):
+    """The run polls between the provider's cancel and the store's 'cancelled' (af-tui batches --cancel does them in
+    that order): the provider's cancelled status is enough, the items are not sent again as failed ones."""
+    from af_tui.llm.batch import OpenAIBatches
+
+    db = tmp_path / "x.sqlite"
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.url, name="x")
+
+        async def cancelled_at_the_provider():
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+                while not _batches(db) or _batches(db)[0][2] != "pending":
+                    await asyncio.sleep(0.01)
+                await OpenAIBatches(server.url).cancel(next(iter(server.batches)))  # the store not told
+                return await task
+        result = asyncio.run(cancelled_at_the_provider())
+        assert result.status == "stopped" and len(server.batches) == 1 and server.batch_request_count == 16
+    assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}

@@ -280,3 +280,22 @@ def test_a_batch_cancelled_meanwhile_is_not_sent_again(store_path):
             again = asyncio.run(judge_store_batch(_spec(server), store, options=FAST))
     assert again.status == "done" and set(_judgements(store_path)) == todo
     assert server.batch_request_count == 2 * len(todo)  # sent afresh once
+
+
+def test_a_batch_cancelled_at_the_provider_before_its_row_is_marked_is_not_sent_again(store_path):
+    from af_tui.llm.batch import OpenAIBatches
+
+    with BatchServer(sim_judge_script, hold=True) as server:
+        async def cancelled_at_the_provider():
+            with Store(store_path) as store:
+                task = asyncio.ensure_future(judge_store_batch(_spec(server), store, options=FAST))
+                while not _pending_judge_batches(store_path):
+                    await asyncio.sleep(0.01)
+                await OpenAIBatches(server.url).cancel(next(iter(server.batches)))  # the store not told
+                return await task
+
+        result = asyncio.run(cancelled_at_the_provider())
+        assert result.status == "stopped" and result.stop_reason == "batches cancelled"
+        assert len(server.batches) == 1 and server.requests == 0
+    with Store(store_path) as store:
+        assert [r.status for r in store_batches.list_batches(store, job=JOB)] == ["cancelled"]

@@ -314,8 +314,11 @@ class _BatchRun:
                 if exc.fatal:
                     raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
                 continue  # the provider did not answer this time: look again at the next poll
-            if store_batches.status_of(self.store, row.id) == "cancelled":
-                # `af-tui batches --cancel` from another process: its samples are not sent again in this session
+            if store_batches.status_of(self.store, row.id) == "cancelled" or \
+                    state.provider_status in llm_batch.CANCELLED:
+                # `af-tui batches --cancel` from another process (its row marked, or about to be): its samples are
+                # not sent again in this session
+                store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
                 del self.pending[row.id]
                 self.cancelled += 1
                 self.progress.say(f"{row.model}: batch {row.batch_id} was cancelled (af-tui batches --cancel); "

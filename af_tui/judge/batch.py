@@ -35,7 +35,6 @@ from af_tui.store.db import Store
 from af_tui.store.rubrics import ensure_rubric
 
 JOB = "judge"
-CANCELLED = {"cancelled", "cancelling", "canceled", "canceling"}  # the providers' words for a cancelled batch
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,7 @@ class _JudgeBatches:
                 continue
             try:
                 state = await self.client.status(row.batch_id)
-                if state.provider_status in CANCELLED:  # cancelled at the provider, its row not marked yet
+                if state.provider_status in llm_batch.CANCELLED:  # cancelled at the provider, its row not marked yet
                     store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
                     self._cancelled(row)
                     continue

@@ -59,6 +59,10 @@ BATCH_PROVIDERS = {"openai": "openai/ (OpenAI, and OpenAI-compatible servers wit
                    "anthropic": "anthropic/ (Message Batches)", "sim": "sim/ (simulated)"}
 
 
+# The providers' words for a batch cancelled (by `af-tui batches --cancel`, or at the provider's console).
+CANCELLED = frozenset({"cancelled", "cancelling", "canceled", "canceling"})
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one batch may hold at a provider (its documented limits; af-tui splits below them)."""
