@@ -74,6 +74,7 @@ async def until(pilot, condition, timeout: float = 15.0) -> None:
     """Wait until condition() is true: after the app's workers (its database reads) complete and it has handled
     their messages; only what a timer or another thread brings (the store watcher, a writer) needs a few more
     rounds."""
+    import asyncio
     import time
 
     app = pilot.app
@@ -84,7 +85,7 @@ async def until(pilot, condition, timeout: float = 15.0) -> None:
         await wait_for_workers(app)
         await pilot.pause()
         if not condition():
-            await pilot.pause(0.01)
+            await asyncio.sleep(0.01)  # (pilot.pause would paint the whole screen again; the next round does)
 
 
 async def settle(pilot) -> None:
