@@ -134,3 +134,37 @@ def test_split_keeps_within_requests_and_bytes():
     assert batch.custom_id("v", "a b/c") == "v-a_b_c"
     with pytest.raises(ValueError):
         batch.custom_id("x" * 65)
+
+
+def test_poll_until_finished_polls_until_finished_and_a_stop_ends_the_wait_at_once():
+    """The polling loop run --batch and judge --batch share: it polls until the session has finished; a stop set
+    while it waits wakes it at once and polls no more."""
+    import asyncio
+    import time
+
+    from af_tui.llm.batch import poll_until_finished
+
+    class Session:
+        def __init__(self, polls_to_finish):
+            self.polls, self.polls_to_finish = 0, polls_to_finish
+
+        @property
+        def finished(self):
+            return self.polls >= self.polls_to_finish
+
+        async def poll(self):
+            self.polls += 1
+
+    done = Session(3)
+    asyncio.run(poll_until_finished(done, asyncio.Event(), 0.001))
+    assert done.polls == 3
+
+    async def stopped_while_waiting():
+        stop, session = asyncio.Event(), Session(10)
+        asyncio.get_running_loop().call_later(0.05, stop.set)
+        started = time.monotonic()
+        await poll_until_finished(session, stop, 30)
+        return session.polls, time.monotonic() - started
+
+    polls, waited = asyncio.run(stopped_while_waiting())
+    assert polls == 0 and waited < 5

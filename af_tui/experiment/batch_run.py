@@ -417,12 +417,7 @@ async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink |
             for model in spec.models:
                 if not any(r.model == model for r in session.pending.values()):
                     await session.submit(model)
-            while not session.finished and not stop.is_set():
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), options.poll_s)
-                if stop.is_set():
-                    break
-                await session.poll()
+            await llm_batch.poll_until_finished(session, stop, options.poll_s)
         status = "done" if session.finished and not session.cancelled and not session.budget_reached \
             else "stopped"
     except (asyncio.CancelledError, KeyboardInterrupt):

@@ -12,7 +12,6 @@ which a later command asks again (as an interactive judge's failures are).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from dataclasses import dataclass
 
@@ -305,12 +304,7 @@ async def judge_store_batch(spec: JudgeSpec, store: Store, *, progress: Progress
             "again to collect them")):
         if not session.pending:
             await session.submit()
-        while not session.finished and not stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), options.poll_s)
-            if stop.is_set():
-                break
-            await session.poll()
+        await llm_batch.poll_until_finished(session, stop, options.poll_s)
     finished = session.finished and not session.cancelled
     remaining = len(select_samples(conn, judge_model=spec.model, prompt_sha256=spec.prompt.sha256, run=spec.run,
                                    only=spec.only, task=spec.task))

@@ -29,6 +29,7 @@ killed run still finds them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -544,6 +545,17 @@ class SimBatches:
     def forget(self, batch_id: str) -> None:
         """Delete a collected simulated batch's file."""
         self._path(batch_id).unlink(missing_ok=True)
+
+
+async def poll_until_finished(session, stop: asyncio.Event, poll_s: float) -> None:
+    """Ask a batch session (`run --batch`'s or `judge --batch`'s: its `finished` and `poll()`) for news every poll_s
+    seconds until it has finished; `stop` (a signal, the app) ends the wait at once, without a last poll."""
+    while not session.finished and not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)
+        if stop.is_set():
+            return
+        await session.poll()
 
 
 def batch_client(model: str, api_base: str | None = None) -> BatchClient:
