@@ -161,22 +161,25 @@ def _spec(env, system_prompt_file, base, name="k") -> RunSpec:
                    api_base=base)
 
 
+async def _stop_once_pending(spec: RunSpec, db, server: BatchServer, polls_s: float = 0.0):
+    """Run the batch run until the (held) server has a batch pending, polling it for polls_s more, then stop it."""
+    stop = asyncio.Event()
+    with Store(db) as store:
+        task = asyncio.ensure_future(execute_batch(spec, store, stop=stop, options=BatchOptions(poll_s=0.01)))
+        while not server.pending():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(polls_s)
+        stop.set()
+        return await task
+
+
 def test_a_stopped_batch_run_collects_its_pending_batches_without_sending_them_again(
         env, system_prompt_file, tmp_path):
     db = tmp_path / "k.sqlite"
     with BatchServer(hold=True) as server:
         spec = _spec(env, system_prompt_file, server.url)
 
-        async def stop_when_pending():
-            stop = asyncio.Event()
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, stop=stop, options=BatchOptions(poll_s=0.01)))
-                while not server.pending():
-                    await asyncio.sleep(0.01)
-                await asyncio.sleep(0.05)  # a few polls of the held batch
-                stop.set()
-                return await task
-        first = asyncio.run(stop_when_pending())
+        first = asyncio.run(_stop_once_pending(spec, db, server, polls_s=0.05))  # a few polls of the held batch
         assert first.status == "stopped" and server.retrieves >= 1
         rows = _batches(db)
         assert rows == [("openai/x", 1, "pending", 16)]
@@ -207,15 +210,7 @@ def test_af_tui_batches_lists_pending_batches_with_the_providers_status_and_canc
     with BatchServer(hold=True) as server:
         spec = _spec(env, system_prompt_file, server.url, name="c")
 
-        async def stop_when_pending():
-            stop = asyncio.Event()
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, stop=stop, options=BatchOptions(poll_s=0.01)))
-                while not server.pending():
-                    await asyncio.sleep(0.01)
-                stop.set()
-                return await task
-        asyncio.run(stop_when_pending())
+        asyncio.run(_stop_once_pending(spec, db, server))
         listed = CliRunner().invoke(cli, ["batches", "--db", str(db)])
         assert listed.exit_code == 0, listed.output
         header, row, summary = listed.output.strip().splitlines()
