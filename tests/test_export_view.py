@@ -16,9 +16,19 @@ def store_path(tmp_path: Path) -> Path:
     return build_store(tmp_path / "fixture.sqlite")
 
 
-async def test_export_from_the_list_keeps_its_search_and_filter(store_path, tmp_path, monkeypatch):
+async def _export_every_sample(app, pilot, name: str) -> list[str]:
+    """In the open export dialog: write to `name`, labeled or not; wait for the list again; the notifications."""
     from textual.widgets import Checkbox, Input
 
+    app.screen.query_one("#label-export-path", Input).value = name
+    app.screen.query_one("#label-export-labeled", Checkbox).value = False
+    await pilot.press("enter")
+    await app.workers.wait_for_complete()
+    await until(pilot, lambda: app.screen is app.main)
+    return [n.message for n in app._notifications]
+
+
+async def test_export_from_the_list_keeps_its_search_and_filter(store_path, tmp_path, monkeypatch):
     from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
     monkeypatch.chdir(tmp_path)  # the path typed is relative; the message must say where it went
@@ -39,12 +49,7 @@ async def test_export_from_the_list_keeps_its_search_and_filter(store_path, tmp_
         await pilot.press("ctrl+e")
         await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
         assert "plainly" in str(app.screen.query_one("#label-export-view").render())
-        app.screen.query_one("#label-export-path", Input).value = "view.csv"
-        app.screen.query_one("#label-export-labeled", Checkbox).value = False
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: app.screen is app.main)
-        messages = [n.message for n in app._notifications]
+        messages = await _export_every_sample(app, pilot, "view.csv")
     out = (tmp_path / "view.csv").resolve()
     assert any(f"wrote 4 rows to {out}" in m and "plainly" in m for m in messages), messages
     assert out.is_absolute()
@@ -56,8 +61,6 @@ async def test_export_from_the_list_keeps_its_search_and_filter(store_path, tmp_
 
 async def test_export_from_the_list_without_a_view_writes_every_sample(store_path, tmp_path, monkeypatch):
     """No filter and no search: every sample, as before; the message still gives the absolute path."""
-    from textual.widgets import Checkbox, Input
-
     from af_tui.tui.screens.export_labels import ExportLabelsScreen
 
     monkeypatch.chdir(tmp_path)
@@ -67,12 +70,7 @@ async def test_export_from_the_list_without_a_view_writes_every_sample(store_pat
         await pilot.press("ctrl+e")
         await until(pilot, lambda: isinstance(app.screen, ExportLabelsScreen))
         assert not app.screen.query("#label-export-view")
-        app.screen.query_one("#label-export-path", Input).value = "all.csv"
-        app.screen.query_one("#label-export-labeled", Checkbox).value = False
-        await pilot.press("enter")
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: app.screen is app.main)
-        messages = [n.message for n in app._notifications]
+        messages = await _export_every_sample(app, pilot, "all.csv")
     assert any(m.endswith(f"wrote {2 * len(ROWS)} rows to {tmp_path.resolve() / 'all.csv'}") for m in messages)
 
 
