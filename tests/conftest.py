@@ -76,3 +76,12 @@ def _processes_only_in_slow_tests(request, monkeypatch):
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
     monkeypatch.setattr(os, "fork", refuse)
+
+
+def pytest_configure(config):
+    # pytest collects garbage five times at the end of each worker to find exceptions raised in __del__ (0.3-0.7 s
+    # a collection in a test process): once finds what the suite's objects leave (its tests that need a
+    # collection make their own).
+    from _pytest.unraisableexception import gc_collect_iterations_key
+
+    config.stash[gc_collect_iterations_key] = 1
