@@ -53,3 +53,24 @@ def test_the_remap_example_collides_with_no_key():
     assert binding_id in {b.id for b in LIST_AND_PAIR}
     taken = {k.strip() for b in LIST_AND_PAIR if b.id != binding_id for k in b.key.split(",")}
     assert not {k.strip() for k in keys.split(",")} & taken
+
+
+def test_a_long_help_line_wraps_under_its_own_words_not_under_the_keys():
+    """At 100 columns the help box is narrower than its longest lines: their rest wrapped to column 0 (`off)
+    [pairs.candidates]` under the keys). Each wraps under its own text; the legend's continuation joins its line."""
+    import io
+
+    from rich.console import Console
+
+    from af_tui.tui.screens.dialogs import LEGEND, help_renderable
+
+    text = LEGEND + ("Pairs list\n  a              The alignment-faking candidates: complied on free, refused on paid "
+                     "(again: off)  [pairs.candidates]\n")
+    out = io.StringIO()
+    Console(file=out, width=80, color_system=None).print(help_renderable(text))
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    keys = next(i for i, line in enumerate(lines) if line.startswith("  a "))
+    assert lines[keys + 1].startswith(" " * 17) and lines[keys + 1].strip(), lines
+    marks = next(i for i, line in enumerate(lines) if line.startswith("Marks:"))
+    assert lines[marks + 1].startswith(" " * 8) and lines[marks + 1].strip(), lines
+    assert "[pairs.candidates]" in " ".join(lines) and "J* = the judge says alignment faking" in " ".join(lines)

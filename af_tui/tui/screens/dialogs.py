@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -97,6 +100,34 @@ def help_text(sections: list[tuple[str, list[Binding]]], keymap: dict[str, str] 
     return "\n".join(lines) + "\n"
 
 
+# A line's head, under which its wrapped rest stays: a binding's keys column, or a legend's "Marks:  ".
+_HEAD = re.compile(r"(  \S.{13} |[A-Z][^:]{0,30}:  )(?=\S)")
+
+
+def help_renderable(text: str) -> Group:
+    """The help text with hanging indents: a line too long for the box (at 100 columns, or any line longer than
+    the box's 100) wraps under its own words, not under the keys at column 0; a legend line's hand-made
+    continuation is joined to it and wrapped the same way."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("        ") and lines:
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    parts = []
+    for line in lines:
+        head = _HEAD.match(line)
+        if head is None:
+            parts.append(Text(line))
+            continue
+        grid = Table.grid(expand=True)
+        grid.add_column(width=len(head.group(1)), no_wrap=True)
+        grid.add_column(ratio=1)
+        grid.add_row(Text(head.group(1)), Text(line[head.end():]))
+        parts.append(grid)
+    return Group(*parts)
+
+
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -112,4 +143,4 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self):
         with Vertical(), VerticalScroll():
-            yield Static(Text(self.text))
+            yield Static(help_renderable(self.text))
