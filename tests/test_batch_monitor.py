@@ -55,3 +55,22 @@ async def test_the_explorers_run_monitor_shows_each_pending_batch(tmp_path):
         text = str(monitor.render())
     assert "batch round 1 · openai/x · 12 requests · 7 done · 1 failed · 2m0" in text and "in_progress" in text
     assert "round 2" not in text  # collected: no longer pending
+
+
+def test_no_time_left_is_guessed_while_batches_are_pending():
+    """A batch run's samples come a batch at a time when the provider ends it: a rate from the last burst said
+    'about 1s left' with rounds still to go. With batches pending the monitor gives the rate and no time left;
+    an interactive run keeps its estimate."""
+    from af_tui.explorer.monitor import BatchProgress, ModelProgress, RunProgress
+
+    def run(done, batches):
+        return RunProgress(1, "demo", 320, 0.0, True, [ModelProgress("sim/faker", done, 0, 320, None)], batches)
+
+    pending = [BatchProgress("sim/faker", 2, 26, 0, 0, time.time(), "in_progress", "pending")]
+    for batches_now, left in ((pending, False), ([], True)):
+        monitor, shown = RunMonitor(), []
+        monitor.update = shown.append  # the text it shows, without an app
+        monitor.update_runs([run(100, batches_now)], at=0.0)
+        monitor.update_runs([run(274, batches_now)], at=5.0)
+        text = str(shown[-1])
+        assert "samples/s" in text and ("left" in text) == left, text

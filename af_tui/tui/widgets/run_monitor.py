@@ -78,7 +78,9 @@ class RunMonitor(Static):
             text.append(f"  {run.done}{planned} samples{share}")
             if rate is not None:
                 text.append(f" · {rate:.1f} samples/s")
-                if run.planned and rate > 0 and run.done < run.planned:
+                # Not while batches are pending: their samples come when the provider ends them, in rounds, so
+                # the rate says nothing of the time left (the demo's said "about 1s left" with two rounds to go).
+                if run.planned and rate > 0 and run.done < run.planned and not run.batches:
                     text.append(f" · about {_duration((run.planned - run.done) / rate)} left")
             if run.errors:
                 text.append(f" · {run.errors} errors", style="bold red")
