@@ -429,3 +429,17 @@ def test_any_setting_written_out_reads_back_the_same(tmp_path_factory, pairs, ma
     path.write_text(to_toml(made), encoding="utf-8")
     back = load(path)
     assert (back.name, back.reading, back.rule, back.sha256) == (made.name, made.reading, made.rule, made.sha256)
+
+
+def test_setting_show_of_a_file_it_cannot_read_names_itself_not_run_option(tmp_path, capsys):
+    """`af-tui setting show FILE` on a missing file or a folder: one line that names the command it was given to
+    (it said 'given to --setting', an option setting show does not have); `run --setting` keeps its wording."""
+    for path, what in ((tmp_path / "missing.toml", "no such setting file"), (tmp_path, "cannot read")):
+        code, out, err = af_main_output(capsys, "setting", "show", str(path))
+        line, = (out + err).strip().splitlines()
+        assert code == 2 and what in line and "(given to af-tui setting show)" in line, line
+    code, out, err = af_main_output(capsys, "run", "--model", "sim/faker", "--db", str(tmp_path / "s.sqlite"),
+                                    "--setting", str(tmp_path / "missing.toml"))
+    assert code == 2 and "(given to --setting)" in err
+    code, out, err = af_main_output(capsys, "setting", "show", "nope")
+    assert code == 2 and "no built-in setting 'nope'; the built-in ones: helpful-only" in err

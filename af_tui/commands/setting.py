@@ -23,7 +23,7 @@ def show(name: str) -> None:
     if name in settings_data.BUILT_IN and not Path(name).exists():
         found = settings_data.builtin(name)
     elif Path(name).exists() or name.endswith(".toml"):
-        found = settings_data.load(name)
+        found = settings_data.load(name, given_to="af-tui setting show")
     else:
         found = settings_data.builtin(name)
     click.echo(settings_data.to_toml(found), nl=False)

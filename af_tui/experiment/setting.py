@@ -207,16 +207,17 @@ class _Checker:
         return Source(str(path), src.sha256)
 
 
-def load(path: str | Path) -> Setting:
-    """The setting of a TOML file; AfError (one line: file, key, what is wrong) if it cannot be used."""
+def load(path: str | Path, given_to: str = "--setting") -> Setting:
+    """The setting of a TOML file; AfError (one line: file, key, what is wrong) if it cannot be used. given_to
+    names where the path was given, for the line that says it cannot be read."""
     path = Path(path)
     check = _Checker(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise AfError(f"{path}: no such setting file (given to --setting)") from None
+        raise AfError(f"{path}: no such setting file (given to {given_to})") from None
     except OSError as exc:
-        raise AfError(f"cannot read {path} (given to --setting): {exc.strerror}") from None
+        raise AfError(f"cannot read {path} (given to {given_to}): {exc.strerror}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
