@@ -207,3 +207,5 @@ def test_per_sample_one_row_per_sample_each_annotators_verdict_in_its_column(lab
         code = af_main("export", str(tmp_path / args[0]), *args[1:], "--db", str(labeled.path), "--per", "sample")
         err = capsys.readouterr().err
         assert code != 0 and "--per sample writes CSV" in err and len(err.strip().splitlines()) == 1, err
+        # each names its own mistake: a .jsonl path was told it "cannot be combined with --per-label"
+        assert ("--per-label" in err) == ("--per-label" in args), err

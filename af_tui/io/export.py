@@ -385,9 +385,13 @@ def export(conn: sqlite3.Connection, out: str | os.PathLike, f: ExportFilter | N
     check_target(out, Path(db_path) if db_path else None)
     fmt = format_for(out, fmt)
     _validate(conn, f)
-    if f.per == "sample" and (fmt != "csv" or f.per_label):
+    # Two lines for two mistakes: `wide.jsonl --per sample` was told it "cannot be combined with --per-label".
+    if f.per == "sample" and f.per_label:
         raise AfError("--per sample writes CSV (one row per sample, a verdict:ANNOTATOR column each) and "
-                      "cannot be combined with --per-label; give a .csv path")
+                      "cannot be combined with --per-label (a row per label change); drop one of them")
+    if f.per == "sample" and fmt != "csv":
+        raise AfError(f"--per sample writes CSV (one row per sample, a verdict:ANNOTATOR column each), not {fmt}; "
+                      "give a .csv path")
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
     if fmt == "parquet":
         _require_pyarrow()
