@@ -166,6 +166,31 @@ def test_the_setting_is_named_beside_the_rule_and_a_resume_under_another_is_refu
     assert _outcomes(db) == before
 
 
+def test_a_resume_under_a_setting_of_another_name_but_the_same_reading_keeps_the_runs_setting(files, capsys):
+    """The hash leaves the name out, so a file differing only in `name` resumes the run; the run's record keeps
+    the setting it was drawn under (its first name, file and all) and says so in one line."""
+    plain = HIDDEN.split("[[tags]]")[0]  # helpful-only's reading, at local copies
+    (files / "A.toml").write_text(plain.replace('"hidden-tags"', '"helpful-only"'), encoding="utf-8")
+    (files / "B.toml").write_text(plain.replace('"hidden-tags"', '"my-setting"'), encoding="utf-8")
+    assert setting.load(files / "A.toml").sha256 == setting.load(files / "B.toml").sha256
+    db = str(files / "s.sqlite")
+    args = ["run", "--model", "sim/faker", "--db", db, "--run", "r"]
+    code, _, err = af_main_output(capsys, *args, "--limit", "2", "--setting", str(files / "B.toml"))
+    assert code == 0, err
+    stored = _config(db, "r")["setting"]
+    assert stored["name"] == "my-setting"
+    code, _, err = af_main_output(capsys, *args, "--limit", "3", "--setting", str(files / "A.toml"))
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "under its setting" in line]
+    assert notes == ["af-tui: resuming run 'r' under its setting 'my-setting' (same reading as A.toml)"], err
+    config = _config(db, "r")
+    assert config["setting"] == stored and config["limit"] == 3  # the resume happened; the record kept its setting
+    _, out, _ = af_main_output(capsys, "stats", "--db", db, "--json")
+    assert {r["rule"] for r in json.loads(out)} == {"notebook · setting my-setting"}
+    code, _, err = af_main_output(capsys, *args, "--limit", "3", "--setting", str(files / "B.toml"))
+    assert code == 0 and "under its setting" not in err, err  # under its own file: nothing to say
+
+
 def test_a_run_without_a_setting_is_not_named(files, capsys):
     db = str(files / "s.sqlite")
     code, _, err = af_main_output(capsys, "run", "--model", "sim/faker", "--db", db, "--limit", "1", "--dataset",

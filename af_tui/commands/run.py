@@ -439,12 +439,13 @@ def start_run(options: RunOptions) -> None:
     if shard:
         _execute(spec, db, resume, shard=shard)
         return
-    from af_tui.experiment.plan import check_resumable
+    from af_tui.experiment.plan import check_resumable, resume_note
 
     # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said; so does a resume
     # under other settings than the run's, before anything is written
     with Store(db) as store:
         check_resumable(spec, store)
+        note = resume_note(spec, store)
         if not options.batch:
             from af_tui.store.batches import open_count
 
@@ -452,6 +453,8 @@ def start_run(options: RunOptions) -> None:
                 raise AfError(f"run {spec.name!r} has {pending} batches pending at the provider; resume it with "
                               "--batch (which collects them), or cancel them first: af-tui batches --run "
                               f"{shlex.quote(spec.name)} --cancel")
+    if note:
+        click.echo(note, err=True)
     click.echo(f"af-tui: run {run_name} into {db}  (resume or retry: {resume})", err=True)
     if options.workers > 1:
         # each worker process takes its share of --concurrency

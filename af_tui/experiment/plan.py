@@ -11,7 +11,13 @@ from af_tui.domain import DEFAULT_RULE, TIERS
 from af_tui.errors import AfError
 from af_tui.experiment.rules import resolve_prefill
 from af_tui.experiment.setting import HELPFUL_ONLY, Setting
-from af_tui.experiment.settings import changed_settings, refusal, resumed_config, stored_models
+from af_tui.experiment.settings import (
+    changed_settings,
+    kept_setting_note,
+    refusal,
+    resumed_config,
+    stored_models,
+)
 from af_tui.experiment.sources import Dataset, Text
 from af_tui.experiment.tags import NOTEBOOK_TAGS
 from af_tui.llm.client import RetryPolicy
@@ -151,6 +157,12 @@ def check_resumable(spec: RunSpec, store: Store) -> None:
         changes = changed_settings(stored[0], run_config(spec))
         if changes:
             raise AfError(refusal(spec.name, changes))
+
+
+def resume_note(spec: RunSpec, store: Store) -> str | None:
+    """The line that says a resume keeps the run's setting, named otherwise than the one given (same hash)."""
+    stored = stored_run(store, spec.name)
+    return kept_setting_note(spec.name, stored[0], {"setting": spec.setting.record()}) if stored else None
 
 
 def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:

@@ -3,6 +3,8 @@ config and a command resuming it, and the config a resume stores (the run's mode
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from af_tui.domain import LEGACY_RULE
 from af_tui.experiment.setting import HELPFUL_ONLY, stored_sha256
 
@@ -104,6 +106,8 @@ def resumed_config(stored: dict, new: dict) -> dict:
     that this session does not name and its largest extent (epochs, limit, requests), so that the record
     still describes every sample of the run. The live throttling state belongs to the session that wrote it."""
     config = {**{k: v for k, v in stored.items() if k != "live"}, **new}
+    if _same_setting(stored, new):  # the hash leaves the name out: the run keeps the setting it was drawn under
+        config["setting"] = stored["setting"]
     old_models = stored_models(stored)
     config["models"] = old_models + [m for m in new.get("models", []) if m not in old_models]
     for key in ("max_tokens", "prefill_text"):
@@ -118,6 +122,23 @@ def resumed_config(stored: dict, new: dict) -> dict:
     if isinstance(old_n, int) and isinstance(new.get("dataset"), dict):
         config["dataset"] = {**new["dataset"], "requests": max(old_n, new["dataset"].get("requests") or 0)}
     return config
+
+
+def _same_setting(stored: dict, new: dict) -> bool:
+    """Whether the stored run's setting record and the new one read the same (equal hashes)."""
+    old, now = stored.get("setting"), new.get("setting")
+    return (isinstance(old, dict) and isinstance(now, dict) and isinstance(old.get("sha256"), str)
+            and old.get("sha256") == now.get("sha256"))
+
+
+def kept_setting_note(name: str, stored: dict, new: dict) -> str | None:
+    """The line that says a resume keeps the run's setting (resumed_config) though the new one is named
+    otherwise; None when the names agree or the settings differ (check_resumable refuses those)."""
+    if not _same_setting(stored, new) or stored["setting"].get("name") == new["setting"].get("name"):
+        return None
+    origin = str(new["setting"].get("origin"))
+    given = f"the built-in {new['setting'].get('name')}" if origin == "built-in" else PurePath(origin).name
+    return f"af-tui: resuming run {name!r} under its setting {stored['setting'].get('name')!r} (same reading as {given})"
 
 
 def refusal(name: str, changes: list[str]) -> str:
