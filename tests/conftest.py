@@ -30,10 +30,14 @@ if "PYTEST_DEBUG_TEMPROOT" not in os.environ and _SHM.is_dir() and os.access(_SH
 # (11% less CPU in the Pilot tests; a test that reads the screen gets a fresh paint from Pilot's pause), and
 # Pilot's wait for the app to go idle after each key and pause looks every 4 ms instead of every 20 ms (each
 # key cost at least 20 ms of sleep). Neither changes what the app does, only how often the test harness looks.
+# Animations are off (TEXTUAL_ANIMATIONS=none: a scroll jumps where it goes instead of gliding there for a
+# fraction of a second that every test waited out).
 import textual._wait  # noqa: E402
+import textual.constants  # noqa: E402
 import textual.screen  # noqa: E402
 
 textual.screen.UPDATE_PERIOD = 1 / 10
+textual.constants.TEXTUAL_ANIMATIONS = "none"
 textual._wait.SLEEP_GRANULARITY, textual._wait.SLEEP_IDLE = 0.004, 0.0002
 
 REPO = Path(__file__).resolve().parents[1]

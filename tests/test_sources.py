@@ -37,7 +37,8 @@ def served(tmp_path, realdata, monkeypatch):
 
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # (serve_forever looks for shutdown every poll_interval: 0.5 s by default, each test's teardown waited it out)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     monkeypatch.setenv("AF_TUI_SOURCES_BASE", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.setenv("AF_TUI_DATA", str(tmp_path / "cache"))
