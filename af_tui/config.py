@@ -48,15 +48,23 @@ class Config:
     path: Path | None = None
 
 
+def _read(path: Path) -> dict | None:
+    """The config file's TOML, None when there is no file; a file that cannot be read (a folder on the way that
+    this user may not enter included) is a one-line AfError."""
+    try:
+        if not path.is_file():
+            return None
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise AfError(f"cannot read the config file {path}: {exc}; fix or remove it") from None
+
+
 def load_config(path: str | os.PathLike | None = None) -> Config:
     """The settings in the file (defaults when it does not exist); a broken file is a one-line AfError."""
     path = Path(path) if path else config_path()
-    if not path.is_file():
+    data = _read(path)
+    if data is None:
         return Config(path=path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise AfError(f"cannot read the config file {path}: {exc}; fix or remove it") from None
     view = data.get("view", {})
     keys = data.get("keys", {})
     if not isinstance(view, dict) or not isinstance(keys, dict):
@@ -78,12 +86,9 @@ def price_table(path: str | os.PathLike | None = None) -> tuple[dict[str, list],
     tokens, as written (llm.pricing checks the numbers), and the file's path. Read apart from load_config, so
     that a mistyped price stops a run, never the app."""
     path = Path(path) if path else config_path()
-    if not path.is_file():
+    data = _read(path)
+    if data is None:
         return {}, path
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise AfError(f"cannot read the config file {path}: {exc}; fix or remove it") from None
     table = data.get("prices", {})
     if not isinstance(table, dict):
         raise AfError(f"{path}: [prices] must be a table of \"MODEL\" = [INPUT, OUTPUT]")

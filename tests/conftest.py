@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,13 @@ from hypothesis import settings
 # No test may reach the internet; litellm must not fetch its price list.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.pop("AF_TUI_DB", None)
+# Nor read the config file of the person running them (a [prices] table or a theme saved in the app would change
+# what they see): a config path of their own where no file is, in a folder any user may look in (some tests run
+# af-tui as another user). A test that wants a config file names one.
+_CONFIG_DIR = tempfile.mkdtemp(prefix="af-tui-tests-config-")
+os.chmod(_CONFIG_DIR, 0o755)
+atexit.register(shutil.rmtree, _CONFIG_DIR, True)
+os.environ["AF_TUI_CONFIG"] = os.path.join(_CONFIG_DIR, "config.toml")
 
 # Hypothesis: no per-example deadline (speed goals live in bench/; on a loaded machine a 200 ms deadline failed a
 # correct test), and in CI the same examples every run, so that a red CI means a change broke something; locally the

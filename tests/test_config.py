@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import platformdirs
+import pytest
 
 from af_tui.config import config_path, load_config, save_view
 
@@ -53,3 +54,20 @@ def test_config_path_env_first_then_the_user_config_folder(tmp_path, monkeypatch
     assert config_path() == tmp_path / "mine.toml"
     monkeypatch.delenv("AF_TUI_CONFIG")
     assert config_path() == Path(platformdirs.user_config_dir("af-tui", appauthor=False)) / "config.toml"
+
+
+def test_a_config_file_this_user_may_not_reach_is_one_line(tmp_path, monkeypatch):
+    """A config path whose folder may not be entered (stat fails) is a one-line AfError for the app and the
+    prices alike, not a traceback."""
+    import pathlib
+
+    from af_tui.config import price_table
+    from af_tui.errors import AfError
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "is_file", denied)
+    for read in (load_config, price_table):
+        with pytest.raises(AfError, match="cannot read the config file .*Permission denied"):
+            read(tmp_path / "config.toml")
