@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from fakeserver import FakeServer, af_script, single_turn_script
+from fakeserver import FakeServer, af_script, serve_until_interrupted, single_turn_script
 
 
 @dataclass
@@ -317,13 +317,7 @@ def main() -> None:
     args = parser.parse_args()
     server = BatchServer(single_turn_script if args.script == "single" else af_script, port=args.port,
                          record=False, record_batches=False)
-    server.start()
-    print(f"fake batch server on {server.url} (anthropic: {server.base}); Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    serve_until_interrupted(server, f"fake batch server on {server.url} (anthropic: {server.base})")
 
 
 if __name__ == "__main__":

@@ -337,8 +337,13 @@ def main() -> None:
     script = single_turn_script if args.script == "single" else af_script
     server = FakeServer(script, latency=args.latency, fail_rate=args.fail_rate, fail_status=args.fail_status,
                         port=args.port, record=False)
+    serve_until_interrupted(server, f"fake server on {server.url} (latency {args.latency}s)")
+
+
+def serve_until_interrupted(server, banner: str) -> None:
+    """A fake server run as a script (for a benchmark or a try by hand): start, say where, serve until Ctrl-C."""
     server.start()
-    print(f"fake server on {server.url} (latency {args.latency}s); Ctrl-C stops it", flush=True)
+    print(f"{banner}; Ctrl-C stops it", flush=True)
     try:
         while True:
             time.sleep(3600)
