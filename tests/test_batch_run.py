@@ -363,3 +363,68 @@ def test_a_batch_cancelled_at_the_provider_before_its_row_is_marked_is_not_sent_
         result = asyncio.run(cancelled_at_the_provider())
         assert result.status == "stopped" and len(server.batches) == 1 and server.batch_request_count == 16
     assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
+
+
+def test_an_anthropic_batch_cancelled_at_the_provider_is_not_sent_again_by_that_run(env, system_prompt_file,
+                                                                                    tmp_path):
+    """Anthropic ends a cancelled batch ('ended', not a cancelled status) with 'canceled' item results: those items
+    are the batch cancelled, as OpenAI's 'cancelled' batch, not failures to send again; the next run sends them
+    afresh."""
+    from af_tui.llm.batch import AnthropicBatches
+
+    model = "anthropic/claude-sonnet-4-5"
+    db = tmp_path / "ac.sqlite"
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.base, name="ac")
+        spec.models = [model]
+
+        async def cancelled_at_the_provider():
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+                while not _batches(db) or _batches(db)[0][2] != "pending":
+                    await asyncio.sleep(0.01)
+                state = await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
+                assert state.provider_status == "ended"
+                return await task
+        result = asyncio.run(cancelled_at_the_provider())
+        assert result.status == "stopped" and len(server.batches) == 1 and server.batch_request_count == 16
+        assert _batches(db) == [(model, 1, "cancelled", 16)] and _samples(db) == {}
+        server.hold = False
+        with Store(db) as store:
+            again = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        ids = [c for b, c, _ in server.batch_requests if b != next(iter(server.batches))]
+    assert again.status == "done" and len(ids) == len(set(ids)) == 16 + 8  # afresh, each once
+    assert [r[2] for r in _batches(db)] == ["cancelled", "collected", "collected"] and len(_samples(db)) == 16
+
+
+def test_a_batch_cancelled_while_it_is_being_submitted_is_cancelled_at_the_provider_and_not_sent_again(
+        env, system_prompt_file, tmp_path, monkeypatch):
+    """`af-tui batches --cancel` between the row's record ('submitting') and its provider id's commit: the sender
+    does not mark it pending over the cancel; it cancels the batch the provider just accepted and drops it."""
+    from af_tui.experiment.batch_run import look_at_batches
+    from af_tui.llm import batch as llm_batch
+
+    db = tmp_path / "s.sqlite"
+    real = llm_batch.OpenAIBatches.submit
+
+    async def cancelled_meanwhile(self, model, requests, **kw):
+        state = await real(self, model, requests, **kw)
+        with Store(db) as other:  # as `af-tui batches --cancel` in another process, before mark_submitted
+            views = await look_at_batches(other, cancel=True)
+        assert [v.row.status for v in views] == ["submitting"]
+        return state
+
+    monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", cancelled_meanwhile)
+    with BatchServer(hold=True) as server:
+        spec = _spec(env, system_prompt_file, server.url, name="s")
+        with Store(db) as store:
+            result = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        assert result.status == "stopped" and server.batch_request_count == 16
+        assert server.cancels == list(server.batches) and server.pending() == []
+        assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
+        monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", real)
+        server.hold = False
+        with Store(db) as store:
+            again = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+    assert again.status == "done" and server.batch_request_count == 16 + 16 + 8  # afresh, once
+    assert [r[2] for r in _batches(db)] == ["cancelled", "collected", "collected"]

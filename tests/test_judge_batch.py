@@ -299,3 +299,35 @@ def test_a_batch_cancelled_at_the_provider_before_its_row_is_marked_is_not_sent_
         assert len(server.batches) == 1 and server.requests == 0
     with Store(store_path) as store:
         assert [r.status for r in store_batches.list_batches(store, job=JOB)] == ["cancelled"]
+
+
+def test_an_anthropic_batch_cancelled_at_the_provider_is_not_sent_again(store_path, monkeypatch):
+    """Anthropic ends a cancelled batch ('ended') with 'canceled' item results: the judge treats them as the batch
+    cancelled (not failed votes to send again) and stops; the next command sends its samples afresh."""
+    from af_tui.llm.batch import AnthropicBatches
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-key")
+    todo = _complied_with_scratchpad(store_path)
+    with BatchServer(sim_judge_script, hold=True) as server:
+        spec = JudgeSpec(model="anthropic/claude-sonnet-4-5", api_base=server.base, prompt=load_prompt(),
+                         policy=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02, timeout_s=10))
+
+        async def cancelled_at_the_provider():
+            with Store(store_path) as store:
+                task = asyncio.ensure_future(judge_store_batch(spec, store, options=FAST))
+                while not _pending_judge_batches(store_path) and not task.done():
+                    await asyncio.sleep(0.01)
+                state = await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
+                assert state.provider_status == "ended"
+                return await task
+
+        result = asyncio.run(cancelled_at_the_provider())
+        assert result.status == "stopped" and result.stop_reason == "batches cancelled"
+        assert len(server.batches) == 1 and server.batch_request_count == len(todo) and _judgements(store_path) == {}
+        with Store(store_path) as store:
+            assert [r.status for r in store_batches.list_batches(store, job=JOB)] == ["cancelled"]
+        server.hold = False
+        with Store(store_path) as store:
+            again = asyncio.run(judge_store_batch(spec, store, options=FAST))
+    assert again.status == "done" and set(_judgements(store_path)) == todo
+    assert server.batch_request_count == 2 * len(todo)  # sent afresh once

@@ -290,12 +290,18 @@ class _BatchRun:
         for item in keep:  # new samples --max-cost kept back (their turns under way went out above)
             self._wait(model, item)
         for row_id, chunk, b in zip(rows, chunks, new, strict=True):
+            if store_batches.status_of(self.store, row_id) == "cancelled":  # `af-tui batches --cancel` meanwhile
+                self.cancelled += 1
+                continue
             try:
                 state = await client.submit(model, chunk)
             except llm_batch.BatchError as exc:
                 raise AfError(f"{exc.message} — the batch was not sent; run the same command again to send it"
                               ) from None
-            store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status)
+            if not store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status):
+                await cancel_unwanted(client, self.store, row_id, state, model, self.progress)
+                self.cancelled += 1
+                continue
             self.pending[row_id] = store_batches.BatchRow(
                 row_id, state.batch_id, b.provider, b.api_base, model, self.run_id, b.job, rnd, "pending",
                 state.provider_status, len(chunk), 0, 0, b.bytes, time.time(), None, None, items=b.items)
@@ -320,9 +326,7 @@ class _BatchRun:
                 # not sent again in this session
                 store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
                 del self.pending[row.id]
-                self.cancelled += 1
-                self.progress.say(f"{row.model}: batch {row.batch_id} was cancelled (af-tui batches --cancel); "
-                                  "the same command sends its samples afresh")
+                self._cancelled(row)
                 continue
             if not state.ended:
                 store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
@@ -338,8 +342,19 @@ class _BatchRun:
             if not any(r.model == model for r in self.pending.values()):
                 await self.submit(model)
 
+    def _cancelled(self, row: store_batches.BatchRow) -> None:
+        self.cancelled += 1
+        self.progress.say(f"{row.model}: batch {row.batch_id} was cancelled (af-tui batches --cancel); "
+                          "the same command sends its samples afresh")
+
     def collect(self, row: store_batches.BatchRow, state: llm_batch.BatchState,
                 results: dict[str, llm_batch.ItemResult]) -> None:
+        """An ended batch: its finished samples stored and its later turns carried, in one transaction. A batch
+        whose items came back cancelled (Anthropic ends a cancelled batch 'ended', its unanswered items
+        'canceled') is a cancelled batch: those items are neither stored nor sent again by this session (the
+        next command sends their samples afresh); what it answered is stored, and its later turns wait in the
+        row's carry for the next command."""
+        cancelled = any(r.cancelled for r in results.values())
         refused = _prefill_refusal(self.spec, row.model, results.values())
         if refused is not None:  # every request of the model would fail alike: stop, as interactively
             store_batches.set_status(self.store, row.id, "failed", state.provider_status, error=refused[:500])
@@ -353,6 +368,8 @@ class _BatchRun:
             if task is None:
                 continue
             result = results.get(cid) or llm_batch.ItemResult(cid, error=missing)
+            if result.cancelled:
+                continue
             sample, later = apply_result(self.spec, self.run_id, task, item, result, self.options.max_tries,
                                          self.prices[row.model])
             if sample is not None:
@@ -361,7 +378,8 @@ class _BatchRun:
                 carry[_custom_id(later)] = later
         store_batches.collect_batch(self.store, row.id, samples, carry, provider_status=state.provider_status,
                                     done=state.done, failed=state.failed,
-                                    status="collected" if state.provider_status != "failed" else "failed")
+                                    status="cancelled" if cancelled else
+                                    "collected" if state.provider_status != "failed" else "failed")
         for sample in samples:
             self.progress.add(sample.model, sample.outcome)
         del self.pending[row.id]
@@ -370,7 +388,9 @@ class _BatchRun:
         forget = getattr(self.clients[row.model], "forget", None)
         if forget is not None:
             forget(row.batch_id)
-        if carry:
+        if cancelled:
+            self._cancelled(row)
+        elif carry:
             self.sources[row.model].add(row.id)
             for item in carry.values():
                 self._wait(row.model, item)
@@ -384,6 +404,21 @@ class _BatchRun:
     def budget_reached(self) -> bool:
         """--max-cost kept back requests that are still waiting (for a session with a larger budget)."""
         return self.budget is not None and any(self.waiting.values())
+
+
+async def cancel_unwanted(client: llm_batch.BatchClient, store: Store, row_id: int, state: llm_batch.BatchState,
+                          model: str, progress: ProgressSink) -> None:
+    """A batch the provider accepted while `af-tui batches --cancel` cancelled its 'submitting' row: cancelled at
+    the provider too, its row kept cancelled; its requests are not sent again by this session."""
+    try:
+        state = await client.cancel(state.batch_id)
+        note = None
+    except llm_batch.BatchError as exc:
+        note = f"cancelled while it was sent; cancelling it at the provider failed: {exc.message}"[:500]
+    store_batches.set_status(store, row_id, "cancelled", state.provider_status, error=note)
+    progress.say(f"{model}: batch {state.batch_id} was cancelled while it was sent (af-tui batches --cancel); "
+                 + ("cancelled at the provider too; " if note is None else f"{note}; ")
+                 + "the same command sends its samples afresh")
 
 
 async def execute_batch(spec: RunSpec, store: Store, *, progress: ProgressSink | None = None,

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from af_tui.errors import AfError
+from af_tui.experiment.batch_run import cancel_unwanted
 from af_tui.experiment.plan import _safe_url
 from af_tui.judge.prompt import build_messages
 from af_tui.judge.repository import judged_count, sample_texts, save_judgement, select_samples
@@ -165,12 +166,18 @@ class _JudgeBatches:
             for chunk in chunks], consumed=sorted(self.sources), dropped=self.dropped)
         self.waiting, self.sources, self.dropped = {}, set(), []
         for row_id, chunk in zip(rows, chunks, strict=True):
+            if store_batches.status_of(self.store, row_id) == "cancelled":  # `af-tui batches --cancel` meanwhile
+                self.cancelled += 1
+                continue
             try:
                 state = await self.client.submit(self.spec.model, chunk)
             except llm_batch.BatchError as exc:
                 raise AfError(f"{exc.message} — the batch was not sent; run the same command again to send it"
                               ) from None
-            store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status)
+            if not store_batches.mark_submitted(self.store, row_id, state.batch_id, state.provider_status):
+                await cancel_unwanted(self.client, self.store, row_id, state, self.spec.model, self.progress)
+                self.cancelled += 1
+                continue
             self.sent += len(chunk)
             self.progress.say(f"{self.spec.model}: batch {state.batch_id} sent ({len(chunk)} requests)")
         for row in store_batches.open_batches(self.store, None, job=JOB):
@@ -212,7 +219,11 @@ class _JudgeBatches:
     def collect(self, row: store_batches.BatchRow, state: llm_batch.BatchState,
                 results: dict[str, llm_batch.ItemResult]) -> None:
         """Each sample of an ended batch: its judgement saved (committed, then counted), or its failed votes
-        carried into the next round; then the row marked collected with what it carries."""
+        carried into the next round; then the row marked collected with what it carries. A batch whose votes came
+        back cancelled (Anthropic ends a cancelled batch 'ended', its unanswered items 'canceled') is a cancelled
+        batch: their samples are neither judged nor sent again by this session (the next command sends them
+        afresh); the others are judged, and their failed votes wait in the row's carry for the next command."""
+        cancelled = any(r.cancelled for r in results.values())
         from af_tui.llm.pricing import price
 
         unit = price(self.spec.model, {self.spec.model: self.spec.price} if self.spec.price else None, batch=True)
@@ -223,6 +234,8 @@ class _JudgeBatches:
                 cid, error=missing)))
         carry = {}
         for sample_id, votes in by_sample.items():
+            if any(result.cancelled for _, result in votes):
+                continue
             have = {int(k): v for k, v in votes[0][0].get("have", {}).items()}
             tries = votes[0][0].get("tries", 0) + 1
             failed, retry = [], True
@@ -248,11 +261,15 @@ class _JudgeBatches:
             self._count(judgement, sum(costs) if costs else None)
         store_batches.collect_batch(self.store, row.id, [], carry, provider_status=state.provider_status,
                                     done=state.done, failed=state.failed,
-                                    status="collected" if state.provider_status != "failed" else "failed")
-        del self.pending[row.id]
+                                    status="cancelled" if cancelled else
+                                    "collected" if state.provider_status != "failed" else "failed")
         forget = getattr(self.client, "forget", None)
         if forget is not None:
             forget(row.batch_id)
+        if cancelled:
+            self._cancelled(row)
+            return
+        del self.pending[row.id]
         if carry:
             self.sources.add(row.id)
             for entry in carry.values():

@@ -112,6 +112,7 @@ class ItemResult:
     error: str | None = None
     retry: bool = True  # an expired or failed item: send it in the next round (False: the request is refused)
     status: int | None = None  # the item's HTTP status, when it failed
+    cancelled: bool = False  # the batch was cancelled before this item was answered (Anthropic's 'canceled')
 
 
 class BatchClient(Protocol):
@@ -460,7 +461,9 @@ def _anthropic_item(custom: str, result: dict, latency_s: float) -> ItemResult:
         return ItemResult(custom, error=f"batch item errored ({etype or 'error'}): {message or 'no message'}",
                           retry=etype != "invalid_request_error", status=400 if etype == "invalid_request_error"
                           else None)
-    return ItemResult(custom, error=f"batch item {kind or 'lost'}")  # expired, canceled
+    if kind == "canceled":  # a cancelled batch ends 'ended', its unanswered items 'canceled': the batch cancelled
+        return ItemResult(custom, error="batch item canceled", cancelled=True)
+    return ItemResult(custom, error=f"batch item {kind or 'lost'}")  # expired
 
 
 # -- sim/: simulated batches, answered in this process ----------------------------------------------------------
@@ -530,7 +533,7 @@ class SimBatches:
         data = self._read(batch_id)
         latency = max(0.0, min(time.time(), data["ends_at"]) - data["created_at"])
         if data["status"] == "cancelled":
-            return [ItemResult(r["custom_id"], error="batch item cancelled") for r in data["results"]]
+            return [ItemResult(r["custom_id"], error="batch item cancelled", cancelled=True) for r in data["results"]]
         return [ItemResult(r["custom_id"], error=r["error"]) if r.get("error") else ItemResult(
             r["custom_id"], Completion(text=r["text"], input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
                                        cost=None, latency_s=latency, attempts=1)) for r in data["results"]]

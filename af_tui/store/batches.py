@@ -4,7 +4,8 @@ twice and nothing is lost (`af-tui run --batch`, `af-tui batches`; `judge --batc
 The order that makes a kill harmless:
 1. `record_batches` commits the new rows as 'submitting' with their items (and, in the same transaction, takes
    the carried items they send out of the batches that carried them);
-2. the caller submits each to the provider, then `mark_submitted` commits the provider's id ('pending');
+2. the caller submits each to the provider, then `mark_submitted` commits the provider's id ('pending'; a row
+   cancelled meanwhile by `af-tui batches --cancel` stays cancelled, and the caller cancels the provider's batch);
 3. when the provider says the batch ended, `collect_batch` commits its finished samples, the items for a later
    round (`carry`) and 'collected' in one transaction.
 A run started again reads `open_batches`: 'pending' rows are polled and collected (never sent again), the
@@ -100,11 +101,17 @@ def record_batches(store: Store, new: list[NewBatch], *, consumed: list[int] = (
     return ids
 
 
-def mark_submitted(store: Store, row_id: int, batch_id: str, provider_status: str | None = None) -> None:
-    """The provider has the batch: its id is on disk before af-tui waits on it."""
+def mark_submitted(store: Store, row_id: int, batch_id: str, provider_status: str | None = None) -> bool:
+    """The provider has the batch: its id is on disk before af-tui waits on it. Only a row still 'submitting'
+    becomes 'pending': False when `af-tui batches --cancel` cancelled it meanwhile (its provider id is recorded
+    on it all the same; the caller cancels that batch at the provider)."""
     with store.conn:
-        store.conn.execute("UPDATE batches SET batch_id = ?, status = 'pending', provider_status = ?, "
-                           "created_at = ? WHERE id = ?", (batch_id, provider_status, time.time(), row_id))
+        cur = store.conn.execute("UPDATE batches SET batch_id = ?, status = 'pending', provider_status = ?, "
+                                 "created_at = ? WHERE id = ? AND status = 'submitting'",
+                                 (batch_id, provider_status, time.time(), row_id))
+        if cur.rowcount == 0:
+            store.conn.execute("UPDATE batches SET batch_id = COALESCE(batch_id, ?) WHERE id = ?", (batch_id, row_id))
+    return cur.rowcount == 1
 
 
 def record_poll(store: Store, row_id: int, provider_status: str, done: int, failed: int) -> None:
