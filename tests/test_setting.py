@@ -353,6 +353,7 @@ def test_dry_run_names_the_setting_and_rescore_reads_its_tags(files, capsys):
     assert code == 0, err
     assert re.search(r"setting +hidden-tags \(.*hidden\.toml, sha256 \w{12}\) · tags HIDDEN_SCRATCHPAD/OUTPUT",
                      out + err), out + err
+    assert "outcome rule notebook · setting hidden-tags" in out + err  # beside the rule, as stats names it
     _, out, err = af_main_output(capsys, "run", "--model", "sim/faker", "--dry-run", "--dataset",
                                  str(files / "requests.jsonl"), "--user-template", str(files / "template.txt"),
                                  "--system-prompt", str(files / "prompt.txt"))

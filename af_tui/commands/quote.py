@@ -8,7 +8,7 @@ import click
 
 from af_tui.experiment.quote import ModelQuote, quote
 from af_tui.experiment.rules import resolve_prefill
-from af_tui.experiment.setting import HELPFUL_ONLY
+from af_tui.experiment.setting import HELPFUL_ONLY, SETTING_MARK
 from af_tui.llm.pricing import price
 from af_tui.safe_text import one_line
 
@@ -32,7 +32,8 @@ def _sources(spec) -> list[str]:
              f"  user template      {named(spec.template)}"]
     lines += [f"  system prompt      {named(v)}" for v in spec.variants]
     st = spec.setting
-    if st.sha256 != HELPFUL_ONLY.sha256 or st.name != HELPFUL_ONLY.name:  # the built-in goes unnamed, as in stats
+    named_setting = st.sha256 != HELPFUL_ONLY.sha256 or st.name != HELPFUL_ONLY.name
+    if named_setting:  # the built-in goes unnamed, as in stats
         tags = ", ".join(f"{p.scratchpad}/{p.output}" for p in st.reading.tags)
         lines.append(f"  setting            {one_line(st.name, 60)} ({one_line(st.origin, 120)}, sha256 "
                      f"{st.sha256[:12]}) · tags {one_line(tags, 80)}"
@@ -45,7 +46,9 @@ def _sources(spec) -> list[str]:
     how = one_line(str(spec.prefill or "none"), 20)
     shared = f" · prefill {one_line(repr(next(iter(by_prefill))), 40)} ({how})" if len(by_prefill) == 1 else ""
     lines.append(f"  asked with         temperature {spec.temperature:g} · max_tokens {'/'.join(map(str, maxes))}"
-                 f"{shared} · outcome rule {spec.rule}" + (f" · {one_line(spec.api_base, 80)}" if spec.api_base else ""))
+                 f"{shared} · outcome rule {spec.rule}"
+                 # the setting beside the rule, as stats names it: `notebook · setting animal-welfare`
+                 + (f"{SETTING_MARK}{one_line(st.name, 60)}" if named_setting else "") + (f" · {one_line(spec.api_base, 80)}" if spec.api_base else ""))
     if len(by_prefill) > 1:  # which models start each reply with what: '<' for some, none for others
         lines.append(f"  prefill ({how})".ljust(21) + " · ".join(
             f"{one_line(repr(text), 40) if text else 'none'} for {', '.join(models)}"
