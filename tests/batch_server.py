@@ -70,9 +70,11 @@ class BatchServer(FakeServer):
 
     def __init__(self, script: Callable = af_script, *, hold: bool | Callable = False,
                  fail_item: Callable[[str, dict], str | None] | None = None,
-                 fail_batch: Callable[[FakeBatch], bool] | None = None, record_batches: bool = True, **kw):
+                 fail_batch: Callable[[FakeBatch], bool] | None = None, record_batches: bool = True,
+                 answered_before_cancel: int = 0, **kw):
         super().__init__(script, **kw)
         self.hold = hold
+        self.answered_before_cancel = answered_before_cancel  # an Anthropic cancel: the first N items succeeded
         self.fail_item = fail_item
         self.fail_batch = fail_batch
         self.record_batches = record_batches
@@ -277,8 +279,13 @@ class BatchServer(FakeServer):
         self.cancels.append(batch.id)
         if batch.status == "in_progress":
             batch.status, batch.ended_at = "cancelled", int(time.time())
-            batch.canceled = len(batch.requests)
-            batch.results = [{"custom_id": c, "result": {"type": "canceled"}} for c, _ in batch.requests]
+            # as the real API: processing_status 'ended', the items answered before the cancel 'succeeded', the
+            # rest 'canceled'
+            answered = min(self.answered_before_cancel, len(batch.requests))
+            batch.completed, batch.canceled = answered, len(batch.requests) - answered
+            batch.results = [{"custom_id": c, "result": {"type": "succeeded", "message": self.anthropic_reply(b, n)}}
+                             if n < answered else {"custom_id": c, "result": {"type": "canceled"}}
+                             for n, (c, b) in enumerate(batch.requests)]
         return web.json_response(self._anthropic_json(batch))
 
     def add_routes(self, app: web.Application) -> None:

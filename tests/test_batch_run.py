@@ -428,3 +428,39 @@ def test_a_batch_cancelled_while_it_is_being_submitted_is_cancelled_at_the_provi
             again = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
     assert again.status == "done" and server.batch_request_count == 16 + 16 + 8  # afresh, once
     assert [r[2] for r in _batches(db)] == ["cancelled", "collected", "collected"]
+
+
+def test_an_anthropic_batch_cancelled_part_way_stores_what_it_answered_and_sends_only_the_rest_afresh(
+        env, system_prompt_file, tmp_path):
+    """Cancelled after answering 4 of its 16 items: the run stores those (their <NEXT/> turns wait in the row's
+    carry), sends nothing more and stops; the next run sends the 12 canceled first turns afresh and the carried
+    turns, never an answered first turn again."""
+    from af_tui.llm.batch import AnthropicBatches
+
+    model = "anthropic/claude-sonnet-4-5"
+    db = tmp_path / "ap.sqlite"
+    with BatchServer(hold=True, answered_before_cancel=4) as server:
+        spec = _spec(env, system_prompt_file, server.base, name="ap")
+        spec.models = [model]
+
+        async def cancelled_part_way():
+            with Store(db) as store:
+                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+                while not _batches(db) or _batches(db)[0][2] != "pending":
+                    await asyncio.sleep(0.01)
+                await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
+                return await task
+        result = asyncio.run(cancelled_part_way())
+        first = server.custom_ids()
+        assert result.status == "stopped" and server.batch_request_count == 16
+        assert _batches(db) == [(model, 1, "cancelled", 16)]
+        stored = _samples(db)
+        assert 0 < len(stored) <= 4  # the answered items that needed no <NEXT/> turn
+        server.hold = False
+        with Store(db) as store:
+            again = asyncio.run(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        second = server.custom_ids()[16:]
+    assert again.status == "done" and len(_samples(db)) == 16
+    assert len(second) == len(set(second)) and set(second) & set(first[:4]) == set()  # nothing answered re-sent
+    assert set(first[4:]) <= set(second)  # the canceled ones afresh
+    assert len(second) == 12 + 8  # 12 first turns and every free-tier sample's <NEXT/> turn, each once

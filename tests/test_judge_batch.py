@@ -331,3 +331,36 @@ def test_an_anthropic_batch_cancelled_at_the_provider_is_not_sent_again(store_pa
             again = asyncio.run(judge_store_batch(spec, store, options=FAST))
     assert again.status == "done" and set(_judgements(store_path)) == todo
     assert server.batch_request_count == 2 * len(todo)  # sent afresh once
+
+
+def test_a_batch_cancelled_while_it_is_being_submitted_is_cancelled_at_the_provider(store_path, monkeypatch):
+    """`af-tui batches --cancel` between the row's record ('submitting') and its provider id's commit: the judge
+    does not mark it pending over the cancel; it cancels the batch the provider just accepted, stops, and the next
+    command sends its samples afresh."""
+    from af_tui.experiment.batch_run import look_at_batches
+    from af_tui.llm import batch as llm_batch
+
+    real = llm_batch.OpenAIBatches.submit
+
+    async def cancelled_meanwhile(self, model, requests, **kw):
+        state = await real(self, model, requests, **kw)
+        with Store(store_path) as other:  # as `af-tui batches --cancel` in another process, before mark_submitted
+            await look_at_batches(other, cancel=True)
+        return state
+
+    todo = _complied_with_scratchpad(store_path)
+    monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", cancelled_meanwhile)
+    with BatchServer(sim_judge_script, hold=True) as server:
+        with Store(store_path) as store:
+            result = asyncio.run(judge_store_batch(_spec(server), store, options=FAST))
+        assert result.status == "stopped" and result.stop_reason == "batches cancelled"
+        assert server.cancels == list(server.batches) and server.pending() == []
+        with Store(store_path) as store:
+            rows = store_batches.list_batches(store, job=JOB)
+        assert [(r.status, r.batch_id) for r in rows] == [("cancelled", next(iter(server.batches)))]
+        monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", real)
+        server.hold = False
+        with Store(store_path) as store:
+            again = asyncio.run(judge_store_batch(_spec(server), store, options=FAST))
+    assert again.status == "done" and set(_judgements(store_path)) == todo
+    assert server.batch_request_count == 2 * len(todo)  # sent afresh once
