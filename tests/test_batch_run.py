@@ -422,6 +422,10 @@ def test_a_batch_cancelled_while_it_is_being_submitted_is_cancelled_at_the_provi
         assert result.status == "stopped" and server.batch_request_count == 16
         assert server.cancels == list(server.batches) and server.pending() == []
         assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
+        conn = sqlite3.connect(db)
+        assert conn.execute("SELECT batch_id, error FROM batches").fetchall() == [
+            (next(iter(server.batches)), "cancelled while it was sent; cancelled at the provider too")]
+        conn.close()
         monkeypatch.setattr(llm_batch.OpenAIBatches, "submit", real)
         server.hold = False
         with Store(db) as store:

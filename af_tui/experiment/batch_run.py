@@ -415,7 +415,8 @@ async def cancel_unwanted(client: llm_batch.BatchClient, store: Store, row_id: i
         note = None
     except llm_batch.BatchError as exc:
         note = f"cancelled while it was sent; cancelling it at the provider failed: {exc.message}"[:500]
-    store_batches.set_status(store, row_id, "cancelled", state.provider_status, error=note)
+    store_batches.set_status(store, row_id, "cancelled", state.provider_status,
+                             error=note or "cancelled while it was sent; cancelled at the provider too")
     progress.say(f"{model}: batch {state.batch_id} was cancelled while it was sent (af-tui batches --cancel); "
                  + ("cancelled at the provider too; " if note is None else f"{note}; ")
                  + "the same command sends its samples afresh")
@@ -490,7 +491,7 @@ async def look_at_batches(store: Store, *, run: str | None = None, cancel: bool 
         if row.status == "submitting":
             if cancel:
                 store_batches.set_status(store, row.id, "cancelled", error="cancelled before it was sent")
-                view.note = "cancelled (it was never sent)"
+                view.note = "cancelled (not sent yet; a run sending it cancels it at the provider)"
             continue
         try:
             client = llm_batch.batch_client(row.model, row.api_base)
