@@ -173,6 +173,17 @@ async def _stop_once_pending(spec: RunSpec, db, server: BatchServer, polls_s: fl
         return await task
 
 
+async def _act_once_pending(spec: RunSpec, db, act):
+    """Run the batch run until its first batch's row is pending, await act() (a cancel from elsewhere), then let
+    the run end; its result."""
+    with Store(db) as store:
+        task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
+        while not _batches(db) or _batches(db)[0][2] != "pending":
+            await asyncio.sleep(0.01)
+        await act()
+        return await task
+
+
 def test_a_stopped_batch_run_collects_its_pending_batches_without_sending_them_again(
         env, system_prompt_file, tmp_path):
     db = tmp_path / "k.sqlite"
@@ -262,14 +273,9 @@ def test_a_batch_cancelled_while_the_run_waits_is_not_sent_again_by_that_run(env
         spec = _spec(env, system_prompt_file, server.url, name="x")
 
         async def cancel_meanwhile():
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
-                while not _batches(db) or _batches(db)[0][2] != "pending":
-                    await asyncio.sleep(0.01)
-                with Store(db) as other:  # as `af-tui batches --cancel` in another process
-                    await look_at_batches(other, cancel=True)
-                return await task
-        result = asyncio.run(cancel_meanwhile())
+            with Store(db) as other:  # as `af-tui batches --cancel` in another process
+                await look_at_batches(other, cancel=True)
+        result = asyncio.run(_act_once_pending(spec, db, cancel_meanwhile))
         assert result.status == "stopped" and len(server.batches) == 1 and server.cancels
     assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
 
@@ -354,13 +360,8 @@ def test_a_batch_cancelled_at_the_provider_before_its_row_is_marked_is_not_sent_
         spec = _spec(env, system_prompt_file, server.url, name="x")
 
         async def cancelled_at_the_provider():
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
-                while not _batches(db) or _batches(db)[0][2] != "pending":
-                    await asyncio.sleep(0.01)
-                await OpenAIBatches(server.url).cancel(next(iter(server.batches)))  # the store not told
-                return await task
-        result = asyncio.run(cancelled_at_the_provider())
+            await OpenAIBatches(server.url).cancel(next(iter(server.batches)))  # the store not told
+        result = asyncio.run(_act_once_pending(spec, db, cancelled_at_the_provider))
         assert result.status == "stopped" and len(server.batches) == 1 and server.batch_request_count == 16
     assert _batches(db) == [("openai/x", 1, "cancelled", 16)] and _samples(db) == {}
 
@@ -379,14 +380,9 @@ def test_an_anthropic_batch_cancelled_at_the_provider_is_not_sent_again_by_that_
         spec.models = [model]
 
         async def cancelled_at_the_provider():
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
-                while not _batches(db) or _batches(db)[0][2] != "pending":
-                    await asyncio.sleep(0.01)
-                state = await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
-                assert state.provider_status == "ended"
-                return await task
-        result = asyncio.run(cancelled_at_the_provider())
+            state = await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
+            assert state.provider_status == "ended"
+        result = asyncio.run(_act_once_pending(spec, db, cancelled_at_the_provider))
         assert result.status == "stopped" and len(server.batches) == 1 and server.batch_request_count == 16
         assert _batches(db) == [(model, 1, "cancelled", 16)] and _samples(db) == {}
         server.hold = False
@@ -448,13 +444,8 @@ def test_an_anthropic_batch_cancelled_part_way_stores_what_it_answered_and_sends
         spec.models = [model]
 
         async def cancelled_part_way():
-            with Store(db) as store:
-                task = asyncio.ensure_future(execute_batch(spec, store, options=BatchOptions(poll_s=0.01)))
-                while not _batches(db) or _batches(db)[0][2] != "pending":
-                    await asyncio.sleep(0.01)
-                await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
-                return await task
-        result = asyncio.run(cancelled_part_way())
+            await AnthropicBatches(server.base).cancel(next(iter(server.batches)))  # the store not told
+        result = asyncio.run(_act_once_pending(spec, db, cancelled_part_way))
         first = server.custom_ids()
         assert result.status == "stopped" and server.batch_request_count == 16
         assert _batches(db) == [(model, 1, "cancelled", 16)]
