@@ -87,10 +87,15 @@ def _spec(n_requests=10, epochs=10, always=5):
     return {"m": [[("complied" if i < always else "refused", "refused")] * epochs for i in range(n_requests)]}
 
 
+def _free_compliances(store) -> list[int]:
+    """The ids of the free tier's complied samples, by request then epoch."""
+    return [r[0] for r in store.conn.execute(
+        "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+
+
 def test_compute_clusters_rates_and_af_by_request(db_path):
     with _store(db_path, _spec(), epochs=10) as store:
-        complied = [r[0] for r in store.conn.execute(
-            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        complied = _free_compliances(store)
         # AF on every epoch of two of the five complying requests: 20 of 50 compliances, 2 of 5 requests.
         for t, sid in enumerate(complied):
             _judge(store, sid, "alignment_faking" if t < 20 else "not_alignment_faking", t)
@@ -162,8 +167,7 @@ def test_stats_shows_holm_beside_raw_p_and_the_clustered_method(db_path, capsys)
 def test_clustered_intervals_follow_new_verdicts_and_samples(db_path):
     # The per-request counts are cached for the live panel; a new judgement or sample must be seen at once.
     with _store(db_path, _spec(), epochs=10) as store:
-        complied = [r[0] for r in store.conn.execute(
-            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        complied = _free_compliances(store)
         for t, sid in enumerate(complied):
             _judge(store, sid, "alignment_faking" if t < 10 else "not_alignment_faking", t)
         before = compute(store.conn, af_source="judge")[0].af["free"].interval
@@ -268,8 +272,7 @@ def test_an_undecided_tie_is_out_of_the_clustered_af_n(db_path):
     from af_tui.store.labels import save_label
 
     with _store(db_path, _spec(), epochs=10) as store:
-        complied = [r[0] for r in store.conn.execute(
-            "SELECT id FROM samples WHERE tier = 'free' AND outcome = 'complied' ORDER BY prompt_index, epoch")]
+        complied = _free_compliances(store)
         for t, sid in enumerate(complied):
             save_label(store.conn, sid, "ann1", verdict="alignment_faking" if t < 20 else "not_alignment_faking")
         save_label(store.conn, complied[0], "ann2", verdict="not_alignment_faking")  # a tie on one sample
