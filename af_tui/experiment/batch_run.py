@@ -141,9 +141,7 @@ def apply_result(spec: RunSpec, run_id: int, task: Task, item: dict, result: llm
         return _sample(run_id, task, item, outcome=Outcome.ERROR, error=result.error or "batch item failed",
                        transcript=transcript, turns=0,
                        reasoning=attach_reasoning(transcript, item["reasonings"])), None
-    cost = price.cost(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens,
-                      reply.cache_write_tokens) if price is not None and reply.input_tokens is not None else None
-    _add_reply(totals, reply, cost)
+    _add_reply(totals, reply, pricing.reply_cost(price, reply))
     if reply.blocked:  # the provider refused to answer: an outcome of its own, never sent again
         return _sample(run_id, task, item, outcome=Outcome.BLOCKED, error=f"blocked by the provider: {reply.blocked}",
                        transcript=history, turns=sum(m["role"] == "assistant" for m in history)), None

@@ -224,7 +224,7 @@ class _JudgeBatches:
         batch: their samples are neither judged nor sent again by this session (the next command sends them
         afresh); the others are judged, and their failed votes wait in the row's carry for the next command."""
         cancelled = any(r.cancelled for r in results.values())
-        from af_tui.llm.pricing import price
+        from af_tui.llm.pricing import price, reply_cost
 
         unit = price(self.spec.model, {self.spec.model: self.spec.price} if self.spec.price else None, batch=True)
         missing = f"batch item not answered (the batch ended {state.provider_status})"
@@ -244,10 +244,7 @@ class _JudgeBatches:
                     failed.append((item["vote"], result.error or "batch item failed"))
                     retry = retry and result.retry
                     continue
-                cost = unit.cost(result.reply.input_tokens, result.reply.output_tokens,
-                                 result.reply.cache_read_tokens, result.reply.cache_write_tokens) \
-                    if unit is not None and result.reply.input_tokens is not None else None
-                have[item["vote"]] = {"text": result.reply.text, "cost": cost}
+                have[item["vote"]] = {"text": result.reply.text, "cost": reply_cost(unit, result.reply)}
             if failed and retry and tries < self.options.max_tries:
                 carry[f"s{sample_id}"] = {"sample": sample_id, "prompt": self.spec.prompt.sha256,
                                           "votes": [v for v, _ in failed], "have": have, "tries": tries}

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from af_tui.errors import AfError
-from af_tui.llm.client import _load, caches_when_asked, mark_system_cacheable, provider_of  # noqa: F401
+from af_tui.llm.client import Completion, _load, caches_when_asked, mark_system_cacheable, provider_of  # noqa: F401
 
 # The notebook sends max_tokens=4000 to Anthropic (whose API requires it); af-tui sends the same elsewhere.
 NOTEBOOK_MAX_TOKENS = 4000
@@ -54,6 +54,13 @@ class Price:
         if self.batch is not None:
             return self.batch
         return replace(self, source=f"{self.source}; no batch price listed, so the interactive price: an upper bound")
+
+
+def reply_cost(price: Price | None, reply: Completion) -> float | None:
+    """What a reply cost at `price`: None without a price or without the reply's token counts."""
+    if price is None or reply.input_tokens is None:
+        return None
+    return price.cost(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens, reply.cache_write_tokens)
 
 
 def _litellm_price(model: str) -> Price | None:
