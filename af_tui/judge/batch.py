@@ -29,6 +29,7 @@ from af_tui.judge.run import (
     progress_key,
 )
 from af_tui.llm import batch as llm_batch
+from af_tui.llm import pricing
 from af_tui.llm.tasks import ProgressSink, SilentProgress, stop_on_signals
 from af_tui.store import batches as store_batches
 from af_tui.store.db import Store
@@ -108,6 +109,8 @@ class _JudgeBatches:
     def __init__(self, spec: JudgeSpec, store: Store, progress: ProgressSink, options: JudgeBatchOptions):
         self.spec, self.store, self.progress, self.options = spec, store, progress, options
         self.client = llm_batch.batch_client(spec.model, spec.api_base)
+        self.price = pricing.price(spec.model, {spec.model: spec.price} if spec.price else None,
+                                   batch=True)  # the batch price
         self.pending: dict[int, store_batches.BatchRow] = {}
         self.waiting: dict[int, dict] = {}  # sample id -> {"votes": [to send], "have": {vote: reply}, "tries"}
         self.sources: set[int] = set()  # collected rows whose carry `waiting` holds
@@ -224,9 +227,6 @@ class _JudgeBatches:
         batch: their samples are neither judged nor sent again by this session (the next command sends them
         afresh); the others are judged, and their failed votes wait in the row's carry for the next command."""
         cancelled = any(r.cancelled for r in results.values())
-        from af_tui.llm.pricing import price, reply_cost
-
-        unit = price(self.spec.model, {self.spec.model: self.spec.price} if self.spec.price else None, batch=True)
         missing = f"batch item not answered (the batch ended {state.provider_status})"
         by_sample: dict[int, list[tuple[dict, llm_batch.ItemResult]]] = {}
         for cid, item in row.items.items():
@@ -244,7 +244,7 @@ class _JudgeBatches:
                     failed.append((item["vote"], result.error or "batch item failed"))
                     retry = retry and result.retry
                     continue
-                have[item["vote"]] = {"text": result.reply.text, "cost": reply_cost(unit, result.reply)}
+                have[item["vote"]] = {"text": result.reply.text, "cost": pricing.reply_cost(self.price, result.reply)}
             if failed and retry and tries < self.options.max_tries:
                 carry[f"s{sample_id}"] = {"sample": sample_id, "prompt": self.spec.prompt.sha256,
                                           "votes": [v for v, _ in failed], "have": have, "tries": tries}
