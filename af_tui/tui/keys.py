@@ -90,22 +90,16 @@ class KeysInOrder:
             screen, held = self.screen, self._held()
             takes_held = isinstance(screen, TakesHeldKeys)
             takes_turns = isinstance(screen, TakesTurns)
-            if isinstance(event, events.Paste):
-                # after the keys typed before it: a paste held behind `e` goes into the note `e` opens (it went
-                # past the held keys to the label screen, which has no input, and was dropped)
-                if takes_held or held or self._in_flight() is not None or (takes_turns and screen.keys_wait()):
-                    held.append(event)
-                    if takes_held:
-                        screen.take_held_keys(held)
-                    return
-                await super().on_event(event)
-                return
             if takes_held or held or (takes_turns and screen.keys_wait()) or self._in_flight() is not None:
-                # after the keys typed before it; a priority binding (quit) acts at once, as Textual has it
-                if not await self._check_bindings(event.key, priority=True):
+                # after the keys typed before it (a paste held behind `e` goes into the note `e` opens); a
+                # priority binding (quit) acts at once, as Textual has it
+                if isinstance(event, events.Paste) or not await self._check_bindings(event.key, priority=True):
                     held.append(event)
                     if takes_held:
                         screen.take_held_keys(held)
+                return
+            if isinstance(event, events.Paste):
+                await super().on_event(event)
                 return
             if takes_turns:
                 await run_bindings(self, event)
