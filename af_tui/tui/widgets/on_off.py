@@ -17,11 +17,7 @@ class OnOff(Checkbox):
                                                                       background: ansi_default; }
     """
 
-    def mark(self) -> str:
-        return "[x]" if self.value else "[ ]"
-
-    def render(self) -> Content:
-        # the same width as the box it replaces (3 cells), so Checkbox's own size still holds
-        box = Content.styled(self.mark(), self.get_visual_style("toggle--button"))
-        label = self.label.pad(1, 1).stylize_before(self.get_visual_style("toggle--label"))
-        return Content.assemble(box, label)
+    @property
+    def _button(self) -> Content:
+        # ToggleButton's box, which its render and its width both use: 3 cells, as the `▐X▌` it replaces
+        return Content.styled("[x]" if self.value else "[ ]", self.get_visual_style("toggle--button"))
