@@ -254,7 +254,7 @@ class ExplorerApp(KeysInOrder, PairsLoading, App):
         self.loads.done("monitor")
         for monitor in self.main.query(RunMonitor):
             monitor.update_runs(message.runs, message.at)
-            self.main.set_run_live(bool(message.runs))
+        self.main.set_run_live(bool(message.runs))
 
     # -- filters dialog --------------------------------------------------------------------------------
     def open_filters(self) -> None:
