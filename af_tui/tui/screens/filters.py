@@ -13,6 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select
 from af_tui.domain import OUTCOMES, VERDICT_WORDS
 from af_tui.explorer.filters import LABEL_STATES, ORDERS, PairFilter
 from af_tui.safe_text import one_line
+from af_tui.tui.screens.main import SHORT
 from af_tui.tui.widgets.on_off import OnOff
 
 
@@ -31,7 +32,6 @@ class FilterScreen(ModalScreen[PairFilter | None]):
     FilterScreen.-short Label { padding: 0; }
     FilterScreen.-short Label.title { padding-bottom: 1; }
     """
-    SHORT = 40  # rows: below this the fields go compact (MainScreen's SHORT too)
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="filters.cancel"),
         Binding("ctrl+s", "apply", "Apply", id="filters.apply", tooltip="Apply these filters"),
@@ -77,7 +77,7 @@ class FilterScreen(ModalScreen[PairFilter | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_resize(self, event) -> None:
-        short = event.size.height < self.SHORT
+        short = event.size.height < SHORT  # the main screen's: its panels shrink then too
         self.set_class(short, "-short")
         for field in self.query("Select, Input, Checkbox"):
             field.compact = short
