@@ -300,9 +300,7 @@ class _BatchRun:
                 await cancel_unwanted(client, self.store, row_id, state, model, self.progress)
                 self.cancelled += 1
                 continue
-            self.pending[row_id] = store_batches.BatchRow(
-                row_id, state.batch_id, b.provider, b.api_base, model, self.run_id, b.job, rnd, "pending",
-                state.provider_status, len(chunk), 0, 0, b.bytes, time.time(), None, None, items=b.items)
+            self.pending[row_id] = b.pending(row_id, state.batch_id, state.provider_status)
             self.sent += len(chunk)
             if self.budget is not None:
                 self.budget.sent(model, {r.custom_id: self._sending[r.custom_id] for r in chunk})

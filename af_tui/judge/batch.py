@@ -161,14 +161,14 @@ class _JudgeBatches:
                 items[r.custom_id] = {"sample": sample_id, "vote": vote, "prompt": self.spec.prompt.sha256,
                                       "tries": wait["tries"], "have": wait["have"]}
         chunks = _groups_split(groups, self.client.limits, self.options.batch_size)
-        rows = store_batches.record_batches(self.store, [
-            store_batches.NewBatch(self.client.provider, self.spec.model, {r.custom_id: items[r.custom_id]
-                                                                           for r in chunk},
-                                   round=1 + max(items[r.custom_id]["tries"] for r in chunk), job=JOB,
-                                   api_base=_safe_url(self.spec.api_base), bytes=llm_batch.batch_bytes(chunk))
-            for chunk in chunks], consumed=sorted(self.sources), dropped=self.dropped)
+        new = [store_batches.NewBatch(self.client.provider, self.spec.model,
+                                      {r.custom_id: items[r.custom_id] for r in chunk},
+                                      round=1 + max(items[r.custom_id]["tries"] for r in chunk), job=JOB,
+                                      api_base=_safe_url(self.spec.api_base), bytes=llm_batch.batch_bytes(chunk))
+               for chunk in chunks]
+        rows = store_batches.record_batches(self.store, new, consumed=sorted(self.sources), dropped=self.dropped)
         self.waiting, self.sources, self.dropped = {}, set(), []
-        for row_id, chunk in zip(rows, chunks, strict=True):
+        for row_id, chunk, b in zip(rows, chunks, new, strict=True):
             if store_batches.status_of(self.store, row_id) == "cancelled":  # `af-tui batches --cancel` meanwhile
                 self.cancelled += 1
                 continue
@@ -181,11 +181,9 @@ class _JudgeBatches:
                 await cancel_unwanted(self.client, self.store, row_id, state, self.spec.model, self.progress)
                 self.cancelled += 1
                 continue
+            self.pending[row_id] = b.pending(row_id, state.batch_id, state.provider_status)
             self.sent += len(chunk)
             self.progress.say(f"{self.spec.model}: batch {state.batch_id} sent ({len(chunk)} requests)")
-        for row in store_batches.open_batches(self.store, None, job=JOB):
-            if row.id in rows:
-                self.pending[row.id] = row
 
     async def poll(self) -> None:
         """Look at every pending batch once and collect each that ended; then send the next round, if any."""

@@ -39,6 +39,12 @@ class NewBatch:
     api_base: str | None = None
     bytes: int | None = None
 
+    def pending(self, row_id: int, batch_id: str, provider_status: str | None) -> BatchRow:
+        """Its row once `mark_submitted` made it 'pending' (what a session polls, without reading it back)."""
+        return BatchRow(row_id, batch_id, self.provider, self.api_base, self.model, self.run_id, self.job,
+                        self.round, "pending", provider_status, len(self.items), 0, 0, self.bytes, time.time(),
+                        None, None, items=self.items)
+
 
 @dataclass
 class BatchRow:
