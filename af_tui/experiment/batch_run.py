@@ -312,27 +312,22 @@ class _BatchRun:
             client = self.clients[row.model]
             try:
                 state = await client.status(row.batch_id)
-            except llm_batch.BatchError as exc:
-                if exc.fatal:
-                    raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
-                continue  # the provider did not answer this time: look again at the next poll
-            if store_batches.status_of(self.store, row.id) == "cancelled" or \
-                    state.provider_status in llm_batch.CANCELLED:
-                # `af-tui batches --cancel` from another process (its row marked, or about to be): its samples are
-                # not sent again in this session
-                store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
-                del self.pending[row.id]
-                self._cancelled(row)
-                continue
-            if not state.ended:
-                store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
-                continue
-            try:
+                if store_batches.status_of(self.store, row.id) == "cancelled" or \
+                        state.provider_status in llm_batch.CANCELLED:
+                    # `af-tui batches --cancel` from another process (its row marked, or about to be): its samples
+                    # are not sent again in this session
+                    store_batches.set_status(self.store, row.id, "cancelled", state.provider_status)
+                    del self.pending[row.id]
+                    self._cancelled(row)
+                    continue
+                if not state.ended:
+                    store_batches.record_poll(self.store, row.id, state.provider_status, state.done, state.failed)
+                    continue
                 results = {r.custom_id: r for r in await client.results(row.batch_id)}
             except llm_batch.BatchError as exc:
                 if exc.fatal:
                     raise AfError(f"{exc.message} — stopped; fix this and run the same command again") from None
-                continue
+                continue  # the provider did not answer this time: look again at the next poll
             self.collect(row, state, results)
         for model in self.spec.models:
             if not any(r.model == model for r in self.pending.values()):
