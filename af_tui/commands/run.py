@@ -439,13 +439,12 @@ def start_run(options: RunOptions) -> None:
     if shard:
         _execute(spec, db, resume, shard=shard)
         return
-    from af_tui.experiment.plan import check_resumable, resume_note
+    from af_tui.experiment.plan import check_resumable
 
     # a bad --db (newer schema, not SQLite) fails here, in one line, before anything is said; so does a resume
     # under other settings than the run's, before anything is written
     with Store(db) as store:
-        check_resumable(spec, store)
-        note = resume_note(spec, store)
+        note = check_resumable(spec, store)
         if not options.batch:
             from af_tui.store.batches import open_count
 

@@ -149,20 +149,18 @@ def stored_run(store: Store, name: str) -> tuple[dict, int | None] | None:
     return (config if isinstance(config, dict) else {}), row[1]
 
 
-def check_resumable(spec: RunSpec, store: Store) -> None:
+def check_resumable(spec: RunSpec, store: Store) -> str | None:
     """Refuse (AfError, one line) a command whose sampling settings differ from the stored run of its name:
-    the run's config must keep describing the samples already drawn. Writes nothing."""
+    the run's config must keep describing the samples already drawn. Writes nothing. Returns the line that
+    says a resume keeps the run's setting, named otherwise than the one given (same hash), if there is one."""
     stored = stored_run(store, spec.name)
-    if stored is not None:
-        changes = changed_settings(stored[0], run_config(spec))
-        if changes:
-            raise AfError(refusal(spec.name, changes))
-
-
-def resume_note(spec: RunSpec, store: Store) -> str | None:
-    """The line that says a resume keeps the run's setting, named otherwise than the one given (same hash)."""
-    stored = stored_run(store, spec.name)
-    return kept_setting_note(spec.name, stored[0], {"setting": spec.setting.record()}) if stored else None
+    if stored is None:
+        return None
+    config = run_config(spec)
+    changes = changed_settings(stored[0], config)
+    if changes:
+        raise AfError(refusal(spec.name, changes))
+    return kept_setting_note(spec.name, stored[0], config)
 
 
 def plan(spec: RunSpec, store: Store) -> tuple[int, list[Task], dict]:
