@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from af_tui.domain import DEFAULT_RULE, LEGACY_RULE, RULES
@@ -54,7 +55,7 @@ class Setting:
     compliance: Compliance = field(default_factory=Compliance)
     origin: str = "built-in"  # the setting file, or built-in
 
-    @property
+    @cached_property  # the setting is frozen: hashed once, however often a command asks (record, quote, SQL)
     def sha256(self) -> str:
         """The hash a run stores: of what decides how samples are asked and read (the request column, tier
         markers, tags, markers, <NEXT/>, rule, compliance measure). The dataset, prompts and template are
