@@ -8,7 +8,7 @@ import click
 
 from af_tui.experiment.quote import ModelQuote, quote
 from af_tui.experiment.rules import resolve_prefill
-from af_tui.experiment.setting import HELPFUL_ONLY, SETTING_MARK
+from af_tui.experiment.setting import SETTING_MARK, named_beside_rule
 from af_tui.llm.pricing import price
 from af_tui.safe_text import one_line
 
@@ -32,7 +32,7 @@ def _sources(spec) -> list[str]:
              f"  user template      {named(spec.template)}"]
     lines += [f"  system prompt      {named(v)}" for v in spec.variants]
     st = spec.setting
-    named_setting = st.sha256 != HELPFUL_ONLY.sha256 or st.name != HELPFUL_ONLY.name
+    named_setting = named_beside_rule(st.name, st.sha256)
     if named_setting:  # the built-in goes unnamed, as in stats
         tags = ", ".join(f"{p.scratchpad}/{p.output}" for p in st.reading.tags)
         lines.append(f"  setting            {one_line(st.name, 60)} ({one_line(st.origin, 120)}, sha256 "

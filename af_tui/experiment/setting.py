@@ -102,9 +102,15 @@ def rule_label(config: dict, legacy: str = str(LEGACY_RULE)) -> str:
     rule = config.get("rule") or legacy
     stored = config.get("setting")
     name = stored.get("name") if isinstance(stored, dict) else None
-    if name is None or (name == HELPFUL_ONLY.name and stored.get("sha256") == HELPFUL_ONLY.sha256):
+    if name is None or not named_beside_rule(name, stored.get("sha256")):
         return str(rule)
     return f"{rule}{SETTING_MARK}{name}"
+
+
+def named_beside_rule(name: str, sha256: str | None) -> bool:
+    """Whether a setting is named beside the rule (rule_sql, rule_label, the run quote): any but the built-in
+    helpful-only, which goes unnamed."""
+    return not (name == HELPFUL_ONLY.name and sha256 == HELPFUL_ONLY.sha256)
 
 
 def judge_measured(conn, run: str | None = None) -> list[tuple[str, str, str]]:
