@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-from bench_export import AF_TUI, ensure_store, timed
+from bench_export import AF_TUI, bench_store, timed
 
 PY = sys.executable
 
 
 def main(argv: list[str]) -> None:
-    n = int(argv[0]) if argv else 200_000
-    store = Path(argv[1]) if len(argv) > 1 else Path(f"/tmp/af_tui_bench_export_{n}.sqlite")
-    ensure_store(n, store)
-    conn = sqlite3.connect(store)
-    samples = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-    quarter_model = conn.execute("SELECT model FROM samples GROUP BY model ORDER BY model LIMIT 1").fetchone()[0]
-    conn.close()
+    store, samples, quarter_model = bench_store(argv)
     out = Path(os.environ.get("TMPDIR", "/tmp")) / "af_tui_bench_data"
     out.mkdir(exist_ok=True)
     csv, parquet, quarter = out / "all.csv", out / "all.parquet", out / "quarter.parquet"

@@ -63,17 +63,24 @@ def ensure_store(n: int, path: Path) -> None:
     conn.close()
 
 
-def main(argv: list[str]) -> None:
+def bench_store(argv: list[str]) -> tuple[Path, int, str]:
+    """The store of `main(argv)` ([N [STORE]]: N samples, made if missing), its number of samples and its first
+    model (a quarter of the samples)."""
     n = int(argv[0]) if argv else 200_000
     store = Path(argv[1]) if len(argv) > 1 else Path(f"/tmp/af_tui_bench_export_{n}.sqlite")
-    sqlite_cli = shutil.which("sqlite3")
-    if not sqlite_cli or not Path("/usr/bin/time").exists():
-        raise SystemExit("sqlite3 or GNU time is missing: apt-get install -y sqlite3 time")
     ensure_store(n, store)
     conn = sqlite3.connect(store)
     samples = conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     quarter_model = conn.execute("SELECT model FROM samples GROUP BY model ORDER BY model LIMIT 1").fetchone()[0]
     conn.close()
+    return store, samples, quarter_model
+
+
+def main(argv: list[str]) -> None:
+    sqlite_cli = shutil.which("sqlite3")
+    if not sqlite_cli or not Path("/usr/bin/time").exists():
+        raise SystemExit("sqlite3 or GNU time is missing: apt-get install -y sqlite3 time")
+    store, samples, quarter_model = bench_store(argv)
     out = Path(os.environ.get("TMPDIR", "/tmp")) / "af_tui_bench_export"
     out.mkdir(exist_ok=True)
     results = {}
