@@ -121,13 +121,10 @@ class _JudgeBatches:
         self.cancelled = 0  # pending batches found cancelled by `af-tui batches --cancel` meanwhile
         self.last_error: str | None = None
 
-    def _ours(self, row: store_batches.BatchRow) -> bool:
-        return ours(self.spec, row)
-
     def load(self, todo: list[int]) -> None:
         covered: set[int] = set()
         for row in store_batches.open_batches(self.store, None, job=JOB):
-            if not self._ours(row):
+            if not ours(self.spec, row):
                 continue
             if row.status == "pending":
                 self.pending[row.id] = row
