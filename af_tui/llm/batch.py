@@ -45,6 +45,7 @@ from typing import Protocol
 from af_tui.errors import AfError
 from af_tui.llm.client import (
     _DUMMY_KEY,
+    _RETRY_STATUS,
     Completion,
     _load,
     _message_of,
@@ -276,7 +277,9 @@ def anthropic_message(message: dict, latency_s: float = 0.0) -> Completion:
 
 
 def _retryable_status(status: int | None) -> bool:
-    return status is None or status in (408, 409, 425, 429) or status >= 500
+    """An item's HTTP status worth sending again: the interactive client's (client._RETRY_STATUS, any 5xx), or
+    none given."""
+    return status is None or status in _RETRY_STATUS or status >= 500
 
 
 async def _tries(call, what: str, attempts: int = 4, base_delay_s: float = 1.0):
