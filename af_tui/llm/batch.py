@@ -54,7 +54,7 @@ from af_tui.llm.client import (
     mark_system_cacheable,
     provider_of,
 )
-from af_tui.llm.reasoning import reasoning_params, split_think
+from af_tui.llm.reasoning import reasoning_params, split_think, with_thought
 
 # The providers af-tui sends batches to, by the model's prefix, and how they are named in an error.
 BATCH_PROVIDERS = {"openai": "openai/ (OpenAI, and OpenAI-compatible servers with --api-base)",
@@ -243,8 +243,7 @@ def chat_completion(body: dict, latency_s: float = 0.0) -> Completion:
     text, thought = split_think(message.get("content") or "")
     reasoning = message.get("reasoning_content")
     reasoning = reasoning.strip() if isinstance(reasoning, str) and reasoning.strip() else None
-    if thought:
-        reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
+    reasoning = with_thought(reasoning, thought)
     usage = body.get("usage") or {}
     details = usage.get("prompt_tokens_details") or {}
     return Completion(
@@ -263,8 +262,7 @@ def anthropic_message(message: dict, latency_s: float = 0.0) -> Completion:
                            and (b.get("thinking") or "").strip())
     text, thought = split_think(text)
     reasoning = thinking.strip() or None
-    if thought:
-        reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
+    reasoning = with_thought(reasoning, thought)
     usage = message.get("usage") or {}
     read, write = _tokens(usage.get("cache_read_input_tokens")), _tokens(usage.get("cache_creation_input_tokens"))
     inp = _tokens(usage.get("input_tokens"))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from af_tui.errors import AfError
 from af_tui.llm.executor import adopt_running_loop
 from af_tui.llm.limits import Throttle
-from af_tui.llm.reasoning import reasoning_of, reasoning_params, split_think
+from af_tui.llm.reasoning import reasoning_of, reasoning_params, split_think, with_thought
 
 if TYPE_CHECKING:
     from af_tui.llm.pricing import Price
@@ -349,8 +349,7 @@ async def complete(
             message = choices[0].message
             text, thought = split_think(message.content or "")
             reasoning = reasoning_of(message)
-            if thought:
-                reasoning = f"{reasoning}\n\n{thought}" if reasoning else thought
+            reasoning = with_thought(reasoning, thought)
             blocked = "finish_reason content_filter" if choices[0].finish_reason == "content_filter" else None
             usage = getattr(response, "usage", None)
             tokens = dict(input_tokens=getattr(usage, "prompt_tokens", None),

@@ -19,6 +19,13 @@ def split_think(text: str) -> tuple[str, str | None]:
     return rest.lstrip(), thought.strip()
 
 
+def with_thought(reasoning: str | None, thought: str | None) -> str | None:
+    """A reply's reasoning with its `<think>` block (split_think's) after it."""
+    if not thought:
+        return reasoning
+    return f"{reasoning}\n\n{thought}" if reasoning else thought
+
+
 def reasoning_of(message) -> str | None:
     """litellm's reasoning for one reply: `reasoning_content` (OpenAI-compatible servers, DeepSeek, and
     litellm's summary of Anthropic thinking), else the text of Anthropic thinking blocks."""
