@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Static
+from textual.worker import Worker, WorkerState
 
 from af_tui.explorer.filters import PairFilter
 from af_tui.safe_text import one_line
@@ -59,13 +60,14 @@ class ExportLabelsScreen(ModalScreen[None]):
         self._export(event.value.strip(), f)
 
     @work(thread=True, exclusive=True, group="label-export")
-    def _export(self, out: str, f) -> None:
+    def _export(self, out: str, f) -> bool:
+        """Write the export; True once written (the dialog then closes, on_worker_state_changed)."""
         from af_tui.errors import AfError
         from af_tui.io.export import export
 
         if not out:
             self.app.call_from_thread(self.notify, "give a path to export to", severity="warning")
-            return
+            return False
         view = ""
         try:
             with Store(self.db_path, create=False, check_same_thread=False) as store:
@@ -77,11 +79,17 @@ class ExportLabelsScreen(ModalScreen[None]):
                 result = export(store.conn, Path(out).expanduser().resolve(), f, db_path=store.path)
         except (AfError, StoreError) as exc:  # a locked or unreadable store too: a notification, not a crash
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
-            return
+            return False
         # the absolute path: the app's working directory is not on screen
         self.app.call_from_thread(self.notify, f"wrote {result.rows} rows to {result.path}"
                                   + (f" (the list's view: {view})" if view else ""), markup=False)
-        self.app.call_from_thread(self.dismiss, None)
+        return True
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Closed from here, once the worker has ended: dismissing from inside it cancelled the worker itself
+        # (its screen went away while it still ran), and a wait on it failed although the file was written.
+        if event.worker.group == "label-export" and event.state == WorkerState.SUCCESS and event.worker.result:
+            self.dismiss(None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
